@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// The package's install step. Users on a platform with a prebuild (prebuilds/linux-x64) get nothing compiled and
+// nothing downloaded. Otherwise the addon is built from source: with cmake-js in a development checkout (the main
+// build, CMakeLists.txt), or with node-gyp (binding.gyp, shipped with npm) where cmake-js is not installed.
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+
+function found() {
+  try {
+    return require('node-gyp-build').resolve(root);
+  } catch {
+    return null;
+  }
+}
+
+const existing = found();
+if (existing && !process.env.TOKMETER_BUILD_FROM_SOURCE) {
+  console.log(`tokmeter: using ${path.relative(root, existing)}`);
+  process.exit(0);
+}
+function cmakeJsPath() {
+  try {
+    return require.resolve('cmake-js/bin/cmake-js');
+  } catch {
+    return null; // not a development checkout: cmake-js is a devDependency
+  }
+}
+const cmakeJs = cmakeJsPath();
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
+try {
+  if (cmakeJs) run(process.execPath, [cmakeJs, 'compile', '--out', 'build']);
+  else run('npx', ['--no-install', 'node-gyp', 'rebuild']);
+} catch {
+  console.error(
+    'tokmeter: building the native addon from source failed. A source build needs a C++20 compiler, cmake ' +
+      '(or node-gyp), and the Debian packages libpcre2-dev and libutf8proc-dev (or their equivalents).',
+  );
+  process.exit(1);
+}

@@ -1,0 +1,51 @@
+/**
+ * The only module that loads the native addon (STYLE.md §4). Everything else imports `loadAddon()` /
+ * `ensureRuntime()` from here and talks to the addon through the typed contract.
+ *
+ * The addon is found by node-gyp-build: `prebuilds/<platform>-<arch>/` first (what `npm install` users get), then
+ * `build/Release/` (a source build). ONNX Runtime is loaded separately and lazily: tokenizers work without it.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AddonLoadError } from '../errors.js';
+import type { NativeRuntimeApi, NativeSessionApi } from './session-contract.js';
+
+export type NativeAddon = NativeRuntimeApi & NativeSessionApi;
+
+const require = createRequire(import.meta.url);
+/** The package root: this file is src/native/binding.ts or dist/native/binding.js. */
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+let addon: NativeAddon | undefined;
+let addonPath: string | undefined;
+
+/** Loads the `.node` file once per thread. Throws AddonLoadError naming the places it looked. */
+export function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  let file: string;
+  try {
+    file = gypBuild.resolve(packageRoot);
+  } catch (err) {
+    throw new AddonLoadError(
+      'ERR_ADDON_NOT_FOUND',
+      `tokmeter's native addon was not found in ${path.join(packageRoot, 'prebuilds')} (prebuilt) or ` +
+        `${path.join(packageRoot, 'build', 'Release')} (source build). Run \`npm run build\` in ${packageRoot}, ` +
+        `or reinstall tokmeter on a supported platform (prebuilds: linux-x64). Cause: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  try {
+    addon = require(file) as NativeAddon;
+  } catch (err) {
+    throw new AddonLoadError('ERR_ADDON_NOT_FOUND', `cannot load ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  addonPath = file;
+  return addon;
+}
+
+/** Path of the loaded `.node` file (after loadAddon()). */
+export function loadedAddonPath(): string | undefined {
+  return addonPath;
+}
