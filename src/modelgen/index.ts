@@ -1,0 +1,305 @@
+/**
+ * Model fixtures: writes a Llama-style model folder in the Hugging Face / Optimum layout
+ *
+ *   DIR/config.json  generation_config.json  tokenizer.json  tokenizer_config.json
+ *   DIR/onnx/model.onnx  (+ onnx/model.onnx_data when weights are stored externally)
+ *   DIR/onnx/model_fp16.onnx (+ _data)  with dtypes ['fp16'] (fp16 weights, KV cache and logits)
+ *
+ * with seeded random weights: the same options and seed give byte-identical files. The folder is written to a
+ * temporary sibling directory and renamed into place, so a reader never sees a half-written model.
+ */
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { encodeModel, GraphBuilder } from './onnx-builder.js';
+import { buildLlamaGraph, countParameters, type LlamaSpec } from './llama.js';
+import { SIZE_PRESETS, SIZES, type SizeName } from './sizes.js';
+import { loadTokenizerInfo, TOKENIZERS, type TokenizerName } from './tokenizers.js';
+
+export { SIZES, SIZE_PRESETS, type SizeName } from './sizes.js';
+export { TOKENIZERS, type TokenizerName } from './tokenizers.js';
+export { countParameters, type LlamaSpec } from './llama.js';
+
+export const OPSET = 17;
+export const IR_VERSION = 8;
+export const DEFAULT_SEED = 1234;
+/** Weights above this many bytes go to `onnx/model.onnx_data` when `externalData` is 'auto'. */
+export const EXTERNAL_DATA_AUTO_BYTES = 64 * 1024 * 1024;
+/** Protobuf messages are limited to 2 GiB; inline weights must stay well below. */
+const INLINE_LIMIT_BYTES = 1.8 * 1024 ** 3;
+
+export interface MakeModelOptions {
+  /** Output folder. */
+  out: string;
+  size?: SizeName;
+  seed?: number;
+  /** Replace an existing folder. Without it an existing `out` is an error. */
+  force?: boolean;
+  tokenizer?: TokenizerName;
+  layers?: number;
+  hidden?: number;
+  heads?: number;
+  kvHeads?: number;
+  /** Defaults to hidden / heads. */
+  headDim?: number;
+  intermediate?: number;
+  /** max_position_embeddings. */
+  context?: number;
+  kvDtype?: 'float32' | 'float16';
+  /** Whether the graph has a `position_ids` input (default true). */
+  positionIds?: boolean;
+  /** true, false, or 'auto' (default: external when weights exceed 64 MiB). */
+  externalData?: boolean | 'auto';
+  /**
+   * Which ONNX files to write, by transformers.js dtype name: 'fp32' → onnx/model.onnx, 'fp16' →
+   * onnx/model_fp16.onnx (fp16 weights, KV and logits, as onnx-community publishes). Default ['fp32'].
+   * Both files hold the same seeded weights (fp16 rounded from fp32).
+   */
+  dtypes?: ModelDtype[];
+  /** Progress lines ("wrote ..."); default silent. */
+  log?: (line: string) => void;
+}
+
+export const MODEL_DTYPES = ['fp32', 'fp16'] as const;
+export type ModelDtype = (typeof MODEL_DTYPES)[number];
+const ONNX_FILE: Record<ModelDtype, string> = { fp32: 'model.onnx', fp16: 'model_fp16.onnx' };
+
+export interface ModelConfig {
+  architectures: string[];
+  model_type: 'llama';
+  vocab_size: number;
+  hidden_size: number;
+  intermediate_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads: number;
+  head_dim: number;
+  max_position_embeddings: number;
+  rms_norm_eps: number;
+  rope_theta: number;
+  rope_scaling: null;
+  hidden_act: 'silu';
+  attention_bias: false;
+  mlp_bias: false;
+  tie_word_embeddings: false;
+  bos_token_id: number | null;
+  eos_token_id: number | number[];
+  pad_token_id?: number;
+  torch_dtype: 'float32';
+  use_cache: true;
+  'transformers.js_config': Record<string, unknown>;
+  /** How this model was made (reproducible from these fields). */
+  tokmeter_modelgen: {
+    size: SizeName | 'custom';
+    seed: number;
+    tokenizer: TokenizerName;
+    kv_dtype: 'float32' | 'float16';
+    position_ids: boolean;
+    external_data: boolean;
+    dtypes: ModelDtype[];
+    opset: number;
+  };
+}
+
+export interface MakeModelResult {
+  dir: string;
+  config: ModelConfig;
+  parameters: number;
+  /** Total bytes of all files written. */
+  bytes: number;
+  files: { path: string; bytes: number }[];
+}
+
+export async function makeModel(options: MakeModelOptions): Promise<MakeModelResult> {
+  if (!options || typeof options.out !== 'string' || options.out.length === 0) {
+    throw new TypeError('expected a non-empty string for out');
+  }
+  const size = options.size ?? 'tiny';
+  if (!(SIZES as readonly string[]).includes(size)) {
+    throw new TypeError(`expected size to be one of ${SIZES.join(', ')}, got ${String(size)}`);
+  }
+  const preset = SIZE_PRESETS[size];
+  const seed = options.seed ?? DEFAULT_SEED;
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new TypeError(`expected a non-negative integer for seed, got ${String(seed)}`);
+  const tokenizerName = options.tokenizer ?? preset.tokenizer;
+  if (!(TOKENIZERS as readonly string[]).includes(tokenizerName)) {
+    throw new TypeError(`expected tokenizer to be one of ${TOKENIZERS.join(', ')}, got ${String(tokenizerName)}`);
+  }
+  const tok = loadTokenizerInfo(tokenizerName);
+
+  const hidden = options.hidden ?? preset.hidden;
+  const heads = options.heads ?? preset.heads;
+  const spec: LlamaSpec = {
+    vocabSize: tok.vocabSize,
+    hiddenSize: hidden,
+    numLayers: options.layers ?? preset.layers,
+    numHeads: heads,
+    numKvHeads: options.kvHeads ?? Math.min(preset.kvHeads, heads),
+    headDim: options.headDim ?? hidden / heads,
+    intermediateSize: options.intermediate ?? preset.intermediate,
+    rmsNormEps: 1e-5,
+    ropeTheta: tok.ropeTheta,
+    kvDtype: options.kvDtype ?? 'float32',
+    positionIds: options.positionIds ?? true,
+  };
+  const context = options.context ?? preset.context;
+  if (!Number.isSafeInteger(context) || context <= 0)
+    throw new TypeError(`expected a positive integer for context, got ${String(context)}`);
+  if (!Number.isInteger(spec.headDim)) {
+    throw new RangeError(`hidden (${hidden}) is not divisible by heads (${heads}); pass headDim`);
+  }
+  const custom = ['layers', 'hidden', 'heads', 'kvHeads', 'headDim', 'intermediate', 'tokenizer'].some(
+    (k) => options[k as keyof MakeModelOptions] !== undefined,
+  );
+
+  const parameters = countParameters(spec);
+  const ext = options.externalData ?? 'auto';
+  const external = ext === 'auto' ? parameters * 4 > EXTERNAL_DATA_AUTO_BYTES : ext;
+  const dtypes: ModelDtype[] = [...new Set<ModelDtype>(options.dtypes ?? ['fp32'])];
+  if (dtypes.length === 0 || dtypes.some((d) => !(MODEL_DTYPES as readonly string[]).includes(d))) {
+    throw new TypeError(
+      `expected dtypes to be a non-empty list of ${MODEL_DTYPES.join(', ')}, got ${String(options.dtypes)}`,
+    );
+  }
+
+  if (!external && parameters * 4 > INLINE_LIMIT_BYTES) {
+    throw new RangeError(
+      `${parameters} fp32 weights do not fit in one protobuf file (2 GiB limit); use externalData (--external-data)`,
+    );
+  }
+
+  const out = resolve(options.out);
+  if (existsSync(out) && !options.force) throw new Error(`${out} already exists (pass force to replace it)`);
+  const parent = dirname(out);
+  mkdirSync(parent, { recursive: true });
+  const tmp = join(parent, `.${basename(out)}.tmp-${process.pid}-${Date.now()}`);
+  const log = options.log ?? (() => {});
+
+  const config: ModelConfig = {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    vocab_size: spec.vocabSize,
+    hidden_size: spec.hiddenSize,
+    intermediate_size: spec.intermediateSize,
+    num_hidden_layers: spec.numLayers,
+    num_attention_heads: spec.numHeads,
+    num_key_value_heads: spec.numKvHeads,
+    head_dim: spec.headDim,
+    max_position_embeddings: context,
+    rms_norm_eps: spec.rmsNormEps,
+    rope_theta: spec.ropeTheta,
+    rope_scaling: null,
+    hidden_act: 'silu',
+    attention_bias: false,
+    mlp_bias: false,
+    tie_word_embeddings: false,
+    bos_token_id: tok.bosTokenId,
+    eos_token_id: tok.eosTokenIds.length === 1 ? tok.eosTokenIds[0]! : tok.eosTokenIds,
+    ...(tok.padTokenId !== null ? { pad_token_id: tok.padTokenId } : {}),
+    torch_dtype: 'float32',
+    use_cache: true,
+    'transformers.js_config': {
+      dtype: dtypes.includes('fp32') ? 'fp32' : 'fp16',
+      ...(external ? { use_external_data_format: Object.fromEntries(dtypes.map((d) => [ONNX_FILE[d], 1])) } : {}),
+    },
+    tokmeter_modelgen: {
+      size: custom ? 'custom' : size,
+      seed,
+      tokenizer: tokenizerName,
+      kv_dtype: spec.kvDtype,
+      position_ids: spec.positionIds,
+      external_data: external,
+      dtypes,
+      opset: OPSET,
+    },
+  };
+  const generationConfig = {
+    ...(tok.bosTokenId !== null ? { bos_token_id: tok.bosTokenId } : {}),
+    eos_token_id: tok.eosTokenIds.length === 1 ? tok.eosTokenIds[0] : tok.eosTokenIds,
+    ...(tok.padTokenId !== null ? { pad_token_id: tok.padTokenId } : {}),
+  };
+
+  const started = Date.now();
+  try {
+    mkdirSync(join(tmp, 'onnx'), { recursive: true });
+    for (const dtype of dtypes) {
+      const fileSpec: LlamaSpec =
+        dtype === 'fp16'
+          ? { ...spec, kvDtype: 'float16', weightDtype: 'float16' }
+          : { ...spec, weightDtype: 'float32' };
+      writeOnnx(join(tmp, 'onnx'), ONNX_FILE[dtype], fileSpec, seed, external, parameters);
+    }
+    writeFileSync(join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+    writeFileSync(join(tmp, 'generation_config.json'), JSON.stringify(generationConfig, null, 2) + '\n');
+    copyFileSync(tok.tokenizerJsonPath, join(tmp, 'tokenizer.json'));
+    copyFileSync(tok.tokenizerConfigPath, join(tmp, 'tokenizer_config.json'));
+
+    if (existsSync(out)) {
+      const old = join(parent, `.${basename(out)}.old-${process.pid}-${Date.now()}`);
+      renameSync(out, old);
+      renameSync(tmp, out);
+      rmSync(old, { recursive: true, force: true });
+    } else {
+      renameSync(tmp, out);
+    }
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+
+  const names = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'];
+  for (const d of dtypes) {
+    names.push(`onnx/${ONNX_FILE[d]}`);
+    if (external) names.push(`onnx/${ONNX_FILE[d]}_data`);
+  }
+  const files = names.map((n) => ({ path: join(out, n), bytes: statSync(join(out, n)).size }));
+  const bytes = files.reduce((a, f) => a + f.bytes, 0);
+  for (const f of files) log(`wrote ${f.path} (${formatBytes(f.bytes)})`);
+  log(
+    `model: ${config.tokmeter_modelgen.size}, ${formatCount(parameters)} parameters, ${spec.numLayers} layers, hidden ${spec.hiddenSize}, ` +
+      `${spec.numHeads} heads / ${spec.numKvHeads} KV heads x ${spec.headDim}, vocab ${spec.vocabSize} (${tok.package}), ` +
+      `files ${dtypes.join('+')}, KV ${dtypes.includes('fp32') ? spec.kvDtype : 'float16'}, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
+  return { dir: out, config, parameters, bytes, files };
+}
+
+/** Builds one decoder graph and writes `dir/fileName` (and `fileName_data` when external). */
+function writeOnnx(
+  dir: string,
+  fileName: string,
+  spec: LlamaSpec,
+  seed: number,
+  external: boolean,
+  expectedParameters: number,
+): void {
+  const builder = new GraphBuilder(
+    'tokmeter_llama',
+    external ? { path: join(dir, `${fileName}_data`), location: `${fileName}_data` } : null,
+  );
+  try {
+    buildLlamaGraph(builder, spec, seed);
+    if (builder.parameterCount !== expectedParameters) {
+      throw new Error(`internal: built ${builder.parameterCount} parameters, expected ${expectedParameters}`);
+    }
+    const model = builder.finish({
+      opset: OPSET,
+      irVersion: IR_VERSION,
+      producer: 'tokmeter-modelgen',
+      docString: `Random-weight Llama-style decoder (seed ${seed}); not a trained model.`,
+    });
+    writeFileSync(join(dir, fileName), encodeModel(model));
+  } finally {
+    builder.abort();
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+function formatCount(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : `${(n / 1e3).toFixed(1)}K`;
+}

@@ -1,0 +1,273 @@
+/**
+ * A Llama-style decoder written as a plain ONNX graph (standard ops, opset 17), with seeded random weights.
+ *
+ * Graph contract (Optimum / onnx-community "text-generation-with-past" layout):
+ *   inputs   input_ids            int64 [batch_size, sequence_length]
+ *            attention_mask       int64 [batch_size, past_sequence_length + sequence_length]
+ *            position_ids         int64 [batch_size, sequence_length]            (absent with positionIds: false)
+ *            past_key_values.{i}.key|value  kv [batch_size, num_kv_heads, past_sequence_length, head_dim]
+ *   outputs  logits               float [batch_size, sequence_length, vocab_size]  (float16 with fp16 weights)
+ *            present.{i}.key|value kv [batch_size, num_kv_heads, total_sequence_length, head_dim]
+ * `kv` is float32 or float16; with float16 the cache is stored in fp16 and all compute stays fp32 (Casts at the
+ * cache boundary), so step-by-step and full-recompute decoding round the same values identically.
+ * Past tensors may have length 0 (the first step). Query i of the new chunk sits at absolute key index
+ * past + i; key j is visible iff j <= past + i and attention_mask[b, j] = 1. Masked scores are *replaced* (Where)
+ * by a large negative number rather than added to, so padded keys contribute exactly zero and left-padded rows
+ * match their unpadded selves up to summation order.
+ *
+ * Decisions:
+ * - GQA without copying the cache: queries are reshaped to [B, kv_heads, group, S, D] and multiplied with keys
+ *   unsqueezed to [B, kv_heads, 1, D, T] (MatMul broadcasts), instead of Optimum's Expand+Reshape repeat_kv,
+ *   which materializes the repeated cache every step. Query head h uses KV head floor(h / group), as HF's repeat_kv.
+ * - Weights are stored [in, out] for MatMul (HF stores nn.Linear weights [out, in]); names follow HF's parameter
+ *   names so a reader can map them.
+ * - Init: scaled uniform, std 1/sqrt(fan_in) for every projection (each matmul keeps activations near unit scale),
+ *   embeddings std 1, query/key projections with an extra gain so attention is not uniform, RMSNorm weights near 1
+ *   with noise. GPT-2-style N(0, 0.02) with a tied head makes greedy decoding repeat one token (FACTS.md); the
+ *   untied random LM head alone avoids that, and these scales make the attention and MLP branches as large as the
+ *   residual, so the continuation depends on the whole context: prompts sharing their last token get final logits
+ *   correlated only 0.3-0.6 at every preset size (measured; a test holds < 0.8 on tiny).
+ */
+import { DataType, GraphBuilder, type DataTypeValue } from './onnx-builder.js';
+import { toHalfArray } from './half.js';
+import { Prng, uniformBoundForStd } from './prng.js';
+
+export interface LlamaSpec {
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  intermediateSize: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  kvDtype: 'float32' | 'float16';
+  /** Whether `position_ids` is a graph input; without it positions come from cumsum(attention_mask) - 1. */
+  positionIds: boolean;
+  /**
+   * Storage type of the weights. 'float16' is the layout of onnx-community's `model_fp16.onnx`: fp16 weights,
+   * fp16 KV cache and fp16 logits; here compute stays fp32 (weights are Cast once, which ONNX Runtime folds at
+   * load), so the model runs on any CPU build. Default 'float32'.
+   */
+  weightDtype?: 'float32' | 'float16';
+}
+
+/** Extra gain on the query/key projections: scores get a standard deviation of a few units. */
+const QK_GAIN = 2.5;
+/** Score for masked positions (finite, so a fully masked padding row gives a uniform softmax, never NaN). */
+const MASKED_SCORE = -1e9;
+
+export const ATTENTION_MASK_DIM = 'past_sequence_length + sequence_length';
+
+/** Number of weights in a model with this spec (float parameters). */
+export function countParameters(s: LlamaSpec): number {
+  const h = s.hiddenSize;
+  const q = s.numHeads * s.headDim;
+  const kv = s.numKvHeads * s.headDim;
+  const perLayer = h * q + 2 * h * kv + q * h + 3 * h * s.intermediateSize + 2 * h;
+  return 2 * s.vocabSize * h + s.numLayers * perLayer + h;
+}
+
+export function validateSpec(s: LlamaSpec): void {
+  const positive: (keyof LlamaSpec)[] = [
+    'vocabSize',
+    'hiddenSize',
+    'numLayers',
+    'numHeads',
+    'numKvHeads',
+    'headDim',
+    'intermediateSize',
+  ];
+  for (const k of positive) {
+    const v = s[k];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+      throw new TypeError(`expected a positive integer for ${k}, got ${String(v)}`);
+    }
+  }
+  if (s.numHeads % s.numKvHeads !== 0) {
+    throw new RangeError(`numHeads (${s.numHeads}) must be a multiple of numKvHeads (${s.numKvHeads})`);
+  }
+  if (s.headDim % 2 !== 0) throw new RangeError(`headDim must be even for rotary embeddings, got ${s.headDim}`);
+  if (!(s.rmsNormEps > 0)) throw new RangeError(`rmsNormEps must be positive, got ${s.rmsNormEps}`);
+  if (!(s.ropeTheta > 0)) throw new RangeError(`ropeTheta must be positive, got ${s.ropeTheta}`);
+  if (s.kvDtype !== 'float32' && s.kvDtype !== 'float16') {
+    throw new TypeError(`expected kvDtype 'float32' or 'float16', got ${String(s.kvDtype)}`);
+  }
+}
+
+/** Adds the whole decoder to `g` (inputs, weights, nodes, outputs). */
+export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): void {
+  validateSpec(s);
+  const rng = new Prng(seed);
+  const H = s.hiddenSize;
+  const D = s.headDim;
+  const nH = s.numHeads;
+  const nKV = s.numKvHeads;
+  const group = nH / nKV;
+  const kvType: DataTypeValue = s.kvDtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
+
+  const halfWeights = s.weightDtype === 'float16';
+  const logitsType: DataTypeValue = halfWeights ? DataType.FLOAT16 : DataType.FLOAT;
+  /** Stores a weight (fp32 or fp16) and returns the name of its fp32 value. Same random draws either way. */
+  const store = (name: string, dims: number[], data: Float32Array, castToFloat = true): string => {
+    if (!halfWeights) return g.initializer(name, DataType.FLOAT, dims, data, true);
+    const stored = g.initializer(name, DataType.FLOAT16, dims, toHalfArray(data), true);
+    return castToFloat ? g.op('Cast', [stored], { to: DataType.FLOAT }) : stored;
+  };
+  const weight = (name: string, dims: number[], std: number, castToFloat = true): string =>
+    store(
+      name,
+      dims,
+      rng.fillUniform(new Float32Array(dims.reduce((a, b) => a * b, 1)), uniformBoundForStd(std)),
+      castToFloat,
+    );
+  const normWeight = (name: string): string => store(name, [H], rng.fillUniform(new Float32Array(H), 0.2, 1));
+
+  // ---- inputs
+  const inputIds = g.input('input_ids', DataType.INT64, ['batch_size', 'sequence_length']);
+  const attentionMask = g.input('attention_mask', DataType.INT64, ['batch_size', ATTENTION_MASK_DIM]);
+  const positionIdsIn = s.positionIds
+    ? g.input('position_ids', DataType.INT64, ['batch_size', 'sequence_length'])
+    : null;
+  // Outputs in Optimum's order: logits first, then present.{i}.key|value (declared here, produced below).
+  g.output('logits', logitsType, ['batch_size', 'sequence_length', s.vocabSize]);
+  for (let i = 0; i < s.numLayers; i++) {
+    g.output(`present.${i}.key`, kvType, ['batch_size', nKV, 'total_sequence_length', D]);
+    g.output(`present.${i}.value`, kvType, ['batch_size', nKV, 'total_sequence_length', D]);
+  }
+  const past: { key: string; value: string }[] = [];
+  for (let i = 0; i < s.numLayers; i++) {
+    const dims = ['batch_size', nKV, 'past_sequence_length', D];
+    past.push({
+      key: g.input(`past_key_values.${i}.key`, kvType, dims),
+      value: g.input(`past_key_values.${i}.value`, kvType, dims),
+    });
+  }
+
+  // ---- lengths: S = new tokens, T = total (past + new), P = T - S
+  const c0 = g.constInt64([0], []);
+  const c1 = g.constInt64([1], []);
+  const seqLen = g.op('Gather', [g.op('Shape', [inputIds]), c1], { axis: 0 });
+  const totalLen = g.op('Gather', [g.op('Shape', [attentionMask]), c1], { axis: 0 });
+  const pastLen = g.op('Sub', [totalLen, seqLen]);
+
+  // ---- mask: allowed[b, 1, 1, i, j] = (j <= P + i) && attention_mask[b, j]  (rank 5 for the grouped scores)
+  const keyIdx = g.op('Unsqueeze', [g.op('Range', [c0, totalLen, c1]), g.constInt64([0])]); // [1, T]
+  const queryIdx = g.op('Unsqueeze', [g.op('Range', [pastLen, totalLen, c1]), g.constInt64([1])]); // [S, 1]
+  const causal = g.op('LessOrEqual', [keyIdx, queryIdx]); // [S, T]
+  const maskBool = g.op('Cast', [attentionMask], { to: DataType.BOOL }); // [B, T]
+  const padMask = g.op('Unsqueeze', [maskBool, g.constInt64([1, 2, 3])]); // [B, 1, 1, 1, T]
+  const allowed = g.op('And', [causal, padMask]); // [B, 1, 1, S, T]
+  const maskedScore = g.constFloat([MASKED_SCORE], []);
+
+  // ---- positions
+  let positionIds: string;
+  if (positionIdsIn) {
+    positionIds = positionIdsIn;
+  } else {
+    // HF: position_ids = cumsum(mask) - 1, masked_fill(mask == 0, 1), then the last S columns.
+    const cum = g.op('Sub', [g.op('CumSum', [attentionMask, c1]), g.constInt64([1], [])]);
+    const filled = g.op('Where', [maskBool, cum, g.constInt64([1], [])]);
+    positionIds = g.op('Slice', [
+      filled,
+      g.op('Unsqueeze', [pastLen, g.constInt64([0])]),
+      g.op('Unsqueeze', [totalLen, g.constInt64([0])]),
+      g.constInt64([1]),
+    ]);
+  }
+
+  // ---- rotary tables: cos/sin [B, 1, S, D], emb = cat(freqs, freqs) as in HF's LlamaRotaryEmbedding
+  const invFreq = new Float32Array(D / 2);
+  for (let i = 0; i < D / 2; i++) invFreq[i] = 1 / Math.pow(s.ropeTheta, (2 * i) / D);
+  const posF = g.op('Unsqueeze', [g.op('Cast', [positionIds], { to: DataType.FLOAT }), g.constInt64([2])]); // [B,S,1]
+  const freqs = g.op('Mul', [posF, g.constFloat(invFreq)]); // [B, S, D/2]
+  const emb = g.op('Concat', [freqs, freqs], { axis: -1 });
+  const cos = g.op('Unsqueeze', [g.op('Cos', [emb]), g.constInt64([1])]);
+  const sin = g.op('Unsqueeze', [g.op('Sin', [emb]), g.constInt64([1])]);
+  const halves = g.constInt64([D / 2, D / 2]);
+  const rope = (x: string): string => {
+    const [x1, x2] = g.node('Split', [x, halves], { axis: -1 }, 2) as [string, string];
+    const rotated = g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
+    return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])]);
+  };
+
+  const eps = g.constFloat([s.rmsNormEps], []);
+  const rmsNorm = (x: string, w: string): string => {
+    const meanSq = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
+    const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSq, eps])])]);
+    return g.op('Mul', [g.op('Mul', [x, inv]), w]);
+  };
+
+  const headsShape = (n: number): string => g.constInt64([0, 0, n, D]);
+  const toHeads = (x: string, n: number): string =>
+    g.op('Transpose', [g.op('Reshape', [x, headsShape(n)])], { perm: [0, 2, 1, 3] }); // [B, n, S, D]
+  const qkStd = QK_GAIN / Math.sqrt(H);
+  const scale = g.constFloat([1 / Math.sqrt(D)], []);
+  const groupedShape = g.constInt64([0, nKV, group, -1, D]);
+  const mergedHeadsShape = g.constInt64([0, nH, -1, D]);
+  const flatShape = g.constInt64([0, 0, nH * D]);
+  const axis2 = g.constInt64([2]);
+
+  // ---- decoder
+  // fp16: gather from the fp16 table, then Cast the rows (no fp32 copy of the whole table).
+  const embedTokens = weight('model.embed_tokens.weight', [s.vocabSize, H], 1, false);
+  let x = g.op('Gather', [embedTokens, inputIds], { axis: 0 }); // [B, S, H]
+  if (halfWeights) x = g.op('Cast', [x], { to: DataType.FLOAT });
+
+  for (let i = 0; i < s.numLayers; i++) {
+    const p = `model.layers.${i}`;
+    const h = rmsNorm(x, normWeight(`${p}.input_layernorm.weight`));
+    const q = rope(toHeads(g.op('MatMul', [h, weight(`${p}.self_attn.q_proj.weight`, [H, nH * D], qkStd)]), nH));
+    const k = rope(toHeads(g.op('MatMul', [h, weight(`${p}.self_attn.k_proj.weight`, [H, nKV * D], qkStd)]), nKV));
+    const v = toHeads(g.op('MatMul', [h, weight(`${p}.self_attn.v_proj.weight`, [H, nKV * D], 1 / Math.sqrt(H))]), nKV);
+
+    let keys: string;
+    let values: string;
+    const presentKey = `present.${i}.key`;
+    const presentValue = `present.${i}.value`;
+    if (kvType === DataType.FLOAT16) {
+      g.op('Concat', [past[i]!.key, g.op('Cast', [k], { to: DataType.FLOAT16 })], { axis: 2 }, presentKey);
+      g.op('Concat', [past[i]!.value, g.op('Cast', [v], { to: DataType.FLOAT16 })], { axis: 2 }, presentValue);
+      keys = g.op('Cast', [presentKey], { to: DataType.FLOAT });
+      values = g.op('Cast', [presentValue], { to: DataType.FLOAT });
+    } else {
+      keys = g.op('Concat', [past[i]!.key, k], { axis: 2 }, presentKey);
+      values = g.op('Concat', [past[i]!.value, v], { axis: 2 }, presentValue);
+    }
+
+    // scores [B, nKV, group, S, T]
+    const qg = g.op('Reshape', [g.op('Mul', [q, scale]), groupedShape]);
+    const kT = g.op('Unsqueeze', [g.op('Transpose', [keys], { perm: [0, 1, 3, 2] }), axis2]); // [B, nKV, 1, D, T]
+    const scores = g.op('Where', [allowed, g.op('MatMul', [qg, kT]), maskedScore]);
+    const probs = g.op('Softmax', [scores], { axis: -1 });
+    const ctx = g.op('MatMul', [probs, g.op('Unsqueeze', [values, axis2])]); // [B, nKV, group, S, D]
+    const merged = g.op('Reshape', [
+      g.op('Transpose', [g.op('Reshape', [ctx, mergedHeadsShape])], { perm: [0, 2, 1, 3] }),
+      flatShape,
+    ]); // [B, S, nH * D]
+    const attnOut = g.op('MatMul', [
+      merged,
+      weight(`${p}.self_attn.o_proj.weight`, [nH * D, H], 1 / Math.sqrt(nH * D)),
+    ]);
+    x = g.op('Add', [x, attnOut]);
+
+    const h2 = rmsNorm(x, normWeight(`${p}.post_attention_layernorm.weight`));
+    const gate = g.op('MatMul', [h2, weight(`${p}.mlp.gate_proj.weight`, [H, s.intermediateSize], 1 / Math.sqrt(H))]);
+    const up = g.op('MatMul', [h2, weight(`${p}.mlp.up_proj.weight`, [H, s.intermediateSize], 1 / Math.sqrt(H))]);
+    const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]); // SiLU(gate) * up
+    const down = g.op('MatMul', [
+      act,
+      weight(`${p}.mlp.down_proj.weight`, [s.intermediateSize, H], 1 / Math.sqrt(s.intermediateSize)),
+    ]);
+    x = g.op('Add', [x, down]);
+  }
+
+  const final = rmsNorm(x, normWeight('model.norm.weight'));
+  const lmHead = weight('lm_head.weight', [H, s.vocabSize], 1 / Math.sqrt(H));
+  if (halfWeights) {
+    g.op('Cast', [g.op('MatMul', [final, lmHead])], { to: DataType.FLOAT16 }, 'logits');
+  } else {
+    g.op('MatMul', [final, lmHead], {}, 'logits');
+  }
+}

@@ -1,0 +1,81 @@
+/** The `scripts/make-tiny-model.ts` command line: flags, exit codes, refusing to overwrite, atomic replace. */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const script = join(repo, 'scripts', 'make-tiny-model.ts');
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repo }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+let root: string;
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'tokmeter-modelgen-cli-'));
+});
+afterAll(() => {
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe('make-tiny-model CLI', () => {
+  it('writes a model, refuses to overwrite without --force, replaces with --force', async () => {
+    const out = join(root, 'm');
+    const args = [
+      '--out',
+      out,
+      '--seed',
+      '5',
+      '--layers',
+      '1',
+      '--hidden',
+      '32',
+      '--heads',
+      '4',
+      '--kv-heads',
+      '1',
+      '--kv-dtype',
+      'float16',
+      '--no-position-ids',
+    ];
+    const first = await cli(args);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain(`wrote ${join(out, 'onnx', 'model.onnx')}`);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({
+      num_hidden_layers: 1,
+      hidden_size: 32,
+      num_attention_heads: 4,
+      num_key_value_heads: 1,
+      head_dim: 8,
+      tokmeter_modelgen: { seed: 5, kv_dtype: 'float16', position_ids: false, size: 'custom' },
+    });
+    const again = await cli(args);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('already exists');
+    const forced = await cli([...args, '--force']);
+    expect(forced.code).toBe(0);
+    // Nothing left behind next to the output (temp or old folders).
+    expect(readdirSync(root)).toEqual(['m']);
+  });
+
+  it('rejects bad flags with a usage message and exit code 2, and bad shapes with exit code 1', async () => {
+    const badSize = await cli(['--out', join(root, 'x'), '--size', 'huge']);
+    expect(badSize.code).toBe(2);
+    expect(badSize.stderr).toContain('expected --size tiny|demo|bench, got huge');
+    const badShape = await cli(['--out', join(root, 'y'), '--heads', '4', '--kv-heads', '3']);
+    expect(badShape.code).toBe(1);
+    expect(badShape.stderr).toContain('must be a multiple of numKvHeads');
+    expect(existsSync(join(root, 'y'))).toBe(false);
+    expect(readdirSync(root).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+});
