@@ -1,0 +1,188 @@
+/**
+ * Ledger throughput: records/s from the first append until the database confirmed every record (spool write +
+ * fdatasync + batched insert), against a named baseline measured in the same run: raw better-sqlite3 inserts in
+ * 1000-row transactions (no spool, no durability handshake) and, for Postgres, raw unnest() inserts.
+ *
+ *   npx tsx bench/metering/ledger.bench.ts [records=100000]
+ *   TOKMETER_TEST_PG_URL=postgres://… npx tsx bench/metering/ledger.bench.ts   # adds PostgreSQL
+ *
+ * SqliteLedger runs its insert batches on a worker thread by default ('worker'); 'main' runs them on the JS thread.
+ * Two shapes: "bulk" appends 1000 records per call; "per-request" issues one append per record, 1000 in flight at
+ * a time, as a busy server's requests would (group commit merges them into one spool write + fsync).
+ */
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { randomUUID } from 'node:crypto';
+import { PostgresLedger, SqliteLedger, type Ledger, type UsageRecord } from '../../src/usage/index.js';
+
+const N = Number(process.argv[2] ?? 100_000);
+const PG_URL = process.env.TOKMETER_TEST_PG_URL;
+
+// Ids are random UUIDs, as the Meter makes them (worst case for the id index); built before the clock starts.
+const IDS = Array.from({ length: N }, () => randomUUID());
+function rec(i: number, run: string): UsageRecord {
+  return {
+    id: run === 'warm' ? randomUUID() : `${run}${IDS[i]}`,
+    timestamp: Date.now(),
+    key: `key-${i % 100}`,
+    model: 'demo',
+    promptTokens: 100 + (i % 50),
+    cachedTokens: 10,
+    completionTokens: 50,
+    totalTokens: 150 + (i % 50),
+    finishReason: 'stop',
+    latencyMs: 120,
+    cacheHit: false,
+    custom: {},
+    cost: 123_456_789n + BigInt(i),
+    currency: 'USD',
+    priceVersion: 'bench',
+  };
+}
+
+async function timeLedger(make: () => Ledger, shape: 'bulk' | 'per-request'): Promise<number> {
+  const l = make();
+  await l.open();
+  await l.append(rec(0, 'warm'));
+  await l.flush();
+  const run = Math.random().toString(36).slice(2, 6);
+  const recs = Array.from({ length: N }, (_, i) => rec(i, run));
+  const t0 = performance.now();
+  if (shape === 'bulk') {
+    const ps: Promise<void>[] = [];
+    for (let i = 0; i < N; i += 1000) ps.push(l.append(recs.slice(i, i + 1000)));
+    await Promise.all(ps);
+  } else {
+    for (let i = 0; i < N; i += 1000) {
+      const ps: Promise<void>[] = [];
+      for (let j = i; j < Math.min(N, i + 1000); j++) ps.push(l.append(recs[j]!));
+      await Promise.all(ps);
+    }
+  }
+  await l.flush();
+  const s = (performance.now() - t0) / 1000;
+  await l.close();
+  return N / s;
+}
+
+function baselineSqlite(dir: string): number {
+  const db = new Database(join(dir, 'raw.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('cache_size = -16384');
+  db.exec(`CREATE TABLE t (id TEXT UNIQUE, ts INTEGER, api_key TEXT, model TEXT, p INTEGER, c INTEGER, o INTEGER,
+    tt INTEGER, f TEXT, l INTEGER, h INTEGER, cu TEXT, cost INTEGER, cur TEXT, pv TEXT);
+    CREATE INDEX t_k ON t(api_key, ts); CREATE INDEX t_ts ON t(ts);`);
+  const ins = db.prepare('INSERT OR IGNORE INTO t VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)');
+  const tx = db.transaction((rs: UsageRecord[]) => {
+    for (const r of rs)
+      ins.run(
+        r.id,
+        r.timestamp,
+        r.key,
+        r.model,
+        r.promptTokens,
+        r.cachedTokens,
+        r.completionTokens,
+        r.totalTokens,
+        r.finishReason,
+        r.latencyMs,
+        0,
+        '{}',
+        r.cost,
+        r.currency,
+        r.priceVersion,
+      );
+  });
+  const recs = Array.from({ length: N }, (_, i) => rec(i, 'raw'));
+  const t0 = performance.now();
+  for (let i = 0; i < N; i += 1000) tx(recs.slice(i, i + 1000));
+  const s = (performance.now() - t0) / 1000;
+  db.close();
+  return N / s;
+}
+
+/** Raw pg: the ledger's own table definition and INSERT … unnest statement, 2000 rows per statement, no spool. */
+async function baselinePg(table: string): Promise<number> {
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  await c.query(`CREATE TABLE ${table} (
+        id TEXT PRIMARY KEY, ts BIGINT NOT NULL, api_key TEXT NOT NULL, model TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+        total_tokens INTEGER NOT NULL, finish_reason TEXT NOT NULL, latency_ms INTEGER NOT NULL,
+        cache_hit BOOLEAN NOT NULL, custom JSONB NOT NULL, cost BIGINT NOT NULL, currency TEXT NOT NULL,
+        price_version TEXT NOT NULL)`);
+  await c.query(`CREATE INDEX ON ${table}(api_key, ts)`);
+  await c.query(`CREATE INDEX ON ${table}(ts)`);
+  const recs = Array.from({ length: N }, (_, i) => rec(i, 'raw'));
+  const t0 = performance.now();
+  for (let i = 0; i < N; i += 2000) {
+    const rs = recs.slice(i, i + 2000);
+    await c.query(
+      `INSERT INTO ${table} SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::int[],
+        $6::int[], $7::int[], $8::int[], $9::text[], $10::int[], $11::bool[], $12::jsonb[], $13::bigint[], $14::text[],
+        $15::text[]) ON CONFLICT (id) DO NOTHING`,
+      [
+        rs.map((r) => r.id),
+        rs.map((r) => r.timestamp),
+        rs.map((r) => r.key),
+        rs.map((r) => r.model),
+        rs.map((r) => r.promptTokens),
+        rs.map((r) => r.cachedTokens),
+        rs.map((r) => r.completionTokens),
+        rs.map((r) => r.totalTokens),
+        rs.map((r) => r.finishReason),
+        rs.map((r) => r.latencyMs),
+        rs.map((r) => r.cacheHit),
+        rs.map((r) => JSON.stringify(r.custom)),
+        rs.map((r) => r.cost.toString()),
+        rs.map((r) => r.currency),
+        rs.map((r) => r.priceVersion),
+      ],
+    );
+  }
+  const s = (performance.now() - t0) / 1000;
+  await c.query(`DROP TABLE ${table}`);
+  await c.end();
+  return N / s;
+}
+
+const fmt = (x: number) => `${Math.round(x).toLocaleString('en-US')} records/s`;
+const dir = mkdtempSync(join(tmpdir(), 'tm-bench-'));
+try {
+  console.log(`ledger throughput, ${N} records, node ${process.version}`);
+  console.log(`  baseline  raw better-sqlite3, same schema, 1000/tx, no spool ${fmt(baselineSqlite(dir))}`);
+  for (const thread of ['worker', 'main'] as const) {
+    for (const shape of ['bulk', 'per-request'] as const) {
+      const r = await timeLedger(
+        () => new SqliteLedger(join(dir, `u-${thread}-${shape}.db`), { writeThread: thread }),
+        shape,
+      );
+      const verdict = r >= 20_000 ? '(meets ≥20,000/s)' : '(BELOW the 20,000/s target)';
+      console.log(`  SqliteLedger ${thread.padEnd(6)} ${shape.padEnd(12)} (spool+fsync) ${fmt(r)}  ${verdict}`);
+    }
+  }
+  if (PG_URL) {
+    const table = `bench_${process.pid}`;
+    console.log(`  baseline  raw pg, same table + INSERT, 2000/stmt ${fmt(await baselinePg(table + '_raw'))}`);
+    for (const shape of ['bulk', 'per-request'] as const) {
+      const t = `${table}_${shape.replace('-', '_')}`;
+      const r = await timeLedger(
+        () => new PostgresLedger(PG_URL, { spoolDir: join(dir, `pg-${shape}`), table: t }),
+        shape,
+      );
+      console.log(`  PostgresLedger ${shape.padEnd(12)} (spool+fsync) ${fmt(r)}`);
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`DROP TABLE IF EXISTS ${t}`);
+      await c.end();
+    }
+  } else {
+    console.log('  PostgreSQL: skipped (set TOKMETER_TEST_PG_URL, e.g. from scripts/start-postgres.sh)');
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,52 @@
+/** Public surface of src/usage (re-exported from src/index.ts by the lead). */
+export type {
+  MeterableModel,
+  PromptInput,
+  GenerateOptions,
+  GenerationRun,
+  GenerationChunk,
+  GenerationResult,
+  FinishReason,
+  RecordFinishReason,
+  Usage,
+  UsageRecord,
+  TokenCounter,
+} from './types.js';
+export {
+  UsageError,
+  InputTooLongError,
+  ContextLengthError,
+  RateLimitError,
+  BudgetExceededError,
+  SpoolFullError,
+  PriceError,
+  LedgerError,
+} from './errors.js';
+export {
+  PriceTable,
+  type PriceTableJson,
+  type ModelPriceJson,
+  type ModelPrice,
+  type CacheHitBilling,
+} from './prices.js';
+export { formatPico, parsePico } from './money.js';
+export {
+  Meter,
+  MeteredModel,
+  MeteredCounter,
+  type MeterOptions,
+  type MeterLimits,
+  type KeyLimits,
+  type MeteredGenerateOptions,
+  type MeteredRun,
+  type MeteredResult,
+  type Admission,
+} from './meter.js';
+export { ResponseCache, type ResponseCacheOptions } from './response-cache.js';
+export { RateLimiter, type RateLimits } from './rate-limiter.js';
+export { BudgetTracker, type BudgetPeriod } from './budget.js';
+export type { Ledger, LedgerStats, ReportQuery, ReportRow, GroupBy, SpooledLedgerOptions } from './ledger.js';
+export { SqliteLedger, type SqliteLedgerOptions } from './sqlite-ledger.js';
+export { PostgresLedger, type PostgresLedgerOptions } from './postgres-ledger.js';
+export { reportToCsv, reportToJson, type ReportRowJson } from './report.js';
+export { recordToJson, validateRecord, type UsageRecordJson } from './record.js';

@@ -1,0 +1,295 @@
+/**
+ * Local append-only spool: the durability point of the ledger.
+ *
+ * Contract: `append()` resolves only after the records' bytes were written and fdatasync'ed, so an accepted record
+ * survives SIGKILL or power loss. Records stay in the spool until the database confirmed them (`ack`); a segment
+ * file is deleted once every record in it is acknowledged and it is no longer the active segment. On open, every
+ * record found in the segments is handed back for replay; ledgers are idempotent on the record id, so records that
+ * were already in the database before the crash are not doubled.
+ *
+ * File format: one record per line, `<crc32 hex> <json>\n`. A torn last line (crash mid-write: never acknowledged)
+ * fails its checksum or lacks the newline and is skipped.
+ *
+ * Threads: all bookkeeping on the JS thread; write + fdatasync run on libuv's pool, one at a time. Appends that
+ * arrive while a write is in flight are grouped into the next write (group commit).
+ * Exclusive: a lock file holds the pid of the owner; a lock from a dead process is taken over.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { LedgerError, SpoolFullError } from './errors.js';
+import { recordToJson, validateRecord } from './record.js';
+import type { UsageRecord } from './types.js';
+
+export interface SpoolOptions {
+  /** Refuse new records once this many bytes are waiting for the database (default 64 MiB ≈ 190k records). */
+  maxBytes?: number;
+  /** Rotate the active segment after this many bytes (default 4 MiB). */
+  segmentBytes?: number;
+  /** fdatasync before acknowledging (default true; false only for benchmarks of the DB path). */
+  sync?: boolean;
+}
+
+export class Segment {
+  pending = 0;
+  size = 0;
+  constructor(
+    readonly file: string,
+    public fd: number,
+  ) {}
+}
+
+export interface SpoolTicket {
+  /** Set when the bytes are written (the active segment may rotate between append and write). */
+  segment: Segment | undefined;
+  readonly bytes: number;
+}
+
+interface Waiting {
+  buf: Buffer;
+  tickets: SpoolTicket[];
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+const SEG_RE = /^segment-(\d{12})\.log$/;
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // A killed process whose parent has not reaped it yet is a zombie: it holds nothing.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no procfs: assume alive
+  }
+}
+
+export class Spool {
+  readonly dir: string;
+  readonly maxBytes: number;
+  readonly segmentBytes: number;
+  private readonly sync: boolean;
+  private active: Segment | undefined;
+  private readonly segments = new Set<Segment>();
+  private nextSeq = 1;
+  private pendingBytesTotal = 0;
+  private queue: Waiting[] = [];
+  private writing = false;
+  private closed = false;
+  private lockFile: string;
+
+  constructor(dir: string, options: SpoolOptions = {}) {
+    this.dir = path.resolve(dir);
+    this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+    this.segmentBytes = options.segmentBytes ?? 4 * 1024 * 1024;
+    this.sync = options.sync ?? true;
+    this.lockFile = path.join(this.dir, 'spool.lock');
+  }
+
+  /** Bytes of records not yet acknowledged by the database. */
+  get pendingBytes(): number {
+    return this.pendingBytesTotal;
+  }
+
+  /** Lock the directory and return every record found in it (to be replayed), each with its ticket. */
+  open(): { record: UsageRecord; ticket: SpoolTicket }[] {
+    fs.mkdirSync(this.dir, { recursive: true });
+    this.lock();
+    const out: { record: UsageRecord; ticket: SpoolTicket }[] = [];
+    const names = fs
+      .readdirSync(this.dir)
+      .filter((n) => SEG_RE.test(n))
+      .sort();
+    for (const name of names) {
+      const seq = Number(SEG_RE.exec(name)![1]);
+      this.nextSeq = Math.max(this.nextSeq, seq + 1);
+      const file = path.join(this.dir, name);
+      const data = fs.readFileSync(file);
+      const seg = new Segment(file, -1);
+      seg.size = data.length;
+      let start = 0;
+      while (start < data.length) {
+        const nl = data.indexOf(10, start);
+        if (nl < 0) break; // torn tail: never acknowledged
+        const line = data.subarray(start, nl);
+        start = nl + 1;
+        const sp = line.indexOf(32);
+        if (sp !== 8) continue;
+        const body = line.subarray(9);
+        if (crc32(body).toString(16).padStart(8, '0') !== line.subarray(0, 8).toString('latin1')) continue;
+        let record: UsageRecord;
+        try {
+          record = validateRecord(JSON.parse(body.toString('utf8')));
+        } catch {
+          continue;
+        }
+        const bytes = line.length + 1;
+        seg.pending++;
+        this.pendingBytesTotal += bytes;
+        out.push({ record, ticket: { segment: seg, bytes } });
+      }
+      if (seg.pending === 0) fs.rmSync(file, { force: true });
+      else this.segments.add(seg);
+    }
+    this.openNewSegment();
+    return out;
+  }
+
+  /** Whether a new record may be accepted now (the Meter checks this at admission). */
+  hasRoom(): boolean {
+    return this.pendingBytesTotal < this.maxBytes;
+  }
+
+  /**
+   * Append records durably. Resolves after fdatasync. `force` skips the size bound (records of requests that were
+   * already admitted); otherwise a full spool rejects with SpoolFullError.
+   */
+  append(records: UsageRecord[], force = false, lastDbError?: string): Promise<SpoolTicket[]> {
+    if (this.closed) return Promise.reject(new LedgerError('ERR_LEDGER_CLOSED', 'the ledger is closed'));
+    if (!force && !this.hasRoom())
+      return Promise.reject(new SpoolFullError(this.pendingBytesTotal, this.maxBytes, lastDbError));
+    let text = '';
+    const tickets: SpoolTicket[] = [];
+    for (const r of records) {
+      const json = JSON.stringify(recordToJson(r));
+      const line = `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`; // crc32 of the UTF-8 bytes
+      text += line;
+      const bytes = Buffer.byteLength(line, 'utf8');
+      tickets.push({ segment: undefined, bytes });
+      this.pendingBytesTotal += bytes;
+    }
+    return new Promise<SpoolTicket[]>((resolve, reject) => {
+      this.queue.push({ buf: Buffer.from(text, 'utf8'), tickets, resolve: () => resolve(tickets), reject });
+      this.kick();
+    });
+  }
+
+  /** The database has these records: forget them, deleting finished segments. */
+  ack(tickets: SpoolTicket[]): void {
+    for (const t of tickets) {
+      const seg = t.segment;
+      if (!seg) throw new LedgerError('ERR_LEDGER', 'spool: ack of a record that was never written');
+      t.segment = undefined;
+      seg.pending--;
+      this.pendingBytesTotal -= t.bytes;
+      if (seg.pending === 0 && seg !== this.active) this.dropSegment(seg);
+    }
+  }
+
+  /** Wait for writes in flight, then close files (finished segments are deleted, others kept for replay). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    while (this.writing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 2));
+    this.closed = true;
+    const a = this.active;
+    if (a) {
+      fs.closeSync(a.fd);
+      a.fd = -1;
+      this.active = undefined;
+      if (a.pending === 0) this.dropSegment(a);
+    }
+    for (const s of this.segments) if (s.fd >= 0) fs.closeSync(s.fd);
+    fs.rmSync(this.lockFile, { force: true });
+  }
+
+  private lock(): void {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.writeFileSync(this.lockFile, String(process.pid), { flag: 'wx' });
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const pid = Number(fs.readFileSync(this.lockFile, 'utf8'));
+        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
+          throw new LedgerError('ERR_SPOOL_LOCKED', `spool ${this.dir} is in use by process ${pid}`);
+        }
+        fs.rmSync(this.lockFile, { force: true }); // stale: its owner died
+      }
+    }
+    throw new LedgerError('ERR_SPOOL_LOCKED', `could not lock spool ${this.dir}`);
+  }
+
+  private openNewSegment(): void {
+    const file = path.join(this.dir, `segment-${String(this.nextSeq++).padStart(12, '0')}.log`);
+    const seg = new Segment(file, fs.openSync(file, 'a'));
+    fsyncDir(this.dir); // the new file's directory entry must survive a crash too
+    this.segments.add(seg);
+    this.active = seg;
+  }
+
+  private dropSegment(seg: Segment): void {
+    if (seg.fd >= 0) {
+      fs.closeSync(seg.fd);
+      seg.fd = -1;
+    }
+    this.segments.delete(seg);
+    fs.rmSync(seg.file, { force: true });
+  }
+
+  private kick(): void {
+    if (this.writing || this.queue.length === 0) return;
+    this.writing = true;
+    const batch = this.queue;
+    this.queue = [];
+    const seg = this.active!;
+    for (const w of batch) {
+      for (const t of w.tickets) {
+        t.segment = seg;
+        seg.pending++;
+      }
+    }
+    const buf = batch.length === 1 ? batch[0]!.buf : Buffer.concat(batch.map((w) => w.buf));
+    const finish = (err: Error | null) => {
+      this.writing = false;
+      seg.size += buf.length;
+      if (err) {
+        for (const w of batch) {
+          for (const t of w.tickets) {
+            t.segment = undefined;
+            seg.pending--;
+            this.pendingBytesTotal -= t.bytes;
+          }
+          w.reject(new LedgerError('ERR_LEDGER', `usage spool write failed: ${err.message}`, { cause: err }));
+        }
+      } else {
+        for (const w of batch) w.resolve();
+      }
+      // After a failed write the file may end in a partial line: never append after it.
+      if (!this.closed && seg === this.active && (err || seg.size >= this.segmentBytes)) {
+        try {
+          this.openNewSegment();
+          if (seg.pending === 0) this.dropSegment(seg);
+        } catch {
+          this.active = seg; // keep appending to the old one
+        }
+      }
+      this.kick();
+    };
+    writeAll(seg.fd, buf, (err) => {
+      if (err || !this.sync) return finish(err);
+      fs.fdatasync(seg.fd, (e) => finish(e));
+    });
+  }
+}
+
+function writeAll(fd: number, buf: Buffer, cb: (err: Error | null) => void, off = 0): void {
+  fs.write(fd, buf, off, buf.length - off, null, (err, n) => {
+    if (err) return cb(err);
+    if (off + n < buf.length) return writeAll(fd, buf, cb, off + n);
+    cb(null);
+  });
+}

@@ -1,0 +1,101 @@
+/**
+ * The seam between metering (src/usage) and the generation engine (src/model).
+ *
+ * `Meter.wrap()` depends only on `MeterableModel`; the real `Model` in src/model implements it structurally, and
+ * tests use a test double. Usage numbers come from the engine (where tokens are evaluated and sampled); the Meter
+ * never re-tokenizes response text to bill.
+ */
+
+/** A prompt: raw text, or chat messages the model renders with its chat template. */
+export type PromptInput = string | { messages: { role: string; content: string }[] };
+
+export interface GenerateOptions {
+  maxNewTokens?: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  stop?: string[];
+  signal?: AbortSignal;
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+/** Usage as counted by the engine for one generation. */
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  /** Prompt tokens served from the engine's prefix (KV) cache; a subset of promptTokens. */
+  cachedTokens: number;
+}
+
+export interface GenerationChunk {
+  text: string;
+  tokenIds: Uint32Array;
+}
+
+export interface GenerationResult {
+  text: string;
+  finishReason: FinishReason;
+  usage: Usage;
+}
+
+/** A started generation: iterate it for chunks; `result` settles when it ends (also when nobody iterates). */
+export interface GenerationRun extends AsyncIterable<GenerationChunk> {
+  readonly result: Promise<GenerationResult>;
+}
+
+/**
+ * What `Meter.wrap()` needs from a model.
+ *
+ * Contract:
+ * - `name` is the model id used to look up prices.
+ * - `countPrompt(input)` returns the exact number of prompt tokens `generate(input)` will evaluate (after the chat
+ *   template and special tokens). It is synchronous and must not start any compute on the accelerator.
+ * - `generate()` starts work only when called; the Meter calls it only after admission succeeded. It passes an
+ *   explicit `maxNewTokens` (the bound the Meter reserved); the model must not produce more completion tokens.
+ * - `result.usage` is authoritative for billing. Errors from `generate()` may be thrown synchronously or reported
+ *   by rejecting `result` (and the iterator).
+ * - `renderPrompt` is optional: when present, the response cache keys on its output (the rendered prompt);
+ *   otherwise it keys on a canonical serialization of the input, which is equivalent for a fixed template.
+ */
+export interface MeterableModel {
+  readonly name: string;
+  readonly contextLength: number;
+  countPrompt(input: PromptInput): number;
+  generate(input: PromptInput, options?: GenerateOptions): GenerationRun;
+  renderPrompt?(input: PromptInput): string;
+}
+
+/** A counting-only object (e.g. a Tokenizer) for counting APIs. */
+export interface TokenCounter {
+  count(text: string): number;
+}
+
+/** Why a usage record ended. 'error' = the engine failed mid-way; 'count' = a counting-API request. */
+export type RecordFinishReason = FinishReason | 'error' | 'count' | 'custom';
+
+/**
+ * One usage record. `id` is the idempotency key: every ledger stores a given id at most once.
+ * Money is exact: `cost` is an integer number of pico-units of `currency` (1e-12 USD for 'USD'), as a bigint.
+ */
+export interface UsageRecord {
+  id: string;
+  /** Milliseconds since the Unix epoch when the request was admitted. */
+  timestamp: number;
+  key: string;
+  model: string;
+  promptTokens: number;
+  cachedTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  finishReason: RecordFinishReason;
+  latencyMs: number;
+  /** Served from the Meter's response cache (no compute). */
+  cacheHit: boolean;
+  /** Quantities of custom meters (e.g. { audio_ms: 1200 }), priced by the same table. */
+  custom: Record<string, number>;
+  cost: bigint;
+  currency: string;
+  priceVersion: string;
+}
