@@ -95,14 +95,23 @@ export async function mapNativeRejection<T>(promise: Promise<T>): Promise<T> {
 export class ContextLengthError extends TokmeterError {
   readonly promptTokens: number | undefined;
   readonly contextLength: number | undefined;
+  /** Completion tokens the request asked for, where the check counted them (the Meter does; the Model does not). */
+  readonly maxNewTokens: number | undefined;
+  /** promptTokens + maxNewTokens, where maxNewTokens is known. */
+  readonly requestedTokens: number | undefined;
   constructor(
     code: string,
     message: string,
-    options?: { cause?: unknown; promptTokens?: number; contextLength?: number },
+    options?: { cause?: unknown; promptTokens?: number; contextLength?: number; maxNewTokens?: number },
   ) {
     super(code, message, options);
     this.promptTokens = options?.promptTokens;
     this.contextLength = options?.contextLength;
+    this.maxNewTokens = options?.maxNewTokens;
+    this.requestedTokens =
+      options?.promptTokens !== undefined && options.maxNewTokens !== undefined
+        ? options.promptTokens + options.maxNewTokens
+        : undefined;
   }
 }
 registerErrorCode('ERR_CONTEXT_LENGTH', ContextLengthError);

@@ -5,7 +5,9 @@
  * (ERR_INVALID_ARGUMENT). Kept in this file (not appended to src/errors.ts) so the shared file stays small; the
  * lead may move them.
  */
-import { TokmeterError } from '../errors.js';
+import { ContextLengthError, TokmeterError } from '../errors.js';
+
+export { ContextLengthError };
 
 export { TokmeterTypeError } from '../errors.js';
 
@@ -28,20 +30,19 @@ export class InputTooLongError extends UsageError {
   }
 }
 
-/** Prompt tokens plus the requested completion tokens do not fit the model's context window. */
-export class ContextLengthError extends UsageError {
-  constructor(
-    readonly requestedTokens: number,
-    readonly contextLength: number,
-    readonly promptTokens: number,
-    readonly maxNewTokens: number,
-  ) {
-    super(
-      'ERR_CONTEXT_LENGTH',
-      `request needs ${requestedTokens} tokens (${promptTokens} prompt + ${maxNewTokens} new), ` +
-        `over the model's context length of ${contextLength}`,
-    );
-  }
+/** Prompt tokens plus the requested completion tokens do not fit the model's context window (one class for the Meter
+ * and the Model: src/errors.ts). */
+export function contextLengthError(
+  promptTokens: number,
+  maxNewTokens: number,
+  contextLength: number,
+): ContextLengthError {
+  return new ContextLengthError(
+    'ERR_CONTEXT_LENGTH',
+    `request needs ${promptTokens + maxNewTokens} tokens (${promptTokens} prompt + ${maxNewTokens} new), ` +
+      `over the model's context length of ${contextLength}`,
+    { promptTokens, contextLength, maxNewTokens },
+  );
 }
 
 /**

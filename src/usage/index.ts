@@ -16,6 +16,7 @@ export {
   UsageError,
   InputTooLongError,
   ContextLengthError,
+  contextLengthError,
   RateLimitError,
   BudgetExceededError,
   SpoolFullError,

@@ -20,7 +20,7 @@
 import { Buffer } from 'node:buffer';
 import { BudgetTracker, BUDGET_PERIODS, type BudgetPeriod, type BudgetReservation } from './budget.js';
 import {
-  ContextLengthError,
+  contextLengthError,
   InputTooLongError,
   LedgerError,
   TokmeterTypeError,
@@ -387,8 +387,7 @@ export class Meter {
     // a default it did not choose); given: exactly that, or ContextLengthError.
     const room = ctx - promptTokens;
     const maxNewTokens = o.maxNewTokens ?? Math.max(1, Math.min(this.limits.defaultMaxNewTokens ?? room, room));
-    if (promptTokens + maxNewTokens > ctx)
-      throw new ContextLengthError(promptTokens + maxNewTokens, ctx, promptTokens, maxNewTokens);
+    if (promptTokens + maxNewTokens > ctx) throw contextLengthError(promptTokens, maxNewTokens, ctx);
     const table = this.table;
     const maxCost = table.maxCost(model.name, promptTokens, maxNewTokens, o.custom); // PriceError if unpriced
     let cacheKey: string | undefined;
