@@ -7,7 +7,9 @@
  * short queries, and WAL lets them run beside the writer. `busy_timeout` is short so a locked file fails fast and
  * the writer loop retries with backoff.
  */
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
+import { LedgerError } from './errors.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import { checkTableName, rowToRecord, aggToRow, AGG_SELECT, type RecordRow, type AggRow } from './sql.js';
 import { SpooledLedger, type NormalizedReportQuery, type ReportRow, type SpooledLedgerOptions } from './ledger.js';
@@ -22,7 +24,26 @@ export interface SqliteLedgerOptions extends SpooledLedgerOptions {
   writeThread?: 'worker' | 'main';
 }
 
-type Db = InstanceType<typeof Database>;
+type Db = BetterSqlite3.Database;
+
+/**
+ * better-sqlite3 is an optional dependency (it compiles at install time where no prebuilt binary can be
+ * downloaded), so it is loaded only when a SqliteLedger opens, and its absence is a clear error, not a failed import
+ * of all of tokmeter.
+ */
+export function loadBetterSqlite3(): typeof BetterSqlite3 {
+  try {
+    return createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+  } catch (err) {
+    throw new LedgerError(
+      'ERR_LEDGER',
+      'SqliteLedger needs the optional dependency better-sqlite3@12, which is not installed or not built: ' +
+        'run `npm install better-sqlite3@12` (with npm >= 11.19, also `npm install-scripts approve better-sqlite3`), ' +
+        `or use PostgresLedger. Cause: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}
 
 export class SqliteLedger extends SpooledLedger {
   readonly file: string;
@@ -44,6 +65,7 @@ export class SqliteLedger extends SpooledLedger {
   }
 
   protected async connect(): Promise<void> {
+    const Database = loadBetterSqlite3();
     const db = new Database(this.file, { timeout: this.busyTimeoutMs }); // never block the event loop for long
     try {
       db.pragma('journal_mode = WAL');
