@@ -3,3 +3,4 @@ export type { SessionOptions, Tensor, TensorInfo, TensorType, TensorDataByType }
 export { versions, runtimeCandidates, BUNDLED_ORT_VERSION } from './runtime.js';
 export * from './errors.js';
 export * from './usage/index.js';
+export * from './tokenizer/index.js';

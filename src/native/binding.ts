@@ -10,8 +10,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AddonLoadError } from '../errors.js';
 import type { NativeRuntimeApi, NativeSessionApi } from './session-contract.js';
+import type { NativeTokenizerApi } from './tokenizer-contract.js';
 
-export type NativeAddon = NativeRuntimeApi & NativeSessionApi;
+export type NativeAddon = NativeRuntimeApi & NativeSessionApi & NativeTokenizerApi;
 
 const require = createRequire(import.meta.url);
 /** The package root: this file is src/native/binding.ts or dist/native/binding.js. */

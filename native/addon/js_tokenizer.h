@@ -1,0 +1,24 @@
+// JS surface of the tokenizer (native/tokenizer): createTokenizer(spec) -> Promise<NativeTokenizer>, and the
+// NativeTokenizer / NativeDecodeStream classes. Thin: converts types, schedules batch work, maps errors.
+//
+// Lifetime: a NativeTokenizer holds a std::shared_ptr<const tokenizer::Tokenizer>; dispose() drops it (idempotent;
+// later calls throw ERR_DISPOSED). Batch workers and decode streams hold their own shared_ptr, so disposing while
+// they run is safe. JS thread only, except the batch work, which runs on a libuv worker that fans out to its own
+// short-lived threads and never touches N-API values.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "tokenizer/tokenizer.h"
+
+namespace tokmeter::addon {
+
+void InitTokenizer(Napi::Env env, Napi::Object exports);
+
+// The tokenizer behind a NativeTokenizer object (for other parts of the addon, e.g. the model's generation loop).
+// Throws a JS TypeError when `v` is not a NativeTokenizer, ClosedError (ERR_DISPOSED) when it was disposed.
+std::shared_ptr<const tokmeter::tokenizer::Tokenizer> UnwrapTokenizer(Napi::Value v);
+
+}  // namespace tokmeter::addon

@@ -1,0 +1,138 @@
+// Model: turns one pre-tokenized word into token ids (BPE, WordPiece). Immutable and thread-safe; per-call state
+// lives in ModelScratch. Words reach the model in its own domain: raw bytes for byte-level tokenizers (the GPT-2
+// byte-to-char mapping is folded into the vocabulary at load time), UTF-8 text otherwise.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "tokenizer/spec.h"
+
+namespace tokmeter::tokenizer {
+
+// Receives ids; counts them, and stores them only when `out` is set (counting builds no id vector).
+struct IdSink {
+  std::vector<uint32_t>* out = nullptr;
+  size_t count = 0;
+  void Push(uint32_t id) {
+    if (out) out->push_back(id);
+    ++count;
+  }
+};
+
+struct BpeSymbol {
+  uint32_t id;
+  int32_t prev, next;
+  uint32_t len;
+  uint32_t start;  // byte offset in the word
+};
+
+struct ModelScratch {
+  std::vector<BpeSymbol> symbols;
+  std::vector<uint64_t> heap;  // (rank << 32) | position, min-heap
+  // Direct-mapped cache of pair lookups (left id, right id) -> (rank, merged id); valid for pair_cache_owner only.
+  struct PairCacheEntry {
+    uint64_t key = ~0ULL;
+    uint32_t rank = 0, new_id = 0;
+  };
+  std::vector<PairCacheEntry> pair_cache;
+  uint64_t pair_cache_owner = 0;
+  std::string word;
+  // Word cache: word -> [offset, length) in cache_ids. Only for short words; cleared when full.
+  std::unordered_map<std::string, std::pair<uint32_t, uint32_t>> cache;
+  std::vector<uint32_t> cache_ids;
+  uint64_t cache_owner = 0;  // Model::uid() of the model that filled the cache (never reused)
+};
+
+// Open-addressing map from a token string to its id; the strings live in a vector owned elsewhere (the
+// Tokenizer), so building it allocates one flat table and nothing per token.
+//
+// Performance notes: std::unordered_map<std::string_view, uint32_t> took ~1 s to build and probe for o200k's
+// merges (node allocation and pointer chasing); this table takes a few tens of ms.
+inline uint64_t HashBytes(std::string_view s) noexcept {
+  constexpr uint64_t k1 = 0x9E3779B97F4A7C15ULL, k2 = 0xBF58476D1CE4E5B9ULL;
+  uint64_t h = s.size() * k1;
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    __builtin_memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * k2;
+    h ^= h >> 31;
+  }
+  if (i < s.size()) {
+    uint64_t w = 0;
+    __builtin_memcpy(&w, s.data() + i, s.size() - i);
+    h = (h ^ w) * k2;
+    h ^= h >> 31;
+  }
+  h *= k1;
+  return h ^ (h >> 29);
+}
+
+class TokenMap {
+ public:
+  static constexpr uint32_t kNone = 0xFFFFFFFFu;
+  void Init(const std::vector<std::string>* keys, size_t expected) {
+    keys_ = keys;
+    size_t cap = 16;
+    while (cap < expected * 2) cap <<= 1;
+    slots_.assign(cap, Slot{kNone, 0});
+    mask_ = cap - 1;
+  }
+  // Inserts id under (*keys)[id]; with overwrite = false an existing entry is kept. Returns false when the key was
+  // already present.
+  bool Insert(uint32_t id, bool overwrite = false) { return InsertHashed(id, HashBytes((*keys_)[id]), overwrite); }
+  void Prefetch(uint64_t h) const { __builtin_prefetch(&slots_[h & mask_]); }
+  bool InsertHashed(uint32_t id, uint64_t h, bool overwrite = false) {
+    std::string_view k = (*keys_)[id];
+    uint32_t tag = static_cast<uint32_t>(h >> 32);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (s.id == kNone) {
+        s = Slot{id, tag};
+        return true;
+      }
+      if (s.tag == tag && (*keys_)[s.id] == k) {
+        if (overwrite) s.id = id;
+        return false;
+      }
+    }
+  }
+  uint32_t Find(std::string_view k) const {
+    if (slots_.empty()) return kNone;
+    uint64_t h = HashBytes(k);
+    uint32_t tag = static_cast<uint32_t>(h >> 32);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.id == kNone) return kNone;
+      if (s.tag == tag && (*keys_)[s.id] == k) return s.id;
+    }
+  }
+
+ private:
+  struct Slot {
+    uint32_t id, tag;
+  };
+  const std::vector<std::string>* keys_ = nullptr;
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual void Tokenize(std::string_view word, ModelScratch& scratch, IdSink& sink) const = 0;
+};
+
+// `keys[id]` is the model-domain form of each token (empty for absent ids); `map` looks them up. Both outlive
+// the model (they belong to the Tokenizer).
+// `merges`: the (left, right) id pairs in rank order (spec.merges, or spec.merges_text resolved by the caller).
+std::unique_ptr<Model> MakeBpe(const ModelSpec& spec, const std::vector<std::pair<uint32_t, uint32_t>>& merges,
+                               const std::vector<std::string>& keys, const TokenMap& map, bool byte_level);
+std::unique_ptr<Model> MakeWordPiece(const ModelSpec& spec, const std::vector<std::string>& keys, const TokenMap& map);
+
+}  // namespace tokmeter::tokenizer

@@ -1,0 +1,164 @@
+#include "tokenizer/regex.h"
+
+#ifndef PCRE2_CODE_UNIT_WIDTH
+#define PCRE2_CODE_UNIT_WIDTH 8
+#endif
+#include <pcre2.h>
+
+#include "tokenizer/utf8.h"
+#include "util/error.h"
+
+namespace tokmeter::tokenizer {
+namespace {
+// White_Space property (Oniguruma's Unicode \s).
+constexpr const char* kSpaceBody =
+    "\\t\\n\\x0B\\f\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
+// Oniguruma's Unicode \w: Letter | Mark | Decimal_Number | Connector_Punctuation.
+constexpr const char* kWordBody = "\\p{L}\\p{M}\\p{Nd}\\p{Pc}";
+constexpr const char* kDigitBody = "\\p{Nd}";
+}  // namespace
+
+std::string TranslateOnigPattern(std::string_view p) {
+  std::string out;
+  out.reserve(p.size() + 64);
+  bool in_class = false;
+  for (size_t i = 0; i < p.size(); ++i) {
+    char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
+      char e = p[i + 1];
+      const char* body = nullptr;
+      bool negate = false;
+      switch (e) {
+        case 's': body = kSpaceBody; break;
+        case 'S':
+          body = kSpaceBody;
+          negate = true;
+          break;
+        case 'w': body = kWordBody; break;
+        case 'W':
+          body = kWordBody;
+          negate = true;
+          break;
+        case 'd': body = kDigitBody; break;
+        case 'D':
+          body = kDigitBody;
+          negate = true;
+          break;
+        default: break;
+      }
+      if (body) {
+        if (in_class && negate) {
+          // A negated shorthand inside a class cannot be expanded into the class body.
+          throw tokmeter::Error("ERR_TOKENIZER_SPEC",
+                                std::string("unsupported regex construct \\") + e + " inside a character class");
+        }
+        if (in_class) {
+          out += body;
+        } else {
+          out += negate ? "[^" : "[";
+          out += body;
+          out += "]";
+        }
+      } else {
+        out.push_back(c);
+        out.push_back(e);
+      }
+      ++i;
+      continue;
+    }
+    if (!in_class && c == '[') {
+      in_class = true;
+      out.push_back(c);
+      // A ']' right after '[' or '[^' is a literal.
+      if (i + 1 < p.size() && p[i + 1] == '^') {
+        out.push_back('^');
+        ++i;
+      }
+      if (i + 1 < p.size() && p[i + 1] == ']') {
+        out += "\\]";
+        ++i;
+      }
+      continue;
+    }
+    if (in_class && c == '[') {
+      // Nested classes ([a-z&&[^aeiou]]) and POSIX classes are Oniguruma features we do not translate.
+      if (i + 1 < p.size() && p[i + 1] == ':') {
+        out.push_back(c);
+        continue;
+      }
+      throw tokmeter::Error("ERR_TOKENIZER_SPEC", "unsupported regex construct: nested character class");
+    }
+    if (in_class && c == ']') in_class = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
+RegexScratch::RegexScratch() {
+  match_data_ = pcre2_match_data_create(4, nullptr);
+  match_context_ = pcre2_match_context_create(nullptr);
+  jit_stack_ = pcre2_jit_stack_create(32 * 1024, 16 * 1024 * 1024, nullptr);
+  pcre2_jit_stack_assign(static_cast<pcre2_match_context*>(match_context_), nullptr, jit_stack_);
+}
+
+RegexScratch::~RegexScratch() {
+  pcre2_match_data_free(static_cast<pcre2_match_data*>(match_data_));
+  pcre2_match_context_free(static_cast<pcre2_match_context*>(match_context_));
+  pcre2_jit_stack_free(static_cast<pcre2_jit_stack*>(jit_stack_));
+}
+
+Regex::Regex(std::string_view onig_pattern, std::string_view field) {
+  try {
+    source_ = TranslateOnigPattern(onig_pattern);
+  } catch (const tokmeter::Error& e) {
+    throw tokmeter::Error("ERR_TOKENIZER_SPEC", std::string(field) + ": " + e.what());
+  }
+  int err = 0;
+  PCRE2_SIZE off = 0;
+  code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source_.data()), source_.size(),
+                        PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &err, &off, nullptr);
+  if (!code_) {
+    PCRE2_UCHAR buf[256];
+    pcre2_get_error_message(err, buf, sizeof buf);
+    throw tokmeter::Error("ERR_TOKENIZER_SPEC", std::string(field) + ": regex does not compile at offset " +
+                                                    std::to_string(off) + ": " + reinterpret_cast<char*>(buf));
+  }
+  // JIT is an optimisation: when unavailable, the interpreter gives the same results.
+  pcre2_jit_compile(static_cast<pcre2_code*>(code_), PCRE2_JIT_COMPLETE);
+}
+
+Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
+
+void Regex::FindAll(std::string_view s, RegexScratch& scratch, FnRef<void(size_t, size_t)> on_match) const {
+  auto* code = static_cast<pcre2_code*>(code_);
+  auto* md = static_cast<pcre2_match_data*>(scratch.match_data());
+  auto* mc = static_cast<pcre2_match_context*>(scratch.match_context());
+  auto subject = reinterpret_cast<PCRE2_SPTR>(s.data());
+  size_t pos = 0;
+  bool have_last = false;
+  size_t last_end = 0;
+  while (pos <= s.size()) {
+    int rc = pcre2_match(code, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, md, mc);
+    if (rc == PCRE2_ERROR_NOMATCH) return;
+    if (rc < 0) {
+      PCRE2_UCHAR buf[256];
+      pcre2_get_error_message(rc, buf, sizeof buf);
+      throw tokmeter::Error("ERR_TOKENIZER_INTERNAL",
+                            std::string("regex match failed: ") + reinterpret_cast<char*>(buf));
+    }
+    PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+    size_t b = ov[0], e = ov[1];
+    if (b == e && have_last && last_end == e) {
+      // Oniguruma's find_iter: no empty match right after the previous match; step one character.
+      if (pos >= s.size()) return;
+      pos += utf8::SeqLen(static_cast<unsigned char>(s[pos]));
+      continue;
+    }
+    pos = e;
+    have_last = true;
+    last_end = e;
+    on_match(b, e);
+  }
+}
+
+}  // namespace tokmeter::tokenizer

@@ -1,0 +1,55 @@
+// Regex: a compiled PCRE2 (JIT) pattern written in the Oniguruma dialect of tokenizer.json.
+//
+// Immutable after construction and shared by all threads; per-call match state lives in RegexScratch (one per
+// thread). Oniguruma's Unicode \s, \S, \w, \W, \d, \D are rewritten to explicit PCRE2 classes so that both engines
+// agree (PCRE2's own \s also matches U+180E, its \w lacks marks). Subjects must be valid UTF-8 (checked once by
+// Tokenizer before any match).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "tokenizer/fn_ref.h"
+
+namespace tokmeter::tokenizer {
+
+class RegexScratch {
+ public:
+  RegexScratch();
+  ~RegexScratch();
+  RegexScratch(const RegexScratch&) = delete;
+  RegexScratch& operator=(const RegexScratch&) = delete;
+  void* match_data() const { return match_data_; }
+  void* match_context() const { return match_context_; }
+
+ private:
+  void* match_data_;
+  void* match_context_;
+  void* jit_stack_;
+};
+
+class Regex {
+ public:
+  // Throws tokmeter::Error(ERR_TOKENIZER_SPEC) naming `field` when the pattern does not compile.
+  Regex(std::string_view onig_pattern, std::string_view field);
+  ~Regex();
+  Regex(const Regex&) = delete;
+  Regex& operator=(const Regex&) = delete;
+
+  // Calls on_match(start, end) for each match, left to right, with Oniguruma's find_iter rules for empty matches.
+  void FindAll(std::string_view subject, RegexScratch& scratch, FnRef<void(size_t, size_t)> on_match) const;
+
+  // The PCRE2 source after translation (for tests).
+  const std::string& pcre2_source() const { return source_; }
+
+ private:
+  void* code_ = nullptr;
+  std::string source_;
+};
+
+// Exposed for tests: Oniguruma-dialect pattern -> PCRE2 pattern.
+std::string TranslateOnigPattern(std::string_view pattern);
+
+}  // namespace tokmeter::tokenizer

@@ -1,0 +1,325 @@
+// Unit tests for the native tokenizer pipeline, component by component, on small synthetic tokenizers.
+// Parity with the reference on real tokenizer files is tested from JS (test/tokenizer/parity.test.ts).
+#include <cstring>
+
+#include "test_util.h"
+#include "tokenizer/regex.h"
+#include "tokenizer/utf8.h"
+
+using namespace tt;
+using tokmeter::tokenizer::DecodeStream;
+
+TEST(utf8_validation_and_lossy) {
+  namespace u = tokmeter::tokenizer::utf8;
+  CHECK(u::IsValid("abc \xC3\xA9 \xF0\x9F\x98\x80"));
+  CHECK(!u::IsValid("\xC0\xAF"));          // overlong
+  CHECK(!u::IsValid("\xED\xA0\x80"));      // surrogate
+  CHECK(!u::IsValid("\xF4\x90\x80\x80"));  // > U+10FFFF
+  CHECK(!u::IsValid("\xE2\x82"));          // truncated
+  std::string out;
+  u::AppendLossy(out,
+                 "a\xE2\x82"
+                 "b\xFF");
+  CHECK_EQ(out, std::string("a\xEF\xBF\xBD"
+                            "b\xEF\xBF\xBD"));
+  CHECK_EQ(u::CompletePrefix("ab\xE2\x82"), size_t{2});
+  CHECK_EQ(u::CompletePrefix("ab\xE2\x82\xAC"), size_t{5});
+}
+
+TEST(regex_translation_matches_oniguruma_classes) {
+  using tokmeter::tokenizer::TranslateOnigPattern;
+  std::string p = TranslateOnigPattern("\\s+(?!\\S)|[^\\s\\p{L}]");
+  CHECK(p.find("\\x{180E}") == std::string::npos);
+  CHECK(p.find("[^\\t\\n") != std::string::npos);
+  CHECK_THROWS_CODE(TranslateOnigPattern("[^\\S]"), "ERR_TOKENIZER_SPEC");
+}
+
+TEST(byte_level_bpe_merges_by_rank) {
+  ByteBpeBuilder b;
+  uint32_t he = b.Merge("h", "e");
+  uint32_t ll = b.Merge("l", "l");
+  uint32_t hell = b.Merge("he", "ll");
+  uint32_t sp_w = b.Merge(" ", "w");
+  auto tok = Tokenizer::Create(b.spec);
+  auto ids = tok->Encode("hello world", false);
+  std::vector<uint32_t> want = {hell, b.Id("o"), sp_w, b.Id("o"), b.Id("r"), b.Id("l"), b.Id("d")};
+  CHECK_EQ(Ids(ids), Ids(want));
+  CHECK_EQ(tok->Count("hello world", false), want.size());
+  CHECK_EQ(tok->Decode(ids, false), std::string("hello world"));
+  (void)he;
+  (void)ll;
+}
+
+TEST(bpe_leftmost_on_equal_rank) {
+  ByteBpeBuilder b;
+  uint32_t aa = b.Merge("a", "a");
+  auto tok = Tokenizer::Create(b.spec);
+  CHECK_EQ(Ids(tok->Encode("aaa", false)), Ids({aa, b.Id("a")}));
+  CHECK_EQ(Ids(tok->Encode("aaaa", false)), Ids({aa, aa}));
+}
+
+TEST(bpe_long_word_is_near_linear) {
+  ByteBpeBuilder b;
+  b.Merge("a", "b");
+  b.Merge("ab", "ab");
+  b.Merge("abab", "abab");
+  auto tok = Tokenizer::Create(b.spec);
+  std::string small, big;
+  for (int i = 0; i < 20000; ++i) small += "ab";
+  for (int i = 0; i < 200000; ++i) big += "ab";
+  double ts = Seconds([&] { CHECK_EQ(tok->Count(small, false), size_t{5000}); });
+  double tb = Seconds([&] { CHECK_EQ(tok->Count(big, false), size_t{50000}); });
+  // 10x the input may cost ~10x (n log n), never ~100x.
+  std::printf("  40 kB: %.4fs, 400 kB: %.4fs\n", ts, tb);
+  CHECK(tb < ts * 40 + 0.05);
+}
+
+TEST(added_tokens_split_before_normalization) {
+  ByteBpeBuilder b;
+  b.Merge("h", "i");
+  b.spec.added_tokens.push_back(
+      {static_cast<uint32_t>(b.spec.model.vocab.size()), "<|end|>", true, false, false, false, false});
+  b.spec.added_tokens.push_back(
+      {static_cast<uint32_t>(b.spec.model.vocab.size() + 1), "<|e|>", true, false, true, true, false});
+  auto tok = Tokenizer::Create(b.spec);
+  uint32_t end = static_cast<uint32_t>(b.spec.model.vocab.size());
+  auto ids = tok->Encode("hi<|end|>hi", false);
+  CHECK_EQ(Ids(ids), Ids({b.Id("hi"), end, b.Id("hi")}));
+  // lstrip / rstrip absorb the surrounding spaces.
+  auto ids2 = tok->Encode("hi  <|e|>  hi", false);
+  CHECK_EQ(Ids(ids2), Ids({b.Id("hi"), end + 1, b.Id("hi")}));
+  CHECK_EQ(tok->Decode(ids, true), std::string("hihi"));
+  CHECK_EQ(tok->Decode(ids, false), std::string("hi<|end|>hi"));
+  CHECK(tok->IsSpecial(end));
+  CHECK_EQ(tok->TokenToId("<|end|>").value_or(0), end);
+}
+
+TEST(post_processor_prefix_suffix) {
+  ByteBpeBuilder b;
+  uint32_t bos = static_cast<uint32_t>(b.spec.model.vocab.size());
+  b.spec.added_tokens.push_back({bos, "<s>", true, false, false, false, false});
+  b.spec.post_prefix = {bos};
+  b.spec.post_suffix = {bos};
+  auto tok = Tokenizer::Create(b.spec);
+  CHECK_EQ(Ids(tok->Encode("a", true)), Ids({bos, b.Id("a"), bos}));
+  CHECK_EQ(tok->Count("a", true), size_t{3});
+  CHECK_EQ(tok->Count("", true), size_t{2});
+  CHECK_EQ(tok->Count("", false), size_t{0});
+}
+
+TEST(split_behaviors) {
+  // Digits individual vs contiguous, through a WordPiece-free byte-level pipeline.
+  ByteBpeBuilder b;
+  b.spec.pre_tokenizers.clear();
+  PreTokenizerSpec d;
+  d.kind = PreTokenizerSpec::Kind::kSplit;
+  d.pattern = "-";
+  d.is_regex = false;
+  d.behavior = SplitBehavior::kMergedWithNext;
+  b.spec.pre_tokenizers.push_back(d);
+  PreTokenizerSpec bl;
+  bl.kind = PreTokenizerSpec::Kind::kByteLevel;
+  bl.use_regex = false;
+  b.spec.pre_tokenizers.push_back(bl);
+  uint32_t dash_a = b.Merge("-", "a");
+  uint32_t a_dash = b.Merge("a", "-");
+  auto tok = Tokenizer::Create(b.spec);
+  // MergedWithNext: "a-a-a" -> "a", "-a", "-a": the pair "a-" never sees a merge.
+  CHECK_EQ(Ids(tok->Encode("a-a-a", false)), Ids({b.Id("a"), dash_a, dash_a}));
+  b.spec.pre_tokenizers[0].behavior = SplitBehavior::kMergedWithPrevious;
+  auto tok2 = Tokenizer::Create(b.spec);
+  CHECK_EQ(Ids(tok2->Encode("a-a-a", false)), Ids({a_dash, a_dash, b.Id("a")}));
+  b.spec.pre_tokenizers[0].behavior = SplitBehavior::kRemoved;
+  auto tok3 = Tokenizer::Create(b.spec);
+  CHECK_EQ(Ids(tok3->Encode("a-a-a", false)), Ids({b.Id("a"), b.Id("a"), b.Id("a")}));
+}
+
+// SentencePiece-style BPE (Llama 2 layout): Prepend + Replace normalizers, byte fallback, the decoder chain.
+static Spec SentencePieceSpec() {
+  Spec s;
+  auto& m = s.model;
+  m.kind = ModelSpec::Kind::kBPE;
+  m.byte_fallback = true;
+  m.fuse_unk = true;
+  std::vector<std::string> v = {"<unk>", "<s>", "</s>"};
+  for (int b = 0; b < 256; ++b) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "<0x%02X>", b);
+    v.push_back(hex);
+  }
+  for (const char* t : {"\xE2\x96\x81", "h", "i", "\xE2\x96\x81h", "\xE2\x96\x81hi", "\xC3\xA9"}) v.push_back(t);
+  m.vocab = v;
+  m.present.assign(v.size(), true);
+  m.unk_id = 0;
+  uint32_t sp = 259, h = 260, i = 261, sph = 262;
+  m.merges = {{sp, h}, {sph, i}};
+  NormalizerSpec pre;
+  pre.kind = NormalizerSpec::Kind::kPrepend;
+  pre.content = "\xE2\x96\x81";
+  NormalizerSpec rep;
+  rep.kind = NormalizerSpec::Kind::kReplace;
+  rep.pattern = " ";
+  rep.content = "\xE2\x96\x81";
+  s.normalizers = {pre, rep};
+  DecoderSpec d1;
+  d1.kind = DecoderSpec::Kind::kReplace;
+  d1.pattern = "\xE2\x96\x81";
+  d1.content = " ";
+  DecoderSpec d2;
+  d2.kind = DecoderSpec::Kind::kByteFallback;
+  DecoderSpec d3;
+  d3.kind = DecoderSpec::Kind::kFuse;
+  DecoderSpec d4;
+  d4.kind = DecoderSpec::Kind::kStrip;
+  d4.content = " ";
+  d4.start = 1;
+  d4.stop = 0;
+  s.decoders = {d1, d2, d3, d4};
+  s.has_decoder = true;
+  s.added_tokens = {{0, "<unk>", true}, {1, "<s>", true}, {2, "</s>", true}};
+  s.post_prefix = {1};
+  return s;
+}
+
+TEST(sentencepiece_byte_fallback) {
+  auto tok = Tokenizer::Create(SentencePieceSpec());
+  // "hi hé€": ▁hi ▁h é then € by byte fallback (E2 82 AC)
+  auto ids = tok->Encode("hi h\xC3\xA9\xE2\x82\xAC", true);
+  std::vector<uint32_t> want = {1, 263, 262, 264, 3 + 0xE2, 3 + 0x82, 3 + 0xAC};
+  CHECK_EQ(Ids(ids), Ids(want));
+  CHECK_EQ(tok->Decode(ids, true), std::string("hi h\xC3\xA9\xE2\x82\xAC"));
+  // Added tokens in the middle: each piece is normalized on its own (Prepend applies per piece).
+  auto ids2 = tok->Encode("hi</s>hi", false);
+  CHECK_EQ(Ids(ids2), Ids({263, 2, 263}));
+}
+
+TEST(decode_stream_never_splits_characters) {
+  auto tok = Tokenizer::Create(SentencePieceSpec());
+  auto ids = tok->Encode("hi h\xC3\xA9\xE2\x82\xAC hi", false);
+  DecodeStream ds(tok, false);
+  std::string all;
+  for (uint32_t id : ids) {
+    std::string piece = ds.Step(id);
+    CHECK(tokmeter::tokenizer::utf8::IsValid(piece));
+    all += piece;
+  }
+  all += ds.Flush();
+  CHECK_EQ(all, tok->Decode(ids, false));
+
+  ByteBpeBuilder b;
+  auto bl = Tokenizer::Create(b.spec);
+  std::string text = "a\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x92\xBB z\xC3\xA9";
+  auto ids3 = bl->Encode(text, false);
+  DecodeStream ds2(bl, false);
+  std::string got;
+  size_t empty_steps = 0;
+  for (uint32_t id : ids3) {
+    std::string piece = ds2.Step(id);
+    if (piece.empty()) ++empty_steps;
+    CHECK(tokmeter::tokenizer::utf8::IsValid(piece));
+    got += piece;
+  }
+  got += ds2.Flush();
+  CHECK_EQ(got, text);
+  CHECK(empty_steps > 0);
+  CHECK_THROWS_CODE(ds2.Step(1u << 30), "ERR_INVALID_ARGUMENT");
+}
+
+TEST(wordpiece_and_bert) {
+  Spec s;
+  s.model.kind = ModelSpec::Kind::kWordPiece;
+  s.model.vocab = {"[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "hello", "!", "##s"};
+  s.model.present.assign(s.model.vocab.size(), true);
+  s.model.unk_id = 0;
+  NormalizerSpec n;
+  n.kind = NormalizerSpec::Kind::kBert;
+  s.normalizers = {n};
+  PreTokenizerSpec p;
+  p.kind = PreTokenizerSpec::Kind::kBert;
+  s.pre_tokenizers = {p};
+  DecoderSpec d;
+  d.kind = DecoderSpec::Kind::kWordPiece;
+  s.decoders = {d};
+  s.has_decoder = true;
+  s.added_tokens = {{1, "[CLS]", true}, {2, "[SEP]", true}};
+  s.post_prefix = {1};
+  s.post_suffix = {2};
+  auto tok = Tokenizer::Create(s);
+  auto ids = tok->Encode("UnAffable HELLO! xyz", true);
+  CHECK_EQ(Ids(ids), Ids({1, 3, 4, 5, 6, 7, 0, 2}));
+  CHECK_EQ(tok->Decode(ids, true), std::string("unaffable hello! [UNK]"));
+}
+
+TEST(nfc_and_lowercase) {
+  ByteBpeBuilder b;
+  NormalizerSpec nfc;
+  nfc.kind = NormalizerSpec::Kind::kNFC;
+  NormalizerSpec low;
+  low.kind = NormalizerSpec::Kind::kLowercase;
+  b.spec.normalizers = {nfc, low};
+  auto tok = Tokenizer::Create(b.spec);
+  // "E" + combining acute -> "É" -> "é"; İ lowercases to i + U+0307.
+  CHECK_EQ(tok->Decode(tok->Encode("E\xCC\x81", false), false), std::string("\xC3\xA9"));
+  CHECK_EQ(tok->Decode(tok->Encode("\xC4\xB0", false), false), std::string("i\xCC\x87"));
+}
+
+TEST(invalid_input_and_spec_errors) {
+  ByteBpeBuilder b;
+  auto tok = Tokenizer::Create(b.spec);
+  CHECK_THROWS_CODE(tok->Encode("\xFF", false), "ERR_INVALID_ARGUMENT");
+  CHECK_THROWS_CODE(tok->Decode(std::vector<uint32_t>{99999}, false), "ERR_INVALID_ARGUMENT");
+  Spec bad = b.spec;
+  bad.pre_tokenizers[0].kind = PreTokenizerSpec::Kind::kSplit;
+  bad.pre_tokenizers[0].pattern = "(unclosed";
+  CHECK_THROWS_CODE(Tokenizer::Create(bad), "ERR_TOKENIZER_SPEC");
+  Spec uni = b.spec;
+  uni.model.kind = ModelSpec::Kind::kUnigram;
+  uni.pre_tokenizers.clear();
+  CHECK_THROWS_CODE(Tokenizer::Create(uni), "ERR_TOKENIZER_SPEC");
+}
+
+TEST(tiktoken_merges_from_ranks) {
+  Spec s;
+  s.model.kind = ModelSpec::Kind::kBPE;
+  s.model.vocab_is_bytes = true;
+  s.model.merges_from_ranks = true;
+  s.model.ignore_merges = true;
+  for (int b = 0; b < 256; ++b) s.model.vocab.emplace_back(1, static_cast<char>(b));
+  for (const char* t : {"ab", "bc", "abc", "cd"}) s.model.vocab.emplace_back(t);
+  s.model.present.assign(s.model.vocab.size(), true);
+  PreTokenizerSpec sp;
+  sp.kind = PreTokenizerSpec::Kind::kSplit;
+  sp.pattern = "\\S+|\\s+";
+  s.pre_tokenizers = {sp};
+  DecoderSpec d;
+  d.kind = DecoderSpec::Kind::kByteLevel;
+  s.decoders = {d};
+  s.has_decoder = true;
+  auto tok = Tokenizer::Create(s);
+  // abcd: pairs ab(256) bc(257) cd(259) -> ab first, then (ab,c)=abc(258), then d.
+  CHECK_EQ(Ids(tok->Encode("abcd", false)), Ids({258, 'd'}));
+  CHECK_EQ(tok->Decode(tok->Encode("abcd \xE2\x82\xAC", false), false), std::string("abcd \xE2\x82\xAC"));
+}
+
+TEST(merges_as_text_resolve_like_id_pairs) {
+  ByteBpeBuilder b;
+  b.Merge("h", "e");
+  b.Merge("l", "l");
+  b.Merge("he", "ll");
+  auto by_ids = Tokenizer::Create(b.spec);
+  Spec text = b.spec;
+  text.model.merges.clear();
+  text.model.merges_text = "h e\nl l\nhe ll";  // byte-level alphabet: these letters map to themselves
+  auto by_text = Tokenizer::Create(text);
+  CHECK_EQ(Ids(by_text->Encode("hello hell", false)), Ids(by_ids->Encode("hello hell", false)));
+  text.model.merges_text = "h\ne\nl\nl";
+  text.model.merges_text_pairs = true;
+  CHECK_EQ(Ids(Tokenizer::Create(text)->Encode("hell", false)), Ids({b.Id("he"), b.Id("ll")}));
+  text.model.merges_text = "h e\nx y";
+  text.model.merges_text_pairs = false;
+  CHECK_THROWS_CODE(Tokenizer::Create(text), "ERR_TOKENIZER_SPEC");
+  text.model.merges_text = "h e f";
+  CHECK_THROWS_CODE(Tokenizer::Create(text), "ERR_TOKENIZER_SPEC");
+}
+
+int main() { return tt::RunAll(); }

@@ -1,0 +1,367 @@
+#include "tokenizer/tokenizer.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "tokenizer/added_vocabulary.h"
+#include "tokenizer/decoders/decoder.h"
+#include "tokenizer/models/model.h"
+#include "tokenizer/normalizers/normalizer.h"
+#include "tokenizer/pretokenizers/pre_tokenizer.h"
+#include "tokenizer/utf8.h"
+#include "util/error.h"
+
+namespace tokmeter::tokenizer {
+
+namespace {
+[[noreturn]] void SpecError(const std::string& msg) { throw tokmeter::Error("ERR_TOKENIZER_SPEC", msg); }
+
+struct Scratch {
+  PreTokScratch pre;
+  ModelScratch model;
+  std::string norm_a, norm_b;
+};
+Scratch& ThreadScratch() {
+  thread_local Scratch s;
+  return s;
+}
+}  // namespace
+
+struct Tokenizer::Impl {
+  std::vector<std::string> tokens;  // id -> string as in tokenizer.json ("" when absent)
+  std::vector<uint8_t> present;     // id -> 1 when the id has a token
+  std::vector<uint8_t> special;     // id -> 1 for special added tokens
+  mutable TokenMap token_map;       // tokens -> id (added tokens win, as in the reference); built on first use
+  mutable std::once_flag token_map_once;
+  std::vector<uint32_t> added_ids;
+  std::vector<uint8_t> is_added;  // id -> 1 for added tokens (they decode from their content)
+  std::vector<std::string> keys;  // model-domain strings (raw bytes for byte-level)
+  TokenMap key_map;
+  bool byte_level = false;
+  bool fast_byte_decode = false;          // decoder chain is exactly [ByteLevel]
+  std::vector<std::string> decode_bytes;  // byte-level fast path: id -> bytes when they differ from keys[id]
+
+  const std::string& DecodeBytes(uint32_t id) const {
+    return id < keys.size() && !keys[id].empty() && !is_added[id] ? keys[id] : decode_bytes[id];
+  }
+  const TokenMap& TokenIds() const {
+    std::call_once(token_map_once, [this] {
+      token_map.Init(&tokens, tokens.size());
+      for (uint32_t id : added_ids) token_map.Insert(id, /*overwrite=*/true);
+      for (size_t id = 0; id < keys.size(); ++id)
+        if (present[id]) token_map.Insert(static_cast<uint32_t>(id));
+    });
+    return token_map;
+  }
+  std::unique_ptr<NormalizerChain> normalizer;
+  std::unique_ptr<PreTokenizerChain> pre;
+  std::unique_ptr<Model> model;
+  std::vector<std::unique_ptr<Decoder>> decoders;
+  bool has_decoder = false;
+  TokenMatcher raw_tokens, normalized_tokens;
+  std::vector<uint32_t> prefix, suffix;
+
+  template <class Sink>
+  void Run(std::string_view text, bool add_special, Sink& sink) const;
+};
+
+Tokenizer::Tokenizer() : impl_(std::make_unique<Impl>()) {}
+Tokenizer::~Tokenizer() = default;
+
+std::shared_ptr<const Tokenizer> Tokenizer::Create(const Spec& spec) {
+  std::shared_ptr<Tokenizer> t(new Tokenizer());
+  Impl& m = *t->impl_;
+  const auto& ms = spec.model;
+  size_t n = ms.vocab.size();
+  if (ms.present.size() != n) SpecError("model.vocab: present[] and vocab[] differ in length");
+
+  for (const auto& p : spec.pre_tokenizers)
+    if (p.kind == PreTokenizerSpec::Kind::kByteLevel) m.byte_level = true;
+  if (ms.vocab_is_bytes) m.byte_level = true;
+  if (m.byte_level && ms.kind != ModelSpec::Kind::kBPE) SpecError("model.type: ByteLevel needs a BPE model");
+
+  size_t total = n;
+  for (const auto& a : spec.added_tokens) total = std::max<size_t>(total, size_t{a.id} + 1);
+  if (total > 0xFFFFFFF0u) SpecError("model.vocab: too many tokens");
+  m.tokens.assign(total, std::string());
+  m.present.assign(total, 0);
+  m.special.assign(total, 0);
+  m.is_added.assign(total, 0);
+  m.keys.assign(n, std::string());
+  for (size_t id = 0; id < n; ++id) {
+    if (!ms.present[id]) continue;
+    m.present[id] = 1;
+    const std::string& v = ms.vocab[id];
+    if (ms.vocab_is_bytes) {
+      m.keys[id] = v;
+      m.tokens[id] = BytesToByteLevel(v);
+    } else {
+      if (!utf8::IsValid(v)) SpecError("model.vocab[" + std::to_string(id) + "]: not valid UTF-8");
+      m.tokens[id] = v;
+      if (m.byte_level) {
+        std::string b;
+        ByteLevelToBytes(v, b);
+        // Tokens outside the byte-level alphabet can never be produced by the model; they get no key.
+        if (BytesToByteLevel(b) == v) m.keys[id] = std::move(b);
+      } else {
+        m.keys[id] = v;
+      }
+    }
+  }
+  m.key_map.Init(&m.keys, n);
+  {
+    // Hash everything first, then insert with the slot of a later key prefetched: the table is larger than the
+    // caches and building it was dominated by misses.
+    std::vector<uint64_t> hashes(n);
+    for (size_t id = 0; id < n; ++id) hashes[id] = HashBytes(m.keys[id]);
+    constexpr size_t kAhead = 16;
+    for (size_t id = 0; id < n; ++id) {
+      if (id + kAhead < n) m.key_map.Prefetch(hashes[id + kAhead]);
+      if (!m.present[id] || (m.keys[id].empty())) continue;
+      if (!m.key_map.InsertHashed(static_cast<uint32_t>(id), hashes[id]) && !ms.vocab_is_bytes)
+        SpecError("model.vocab: duplicate token for id " + std::to_string(id));
+    }
+  }
+
+  // Merges given as text: resolve them against the vocabulary (tokenizer.json strings) here, off the JS thread.
+  std::vector<std::pair<uint32_t, uint32_t>> resolved;
+  const std::vector<std::pair<uint32_t, uint32_t>>* merges = &ms.merges;
+  if (ms.merges.empty() && !ms.merges_text.empty()) {
+    TokenMap vocab_ids;
+    vocab_ids.Init(&ms.vocab, n);
+    for (size_t id = 0; id < n; ++id)
+      if (ms.present[id]) vocab_ids.Insert(static_cast<uint32_t>(id));
+    std::string_view text = ms.merges_text;
+    size_t pos = 0, index = 0;
+    auto next_line = [&](std::string_view& line) {
+      if (pos > text.size()) return false;
+      size_t e = text.find('\n', pos);
+      if (e == std::string_view::npos) e = text.size();
+      line = text.substr(pos, e - pos);
+      pos = e + 1;
+      return true;
+    };
+    auto id_of = [&](std::string_view t, size_t i) {
+      uint32_t id = vocab_ids.Find(t);
+      if (id == TokenMap::kNone)
+        SpecError("model.merges[" + std::to_string(i) + "]: \"" + std::string(t) + "\" is not in model.vocab");
+      return id;
+    };
+    std::string_view a, b;
+    while (next_line(a)) {
+      if (ms.merges_text_pairs) {
+        if (!next_line(b)) SpecError("model.merges[" + std::to_string(index) + "]: expected [left, right]");
+      } else {
+        size_t sp = a.find(' ');
+        if (sp == std::string_view::npos || a.find(' ', sp + 1) != std::string_view::npos)
+          SpecError("model.merges[" + std::to_string(index) + "]: expected \"left right\"");
+        b = a.substr(sp + 1);
+        a = a.substr(0, sp);
+      }
+      resolved.emplace_back(id_of(a, index), id_of(b, index));
+      ++index;
+    }
+    merges = &resolved;
+  }
+
+  m.normalizer = std::make_unique<NormalizerChain>(spec.normalizers);
+  m.pre = std::make_unique<PreTokenizerChain>(spec.pre_tokenizers);
+  switch (ms.kind) {
+    case ModelSpec::Kind::kBPE: m.model = MakeBpe(ms, *merges, m.keys, m.key_map, m.byte_level); break;
+    case ModelSpec::Kind::kWordPiece: m.model = MakeWordPiece(ms, m.keys, m.key_map); break;
+    case ModelSpec::Kind::kUnigram: SpecError("model.type: Unigram is not supported yet");
+  }
+  if (ms.unk_id && (*ms.unk_id >= n || !ms.present[*ms.unk_id])) SpecError("model.unk_token: not in the vocabulary");
+
+  // Added tokens.
+  RegexScratch rx;
+  std::string na, nb;
+  for (size_t i = 0; i < spec.added_tokens.size(); ++i) {
+    const auto& a = spec.added_tokens[i];
+    if (a.content.empty()) SpecError("added_tokens[" + std::to_string(i) + "].content: must not be empty");
+    if (!utf8::IsValid(a.content)) SpecError("added_tokens[" + std::to_string(i) + "].content: not valid UTF-8");
+    m.tokens[a.id] = a.content;
+    m.present[a.id] = 1;
+    m.is_added[a.id] = 1;
+    if (a.special) m.special[a.id] = 1;
+    TokenMatcher::Entry e{a.id, a.lstrip, a.rstrip, a.single_word};
+    if (a.normalized) {
+      std::string_view norm = m.normalizer->Normalize(a.content, na, nb, rx);
+      m.normalized_tokens.Add(norm, e);
+    } else {
+      m.raw_tokens.Add(a.content, e);
+    }
+  }
+  for (const auto& a : spec.added_tokens) m.added_ids.push_back(a.id);
+
+  // Decoders.
+  m.has_decoder = spec.has_decoder;
+  for (size_t i = 0; i < spec.decoders.size(); ++i)
+    m.decoders.push_back(MakeDecoder(spec.decoders[i], "decoder[" + std::to_string(i) + "]"));
+  m.fast_byte_decode =
+      spec.has_decoder && spec.decoders.size() == 1 && spec.decoders[0].kind == DecoderSpec::Kind::kByteLevel;
+  if (m.fast_byte_decode) {
+    m.decode_bytes.resize(total);
+    for (size_t id = 0; id < total; ++id) {
+      if (!m.present[id]) continue;
+      // Model tokens decode to their model-domain bytes; only added tokens and tokens outside the byte-level
+      // alphabet need their own entry.
+      if (id < n && !m.keys[id].empty() && !m.is_added[id]) continue;
+      ByteLevelToBytes(m.tokens[id], m.decode_bytes[id]);
+    }
+  }
+
+  for (uint32_t id : spec.post_prefix)
+    if (id >= total || !m.present[id])
+      SpecError("post_processor: special token id " + std::to_string(id) + " is not in the vocabulary");
+  for (uint32_t id : spec.post_suffix)
+    if (id >= total || !m.present[id])
+      SpecError("post_processor: special token id " + std::to_string(id) + " is not in the vocabulary");
+  m.prefix = spec.post_prefix;
+  m.suffix = spec.post_suffix;
+  t->vocab_size_ = static_cast<uint32_t>(total);
+  return t;
+}
+
+template <class Sink>
+void Tokenizer::Impl::Run(std::string_view text, bool add_special, Sink& sink) const {
+  if (!utf8::IsValid(text)) throw tokmeter::Error("ERR_INVALID_ARGUMENT", "text is not valid UTF-8");
+  Scratch& s = ThreadScratch();
+  if (add_special)
+    for (uint32_t id : prefix) sink.Push(id);
+  auto on_token = [&](uint32_t id) { sink.Push(id); };
+  auto on_word = [&](std::string_view w) { model->Tokenize(w, s.model, sink); };
+  auto pretok = [&](std::string_view piece, bool at_start) {
+    if (pre->size() == 0) {
+      if (!piece.empty()) model->Tokenize(piece, s.model, sink);
+    } else {
+      pre->Run(piece, at_start, s.pre, FnRef<void(std::string_view)>(on_word));
+    }
+  };
+  auto on_raw_text = [&](std::string_view piece, size_t offset) {
+    std::string_view norm = piece;
+    std::string own;
+    if (!normalizer->empty()) {
+      norm = normalizer->Normalize(piece, s.norm_a, s.norm_b, s.pre.rx);
+      if (norm.data() != piece.data()) {
+        own.assign(norm);  // the scratch buffers are reused by added-token normalization below
+        norm = own;
+      }
+    }
+    if (normalized_tokens.empty()) {
+      pretok(norm, offset == 0);
+    } else {
+      auto on_text2 = [&](std::string_view p2, size_t off2) { pretok(p2, offset == 0 && off2 == 0); };
+      normalized_tokens.Split(norm, FnRef<void(std::string_view, size_t)>(on_text2), FnRef<void(uint32_t)>(on_token));
+    }
+  };
+  if (raw_tokens.empty()) {
+    if (!text.empty()) on_raw_text(text, 0);
+  } else {
+    raw_tokens.Split(text, FnRef<void(std::string_view, size_t)>(on_raw_text), FnRef<void(uint32_t)>(on_token));
+  }
+  if (add_special)
+    for (uint32_t id : suffix) sink.Push(id);
+}
+
+std::vector<uint32_t> Tokenizer::Encode(std::string_view text, bool add_special_tokens) const {
+  std::vector<uint32_t> out;
+  EncodeInto(text, add_special_tokens, out);
+  return out;
+}
+
+void Tokenizer::EncodeInto(std::string_view text, bool add_special_tokens, std::vector<uint32_t>& out) const {
+  IdSink sink;
+  sink.out = &out;
+  impl_->Run(text, add_special_tokens, sink);
+}
+
+size_t Tokenizer::Count(std::string_view text, bool add_special_tokens) const {
+  IdSink sink;
+  impl_->Run(text, add_special_tokens, sink);
+  return sink.count;
+}
+
+std::string Tokenizer::Decode(std::span<const uint32_t> ids, bool skip_special) const {
+  const Impl& m = *impl_;
+  for (uint32_t id : ids)
+    if (id >= vocab_size_ || !m.present[id])
+      throw tokmeter::Error(
+          "ERR_INVALID_ARGUMENT",
+          "token id " + std::to_string(id) + " is not in the vocabulary (size " + std::to_string(vocab_size_) + ")");
+  if (m.fast_byte_decode) {
+    std::string bytes;
+    for (uint32_t id : ids)
+      if (!(skip_special && m.special[id])) bytes += m.DecodeBytes(id);
+    std::string out;
+    utf8::AppendLossy(out, bytes);
+    return out;
+  }
+  std::vector<std::string> toks;
+  toks.reserve(ids.size());
+  for (uint32_t id : ids)
+    if (!(skip_special && m.special[id])) toks.push_back(m.tokens[id]);
+  if (!m.has_decoder) {
+    std::string out;
+    for (size_t i = 0; i < toks.size(); ++i) {
+      if (i) out.push_back(' ');
+      out += toks[i];
+    }
+    return out;
+  }
+  for (const auto& d : m.decoders) d->DecodeChain(toks);
+  std::string out;
+  for (const auto& t : toks) out += t;
+  return out;
+}
+
+std::optional<uint32_t> Tokenizer::TokenToId(std::string_view token) const {
+  uint32_t id = impl_->TokenIds().Find(token);
+  if (id == TokenMap::kNone) return std::nullopt;
+  return id;
+}
+
+std::optional<std::string> Tokenizer::IdToToken(uint32_t id) const {
+  if (id >= vocab_size_ || !impl_->present[id]) return std::nullopt;
+  return impl_->tokens[id];
+}
+
+bool Tokenizer::IsSpecial(uint32_t id) const { return id < vocab_size_ && impl_->special[id]; }
+
+DecodeStream::DecodeStream(std::shared_ptr<const Tokenizer> tokenizer, bool skip_special_tokens)
+    : tok_(std::move(tokenizer)), skip_special_(skip_special_tokens) {
+  if (!tok_) throw tokmeter::Error("ERR_INVALID_ARGUMENT", "DecodeStream needs a tokenizer");
+}
+
+std::string DecodeStream::Step(uint32_t id) {
+  if (id >= tok_->VocabSize() || !tok_->IdToToken(id))
+    throw tokmeter::Error("ERR_INVALID_ARGUMENT", "token id " + std::to_string(id) + " is not in the vocabulary");
+  ids_.push_back(id);
+  std::string text = tok_->Decode(ids_, skip_special_);
+  // Hold back text that ends inside a character (U+FFFD from an incomplete sequence), as the reference does.
+  bool incomplete = text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0;
+  if (text.size() > prefix_.size() && !incomplete) {
+    if (text.compare(0, prefix_.size(), prefix_) != 0)
+      throw tokmeter::Error("ERR_TOKENIZER_INTERNAL", "decode stream: the decoded prefix changed");
+    std::string fresh = text.substr(prefix_.size());
+    size_t new_prefix_index = ids_.size() - prefix_index_;
+    ids_.erase(ids_.begin(), ids_.begin() + static_cast<std::ptrdiff_t>(prefix_index_));
+    prefix_ = tok_->Decode(ids_, skip_special_);
+    prefix_index_ = new_prefix_index;
+    return fresh;
+  }
+  return std::string();
+}
+
+std::string DecodeStream::Flush() {
+  std::string text = tok_->Decode(ids_, skip_special_);
+  std::string rest = text.size() > prefix_.size() && text.compare(0, prefix_.size(), prefix_) == 0
+                         ? text.substr(prefix_.size())
+                         : std::string();
+  ids_.clear();
+  prefix_.clear();
+  prefix_index_ = 0;
+  return rest;
+}
+
+}  // namespace tokmeter::tokenizer

@@ -1,0 +1,90 @@
+// tokmeter::tokenizer::Tokenizer — an exact, native implementation of the Hugging Face tokenizers pipeline
+// (added tokens -> normalizer -> pre-tokenizer -> model -> post-processor; decoders for the way back).
+//
+// Lifetime and ownership: build one with Tokenizer::Create(spec); it is immutable afterwards and always held through
+// std::shared_ptr<const Tokenizer>. Anything that must outlive a JS handle (a DecodeStream, an in-flight batch)
+// keeps its own shared_ptr, so disposing the JS object never frees a tokenizer that is still in use.
+//
+// Threads: every const method may be called from any number of threads at once, without locks. Per-call working
+// memory (regex match state, BPE symbols and heap, a word cache) lives in a thread-local scratch; nothing is shared
+// between threads. A DecodeStream is single-threaded (one generation loop owns it).
+//
+// Errors: tokmeter::Error (native/util/error.h) with codes
+//   ERR_TOKENIZER_SPEC      the description is invalid or names an unsupported component (message names the field)
+//   ERR_INVALID_ARGUMENT    text that is not valid UTF-8; a token id outside the vocabulary
+//   ERR_TOKENIZER_INTERNAL  the regex engine failed (e.g. resource limit)
+//
+// Stable API used by native/engine (do not change without updating docs/TEAM-CONTRACTS.md):
+//   std::shared_ptr<const Tokenizer>, Encode, Count, Decode, VocabSize, TokenToId, IdToToken, IsSpecial,
+//   DecodeStream{Step, Flush}.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tokenizer/spec.h"
+
+namespace tokmeter::tokenizer {
+
+class Tokenizer : public std::enable_shared_from_this<Tokenizer> {
+ public:
+  // Validates and compiles `spec`. Throws tokmeter::Error(ERR_TOKENIZER_SPEC) naming the field at fault.
+  static std::shared_ptr<const Tokenizer> Create(const Spec& spec);
+  ~Tokenizer();
+  Tokenizer(const Tokenizer&) = delete;
+  Tokenizer& operator=(const Tokenizer&) = delete;
+
+  // Token ids of UTF-8 `text`. add_special_tokens applies the post-processor (e.g. a BOS id). Added/special tokens
+  // written in the text are always recognised, as in the reference.
+  std::vector<uint32_t> Encode(std::string_view text, bool add_special_tokens) const;
+  // Appends the ids to `out` (reuse one vector across calls to avoid allocation).
+  void EncodeInto(std::string_view text, bool add_special_tokens, std::vector<uint32_t>& out) const;
+  // Number of tokens Encode would return, without building the id vector.
+  size_t Count(std::string_view text, bool add_special_tokens) const;
+
+  // Text of `ids`. Ids outside the vocabulary throw ERR_INVALID_ARGUMENT.
+  std::string Decode(std::span<const uint32_t> ids, bool skip_special_tokens) const;
+
+  // Largest id + 1, added tokens included.
+  uint32_t VocabSize() const { return vocab_size_; }
+  std::optional<uint32_t> TokenToId(std::string_view token) const;
+  // The token string as written in tokenizer.json (byte-level alphabet for byte-level vocabularies).
+  std::optional<std::string> IdToToken(uint32_t id) const;
+  bool IsSpecial(uint32_t id) const;
+
+  struct Impl;
+
+ private:
+  Tokenizer();
+  std::unique_ptr<Impl> impl_;
+  uint32_t vocab_size_ = 0;
+};
+
+// Incremental decoder for streaming generation: feed ids one at a time; each Step returns the new text that is
+// now final (possibly empty), never half a UTF-8 character (a byte-level or byte-fallback token that ends inside
+// a character is held back until the character completes). Flush returns what is held back, with incomplete
+// bytes decoded as U+FFFD. The concatenation of all Step outputs plus Flush equals Decode(all ids) whenever the
+// decoder chain is prefix-stable (all tokenizers we ship: byte-level, SentencePiece, WordPiece).
+// Algorithm: the reference's DecodeStream (decode a small window of ids, emit the suffix beyond the prefix).
+class DecodeStream {
+ public:
+  DecodeStream(std::shared_ptr<const Tokenizer> tokenizer, bool skip_special_tokens);
+  std::string Step(uint32_t id);
+  std::string Flush();
+  const std::shared_ptr<const Tokenizer>& tokenizer() const { return tok_; }
+
+ private:
+  std::shared_ptr<const Tokenizer> tok_;
+  bool skip_special_;
+  std::vector<uint32_t> ids_;
+  std::string prefix_;
+  size_t prefix_index_ = 0;
+};
+
+}  // namespace tokmeter::tokenizer

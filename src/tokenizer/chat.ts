@@ -1,0 +1,91 @@
+/** Chat templates (tokenizer_config.json `chat_template`), rendered with @huggingface/jinja. */
+import { Template } from '@huggingface/jinja';
+import { TokmeterTypeError } from '../errors.js';
+import { specError } from './errors.js';
+
+export interface ChatMessage {
+  role: string;
+  content: string | null | unknown[];
+  [key: string]: unknown;
+}
+
+export interface ChatTemplateOptions {
+  /** Append the assistant turn header (default false). */
+  addGenerationPrompt?: boolean;
+  /** Named template when the config has several (default: "default"). */
+  templateName?: string;
+  /** Tool definitions passed to the template as `tools`. */
+  tools?: unknown[];
+  /** Extra template variables (e.g. enable_thinking). */
+  extra?: Record<string, unknown>;
+}
+
+export function validateMessages(messages: unknown): ChatMessage[] {
+  if (!Array.isArray(messages))
+    throw new TokmeterTypeError(`expected an array of chat messages, got ${typeof messages}`);
+  messages.forEach((m, i) => {
+    if (typeof m !== 'object' || m === null) throw new TokmeterTypeError(`expected an object for messages[${i}]`);
+    const r = (m as { role?: unknown }).role;
+    if (typeof r !== 'string') throw new TokmeterTypeError(`expected a string for messages[${i}].role`);
+    const c = (m as { content?: unknown }).content;
+    if (c !== null && c !== undefined && typeof c !== 'string' && !Array.isArray(c))
+      throw new TokmeterTypeError(`expected a string, an array or null for messages[${i}].content`);
+  });
+  return messages as ChatMessage[];
+}
+
+/** The templates of a tokenizer_config.json: a string, or a list of {name, template}. */
+export function parseChatTemplates(v: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  if (v === undefined || v === null) return out;
+  if (typeof v === 'string') {
+    out.set('default', v);
+    return out;
+  }
+  if (!Array.isArray(v))
+    throw specError('tokenizer_config.json chat_template', 'expected a string or a list of {name, template}');
+  v.forEach((e, i) => {
+    const o = e as { name?: unknown; template?: unknown };
+    if (typeof o?.name !== 'string' || typeof o.template !== 'string')
+      throw specError(`tokenizer_config.json chat_template[${i}]`, 'expected {name: string, template: string}');
+    out.set(o.name, o.template);
+  });
+  return out;
+}
+
+export class ChatTemplates {
+  private readonly compiled = new Map<string, Template>();
+  constructor(
+    private readonly templates: Map<string, string>,
+    private readonly specialTokens: Record<string, string>,
+  ) {}
+
+  get available(): string[] {
+    return [...this.templates.keys()];
+  }
+
+  render(messages: ChatMessage[], opts: ChatTemplateOptions = {}): string {
+    const name = opts.templateName ?? (opts.tools && this.templates.has('tool_use') ? 'tool_use' : 'default');
+    const source = this.templates.get(name);
+    if (source === undefined) {
+      throw new TokmeterTypeError(
+        this.templates.size === 0
+          ? 'this tokenizer has no chat template (tokenizer_config.json has no chat_template)'
+          : `no chat template named ${JSON.stringify(name)} (available: ${this.available.join(', ')})`,
+        'ERR_NO_CHAT_TEMPLATE',
+      );
+    }
+    let t = this.compiled.get(name);
+    if (!t) {
+      t = new Template(source);
+      this.compiled.set(name, t);
+    }
+    return t.render({
+      ...this.specialTokens,
+      ...(opts.extra ?? {}),
+      messages,
+      add_generation_prompt: opts.addGenerationPrompt ?? false,
+      ...(opts.tools ? { tools: opts.tools } : {}),
+    });
+  }
+}

@@ -1,0 +1,22 @@
+/** Tokenizer error classes and their codes (registered with src/errors.ts). */
+import { TokmeterError, registerErrorCode } from '../errors.js';
+
+/** tokenizer.json / tiktoken file is malformed (ERR_TOKENIZER_SPEC) or names an unsupported component (ERR_TOKENIZER_UNSUPPORTED). */
+export class TokenizerSpecError extends TokmeterError {}
+
+registerErrorCode('ERR_TOKENIZER_SPEC', TokenizerSpecError);
+registerErrorCode('ERR_TOKENIZER_UNSUPPORTED', TokenizerSpecError);
+registerErrorCode('ERR_TOKENIZER_INTERNAL', TokmeterError);
+
+export function specError(field: string, problem: string): TokenizerSpecError {
+  return new TokenizerSpecError('ERR_TOKENIZER_SPEC', `invalid tokenizer: ${field}: ${problem}`);
+}
+
+export function unsupported(field: string, what: string): TokenizerSpecError {
+  return new TokenizerSpecError(
+    'ERR_TOKENIZER_UNSUPPORTED',
+    `unsupported tokenizer component at ${field}: ${what} (tokmeter implements BPE and WordPiece models; NFC/NFD/NFKC/NFKD, ` +
+      `Lowercase, Replace, Prepend, Strip, BertNormalizer normalizers; Split, ByteLevel, Metaspace, Whitespace, ` +
+      `WhitespaceSplit, Digits, Punctuation, BertPreTokenizer pre-tokenizers; see docs)`,
+  );
+}

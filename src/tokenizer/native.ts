@@ -1,0 +1,7 @@
+/** The tokenizer's access to the addon: the only tokenizer module that touches the raw binding (STYLE.md §4). */
+import { loadAddon } from '../native/binding.js';
+import type { NativeTokenizerApi } from '../native/tokenizer-contract.js';
+
+export function tokenizerAddon(): NativeTokenizerApi {
+  return loadAddon();
+}

@@ -1,0 +1,322 @@
+/**
+ * Tokenizer: exact token counting and encoding over the native engine (native/tokenizer).
+ *
+ * Owns one native handle. Sync calls (encode, count, decode) run on the calling thread and are cheap for short
+ * strings; batch calls run on native threads off the event loop. dispose() is idempotent; later calls throw
+ * ClosedError (ERR_DISPOSED); batches already running finish (they hold their own reference).
+ */
+import { access, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { TokmeterTypeError, toTokmeterError } from '../errors.js';
+import type { NativeDecodeStream, NativeTokenizer, NativeTokenizerSpec } from '../native/tokenizer-contract.js';
+import {
+  ChatTemplates,
+  parseChatTemplates,
+  validateMessages,
+  type ChatMessage,
+  type ChatTemplateOptions,
+} from './chat.js';
+import { specError } from './errors.js';
+import { describe } from './json.js';
+import { tokenizerAddon } from './native.js';
+import { specFromTokenizerJson } from './spec.js';
+import { specFromTiktoken, type TiktokenOptions } from './tiktoken.js';
+
+export interface EncodeOptions {
+  /** Apply the post-processor (e.g. BOS). Default true, as in the reference. */
+  addSpecialTokens?: boolean;
+}
+export interface BatchOptions extends EncodeOptions {
+  /** Native threads (default: all cores). */
+  threads?: number;
+}
+export interface DecodeOptions {
+  skipSpecialTokens?: boolean;
+}
+
+interface TokenizerMeta {
+  bosTokenId?: number;
+  eosTokenIds: number[];
+  chat: ChatTemplates;
+}
+
+function text(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw new TokmeterTypeError(`expected a string for ${what}, got ${describe(v)}`);
+  return v;
+}
+
+function flag(opts: unknown, key: string, fallback: boolean): boolean {
+  if (opts === undefined) return fallback;
+  if (typeof opts !== 'object' || opts === null)
+    throw new TokmeterTypeError(`expected an options object, got ${describe(opts)}`);
+  const v = (opts as Record<string, unknown>)[key];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') throw new TokmeterTypeError(`expected a boolean for ${key}, got ${describe(v)}`);
+  return v;
+}
+
+function threadsOf(opts: BatchOptions | undefined): number | undefined {
+  const t = opts?.threads;
+  if (t === undefined) return undefined;
+  if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 256)
+    throw new TokmeterTypeError(`expected an integer in [1, 256] for threads, got ${describe(t)}`);
+  return t;
+}
+
+function textArray(v: unknown): string[] {
+  if (!Array.isArray(v)) throw new TokmeterTypeError(`expected an array of strings for texts, got ${describe(v)}`);
+  for (let i = 0; i < v.length; i++)
+    if (typeof v[i] !== 'string')
+      throw new TokmeterTypeError(`expected a string for texts[${i}], got ${describe(v[i])}`);
+  return v as string[];
+}
+
+function tokenContent(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'object' && v !== null && typeof (v as { content?: unknown }).content === 'string')
+    return (v as { content: string }).content;
+  return undefined;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readJson(file: string): Promise<unknown> {
+  let raw: string;
+  try {
+    raw = await readFile(file, 'utf8');
+  } catch (err) {
+    throw specError(file, `cannot read: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw specError(file, `not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Reused by encode() for short texts (sync calls only, so one per thread is enough). */
+const encodeScratch = new Uint32Array(8192);
+
+/** Streaming detokenizer: step(id) returns only complete characters; flush() returns what is held back. */
+export class DecodeStream {
+  /** @internal */
+  constructor(private readonly native: NativeDecodeStream) {}
+  step(id: number): string {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
+      throw new TokmeterTypeError(`expected a token id, got ${describe(id)}`);
+    try {
+      return this.native.step(id);
+    } catch (err) {
+      throw toTokmeterError(err);
+    }
+  }
+  flush(): string {
+    return this.native.flush();
+  }
+}
+
+export class Tokenizer {
+  #native: NativeTokenizer | null;
+  readonly #meta: TokenizerMeta;
+  /** Vocabulary size, added tokens included (largest id + 1). */
+  readonly vocabSize: number;
+
+  private constructor(native: NativeTokenizer, meta: TokenizerMeta) {
+    this.#native = native;
+    this.#meta = meta;
+    this.vocabSize = native.vocabSize();
+  }
+
+  /** Builds a tokenizer from a native description (the loaders below produce one). */
+  static async fromSpec(spec: NativeTokenizerSpec, meta: Partial<TokenizerMeta> = {}): Promise<Tokenizer> {
+    let native: NativeTokenizer;
+    try {
+      native = await tokenizerAddon().createTokenizer(spec);
+    } catch (err) {
+      throw toTokmeterError(err);
+    }
+    return new Tokenizer(native, { eosTokenIds: [], chat: new ChatTemplates(new Map(), {}), ...meta });
+  }
+
+  /** A tokenizer.json object (already parsed) or its text. */
+  static async fromJSON(json: unknown): Promise<Tokenizer> {
+    const parsed = typeof json === 'string' ? JSON.parse(json) : json;
+    return Tokenizer.fromSpec(specFromTokenizerJson(parsed));
+  }
+
+  /** Loads a tokenizer.json file. */
+  static async fromFile(file: string): Promise<Tokenizer> {
+    text(file, 'file');
+    return Tokenizer.fromSpec(specFromTokenizerJson(await readJson(file)));
+  }
+
+  /**
+   * Loads a model folder: tokenizer.json, plus tokenizer_config.json when present (special tokens, add_bos_token /
+   * add_eos_token, chat_template) and generation_config.json (eos_token_id).
+   */
+  static async fromPretrained(dir: string): Promise<Tokenizer> {
+    text(dir, 'dir');
+    const spec = specFromTokenizerJson(await readJson(path.join(dir, 'tokenizer.json')));
+    let config: Record<string, unknown> = {};
+    const configFile = path.join(dir, 'tokenizer_config.json');
+    if (await exists(configFile)) config = (await readJson(configFile)) as Record<string, unknown>;
+    if (typeof config !== 'object' || config === null) throw specError('tokenizer_config.json', 'expected an object');
+    const ids = new Map(spec.addedTokens.map((a) => [a.content, a.id] as const));
+    const idOf = (key: string): number | undefined => {
+      const c = tokenContent(config[key]);
+      if (c === undefined) return undefined;
+      const id = ids.get(c);
+      if (id === undefined)
+        throw specError(`tokenizer_config.json ${key}`, `${JSON.stringify(c)} is not an added token of tokenizer.json`);
+      return id;
+    };
+    const bos = idOf('bos_token');
+    const eos = idOf('eos_token');
+    // add_bos_token / add_eos_token, when given, decide the post-processor's BOS / EOS as transformers does.
+    if (typeof config.add_bos_token === 'boolean' && bos !== undefined) {
+      const has = spec.postPrefix[0] === bos;
+      if (config.add_bos_token && !has) spec.postPrefix.unshift(bos);
+      if (!config.add_bos_token && has) spec.postPrefix.shift();
+    }
+    if (typeof config.add_eos_token === 'boolean' && eos !== undefined) {
+      const has = spec.postSuffix[spec.postSuffix.length - 1] === eos;
+      if (config.add_eos_token && !has) spec.postSuffix.push(eos);
+      if (!config.add_eos_token && has) spec.postSuffix.pop();
+    }
+    const eosIds = new Set<number>(eos === undefined ? [] : [eos]);
+    const genFile = path.join(dir, 'generation_config.json');
+    if (await exists(genFile)) {
+      const gen = (await readJson(genFile)) as Record<string, unknown>;
+      const e = typeof gen === 'object' && gen !== null ? gen.eos_token_id : undefined;
+      for (const id of Array.isArray(e) ? e : [e]) if (typeof id === 'number') eosIds.add(id);
+    }
+    const specials: Record<string, string> = {};
+    for (const k of ['bos_token', 'eos_token', 'unk_token', 'pad_token', 'sep_token', 'cls_token', 'mask_token']) {
+      const c = tokenContent(config[k]);
+      if (c !== undefined) specials[k] = c;
+    }
+    return Tokenizer.fromSpec(spec, {
+      ...(bos !== undefined ? { bosTokenId: bos } : {}),
+      eosTokenIds: [...eosIds],
+      chat: new ChatTemplates(parseChatTemplates(config.chat_template), specials),
+    });
+  }
+
+  /** A tiktoken encoding by name (cl100k_base, o200k_base, p50k_base, p50k_edit, r50k_base, gpt2) or rank file. */
+  static async fromTiktoken(nameOrFile: string, opts: TiktokenOptions = {}): Promise<Tokenizer> {
+    text(nameOrFile, 'encoding name or file');
+    const spec = await specFromTiktoken(nameOrFile, opts);
+    const eot = spec.addedTokens.find((a) => a.content === '<|endoftext|>');
+    return Tokenizer.fromSpec(spec, { eosTokenIds: eot ? [eot.id] : [] });
+  }
+
+  get bosTokenId(): number | undefined {
+    return this.#meta.bosTokenId;
+  }
+  get eosTokenIds(): readonly number[] {
+    return this.#meta.eosTokenIds;
+  }
+
+  #handle(): NativeTokenizer {
+    if (!this.#native)
+      throw toTokmeterError(Object.assign(new Error('the tokenizer was disposed'), { code: 'ERR_DISPOSED' }));
+    return this.#native;
+  }
+
+  encode(input: string, opts?: EncodeOptions): Uint32Array {
+    const h = this.#handle();
+    const add = flag(opts, 'addSpecialTokens', true);
+    if (typeof input !== 'string') text(input, 'text');
+    // Short texts: ids land in a reused array and are sliced here (cheaper than a typed array made in native code).
+    if (input.length <= 4096) {
+      const n = h.encodeInto(input, add, encodeScratch);
+      if (n <= encodeScratch.length) return encodeScratch.slice(0, n);
+    }
+    return h.encode(input, add);
+  }
+
+  count(input: string, opts?: EncodeOptions): number {
+    const h = this.#handle();
+    const add = flag(opts, 'addSpecialTokens', true);
+    if (typeof input !== 'string') text(input, 'text');
+    return h.count(input, add);
+  }
+
+  async encodeBatch(texts: string[], opts?: BatchOptions): Promise<Uint32Array[]> {
+    const h = this.#handle();
+    try {
+      return await h.encodeBatch(textArray(texts), flag(opts, 'addSpecialTokens', true), threadsOf(opts));
+    } catch (err) {
+      throw toTokmeterError(err);
+    }
+  }
+
+  /** Token counts of many texts, computed on native threads off the event loop. */
+  async countBatch(texts: string[], opts?: BatchOptions): Promise<Uint32Array> {
+    const h = this.#handle();
+    try {
+      return await h.countBatch(textArray(texts), flag(opts, 'addSpecialTokens', true), threadsOf(opts));
+    } catch (err) {
+      throw toTokmeterError(err);
+    }
+  }
+
+  decode(ids: Uint32Array | readonly number[], opts?: DecodeOptions): string {
+    const h = this.#handle();
+    const skip = flag(opts, 'skipSpecialTokens', false);
+    let arr: Uint32Array;
+    if (ids instanceof Uint32Array) arr = ids;
+    else if (Array.isArray(ids)) {
+      arr = new Uint32Array(ids.length);
+      for (let i = 0; i < ids.length; i++) {
+        const v = ids[i];
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff)
+          throw new TokmeterTypeError(`expected a token id for ids[${i}], got ${describe(v)}`);
+        arr[i] = v;
+      }
+    } else throw new TokmeterTypeError(`expected a Uint32Array or an array of token ids, got ${describe(ids)}`);
+    try {
+      return h.decode(arr, skip);
+    } catch (err) {
+      throw toTokmeterError(err);
+    }
+  }
+
+  decodeStream(opts?: DecodeOptions): DecodeStream {
+    return new DecodeStream(this.#handle().decodeStream(flag(opts, 'skipSpecialTokens', false)));
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.#handle().tokenToId(text(token, 'token'));
+  }
+  idToToken(id: number): string | undefined {
+    return this.#handle().idToToken(id);
+  }
+  isSpecialToken(id: number): boolean {
+    return this.#handle().isSpecial(id);
+  }
+
+  /** Renders the tokenizer's chat template (tokenizer_config.json) for `messages`. */
+  applyChatTemplate(messages: ChatMessage[], opts?: ChatTemplateOptions): string {
+    this.#handle();
+    return this.#meta.chat.render(validateMessages(messages), opts);
+  }
+
+  /** Tokens of the rendered chat template (special tokens written by the template count; none are added). */
+  countChat(messages: ChatMessage[], opts?: ChatTemplateOptions): number {
+    return this.count(this.applyChatTemplate(messages, opts), { addSpecialTokens: false });
+  }
+
+  dispose(): void {
+    if (!this.#native) return;
+    this.#native.dispose();
+    this.#native = null;
+  }
+}
