@@ -1,5 +1,5 @@
 // Proves the published package works without a compiler (issue 2, "Done when"):
-//   1. copies the checkout to a temp folder and runs `npm run prebuild` there (node-gyp via binding.gyp — the second
+//   1. copies the checkout to a temp folder and runs `npm run build:prebuilds` there (node-gyp via binding.gyp — the second
 //      build of the same sources — stripped, with libonnxruntime.so.1 bundled), then `npm pack`;
 //   2. installs the tarball into an empty project, with source builds disabled and no compiler on PATH;
 //   3. runs a smoke test there: load an ONNX model, run it, check the result and where ONNX Runtime came from.
@@ -31,8 +31,8 @@ try {
   }
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(pkg, 'node_modules'));
 
-  step('npm run prebuild (node-gyp, binding.gyp)');
-  run('npm', ['run', 'prebuild'], { cwd: pkg });
+  step('npm run build:prebuilds (node-gyp, binding.gyp)');
+  run('npm', ['run', 'build:prebuilds'], { cwd: pkg });
   step('npm pack');
   const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', tmp], { cwd: pkg, encoding: 'utf8' });
   const tarball = path.join(tmp, packed.trim().split('\n').pop()!);

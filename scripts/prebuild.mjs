@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run prebuild`: prebuildify (N-API, stripped) through node-gyp/binding.gyp → prebuilds/<platform>-<arch>/,
+// `npm run build:prebuilds`: prebuildify (N-API, stripped) through node-gyp/binding.gyp → prebuilds/<platform>-<arch>/,
 // then bundles libonnxruntime.so.1 beside the .node file, where src/runtime.ts looks first after the env overrides.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';

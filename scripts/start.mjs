@@ -1,20 +1,9 @@
 #!/usr/bin/env node
-// `npm start`: runs the demo once the server exists (issue 7); until then it checks the installation end to end.
+// `npm start`: the demo — makes the demo model under .models/demo if it is missing, then serves it with the
+// OpenAI-compatible server and an SQLite usage ledger, printing how to call it (src/cli/demo.ts).
 import { spawnSync } from 'node:child_process';
 
-const check = spawnSync(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    '-e',
-    `
-  const { versions } = await import('./src/index.ts');
-  const v = versions();
-  console.log('tokmeter ' + v.tokmeter + ', N-API ' + v.napi + ', ONNX Runtime ' + v.onnxruntime + ' (' + v.onnxruntimePath + ')');
-`,
-  ],
-  { stdio: 'inherit' },
-);
-if (check.status !== 0) process.exit(check.status ?? 1);
-console.log('The OpenAI-compatible demo server is not built yet (issue 7): the native addon and ONNX Runtime work.');
+const demo = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'demo', ...process.argv.slice(2)], {
+  stdio: 'inherit',
+});
+process.exit(demo.status ?? 1);

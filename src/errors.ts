@@ -117,3 +117,12 @@ export class ContextLengthError extends TokmeterError {
 registerErrorCode('ERR_CONTEXT_LENGTH', ContextLengthError);
 /** The tokenizer's vocabulary does not fit the model's (ERR_VOCAB_MISMATCH). */
 registerErrorCode('ERR_VOCAB_MISMATCH', ModelLoadError);
+
+/**
+ * A model was loaded with device 'cuda' but something it needs is missing (ERR_DEVICE_UNAVAILABLE): the CUDA plug-in
+ * (not built: `TOKMETER_CUDA=1 npm run build`), the NVIDIA driver (libcuda.so.1), a GPU, the ONNX Runtime CUDA
+ * provider libraries, or a CUDA 13 library they need (libcudart/libcublas/libcublasLt/libcurand). The message names
+ * each missing piece and its fix; `cudaStatus()` (src/cuda) lists them all.
+ */
+export class DeviceUnavailableError extends TokmeterError {}
+registerErrorCode('ERR_DEVICE_UNAVAILABLE', DeviceUnavailableError);

@@ -4,3 +4,15 @@ export { versions, runtimeCandidates, BUNDLED_ORT_VERSION } from './runtime.js';
 export * from './errors.js';
 export * from './usage/index.js';
 export * from './tokenizer/index.js';
+export { cudaStatus, requireCuda, type CudaStatus } from './cuda/index.js';
+export { Model, Generation, QueueFullError, DEFAULT_KV_CACHE_BYTES, DEFAULT_MAX_QUEUE } from './model/index.js';
+export type {
+  ModelLoadOptions,
+  ModelDtype,
+  GenerationChunk as ModelGenerationChunk,
+  GenerationResult as ModelGenerationResult,
+  ModelTimings,
+  ModelInfo,
+  ModelStats,
+} from './model/index.js';
+export * from './server/index.js';

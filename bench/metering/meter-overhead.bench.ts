@@ -43,7 +43,7 @@ class InstantModel implements MeterableModel {
     const prompt = this.countPrompt(input);
     const chunks: GenerationChunk[] = Array.from({ length: n }, (_, i) => ({
       text: 'x ',
-      tokenIds: Uint32Array.of(i),
+      tokens: Uint32Array.of(i),
     }));
     return {
       result: Promise.resolve({

@@ -8,6 +8,10 @@
 #include "js_tokenizer.h"
 #define TOKMETER_HAS_TOKENIZER 1
 #endif
+#if __has_include("js_cuda.h")
+#include "js_cuda.h"
+#define TOKMETER_HAS_CUDA 1
+#endif
 #if __has_include("js_model.h")
 #include "js_model.h"
 #define TOKMETER_HAS_MODEL 1
@@ -24,6 +28,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #endif
 #ifdef TOKMETER_HAS_MODEL
   InitModel(env, exports);
+#endif
+#ifdef TOKMETER_HAS_CUDA
+  InitCuda(env, exports);
 #endif
   return exports;
 }

@@ -2,8 +2,8 @@
  * The only module that loads the native addon (STYLE.md §4). Everything else imports `loadAddon()` /
  * `ensureRuntime()` from here and talks to the addon through the typed contract.
  *
- * The addon is found by node-gyp-build: `prebuilds/<platform>-<arch>/` first (what `npm install` users get), then
- * `build/Release/` (a source build). ONNX Runtime is loaded separately and lazily: tokenizers work without it.
+ * The addon is found by node-gyp-build: `build/Release/` (a source build) first, then `prebuilds/<platform>-<arch>/`
+ * (what `npm install` users get); TOKMETER_ADDON names a file explicitly. ONNX Runtime is loaded separately and lazily: tokenizers work without it.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -11,8 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { AddonLoadError } from '../errors.js';
 import type { NativeRuntimeApi, NativeSessionApi } from './session-contract.js';
 import type { NativeTokenizerApi } from './tokenizer-contract.js';
+import type { NativeCudaApi } from './cuda-contract.js';
+import type { NativeModelApi } from './model-contract.js';
 
-export type NativeAddon = NativeRuntimeApi & NativeSessionApi & NativeTokenizerApi;
+export type NativeAddon = NativeRuntimeApi & NativeSessionApi & NativeTokenizerApi & NativeCudaApi & NativeModelApi;
 
 const require = createRequire(import.meta.url);
 /** The package root: this file is src/native/binding.ts or dist/native/binding.js. */
@@ -27,7 +29,8 @@ export function loadAddon(): NativeAddon {
   const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
   let file: string;
   try {
-    file = gypBuild.resolve(packageRoot);
+    // TOKMETER_ADDON: an explicit .node file (a development build in another folder, a debug build).
+    file = process.env.TOKMETER_ADDON ? path.resolve(process.env.TOKMETER_ADDON) : gypBuild.resolve(packageRoot);
   } catch (err) {
     throw new AddonLoadError(
       'ERR_ADDON_NOT_FOUND',

@@ -224,6 +224,14 @@ export class Tokenizer {
     return this.#meta.eosTokenIds;
   }
 
+  /**
+   * @internal The native handle, for src/model only: the generation loop decodes with the same native tokenizer
+   * (native/addon/js_model.cc wraps its DecodeStream). Throws ERR_DISPOSED after dispose().
+   */
+  static nativeHandle(t: Tokenizer): NativeTokenizer {
+    return t.#handle();
+  }
+
   #handle(): NativeTokenizer {
     if (!this.#native)
       throw toTokmeterError(Object.assign(new Error('the tokenizer was disposed'), { code: 'ERR_DISPOSED' }));

@@ -12,7 +12,9 @@
  *   6. budgets: spent + reserved + the request's maximum cost ≤ budget     → BudgetExceededError
  *   7. RPM, then TPM with prompt + maxNewTokens reserved                   → RateLimitError(retryAfterMs)
  * Steps 6–7 run synchronously after the only await (loading a key's period spend once), so concurrent requests
- * cannot overshoot a limit. At the end the reservations are replaced by the real usage and cost.
+ * cannot overshoot a limit. With a shared `limiter` (RedisLimiter, src/scale) steps 6–7 are one awaited call that
+ * checks and reserves atomically in the store, across processes. At the end the reservations are replaced by the
+ * real usage and cost.
  *
  * A refusal rejects `run.admitted`, `run.result` and the iterator with the same error. `result` resolves only
  * after the usage record is durable in the ledger's spool (accepted); its `record` is what will be billed.
@@ -27,6 +29,7 @@ import {
   SpoolFullError,
   UsageError,
 } from './errors.js';
+import type { Limiter } from '../scale/limiter.js';
 import type { Ledger, ReportQuery, ReportRow } from './ledger.js';
 import { parsePico } from './money.js';
 import { PriceTable, type ModelPriceJson, type PriceTableJson } from './prices.js';
@@ -69,6 +72,11 @@ export interface MeterOptions {
   ledger?: Ledger;
   /** Response cache options, or false to disable it. Default: enabled with defaults. */
   cache?: ResponseCacheOptions | false;
+  /**
+   * A limiter shared by many processes (RedisLimiter from src/scale): replaces the in-memory RPM/TPM and budgets
+   * for wrap() and record(). Admission then awaits it (one round trip); it is atomic in the store.
+   */
+  limiter?: Limiter;
   /** Called with every accepted record (after it is durable). */
   onRecord?: (record: UsageRecord) => void;
   /** Non-fatal problems (e.g. a budget's spend could not be loaded and memory was used instead). */
@@ -193,6 +201,7 @@ export class Meter {
   private readonly limits: Required<Pick<MeterLimits, 'maxInputBytes' | 'maxInputTokens'>> & MeterLimits;
   private readonly budgetCache = new Map<string, ReadonlyMap<BudgetPeriod, bigint> | undefined>();
   private readonly onRecord: ((r: UsageRecord) => void) | undefined;
+  private readonly shared: Limiter | undefined;
   private readonly onWarning: ((e: Error) => void) | undefined;
   /** @internal */
   readonly now: () => number;
@@ -217,6 +226,7 @@ export class Meter {
     this.ledger = options.ledger;
     this.cache = options.cache === false ? undefined : new ResponseCache(options.cache ?? {}, options.now);
     this.onRecord = options.onRecord;
+    this.shared = options.limiter;
     this.onWarning = options.onWarning;
     this.now = options.now ?? Date.now;
     this.limiter = new RateLimiter((k) => this.keyLimits(k), 60_000, this.now);
@@ -303,9 +313,11 @@ export class Meter {
       currency: table.currency,
       priceVersion: table.version,
     };
-    await this.budgets.prepare(entry.key);
+    if (!this.shared) await this.budgets.prepare(entry.key);
     await this.accept(record, false);
-    this.budgets.charge(entry.key, cost); // usage already happened: charged, never refused
+    // usage already happened: charged, never refused
+    if (this.shared) await this.shared.charge(entry.key, cost, this.budgetsFor(entry.key));
+    else this.budgets.charge(entry.key, cost);
     return record;
   }
 
@@ -363,8 +375,8 @@ export class Meter {
   ): Promise<{
     table: PriceTable;
     admission: Admission;
-    tokens: TokenReservation;
-    budget: BudgetReservation;
+    tokens: Pick<TokenReservation, 'settle'>;
+    budget: Pick<BudgetReservation, 'settle'>;
     cacheKey: string | undefined;
     hit: CachedResponse | undefined;
   }> {
@@ -395,7 +407,7 @@ export class Meter {
       const rendered = model.renderPrompt ? `r:${model.renderPrompt(input)}` : canonicalInput(input);
       cacheKey = cacheKeyFor(model.name, rendered, { ...o, maxNewTokens });
     }
-    await this.budgets.prepare(o.key);
+    if (!this.shared) await this.budgets.prepare(o.key);
     if (o.signal?.aborted) throw o.signal.reason ?? new DOMException('aborted', 'AbortError');
     // ---- synchronous from here: check + reserve cannot interleave with other requests ----
     const hit = cacheKey !== undefined ? this.cache!.get(cacheKey) : undefined;
@@ -403,13 +415,25 @@ export class Meter {
       ? table.cost(model.name, { ...hit.usage, cacheHit: true, ...(o.custom ? { custom: o.custom } : {}) })
       : maxCost;
     const reservedTokens = hit ? 0 : promptTokens + maxNewTokens; // a hit uses no compute: RPM only
-    const budget = this.budgets.reserve(o.key, reservedCost);
-    let tokens: TokenReservation;
-    try {
-      tokens = this.limiter.admit(o.key, reservedTokens);
-    } catch (err) {
-      budget.settle(0n);
-      throw err;
+    let tokens: Pick<TokenReservation, 'settle'>;
+    let budget: Pick<BudgetReservation, 'settle'>;
+    if (this.shared) {
+      // Shared store: check + reserve are atomic there (one await), in the same order as below.
+      ({ tokens, budget } = await this.shared.admit({
+        key: o.key,
+        tokens: reservedTokens,
+        cost: reservedCost,
+        rates: this.keyLimits(o.key),
+        budgets: this.budgetsFor(o.key),
+      }));
+    } else {
+      budget = this.budgets.reserve(o.key, reservedCost);
+      try {
+        tokens = this.limiter.admit(o.key, reservedTokens);
+      } catch (err) {
+        budget.settle(0n);
+        throw err;
+      }
     }
     return {
       table,
@@ -567,7 +591,7 @@ export class MeteredModel {
       };
 
       if (hit) {
-        queue.push({ text: hit.text, tokenIds: hit.tokenIds });
+        queue.push({ text: hit.text, tokens: hit.tokens });
         queue.end();
         const record = await finish({ text: hit.text, finishReason: hit.finishReason, usage: hit.usage }, true);
         return { text: hit.text, finishReason: hit.finishReason, usage: { ...hit.usage }, cacheHit: true, record };
@@ -579,8 +603,8 @@ export class MeteredModel {
       try {
         const run = model.generate(input, { ...genOptions, maxNewTokens: admission.maxNewTokens });
         for await (const chunk of run) {
-          ids.push(chunk.tokenIds);
-          streamedTokens += chunk.tokenIds.length;
+          ids.push(chunk.tokens);
+          streamedTokens += chunk.tokens.length;
           queue.push(chunk);
         }
         result = await run.result;
@@ -614,7 +638,7 @@ export class MeteredModel {
           all.set(a, off);
           off += a.length;
         }
-        meter.cache!.set(cacheKey, { text: result.text, tokenIds: all, finishReason: result.finishReason, usage });
+        meter.cache!.set(cacheKey, { text: result.text, tokens: all, finishReason: result.finishReason, usage });
       }
       return { ...result, usage, cacheHit: false, record };
     })();

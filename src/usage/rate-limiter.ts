@@ -147,6 +147,14 @@ export class RateLimiter {
     return w.tokSum;
   }
 
+  /** Requests counted against `key` in the window (kept only for keys with a requests-per-minute limit). */
+  requestsInWindow(key: string): number {
+    const w = this.windows.get(key);
+    if (!w) return 0;
+    w.prune(this.now() - this.windowMs);
+    return w.reqCount;
+  }
+
   /** Drop idle keys (call periodically on servers with many keys). */
   sweep(): void {
     const cutoff = this.now() - this.windowMs;

@@ -10,7 +10,7 @@ import type { GenerateOptions, FinishReason, Usage } from './types.js';
 
 export interface CachedResponse {
   text: string;
-  tokenIds: Uint32Array;
+  tokens: Uint32Array;
   finishReason: FinishReason;
   usage: Usage;
 }
@@ -98,7 +98,7 @@ export class ResponseCache {
   }
 
   set(key: string, value: CachedResponse): void {
-    const bytes = key.length + value.text.length * 2 + value.tokenIds.byteLength + 64;
+    const bytes = key.length + value.text.length * 2 + value.tokens.byteLength + 64;
     if (bytes > this.maxBytes) return; // would evict everything and still not fit
     const old = this.map.get(key);
     if (old) this.remove(key, old);

@@ -31,7 +31,7 @@ export interface Usage {
 
 export interface GenerationChunk {
   text: string;
-  tokenIds: Uint32Array;
+  tokens: Uint32Array;
 }
 
 export interface GenerationResult {

@@ -190,7 +190,7 @@ describe('response cache', () => {
     expect(model.generateCalls).toBe(1);
     expect(second.cacheHit).toBe(true);
     expect(second.text).toBe(first.text);
-    expect(chunks.map((c) => Array.from(c.tokenIds)).flat()).toEqual([1000, 1001, 1002]);
+    expect(chunks.map((c) => Array.from(c.tokens)).flat()).toEqual([1000, 1001, 1002]);
     expect(second.record.cacheHit).toBe(true);
     expect(second.record.cost).toBe(0n); // cacheHitBilling: free
     expect(second.record.id).not.toBe(first.record.id);

@@ -1,0 +1,143 @@
+/**
+ * bench/generate — time to first token and decode tokens/s: tokmeter vs transformers.js (the named baseline) on the
+ * benchmark model, plus raw onnxruntime-node per-step time as the floor. Same folder, same prompt ids, same thread
+ * count, greedy, exactly 128 new tokens, prompts of 16 and 1024 tokens.
+ *
+ *   npx tsx bench/generate/run.ts                    # makes .models/bench (the model maker's --size bench) if missing
+ *   npx tsx bench/generate/run.ts --model DIR --threads 2 --max-new 128 --prompts 16,1024 --floor-steps 32 --repeat 2
+ *
+ * Each engine runs in its own child process, one after the other: transformers.js and onnxruntime-node bring their
+ * own libonnxruntime.so.1 (same soname as tokmeter's), and separate processes keep their memory and thread pools
+ * from disturbing each other. Engines alternate for --repeat rounds and keep their best round. A full run takes about
+ * 5-8 minutes on a 2-core machine.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { makeModel } from '../../src/modelgen/index.js';
+import { Tokenizer } from '../../src/tokenizer/index.js';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: '.models/bench' },
+    threads: { type: 'string', default: '2' },
+    'max-new': { type: 'string', default: '128' },
+    prompts: { type: 'string', default: '16,1024' },
+    'floor-steps': { type: 'string', default: '32' },
+    only: { type: 'string' },
+    repeat: { type: 'string', default: '2' },
+  },
+});
+const dir = path.resolve(values.model!);
+const threads = Number(values.threads);
+const maxNew = Number(values['max-new']);
+const lengths = values.prompts!.split(',').map(Number);
+const only = values.only?.split(',');
+const repeat = Number(values.repeat);
+
+if (!existsSync(path.join(dir, 'config.json'))) {
+  console.error(`making the bench model in ${dir} ...`);
+  await makeModel({ size: 'bench', out: dir, log: (l) => console.error(l) });
+}
+
+// The same prompt ids for every engine: natural-ish text, BOS first, cut to the exact length.
+const tokenizer = await Tokenizer.fromPretrained(dir);
+const words =
+  'the model reads a long report about rivers and mountains and the weather of each season while counting every token it sees'.split(
+    ' ',
+  );
+let text = '';
+for (let i = 0; text.length < 12 * Math.max(...lengths); i++)
+  text += `${words[(i * 7) % words.length]} ${i % 13 === 0 ? `${i}, ` : ''}`;
+const all = Array.from(tokenizer.encode(text, { addSpecialTokens: true }));
+tokenizer.dispose();
+const prompts = lengths.map((n) => all.slice(0, n));
+for (const [i, p] of prompts.entries())
+  if (p.length !== lengths[i]) throw new Error(`could not build a ${lengths[i]}-token prompt`);
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'tokmeter-bench-'));
+const jobFile = path.join(work, 'job.json');
+writeFileSync(jobFile, JSON.stringify({ dir, threads, maxNew, prompts, floorSteps: Number(values['floor-steps']) }));
+
+interface Row {
+  promptTokens: number;
+  ttftMs?: number;
+  decodeTokPerS?: number;
+  decodeStepMs?: number;
+  stepMs?: number;
+  stepsPerS?: number;
+  outsideRunShare?: number;
+  outsideRunShareEngine?: number;
+  gapMsPerStep?: number;
+  runMsPerDecodeStep?: number;
+  tokens?: number[];
+}
+function child(file: string): { engine: string; loadMs?: number; results: Row[] } {
+  const t0 = performance.now();
+  const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, file), jobFile], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 24,
+  });
+  const parsed = JSON.parse(out.trim().split('\n').pop()!);
+  console.error(`${parsed.engine}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return parsed;
+}
+
+try {
+  const want = (name: string): boolean => !only || only.includes(name);
+  // Engines alternate, `repeat` rounds; each keeps its best round per prompt (a shared machine only adds noise,
+  // never speed), so one engine is not penalised for running while a neighbour compiles.
+  type Out = { engine: string; loadMs?: number; results: Row[] };
+  const best = (a: Out | undefined, b: Out): Out => {
+    if (!a) return b;
+    return {
+      engine: a.engine,
+      loadMs: Math.min(a.loadMs ?? Infinity, b.loadMs ?? Infinity),
+      results: a.results.map((r, i) => {
+        const o = b.results[i]!;
+        const key = r.decodeTokPerS !== undefined ? 'decodeTokPerS' : 'stepsPerS';
+        const winner = (o[key] ?? 0) > (r[key] ?? 0) ? o : r;
+        return { ...winner, ttftMs: Math.min(r.ttftMs ?? Infinity, o.ttftMs ?? Infinity) };
+      }),
+    };
+  };
+  let tm: Out | undefined, tj: Out | undefined, floor: Out | undefined;
+  for (let round = 0; round < repeat; round++) {
+    if (want('tokmeter')) tm = best(tm, child('tokmeter-child.ts'));
+    if (want('transformers')) tj = best(tj, child('transformers-child.ts'));
+    if (want('ort')) floor = best(floor, child('ort-child.ts'));
+  }
+
+  const f = (x: number | undefined, d = 1): string => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(d));
+  console.log(
+    `\nbench/generate — ${path.basename(dir)} (${dir}), ${threads} threads, ${maxNew} new tokens, greedy, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`,
+  );
+  console.log(`load: tokmeter ${f(tm?.loadMs, 0)} ms, transformers.js ${f(tj?.loadMs, 0)} ms\n`);
+  console.log(
+    'prompt | TTFT ms tokmeter / tfjs (ratio) | decode tok/s tokmeter / tfjs (ratio) | ORT floor steps/s | tokmeter step: ms, in Run ms, outside Run',
+  );
+  for (let i = 0; i < prompts.length; i++) {
+    const a = tm?.results[i];
+    const b = tj?.results[i];
+    const c = floor?.results[i];
+    const ratio = (x?: number, y?: number): string => (x && y ? (x / y).toFixed(2) + 'x' : '-');
+    console.log(
+      `${String(lengths[i]).padStart(6)} | ${f(a?.ttftMs, 0)} / ${f(b?.ttftMs, 0)} (${ratio(b?.ttftMs, a?.ttftMs)} faster) | ` +
+        `${f(a?.decodeTokPerS)} / ${f(b?.decodeTokPerS)} (${ratio(a?.decodeTokPerS, b?.decodeTokPerS)}) | ${f(c?.stepsPerS)} | ` +
+        `${f(a?.decodeStepMs, 2)}, ${f(a?.runMsPerDecodeStep, 2)}, ${a?.outsideRunShare === undefined ? '-' : (a.outsideRunShare * 100).toFixed(2) + '%'}` +
+        ` (engine-side: ${a?.outsideRunShareEngine === undefined ? '-' : (a.outsideRunShareEngine * 100).toFixed(2) + '%'}, gap ${f(a?.gapMsPerStep, 3)} ms)`,
+    );
+  }
+  if (tm && tj) {
+    const same = tm.results.every((r, i) => JSON.stringify(r.tokens) === JSON.stringify(tj.results[i]?.tokens));
+    console.log(`\nfirst 8 greedy tokens identical across engines: ${same}`);
+  }
+  console.log(
+    '\n"outside Run" = 1 - (time inside OrtSession::Run) / (wall time between the first and last token reaching JS)',
+  );
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

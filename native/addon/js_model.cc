@@ -1,0 +1,492 @@
+#include "js_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "../engine/causal_lm.h"
+#include "../engine/model_files.h"
+#include "../engine/scheduler.h"
+#include "../util/error.h"
+#include "js_addon_data.h"
+#include "js_async.h"
+#include "js_convert.h"
+#include "js_errors.h"
+#if __has_include("js_tokenizer.h")
+#include "js_tokenizer.h"
+#define TOKMETER_MODEL_HAS_TOKENIZER 1
+#endif
+
+namespace tokmeter::addon {
+namespace {
+
+constexpr const char* kModelClass = "NativeModel";
+constexpr const char* kGenerationClass = "NativeGeneration";
+
+struct ModelHandle {
+  std::shared_ptr<engine::CausalLm> model;
+  std::unique_ptr<engine::Scheduler> scheduler;
+  std::mutex mutex;  // guards `disposed`
+  bool disposed = false;
+  void Shutdown() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      disposed = true;
+    }
+    if (scheduler) scheduler->Shutdown();
+  }
+  ~ModelHandle() {
+    if (scheduler) scheduler->Shutdown();
+  }
+};
+
+// ---- conversions (JS thread) ----
+
+double OptionalNumber(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue())) {
+    ThrowTypeError(o.Env(), std::string("expected a finite number for ") + key);
+  }
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+std::vector<uint32_t> ToIds(const Napi::Value& v, const char* what) {
+  if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array) {
+    auto a = v.As<Napi::Uint32Array>();
+    return std::vector<uint32_t>(a.Data(), a.Data() + a.ElementLength());
+  }
+  if (!v.IsArray()) ThrowTypeError(v.Env(), std::string("expected a Uint32Array or an array of token ids for ") + what);
+  auto a = v.As<Napi::Array>();
+  std::vector<uint32_t> out;
+  out.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i)
+    out.push_back(static_cast<uint32_t>(ToInteger(a.Get(i), what, 0, 0xffffffffLL)));
+  return out;
+}
+
+engine::ModelConfig ToConfig(const Napi::Value& v) {
+  if (!v.IsObject()) ThrowTypeError(v.Env(), "expected an object for config");
+  auto o = v.As<Napi::Object>();
+  engine::ModelConfig c;
+  if (o.Get("modelType").IsString()) c.modelType = o.Get("modelType").As<Napi::String>().Utf8Value();
+  c.numLayers = OptionalInteger(o, "numLayers", 0, 0, 1 << 20);
+  c.numKvHeads = OptionalInteger(o, "numKvHeads", 0, 0, 1 << 20);
+  c.headDim = OptionalInteger(o, "headDim", 0, 0, 1 << 20);
+  c.vocabSize = OptionalInteger(o, "vocabSize", 0, 0, 1LL << 31);
+  c.contextLength = ToInteger(o.Get("contextLength"), "config.contextLength", 1, 1LL << 31);
+  if (!o.Get("eosTokenIds").IsUndefined()) c.eosTokenIds = ToIds(o.Get("eosTokenIds"), "config.eosTokenIds");
+  return c;
+}
+
+// ---- streaming back to JS ----
+
+// What the inference thread has produced and JS has not received yet. Shared by the sink (inference thread) and
+// the thread-safe function's callback (JS thread).
+struct Pending {
+  std::mutex mutex;
+  std::vector<uint32_t> tokens;
+  std::vector<float> logprobs;
+  std::string text;
+  bool done = false;
+  engine::GenerationOutcome outcome;
+  bool hopScheduled = false;
+  bool released = false;
+};
+
+void DeliverOnJsThread(Napi::Env env, Napi::Function onEvents, Pending* pending, bool wantLogprobs,
+                       int64_t* externalBytes, Napi::ThreadSafeFunction* tsfn);
+
+class JsStreamSink final : public engine::StreamSink {
+ public:
+  JsStreamSink(Napi::ThreadSafeFunction tsfn, bool logprobs, int64_t externalBytes)
+      : tsfn_(std::move(tsfn)),
+        logprobs_(logprobs),
+        pending_(std::make_shared<Pending>()),
+        external_bytes_(std::make_shared<int64_t>(externalBytes)) {}
+  ~JsStreamSink() override = default;
+
+  void OnStep(const engine::StepResult& step) override {
+    std::lock_guard<std::mutex> lock(pending_->mutex);
+    pending_->tokens.push_back(step.token);
+    if (logprobs_) pending_->logprobs.push_back(step.logprob);
+    pending_->text += step.text;
+    ScheduleLocked();
+  }
+  void OnDone(const engine::GenerationOutcome& outcome) override {
+    std::lock_guard<std::mutex> lock(pending_->mutex);
+    pending_->done = true;
+    pending_->outcome = outcome;
+    ScheduleLocked();
+  }
+
+ private:
+  void ScheduleLocked() {
+    if (pending_->hopScheduled || pending_->released) return;
+    pending_->hopScheduled = true;
+    auto pending = pending_;
+    auto bytes = external_bytes_;
+    auto tsfn = std::make_shared<Napi::ThreadSafeFunction>(tsfn_);
+    const bool logprobs = logprobs_;
+    const napi_status status =
+        tsfn_.NonBlockingCall([pending, bytes, tsfn, logprobs](Napi::Env env, Napi::Function fn) {
+          DeliverOnJsThread(env, fn, pending.get(), logprobs, bytes.get(), tsfn.get());
+        });
+    if (status != napi_ok) pending_->hopScheduled = false;  // the environment is going away
+  }
+
+  Napi::ThreadSafeFunction tsfn_;
+  bool logprobs_;
+  std::shared_ptr<Pending> pending_;
+  std::shared_ptr<int64_t> external_bytes_;
+};
+
+const char* FinishName(engine::FinishReason r) { return engine::FinishReasonName(r); }
+
+void DeliverOnJsThread(Napi::Env env, Napi::Function onEvents, Pending* pending, bool wantLogprobs,
+                       int64_t* externalBytes, Napi::ThreadSafeFunction* tsfn) {
+  std::vector<uint32_t> tokens;
+  std::vector<float> logprobs;
+  std::string text;
+  bool done;
+  engine::GenerationOutcome outcome;
+  {
+    std::lock_guard<std::mutex> lock(pending->mutex);
+    tokens.swap(pending->tokens);
+    logprobs.swap(pending->logprobs);
+    text.swap(pending->text);
+    done = pending->done;
+    outcome = pending->outcome;
+    pending->hopScheduled = false;
+    if (done) pending->released = true;
+  }
+  if (env == nullptr || onEvents.IsEmpty()) return;  // environment teardown
+  Napi::HandleScope scope(env);
+  Napi::Object batch = Napi::Object::New(env);
+  auto ids = Napi::Uint32Array::New(env, tokens.size());
+  if (!tokens.empty()) std::memcpy(ids.Data(), tokens.data(), tokens.size() * sizeof(uint32_t));
+  batch.Set("tokens", ids);
+  batch.Set("text", Napi::String::New(env, text));
+  if (wantLogprobs) {
+    auto lp = Napi::Float32Array::New(env, logprobs.size());
+    if (!logprobs.empty()) std::memcpy(lp.Data(), logprobs.data(), logprobs.size() * sizeof(float));
+    batch.Set("logprobs", lp);
+  } else {
+    batch.Set("logprobs", env.Null());
+  }
+  if (done) {
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("finishReason", outcome.failed ? "error" : FinishName(outcome.finishReason));
+    d.Set("promptTokens", Napi::Number::New(env, static_cast<double>(outcome.usage.promptTokens)));
+    d.Set("completionTokens", Napi::Number::New(env, static_cast<double>(outcome.usage.completionTokens)));
+    d.Set("cachedTokens", Napi::Number::New(env, static_cast<double>(outcome.usage.cachedTokens)));
+    if (outcome.failed) {
+      d.Set("error", MakeJsError(env, outcome.errorCode, outcome.errorMessage).Value());
+    }
+    batch.Set("done", d);
+    if (*externalBytes > 0) {
+      Napi::MemoryManagement::AdjustExternalMemory(env, -*externalBytes);
+      *externalBytes = 0;
+    }
+  } else {
+    batch.Set("done", env.Null());
+  }
+  try {
+    onEvents.Call({batch});
+  } catch (const Napi::Error& e) {
+    // The TS layer's handler does not throw; if it does, surface it as an uncaught exception rather than lose it.
+    if (done) tsfn->Release();
+    throw;
+  }
+  if (done) tsfn->Release();
+}
+
+// ---- classes ----
+
+class JsGeneration : public Napi::ObjectWrap<JsGeneration> {
+ public:
+  static void Init(Napi::Env env) {
+    Napi::Function cls =
+        DefineClass(env, kGenerationClass,
+                    {InstanceMethod<&JsGeneration::Abort>("abort"), InstanceMethod<&JsGeneration::Ack>("ack")});
+    AddonData::Of(env).constructors[kGenerationClass] = Napi::Persistent(cls);
+  }
+  explicit JsGeneration(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsGeneration>(info) {
+    if (info.Length() < 1 || !info[0].IsExternal()) {
+      ThrowTypeError(info.Env(), "NativeGeneration cannot be constructed directly; use model.generate()");
+    }
+  }
+  void Bind(std::shared_ptr<ModelHandle> model, std::shared_ptr<engine::GenerationStream> stream) {
+    model_ = std::move(model);
+    stream_ = std::move(stream);
+  }
+
+ private:
+  Napi::Value Abort(const Napi::CallbackInfo& info) {
+    if (stream_) stream_->Abort();
+    return info.Env().Undefined();
+  }
+  Napi::Value Ack(const Napi::CallbackInfo& info) {
+    const int64_t n = ToInteger(info[0], "ack count", 0, 1LL << 40);
+    if (stream_) stream_->Acknowledge(static_cast<size_t>(n));
+    return info.Env().Undefined();
+  }
+  std::shared_ptr<ModelHandle> model_;
+  std::shared_ptr<engine::GenerationStream> stream_;
+};
+
+#ifdef TOKMETER_MODEL_HAS_TOKENIZER
+// engine::Detokenizer over the tokenizer's incremental DecodeStream (special tokens are skipped in the text).
+class TokenizerDetokenizer final : public engine::Detokenizer {
+ public:
+  explicit TokenizerDetokenizer(std::shared_ptr<const tokenizer::Tokenizer> t) : stream_(std::move(t), true) {}
+  std::string Step(uint32_t id) override { return stream_.Step(id); }
+  std::string Flush() override { return stream_.Flush(); }
+
+ private:
+  tokenizer::DecodeStream stream_;
+};
+#endif
+
+class JsModel : public Napi::ObjectWrap<JsModel> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports);
+  explicit JsModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsModel>(info) {
+    if (info.Length() < 1 || !info[0].IsExternal()) {
+      ThrowTypeError(info.Env(), "NativeModel cannot be constructed directly; use loadModel()");
+    }
+    handle_ = *info[0].As<Napi::External<std::shared_ptr<ModelHandle>>>().Data();
+    external_bytes_ = static_cast<int64_t>(handle_->model->fileBytes());
+    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), external_bytes_);
+  }
+
+ private:
+  std::shared_ptr<ModelHandle> Require(Napi::Env env) {
+    if (!handle_) throw MakeJsError(env, "ERR_DISPOSED", "the model is disposed");
+    return handle_;
+  }
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value Generate(const Napi::CallbackInfo& info);
+  Napi::Value Timings(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<ModelHandle> handle_;
+  int64_t external_bytes_ = 0;
+};
+
+class LoadModelWorker : public PromiseWorker {
+ public:
+  LoadModelWorker(Napi::Env env, engine::LoadOptions options, engine::ModelConfig config, size_t maxQueue)
+      : PromiseWorker(env, "tokmeter:loadModel"),
+        options_(std::move(options)),
+        config_(std::move(config)),
+        max_queue_(maxQueue) {}
+
+ protected:
+  void Work() override {
+    handle_ = std::make_shared<ModelHandle>();
+    handle_->model = engine::CausalLm::Load(options_, config_);
+    handle_->scheduler = std::make_unique<engine::Scheduler>(handle_->model, max_queue_);
+  }
+  Napi::Value Resolve(Napi::Env env) override {
+    auto external = Napi::External<std::shared_ptr<ModelHandle>>::New(env, &handle_);
+    return AddonData::Of(env).Constructor(kModelClass).New({external});
+  }
+
+ private:
+  engine::LoadOptions options_;
+  engine::ModelConfig config_;
+  size_t max_queue_;
+  std::shared_ptr<ModelHandle> handle_;
+};
+
+class DisposeWorker : public PromiseWorker {
+ public:
+  DisposeWorker(Napi::Env env, std::shared_ptr<ModelHandle> handle)
+      : PromiseWorker(env, "tokmeter:disposeModel"), handle_(std::move(handle)) {}
+
+ protected:
+  void Work() override { handle_->Shutdown(); }
+  Napi::Value Resolve(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  std::shared_ptr<ModelHandle> handle_;
+};
+
+Napi::Value LoadModel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    if (!info[0].IsObject()) ThrowTypeError(env, "expected an options object for loadModel");
+    auto o = info[0].As<Napi::Object>();
+    engine::LoadOptions options;
+    options.dir = ToString(o.Get("dir"), "dir");
+    if (!o.Get("dtype").IsUndefined()) options.dtype = ToString(o.Get("dtype"), "dtype");
+    engine::ModelFileFor(options.dtype);  // an unknown dtype is a TypeError now, not a rejected load
+    options.threads = static_cast<int>(OptionalInteger(o, "threads", 0, 0, 1024));
+    if (!o.Get("prefixCache").IsUndefined()) options.prefixCache = ToBool(o.Get("prefixCache"), "prefixCache");
+    options.kvCacheBytes = static_cast<size_t>(OptionalInteger(o, "kvCacheBytes", 0, 0, 1LL << 50));
+    const auto max_queue = static_cast<size_t>(OptionalInteger(o, "maxQueue", 0, 0, 1LL << 31));
+    auto* worker = new LoadModelWorker(env, std::move(options), ToConfig(o.Get("config")), max_queue);
+    worker->Queue();
+    return worker->Promise();
+  });
+}
+
+void JsModel::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function cls = DefineClass(env, kModelClass,
+                                   {
+                                       InstanceMethod<&JsModel::Info>("info"),
+                                       InstanceMethod<&JsModel::Generate>("generate"),
+                                       InstanceMethod<&JsModel::Timings>("timings"),
+                                       InstanceMethod<&JsModel::Stats>("stats"),
+                                       InstanceMethod<&JsModel::Dispose>("dispose"),
+                                   });
+  AddonData::Of(env).constructors[kModelClass] = Napi::Persistent(cls);
+  JsGeneration::Init(env);
+  exports.Set("loadModel", Napi::Function::New<LoadModel>(env, "loadModel"));
+}
+
+Napi::Value JsModel::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = Require(env);
+  const auto& s = h->model->spec();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("file", h->model->file());
+  o.Set("fileBytes", Napi::Number::New(env, static_cast<double>(h->model->fileBytes())));
+  o.Set("layers", Napi::Number::New(env, static_cast<double>(s.numLayers)));
+  o.Set("kvHeads", Napi::Number::New(env, static_cast<double>(s.numKvHeads)));
+  o.Set("headDim", Napi::Number::New(env, static_cast<double>(s.headDim)));
+  o.Set("vocabSize", Napi::Number::New(env, static_cast<double>(s.vocabSize)));
+  o.Set("kvDtype", engine::DTypeName(s.kvDtype));
+  o.Set("logitsDtype", engine::DTypeName(s.logitsDtype));
+  o.Set("positionIds", Napi::Boolean::New(env, s.hasPositionIds));
+  o.Set("attentionMask", Napi::Boolean::New(env, s.hasAttentionMask));
+  o.Set("contextLength", Napi::Number::New(env, static_cast<double>(h->model->contextLength())));
+  o.Set("kvBytesPerToken", Napi::Number::New(env, static_cast<double>(s.KvBytesPerToken())));
+  return o;
+}
+
+Napi::Value JsModel::Timings(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = Require(env);
+  auto& t = h->model->timings();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("runMs", Napi::Number::New(env, static_cast<double>(t.runNanos.load()) / 1e6));
+  o.Set("forwardMs", Napi::Number::New(env, static_cast<double>(t.forwardNanos.load()) / 1e6));
+  o.Set("forwards", Napi::Number::New(env, static_cast<double>(t.forwards.load())));
+  o.Set("decodeRunMs", Napi::Number::New(env, static_cast<double>(t.decodeRunNanos.load()) / 1e6));
+  o.Set("decodeForwardMs", Napi::Number::New(env, static_cast<double>(t.decodeForwardNanos.load()) / 1e6));
+  o.Set("decodeForwards", Napi::Number::New(env, static_cast<double>(t.decodeForwards.load())));
+  o.Set("decodeGapMs", Napi::Number::New(env, static_cast<double>(t.decodeGapNanos.load()) / 1e6));
+  return o;
+}
+
+Napi::Value JsModel::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto h = Require(env);
+  auto num = [&](double v) { return Napi::Number::New(env, v); };
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("running", num(static_cast<double>(h->scheduler->running())));
+  o.Set("queued", num(static_cast<double>(h->scheduler->queued())));
+  const engine::PrefixCache* cache = h->model->prefixCache();
+  o.Set("prefixCache", Napi::Boolean::New(env, cache != nullptr));
+  const engine::PrefixCacheStats s = cache ? cache->stats() : engine::PrefixCacheStats{};
+  o.Set("cacheHits", num(static_cast<double>(s.hits)));
+  o.Set("cacheMisses", num(static_cast<double>(s.misses)));
+  o.Set("cachedTokens", num(static_cast<double>(s.cachedTokens)));
+  o.Set("cacheEntries", num(static_cast<double>(s.entries)));
+  o.Set("cacheEvictions", num(static_cast<double>(s.evictions)));
+  o.Set("cacheOversized", num(static_cast<double>(s.oversized)));
+  o.Set("cacheBytes", num(static_cast<double>(s.bytes)));
+  o.Set("kvCacheBytes", num(static_cast<double>(s.budget)));
+  return o;
+}
+
+Napi::Value JsModel::Generate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto h = Require(env);
+    if (!info[0].IsObject()) ThrowTypeError(env, "expected a request object for generate");
+    if (!info[1].IsFunction()) ThrowTypeError(env, "expected an event callback for generate");
+    auto r = info[0].As<Napi::Object>();
+    engine::GenerationRequest request;
+    request.prompt = ToIds(r.Get("prompt"), "prompt");
+    auto& p = request.params;
+    p.maxNewTokens = static_cast<size_t>(OptionalInteger(r, "maxNewTokens", 0, 0, 1LL << 31));
+    p.sampling.temperature = static_cast<float>(OptionalNumber(r, "temperature", 1.0));
+    p.sampling.topK = static_cast<int32_t>(OptionalInteger(r, "topK", 0, 0, 1LL << 31));
+    p.sampling.topP = static_cast<float>(OptionalNumber(r, "topP", 1.0));
+    p.sampling.minP = static_cast<float>(OptionalNumber(r, "minP", 0.0));
+    p.sampling.repetitionPenalty = static_cast<float>(OptionalNumber(r, "repetitionPenalty", 1.0));
+    p.sampling.presencePenalty = static_cast<float>(OptionalNumber(r, "presencePenalty", 0.0));
+    p.sampling.frequencyPenalty = static_cast<float>(OptionalNumber(r, "frequencyPenalty", 0.0));
+    p.sampling.seed = static_cast<uint64_t>(OptionalInteger(r, "seed", 0, 0, (1LL << 53) - 1));
+    engine::ValidateSamplingOptions(p.sampling);
+    if (!r.Get("eosTokenIds").IsUndefined()) p.eosTokenIds = ToIds(r.Get("eosTokenIds"), "eosTokenIds");
+    if (!r.Get("stop").IsUndefined()) p.stopStrings = ToStringArray(r.Get("stop"), "stop");
+    for (const auto& s : p.stopStrings)
+      if (s.empty()) ThrowTypeError(env, "expected non-empty stop strings");
+    if (!r.Get("logprobs").IsUndefined()) p.logprobs = ToBool(r.Get("logprobs"), "logprobs");
+    const auto window = static_cast<size_t>(OptionalInteger(r, "window", 64, 1, 1LL << 31));
+    Napi::Value tok = r.Get("tokenizer");
+    if (!tok.IsUndefined() && !tok.IsNull()) {
+#ifdef TOKMETER_MODEL_HAS_TOKENIZER
+      auto tokenizer = UnwrapTokenizer(tok);
+      request.detokenizer = [tokenizer]() -> std::unique_ptr<engine::Detokenizer> {
+        return std::make_unique<TokenizerDetokenizer>(tokenizer);
+      };
+#else
+      ThrowTypeError(env, "this build of tokmeter has no native tokenizer");
+#endif
+    }
+    if (!p.stopStrings.empty() && !request.detokenizer) {
+      ThrowTypeError(env, "stop strings need a tokenizer (request.tokenizer)");
+    }
+    // Report the KV cache this generation will hold to V8 (released when its final event is delivered).
+    const size_t context = h->model->contextLength();
+    size_t capacity = p.maxNewTokens > 0 ? std::min(context, request.prompt.size() + p.maxNewTokens) : context;
+    const auto kv_bytes = static_cast<int64_t>(capacity * h->model->spec().KvBytesPerToken() * 2);
+
+    auto tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "tokmeter:generate", 0, 1);
+    auto stream =
+        std::make_shared<engine::GenerationStream>(std::make_unique<JsStreamSink>(tsfn, p.logprobs, kv_bytes), window);
+    request.stream = stream;
+    try {
+      h->scheduler->Submit(std::move(request));
+    } catch (...) {
+      tsfn.Release();
+      throw;
+    }
+    Napi::MemoryManagement::AdjustExternalMemory(env, kv_bytes);
+    Napi::Object object =
+        AddonData::Of(env).Constructor(kGenerationClass).New({Napi::External<void>::New(env, nullptr)});
+    JsGeneration::Unwrap(object)->Bind(h, stream);
+    return object;
+  });
+}
+
+Napi::Value JsModel::Dispose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<ModelHandle> handle = std::move(handle_);
+  handle_.reset();
+  if (external_bytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(env, -external_bytes_);
+  external_bytes_ = 0;
+  if (!handle) {
+    auto deferred = Napi::Promise::Deferred::New(env);
+    deferred.Resolve(env.Undefined());
+    return deferred.Promise();
+  }
+  auto* worker = new DisposeWorker(env, std::move(handle));
+  worker->Queue();
+  return worker->Promise();
+}
+
+}  // namespace
+
+void InitModel(Napi::Env env, Napi::Object exports) { JsModel::Init(env, exports); }
+
+}  // namespace tokmeter::addon

@@ -1,0 +1,29 @@
+// JsModel — the JS face of a loaded generation model (engine::CausalLm + its engine::Scheduler thread).
+//
+// JS surface (typed in src/native/model-contract.ts; only src/model/ uses it):
+//   loadModel({dir, dtype, threads, prefixCache, kvCacheBytes, maxQueue, config}) → Promise<NativeModel> (worker)
+//   model.info() → {file, fileBytes, layers, kvHeads, headDim, vocabSize, kvDtype, logitsDtype, positionIds,
+//                   attentionMask, contextLength, kvBytesPerToken}
+//   model.generate(request, onEvents) → NativeGeneration {abort(), ack(n)}  (runs on the model's inference thread;
+//                                         throws ERR_QUEUE_FULL when maxQueue generations are already waiting)
+//   model.timings() → {runMs, forwardMs, forwards, decodeRunMs, decodeForwardMs, decodeForwards, decodeGapMs}
+//   model.stats() → {running, queued, prefixCache, cacheHits, cacheMisses, cachedTokens, cacheEntries,
+//                    cacheEvictions, cacheOversized, cacheBytes, kvCacheBytes}  (cheap; JS thread)
+//   model.dispose() → Promise<void>                                         (idempotent; joins the thread off-loop)
+// Streaming: the inference thread hands each step to a JsStreamSink, which queues it and schedules at most one
+// thread-safe-function call at a time; that call delivers everything queued since the last one (several steps per
+// hop when JS is busy) as {tokens: Uint32Array, text, logprobs: Float32Array|null, done: null|{...}}. JS calls
+// ack(n) as its consumer takes tokens; the engine waits when `window` tokens are unacknowledged (backpressure).
+// Ownership: the JS NativeModel holds a shared_ptr<ModelHandle>; each NativeGeneration holds one too, so the model
+// and its thread outlive every generation object. dispose() (or GC of the last owner) aborts queued and running
+// generations — each still gets its final `done` event with the usage of what was processed.
+// Threads: JS thread except Work() of the workers and the scheduler's inference thread, which never touch N-API.
+#pragma once
+
+#include <napi.h>
+
+namespace tokmeter::addon {
+
+void InitModel(Napi::Env env, Napi::Object exports);
+
+}  // namespace tokmeter::addon

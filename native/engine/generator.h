@@ -1,0 +1,101 @@
+// Generator — the generation loop of one sequence, as a step API (STYLE.md §2):
+//
+//   Generator g(model, prompt, params, detokenizer);   // validates; nothing runs yet
+//   while (!g.done()) { const StepResult& r = g.Step(); /* r.token, r.text, r.logprob */ }
+//   g.finishReason(); g.usage();
+//
+// Step() feeds the tokens not yet in the KV cache (the whole prompt on the first step — prefill — then the token
+// sampled last), runs the logits processors and the sampler, and applies the stop rules in this order:
+//   1. the sampled token is an EOS id → finish 'stop' (the EOS token is counted, not fed back, not turned into text);
+//   2. the text completes a stop string → finish 'stop' (the text ends before the stop string);
+//   3. maxNewTokens sampled → finish 'length';
+//   4. the next step would not fit the context window (prompt + sampled == context length) → finish 'length'.
+// Usage rule (what a Meter bills): promptTokens = tokens of the prompt fed to the model (after chat template and
+// special tokens; exactly `prompt.size()`); completionTokens = tokens sampled, EOS included, i.e. one per Step();
+// the token that completes a stop string counts too; cachedTokens = the prompt tokens whose KV came from the
+// model's prefix cache (LanguageModel::ReusePrefix), a part of promptTokens, set with it when the prefill finishes. An
+// abort between steps leaves the counts of what was done; an abort during the prefill reports promptTokens = 0 when the
+// prefill did not finish (nothing was processed to completion) — see Abort(). Batching (issue 5): everything per
+// sequence lives here; the model call is LanguageModel::Forward on one SequenceState, which a batched scheduler would
+// replace with one Forward over several. Thread affinity: one thread at a time (the model's inference thread); Abort()
+// may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/detokenizer.h"
+#include "engine/language_model.h"
+#include "engine/logits/processor.h"
+#include "engine/sampler.h"
+#include "engine/stop_strings.h"
+
+namespace tokmeter::engine {
+
+enum class FinishReason { kNone, kStop, kLength, kAbort };
+const char* FinishReasonName(FinishReason reason) noexcept;
+
+struct GenerationParams {
+  SamplingOptions sampling;
+  size_t maxNewTokens = 0;            // 0: until the context window is full
+  std::vector<uint32_t> eosTokenIds;  // from generation_config unless the caller overrides
+  std::vector<std::string> stopStrings;
+  bool logprobs = false;
+};
+
+struct Usage {
+  size_t promptTokens = 0;
+  size_t completionTokens = 0;
+  size_t cachedTokens = 0;  // of promptTokens, served from the prefix cache (not recomputed)
+};
+
+struct StepResult {
+  uint32_t token = 0;
+  float logprob = 0;  // log-probability under the model's raw distribution (before processors); if params.logprobs
+  std::string text;   // text released by this step (UTF-8 complete; held back across stop-string candidates)
+};
+
+class Generator {
+ public:
+  // Throws ERR_CONTEXT_LENGTH (prompt longer than the context, naming both numbers), ERR_INVALID_ARGUMENT (empty
+  // prompt, token id outside the vocabulary, bad sampling options, stop strings without a detokenizer).
+  Generator(std::shared_ptr<LanguageModel> model, std::vector<uint32_t> prompt, GenerationParams params,
+            std::unique_ptr<Detokenizer> detokenizer);
+
+  bool done() const noexcept { return finish_ != FinishReason::kNone; }
+  // Throws ERR_ABORTED after Abort() (then call FinishAborted()); the returned reference lives until the next Step.
+  const StepResult& Step();
+  // Thread-safe: stops the loop at the next step (or interrupts a Run in progress); finishReason becomes 'abort'.
+  void Abort() noexcept;
+  // Marks the generation as aborted from the loop's own thread (after Step threw ERR_ABORTED).
+  void FinishAborted() noexcept;
+
+  FinishReason finishReason() const noexcept { return finish_; }
+  Usage usage() const noexcept { return usage_; }
+  const std::vector<uint32_t>& tokens() const noexcept { return tokens_; }  // prompt + sampled
+  size_t kvCapacity() const noexcept;
+
+ private:
+  void Finish(FinishReason reason);
+  std::shared_ptr<LanguageModel> model_;
+  GenerationParams params_;
+  std::unique_ptr<Detokenizer> detokenizer_;
+  std::unique_ptr<SequenceState> sequence_;
+  std::vector<std::unique_ptr<LogitsProcessor>> processors_;
+  Sampler sampler_;
+  StopStringMatcher stops_;
+  std::vector<uint32_t> tokens_;
+  size_t prompt_length_;
+  size_t fed_ = 0;  // tokens_[0, fed_) are in the KV cache
+  bool prefilled_ = false;
+  std::vector<float> logits_;
+  std::vector<float> raw_;
+  StepResult step_;
+  Usage usage_;
+  FinishReason finish_ = FinishReason::kNone;
+  std::atomic<bool> abort_{false};
+};
+
+}  // namespace tokmeter::engine

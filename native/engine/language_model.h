@@ -1,0 +1,44 @@
+// LanguageModel — the one operation the generation loop needs from a model: run some tokens of one sequence
+// through it, extending that sequence's KV cache, and return the logits of the last position.
+//
+// Why an interface: the loop (generator.h) is tested in plain C++ against a scripted double, and a scheduler can
+// later batch several sequences behind the same seam (Forward over a list of sequences).
+// Lifetime: a LanguageModel is shared (std::shared_ptr) by the loaded model and every live sequence; a
+// SequenceState belongs to one sequence and frees its KV cache when destroyed.
+// Thread affinity: Forward runs on the model's inference thread; SequenceState::Terminate may be called from any
+// thread (it asks a Forward in progress to stop early; that Forward then throws ERR_ABORTED).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+namespace tokmeter::engine {
+
+class SequenceState {
+ public:
+  virtual ~SequenceState() = default;
+  virtual size_t length() const noexcept = 0;    // tokens already in the cache
+  virtual size_t capacity() const noexcept = 0;  // tokens the cache can hold
+  virtual void Terminate() noexcept = 0;
+};
+
+class LanguageModel {
+ public:
+  virtual ~LanguageModel() = default;
+  virtual size_t vocabSize() const noexcept = 0;
+  virtual size_t contextLength() const noexcept = 0;
+  // A fresh, empty sequence whose cache holds up to `capacity` tokens (<= contextLength()).
+  virtual std::unique_ptr<SequenceState> NewSequence(size_t capacity) = 0;
+  // Feeds `tokens` after what the sequence already holds; writes the last position's logits (float32, vocabSize()
+  // entries) to `lastLogits`. Throws ERR_CONTEXT_LENGTH if the tokens do not fit the sequence's capacity.
+  virtual void Forward(SequenceState& sequence, std::span<const uint32_t> tokens, std::span<float> lastLogits) = 0;
+  // Prompt-prefix reuse (prefix_cache.h); a model without a prefix cache keeps the defaults (never a hit).
+  // ReusePrefix: into an empty sequence, loads the KV of the longest cached prefix of `prompt` (fewer than
+  // prompt.size() tokens) and returns its length: the request's exact cachedTokens.
+  // KeepPrefix: right after the prefill, offers the sequence's first prompt.size() positions to the cache.
+  virtual size_t ReusePrefix(SequenceState& /*sequence*/, std::span<const uint32_t> /*prompt*/) { return 0; }
+  virtual void KeepPrefix(SequenceState& /*sequence*/, std::span<const uint32_t> /*prompt*/) {}
+};
+
+}  // namespace tokmeter::engine

@@ -1,0 +1,42 @@
+// Builds and validates the processor chain (order documented in processor.h).
+#include <cmath>
+#include <string>
+
+#include "engine/logits/processor.h"
+#include "util/error.h"
+
+namespace tokmeter::engine {
+namespace {
+[[noreturn]] void Bad(const std::string& field, const std::string& expected, double got) {
+  throw Error(codes::kInvalidArgument, "expected " + expected + " for " + field + ", got " + std::to_string(got));
+}
+}  // namespace
+
+void ValidateSamplingOptions(const SamplingOptions& o) {
+  if (!std::isfinite(o.temperature) || o.temperature < 0) Bad("temperature", "a finite number >= 0", o.temperature);
+  if (o.topK < 0) Bad("topK", "an integer >= 0", o.topK);
+  if (!(o.topP > 0 && o.topP <= 1)) Bad("topP", "a number in (0, 1]", o.topP);
+  if (!(o.minP >= 0 && o.minP <= 1)) Bad("minP", "a number in [0, 1]", o.minP);
+  if (!std::isfinite(o.repetitionPenalty) || o.repetitionPenalty <= 0)
+    Bad("repetitionPenalty", "a finite number > 0", o.repetitionPenalty);
+  if (!(o.presencePenalty >= -2 && o.presencePenalty <= 2))
+    Bad("presencePenalty", "a number in [-2, 2]", o.presencePenalty);
+  if (!(o.frequencyPenalty >= -2 && o.frequencyPenalty <= 2))
+    Bad("frequencyPenalty", "a number in [-2, 2]", o.frequencyPenalty);
+}
+
+std::vector<std::unique_ptr<LogitsProcessor>> MakeProcessorChain(const SamplingOptions& o) {
+  ValidateSamplingOptions(o);
+  std::vector<std::unique_ptr<LogitsProcessor>> chain;
+  if (o.repetitionPenalty != 1.0f) chain.push_back(MakeRepetitionPenalty(o.repetitionPenalty));
+  if (o.presencePenalty != 0.0f || o.frequencyPenalty != 0.0f)
+    chain.push_back(MakePresenceFrequencyPenalty(o.presencePenalty, o.frequencyPenalty));
+  if (o.greedy()) return chain;  // warpers do not change the argmax
+  if (o.temperature != 1.0f) chain.push_back(MakeTemperature(o.temperature));
+  if (o.topK > 0) chain.push_back(MakeTopK(o.topK));
+  if (o.topP < 1.0f) chain.push_back(MakeTopP(o.topP));
+  if (o.minP > 0.0f) chain.push_back(MakeMinP(o.minP));
+  return chain;
+}
+
+}  // namespace tokmeter::engine

@@ -1,0 +1,56 @@
+// Logits processors — small, independent transformations of one step's logits, applied in a fixed chain before the
+// sampler (STYLE.md §2; the split mirrors transformers.js generation/logits_process.js).
+//
+// Contract: Apply() receives the full-vocabulary logits of one sequence (float32, already converted from fp16) and
+// edits them in place. "Removing" a token sets its logit to -infinity; a processor never removes every token (the
+// top-scoring one always survives). `history` is the sequence so far (prompt + sampled tokens); `promptLength` says
+// where the sampled part starts. Processors are immutable after construction and hold only per-call scratch space,
+// so one chain serves one sequence at a time (a scheduler gives each sequence its own chain).
+// Thread affinity: none; no ORT, no N-API — unit-tested in native/engine/test/logits_test.cc.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace tokmeter::engine {
+
+struct LogitsContext {
+  std::span<const uint32_t> history;  // prompt tokens followed by sampled tokens
+  size_t promptLength = 0;
+};
+
+class LogitsProcessor {
+ public:
+  virtual ~LogitsProcessor() = default;
+  virtual void Apply(std::span<float> logits, const LogitsContext& context) = 0;
+  virtual const char* name() const noexcept = 0;
+};
+
+// Sampling options that select processors. Neutral values (the defaults) add no processor.
+struct SamplingOptions {
+  float temperature = 1.0f;        // 0: greedy (argmax of the processed logits)
+  int32_t topK = 0;                // 0: off
+  float topP = 1.0f;               // 1: off
+  float minP = 0.0f;               // 0: off
+  float repetitionPenalty = 1.0f;  // 1: off (HF/CTRL rule over prompt + sampled tokens)
+  float presencePenalty = 0.0f;    // 0: off (OpenAI rule over sampled tokens)
+  float frequencyPenalty = 0.0f;   // 0: off (OpenAI rule over sampled tokens)
+  uint64_t seed = 0;
+  bool greedy() const noexcept { return temperature == 0.0f; }
+};
+
+std::unique_ptr<LogitsProcessor> MakeTemperature(float temperature);
+std::unique_ptr<LogitsProcessor> MakeTopK(int32_t k);
+std::unique_ptr<LogitsProcessor> MakeTopP(float p);
+std::unique_ptr<LogitsProcessor> MakeMinP(float minP);
+std::unique_ptr<LogitsProcessor> MakeRepetitionPenalty(float penalty);
+std::unique_ptr<LogitsProcessor> MakePresenceFrequencyPenalty(float presence, float frequency);
+
+// The chain in transformers' order: repetition penalty, presence/frequency penalties, then (only when sampling)
+// temperature, top-k, top-p, min-p. Validates the options (tokmeter::Error ERR_INVALID_ARGUMENT naming the field).
+std::vector<std::unique_ptr<LogitsProcessor>> MakeProcessorChain(const SamplingOptions& options);
+void ValidateSamplingOptions(const SamplingOptions& options);
+
+}  // namespace tokmeter::engine

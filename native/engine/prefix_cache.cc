@@ -1,0 +1,94 @@
+#include "engine/prefix_cache.h"
+
+#include <algorithm>
+#include <new>
+
+namespace tokmeter::engine {
+
+size_t PrefixCache::CommonPrefix(const std::vector<uint32_t>& a, std::span<const uint32_t> b) noexcept {
+  const size_t n = std::min(a.size(), b.size());
+  size_t i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
+
+size_t PrefixCache::Load(KvCache& cache, std::span<const uint32_t> prompt) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto best = entries_.end();
+  size_t best_length = 0;
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    const size_t length = CommonPrefix(it->tokens, prompt);
+    if (length > best_length) {
+      best_length = length;
+      best = it;
+    }
+  }
+  // The last prompt token is always fed: its logits pick the first completion token.
+  const size_t n = std::min(best_length, prompt.empty() ? 0 : prompt.size() - 1);
+  if (n == 0 || cache.length() != 0 || n > cache.capacity()) {
+    ++stats_.misses;
+    return 0;
+  }
+  const size_t length = best->tokens.size();
+  const size_t tensor_bytes = length * cache.heads() * cache.rowBytes();
+  for (size_t t = 0; t < cache.tensorCount(); ++t)
+    cache.CopyPrefixIn(t, best->data.get() + t * tensor_bytes, length, n);
+  cache.SetLoadedLength(n);
+  entries_.splice(entries_.begin(), entries_, best);
+  ++stats_.hits;
+  stats_.cachedTokens += n;
+  return n;
+}
+
+void PrefixCache::Store(const KvCache& cache, std::span<const uint32_t> prompt) {
+  const size_t n = prompt.size();
+  if (n == 0 || cache.length() < n) return;
+  const size_t tensor_bytes = n * cache.heads() * cache.rowBytes();
+  const size_t bytes = tensor_bytes * cache.tensorCount();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (bytes > budget_) {
+    ++stats_.oversized;
+    return;
+  }
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    const size_t common = CommonPrefix(it->tokens, prompt);
+    if (common == n) {  // an entry already holds this whole prompt (and maybe more)
+      entries_.splice(entries_.begin(), entries_, it);
+      return;
+    }
+    if (common == it->tokens.size()) {  // the new prompt extends this entry: it replaces it
+      stats_.bytes -= it->bytes;
+      it = entries_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  while (!entries_.empty() && stats_.bytes + bytes > budget_) {
+    stats_.bytes -= entries_.back().bytes;
+    entries_.pop_back();
+    ++stats_.evictions;
+  }
+  Entry entry;
+  entry.tokens.assign(prompt.begin(), prompt.end());
+  entry.data.reset(new (std::nothrow) uint8_t[bytes]);
+  if (!entry.data) {  // the cache is an optimisation: no memory, no entry
+    stats_.entries = entries_.size();
+    return;
+  }
+  entry.bytes = bytes;
+  for (size_t t = 0; t < cache.tensorCount(); ++t) cache.CopyPrefixOut(t, n, entry.data.get() + t * tensor_bytes);
+  entries_.push_front(std::move(entry));
+  stats_.bytes += bytes;
+  ++stats_.stored;
+  stats_.entries = entries_.size();
+}
+
+PrefixCacheStats PrefixCache::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  PrefixCacheStats s = stats_;
+  s.entries = entries_.size();
+  s.budget = budget_;
+  return s;
+}
+
+}  // namespace tokmeter::engine

@@ -1,0 +1,30 @@
+// Sampler — picks the next token from processed logits: argmax when greedy, else a draw from softmax(logits) with a
+// seeded generator, so the same seed, model and options give the same tokens on every run and platform.
+//
+// Reproducibility: std::mt19937_64's output sequence is fixed by the C++ standard; the uniform double is built from
+// its top 53 bits by hand (std::uniform_real_distribution is implementation-defined). Candidates are scanned in
+// token-id order. Greedy ties go to the lowest id (as argmax in transformers does).
+// Ownership: one Sampler per sequence. Thread affinity: none.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <span>
+
+namespace tokmeter::engine {
+
+class Sampler {
+ public:
+  explicit Sampler(uint64_t seed) : rng_(seed) {}
+  static uint32_t Argmax(std::span<const float> logits) noexcept;
+  // Draws from softmax(logits); -inf entries have probability 0. Greedy when `greedy`.
+  uint32_t Sample(std::span<const float> logits, bool greedy);
+  // log softmax(logits)[id], computed in double.
+  static float LogProb(std::span<const float> logits, uint32_t id) noexcept;
+  double NextUniform() noexcept;  // [0, 1)
+
+ private:
+  std::mt19937_64 rng_;
+};
+
+}  // namespace tokmeter::engine

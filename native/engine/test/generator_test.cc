@@ -1,0 +1,335 @@
+// The generation loop (generator.h) and the inference thread (scheduler.h) against a scripted LanguageModel
+// double: what is fed when, stop rules, usage counts, backpressure and abort.
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "engine/generator.h"
+#include "engine/scheduler.h"
+#include "test_util.h"
+
+using namespace tokmeter::engine;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Next token = script[position] when scripted, else (last + 1) % vocab. Records every Forward's tokens.
+class ScriptedModel final : public LanguageModel {
+ public:
+  ScriptedModel(size_t vocab, size_t context) : vocab_(vocab), context_(context) {}
+  struct Seq final : SequenceState {
+    size_t len = 0, cap = 0;
+    std::atomic<bool> terminated{false};
+    size_t length() const noexcept override { return len; }
+    size_t capacity() const noexcept override { return cap; }
+    void Terminate() noexcept override { terminated = true; }
+  };
+  size_t vocabSize() const noexcept override { return vocab_; }
+  size_t contextLength() const noexcept override { return context_; }
+  std::unique_ptr<SequenceState> NewSequence(size_t capacity) override {
+    auto s = std::make_unique<Seq>();
+    s->cap = capacity;
+    ++live;
+    return std::unique_ptr<SequenceState>(new Owned(std::move(s), this));
+  }
+  void Forward(SequenceState& state, std::span<const uint32_t> tokens, std::span<float> logits) override {
+    auto& s = *static_cast<Owned&>(state).seq;
+    if (s.terminated) throw tokmeter::Error("ERR_ABORTED", "aborted");
+    if (s.len + tokens.size() > s.cap) throw tokmeter::Error("ERR_CONTEXT_LENGTH", "over capacity");
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      fed.emplace_back(tokens.begin(), tokens.end());
+    }
+    s.len += tokens.size();
+    std::fill(logits.begin(), logits.end(), 0.0f);
+    auto it = script.find(s.len);
+    const uint32_t next = it != script.end() ? it->second : (tokens.back() + 1) % static_cast<uint32_t>(vocab_);
+    logits[next] = 10.0f;
+    forwards++;
+    if (delay.count()) std::this_thread::sleep_for(delay);
+  }
+  size_t FedCount() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return fed.size();
+  }
+
+  std::map<size_t, uint32_t> script;  // cache length after the Forward -> token to favour
+  std::vector<std::vector<uint32_t>> fed;
+  std::mutex mutex;
+  std::atomic<int> forwards{0};
+  std::atomic<int> live{0};
+  std::chrono::milliseconds delay{0};
+
+ private:
+  struct Owned final : SequenceState {
+    Owned(std::unique_ptr<Seq> s, ScriptedModel* m) : seq(std::move(s)), model(m) {}
+    ~Owned() override { --model->live; }
+    size_t length() const noexcept override { return seq->len; }
+    size_t capacity() const noexcept override { return seq->cap; }
+    void Terminate() noexcept override { seq->Terminate(); }
+    std::unique_ptr<Seq> seq;
+    ScriptedModel* model;
+  };
+  size_t vocab_, context_;
+};
+
+// id -> bytes; holds back an incomplete UTF-8 tail like a real DecodeStream.
+class TableDetokenizer final : public Detokenizer {
+ public:
+  explicit TableDetokenizer(std::map<uint32_t, std::string> table) : table_(std::move(table)) {}
+  std::string Step(uint32_t id) override {
+    auto it = table_.find(id);
+    held_ += it == table_.end() ? "<" + std::to_string(id) + ">" : it->second;
+    size_t cut = held_.size();
+    // Back up over an unfinished UTF-8 sequence at the end.
+    for (size_t back = 1; back <= 3 && back <= held_.size(); ++back) {
+      const unsigned char c = static_cast<unsigned char>(held_[held_.size() - back]);
+      if ((c & 0xC0) == 0x80) continue;
+      const size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+      if (need > back) cut = held_.size() - back;
+      break;
+    }
+    std::string out = held_.substr(0, cut);
+    held_.erase(0, cut);
+    return out;
+  }
+  std::string Flush() override {
+    std::string out;
+    out.swap(held_);
+    return out;
+  }
+
+ private:
+  std::map<uint32_t, std::string> table_;
+  std::string held_;
+};
+
+std::unique_ptr<Detokenizer> Letters() {
+  std::map<uint32_t, std::string> t;
+  for (uint32_t i = 0; i < 26; ++i) t[i] = std::string(1, static_cast<char>('a' + i));
+  t[30] = "\xE4\xBD";  // first two bytes of 你
+  t[31] = "\xA0";      // its last byte
+  return std::make_unique<TableDetokenizer>(t);
+}
+
+GenerationParams Greedy(size_t maxNew) {
+  GenerationParams p;
+  p.sampling.temperature = 0;
+  p.maxNewTokens = maxNew;
+  return p;
+}
+
+std::vector<uint32_t> Sampled(const Generator& g, size_t prompt) {
+  return std::vector<uint32_t>(g.tokens().begin() + static_cast<std::ptrdiff_t>(prompt), g.tokens().end());
+}
+
+}  // namespace
+
+TEST(prefill_then_one_token_per_step) {
+  auto m = std::make_shared<ScriptedModel>(50, 100);
+  Generator g(m, {3, 4, 5}, Greedy(4), Letters());
+  std::string text;
+  while (!g.done()) text += g.Step().text;
+  CHECK((m->fed == std::vector<std::vector<uint32_t>>{{3, 4, 5}, {6}, {7}, {8}}));
+  CHECK((Sampled(g, 3) == std::vector<uint32_t>{6, 7, 8, 9}));
+  CHECK_EQ(text, std::string("ghij"));
+  CHECK(g.finishReason() == FinishReason::kLength);
+  CHECK_EQ(g.usage().promptTokens, size_t{3});
+  CHECK_EQ(g.usage().completionTokens, size_t{4});
+  CHECK_EQ(m->live.load(), 0);  // the cache is freed when the sequence ends
+}
+
+TEST(eos_stops_counts_and_is_not_text) {
+  auto m = std::make_shared<ScriptedModel>(50, 100);
+  m->script[4] = 2;  // after prompt (3) + 1 fed token → EOS id 2
+  auto p = Greedy(0);
+  p.eosTokenIds = {40, 2};
+  Generator g(m, {0, 1, 2}, p, Letters());
+  std::string text;
+  while (!g.done()) text += g.Step().text;
+  CHECK((Sampled(g, 3) == std::vector<uint32_t>{3, 2}));
+  CHECK_EQ(text, std::string("d"));
+  CHECK(g.finishReason() == FinishReason::kStop);
+  CHECK_EQ(g.usage().completionTokens, size_t{2});  // EOS counts
+}
+
+TEST(stop_string_across_tokens) {
+  auto m = std::make_shared<ScriptedModel>(50, 100);
+  auto p = Greedy(20);
+  p.stopStrings = {"def"};
+  Generator g(m, {0}, p, Letters());  // samples b, c, d, e, f, ...
+  std::string text;
+  while (!g.done()) text += g.Step().text;
+  CHECK_EQ(text, std::string("bc"));
+  CHECK(g.finishReason() == FinishReason::kStop);
+  CHECK_EQ(g.usage().completionTokens, size_t{5});  // b c d e f: the token completing the stop counts
+}
+
+TEST(text_never_splits_utf8) {
+  auto m = std::make_shared<ScriptedModel>(50, 100);
+  m->script[1] = 30;
+  m->script[2] = 31;
+  Generator g(m, {7}, Greedy(3), Letters());
+  std::vector<std::string> deltas;
+  while (!g.done()) deltas.push_back(g.Step().text);
+  CHECK((deltas == std::vector<std::string>{"", "\xE4\xBD\xA0", "<32>"}));  // 30, 31, then (31 + 1) % 50
+}
+
+TEST(context_window) {
+  auto m = std::make_shared<ScriptedModel>(50, 8);
+  CHECK_ERROR(Generator(m, std::vector<uint32_t>(8, 1), Greedy(0), nullptr), "ERR_CONTEXT_LENGTH",
+              "the prompt has 8 tokens but the model's context length is 8");
+  Generator g(m, {1, 2, 3, 4, 5}, Greedy(0), nullptr);
+  while (!g.done()) g.Step();
+  CHECK(g.finishReason() == FinishReason::kLength);
+  CHECK_EQ(g.tokens().size(), size_t{8});  // prompt + completion never exceed the context
+  CHECK_EQ(g.usage().completionTokens, size_t{3});
+  CHECK_ERROR(Generator(m, {1, 60}, Greedy(0), nullptr), "ERR_INVALID_ARGUMENT",
+              "outside the model's vocabulary of 50");
+  auto stops = Greedy(0);
+  stops.stopStrings = {"x"};
+  CHECK_ERROR(Generator(m, {1}, stops, nullptr), "ERR_INVALID_ARGUMENT", "tokenizer");
+}
+
+TEST(abort_between_steps) {
+  auto m = std::make_shared<ScriptedModel>(50, 100);
+  Generator g(m, {1, 2}, Greedy(10), nullptr);
+  g.Step();
+  g.Step();
+  g.Abort();
+  CHECK_ERROR(g.Step(), "ERR_ABORTED", "aborted");
+  g.FinishAborted();
+  CHECK(g.finishReason() == FinishReason::kAbort);
+  CHECK_EQ(g.usage().promptTokens, size_t{2});
+  CHECK_EQ(g.usage().completionTokens, size_t{2});
+  CHECK_EQ(m->live.load(), 0);
+}
+
+namespace {
+struct RecordingSink final : StreamSink {
+  std::mutex mutex;
+  std::vector<uint32_t> tokens;
+  std::atomic<bool> done{false};
+  GenerationOutcome outcome;
+  void OnStep(const StepResult& s) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    tokens.push_back(s.token);
+  }
+  void OnDone(const GenerationOutcome& o) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    outcome = o;
+    done = true;
+  }
+};
+bool WaitFor(const std::function<bool()>& cond) {
+  for (int i = 0; i < 400; ++i) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return cond();
+}
+}  // namespace
+
+TEST(scheduler_streams_with_backpressure_and_abort) {
+  auto m = std::make_shared<ScriptedModel>(50, 1000);
+  Scheduler scheduler(m);
+  auto sink = std::make_unique<RecordingSink>();
+  RecordingSink* s = sink.get();
+  auto stream = std::make_shared<GenerationStream>(std::move(sink), 4);
+  scheduler.Submit({{1, 2, 3}, Greedy(500), nullptr, stream});
+  // Without acknowledgements the engine stops after the window.
+  CHECK(WaitFor([&] { return m->forwards.load() >= 4; }));
+  std::this_thread::sleep_for(50ms);
+  CHECK_EQ(m->forwards.load(), 4);
+  stream->Acknowledge(3);
+  CHECK(WaitFor([&] { return m->forwards.load() >= 7; }));
+  std::this_thread::sleep_for(50ms);
+  CHECK_EQ(m->forwards.load(), 7);
+  stream->Abort();
+  CHECK(WaitFor([&] { return s->done.load(); }));
+  CHECK(s->outcome.finishReason == FinishReason::kAbort);
+  CHECK(!s->outcome.failed);
+  CHECK_EQ(s->outcome.usage.promptTokens, size_t{3});
+  CHECK_EQ(s->outcome.usage.completionTokens, size_t{7});
+  CHECK_EQ(s->tokens.size(), size_t{7});
+  CHECK(WaitFor([&] { return m->live.load() == 0; }));
+}
+
+TEST(scheduler_runs_queue_in_order_and_shutdown_settles_everything) {
+  auto m = std::make_shared<ScriptedModel>(50, 1000);
+  m->delay = 2ms;
+  auto scheduler = std::make_unique<Scheduler>(m);
+  std::vector<RecordingSink*> sinks;
+  std::vector<std::shared_ptr<GenerationStream>> streams;
+  for (int i = 0; i < 3; ++i) {
+    auto sink = std::make_unique<RecordingSink>();
+    sinks.push_back(sink.get());
+    streams.push_back(std::make_shared<GenerationStream>(std::move(sink), 1u << 30));
+    scheduler->Submit({{static_cast<uint32_t>(i)}, Greedy(i == 0 ? 3 : 100000), nullptr, streams.back()});
+  }
+  CHECK(WaitFor([&] { return sinks[0]->done.load(); }));
+  CHECK(sinks[0]->outcome.finishReason == FinishReason::kLength);
+  CHECK((sinks[0]->tokens == std::vector<uint32_t>{1, 2, 3}));
+  CHECK(WaitFor([&] { return m->forwards.load() > 10; }));  // the second one is running
+  scheduler->Shutdown();
+  scheduler->Shutdown();  // idempotent
+  for (int i = 1; i < 3; ++i) {
+    CHECK(sinks[i]->done.load());
+    CHECK(sinks[i]->outcome.finishReason == FinishReason::kAbort);
+  }
+  CHECK(sinks[1]->outcome.usage.completionTokens > 0);
+  CHECK_EQ(sinks[2]->outcome.usage.completionTokens, size_t{0});
+  CHECK_ERROR(scheduler->Submit({{1}, Greedy(1), nullptr, streams[0]}), "ERR_DISPOSED", "disposed");
+  CHECK_EQ(m->live.load(), 0);
+}
+
+TEST(scheduler_bounded_queue_refuses_past_max_queue) {
+  auto m = std::make_shared<ScriptedModel>(50, 1000);
+  Scheduler scheduler(m, /*maxQueue=*/2);
+  auto make = [](RecordingSink** out, size_t window) {
+    auto sink = std::make_unique<RecordingSink>();
+    *out = sink.get();
+    return std::make_shared<GenerationStream>(std::move(sink), window);
+  };
+  RecordingSink *held_sink, *a, *b, *c;
+  auto held = make(&held_sink, 1);  // never acknowledged: holds the inference thread after one token
+  scheduler.Submit({{1}, Greedy(100), nullptr, held});
+  CHECK(WaitFor([&] { return scheduler.running() == 1 && m->forwards.load() >= 1; }));
+  auto sa = make(&a, 1u << 30), sb = make(&b, 1u << 30), sc = make(&c, 1u << 30);
+  scheduler.Submit({{2}, Greedy(3), nullptr, sa});
+  scheduler.Submit({{3}, Greedy(3), nullptr, sb});
+  CHECK_EQ(scheduler.queued(), size_t{2});
+  CHECK_ERROR(scheduler.Submit({{4}, Greedy(3), nullptr, sc}), "ERR_QUEUE_FULL", "maxQueue 2");
+  CHECK_EQ(scheduler.queued(), size_t{2});
+  CHECK(!c->done.load());  // a refused request is not settled through its sink: the caller got the error
+  held->Abort();
+  CHECK(WaitFor([&] { return a->done.load() && b->done.load(); }));
+  CHECK((a->tokens == std::vector<uint32_t>{3, 4, 5}));
+  CHECK((b->tokens == std::vector<uint32_t>{4, 5, 6}));
+  CHECK(held_sink->outcome.finishReason == FinishReason::kAbort);
+  CHECK(WaitFor([&] { return scheduler.running() == 0; }));
+  scheduler.Submit({{4}, Greedy(1), nullptr, sc});  // room again
+  CHECK(WaitFor([&] { return c->done.load(); }));
+}
+
+TEST(scheduler_reports_errors_without_dying) {
+  auto m = std::make_shared<ScriptedModel>(50, 10);
+  Scheduler scheduler(m);
+  auto sink = std::make_unique<RecordingSink>();
+  RecordingSink* s = sink.get();
+  auto stream = std::make_shared<GenerationStream>(std::move(sink), 8);  // the stream owns the sink
+  scheduler.Submit({std::vector<uint32_t>(20, 1), Greedy(1), nullptr, stream});
+  CHECK(WaitFor([&] { return s->done.load(); }));
+  CHECK(s->outcome.failed);
+  CHECK_EQ(s->outcome.errorCode, std::string("ERR_CONTEXT_LENGTH"));
+  auto sink2 = std::make_unique<RecordingSink>();
+  RecordingSink* s2 = sink2.get();
+  auto stream2 = std::make_shared<GenerationStream>(std::move(sink2), 8);
+  scheduler.Submit({{1}, Greedy(2), nullptr, stream2});
+  CHECK(WaitFor([&] { return s2->done.load(); }));
+  CHECK(!s2->outcome.failed);
+}
+
+TEST_MAIN()

@@ -1,0 +1,64 @@
+/** `tokmeter make-model`: writes a seeded random-weight model folder (src/modelgen) for tests, demos, benchmarks. */
+import type { Command } from 'commander';
+import {
+  MODEL_DTYPES,
+  SIZES,
+  TOKENIZERS,
+  makeModel,
+  type MakeModelOptions,
+  type ModelDtype,
+  type SizeName,
+  type TokenizerName,
+} from '../modelgen/index.js';
+import { action, intArg } from './util.js';
+
+interface MakeFlags {
+  out: string;
+  size: string;
+  seed?: number;
+  force?: boolean;
+  tokenizer?: string;
+  context?: number;
+  dtype: string;
+  quiet?: boolean;
+}
+
+export function registerMakeModel(program: Command): void {
+  program
+    .command('make-model')
+    .description('write a random-weight Llama-style model folder (tiny: tests, demo: npm start, bench: benchmarks)')
+    .requiredOption('-o, --out <dir>', 'output folder')
+    .option('-s, --size <size>', SIZES.join(' | '), 'tiny')
+    .option('--seed <n>', 'weights seed (same seed, same bytes)', intArg(0))
+    .option('--force', 'replace an existing folder')
+    .option('--tokenizer <name>', TOKENIZERS.join(' | '))
+    .option('--context <n>', 'context length (max_position_embeddings)', intArg(2))
+    .option('--dtype <list>', `ONNX files to write: ${MODEL_DTYPES.join(',')} (comma-separated)`, 'fp32')
+    .option('-q, --quiet', 'no progress lines')
+    .action(
+      action('make-model', async (f: MakeFlags) => {
+        if (!(SIZES as readonly string[]).includes(f.size))
+          throw new Error(`expected --size ${SIZES.join('|')}, got ${JSON.stringify(f.size)}`);
+        if (f.tokenizer !== undefined && !(TOKENIZERS as readonly string[]).includes(f.tokenizer)) {
+          throw new Error(`expected --tokenizer ${TOKENIZERS.join('|')}, got ${JSON.stringify(f.tokenizer)}`);
+        }
+        const dtypes = f.dtype.split(',');
+        for (const d of dtypes) {
+          if (!(MODEL_DTYPES as readonly string[]).includes(d))
+            throw new Error(`expected --dtype to list ${MODEL_DTYPES.join('|')}, got ${JSON.stringify(f.dtype)}`);
+        }
+        const opts: MakeModelOptions = {
+          out: f.out,
+          size: f.size as SizeName,
+          force: f.force ?? false,
+          dtypes: dtypes as ModelDtype[],
+          ...(f.seed !== undefined ? { seed: f.seed } : {}),
+          ...(f.tokenizer !== undefined ? { tokenizer: f.tokenizer as TokenizerName } : {}),
+          ...(f.context !== undefined ? { context: f.context } : {}),
+          ...(f.quiet ? {} : { log: (line: string) => process.stderr.write(`${line}\n`) }),
+        };
+        await makeModel(opts);
+        process.stdout.write(`${f.out}\n`);
+      }),
+    );
+}

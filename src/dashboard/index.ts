@@ -1,0 +1,12 @@
+/** Public surface of src/dashboard: the usage dashboard as a fastify plugin (see plugin.ts). */
+export { registerDashboard, isDashboardUrl, DASHBOARD_PREFIX, type DashboardOptions } from './plugin.js';
+export { liveStatsFromMetrics, type LiveStats, type LiveSource, type LiveFromMetricsOptions } from './live.js';
+export {
+  SqliteRecentRecords,
+  PostgresRecentRecords,
+  recentRecordsFor,
+  recentRecordsForSpec,
+  type RecentRecords,
+  type RecentQuery,
+} from './records.js';
+export { buildModels, buildSummary, parseSummaryQuery, type Summary, type KeyRow, type SummaryQuery } from './data.js';

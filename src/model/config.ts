@@ -1,0 +1,107 @@
+/**
+ * Reads a model folder's config.json and generation_config.json into the plain numbers the engine needs
+ * (NativeModelConfig). Decision: JSON is parsed here, not in C++ — TypeScript already has a parser and reports
+ * field errors precisely; the engine cross-checks every number against the ONNX graph (native/engine/graph_spec.h).
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ModelLoadError } from '../errors.js';
+import type { NativeModelConfig } from '../native/model-contract.js';
+
+export interface ModelFolderConfig {
+  native: NativeModelConfig;
+  /** `_name_or_path` from config.json, else the folder name. */
+  name: string;
+  bosTokenId?: number;
+}
+
+async function readJson(file: string, required: boolean): Promise<Record<string, unknown> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if (!required && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new ModelLoadError('ERR_MODEL_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ModelLoadError('ERR_MODEL_INVALID', `${file} is not valid JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ModelLoadError('ERR_MODEL_INVALID', `${file}: expected a JSON object`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function int(file: string, obj: Record<string, unknown>, keys: string[]): number | undefined {
+  for (const key of keys) {
+    const v = obj[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+      throw new ModelLoadError(
+        'ERR_MODEL_INVALID',
+        `${file}: expected a non-negative integer for ${key}, got ${JSON.stringify(v)}`,
+      );
+    }
+    return v;
+  }
+  return undefined;
+}
+
+function ids(file: string, key: string, v: unknown): number[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  const list = Array.isArray(v) ? v : [v];
+  for (const id of list) {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+      throw new ModelLoadError(
+        'ERR_MODEL_INVALID',
+        `${file}: expected a token id or a list of them for ${key}, got ${JSON.stringify(v)}`,
+      );
+    }
+  }
+  return list as number[];
+}
+
+export async function readModelConfig(dir: string): Promise<ModelFolderConfig> {
+  const configFile = path.join(dir, 'config.json');
+  const config = (await readJson(configFile, true))!;
+  const genFile = path.join(dir, 'generation_config.json');
+  const gen = (await readJson(genFile, false)) ?? {};
+  const heads = int(configFile, config, ['num_attention_heads', 'n_head']);
+  const hidden = int(configFile, config, ['hidden_size', 'n_embd']);
+  const headDim = int(configFile, config, ['head_dim']) ?? (heads && hidden ? hidden / heads : undefined);
+  const contextLength = int(configFile, config, [
+    'max_position_embeddings',
+    'n_positions',
+    'n_ctx',
+    'max_sequence_length',
+  ]);
+  if (!contextLength) {
+    throw new ModelLoadError(
+      'ERR_MODEL_INVALID',
+      `${configFile}: no context length (max_position_embeddings or n_positions)`,
+    );
+  }
+  const eos =
+    ids(genFile, 'eos_token_id', gen.eos_token_id) ?? ids(configFile, 'eos_token_id', config.eos_token_id) ?? [];
+  const native: NativeModelConfig = {
+    modelType: typeof config.model_type === 'string' ? config.model_type : '',
+    numLayers: int(configFile, config, ['num_hidden_layers', 'n_layer']) ?? 0,
+    numKvHeads: int(configFile, config, ['num_key_value_heads']) ?? heads ?? 0,
+    headDim: Number.isInteger(headDim) ? (headDim as number) : 0,
+    vocabSize: int(configFile, config, ['vocab_size']) ?? 0,
+    contextLength,
+    eosTokenIds: eos,
+  };
+  const name =
+    typeof config._name_or_path === 'string' && config._name_or_path
+      ? config._name_or_path
+      : path.basename(path.resolve(dir));
+  const bos =
+    ids(genFile, 'bos_token_id', gen.bos_token_id)?.[0] ?? ids(configFile, 'bos_token_id', config.bos_token_id)?.[0];
+  return { native, name, ...(bos !== undefined ? { bosTokenId: bos } : {}) };
+}

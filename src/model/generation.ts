@@ -1,0 +1,160 @@
+/**
+ * Generation: the stream of one model.generate() call — an async iterable of chunks plus a `result` promise.
+ *
+ * Flow control: native events arrive on the JS thread (several steps per hop). A chunk is acknowledged to the
+ * engine when the consumer takes it from the iterator, so a slow reader holds the engine at most `window` tokens
+ * ahead (native/engine/scheduler.h). Until an iterator is requested, chunks are acknowledged on arrival (the caller
+ * may only want `result`) and kept for a later iterator. Leaving a `for await` early (break/return/throw) aborts
+ * the generation.
+ */
+import { toTokmeterError } from '../errors.js';
+import type { NativeGeneration, NativeGenerationEvent } from '../native/model-contract.js';
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface Usage {
+  /** Tokens fed to the model for the prompt: after the chat template and special tokens. */
+  promptTokens: number;
+  /** Tokens sampled, EOS included (see Model.generate for the exact rule). */
+  completionTokens: number;
+  totalTokens: number;
+  /**
+   * Of promptTokens, those whose KV was served from the model's prefix cache (Model.load option prefixCache) instead
+   * of being recomputed: exact, 0 on a miss or without the cache. Set when the prefill completes (0 after an abort
+   * during the prefill).
+   */
+  cachedTokens: number;
+}
+
+export interface GenerationChunk {
+  /** New text; never ends inside a UTF-8 character (may be empty, e.g. for EOS or held-back stop-string prefixes). */
+  text: string;
+  /** Token ids sampled since the previous chunk, in order. */
+  tokens: Uint32Array;
+  /** Log-probability of each token under the model's raw distribution, when `logprobs: true`. */
+  logprobs?: Float32Array;
+}
+
+export interface GenerationResult {
+  text: string;
+  tokens: Uint32Array;
+  finishReason: FinishReason;
+  usage: Usage;
+}
+
+export class Generation implements AsyncIterable<GenerationChunk> {
+  /** Settles when the engine is done with this generation (also after abort); rejects on an engine error. */
+  readonly result: Promise<GenerationResult>;
+  #native: NativeGeneration | null = null;
+  #queue: { chunk: GenerationChunk; acked: boolean }[] = [];
+  #waiter: (() => void) | null = null;
+  #iterating = false;
+  #finished = false;
+  #error: unknown;
+  #text = '';
+  #tokens: number[] = [];
+  #resolve!: (r: GenerationResult) => void;
+  #reject!: (e: unknown) => void;
+  #detach: () => void = () => {};
+
+  /** @internal Made by Model.generate(). */
+  constructor() {
+    this.result = new Promise<GenerationResult>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.result.catch(() => {}); // the iterator reports the same error; never an unhandled rejection
+  }
+
+  /** @internal */
+  attach(native: NativeGeneration, detach: () => void): void {
+    this.#native = native;
+    this.#detach = detach;
+  }
+
+  /** @internal Settles without running (the signal was already aborted). */
+  settleAborted(): void {
+    this.#finish({ finishReason: 'abort', promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
+  }
+
+  /** Stops the generation at the next step. Idempotent; `result` still resolves with the usage so far. */
+  abort(): void {
+    this.#native?.abort();
+  }
+
+  /** @internal The native event callback (JS thread). */
+  onEvent = (event: NativeGenerationEvent): void => {
+    if (event.tokens.length > 0 || event.text.length > 0) {
+      const chunk: GenerationChunk = { text: event.text, tokens: event.tokens };
+      if (event.logprobs) chunk.logprobs = event.logprobs;
+      this.#text += event.text;
+      for (const t of event.tokens) this.#tokens.push(t);
+      // Before anyone iterates, chunks are acknowledged on arrival (a caller that only awaits `result` must not
+      // stall the engine) but still queued, so an iterator started later sees every chunk.
+      const acked = !this.#iterating;
+      if (acked) this.#native?.ack(event.tokens.length);
+      this.#queue.push({ chunk, acked });
+    }
+    if (event.done) {
+      const done = event.done;
+      if (done.finishReason === 'error') {
+        this.#error = toTokmeterError(done.error);
+        this.#finished = true;
+        this.#detach();
+        this.#reject(this.#error);
+      } else {
+        this.#finish(done);
+      }
+    }
+    this.#wake();
+  };
+
+  #finish(done: { finishReason: string; promptTokens: number; completionTokens: number; cachedTokens: number }): void {
+    this.#finished = true;
+    this.#detach();
+    this.#resolve({
+      text: this.#text,
+      tokens: Uint32Array.from(this.#tokens),
+      finishReason: done.finishReason as FinishReason,
+      usage: {
+        promptTokens: done.promptTokens,
+        completionTokens: done.completionTokens,
+        totalTokens: done.promptTokens + done.completionTokens,
+        cachedTokens: done.cachedTokens,
+      },
+    });
+    this.#wake();
+  }
+
+  #wake(): void {
+    const w = this.#waiter;
+    this.#waiter = null;
+    w?.();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<GenerationChunk> {
+    if (this.#iterating) throw new TypeError('a Generation can be iterated only once');
+    this.#iterating = true;
+    return {
+      next: async (): Promise<IteratorResult<GenerationChunk>> => {
+        for (;;) {
+          const next = this.#queue.shift();
+          if (next) {
+            if (!next.acked) this.#native?.ack(next.chunk.tokens.length);
+            return { value: next.chunk, done: false };
+          }
+          if (this.#finished) {
+            if (this.#error !== undefined) throw this.#error;
+            return { value: undefined, done: true };
+          }
+          await new Promise<void>((resolve) => (this.#waiter = resolve));
+        }
+      },
+      return: async (): Promise<IteratorResult<GenerationChunk>> => {
+        if (!this.#finished) this.abort();
+        this.#queue = [];
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}

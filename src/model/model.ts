@@ -1,0 +1,421 @@
+/**
+ * Model: a text-generation model folder (Hugging Face / Optimum layout) run by tokmeter's native engine.
+ *
+ *   const model = await Model.load('models/demo', { device: 'cpu', threads: 2 });
+ *   const run = model.generate({ messages }, { maxNewTokens: 128, temperature: 0.7, seed: 1, signal });
+ *   for await (const chunk of run) process.stdout.write(chunk.text);
+ *   const { text, finishReason, usage } = await run.result;
+ *
+ * Threads: the graph loads on a libuv worker; each Model owns one inference thread (native/engine/scheduler.h)
+ * that runs its generations in arrival order. Nothing computes on the JS thread except prompt encoding.
+ *
+ * Usage rule (what a Meter bills; counted by the engine, never by re-tokenizing text):
+ * - promptTokens = the ids fed to the model: the chat template rendered and encoded without adding special tokens
+ *   (the template writes them), or a plain prompt encoded with the tokenizer's special tokens (e.g. BOS); equal to
+ *   countPrompt(input).
+ * - completionTokens = tokens sampled. The EOS token that ends a generation counts (it was sampled) but adds no
+ *   text; the token that completes a stop string counts; text after a stop string is dropped.
+ * - totalTokens = promptTokens + completionTokens; cachedTokens = the prompt tokens whose KV came from the prefix
+ *   cache (load option prefixCache), exact; they are part of promptTokens (billing may discount them).
+ * - After an abort: what was processed. An abort during the prefill reports promptTokens 0 (the prefill did not
+ *   complete); otherwise the prompt plus the tokens sampled before the abort.
+ */
+import {
+  ClosedError,
+  ContextLengthError,
+  DeviceUnavailableError,
+  ModelLoadError,
+  TokmeterTypeError,
+  mapNativeErrors,
+  toTokmeterError,
+} from '../errors.js';
+import type {
+  ModelStats,
+  ModelTimings,
+  NativeGenerateRequest,
+  NativeModel,
+  NativeModelApi,
+  NativeModelInfo,
+} from '../native/model-contract.js';
+import { requireCuda } from '../cuda/index.js';
+import { ensureRuntime } from '../runtime.js';
+import { Tokenizer, type ChatMessage } from '../tokenizer/index.js';
+import { describe, expectInteger, expectKnownKeys, expectObject, expectString } from '../validate.js';
+import { readModelConfig } from './config.js';
+import { Generation } from './generation.js';
+import { detokenizerFor, type DetokenizerSource } from './tokenizer-link.js';
+import './errors.js'; // registers ERR_QUEUE_FULL → QueueFullError
+
+export type ModelDtype = 'fp32' | 'fp16' | 'int8' | 'uint8' | 'q8' | 'q4' | 'q4f16' | 'bnb4';
+const DTYPES: readonly ModelDtype[] = ['fp32', 'fp16', 'int8', 'uint8', 'q8', 'q4', 'q4f16', 'bnb4'];
+
+export interface ModelLoadOptions {
+  /** 'cpu' (default) or 'cuda'. CUDA checks the device and libraries first (DeviceUnavailableError). */
+  device?: 'cpu' | 'cuda';
+  /** CUDA device index (device 'cuda' only). Default 0. */
+  deviceId?: number;
+  /** ONNX Runtime intra-op threads. Default: ONNX Runtime's choice (one per physical core). */
+  threads?: number;
+  /** Which onnx/model*.onnx to load, named as transformers.js names them. Default 'fp32' (onnx/model.onnx). */
+  dtype?: ModelDtype;
+  /**
+   * Prompt-prefix KV cache. After each prefill the prompt's KV is kept (LRU, under kvCacheBytes); a later prompt
+   * sharing a prefix (system prompt, document, earlier chat turns) copies it and prefills only the rest;
+   * usage.cachedTokens reports how many prompt tokens were served that way. Greedy outputs are identical with and
+   * without it. Default false (cachedTokens is then always 0).
+   */
+  prefixCache?: boolean;
+  /**
+   * Memory budget of the prefix cache in bytes (default 256 MiB). A prompt whose KV alone exceeds it still runs,
+   * uncached and not kept (stats().cacheOversized counts them). Running sequences' own KV is not counted in it yet.
+   */
+  kvCacheBytes?: number;
+  /**
+   * Most generations waiting behind the running one (FIFO). Past it, generate() throws QueueFullError
+   * (ERR_QUEUE_FULL) synchronously, before any compute. Default 256; 0: unbounded.
+   */
+  maxQueue?: number;
+}
+
+/** Default budget of the prefix cache. */
+export const DEFAULT_KV_CACHE_BYTES = 256 * 1024 * 1024;
+/** Default bound of a model's generation queue. */
+export const DEFAULT_MAX_QUEUE = 256;
+
+/** A prompt: plain text (special tokens added), a chat, or token ids fed as they are. */
+export type PromptInput =
+  string | { messages: ChatMessage[]; addGenerationPrompt?: boolean } | { tokens: Uint32Array | readonly number[] };
+
+export interface GenerateOptions {
+  /** Most tokens to sample. Default: until EOS or the context window is full. */
+  maxNewTokens?: number;
+  /** 0 = greedy. Default 1. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  /** Makes sampling reproducible. Default 0. */
+  seed?: number;
+  /** Stop strings (may span tokens); the text ends before the first one found. */
+  stop?: string | string[];
+  signal?: AbortSignal;
+  /** Return each token's log-probability (raw model distribution) in the chunks. */
+  logprobs?: boolean;
+  /** Ends generation on these ids instead of generation_config.json's eos_token_id. */
+  eosTokenIds?: number[];
+  /** Tokens the engine may compute ahead of the consumer (backpressure window). Default 64. */
+  highWaterMark?: number;
+}
+
+const GENERATE_KEYS = [
+  'maxNewTokens',
+  'temperature',
+  'topK',
+  'topP',
+  'minP',
+  'repetitionPenalty',
+  'presencePenalty',
+  'frequencyPenalty',
+  'seed',
+  'stop',
+  'signal',
+  'logprobs',
+  'eosTokenIds',
+  'highWaterMark',
+] as const;
+
+function modelAddon(): NativeModelApi {
+  // binding.ts's NativeAddon type will include NativeModelApi; until then the slice is asserted here.
+  return mapNativeErrors(() => ensureRuntime().addon);
+}
+
+function expectNumber(name: string, value: unknown, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new TokmeterTypeError(`expected a number in [${min}, ${max}] for ${name}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export class Model {
+  /** The model's name (config.json `_name_or_path`, else the folder name). */
+  readonly name: string;
+  /** Context window in tokens (prompt + completion). */
+  readonly contextLength: number;
+  readonly tokenizer: Tokenizer;
+  readonly info: Readonly<NativeModelInfo>;
+  #native: NativeModel | null;
+  readonly #eos: number[];
+  readonly #detok: DetokenizerSource;
+  readonly #inFlight = new Set<Generation>();
+  #disposing: Promise<void> | undefined;
+
+  private constructor(
+    native: NativeModel,
+    name: string,
+    tokenizer: Tokenizer,
+    eos: number[],
+    detok: DetokenizerSource,
+  ) {
+    this.#native = native;
+    this.name = name;
+    this.info = Object.freeze(native.info());
+    this.contextLength = this.info.contextLength;
+    this.tokenizer = tokenizer;
+    this.#eos = eos;
+    this.#detok = detok;
+  }
+
+  /**
+   * Loads a model folder: config.json, generation_config.json (optional), tokenizer.json, tokenizer_config.json and
+   * onnx/model{variant}.onnx (+ external data). The graph loads off the JS thread.
+   * Errors: ModelLoadError ERR_MODEL_NOT_FOUND (a missing file, named), ERR_MODEL_INVALID (a graph or config
+   * tokmeter cannot run, with the reason), ERR_VOCAB_MISMATCH (tokenizer ids that the model cannot embed).
+   */
+  static async load(dir: string, options: ModelLoadOptions = {}): Promise<Model> {
+    expectString('dir', dir);
+    const o = expectObject('options', options);
+    expectKnownKeys('Model.load options', o, [
+      'device',
+      'deviceId',
+      'threads',
+      'dtype',
+      'prefixCache',
+      'kvCacheBytes',
+      'maxQueue',
+    ]);
+    if (options.prefixCache !== undefined && typeof options.prefixCache !== 'boolean') {
+      throw new TokmeterTypeError(`expected a boolean for prefixCache, got ${describe(options.prefixCache)}`);
+    }
+    const kvCacheBytes =
+      options.kvCacheBytes === undefined
+        ? DEFAULT_KV_CACHE_BYTES
+        : expectInteger('kvCacheBytes', options.kvCacheBytes, 1, Number.MAX_SAFE_INTEGER);
+    const maxQueue =
+      options.maxQueue === undefined ? DEFAULT_MAX_QUEUE : expectInteger('maxQueue', options.maxQueue, 0, 2 ** 31);
+    if (options.device !== undefined && options.device !== 'cpu' && options.device !== 'cuda') {
+      throw new TokmeterTypeError(`expected device 'cpu' or 'cuda', got ${describe(options.device)}`);
+    }
+    if (options.deviceId !== undefined && options.device !== 'cuda') {
+      throw new TokmeterTypeError("deviceId is an option of device 'cuda' only");
+    }
+    if (options.device === 'cuda') {
+      // Names every missing piece (plug-in, provider libraries, driver, GPU) before anything loads.
+      const device = await requireCuda({ deviceId: options.deviceId ?? 0 });
+      // The engine's device path (KV cache bound on the GPU, sampling in native/cuda) is not wired into the
+      // generation loop yet: refuse rather than silently run on the CPU.
+      throw new DeviceUnavailableError(
+        'ERR_DEVICE_UNAVAILABLE',
+        `CUDA device ${device.deviceId} (${device.deviceName}) is available, but this build's generation engine ` +
+          "runs on the CPU only; load with device: 'cpu'",
+      );
+    }
+    const threads = options.threads === undefined ? 0 : expectInteger('threads', options.threads, 1, 1024);
+    const dtype = options.dtype ?? 'fp32';
+    if (!DTYPES.includes(dtype)) {
+      throw new TokmeterTypeError(`expected dtype to be one of ${DTYPES.join(', ')}, got ${describe(dtype)}`);
+    }
+    const config = await readModelConfig(dir);
+    // The graph loads on a libuv worker while the JS thread reads the tokenizer.
+    const [nativeResult, tokenizerResult] = await Promise.allSettled([
+      modelAddon().loadModel({
+        dir,
+        dtype,
+        threads,
+        prefixCache: options.prefixCache ?? false,
+        kvCacheBytes,
+        maxQueue,
+        config: config.native,
+      }),
+      Tokenizer.fromPretrained(dir),
+    ]);
+    const native = nativeResult.status === 'fulfilled' ? nativeResult.value : undefined;
+    const tokenizer = tokenizerResult.status === 'fulfilled' ? tokenizerResult.value : undefined;
+    let detok: DetokenizerSource | undefined;
+    try {
+      if (nativeResult.status === 'rejected') throw nativeResult.reason;
+      if (tokenizerResult.status === 'rejected') {
+        const e = toTokmeterError(tokenizerResult.reason) as Error & { code?: string };
+        throw new ModelLoadError(
+          e.code === 'ERR_TOKENIZER_SPEC' ? 'ERR_MODEL_INVALID' : 'ERR_MODEL_NOT_FOUND',
+          `cannot load the tokenizer of ${dir}: ${e.message}`,
+          { cause: tokenizerResult.reason },
+        );
+      }
+      const info = native!.info();
+      if (tokenizer!.vocabSize > info.vocabSize) {
+        throw new ModelLoadError(
+          'ERR_VOCAB_MISMATCH',
+          `the tokenizer of ${dir} has ${tokenizer!.vocabSize} tokens but the model's vocabulary (logits) has ` +
+            `${info.vocabSize}: they do not belong together (ids >= ${info.vocabSize} cannot be embedded)`,
+        );
+      }
+      detok = detokenizerFor(tokenizer!);
+      const eos =
+        config.native.eosTokenIds && config.native.eosTokenIds.length > 0
+          ? config.native.eosTokenIds
+          : [...tokenizer!.eosTokenIds];
+      return new Model(native!, config.name, tokenizer!, eos, detok);
+    } catch (err) {
+      tokenizer?.dispose();
+      detok?.dispose();
+      await native?.dispose();
+      throw toTokmeterError(err);
+    }
+  }
+
+  get disposed(): boolean {
+    return this.#native === null;
+  }
+
+  #handle(): NativeModel {
+    if (!this.#native) throw new ClosedError('ERR_DISPOSED', 'the model is disposed');
+    return this.#native;
+  }
+
+  /** The exact ids generate() would feed for `input` (chat template and special tokens applied). */
+  encodePrompt(input: PromptInput): Uint32Array {
+    this.#handle();
+    if (typeof input === 'string') return this.tokenizer.encode(input, { addSpecialTokens: true });
+    const o = expectObject('prompt', input);
+    if ('messages' in o) {
+      expectKnownKeys('prompt', o, ['messages', 'addGenerationPrompt']);
+      const text = this.tokenizer.applyChatTemplate(o.messages as ChatMessage[], {
+        addGenerationPrompt: (o.addGenerationPrompt as boolean | undefined) ?? true,
+      });
+      return this.tokenizer.encode(text, { addSpecialTokens: false });
+    }
+    if ('tokens' in o) {
+      expectKnownKeys('prompt', o, ['tokens']);
+      const t = o.tokens;
+      const ids = t instanceof Uint32Array ? t : Array.isArray(t) ? Uint32Array.from(t as number[]) : undefined;
+      if (!ids)
+        throw new TokmeterTypeError(`expected a Uint32Array or an array of ids for prompt.tokens, got ${describe(t)}`);
+      if (Array.isArray(t)) (t as unknown[]).forEach((v, i) => expectInteger(`prompt.tokens[${i}]`, v, 0, 0xffffffff));
+      for (const id of ids) {
+        if (id >= this.info.vocabSize) {
+          throw new TokmeterTypeError(
+            `prompt token id ${id} is outside the model's vocabulary of ${this.info.vocabSize}`,
+          );
+        }
+      }
+      return ids;
+    }
+    throw new TokmeterTypeError(`expected a string, {messages} or {tokens} for the prompt, got ${describe(input)}`);
+  }
+
+  /** Exact prompt tokens generate() would bill for `input` (the metering seam). */
+  countPrompt(input: PromptInput): number {
+    return this.encodePrompt(input).length;
+  }
+
+  /**
+   * Starts a generation on the model's inference thread. Throws synchronously, before any compute, on invalid
+   * options (TypeError), a prompt that does not fit the context window (ContextLengthError with both numbers), a
+   * full queue (QueueFullError, see the load option maxQueue), or a disposed model (ClosedError). The usage rule
+   * is in this file's header.
+   */
+  generate(input: PromptInput, options: GenerateOptions = {}): Generation {
+    const native = this.#handle();
+    const o = expectObject('options', options);
+    expectKnownKeys('generate options', o, GENERATE_KEYS);
+    const prompt = this.encodePrompt(input);
+    if (prompt.length === 0) throw new TokmeterTypeError('the prompt encodes to no tokens; nothing to generate from');
+    if (prompt.length >= this.contextLength) {
+      throw new ContextLengthError(
+        'ERR_CONTEXT_LENGTH',
+        `the prompt has ${prompt.length} tokens but ${this.name}'s context length is ${this.contextLength} ` +
+          '(the prompt must leave room for at least one completion token)',
+        { promptTokens: prompt.length, contextLength: this.contextLength },
+      );
+    }
+    const stop = options.stop === undefined ? [] : typeof options.stop === 'string' ? [options.stop] : options.stop;
+    if (!Array.isArray(stop) || stop.some((s) => typeof s !== 'string' || s.length === 0)) {
+      throw new TokmeterTypeError(
+        `expected a non-empty string or an array of them for stop, got ${describe(options.stop)}`,
+      );
+    }
+    const signal = options.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TokmeterTypeError(`expected an AbortSignal for signal, got ${describe(signal)}`);
+    }
+    if (options.logprobs !== undefined && typeof options.logprobs !== 'boolean') {
+      throw new TokmeterTypeError(`expected a boolean for logprobs, got ${describe(options.logprobs)}`);
+    }
+    const eos = options.eosTokenIds ?? this.#eos;
+    if (!Array.isArray(eos))
+      throw new TokmeterTypeError(`expected an array of ids for eosTokenIds, got ${describe(eos)}`);
+    eos.forEach((id, i) => expectInteger(`eosTokenIds[${i}]`, id, 0, 0xffffffff));
+    const request: NativeGenerateRequest = {
+      prompt,
+      eosTokenIds: [...eos],
+      stop,
+      logprobs: options.logprobs ?? false,
+      tokenizer: this.#detok.handle(),
+      window:
+        options.highWaterMark === undefined ? 64 : expectInteger('highWaterMark', options.highWaterMark, 1, 1 << 30),
+    };
+    if (options.maxNewTokens !== undefined)
+      request.maxNewTokens = expectInteger('maxNewTokens', options.maxNewTokens, 1, 2 ** 31 - 1);
+    const t = expectNumber('temperature', options.temperature, 0, 100);
+    if (t !== undefined) request.temperature = t;
+    if (options.topK !== undefined) request.topK = expectInteger('topK', options.topK, 0, 2 ** 31 - 1);
+    const topP = expectNumber('topP', options.topP, Number.MIN_VALUE, 1);
+    if (topP !== undefined) request.topP = topP;
+    const minP = expectNumber('minP', options.minP, 0, 1);
+    if (minP !== undefined) request.minP = minP;
+    const rep = expectNumber('repetitionPenalty', options.repetitionPenalty, Number.MIN_VALUE, 100);
+    if (rep !== undefined) request.repetitionPenalty = rep;
+    const pres = expectNumber('presencePenalty', options.presencePenalty, -2, 2);
+    if (pres !== undefined) request.presencePenalty = pres;
+    const freq = expectNumber('frequencyPenalty', options.frequencyPenalty, -2, 2);
+    if (freq !== undefined) request.frequencyPenalty = freq;
+    if (options.seed !== undefined) request.seed = expectInteger('seed', options.seed, 0);
+
+    const run = new Generation();
+    if (signal?.aborted) {
+      run.settleAborted(); // nothing was processed: usage 0
+      return run;
+    }
+    const onAbort = (): void => run.abort();
+    const handle = mapNativeErrors(() => native.generate(request, run.onEvent));
+    this.#inFlight.add(run);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    run.attach(handle, () => {
+      signal?.removeEventListener('abort', onAbort);
+      this.#inFlight.delete(run);
+    });
+    return run;
+  }
+
+  /** Scheduler and prefix-cache counters: running, queued, cache hits, cached tokens, cache memory used. */
+  stats(): ModelStats {
+    return this.#handle().stats();
+  }
+
+  /** Engine timings so far (benchmarks): time inside ONNX Runtime's Run vs. the whole model step. */
+  timings(): ModelTimings {
+    return this.#handle().timings();
+  }
+
+  /**
+   * Releases the model. Idempotent; generations still running or queued are aborted (their `result` resolves with
+   * finishReason 'abort' and the usage processed) and waited for. Later calls throw ClosedError.
+   */
+  async dispose(): Promise<void> {
+    if (this.#disposing) return this.#disposing;
+    const native = this.#native;
+    this.#native = null;
+    const runs = [...this.#inFlight];
+    this.#disposing = (async () => {
+      await native?.dispose();
+      await Promise.allSettled(runs.map((r) => r.result));
+      this.#detok.dispose();
+      this.tokenizer.dispose();
+    })();
+    return this.#disposing;
+  }
+}

@@ -1,0 +1,139 @@
+/** The Model slice of the native addon's contract (native/addon/js_model.h). Only src/model/ uses it. */
+import type { NativeTokenizer } from './tokenizer-contract.js';
+
+declare const modelBrand: unique symbol;
+declare const generationBrand: unique symbol;
+
+/** Numbers from config.json / generation_config.json (parsed in src/model/config.ts); 0 or absent: from the graph. */
+export interface NativeModelConfig {
+  modelType?: string;
+  numLayers?: number;
+  numKvHeads?: number;
+  headDim?: number;
+  vocabSize?: number;
+  contextLength: number;
+  eosTokenIds?: number[];
+}
+
+export interface NativeLoadModelOptions {
+  dir: string;
+  /** transformers.js variant name: fp32 (onnx/model.onnx), fp16, int8, uint8, q8, q4, q4f16, bnb4. */
+  dtype?: string;
+  /** ONNX Runtime intra-op threads; 0: its default. */
+  threads?: number;
+  /** Keep prompt KV for reuse by later prompts sharing a prefix (native/engine/prefix_cache.h). Default false. */
+  prefixCache?: boolean;
+  /** Byte budget of the prefix cache (LRU eviction past it). */
+  kvCacheBytes?: number;
+  /** Most generations waiting behind the running one; generate() throws ERR_QUEUE_FULL past it. 0: unbounded. */
+  maxQueue?: number;
+  config: NativeModelConfig;
+}
+
+export interface NativeModelInfo {
+  file: string;
+  fileBytes: number;
+  layers: number;
+  kvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  kvDtype: 'float32' | 'float16';
+  logitsDtype: 'float32' | 'float16';
+  positionIds: boolean;
+  attentionMask: boolean;
+  contextLength: number;
+  kvBytesPerToken: number;
+}
+
+export interface NativeGenerateRequest {
+  prompt: Uint32Array;
+  maxNewTokens?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  seed?: number;
+  eosTokenIds?: number[];
+  stop?: string[];
+  logprobs?: boolean;
+  /** Tokens the engine may run ahead of ack() (backpressure window). Default 64. */
+  window?: number;
+  /** Turns tokens into text (and enables stop strings); without it, events carry ids only. */
+  tokenizer?: NativeTokenizer;
+}
+
+export interface NativeGenerationDone {
+  finishReason: 'stop' | 'length' | 'abort' | 'error';
+  promptTokens: number;
+  completionTokens: number;
+  /** Of promptTokens, those whose KV came from the prefix cache. */
+  cachedTokens: number;
+  error?: Error;
+}
+
+/** One hop from the inference thread: every step since the previous hop. */
+export interface NativeGenerationEvent {
+  tokens: Uint32Array;
+  text: string;
+  logprobs: Float32Array | null;
+  done: NativeGenerationDone | null;
+}
+
+export interface NativeGeneration {
+  readonly [generationBrand]: true;
+  abort(): void;
+  ack(tokens: number): void;
+}
+
+/** Engine time inside ONNX Runtime's Run vs. the whole model call; decode* count one-token steps only. */
+export interface ModelTimings {
+  runMs: number;
+  forwardMs: number;
+  forwards: number;
+  decodeRunMs: number;
+  decodeForwardMs: number;
+  decodeForwards: number;
+  /** Engine time between decode steps of a sequence (sampling, detokenizing, stop checks, streaming hand-off). */
+  decodeGapMs: number;
+}
+
+/** Scheduler and prefix-cache counters (cumulative since load, except running/queued/cacheEntries/cacheBytes). */
+export interface ModelStats {
+  /** Generations on the inference thread now (at most 1 until continuous batching lands). */
+  running: number;
+  /** Generations waiting in the FIFO queue. */
+  queued: number;
+  /** Whether the model was loaded with prefixCache: true (all cache counters are 0 otherwise). */
+  prefixCache: boolean;
+  /** Prefills that reused at least one cached token. */
+  cacheHits: number;
+  /** Prefills that reused nothing. */
+  cacheMisses: number;
+  /** Prompt tokens served from the cache, all requests together (the sum of usage.cachedTokens). */
+  cachedTokens: number;
+  cacheEntries: number;
+  /** Entries evicted (least recently used first) to stay within kvCacheBytes. */
+  cacheEvictions: number;
+  /** Prompts not kept because their KV alone exceeds kvCacheBytes (they ran uncached). */
+  cacheOversized: number;
+  /** KV bytes the cache holds now (<= kvCacheBytes). */
+  cacheBytes: number;
+  /** The budget. */
+  kvCacheBytes: number;
+}
+
+export interface NativeModel {
+  readonly [modelBrand]: true;
+  info(): NativeModelInfo;
+  generate(request: NativeGenerateRequest, onEvents: (event: NativeGenerationEvent) => void): NativeGeneration;
+  timings(): ModelTimings;
+  stats(): ModelStats;
+  dispose(): Promise<void>;
+}
+
+export interface NativeModelApi {
+  loadModel(options: NativeLoadModelOptions): Promise<NativeModel>;
+}

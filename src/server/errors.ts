@@ -1,0 +1,127 @@
+/**
+ * HTTP errors: the one table that maps tokmeter error codes (and fastify's) to OpenAI-shaped error bodies
+ * (STYLE.md §11). Every part throws its own typed error with a stable `code`; routes never pick a status.
+ *
+ *   { "error": { "message": "...", "type": "invalid_request_error", "param": "max_tokens", "code": "..." } }
+ *
+ * Retry-After (seconds, rounded up) and retry-after-ms are sent for rate limits, budgets and overload.
+ */
+import { TokmeterError } from '../errors.js';
+
+/** An error raised by the server itself (auth, request validation, routing), with the offending parameter. */
+export class ApiError extends TokmeterError {
+  constructor(
+    code: string,
+    message: string,
+    readonly param: string | null = null,
+    readonly retryAfterMs?: number,
+  ) {
+    super(code, message);
+  }
+}
+
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+export interface HttpError {
+  status: number;
+  headers: Record<string, string>;
+  body: OpenAIErrorBody;
+}
+
+interface Entry {
+  status: number;
+  type: string;
+  /** OpenAI's `code` field; null = none. */
+  openaiCode: string | null;
+  /** Whether the tokmeter message is safe and useful to show to the caller (false: a generic message). */
+  expose?: boolean;
+}
+
+/**
+ * tokmeter code → HTTP status and OpenAI error type/code. Codes missing here are 500 server_error.
+ * Rate limits whose request can never fit (retryAfterMs = Infinity) stay 429 but carry no Retry-After.
+ */
+export const ERROR_TABLE: Readonly<Record<string, Entry>> = {
+  // ---- the server ----
+  ERR_MISSING_API_KEY: { status: 401, type: 'invalid_request_error', openaiCode: 'missing_api_key' },
+  ERR_INVALID_API_KEY: { status: 401, type: 'invalid_request_error', openaiCode: 'invalid_api_key' },
+  ERR_INVALID_REQUEST: { status: 400, type: 'invalid_request_error', openaiCode: 'invalid_request' },
+  ERR_UNKNOWN_PARAMETER: { status: 400, type: 'invalid_request_error', openaiCode: 'unknown_parameter' },
+  ERR_UNSUPPORTED_PARAMETER: { status: 400, type: 'invalid_request_error', openaiCode: 'unsupported_parameter' },
+  ERR_UNKNOWN_MODEL: { status: 404, type: 'invalid_request_error', openaiCode: 'model_not_found' },
+  ERR_NOT_FOUND: { status: 404, type: 'invalid_request_error', openaiCode: 'not_found' },
+  ERR_OVERLOADED: { status: 503, type: 'server_error', openaiCode: 'server_overloaded' },
+  ERR_QUEUE_FULL: { status: 503, type: 'server_error', openaiCode: 'server_overloaded' },
+  ERR_GENERATION_ABORTED: { status: 503, type: 'server_error', openaiCode: 'generation_aborted' },
+  // ---- fastify (body parsing) ----
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', openaiCode: 'request_too_large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, type: 'invalid_request_error', openaiCode: 'unsupported_media_type' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, type: 'invalid_request_error', openaiCode: 'invalid_json' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, type: 'invalid_request_error', openaiCode: 'invalid_json' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, type: 'invalid_request_error', openaiCode: 'invalid_request' },
+  // ---- arguments (model, tokenizer, meter) ----
+  ERR_INVALID_ARGUMENT: { status: 400, type: 'invalid_request_error', openaiCode: 'invalid_request' },
+  ERR_NO_CHAT_TEMPLATE: { status: 400, type: 'invalid_request_error', openaiCode: 'chat_template_missing' },
+  // ---- admission (src/usage, src/model) ----
+  ERR_CONTEXT_LENGTH: { status: 400, type: 'invalid_request_error', openaiCode: 'context_length_exceeded' },
+  ERR_INPUT_TOO_LONG: { status: 400, type: 'invalid_request_error', openaiCode: 'input_too_long' },
+  ERR_RATE_LIMIT: { status: 429, type: 'rate_limit_error', openaiCode: 'rate_limit_exceeded' },
+  ERR_BUDGET_EXCEEDED: { status: 429, type: 'insufficient_quota', openaiCode: 'insufficient_quota' },
+  ERR_SPOOL_FULL: { status: 503, type: 'server_error', openaiCode: 'ledger_unavailable' },
+  ERR_LIMITER_UNAVAILABLE: { status: 503, type: 'server_error', openaiCode: 'limiter_unavailable' },
+  ERR_LEDGER_CLOSED: { status: 503, type: 'server_error', openaiCode: 'shutting_down' },
+  ERR_DISPOSED: { status: 503, type: 'server_error', openaiCode: 'shutting_down' },
+  // ---- server faults: the caller cannot fix these; the message is logged, not sent ----
+  ERR_PRICE: { status: 500, type: 'server_error', openaiCode: 'pricing_error', expose: false },
+  ERR_INFERENCE: { status: 500, type: 'server_error', openaiCode: 'inference_error', expose: false },
+};
+
+const PARAM_OF: Readonly<Record<string, string>> = {
+  ERR_CONTEXT_LENGTH: 'messages',
+  ERR_INPUT_TOO_LONG: 'messages',
+};
+
+function retryAfterOf(err: unknown): number | undefined {
+  const e = err as { code?: string; retryAfterMs?: unknown; resetsAt?: unknown };
+  if (typeof e.retryAfterMs === 'number') return e.retryAfterMs;
+  if (e.code === 'ERR_BUDGET_EXCEEDED' && typeof e.resetsAt === 'number') return Math.max(1, e.resetsAt - Date.now());
+  return undefined;
+}
+
+/**
+ * Maps any thrown value to status, headers and an OpenAI error body. `promptParam` names the request's prompt
+ * field ('messages' or 'prompt') for context-length errors.
+ */
+export function toHttpError(err: unknown, promptParam = 'messages'): HttpError {
+  const e = (err ?? {}) as { code?: unknown; message?: unknown; statusCode?: unknown; param?: unknown };
+  const code = typeof e.code === 'string' ? e.code : undefined;
+  let entry = code !== undefined ? ERROR_TABLE[code] : undefined;
+  if (!entry && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    // Another client error from fastify (e.g. a malformed header): keep its status, say what it was.
+    entry = { status: e.statusCode, type: 'invalid_request_error', openaiCode: 'invalid_request' };
+  }
+  entry ??= { status: 500, type: 'server_error', openaiCode: 'internal_error', expose: false };
+  const message =
+    entry.expose === false
+      ? `internal server error (${code ?? 'unexpected'}); the request was not completed`
+      : typeof e.message === 'string'
+        ? e.message
+        : String(err);
+  let param: string | null = typeof e.param === 'string' ? e.param : null;
+  if (param === null && code !== undefined && PARAM_OF[code])
+    param = PARAM_OF[code] === 'messages' ? promptParam : PARAM_OF[code]!;
+  const headers: Record<string, string> = {};
+  const retry = retryAfterOf(err);
+  if (retry !== undefined && Number.isFinite(retry) && entry.status >= 429) {
+    headers['retry-after'] = String(Math.max(1, Math.ceil(retry / 1000)));
+    headers['retry-after-ms'] = String(Math.max(1, Math.ceil(retry)));
+  }
+  let type = entry.type;
+  if (code === 'ERR_RATE_LIMIT') {
+    const limit = (err as { limit?: unknown }).limit;
+    type = limit === 'tpm' ? 'tokens' : 'requests'; // as OpenAI names the exhausted resource
+  }
+  return { status: entry.status, headers, body: { error: { message, type, param, code: entry.openaiCode } } };
+}

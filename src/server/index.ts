@@ -1,0 +1,7 @@
+/** Public surface of src/server (re-exported from src/index.ts by the lead). */
+export { buildApp, type AppOptions } from './app.js';
+export { startServer, openLedger, type StartOptions, type RunningServer } from './start.js';
+export { KeyStore, parseKeysFile, hashKey, newApiKey, type KeysFile, type KeyEntry, type Caller } from './keys.js';
+export { ServerMetrics } from './metrics.js';
+export { asMeterable } from './model-adapter.js';
+export { ApiError, ERROR_TABLE, toHttpError, type OpenAIErrorBody, type HttpError } from './errors.js';

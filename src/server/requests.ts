@@ -1,0 +1,333 @@
+/**
+ * Request bodies of the OpenAI-compatible routes, validated at the edge (STYLE.md §10, §12): an unknown field, an
+ * ill-typed one, or an OpenAI feature this server does not implement is a 400 that names the field. Nothing is
+ * coerced. `null` means "not given" for the fields OpenAI documents as nullable.
+ */
+import type { PromptInput } from '../usage/index.js';
+import { ApiError } from './errors.js';
+
+export interface SamplingRequest {
+  model: string;
+  input: PromptInput;
+  /** Prompt field name for error params: 'messages' or 'prompt'. */
+  promptParam: 'messages' | 'prompt';
+  maxTokens: number | undefined;
+  temperature: number | undefined;
+  topP: number | undefined;
+  seed: number | undefined;
+  stop: string[] | undefined;
+  stream: boolean;
+  includeUsage: boolean;
+}
+
+type Body = Record<string, unknown>;
+
+function bad(param: string, message: string): never {
+  throw new ApiError('ERR_INVALID_REQUEST', message, param);
+}
+
+function show(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return v.length > 40 ? `a string of length ${v.length}` : JSON.stringify(v);
+  if (typeof v === 'object') return 'an object';
+  return String(v);
+}
+
+function isObject(v: unknown): v is Body {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function expectBody(body: unknown): Body {
+  if (!isObject(body)) {
+    throw new ApiError('ERR_INVALID_REQUEST', `expected a JSON object as the request body, got ${show(body)}`, null);
+  }
+  return body;
+}
+
+/** Rejects fields outside `known`; OpenAI fields we do not implement get their own message. */
+function checkFields(
+  body: Body,
+  known: readonly string[],
+  unsupported: Readonly<Record<string, (v: unknown) => boolean>>,
+  where = '',
+): void {
+  for (const [k, v] of Object.entries(body)) {
+    if (known.includes(k)) continue;
+    const isDefault = unsupported[k];
+    if (isDefault) {
+      if (v === null || isDefault(v)) continue; // the documented default value: the feature is not requested
+      throw new ApiError(
+        'ERR_UNSUPPORTED_PARAMETER',
+        `'${where}${k}' is not supported by this server (got ${show(v)})`,
+        `${where}${k}`,
+      );
+    }
+    throw new ApiError('ERR_UNKNOWN_PARAMETER', `unknown parameter '${where}${k}'`, `${where}${k}`);
+  }
+}
+
+function optInt(body: Body, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    bad(
+      name,
+      `expected an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`} for '${name}', got ${show(v)}`,
+    );
+  }
+  return v;
+}
+
+function optNumber(body: Body, name: string, min: number, max: number, minExclusive = false): number | undefined {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (minExclusive ? v <= min : v < min) || v > max) {
+    bad(name, `expected a number in ${minExclusive ? '(' : '['}${min}, ${max}] for '${name}', got ${show(v)}`);
+  }
+  return v;
+}
+
+function optBool(body: Body, name: string): boolean | undefined {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') bad(name, `expected a boolean for '${name}', got ${show(v)}`);
+  return v;
+}
+
+const zero = (v: unknown): boolean => v === 0;
+const isFalse = (v: unknown): boolean => v === false;
+
+/** OpenAI fields accepted only at their default value (anything else is a clear 400, never silently ignored). */
+const CHAT_UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
+  presence_penalty: zero,
+  frequency_penalty: zero,
+  logprobs: isFalse,
+  parallel_tool_calls: () => false,
+  top_logprobs: () => false,
+  logit_bias: (v) => isObject(v) && Object.keys(v).length === 0,
+  tools: (v) => Array.isArray(v) && v.length === 0,
+  tool_choice: (v) => v === 'none',
+  functions: () => false,
+  function_call: () => false,
+  response_format: (v) => isObject(v) && v.type === 'text' && Object.keys(v).length === 1,
+  store: isFalse,
+  metadata: () => false,
+  modalities: () => false,
+  audio: () => false,
+  prediction: () => false,
+  reasoning_effort: () => false,
+  service_tier: () => false,
+  web_search_options: () => false,
+};
+
+const COMPLETION_UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
+  presence_penalty: zero,
+  frequency_penalty: zero,
+  logprobs: () => false,
+  echo: isFalse,
+  suffix: () => false,
+  best_of: (v) => v === 1,
+  logit_bias: (v) => isObject(v) && Object.keys(v).length === 0,
+};
+
+const COMMON = ['model', 'max_tokens', 'temperature', 'top_p', 'seed', 'stop', 'n', 'stream', 'stream_options', 'user'];
+
+function common(body: Body, input: PromptInput, promptParam: 'messages' | 'prompt'): SamplingRequest {
+  if (typeof body.model !== 'string' || body.model === '')
+    bad('model', `expected a model id (string) for 'model', got ${show(body.model)}`);
+  const maxTokens = optInt(body, 'max_tokens', 1);
+  const maxCompletion = optInt(body, 'max_completion_tokens', 1);
+  if (maxTokens !== undefined && maxCompletion !== undefined && maxTokens !== maxCompletion) {
+    bad(
+      'max_completion_tokens',
+      `'max_tokens' (${maxTokens}) and 'max_completion_tokens' (${maxCompletion}) disagree; give one`,
+    );
+  }
+  const n = optInt(body, 'n', 1);
+  if (n !== undefined && n !== 1) {
+    throw new ApiError('ERR_UNSUPPORTED_PARAMETER', `only n=1 is supported (one choice per request), got n=${n}`, 'n');
+  }
+  let stop: string[] | undefined;
+  const s = body.stop;
+  if (typeof s === 'string') stop = [s];
+  else if (Array.isArray(s)) stop = s as string[];
+  else if (s !== undefined && s !== null)
+    bad('stop', `expected a string or an array of up to 4 strings for 'stop', got ${show(s)}`);
+  if (stop) {
+    if (stop.length > 4) bad('stop', `expected at most 4 stop sequences, got ${stop.length}`);
+    stop.forEach((x, i) => {
+      if (typeof x !== 'string' || x === '')
+        bad(`stop[${i}]`, `expected a non-empty string for 'stop[${i}]', got ${show(x)}`);
+    });
+    if (stop.length === 0) stop = undefined;
+  }
+  const stream = optBool(body, 'stream') ?? false;
+  let includeUsage = false;
+  const so = body.stream_options;
+  if (so !== undefined && so !== null) {
+    if (!stream) bad('stream_options', "'stream_options' is only allowed when 'stream' is true");
+    if (!isObject(so)) bad('stream_options', `expected an object for 'stream_options', got ${show(so)}`);
+    checkFields(so, ['include_usage'], {}, 'stream_options.');
+    includeUsage = optBool(so, 'include_usage') ?? false;
+  }
+  if (body.user !== undefined && body.user !== null && typeof body.user !== 'string')
+    bad('user', `expected a string for 'user', got ${show(body.user)}`);
+  return {
+    model: body.model,
+    input,
+    promptParam,
+    maxTokens: maxTokens ?? maxCompletion,
+    temperature: optNumber(body, 'temperature', 0, 2),
+    topP: optNumber(body, 'top_p', 0, 1, true),
+    seed: optInt(body, 'seed', 0),
+    stop,
+    stream,
+    includeUsage,
+  };
+}
+
+function messageContent(v: unknown, where: string): string {
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v)) {
+    // Content parts: only text is supported; the parts are joined in order, as OpenAI does for text-only content.
+    return v
+      .map((p, i) => {
+        if (!isObject(p)) bad(`${where}[${i}]`, `expected a content part object, got ${show(p)}`);
+        if (p.type !== 'text') {
+          throw new ApiError(
+            'ERR_UNSUPPORTED_PARAMETER',
+            `only text content parts are supported, got type ${show(p.type)}`,
+            `${where}[${i}].type`,
+          );
+        }
+        checkFields(p, ['type', 'text'], {}, `${where}[${i}].`);
+        if (typeof p.text !== 'string') bad(`${where}[${i}].text`, `expected a string, got ${show(p.text)}`);
+        return p.text;
+      })
+      .join('');
+  }
+  return bad(where, `expected a string or an array of text parts for '${where}', got ${show(v)}`);
+}
+
+const ROLES = ['system', 'developer', 'user', 'assistant'];
+
+export function parseChatRequest(raw: unknown): SamplingRequest {
+  const body = expectBody(raw);
+  checkFields(body, [...COMMON, 'messages', 'max_completion_tokens'], CHAT_UNSUPPORTED);
+  const m = body.messages;
+  if (!Array.isArray(m) || m.length === 0) bad('messages', `expected a non-empty array for 'messages', got ${show(m)}`);
+  const messages = m.map((msg, i) => {
+    const where = `messages[${i}]`;
+    if (!isObject(msg)) bad(where, `expected an object for '${where}', got ${show(msg)}`);
+    checkFields(
+      msg,
+      ['role', 'content'],
+      { name: () => false, tool_calls: () => false, tool_call_id: () => false, refusal: () => false },
+      `${where}.`,
+    );
+    if (typeof msg.role !== 'string' || !ROLES.includes(msg.role)) {
+      bad(`${where}.role`, `expected one of ${ROLES.join(', ')} for '${where}.role', got ${show(msg.role)}`);
+    }
+    return { role: msg.role, content: messageContent(msg.content, `${where}.content`) };
+  });
+  return common(body, { messages }, 'messages');
+}
+
+export function parseCompletionRequest(raw: unknown): SamplingRequest {
+  const body = expectBody(raw);
+  checkFields(body, [...COMMON, 'prompt'], COMPLETION_UNSUPPORTED);
+  let p = body.prompt;
+  if (Array.isArray(p)) {
+    if (p.length !== 1 || typeof p[0] !== 'string') {
+      throw new ApiError(
+        'ERR_UNSUPPORTED_PARAMETER',
+        "'prompt' must be a string or an array of exactly one string (batched and token-id prompts are not supported)",
+        'prompt',
+      );
+    }
+    p = p[0];
+  }
+  if (typeof p !== 'string' || p === '') bad('prompt', `expected a non-empty string for 'prompt', got ${show(p)}`);
+  return common(body, p, 'prompt');
+}
+
+export interface TokenizeRequest {
+  input: PromptInput;
+  /** Chat: add the assistant header (default true). */
+  addGenerationPrompt: boolean;
+  /** Plain prompts: the tokenizer's special tokens (default true, as generate() feeds them). */
+  addSpecialTokens: boolean;
+  model: string | undefined;
+}
+
+/** vLLM's /tokenize: `{prompt}` or `{messages}`, with add_special_tokens / add_generation_prompt. */
+export function parseTokenizeRequest(raw: unknown): TokenizeRequest {
+  const body = expectBody(raw);
+  checkFields(body, ['model', 'prompt', 'messages', 'add_special_tokens', 'add_generation_prompt'], {});
+  const model = body.model === undefined || body.model === null ? undefined : body.model;
+  if (model !== undefined && typeof model !== 'string')
+    bad('model', `expected a string for 'model', got ${show(model)}`);
+  if ((body.prompt === undefined) === (body.messages === undefined))
+    bad('prompt', "give exactly one of 'prompt' or 'messages'");
+  if (body.prompt !== undefined) {
+    if (typeof body.prompt !== 'string') bad('prompt', `expected a string for 'prompt', got ${show(body.prompt)}`);
+    if (body.add_generation_prompt !== undefined)
+      bad('add_generation_prompt', "'add_generation_prompt' applies to 'messages' only");
+    return {
+      input: body.prompt,
+      addGenerationPrompt: true,
+      addSpecialTokens: optBool(body, 'add_special_tokens') ?? true,
+      model,
+    };
+  }
+  const chat = parseChatRequest({ model: 'x', messages: body.messages });
+  if (body.add_special_tokens !== undefined)
+    bad('add_special_tokens', "'add_special_tokens' applies to 'prompt' only (a chat template writes its own)");
+  return {
+    input: chat.input,
+    addGenerationPrompt: optBool(body, 'add_generation_prompt') ?? true,
+    addSpecialTokens: false,
+    model,
+  };
+}
+
+export function parseDetokenizeRequest(
+  raw: unknown,
+  vocabSize: number,
+): { tokens: number[]; model: string | undefined } {
+  const body = expectBody(raw);
+  checkFields(body, ['model', 'tokens'], {});
+  const model = body.model === undefined || body.model === null ? undefined : body.model;
+  if (model !== undefined && typeof model !== 'string')
+    bad('model', `expected a string for 'model', got ${show(model)}`);
+  if (!Array.isArray(body.tokens))
+    bad('tokens', `expected an array of token ids for 'tokens', got ${show(body.tokens)}`);
+  body.tokens.forEach((t, i) => {
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= vocabSize) {
+      bad(`tokens[${i}]`, `expected a token id in [0, ${vocabSize - 1}] for 'tokens[${i}]', got ${show(t)}`);
+    }
+  });
+  return { tokens: body.tokens as number[], model };
+}
+
+/** GET /v1/usage query: group_by (day|model), from, to (ISO dates or ms). */
+export function parseUsageQuery(q: unknown): {
+  groupBy: 'day' | 'model';
+  from: number | undefined;
+  to: number | undefined;
+} {
+  const query = isObject(q) ? q : {};
+  checkFields(query, ['group_by', 'from', 'to'], {});
+  const g = query.group_by ?? 'day';
+  if (g !== 'day' && g !== 'model') bad('group_by', `expected 'day' or 'model' for 'group_by', got ${show(g)}`);
+  const time = (name: 'from' | 'to'): number | undefined => {
+    const v = query[name];
+    if (v === undefined) return undefined;
+    const t = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : typeof v === 'string' ? Date.parse(v) : NaN;
+    if (!Number.isFinite(t))
+      bad(name, `expected an ISO date or milliseconds since the epoch for '${name}', got ${show(v)}`);
+    return t;
+  };
+  return { groupBy: g, from: time('from'), to: time('to') };
+}

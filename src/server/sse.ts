@@ -1,0 +1,51 @@
+/**
+ * Server-Sent Events writer over a raw Node response, with backpressure: when the socket's buffer is full, the
+ * writer waits for 'drain' (or for the client to go away) before taking the next chunk from the generation.
+ */
+import type { ServerResponse } from 'node:http';
+
+export class SseWriter {
+  private gone = false;
+
+  constructor(private readonly res: ServerResponse) {
+    res.once('close', () => {
+      this.gone = true;
+    });
+  }
+
+  /** Whether the client is still there. */
+  get open(): boolean {
+    return !this.gone && !this.res.destroyed;
+  }
+
+  start(headers: Record<string, string>): void {
+    this.res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      ...headers,
+    });
+    this.res.flushHeaders();
+  }
+
+  /** Writes one `data:` event; resolves when it is buffered below the high-water mark or the client left. */
+  async data(payload: object | string): Promise<void> {
+    if (!this.open) return;
+    const line = `data: ${typeof payload === 'string' ? payload : JSON.stringify(payload)}\n\n`;
+    if (this.res.write(line)) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
+  }
+
+  end(): void {
+    if (this.open) this.res.end();
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * `startServer()`: what `tokmeter serve` runs — load a model folder, open the ledger, read prices and keys, build
+ * the Meter and the app, listen. `close()` stops listening, lets admitted requests finish and record their usage,
+ * flushes the ledger and releases the model.
+ */
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { recentRecordsForSpec } from '../dashboard/index.js';
+import { TokmeterTypeError } from '../errors.js';
+import { Model } from '../model/index.js';
+import { createRedisServices, type RedisServices } from '../scale/services.js';
+import { Meter, PostgresLedger, PriceTable, SqliteLedger, type Ledger } from '../usage/index.js';
+import { buildApp } from './app.js';
+import { KeyStore } from './keys.js';
+import { ServerMetrics } from './metrics.js';
+import { asMeterable } from './model-adapter.js';
+
+export interface StartOptions {
+  /** Model folder (Hugging Face / Optimum layout). */
+  model: string;
+  port?: number;
+  host?: string;
+  /** `sqlite:PATH` or a `postgres://` URL; none = usage is metered but not stored. */
+  ledger?: string;
+  /**
+   * `redis://…`: shared limits and usage events through Redis (src/scale). `ledger` must then be the PostgreSQL
+   * the billing workers write (read for /v1/usage and budget seeding) or absent.
+   */
+  redis?: string;
+  /** With `redis`: admit requests without shared limits while Redis is unreachable (default: refuse, 503). */
+  redisFailOpen?: boolean;
+  /** Spool directory for a Postgres ledger (default `.tokmeter/spool` under the working directory). */
+  spoolDir?: string;
+  /** API keys file (keys.ts); none = an open server billing tenant 'default'. */
+  keys?: string;
+  /** Price table JSON (src/usage/prices.ts); none = the model at price 0. */
+  prices?: string;
+  threads?: number;
+  maxBodyBytes?: number;
+  /** max_tokens when a request gives none (the Meter caps it by the room the prompt leaves). Default 256. */
+  defaultMaxTokens?: number;
+  /** Prompt tokens per request, below the context window. Default: only the context window limits it. */
+  maxInputTokens?: number;
+  maxConcurrent?: number;
+  logger?: boolean;
+  /** Admin key of the usage dashboard at /dashboard; without one the dashboard is off (it needs `ledger`). */
+  adminKey?: string;
+  /** Collect process metrics (CPU, memory, event loop) too. Default true. */
+  defaultMetrics?: boolean;
+}
+
+export interface RunningServer {
+  url: string;
+  app: FastifyInstance;
+  model: Model;
+  meter: Meter;
+  ledger: Ledger | undefined;
+  metrics: ServerMetrics;
+  close(): Promise<void>;
+}
+
+/** Parses `sqlite:PATH` / `postgres://...`. */
+export function openLedger(spec: string, spoolDir?: string): Ledger {
+  if (spec.startsWith('sqlite:')) {
+    const file = spec.slice('sqlite:'.length);
+    if (file === '') throw new TokmeterTypeError(`expected sqlite:PATH for the ledger, got ${JSON.stringify(spec)}`);
+    return new SqliteLedger(path.resolve(file));
+  }
+  if (/^postgres(ql)?:\/\//.test(spec)) {
+    return new PostgresLedger(spec, { spoolDir: path.resolve(spoolDir ?? path.join('.tokmeter', 'spool')) });
+  }
+  throw new TokmeterTypeError(`expected sqlite:PATH or postgres://... for the ledger, got ${JSON.stringify(spec)}`);
+}
+
+export async function startServer(o: StartOptions): Promise<RunningServer> {
+  const keys = o.keys !== undefined ? KeyStore.fromFile(o.keys) : undefined;
+  const model = await Model.load(o.model, {
+    device: 'cpu',
+    ...(o.threads !== undefined ? { threads: o.threads } : {}),
+  });
+  let ledger: Ledger | undefined;
+  let meter: Meter | undefined;
+  let redis: RedisServices | undefined;
+  try {
+    const prices =
+      o.prices !== undefined
+        ? PriceTable.fromFile(o.prices)
+        : PriceTable.fromJSON({ version: 'unpriced', models: { [model.name]: { inputPer1M: 0, outputPer1M: 0 } } });
+    if (!prices.has(model.name)) {
+      throw new TokmeterTypeError(`the price table ${o.prices} has no price for the model '${model.name}'`);
+    }
+    const metrics = new ServerMetrics({ defaultMetrics: o.defaultMetrics ?? true });
+    if (o.redis !== undefined) {
+      redis = await createRedisServices(o.redis, {
+        spoolDir: path.resolve(o.spoolDir ?? path.join('.tokmeter', 'spool')),
+        failOpen: o.redisFailOpen ?? false,
+        registry: metrics.registry,
+        ...(o.ledger !== undefined ? { postgres: o.ledger } : {}),
+      });
+      ledger = redis.sink;
+    } else {
+      ledger = o.ledger !== undefined ? openLedger(o.ledger, o.spoolDir) : undefined;
+    }
+    await ledger?.open();
+    meter = new Meter({
+      prices,
+      limits: {
+        maxInputTokens: o.maxInputTokens ?? Number.MAX_SAFE_INTEGER,
+        defaultMaxNewTokens: o.defaultMaxTokens ?? 256,
+        ...(keys ? keys.meterLimits() : {}),
+      },
+      ...(ledger ? { ledger } : {}),
+      ...(redis ? { limiter: redis.limiter } : {}),
+      onRecord: (r) => metrics.onRecord(r),
+    });
+    const app = await buildApp({
+      model: asMeterable(model),
+      tokenizer: model.tokenizer,
+      meter,
+      metrics,
+      ...(keys ? { keys } : {}),
+      ...(o.maxBodyBytes !== undefined ? { maxBodyBytes: o.maxBodyBytes } : {}),
+      ...(o.maxConcurrent !== undefined ? { maxConcurrent: o.maxConcurrent } : {}),
+      ...(o.logger !== undefined ? { logger: o.logger } : {}),
+      ...(o.adminKey
+        ? { dashboard: { adminKey: o.adminKey, records: o.ledger ? recentRecordsForSpec(o.ledger) : undefined } }
+        : {}),
+    });
+    await app.listen({ port: o.port ?? 8000, host: o.host ?? '127.0.0.1' });
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : o.port;
+    const host = o.host ?? '127.0.0.1';
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const m = meter;
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      app,
+      model,
+      meter: m,
+      ledger,
+      metrics,
+      close() {
+        closing ??= (async () => {
+          await app.close();
+          await m.close({ timeoutMs: 10_000 });
+          await redis?.close();
+          await model.dispose();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    if (meter) await meter.close().catch(() => undefined);
+    else await ledger?.close().catch(() => undefined);
+    await redis?.close().catch(() => undefined);
+    await model.dispose();
+    throw err;
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The prompt-prefix KV cache (Model.load option prefixCache): greedy outputs equal an uncached model's on the miss
+ * and hit paths (fp32 KV, fp16 KV, a graph without position_ids), usage.cachedTokens is exact, LRU eviction keeps
+ * the byte budget, a prompt larger than the budget runs uncached, stats() reports it all. The cache's internals
+ * (copy layout, LRU order, replacement) are unit-tested in native/engine/test/prefix_cache_test.cc.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Model, type GenerationResult, type PromptInput } from '../../src/model/index.js';
+import { makeTestModel, tempDir } from './helpers.js';
+
+let root: { dir: string; cleanup: () => void };
+let tiny: string;
+let plain: Model;
+
+const SYSTEM = 'You are a careful assistant. Answer in one short sentence, and never make things up. ';
+const greedy = { maxNewTokens: 16, temperature: 0, eosTokenIds: [] as number[] };
+
+beforeAll(async () => {
+  root = tempDir('prefix');
+  tiny = await makeTestModel(root.dir, 'tiny');
+  plain = await Model.load(tiny, { threads: 1 });
+});
+afterAll(async () => {
+  await plain?.dispose();
+  root?.cleanup();
+});
+
+async function run(m: Model, prompt: PromptInput): Promise<GenerationResult> {
+  return m.generate(prompt, greedy).result;
+}
+
+/** Tokens two prompts share from the start. */
+function common(a: Uint32Array, b: Uint32Array): number {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  return i;
+}
+
+/** A token prompt whose ids start at `first` (distinct first ids: no shared prefix, not even BOS). */
+function ids(first: number, length: number): { tokens: number[] } {
+  return { tokens: Array.from({ length }, (_, i) => 100 + ((first * 37 + i * 11) % 5000)) };
+}
+
+describe('prefix cache', () => {
+  it('is off by default: cachedTokens 0, stats say so', async () => {
+    await run(plain, SYSTEM + 'Hello');
+    const r = await run(plain, SYSTEM + 'Hello');
+    expect(r.usage.cachedTokens).toBe(0);
+    expect(plain.stats()).toMatchObject({ prefixCache: false, cacheHits: 0, cachedTokens: 0, cacheBytes: 0 });
+  });
+
+  for (const [label, options] of [
+    ['fp32 KV', {}],
+    ['fp16 KV', { kvDtype: 'float16' as const }],
+    ['no position_ids', { positionIds: false }],
+  ] as const) {
+    it(`miss and hit paths equal the uncached model; cachedTokens exact (${label})`, async () => {
+      const dir =
+        label === 'fp32 KV' ? tiny : await makeTestModel(root.dir, `tiny-${label.replace(/\W/g, '')}`, options);
+      const reference = label === 'fp32 KV' ? plain : await Model.load(dir, { threads: 1 });
+      const cached = await Model.load(dir, { threads: 1, prefixCache: true });
+      try {
+        const prompts = [
+          SYSTEM + 'What is the capital of France?',
+          SYSTEM + 'Name a prime number larger than ten.',
+          SYSTEM + 'What is the capital of France?', // the first prompt again
+          SYSTEM + 'What is the capital of France? And of Spain?', // an earlier turn extended
+        ];
+        const seen: Uint32Array[] = [];
+        let expectedCached = 0;
+        for (const prompt of prompts) {
+          const encoded = cached.encodePrompt(prompt);
+          // What the cache can serve: the longest prefix shared with an earlier prompt, all but the last token.
+          const shared = Math.max(0, ...seen.map((s) => common(s, encoded)));
+          const want = Math.min(shared, encoded.length - 1);
+          const [a, b] = [await run(reference, prompt), await run(cached, prompt)];
+          expect(Array.from(b.tokens)).toEqual(Array.from(a.tokens));
+          expect(b.text).toBe(a.text);
+          expect(b.usage).toEqual({ ...a.usage, cachedTokens: want });
+          expectedCached += want;
+          seen.push(encoded);
+        }
+        const sys = cached.encodePrompt(SYSTEM).length;
+        expect(expectedCached).toBeGreaterThan(3 * (sys - 2)); // the system prompt was served on every later turn
+        const s = cached.stats();
+        expect(s.prefixCache).toBe(true);
+        expect(s.cachedTokens).toBe(expectedCached);
+        expect(s.cacheHits).toBe(3);
+        expect(s.cacheMisses).toBe(1);
+        // Entries: prompt 1 was replaced by its extension (prompt 4); prompt 2 stays. Bytes are exact.
+        expect(s.cacheEntries).toBe(2);
+        expect(s.cacheBytes).toBe((seen[1]!.length + seen[3]!.length) * cached.info.kvBytesPerToken);
+        expect(s).toMatchObject({ running: 0, queued: 0, cacheEvictions: 0, cacheOversized: 0 });
+      } finally {
+        await cached.dispose();
+        if (reference !== plain) await reference.dispose();
+      }
+    });
+  }
+
+  it('evicts the least recently used prompt to stay within kvCacheBytes; outputs stay equal', async () => {
+    const perToken = plain.info.kvBytesPerToken;
+    const [a, b, c] = [ids(1, 40), ids(2, 40), ids(3, 40)];
+    // Room for two 40-token prompts, not three.
+    const m = await Model.load(tiny, { threads: 1, prefixCache: true, kvCacheBytes: 100 * perToken });
+    try {
+      await run(m, a);
+      await run(m, b);
+      expect((await run(m, a)).usage.cachedTokens).toBe(39); // a is now the most recent, b the least
+      await run(m, c); // evicts b
+      let s = m.stats();
+      expect(s.cacheEntries).toBe(2);
+      expect(s.cacheEvictions).toBe(1);
+      expect(s.cacheBytes).toBe(80 * perToken);
+      expect(s.cacheBytes).toBeLessThanOrEqual(s.kvCacheBytes);
+      const rb = await run(m, b);
+      expect(rb.usage.cachedTokens).toBe(0); // evicted: recomputed (and kept again, evicting a)
+      expect(Array.from(rb.tokens)).toEqual(Array.from((await run(plain, b)).tokens));
+      expect((await run(m, c)).usage.cachedTokens).toBe(39);
+      expect((await run(m, a)).usage.cachedTokens).toBe(0);
+      s = m.stats();
+      expect(s.cacheEvictions).toBe(3);
+      expect(s.cacheBytes).toBeLessThanOrEqual(s.kvCacheBytes);
+    } finally {
+      await m.dispose();
+    }
+  });
+
+  it('a prompt whose KV alone exceeds kvCacheBytes runs uncached and is not kept', async () => {
+    const perToken = plain.info.kvBytesPerToken;
+    const m = await Model.load(tiny, { threads: 1, prefixCache: true, kvCacheBytes: 10 * perToken });
+    try {
+      const big = ids(4, 30);
+      const first = await run(m, big);
+      const again = await run(m, big);
+      expect(first.usage.cachedTokens).toBe(0);
+      expect(again.usage.cachedTokens).toBe(0);
+      expect(Array.from(again.tokens)).toEqual(Array.from((await run(plain, big)).tokens));
+      expect(m.stats()).toMatchObject({ cacheOversized: 2, cacheEntries: 0, cacheBytes: 0, cacheHits: 0 });
+      // A small prompt still fits and hits.
+      const small = ids(5, 8);
+      await run(m, small);
+      expect((await run(m, small)).usage.cachedTokens).toBe(7);
+    } finally {
+      await m.dispose();
+    }
+  });
+
+  it('stats() counts running and queued generations', async () => {
+    const first = plain.generate('Hello world', { maxNewTokens: 200, temperature: 0, highWaterMark: 1 });
+    const reader = first[Symbol.asyncIterator](); // chunks are now acknowledged only as taken: the engine waits
+    const second = plain.generate('Hello again', { maxNewTokens: 5, temperature: 0 });
+    try {
+      await expect.poll(() => plain.stats(), { timeout: 5000 }).toMatchObject({ running: 1, queued: 1 });
+    } finally {
+      first.abort();
+      second.abort();
+      await reader.return?.();
+    }
+    await Promise.all([first.result, second.result]);
+    expect(plain.stats()).toMatchObject({ running: 0, queued: 0 });
+  });
+
+  it('validates its options', async () => {
+    await expect(Model.load(tiny, { prefixCache: 'yes' as unknown as boolean })).rejects.toThrow(
+      /expected a boolean for prefixCache/,
+    );
+    await expect(Model.load(tiny, { prefixCache: true, kvCacheBytes: 0 })).rejects.toThrow(/kvCacheBytes/);
+    await expect(Model.load(tiny, { prefixCache: true, kvCacheBytes: 1.5 })).rejects.toThrow(/kvCacheBytes/);
+  });
+});

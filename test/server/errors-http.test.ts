@@ -1,0 +1,215 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- JSON bodies read off the wire are checked by the assertions */
+/**
+ * Every error status of the server with its OpenAI body shape, through HTTP and the official client; keys and
+ * tenants with their limits; a client that disconnects mid-stream (its generation stops, its usage is recorded).
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../../src/server/index.js';
+import type { SqliteLedger, UsageRecord } from '../../src/usage/index.js';
+import { makeChatTinyModel, startTestServer, tempDir, writeKeysFile } from './helpers.js';
+
+const OK = { key: 'tm-ok-key-000000000000', id: 'ok', tenant: 'free' };
+const RPM2 = { key: 'tm-rpm-key-00000000000', id: 'rpm', tenant: 'slow' };
+const BROKE = { key: 'tm-broke-key-000000000', id: 'broke', tenant: 'broke' };
+const messages = [{ role: 'user' as const, content: 'hi there' }];
+
+let tmp: ReturnType<typeof tempDir>;
+let server: RunningServer;
+
+async function call(route: string, init: { body?: unknown; raw?: string; key?: string | null; method?: string } = {}) {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (init.key !== null) headers.authorization = `Bearer ${init.key ?? OK.key}`;
+  const res = await fetch(`${server.url}${route}`, {
+    method: init.method ?? 'POST',
+    headers,
+    ...(init.method === 'GET' ? {} : { body: init.raw ?? JSON.stringify(init.body ?? {}) }),
+  });
+  return { status: res.status, headers: res.headers, json: (await res.json()) as any };
+}
+
+/** The OpenAI error shape: exactly {error: {message, type, param, code}}. */
+function expectErrorShape(json: any, fields: { type?: string; code?: string | null; param?: string | null }) {
+  expect(Object.keys(json)).toEqual(['error']);
+  expect(Object.keys(json.error).sort()).toEqual(['code', 'message', 'param', 'type']);
+  expect(typeof json.error.message).toBe('string');
+  expect(json.error.message.length).toBeGreaterThan(0);
+  expect(json.error).toMatchObject(fields);
+}
+
+beforeAll(async () => {
+  tmp = tempDir('server-errors');
+  const model = await makeChatTinyModel(tmp.dir);
+  const prices = path.join(tmp.dir, 'prices.json');
+  writeFileSync(
+    prices,
+    JSON.stringify({ version: 't1', models: { tiny: { inputPer1M: '1000', outputPer1M: '1000' } } }),
+  );
+  server = await startTestServer({
+    model,
+    prices,
+    ledger: `sqlite:${path.join(tmp.dir, 'usage.db')}`,
+    maxBodyBytes: 64 * 1024,
+    keys: writeKeysFile(tmp.dir, [OK, RPM2, BROKE], {
+      slow: { requestsPerMinute: 2 },
+      broke: { budget: { day: '0.000001' } },
+    }),
+  });
+});
+
+afterAll(async () => {
+  await server?.close();
+  tmp?.cleanup();
+});
+
+describe('error statuses and bodies', () => {
+  const chat = (extra: object = {}) => ({ body: { model: 'tiny', messages, max_tokens: 2, ...extra } });
+
+  it('401 for a missing or unknown key, through the openai client too', async () => {
+    const missing = await call('/v1/chat/completions', { ...chat(), key: null });
+    expect(missing.status).toBe(401);
+    expectErrorShape(missing.json, { type: 'invalid_request_error', code: 'missing_api_key', param: null });
+    const wrong = await call('/v1/chat/completions', { ...chat(), key: 'tm-not-a-key' });
+    expect(wrong.status).toBe(401);
+    expectErrorShape(wrong.json, { code: 'invalid_api_key' });
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'nope', maxRetries: 0 });
+    const err = await client.models.list().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect((err as InstanceType<typeof OpenAI.AuthenticationError>).code).toBe('invalid_api_key');
+  });
+
+  it('400 naming the field for unknown, ill-typed and unsupported parameters', async () => {
+    const cases: [object, string, string][] = [
+      [{ frobnicate: true }, 'frobnicate', 'unknown_parameter'],
+      [{ temperature: 'hot' }, 'temperature', 'invalid_request'],
+      [{ max_tokens: -1 }, 'max_tokens', 'invalid_request'],
+      [{ n: 3 }, 'n', 'unsupported_parameter'],
+      [{ logprobs: true }, 'logprobs', 'unsupported_parameter'],
+      [{ seed: 'x' }, 'seed', 'invalid_request'],
+    ];
+    for (const [extra, param, code] of cases) {
+      const r = await call('/v1/chat/completions', chat(extra));
+      expect(r.status, JSON.stringify(extra)).toBe(400);
+      expectErrorShape(r.json, { type: 'invalid_request_error', param, code });
+      expect(r.json.error.message).toContain(param);
+    }
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: OK.key, maxRetries: 0 });
+    const err = await client.chat.completions.create({ model: 'tiny', messages, n: 2 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('n');
+  });
+
+  it('400 invalid JSON, 404 unknown model and route, 415 wrong media type', async () => {
+    const bad = await call('/v1/chat/completions', { raw: '{"model": ' });
+    expect(bad.status).toBe(400);
+    expectErrorShape(bad.json, { code: 'invalid_json' });
+    const model = await call('/v1/chat/completions', { body: { model: 'gpt-4o', messages } });
+    expect(model.status).toBe(404);
+    expectErrorShape(model.json, { code: 'model_not_found', param: 'model' });
+    const route = await call('/v1/embeddings', { body: {} });
+    expect(route.status).toBe(404);
+    expectErrorShape(route.json, { code: 'not_found' });
+    const res = await fetch(`${server.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/xml', authorization: `Bearer ${OK.key}` },
+      body: '<hi/>',
+    });
+    expect(res.status).toBe(415);
+    expectErrorShape(await res.json(), { code: 'unsupported_media_type' });
+  });
+
+  it('400 context_length_exceeded with both numbers, for chat and completions', async () => {
+    const r = await call('/v1/chat/completions', chat({ max_tokens: 5000 }));
+    expect(r.status).toBe(400);
+    expectErrorShape(r.json, { type: 'invalid_request_error', code: 'context_length_exceeded', param: 'messages' });
+    expect(r.json.error.message).toContain('2048');
+    const long = 'word '.repeat(2100);
+    const c = await call('/v1/completions', { body: { model: 'tiny', prompt: long, max_tokens: 1 } });
+    expect(c.status).toBe(400);
+    expectErrorShape(c.json, { code: 'context_length_exceeded', param: 'prompt' });
+  });
+
+  it('413 for a body over the limit', async () => {
+    const r = await call('/v1/completions', { body: { model: 'tiny', prompt: 'x'.repeat(100 * 1024) } });
+    expect(r.status).toBe(413);
+    expectErrorShape(r.json, { code: 'request_too_large' });
+  });
+
+  it("429 with Retry-After once a tenant's requests per minute are used", async () => {
+    const ok1 = await call('/v1/completions', { key: RPM2.key, body: { model: 'tiny', prompt: 'a', max_tokens: 1 } });
+    const ok2 = await call('/tokenize', { key: RPM2.key, body: { prompt: 'a' } });
+    expect([ok1.status, ok2.status]).toEqual([200, 200]);
+    const r = await call('/v1/completions', { key: RPM2.key, body: { model: 'tiny', prompt: 'a', max_tokens: 1 } });
+    expect(r.status).toBe(429);
+    expectErrorShape(r.json, { type: 'requests', code: 'rate_limit_exceeded' });
+    const retry = Number(r.headers.get('retry-after'));
+    expect(retry).toBeGreaterThanOrEqual(1);
+    expect(retry).toBeLessThanOrEqual(60);
+    // Another tenant is not affected.
+    expect((await call('/v1/completions', { body: { model: 'tiny', prompt: 'a', max_tokens: 1 } })).status).toBe(200);
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: RPM2.key, maxRetries: 0 });
+    const err = await client.completions.create({ model: 'tiny', prompt: 'a', max_tokens: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+  });
+
+  it('429 insufficient_quota with Retry-After when the budget cannot cover the request', async () => {
+    const r = await call('/v1/completions', { key: BROKE.key, body: { model: 'tiny', prompt: 'a', max_tokens: 4 } });
+    expect(r.status).toBe(429);
+    expectErrorShape(r.json, { type: 'insufficient_quota', code: 'insufficient_quota' });
+    const retry = Number(r.headers.get('retry-after'));
+    expect(retry).toBeGreaterThanOrEqual(1);
+    expect(retry).toBeLessThanOrEqual(86_400);
+  });
+
+  it('refused requests leave no ledger record; streams refused before the first byte get a JSON error', async () => {
+    await server.meter.flush(); // records of earlier tests may still be on their way from the spool
+    const before = await (server.ledger as SqliteLedger).count();
+    const r = await call('/v1/chat/completions', {
+      key: BROKE.key,
+      body: { model: 'tiny', messages, max_tokens: 4, stream: true },
+    });
+    expect(r.status).toBe(429);
+    expect(r.headers.get('content-type')).toContain('application/json');
+    await server.meter.flush();
+    expect(await (server.ledger as SqliteLedger).count()).toBe(before);
+  });
+});
+
+describe('client disconnect mid-stream', () => {
+  it('aborts the generation and records what was processed', async () => {
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: OK.key, maxRetries: 0 });
+    const ac = new AbortController();
+    const stream = await client.chat.completions.create(
+      { model: 'tiny', messages, max_tokens: 1900, temperature: 0, stream: true },
+      { signal: ac.signal },
+    );
+    let id = '';
+    let pieces = 0;
+    try {
+      for await (const c of stream) {
+        id = c.id;
+        if (c.choices[0]?.delta.content) pieces++;
+        if (pieces >= 2) ac.abort();
+      }
+    } catch (err) {
+      expect((err as Error).name).toMatch(/Abort/);
+    }
+    expect(id).not.toBe('');
+    let rec: UsageRecord | undefined;
+    for (let i = 0; i < 100 && !rec; i++) {
+      await server.meter.flush();
+      rec = await (server.ledger as SqliteLedger).get(id);
+      if (!rec) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(rec).toBeDefined();
+    expect(rec!.finishReason).toBe('abort');
+    expect(rec!.promptTokens).toBe(server.model.countPrompt({ messages }));
+    expect(rec!.completionTokens).toBeGreaterThanOrEqual(pieces);
+    expect(rec!.completionTokens).toBeLessThan(1900);
+    expect(rec!.cost).toBe(BigInt(rec!.totalTokens) * 1_000_000_000n); // 1000 per 1M tokens = 1e9 pico per token
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).toMatch(/tokmeter_generations_in_flight 0/);
+  });
+});

@@ -1,0 +1,167 @@
+/** Unit tests of the one error table and of request validation (no model needed). */
+import { describe, expect, it } from 'vitest';
+import { ApiError, ERROR_TABLE, toHttpError } from '../../src/server/errors.js';
+import { parseChatRequest, parseCompletionRequest, parseTokenizeRequest } from '../../src/server/requests.js';
+import { BudgetExceededError, RateLimitError } from '../../src/usage/index.js';
+import { ContextLengthError, TokmeterTypeError } from '../../src/errors.js';
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a throw');
+}
+
+describe('toHttpError', () => {
+  it('maps the metering refusals to their status, type, code and Retry-After', () => {
+    const ctx = toHttpError(
+      new ContextLengthError('ERR_CONTEXT_LENGTH', 'request needs 3000 tokens, over the context length of 2048', {
+        promptTokens: 2000,
+        contextLength: 2048,
+      }),
+      'prompt',
+    );
+    expect(ctx.status).toBe(400);
+    expect(ctx.body.error).toMatchObject({
+      type: 'invalid_request_error',
+      code: 'context_length_exceeded',
+      param: 'prompt',
+    });
+    expect(ctx.body.error.message).toContain('2048');
+
+    const rpm = toHttpError(new RateLimitError('acme', 'rpm', 1500, 'too many'));
+    expect(rpm.status).toBe(429);
+    expect(rpm.headers).toEqual({ 'retry-after': '2', 'retry-after-ms': '1500' });
+    expect(rpm.body.error).toMatchObject({ type: 'requests', code: 'rate_limit_exceeded', message: 'too many' });
+
+    const never = toHttpError(new RateLimitError('acme', 'tpm', Infinity, 'never fits'));
+    expect(never.status).toBe(429);
+    expect(never.headers).toEqual({}); // retrying cannot help: no Retry-After
+    expect(never.body.error.type).toBe('tokens');
+
+    const resetsAt = Date.now() + 90_000;
+    const budget = toHttpError(new BudgetExceededError('acme', 'day', 5n, 10n, 6n, resetsAt));
+    expect(budget.status).toBe(429);
+    expect(budget.body.error.code).toBe('insufficient_quota');
+    expect(Number(budget.headers['retry-after'])).toBeGreaterThanOrEqual(89);
+    expect(Number(budget.headers['retry-after'])).toBeLessThanOrEqual(90);
+  });
+
+  it('maps server errors, fastify body errors and argument errors', () => {
+    expect(toHttpError(new ApiError('ERR_INVALID_API_KEY', 'invalid API key')).status).toBe(401);
+    const p = toHttpError(new ApiError('ERR_UNKNOWN_PARAMETER', "unknown parameter 'foo'", 'foo'));
+    expect(p).toMatchObject({ status: 400, body: { error: { param: 'foo', code: 'unknown_parameter' } } });
+    const big = Object.assign(new Error('Request body is too large'), {
+      code: 'FST_ERR_CTP_BODY_TOO_LARGE',
+      statusCode: 413,
+    });
+    expect(toHttpError(big)).toMatchObject({ status: 413, body: { error: { code: 'request_too_large' } } });
+    expect(toHttpError(new TokmeterTypeError('expected x')).status).toBe(400);
+    expect(toHttpError(new ApiError('ERR_OVERLOADED', 'busy', null, 1000)).headers['retry-after']).toBe('1');
+  });
+
+  it('hides the message of unexpected errors behind a 500', () => {
+    const h = toHttpError(new Error('secret path /etc/x'));
+    expect(h.status).toBe(500);
+    expect(h.body.error.type).toBe('server_error');
+    expect(h.body.error.message).not.toContain('/etc/x');
+    expect(toHttpError(Object.assign(new Error('no price'), { code: 'ERR_PRICE' })).status).toBe(500);
+  });
+
+  it('has an OpenAI type and a status for every entry', () => {
+    for (const [code, e] of Object.entries(ERROR_TABLE)) {
+      expect(e.status, code).toBeGreaterThanOrEqual(400);
+      expect(e.type, code).toMatch(/^[a-z_]+$/);
+    }
+  });
+});
+
+describe('request validation', () => {
+  const chat = { model: 'tiny', messages: [{ role: 'user', content: 'hi' }] };
+
+  it('parses a chat request with every supported field', () => {
+    const r = parseChatRequest({
+      ...chat,
+      max_completion_tokens: 5,
+      temperature: 0.5,
+      top_p: 0.9,
+      seed: 3,
+      stop: 'x',
+      n: 1,
+      stream: true,
+      stream_options: { include_usage: true },
+      user: 'u',
+      presence_penalty: 0,
+    });
+    expect(r).toMatchObject({
+      maxTokens: 5,
+      temperature: 0.5,
+      topP: 0.9,
+      seed: 3,
+      stop: ['x'],
+      stream: true,
+      includeUsage: true,
+    });
+    expect(r.input).toEqual({ messages: [{ role: 'user', content: 'hi' }] });
+  });
+
+  it('names the field of every unknown, ill-typed or unsupported parameter', () => {
+    const cases: [unknown, string, string][] = [
+      [{ ...chat, foo: 1 }, 'foo', 'ERR_UNKNOWN_PARAMETER'],
+      [{ ...chat, temperature: 'hot' }, 'temperature', 'ERR_INVALID_REQUEST'],
+      [{ ...chat, max_tokens: 1.5 }, 'max_tokens', 'ERR_INVALID_REQUEST'],
+      [{ ...chat, max_tokens: 0 }, 'max_tokens', 'ERR_INVALID_REQUEST'],
+      [{ ...chat, n: 2 }, 'n', 'ERR_UNSUPPORTED_PARAMETER'],
+      [{ ...chat, tools: [{ type: 'function' }] }, 'tools', 'ERR_UNSUPPORTED_PARAMETER'],
+      [{ ...chat, presence_penalty: 0.5 }, 'presence_penalty', 'ERR_UNSUPPORTED_PARAMETER'],
+      [{ ...chat, stream_options: { include_usage: true } }, 'stream_options', 'ERR_INVALID_REQUEST'],
+      [{ ...chat, stream: true, stream_options: { include_usage: 1 } }, 'include_usage', 'ERR_INVALID_REQUEST'],
+      [{ ...chat, stop: ['a', ''] }, 'stop[1]', 'ERR_INVALID_REQUEST'],
+      [{ ...chat, messages: [{ role: 'user', content: 'x', extra: 1 }] }, 'messages[0].extra', 'ERR_UNKNOWN_PARAMETER'],
+      [{ ...chat, messages: [{ role: 'robot', content: 'x' }] }, 'messages[0].role', 'ERR_INVALID_REQUEST'],
+      [{ ...chat, messages: [] }, 'messages', 'ERR_INVALID_REQUEST'],
+      [{ ...chat, max_tokens: 4, max_completion_tokens: 5 }, 'max_completion_tokens', 'ERR_INVALID_REQUEST'],
+      [{ messages: chat.messages }, 'model', 'ERR_INVALID_REQUEST'],
+    ];
+    for (const [body, param, code] of cases) {
+      const err = thrown(() => parseChatRequest(body)) as ApiError;
+      expect(err, JSON.stringify(body)).toBeInstanceOf(ApiError);
+      expect({ param: err.param, code: err.code }, JSON.stringify(body)).toEqual({ param, code });
+    }
+    expect((thrown(() => parseCompletionRequest({ model: 'tiny', prompt: ['a', 'b'] })) as ApiError).param).toBe(
+      'prompt',
+    );
+    expect((thrown(() => parseCompletionRequest({ model: 'tiny', prompt: 'a', echo: true })) as ApiError).param).toBe(
+      'echo',
+    );
+    expect((thrown(() => parseTokenizeRequest({ prompt: 'a', messages: [] })) as ApiError).param).toBe('prompt');
+  });
+
+  it('joins text content parts and refuses other parts', () => {
+    const r = parseChatRequest({
+      model: 'tiny',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'a' },
+            { type: 'text', text: 'b' },
+          ],
+        },
+      ],
+    });
+    expect(r.input).toEqual({ messages: [{ role: 'user', content: 'ab' }] });
+    const err = thrown(() =>
+      parseChatRequest({
+        model: 'tiny',
+        messages: [{ role: 'user', content: [{ type: 'image_url', image_url: {} }] }],
+      }),
+    ) as ApiError;
+    expect({ code: err.code, param: err.param }).toEqual({
+      code: 'ERR_UNSUPPORTED_PARAMETER',
+      param: 'messages[0].content[0].type',
+    });
+  });
+});
