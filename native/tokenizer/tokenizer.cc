@@ -38,6 +38,7 @@ struct Tokenizer::Impl {
   std::vector<std::string> keys;  // model-domain strings (raw bytes for byte-level)
   TokenMap key_map;
   bool byte_level = false;
+  bool later_duplicate_wins = false;      // Unigram: a repeated piece maps to its later id (as in the reference)
   bool fast_byte_decode = false;          // decoder chain is exactly [ByteLevel]
   std::vector<std::string> decode_bytes;  // byte-level fast path: id -> bytes when they differ from keys[id]
 
@@ -47,9 +48,9 @@ struct Tokenizer::Impl {
   const TokenMap& TokenIds() const {
     std::call_once(token_map_once, [this] {
       token_map.Init(&tokens, tokens.size());
-      for (uint32_t id : added_ids) token_map.Insert(id, /*overwrite=*/true);
       for (size_t id = 0; id < keys.size(); ++id)
-        if (present[id]) token_map.Insert(static_cast<uint32_t>(id));
+        if (present[id]) token_map.Insert(static_cast<uint32_t>(id), /*overwrite=*/later_duplicate_wins);
+      for (uint32_t id : added_ids) token_map.Insert(id, /*overwrite=*/true);
     });
     return token_map;
   }
@@ -78,6 +79,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::Create(const Spec& spec) {
   for (const auto& p : spec.pre_tokenizers)
     if (p.kind == PreTokenizerSpec::Kind::kByteLevel) m.byte_level = true;
   if (ms.vocab_is_bytes) m.byte_level = true;
+  m.later_duplicate_wins = ms.kind == ModelSpec::Kind::kUnigram;
   if (m.byte_level && ms.kind != ModelSpec::Kind::kBPE) SpecError("model.type: ByteLevel needs a BPE model");
 
   size_t total = n;
@@ -118,7 +120,9 @@ std::shared_ptr<const Tokenizer> Tokenizer::Create(const Spec& spec) {
     for (size_t id = 0; id < n; ++id) {
       if (id + kAhead < n) m.key_map.Prefetch(hashes[id + kAhead]);
       if (!m.present[id] || (m.keys[id].empty())) continue;
-      if (!m.key_map.InsertHashed(static_cast<uint32_t>(id), hashes[id]) && !ms.vocab_is_bytes)
+      // Unigram: a duplicate piece maps to its later id, as in the reference.
+      const bool unigram = ms.kind == ModelSpec::Kind::kUnigram;
+      if (!m.key_map.InsertHashed(static_cast<uint32_t>(id), hashes[id], unigram) && !ms.vocab_is_bytes && !unigram)
         SpecError("model.vocab: duplicate token for id " + std::to_string(id));
     }
   }
@@ -169,7 +173,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::Create(const Spec& spec) {
   switch (ms.kind) {
     case ModelSpec::Kind::kBPE: m.model = MakeBpe(ms, *merges, m.keys, m.key_map, m.byte_level); break;
     case ModelSpec::Kind::kWordPiece: m.model = MakeWordPiece(ms, m.keys, m.key_map); break;
-    case ModelSpec::Kind::kUnigram: SpecError("model.type: Unigram is not supported yet");
+    case ModelSpec::Kind::kUnigram: m.model = MakeUnigram(ms, m.keys, m.key_map); break;
   }
   if (ms.unk_id && (*ms.unk_id >= n || !ms.present[*ms.unk_id])) SpecError("model.unk_token: not in the vocabulary");
 

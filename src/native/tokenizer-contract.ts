@@ -65,6 +65,8 @@ export interface NativeModelSpec {
   unkId: number | null;
   continuingSubwordPrefix?: string;
   maxInputCharsPerWord?: number;
+  /** Unigram: the score (log probability) of each id, one per vocabulary entry. */
+  scores?: Float64Array;
 }
 
 /** The compact description built by src/tokenizer/spec.ts from tokenizer.json or a tiktoken rank file. */

@@ -15,7 +15,7 @@ export function specError(field: string, problem: string): TokenizerSpecError {
 export function unsupported(field: string, what: string): TokenizerSpecError {
   return new TokenizerSpecError(
     'ERR_TOKENIZER_UNSUPPORTED',
-    `unsupported tokenizer component at ${field}: ${what} (tokmeter implements BPE and WordPiece models; NFC/NFD/NFKC/NFKD, ` +
+    `unsupported tokenizer component at ${field}: ${what} (tokmeter implements BPE, WordPiece and Unigram models; NFC/NFD/NFKC/NFKD, ` +
       `Lowercase, Replace, Prepend, Strip, BertNormalizer normalizers; Split, ByteLevel, Metaspace, Whitespace, ` +
       `WhitespaceSplit, Digits, Punctuation, BertPreTokenizer pre-tokenizers; see docs)`,
   );

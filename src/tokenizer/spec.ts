@@ -218,7 +218,42 @@ function model(m: JsonObject): NativeModelSpec {
           : uint(m.max_input_chars_per_word, 'model.max_input_chars_per_word'),
     };
   }
+  if (type === 'Unigram') return unigram(m);
   throw unsupported('model.type', `model ${describe(type)}`);
+}
+
+/** Unigram (SentencePiece): model.vocab is a list of [piece, score]; the id is the index. */
+function unigram(m: JsonObject): NativeModelSpec {
+  const vocab = arr(m.vocab ?? null, 'model.vocab');
+  const tokens: string[] = new Array<string>(vocab.length);
+  const scores = new Float64Array(vocab.length);
+  for (let i = 0; i < vocab.length; i++) {
+    const e = vocab[i];
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string')
+      throw specError(`model.vocab[${i}]`, `expected [piece, score], got ${describe(e)}`);
+    if (typeof e[1] !== 'number' || !Number.isFinite(e[1]))
+      throw specError(`model.vocab[${i}][1]`, `expected a finite number, got ${describe(e[1])}`);
+    tokens[i] = e[0];
+    scores[i] = e[1];
+  }
+  let unkId: number | null = null;
+  if (m.unk_id !== undefined && m.unk_id !== null) {
+    unkId = uint(m.unk_id, 'model.unk_id');
+    if (unkId >= vocab.length)
+      throw specError('model.unk_id', `${unkId} is not below the vocabulary size ${vocab.length}`);
+  }
+  return {
+    kind: 'Unigram',
+    ...packVocab(tokens),
+    vocabIsBytes: false,
+    merges: new Uint32Array(0),
+    mergesFromRanks: false,
+    ignoreMerges: false,
+    byteFallback: bool(m, 'byte_fallback', 'model', false),
+    fuseUnk: true,
+    unkId,
+    scores,
+  };
 }
 
 function normalizers(v: Json | undefined, field: string, out: NativeNormalizerSpec[]): void {

@@ -1,5 +1,5 @@
-// Model: turns one pre-tokenized word into token ids (BPE, WordPiece). Immutable and thread-safe; per-call state
-// lives in ModelScratch. Words reach the model in its own domain: raw bytes for byte-level tokenizers (the GPT-2
+// Model: turns one pre-tokenized word into token ids (BPE, WordPiece, Unigram). Immutable and thread-safe; per-call
+// state lives in ModelScratch. Words reach the model in its own domain: raw bytes for byte-level tokenizers (the GPT-2
 // byte-to-char mapping is folded into the vocabulary at load time), UTF-8 text otherwise.
 #pragma once
 
@@ -46,6 +46,16 @@ struct ModelScratch {
   std::unordered_map<std::string, std::pair<uint32_t, uint32_t>> cache;
   std::vector<uint32_t> cache_ids;
   uint64_t cache_owner = 0;  // Model::uid() of the model that filled the cache (never reused)
+  // Unigram: best path ending at each byte offset, and the backtracked segments.
+  struct LatticeNode {
+    double score;
+    uint32_t start, id;  // start == 0xFFFFFFFF: no path ends here yet
+  };
+  std::vector<LatticeNode> lattice;
+  struct Segment {
+    uint32_t start, end, id;
+  };
+  std::vector<Segment> segments;
 };
 
 // Open-addressing map from a token string to its id; the strings live in a vector owned elsewhere (the
@@ -134,5 +144,9 @@ class Model {
 std::unique_ptr<Model> MakeBpe(const ModelSpec& spec, const std::vector<std::pair<uint32_t, uint32_t>>& merges,
                                const std::vector<std::string>& keys, const TokenMap& map, bool byte_level);
 std::unique_ptr<Model> MakeWordPiece(const ModelSpec& spec, const std::vector<std::string>& keys, const TokenMap& map);
+// The value the reference's JSON parser gives a score whose correctly rounded value is v (see unigram.cc).
+double ReferenceScore(double v);
+// Unigram: `map` must resolve duplicate pieces to the later id (built with overwrite = true).
+std::unique_ptr<Model> MakeUnigram(const ModelSpec& spec, const std::vector<std::string>& keys, const TokenMap& map);
 
 }  // namespace tokmeter::tokenizer

@@ -1,8 +1,13 @@
 // Unit tests for the native tokenizer pipeline, component by component, on small synthetic tokenizers.
 // Parity with the reference on real tokenizer files is tested from JS (test/tokenizer/parity.test.ts).
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <random>
 
 #include "test_util.h"
+#include "tokenizer/models/model.h"
 #include "tokenizer/regex.h"
 #include "tokenizer/utf8.h"
 
@@ -275,7 +280,141 @@ TEST(invalid_input_and_spec_errors) {
   Spec uni = b.spec;
   uni.model.kind = ModelSpec::Kind::kUnigram;
   uni.pre_tokenizers.clear();
-  CHECK_THROWS_CODE(Tokenizer::Create(uni), "ERR_TOKENIZER_SPEC");
+  CHECK_THROWS_CODE(Tokenizer::Create(uni), "ERR_TOKENIZER_SPEC");  // no scores
+}
+
+namespace {
+Spec UnigramSpec(std::vector<std::pair<std::string, double>> pieces, std::optional<uint32_t> unk, bool byte_fallback) {
+  Spec s;
+  s.model.kind = ModelSpec::Kind::kUnigram;
+  for (auto& [p, sc] : pieces) {
+    s.model.vocab.push_back(p);
+    s.model.scores.push_back(sc);
+  }
+  s.model.present.assign(s.model.vocab.size(), true);
+  s.model.unk_id = unk;
+  s.model.byte_fallback = byte_fallback;
+  return s;
+}
+}  // namespace
+
+TEST(unigram_scores_are_parsed_as_the_reference_parses_them) {
+  // (text in the file, JSON.parse bits, serde_json default-parser bits), from a Unigram file the reference trained.
+  struct Case {
+    const char* text;
+    uint64_t correct, reference;
+  } cases[] = {{"-7.4632218368602325", 0xc01dda56d3406e55ULL, 0xc01dda56d3406e54ULL},
+               {"-7.5307450874902075", 0xc01e1f7ba3e521e5ULL, 0xc01e1f7ba3e521e6ULL},
+               {"-7.6892591112144135", 0xc01ec1cd23f48b32ULL, 0xc01ec1cd23f48b31ULL}};
+  for (const auto& c : cases) {
+    double v = std::strtod(c.text, nullptr);
+    uint64_t bits;
+    std::memcpy(&bits, &v, 8);
+    CHECK_EQ(bits, c.correct);
+    double got = tokmeter::tokenizer::ReferenceScore(v);
+    std::memcpy(&bits, &got, 8);
+    CHECK_EQ(bits, c.reference);
+  }
+  // Short scores are exact either way.
+  CHECK_EQ(tokmeter::tokenizer::ReferenceScore(-4.5), -4.5);
+  CHECK_EQ(tokmeter::tokenizer::ReferenceScore(-0.25), -0.25);
+  CHECK_EQ(tokmeter::tokenizer::ReferenceScore(0.0), 0.0);
+}
+
+TEST(unigram_viterbi_and_unk_fusing) {
+  // The reference's own doc example (tokenizers models/unigram/model.rs, Unigram::encode).
+  auto tok = Tokenizer::Create(UnigramSpec(
+      {{"<unk>", 0}, {"a", 0}, {"b", 0}, {"c", 0}, {"d", 0}, {"cd", 1}, {"ab", 2}, {"abc", 5}, {"abcd", 10}}, 0,
+      false));
+  // abcd | a | cd | xx (two unknown characters fused into one unk)
+  CHECK_EQ(Ids(tok->Encode("abcdacdxx", false)), Ids({8, 1, 5, 0}));
+  CHECK_EQ(Ids(tok->Encode("", false)), Ids({}));
+  // A lone unknown character between pieces, and a multi-byte unknown character.
+  CHECK_EQ(Ids(tok->Encode("ax\xC3\xA9"
+                           "b",
+                           false)),
+           Ids({1, 0, 2}));
+}
+
+TEST(unigram_ties_keep_the_path_found_first) {
+  // ab: "ab" (-2, from offset 0) is found before a+b (-2, last piece from offset 1): ab wins.
+  // abc: a+bc (-3, last piece from offset 1) is found before ab+c (-3, from offset 2): a+bc wins.
+  auto tok =
+      Tokenizer::Create(UnigramSpec({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"c", -1}, {"ab", -2}, {"bc", -2}}, 0, false));
+  CHECK_EQ(Ids(tok->Encode("ab", false)), Ids({4}));
+  CHECK_EQ(Ids(tok->Encode("abc", false)), Ids({1, 5}));
+  // A strictly better split still wins.
+  auto tok2 = Tokenizer::Create(
+      UnigramSpec({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"c", -1}, {"ab", -2.5}, {"bc", -1.5}}, 0, false));
+  CHECK_EQ(Ids(tok2->Encode("abc", false)), Ids({1, 5}));
+  CHECK_EQ(Ids(tok2->Encode("ab", false)), Ids({1, 2}));
+}
+
+TEST(unigram_segmentation_is_optimal_on_random_strings) {
+  // Every string of 1-3 letters over {a, b, c} is a piece with a random quarter-integer score (sums stay exact, and
+  // many segmentations tie); the chosen pieces must spell the input and reach the best total an exhaustive search
+  // over all segmentations finds.
+  std::mt19937_64 rng(99);
+  std::vector<std::pair<std::string, double>> pieces = {{"<unk>", 0}};
+  for (int len = 1; len <= 3; ++len) {
+    int total = 1;
+    for (int i = 0; i < len; ++i) total *= 3;
+    for (int k = 0; k < total; ++k) {
+      std::string p;
+      for (int i = 0, x = k; i < len; ++i, x /= 3) p += static_cast<char>('a' + x % 3);
+      pieces.emplace_back(p, -0.25 * static_cast<double>(1 + rng() % 12));
+    }
+  }
+  auto tok = Tokenizer::Create(UnigramSpec(pieces, 0, false));
+  std::function<double(std::string_view)> best = [&](std::string_view w) {
+    if (w.empty()) return 0.0;
+    double b = -1e300;
+    for (size_t n = 1; n <= 3 && n <= w.size(); ++n)
+      for (const auto& [p, sc] : pieces)
+        if (p == w.substr(0, n)) b = std::max(b, sc + best(w.substr(n)));
+    return b;
+  };
+  for (int iter = 0; iter < 300; ++iter) {
+    std::string w;
+    for (size_t i = 0, n = 1 + rng() % 10; i < n; ++i) w += static_cast<char>('a' + rng() % 3);
+    auto ids = tok->Encode(w, false);
+    std::string spelled;
+    double total = 0;
+    for (uint32_t id : ids) {
+      spelled += pieces[id].first;
+      total += pieces[id].second;
+    }
+    CHECK_EQ(spelled, w);
+    CHECK_EQ(total, best(w));
+  }
+}
+
+TEST(unigram_byte_fallback_duplicates_and_missing_unk) {
+  std::vector<std::pair<std::string, double>> p = {
+      {"<unk>", 0}, {"a", -1}, {"<0xE2>", -5}, {"<0x82>", -5}, {"<0xAC>", -5}};
+  auto tok = Tokenizer::Create(UnigramSpec(p, 0, true));
+  // "€" (E2 82 AC) is unknown: its bytes; "€€" is one fused unk run: six byte pieces.
+  CHECK_EQ(Ids(tok->Encode("a\xE2\x82\xAC", false)), Ids({1, 2, 3, 4}));
+  CHECK_EQ(Ids(tok->Encode("\xE2\x82\xAC\xE2\x82\xAC"
+                           "a",
+                           false)),
+           Ids({2, 3, 4, 2, 3, 4, 1}));
+  // "é" (C3 A9) has no byte pieces: unk.
+  CHECK_EQ(Ids(tok->Encode("\xC3\xA9"
+                           "a",
+                           false)),
+           Ids({0, 1}));
+  // Without byte_fallback the bytes are never used.
+  CHECK_EQ(Ids(Tokenizer::Create(UnigramSpec(p, 0, false))->Encode("a\xE2\x82\xAC", false)), Ids({1, 0}));
+  // No unk_id: fine while every character is covered, an error otherwise.
+  auto no_unk = Tokenizer::Create(UnigramSpec({{"a", -1}, {"b", -1}}, std::nullopt, false));
+  CHECK_EQ(Ids(no_unk->Encode("ab", false)), Ids({0, 1}));
+  CHECK_THROWS_CODE(no_unk->Encode("abc", false), "ERR_INVALID_ARGUMENT");
+  // A duplicated piece resolves to its later id (and that id's score).
+  auto dup = Tokenizer::Create(UnigramSpec({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"a", -1}}, 0, false));
+  CHECK_EQ(Ids(dup->Encode("aba", false)), Ids({3, 2, 3}));
+  // Scores must be finite.
+  CHECK_THROWS_CODE(Tokenizer::Create(UnigramSpec({{"a", std::nan("")}}, std::nullopt, false)), "ERR_TOKENIZER_SPEC");
 }
 
 TEST(tiktoken_merges_from_ranks) {
