@@ -9,37 +9,24 @@
  */
 import { toTokmeterError } from '../errors.js';
 import type { NativeGeneration, NativeGenerationEvent } from '../native/model-contract.js';
+import type {
+  FinishReason,
+  GenerationChunk as MeteredChunk,
+  GenerationResult as MeteredResult,
+} from '../usage/types.js';
 
-export type FinishReason = 'stop' | 'length' | 'abort';
+// The usage numbers and chunk shape are the metering seam's (src/usage/types.ts): one definition, so a Model is a
+// MeterableModel by construction. The Model adds log-probabilities to chunks and the sampled ids to the result.
+export type { FinishReason, Usage } from '../usage/types.js';
 
-export interface Usage {
-  /** Tokens fed to the model for the prompt: after the chat template and special tokens. */
-  promptTokens: number;
-  /** Tokens sampled, EOS included (see Model.generate for the exact rule). */
-  completionTokens: number;
-  totalTokens: number;
-  /**
-   * Of promptTokens, those whose KV was served from the model's prefix cache (Model.load option prefixCache) instead
-   * of being recomputed: exact, 0 on a miss or without the cache. Set when the prefill completes (0 after an abort
-   * during the prefill).
-   */
-  cachedTokens: number;
-}
-
-export interface GenerationChunk {
-  /** New text; never ends inside a UTF-8 character (may be empty, e.g. for EOS or held-back stop-string prefixes). */
-  text: string;
-  /** Token ids sampled since the previous chunk, in order. */
-  tokens: Uint32Array;
+export interface GenerationChunk extends MeteredChunk {
   /** Log-probability of each token under the model's raw distribution, when `logprobs: true`. */
   logprobs?: Float32Array;
 }
 
-export interface GenerationResult {
-  text: string;
+export interface GenerationResult extends MeteredResult {
+  /** Every token id sampled, in order. */
   tokens: Uint32Array;
-  finishReason: FinishReason;
-  usage: Usage;
 }
 
 export class Generation implements AsyncIterable<GenerationChunk> {

@@ -22,15 +22,22 @@ export type FinishReason = 'stop' | 'length' | 'abort';
 
 /** Usage as counted by the engine for one generation. */
 export interface Usage {
+  /** Tokens fed to the model for the prompt: after the chat template and special tokens. */
   promptTokens: number;
+  /** Tokens sampled, EOS included (see Model.generate for the exact rule). */
   completionTokens: number;
   totalTokens: number;
-  /** Prompt tokens served from the engine's prefix (KV) cache; a subset of promptTokens. */
+  /**
+   * Of promptTokens, those whose KV was served from the engine's prefix cache instead of being recomputed: exact,
+   * 0 on a miss or without the cache (and after an abort during the prefill).
+   */
   cachedTokens: number;
 }
 
 export interface GenerationChunk {
+  /** New text; never ends inside a UTF-8 character (may be empty, e.g. for EOS or held-back stop-string prefixes). */
   text: string;
+  /** Token ids sampled since the previous chunk, in order. */
   tokens: Uint32Array;
 }
 
