@@ -276,17 +276,21 @@ export class Model {
     return this.#native;
   }
 
-  /** The exact ids generate() would feed for `input` (chat template and special tokens applied). */
-  encodePrompt(input: PromptInput): Uint32Array {
+  /**
+   * What generate() feeds for `input`: text to encode (a chat rendered with the model's template, encoded without
+   * extra special tokens since the template writes them; plain text with the tokenizer's special tokens), or ids
+   * given as they are. One place, so that encodePrompt() and countPrompt() cannot disagree.
+   */
+  #promptSource(input: PromptInput): { text: string; addSpecialTokens: boolean } | { ids: Uint32Array } {
     this.#handle();
-    if (typeof input === 'string') return this.tokenizer.encode(input, { addSpecialTokens: true });
+    if (typeof input === 'string') return { text: input, addSpecialTokens: true };
     const o = expectObject('prompt', input);
     if ('messages' in o) {
       expectKnownKeys('prompt', o, ['messages', 'addGenerationPrompt']);
       const text = this.tokenizer.applyChatTemplate(o.messages as ChatMessage[], {
         addGenerationPrompt: (o.addGenerationPrompt as boolean | undefined) ?? true,
       });
-      return this.tokenizer.encode(text, { addSpecialTokens: false });
+      return { text, addSpecialTokens: false };
     }
     if ('tokens' in o) {
       expectKnownKeys('prompt', o, ['tokens']);
@@ -302,14 +306,24 @@ export class Model {
           );
         }
       }
-      return ids;
+      return { ids };
     }
     throw new TokmeterTypeError(`expected a string, {messages} or {tokens} for the prompt, got ${describe(input)}`);
   }
 
-  /** Exact prompt tokens generate() would bill for `input` (the metering seam). */
+  /** The exact ids generate() would feed for `input` (chat template and special tokens applied). */
+  encodePrompt(input: PromptInput): Uint32Array {
+    const src = this.#promptSource(input);
+    return 'ids' in src ? src.ids : this.tokenizer.encode(src.text, { addSpecialTokens: src.addSpecialTokens });
+  }
+
+  /**
+   * Exact prompt tokens generate() would bill for `input` (the metering seam). Counts through the tokenizer's
+   * counting path, which builds no id array (the Meter calls this on every request before admission).
+   */
   countPrompt(input: PromptInput): number {
-    return this.encodePrompt(input).length;
+    const src = this.#promptSource(input);
+    return 'ids' in src ? src.ids.length : this.tokenizer.count(src.text, { addSpecialTokens: src.addSpecialTokens });
   }
 
   /**
