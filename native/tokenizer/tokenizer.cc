@@ -344,24 +344,36 @@ std::string DecodeStream::Step(uint32_t id) {
   std::string text = tok_->Decode(ids_, skip_special_);
   // Hold back text that ends inside a character (U+FFFD from an incomplete sequence), as the reference does.
   bool incomplete = text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0;
-  if (text.size() > prefix_.size() && !incomplete) {
-    if (text.compare(0, prefix_.size(), prefix_) != 0)
-      throw tokmeter::Error("ERR_TOKENIZER_INTERNAL", "decode stream: the decoded prefix changed");
-    std::string fresh = text.substr(prefix_.size());
-    size_t new_prefix_index = ids_.size() - prefix_index_;
-    ids_.erase(ids_.begin(), ids_.begin() + static_cast<std::ptrdiff_t>(prefix_index_));
-    prefix_ = tok_->Decode(ids_, skip_special_);
-    prefix_index_ = new_prefix_index;
-    return fresh;
+  if (text.size() <= prefix_.size() || incomplete) return std::string();
+  std::string fresh;
+  if (text.compare(0, prefix_.size(), prefix_) == 0) {
+    fresh = text.substr(prefix_.size());
+  } else {
+    // A new token changed how text already emitted decodes (ByteFallback turns a byte it has already shown as a
+    // character into U+FFFD once an invalid byte follows it). The reference stream raises an error here; a stream
+    // cannot take text back, so it keeps what it emitted and emits the new tokens decoded on their own.
+    fresh = UnemittedText();
   }
-  return std::string();
+  size_t new_prefix_index = ids_.size() - prefix_index_;
+  ids_.erase(ids_.begin(), ids_.begin() + static_cast<std::ptrdiff_t>(prefix_index_));
+  prefix_ = tok_->Decode(ids_, skip_special_);
+  prefix_index_ = new_prefix_index;
+  return fresh;
+}
+
+std::string DecodeStream::UnemittedText() const {
+  std::vector<uint32_t> rest(ids_.begin() + static_cast<std::ptrdiff_t>(prefix_index_), ids_.end());
+  return tok_->Decode(rest, skip_special_);
 }
 
 std::string DecodeStream::Flush() {
   std::string text = tok_->Decode(ids_, skip_special_);
-  std::string rest = text.size() > prefix_.size() && text.compare(0, prefix_.size(), prefix_) == 0
-                         ? text.substr(prefix_.size())
-                         : std::string();
+  std::string rest;
+  if (text.size() > prefix_.size() && text.compare(0, prefix_.size(), prefix_) == 0)
+    rest = text.substr(prefix_.size());
+  else if (text.compare(0, prefix_.size(), prefix_) != 0)
+    rest = UnemittedText();  // as in Step: keep what was emitted, decode the rest on its own
+
   ids_.clear();
   prefix_.clear();
   prefix_index_ = 0;

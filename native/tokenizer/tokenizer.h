@@ -70,7 +70,10 @@ class Tokenizer : public std::enable_shared_from_this<Tokenizer> {
 // now final (possibly empty), never half a UTF-8 character (a byte-level or byte-fallback token that ends inside
 // a character is held back until the character completes). Flush returns what is held back, with incomplete
 // bytes decoded as U+FFFD. The concatenation of all Step outputs plus Flush equals Decode(all ids) whenever the
-// decoder chain is prefix-stable (all tokenizers we ship: byte-level, SentencePiece, WordPiece).
+// decoded text is prefix-stable. It is not when a later id changes text already emitted (ByteFallback shows a
+// valid byte token as its character, then as U+FFFD once an invalid byte joins its group): the reference raises
+// an error there; this stream keeps what it emitted and decodes the new ids on their own, so a generation of
+// arbitrary ids never fails in its decoder.
 // Algorithm: the reference's DecodeStream (decode a small window of ids, emit the suffix beyond the prefix).
 class DecodeStream {
  public:
@@ -80,6 +83,7 @@ class DecodeStream {
   const std::shared_ptr<const Tokenizer>& tokenizer() const { return tok_; }
 
  private:
+  std::string UnemittedText() const;  // ids not yet emitted, decoded without the emitted context
   std::shared_ptr<const Tokenizer> tok_;
   bool skip_special_;
   std::vector<uint32_t> ids_;

@@ -230,6 +230,33 @@ TEST(decode_stream_never_splits_characters) {
   CHECK_THROWS_CODE(ds2.Step(1u << 30), "ERR_INVALID_ARGUMENT");
 }
 
+TEST(decode_stream_survives_ids_that_change_emitted_text) {
+  // SentencePiece byte fallback: "7" (byte 0x37) is emitted as soon as it is decoded; once an invalid byte (0xD9)
+  // joins its byte group, Decode renders both as U+FFFD. The stream cannot take "7" back: it must not fail, must
+  // stay valid UTF-8, and must emit the later text.
+  auto tok = Tokenizer::Create(SentencePieceSpec());
+  uint32_t seven = 3 + 0x37, bad = 3 + 0xD9;
+  auto hi = tok->Encode("hi", false);
+  for (bool skip : {false, true}) {
+    DecodeStream ds(tok, skip);
+    std::string got = ds.Step(hi[0]);
+    got += ds.Step(seven);
+    CHECK_EQ(got, std::string("hi7"));
+    CHECK_EQ(ds.Step(bad), std::string());  // ends inside a character: held back
+    std::string later = ds.Step(1);         // <s>: shown unless skipped
+    for (uint32_t id : hi) later += ds.Step(id);
+    later += ds.Flush();
+    CHECK(tokmeter::tokenizer::utf8::IsValid(later));
+    CHECK(later.find("hi") != std::string::npos);
+    CHECK_EQ(later.compare(0, 3, "\xEF\xBF\xBD"), 0);  // the invalid byte, as U+FFFD
+  }
+  // Flush after the same change, with nothing else to follow.
+  DecodeStream ds(tok, false);
+  CHECK_EQ(ds.Step(seven), std::string("7"));
+  CHECK_EQ(ds.Step(bad), std::string());
+  CHECK_EQ(ds.Flush(), std::string("\xEF\xBF\xBD"));
+}
+
 TEST(wordpiece_and_bert) {
   Spec s;
   s.model.kind = ModelSpec::Kind::kWordPiece;
