@@ -17,6 +17,12 @@ import { lenmlFile, unigramVariant } from '../../scripts/tokenizer-parity.js';
 
 const require = createRequire(import.meta.url);
 const quick = process.argv.includes('--quick');
+// --only=load,throughput,batch,pathological,percall runs those sections only (default: all).
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
+const want = (section: string) => !only || only.includes(section);
 
 interface Peer {
   name: string;
@@ -122,7 +128,20 @@ async function peersFor(
 
 async function throughput() {
   for (const enc of ['o200k_base', 'cl100k_base', 'llama3', 'unigram'] as const) {
+    if (!want('throughput') && enc !== 'o200k_base') continue;
+    if (!want('throughput') && !want('batch') && !want('pathological') && !want('percall')) continue;
     const { ours, peers } = await peersFor(enc);
+    if (want('throughput')) await singleThread(enc, ours, peers);
+    if (enc === 'o200k_base' && want('batch')) await batch(ours);
+    if (enc === 'o200k_base' && want('pathological')) await pathological(ours, peers);
+    if (enc === 'o200k_base' && want('percall')) perCall(ours, peers);
+    ours.dispose();
+    for (const p of peers) p.free?.();
+  }
+}
+
+async function singleThread(enc: string, ours: Tokenizer, peers: Peer[]) {
+  {
     row('tokenizer', 'encode MB/s', 'encode Mtok/s', 'count MB/s', 'count Mtok/s', 'count vs fastest peer');
     const results: { name: string; enc: number; cnt: number; tokens: number }[] = [];
     const e = timeIt(() => docs.reduce((n, d) => n + ours.encode(d, { addSpecialTokens: false }).length, 0));
@@ -155,11 +174,6 @@ async function throughput() {
     printTable(
       `${enc}: single thread, ${docs.length} documents, ${fmt(corpusBytes / 1e6)} MB (count falls back to encode for peers without one)`,
     );
-    if (enc === 'o200k_base') await batch(ours);
-    if (enc === 'o200k_base') await pathological(ours, peers);
-    if (enc === 'o200k_base') perCall(ours, peers);
-    ours.dispose();
-    for (const p of peers) p.free?.();
   }
 }
 
@@ -167,25 +181,32 @@ async function batch(ours: Tokenizer) {
   const cores = os.availableParallelism();
   const texts = [...docs, ...docs];
   const bytes = 2 * corpusBytes;
-  const one = await timeAsync(
-    async () => (await ours.countBatch(texts, { threads: 1, addSpecialTokens: false })).length,
-  );
-  const all = await timeAsync(
-    async () => (await ours.countBatch(texts, { threads: cores, addSpecialTokens: false })).length,
-  );
-  const one2 = await timeAsync(
-    async () => (await ours.countBatch(texts, { threads: 1, addSpecialTokens: false })).length,
-  );
-  const all2 = await timeAsync(
-    async () => (await ours.countBatch(texts, { threads: cores, addSpecialTokens: false })).length,
-  );
-  const t1 = Math.min(one.ms, one2.ms),
-    tn = Math.min(all.ms, all2.ms);
-  row('countBatch', 'threads', 'MB/s', 'speed-up');
-  row('o200k_base', 1, fmt(bytes / t1 / 1e3), '1.00x');
-  row('o200k_base', cores, fmt(bytes / tn / 1e3), `${fmt(t1 / tn)}x`);
+  // Best of 3 per setting; `cpu/wall` is the process's CPU time over wall time during the run (2.0 would mean two
+  // cores busy the whole time), which shows whether the threads ran in parallel even when other processes compete.
+  const run = async (threads: number) => {
+    let best = { ms: Infinity, util: 0 };
+    for (let i = 0; i < 3; i++) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await ours.countBatch(texts, { threads, addSpecialTokens: false });
+      const ms = performance.now() - t0;
+      const c = process.cpuUsage(c0);
+      if (ms < best.ms) best = { ms, util: (c.user + c.system) / 1000 / ms };
+    }
+    return best;
+  };
+  await run(cores); // warm up every thread's caches
+  const load0 = os.loadavg()[0]!;
+  const one = await run(1);
+  const all = await run(cores);
+  // MB per CPU-second: equal at 1 and N threads means the threads cost nothing extra (no lock or allocator
+  // contention), whatever share of the cores other processes leave us.
+  const perCpu = (r: { ms: number; util: number }) => bytes / (r.ms * r.util) / 1e3;
+  row('countBatch', 'threads', 'MB/s', 'speed-up', 'cpu/wall', 'MB per cpu-s');
+  row('o200k_base', 1, fmt(bytes / one.ms / 1e3), '1.00x', fmt(one.util), fmt(perCpu(one)));
+  row('o200k_base', cores, fmt(bytes / all.ms / 1e3), `${fmt(one.ms / all.ms)}x`, fmt(all.util), fmt(perCpu(all)));
   printTable(
-    `countBatch, ${texts.length} documents (machine load average ${os.loadavg()[0]!.toFixed(1)} on ${cores} cores)`,
+    `countBatch, ${texts.length} documents (machine load average ${load0.toFixed(1)} on ${cores} cores before the run)`,
   );
 }
 
@@ -274,24 +295,36 @@ function perCall(ours: Tokenizer, peers: Peer[]) {
 }
 
 async function loadTimes() {
-  row('load', 'median ms', 'vocabulary');
+  // Median of 5; `cpu ms` is the process's CPU time (all threads) during the load, less sensitive to other load.
+  row('load', 'median ms', 'cpu ms', 'vocabulary');
   for (const [name, fn] of [
     ['fromTiktoken("o200k_base")', () => Tokenizer.fromTiktoken('o200k_base')],
     ['fromTiktoken("cl100k_base")', () => Tokenizer.fromTiktoken('cl100k_base')],
     ['fromFile(gpt4o tokenizer.json, 9.7 MB)', () => Tokenizer.fromFile(lenmlFile('gpt4o'))],
     ['fromFile(llama3 tokenizer.json, 9.1 MB)', () => Tokenizer.fromFile(lenmlFile('llama3'))],
+    ['fromFile(qwen3 tokenizer.json, 11 MB)', () => Tokenizer.fromFile(lenmlFile('qwen3'))],
+    // Baseline, same run: the whole-document JSON.parse path (what fromFile did before the native scanner).
+    [
+      'baseline: fromJSON(JSON.parse(gpt4o file))',
+      () => Tokenizer.fromJSON(JSON.parse(fs.readFileSync(lenmlFile('gpt4o'), 'utf8'))),
+    ],
   ] as [string, () => Promise<Tokenizer>][]) {
     const times: number[] = [];
+    const cpu: number[] = [];
     let vocab = 0;
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       const t = await fn();
       times.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1000);
       vocab = t.vocabSize;
       t.dispose();
     }
     times.sort((a, b) => a - b);
-    row(name, fmt(times[1]!, 0), vocab);
+    cpu.sort((a, b) => a - b);
+    row(name, fmt(times[2]!, 0), fmt(cpu[2]!, 0), vocab);
   }
   printTable('load time (target: < 150 ms for a 200k vocabulary)');
 }
@@ -302,5 +335,5 @@ console.log(
     .map((x) => x.toFixed(1))
     .join(' ')}`,
 );
-await loadTimes();
+if (want('load')) await loadTimes();
 await throughput();

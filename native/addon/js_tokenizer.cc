@@ -3,13 +3,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "js_addon_data.h"
 #include "js_async.h"
 #include "js_errors.h"
+#include "tokenizer/json_scan.h"
+#include "tokenizer/parallel.h"
 #include "util/error.h"
 
 namespace tokmeter::addon {
@@ -80,7 +81,19 @@ tk::SplitBehavior Behavior(const std::string& s, Napi::Env env, const std::strin
   SpecFail(env, field, "unknown behavior " + s);
 }
 
-tk::Spec ToSpec(const Napi::Object& js) {
+// A Buffer field whose bytes the spec borrows (std::string_view); `keep` holds a reference to it until the work
+// that reads it has ended (STYLE.md §7). Empty view when the field is absent.
+std::string_view BorrowedBytes(const Napi::Object& o, const char* key, const std::string& field,
+                               std::vector<Napi::ObjectReference>& keep) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return {};
+  if (!v.IsBuffer()) SpecFail(o.Env(), field + "." + key, "expected a Buffer");
+  auto b = v.As<Napi::Buffer<char>>();
+  keep.push_back(Napi::Persistent(b.As<Napi::Object>()));
+  return std::string_view(b.Data(), b.Length());
+}
+
+tk::Spec ToSpec(const Napi::Object& js, std::vector<Napi::ObjectReference>& keep) {
   Napi::Env env = js.Env();
   tk::Spec spec;
   // Model.
@@ -97,27 +110,47 @@ tk::Spec ToSpec(const Napi::Object& js) {
     ms.kind = tk::ModelSpec::Kind::kUnigram;
   else
     SpecFail(env, "model.kind", "unknown model " + kind);
+  ms.vocab_json = BorrowedBytes(m, "vocabJson", "model", keep);
+  ms.merges_json = BorrowedBytes(m, "mergesJson", "model", keep);
+  ms.ranks = BorrowedBytes(m, "ranks", "model", keep);
+  if (!ms.ranks.empty()) {
+    std::string f = Str(m, "ranksFormat", "model");
+    if (f == "tiktoken")
+      ms.ranks_format = tk::ModelSpec::RanksFormat::kTiktoken;
+    else if (f == "package-json-string")
+      ms.ranks_format = tk::ModelSpec::RanksFormat::kPackageJsonString;
+    else
+      SpecFail(env, "model.ranksFormat", "unknown format " + f);
+  }
+  Napi::Value ut = m.Get("unkToken");
+  if (!ut.IsUndefined() && !ut.IsNull()) ms.unk_token = Str(m, "unkToken", "model");
+  const bool raw_vocab = !ms.vocab_json.empty() || !ms.ranks.empty();
   Napi::Value vb = m.Get("vocabBytes"), vo = m.Get("vocabOffsets");
-  if (!vb.IsBuffer()) SpecFail(env, "model.vocabBytes", "expected a Buffer");
-  if (!vo.IsTypedArray() || vo.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
-    SpecFail(env, "model.vocabOffsets", "expected a Uint32Array");
-  auto bytes = vb.As<Napi::Buffer<char>>();
-  auto offs = vo.As<Napi::Uint32Array>();
-  size_t n = offs.ElementLength();
-  if (n == 0) SpecFail(env, "model.vocabOffsets", "must hold vocabulary size + 1 offsets");
-  n -= 1;
-  Napi::Value pv = m.Get("present");
-  if (!pv.IsTypedArray() || pv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-      pv.As<Napi::Uint8Array>().ElementLength() != n)
-    SpecFail(env, "model.present", "expected a Uint8Array with one entry per id");
-  auto present = pv.As<Napi::Uint8Array>();
-  ms.vocab.resize(n);
-  ms.present.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t b = offs[i], e = offs[i + 1];
-    if (b > e || e > bytes.Length()) SpecFail(env, "model.vocabOffsets", "offsets out of order or out of range");
-    ms.vocab[i].assign(bytes.Data() + b, e - b);
-    ms.present[i] = present[i] != 0;
+  if (raw_vocab && vb.IsUndefined() && vo.IsUndefined()) {
+    // The vocabulary comes from vocabJson / ranks (parsed off the JS thread).
+  } else if (!vb.IsBuffer()) {
+    SpecFail(env, "model.vocabBytes", "expected a Buffer");
+  } else {
+    if (!vo.IsTypedArray() || vo.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+      SpecFail(env, "model.vocabOffsets", "expected a Uint32Array");
+    auto bytes = vb.As<Napi::Buffer<char>>();
+    auto offs = vo.As<Napi::Uint32Array>();
+    size_t n = offs.ElementLength();
+    if (n == 0) SpecFail(env, "model.vocabOffsets", "must hold vocabulary size + 1 offsets");
+    n -= 1;
+    Napi::Value pv = m.Get("present");
+    if (!pv.IsTypedArray() || pv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+        pv.As<Napi::Uint8Array>().ElementLength() != n)
+      SpecFail(env, "model.present", "expected a Uint8Array with one entry per id");
+    auto present = pv.As<Napi::Uint8Array>();
+    ms.vocab.resize(n);
+    ms.present.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t b = offs[i], e = offs[i + 1];
+      if (b > e || e > bytes.Length()) SpecFail(env, "model.vocabOffsets", "offsets out of order or out of range");
+      ms.vocab[i].assign(bytes.Data() + b, e - b);
+      ms.present[i] = present[i] != 0;
+    }
   }
   ms.vocab_is_bytes = Bool(m, "vocabIsBytes", "model", false);
   auto merges = U32List(m, "merges", "model");
@@ -142,6 +175,7 @@ tk::Spec ToSpec(const Napi::Object& js) {
   if (!mx.IsUndefined() && !mx.IsNull()) ms.max_input_chars_per_word = U32(mx, "model.maxInputCharsPerWord");
   Napi::Value sc = m.Get("scores");
   if (ms.kind == tk::ModelSpec::Kind::kUnigram) {
+    size_t n = ms.vocab.size();
     if (!sc.IsTypedArray() || sc.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
         sc.As<Napi::Float64Array>().ElementLength() != n)
       SpecFail(env, "model.scores", "expected a Float64Array with one score per id");
@@ -405,44 +439,20 @@ unsigned ThreadsArg(const Napi::CallbackInfo& info, size_t i) {
   return static_cast<unsigned>(d);
 }
 
-// Runs body(i) for i in [0, n) on `threads` threads (the calling worker thread included), dynamic chunks.
-template <class F>
-void ParallelFor(size_t n, unsigned threads, F&& body) {
-  threads = static_cast<unsigned>(std::min<size_t>(threads, std::max<size_t>(n, 1)));
-  std::atomic<size_t> next{0};
-  std::exception_ptr error;
-  std::atomic<bool> failed{false};
-  std::mutex mu;
-  auto run = [&] {
-    try {
-      for (;;) {
-        size_t i = next.fetch_add(1, std::memory_order_relaxed);
-        if (i >= n || failed.load(std::memory_order_relaxed)) return;
-        body(i);
-      }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!error) error = std::current_exception();
-      failed = true;
-    }
-  };
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(run);
-  run();
-  for (auto& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
-}
-
 class CreateWorker final : public PromiseWorker {
  public:
-  CreateWorker(Napi::Env env, tk::Spec spec) : PromiseWorker(env, "tokmeter:createTokenizer"), spec_(std::move(spec)) {
+  // `keep` holds the Buffers that spec's borrowed views (vocab_json, merges_json, ranks) point into.
+  CreateWorker(Napi::Env env, tk::Spec spec, std::vector<Napi::ObjectReference> keep)
+      : PromiseWorker(env, "tokmeter:createTokenizer"), spec_(std::move(spec)), keep_(std::move(keep)) {
     for (const auto& v : spec_.model.vocab) bytes_ += static_cast<int64_t>(v.size()) * 3 + 48;
+    // Raw JSON / rank text: about one token per 12 bytes of text, each costing ~3x its bytes plus ~48 bytes.
+    bytes_ += static_cast<int64_t>(spec_.model.vocab_json.size() + spec_.model.ranks.size()) * 7;
   }
 
  protected:
   void Work() override {
     tok_ = tk::Tokenizer::Create(spec_);
-    spec_ = tk::Spec();
+    spec_ = tk::Spec();  // drops the borrowed views; the Buffers are released with the worker (JS thread)
   }
   Napi::Value Resolve(Napi::Env env) override {
     auto ext = Napi::External<std::shared_ptr<const tk::Tokenizer>>::New(env, &tok_);
@@ -451,9 +461,72 @@ class CreateWorker final : public PromiseWorker {
 
  private:
   tk::Spec spec_;
+  std::vector<Napi::ObjectReference> keep_;
   std::shared_ptr<const tk::Tokenizer> tok_;
   int64_t bytes_ = 0;
 };
+
+// scanJsonFields(bytes, paths, field) -> Promise<([begin, end] | null)[]>: the byte ranges of the values at the
+// given key paths of a JSON document (tokenizer/json_scan.h Locate), found on a worker thread.
+class ScanWorker final : public PromiseWorker {
+ public:
+  ScanWorker(Napi::Env env, Napi::Buffer<char> bytes, std::vector<std::vector<std::string>> paths, std::string field)
+      : PromiseWorker(env, "tokmeter:scanJsonFields"),
+        doc_(bytes.Data(), bytes.Length()),
+        keep_(Napi::Persistent(bytes.As<Napi::Object>())),
+        paths_(std::move(paths)),
+        field_(std::move(field)) {}
+
+ protected:
+  void Work() override { ranges_ = tk::json::Locate(doc_, paths_, field_); }
+  Napi::Value Resolve(Napi::Env env) override {
+    auto out = Napi::Array::New(env, ranges_.size());
+    for (size_t i = 0; i < ranges_.size(); ++i) {
+      if (!ranges_[i]) {
+        out.Set(static_cast<uint32_t>(i), env.Null());
+        continue;
+      }
+      auto r = Napi::Array::New(env, 2);
+      r.Set(0u, Napi::Number::New(env, static_cast<double>(ranges_[i]->begin)));
+      r.Set(1u, Napi::Number::New(env, static_cast<double>(ranges_[i]->end)));
+      out.Set(static_cast<uint32_t>(i), r);
+    }
+    return out;
+  }
+
+ private:
+  std::string_view doc_;
+  Napi::ObjectReference keep_;
+  std::vector<std::vector<std::string>> paths_;
+  std::string field_;
+  std::vector<std::optional<tk::json::Range>> ranges_;
+};
+
+Napi::Value ScanJsonFields(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    if (info.Length() < 3 || !info[0].IsBuffer() || !info[1].IsArray() || !info[2].IsString())
+      ThrowTypeError(env, "expected (bytes: Buffer, paths: string[][], field: string)");
+    auto list = info[1].As<Napi::Array>();
+    if (list.Length() > 32) ThrowTypeError(env, "expected at most 32 paths");
+    std::vector<std::vector<std::string>> paths(list.Length());
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      Napi::Value p = list.Get(i);
+      if (!p.IsArray()) ThrowTypeError(env, "expected an array of keys for paths[" + std::to_string(i) + "]");
+      auto keys = p.As<Napi::Array>();
+      for (uint32_t k = 0; k < keys.Length(); ++k) {
+        Napi::Value key = keys.Get(k);
+        if (!key.IsString()) ThrowTypeError(env, "expected a string key in paths[" + std::to_string(i) + "]");
+        paths[i].push_back(key.As<Napi::String>().Utf8Value());
+      }
+    }
+    auto* w =
+        new ScanWorker(env, info[0].As<Napi::Buffer<char>>(), std::move(paths), info[2].As<Napi::String>().Utf8Value());
+    auto p = w->Promise();
+    w->Queue();
+    return p;
+  });
+}
 
 class BatchWorker final : public PromiseWorker {
  public:
@@ -472,12 +545,13 @@ class BatchWorker final : public PromiseWorker {
       ids_.resize(texts_.size());
     else
       counts_.resize(texts_.size());
-    ParallelFor(texts_.size(), threads_, [&](size_t i) {
+    auto body = [&](size_t i) {
       if (encode_)
         tok_->EncodeInto(texts_[i], add_special_, ids_[i]);
       else
         counts_[i] = static_cast<uint32_t>(std::min<size_t>(tok_->Count(texts_[i], add_special_), 0xFFFFFFFFu));
-    });
+    };
+    tk::ParallelFor(texts_.size(), threads_, tk::FnRef<void(size_t)>(body));
     texts_.clear();
   }
   Napi::Value Resolve(Napi::Env env) override {
@@ -515,6 +589,7 @@ void JsTokenizer::Init(Napi::Env env, Napi::Object exports) {
                                    });
   AddonData::Of(env).constructors[kTokClass] = Napi::Persistent(cls);
   exports.Set("createTokenizer", Napi::Function::New<&JsTokenizer::Create>(env, "createTokenizer"));
+  exports.Set("scanJsonFields", Napi::Function::New<&ScanJsonFields>(env, "scanJsonFields"));
 }
 
 JsTokenizer::JsTokenizer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsTokenizer>(info) {
@@ -529,7 +604,9 @@ Napi::Value JsTokenizer::Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     if (info.Length() < 1 || !info[0].IsObject()) ThrowTypeError(env, "expected a tokenizer description object");
-    auto* w = new CreateWorker(env, ToSpec(info[0].As<Napi::Object>()));
+    std::vector<Napi::ObjectReference> keep;
+    tk::Spec spec = ToSpec(info[0].As<Napi::Object>(), keep);
+    auto* w = new CreateWorker(env, std::move(spec), std::move(keep));
     auto p = w->Promise();
     w->Queue();
     return p;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -80,6 +81,18 @@ struct ModelSpec {
   // [left, right] array form whose tokens may contain spaces). Used only when `merges` is empty.
   std::string merges_text;
   bool merges_text_pairs = false;
+  // Or the raw text of tokenizer.json's fields, parsed by Tokenizer::Create (off the JS thread, see json_scan.h)
+  // instead of vocab/present and merges: `vocab_json` is model.vocab (an object token -> id), `merges_json` is
+  // model.merges (an array). Borrowed: the caller keeps the bytes alive until Create returns (the addon holds a
+  // reference to the JS Buffer). Used when non-empty.
+  std::string_view vocab_json, merges_json;
+  // Or tiktoken ranks, parsed by Create: a .tiktoken file (kTiktoken) or the tiktoken npm package's bpe_ranks JSON
+  // string literal, quotes included (kPackageJsonString). Borrowed like vocab_json. Implies vocab_is_bytes.
+  enum class RanksFormat { kNone, kTiktoken, kPackageJsonString };
+  RanksFormat ranks_format = RanksFormat::kNone;
+  std::string_view ranks;
+  // The unknown token by its string, resolved by Create against the model vocabulary (when unk_id is not set).
+  std::optional<std::string> unk_token;
   bool merges_from_ranks = false;
   bool ignore_merges = false, byte_fallback = false, fuse_unk = false;
   std::optional<uint32_t> unk_id;

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <mutex>
+#include <unordered_map>
 
 #include "tokenizer/added_vocabulary.h"
 #include "tokenizer/decoders/decoder.h"
+#include "tokenizer/json_scan.h"
 #include "tokenizer/models/model.h"
 #include "tokenizer/normalizers/normalizer.h"
 #include "tokenizer/pretokenizers/pre_tokenizer.h"
@@ -28,26 +30,46 @@ Scratch& ThreadScratch() {
 }  // namespace
 
 struct Tokenizer::Impl {
-  std::vector<std::string> tokens;  // id -> string as in tokenizer.json ("" when absent)
-  std::vector<uint8_t> present;     // id -> 1 when the id has a token
-  std::vector<uint8_t> special;     // id -> 1 for special added tokens
-  mutable TokenMap token_map;       // tokens -> id (added tokens win, as in the reference); built on first use
+  // id -> string as in tokenizer.json ("" when absent). Read it through Tokens(): for a tiktoken vocabulary it is
+  // derived from `keys` on first use (building 200k byte-level strings at load cost ~20% of the load).
+  mutable std::vector<std::string> tokens;
+  bool tokens_deferred = false;
+  std::vector<std::pair<uint32_t, std::string>> deferred_added;  // added token contents, while tokens is deferred
+  mutable std::once_flag tokens_once;
+  const std::vector<std::string>& Tokens() const {
+    if (tokens_deferred)
+      std::call_once(tokens_once, [this] {
+        tokens.assign(present.size(), std::string());
+        for (size_t id = 0; id < keys.size(); ++id)
+          if (present[id]) tokens[id] = BytesToByteLevel(keys[id]);
+        for (const auto& [id, content] : deferred_added) tokens[id] = content;
+      });
+    return tokens;
+  }
+  std::vector<uint8_t> present;  // id -> 1 when the id has a token
+  std::vector<uint8_t> special;  // id -> 1 for special added tokens
+  mutable TokenMap token_map;    // tokens -> id (added tokens win, as in the reference); built on first use
   mutable std::once_flag token_map_once;
   std::vector<uint32_t> added_ids;
   std::vector<uint8_t> is_added;  // id -> 1 for added tokens (they decode from their content)
   std::vector<std::string> keys;  // model-domain strings (raw bytes for byte-level)
   TokenMap key_map;
   bool byte_level = false;
-  bool later_duplicate_wins = false;      // Unigram: a repeated piece maps to its later id (as in the reference)
-  bool fast_byte_decode = false;          // decoder chain is exactly [ByteLevel]
-  std::vector<std::string> decode_bytes;  // byte-level fast path: id -> bytes when they differ from keys[id]
+  bool later_duplicate_wins = false;  // Unigram: a repeated piece maps to its later id (as in the reference)
+  bool fast_byte_decode = false;      // decoder chain is exactly [ByteLevel]
+  // Byte-level fast path: id -> bytes for the few ids whose bytes are not keys[id] (added tokens, tokens outside the
+  // byte-level alphabet). Sparse: a dense 200k-string table cost 6 MB of page faults per load.
+  std::unordered_map<uint32_t, std::string> decode_bytes;
+  static inline const std::string kNoBytes;
 
   const std::string& DecodeBytes(uint32_t id) const {
-    return id < keys.size() && !keys[id].empty() && !is_added[id] ? keys[id] : decode_bytes[id];
+    if (id < keys.size() && !keys[id].empty() && !is_added[id]) return keys[id];
+    auto it = decode_bytes.find(id);
+    return it == decode_bytes.end() ? kNoBytes : it->second;
   }
   const TokenMap& TokenIds() const {
     std::call_once(token_map_once, [this] {
-      token_map.Init(&tokens, tokens.size());
+      token_map.Init(&Tokens(), tokens.size());
       for (size_t id = 0; id < keys.size(); ++id)
         if (present[id]) token_map.Insert(static_cast<uint32_t>(id), /*overwrite=*/later_duplicate_wins);
       for (uint32_t id : added_ids) token_map.Insert(id, /*overwrite=*/true);
@@ -69,72 +91,179 @@ struct Tokenizer::Impl {
 Tokenizer::Tokenizer() : impl_(std::make_unique<Impl>()) {}
 Tokenizer::~Tokenizer() = default;
 
+namespace {
+// Thrown by CreateFrom when a vocabulary parsed without its duplicate-key pass turns out to repeat a token.
+struct RetryWithExactVocab {};
+
+// Builds `map` over keys[id] for the ids with present[id]; returns the first id whose key was already there (kNone
+// if none). Hashes everything first, then inserts with the slot of a later key prefetched: the table is larger than
+// the caches and building it was dominated by misses.
+uint32_t BuildMap(TokenMap& map, const std::vector<std::string>& keys, const std::vector<uint8_t>& present, size_t n,
+                  bool overwrite) {
+  map.Init(&keys, n);
+  std::vector<uint64_t> hashes(n);
+  for (size_t id = 0; id < n; ++id) hashes[id] = present[id] ? HashBytes(keys[id]) : 0;
+  constexpr size_t kAhead = 16;
+  uint32_t dup = TokenMap::kNone;
+  for (size_t id = 0; id < n; ++id) {
+    if (id + kAhead < n) map.Prefetch(hashes[id + kAhead]);
+    if (!present[id] || keys[id].empty()) continue;
+    if (!map.InsertHashed(static_cast<uint32_t>(id), hashes[id], overwrite) && dup == TokenMap::kNone)
+      dup = static_cast<uint32_t>(id);
+  }
+  return dup;
+}
+}  // namespace
+
 std::shared_ptr<const Tokenizer> Tokenizer::Create(const Spec& spec) {
+  try {
+    return CreateFrom(spec, /*exact_json_vocab=*/false);
+  } catch (const RetryWithExactVocab&) {
+    return CreateFrom(spec, /*exact_json_vocab=*/true);
+  }
+}
+
+std::shared_ptr<const Tokenizer> Tokenizer::CreateFrom(const Spec& spec, bool exact_json_vocab) {
   std::shared_ptr<Tokenizer> t(new Tokenizer());
   Impl& m = *t->impl_;
   const auto& ms = spec.model;
-  size_t n = ms.vocab.size();
-  if (ms.present.size() != n) SpecError("model.vocab: present[] and vocab[] differ in length");
+
+  // The vocabulary: given as strings (vocab/present), or as raw tokenizer.json / tiktoken bytes parsed here.
+  json::Vocab parsed;
+  const bool from_json = !ms.vocab_json.empty();
+  const bool from_ranks = ms.ranks_format != ModelSpec::RanksFormat::kNone;
+  if (from_json && from_ranks) SpecError("model: both vocab_json and ranks are set");
+  if (from_json) {
+    // Fast path: no duplicate-key pass in the parser; the token-string map built below finds any repeated token,
+    // and then (or on any error, which a duplicated key may explain) the vocabulary is parsed again exactly.
+    try {
+      parsed = json::ParseVocabObject(ms.vocab_json, "model.vocab", exact_json_vocab);
+    } catch (const tokmeter::Error&) {
+      if (exact_json_vocab) throw;
+      throw RetryWithExactVocab{};
+    }
+  } else if (from_ranks) {
+    if (ms.ranks_format == ModelSpec::RanksFormat::kTiktoken) {
+      parsed = json::ParseTiktokenRanks(ms.ranks, false, "tiktoken ranks");
+    } else {
+      parsed = json::ParseTiktokenRanks(json::DecodeString(ms.ranks, "bpe_ranks"), true, "bpe_ranks");
+    }
+  }
+  const bool owned = from_json || from_ranks;
+  const std::vector<bool>& present = owned ? parsed.present : ms.present;
+  const size_t n = owned ? parsed.tokens.size() : ms.vocab.size();
+  if (present.size() != n) SpecError("model.vocab: present[] and vocab[] differ in length");
+  const bool vocab_is_bytes = ms.vocab_is_bytes || from_ranks;
 
   for (const auto& p : spec.pre_tokenizers)
     if (p.kind == PreTokenizerSpec::Kind::kByteLevel) m.byte_level = true;
-  if (ms.vocab_is_bytes) m.byte_level = true;
+  if (vocab_is_bytes) m.byte_level = true;
   m.later_duplicate_wins = ms.kind == ModelSpec::Kind::kUnigram;
   if (m.byte_level && ms.kind != ModelSpec::Kind::kBPE) SpecError("model.type: ByteLevel needs a BPE model");
 
   size_t total = n;
   for (const auto& a : spec.added_tokens) total = std::max<size_t>(total, size_t{a.id} + 1);
   if (total > 0xFFFFFFF0u) SpecError("model.vocab: too many tokens");
-  m.tokens.assign(total, std::string());
   m.present.assign(total, 0);
   m.special.assign(total, 0);
   m.is_added.assign(total, 0);
-  m.keys.assign(n, std::string());
+  // A parsed vocabulary moves into place whole (tokens, or keys for raw bytes): no second 200k-string table.
+  if (owned && vocab_is_bytes) {
+    m.keys = std::move(parsed.tokens);
+    m.tokens_deferred = true;  // see Impl::Tokens()
+  } else if (owned) {
+    m.tokens = std::move(parsed.tokens);
+    m.tokens.resize(total);
+    m.keys.assign(n, std::string());
+  } else {
+    m.tokens.assign(total, std::string());
+    m.keys.assign(n, std::string());
+  }
+  std::string bytes;
   for (size_t id = 0; id < n; ++id) {
-    if (!ms.present[id]) continue;
+    if (!present[id]) continue;
     m.present[id] = 1;
-    const std::string& v = ms.vocab[id];
-    if (ms.vocab_is_bytes) {
-      m.keys[id] = v;
-      m.tokens[id] = BytesToByteLevel(v);
+    if (vocab_is_bytes) {
+      if (owned) continue;
+      m.keys[id] = ms.vocab[id];
+      m.tokens[id] = BytesToByteLevel(m.keys[id]);
     } else {
+      if (!owned) m.tokens[id] = ms.vocab[id];
+      const std::string& v = m.tokens[id];
       if (!utf8::IsValid(v)) SpecError("model.vocab[" + std::to_string(id) + "]: not valid UTF-8");
-      m.tokens[id] = v;
       if (m.byte_level) {
-        std::string b;
-        ByteLevelToBytes(v, b);
         // Tokens outside the byte-level alphabet can never be produced by the model; they get no key.
-        if (BytesToByteLevel(b) == v) m.keys[id] = std::move(b);
+        if (ByteLevelToBytesExact(v, bytes)) m.keys[id] = bytes;
       } else {
         m.keys[id] = v;
       }
     }
   }
-  m.key_map.Init(&m.keys, n);
+  parsed = {};
+
+  // Token strings -> model ids (tokenizer.json spelling), for merges and unk_token given as text. Built first for a
+  // JSON vocabulary: it is where a duplicated token (a repeated JSON key, see above) shows.
+  TokenMap vocab_ids;
+  bool vocab_ids_built = false;
+  auto build_vocab_ids = [&] {
+    if (vocab_ids_built) return;
+    uint32_t dup = BuildMap(vocab_ids, m.tokens, m.present, n, /*overwrite=*/false);
+    vocab_ids_built = true;
+    if (dup != TokenMap::kNone && from_json && !exact_json_vocab) throw RetryWithExactVocab{};
+  };
+  auto vocab_id = [&](std::string_view tok) {
+    build_vocab_ids();
+    return vocab_ids.Find(tok);
+  };
+  if (from_json) build_vocab_ids();
+
+  bool unique_keys = false;
   {
-    // Hash everything first, then insert with the slot of a later key prefetched: the table is larger than the
-    // caches and building it was dominated by misses.
-    std::vector<uint64_t> hashes(n);
-    for (size_t id = 0; id < n; ++id) hashes[id] = HashBytes(m.keys[id]);
-    constexpr size_t kAhead = 16;
-    for (size_t id = 0; id < n; ++id) {
-      if (id + kAhead < n) m.key_map.Prefetch(hashes[id + kAhead]);
-      if (!m.present[id] || (m.keys[id].empty())) continue;
-      // Unigram: a duplicate piece maps to its later id, as in the reference.
-      const bool unigram = ms.kind == ModelSpec::Kind::kUnigram;
-      if (!m.key_map.InsertHashed(static_cast<uint32_t>(id), hashes[id], unigram) && !ms.vocab_is_bytes && !unigram)
-        SpecError("model.vocab: duplicate token for id " + std::to_string(id));
-    }
+    // Unigram: a duplicate piece maps to its later id, as in the reference.
+    const bool unigram = ms.kind == ModelSpec::Kind::kUnigram;
+    uint32_t dup = BuildMap(m.key_map, m.keys, m.present, n, /*overwrite=*/unigram);
+    if (dup != TokenMap::kNone && !vocab_is_bytes && !unigram)
+      SpecError("model.vocab: duplicate token for id " + std::to_string(dup));
+    unique_keys = dup == TokenMap::kNone;
   }
 
-  // Merges given as text: resolve them against the vocabulary (tokenizer.json strings) here, off the JS thread.
+  // Merges given as text or JSON: resolve them against the vocabulary here, off the JS thread.
   std::vector<std::pair<uint32_t, uint32_t>> resolved;
   const std::vector<std::pair<uint32_t, uint32_t>>* merges = &ms.merges;
-  if (ms.merges.empty() && !ms.merges_text.empty()) {
-    TokenMap vocab_ids;
-    vocab_ids.Init(&ms.vocab, n);
-    for (size_t id = 0; id < n; ++id)
-      if (ms.present[id]) vocab_ids.Insert(static_cast<uint32_t>(id));
+  auto id_of = [&](std::string_view tok, size_t i) {
+    uint32_t id = vocab_id(tok);
+    if (id == TokenMap::kNone)
+      SpecError("model.merges[" + std::to_string(i) + "]: \"" + std::string(tok) + "\" is not in model.vocab");
+    return id;
+  };
+  if (ms.merges.empty() && !ms.merges_json.empty()) {
+    json::StringPairs pairs = json::ParseMerges(ms.merges_json, "model.merges");
+    build_vocab_ids();
+    // Pipelined: hash merge i + kAhead and prefetch its slots while resolving merge i (each lookup is otherwise a
+    // cache miss on a multi-MB table; 450k merges).
+    constexpr size_t kAhead = 16;
+    uint64_t ring[kAhead][2];
+    const size_t count = pairs.size();
+    resolved.resize(count);
+    for (size_t i = 0; i < count + kAhead; ++i) {
+      if (i >= kAhead) {  // resolve merge j, whose slot (ring[j % kAhead], about to be reused) was prefetched
+        size_t j = i - kAhead;
+        uint32_t a = vocab_ids.FindHashed(pairs.Left(j), ring[j % kAhead][0]);
+        uint32_t b = vocab_ids.FindHashed(pairs.Right(j), ring[j % kAhead][1]);
+        if (a == TokenMap::kNone) id_of(pairs.Left(j), j);  // throws, naming the merge
+        if (b == TokenMap::kNone) id_of(pairs.Right(j), j);
+        resolved[j] = {a, b};
+      }
+      if (i < count) {
+        uint64_t ha = HashBytes(pairs.Left(i)), hb = HashBytes(pairs.Right(i));
+        ring[i % kAhead][0] = ha;
+        ring[i % kAhead][1] = hb;
+        vocab_ids.Prefetch(ha);
+        vocab_ids.Prefetch(hb);
+      }
+    }
+    merges = &resolved;
+  } else if (ms.merges.empty() && !ms.merges_text.empty()) {
     std::string_view text = ms.merges_text;
     size_t pos = 0, index = 0;
     auto next_line = [&](std::string_view& line) {
@@ -144,12 +273,6 @@ std::shared_ptr<const Tokenizer> Tokenizer::Create(const Spec& spec) {
       line = text.substr(pos, e - pos);
       pos = e + 1;
       return true;
-    };
-    auto id_of = [&](std::string_view t, size_t i) {
-      uint32_t id = vocab_ids.Find(t);
-      if (id == TokenMap::kNone)
-        SpecError("model.merges[" + std::to_string(i) + "]: \"" + std::string(t) + "\" is not in model.vocab");
-      return id;
     };
     std::string_view a, b;
     while (next_line(a)) {
@@ -168,14 +291,27 @@ std::shared_ptr<const Tokenizer> Tokenizer::Create(const Spec& spec) {
     merges = &resolved;
   }
 
+  // unk_token given by its string (the JSON path): resolve it like the TS loader does.
+  ModelSpec with_unk;
+  const ModelSpec* model_spec = &ms;
+  if (!ms.unk_id && ms.unk_token) {
+    uint32_t id = vocab_id(*ms.unk_token);
+    if (id == TokenMap::kNone) SpecError("model.unk_token: \"" + *ms.unk_token + "\" is not in model.vocab");
+    with_unk = ms;  // cheap: the JSON path leaves the vectors of `ms` empty
+    with_unk.unk_id = id;
+    model_spec = &with_unk;
+  }
+
   m.normalizer = std::make_unique<NormalizerChain>(spec.normalizers);
   m.pre = std::make_unique<PreTokenizerChain>(spec.pre_tokenizers);
+  const ModelSpec& mspec = *model_spec;
   switch (ms.kind) {
-    case ModelSpec::Kind::kBPE: m.model = MakeBpe(ms, *merges, m.keys, m.key_map, m.byte_level); break;
-    case ModelSpec::Kind::kWordPiece: m.model = MakeWordPiece(ms, m.keys, m.key_map); break;
-    case ModelSpec::Kind::kUnigram: m.model = MakeUnigram(ms, m.keys, m.key_map); break;
+    case ModelSpec::Kind::kBPE: m.model = MakeBpe(mspec, *merges, m.keys, m.key_map, m.byte_level, unique_keys); break;
+    case ModelSpec::Kind::kWordPiece: m.model = MakeWordPiece(mspec, m.keys, m.key_map); break;
+    case ModelSpec::Kind::kUnigram: m.model = MakeUnigram(mspec, m.keys, m.key_map); break;
   }
-  if (ms.unk_id && (*ms.unk_id >= n || !ms.present[*ms.unk_id])) SpecError("model.unk_token: not in the vocabulary");
+  if (mspec.unk_id && (*mspec.unk_id >= n || !m.present[*mspec.unk_id]))
+    SpecError("model.unk_token: not in the vocabulary");
 
   // Added tokens.
   RegexScratch rx;
@@ -184,7 +320,10 @@ std::shared_ptr<const Tokenizer> Tokenizer::Create(const Spec& spec) {
     const auto& a = spec.added_tokens[i];
     if (a.content.empty()) SpecError("added_tokens[" + std::to_string(i) + "].content: must not be empty");
     if (!utf8::IsValid(a.content)) SpecError("added_tokens[" + std::to_string(i) + "].content: not valid UTF-8");
-    m.tokens[a.id] = a.content;
+    if (m.tokens_deferred)
+      m.deferred_added.emplace_back(a.id, a.content);
+    else
+      m.tokens[a.id] = a.content;
     m.present[a.id] = 1;
     m.is_added[a.id] = 1;
     if (a.special) m.special[a.id] = 1;
@@ -205,13 +344,17 @@ std::shared_ptr<const Tokenizer> Tokenizer::Create(const Spec& spec) {
   m.fast_byte_decode =
       spec.has_decoder && spec.decoders.size() == 1 && spec.decoders[0].kind == DecoderSpec::Kind::kByteLevel;
   if (m.fast_byte_decode) {
-    m.decode_bytes.resize(total);
     for (size_t id = 0; id < total; ++id) {
       if (!m.present[id]) continue;
       // Model tokens decode to their model-domain bytes; only added tokens and tokens outside the byte-level
       // alphabet need their own entry.
       if (id < n && !m.keys[id].empty() && !m.is_added[id]) continue;
-      ByteLevelToBytes(m.tokens[id], m.decode_bytes[id]);
+      // (Added tokens and tokens outside the alphabet; with deferred tokens only added ones reach here.)
+      std::string_view token = m.tokens_deferred ? std::string_view() : std::string_view(m.tokens[id]);
+      if (m.tokens_deferred)
+        for (const auto& [aid, content] : m.deferred_added)
+          if (aid == id) token = content;
+      ByteLevelToBytes(token, m.decode_bytes[static_cast<uint32_t>(id)]);
     }
   }
 
@@ -304,7 +447,7 @@ std::string Tokenizer::Decode(std::span<const uint32_t> ids, bool skip_special) 
   std::vector<std::string> toks;
   toks.reserve(ids.size());
   for (uint32_t id : ids)
-    if (!(skip_special && m.special[id])) toks.push_back(m.tokens[id]);
+    if (!(skip_special && m.special[id])) toks.push_back(m.Tokens()[id]);
   if (!m.has_decoder) {
     std::string out;
     for (size_t i = 0; i < toks.size(); ++i) {
@@ -327,7 +470,7 @@ std::optional<uint32_t> Tokenizer::TokenToId(std::string_view token) const {
 
 std::optional<std::string> Tokenizer::IdToToken(uint32_t id) const {
   if (id >= vocab_size_ || !impl_->present[id]) return std::nullopt;
-  return impl_->tokens[id];
+  return impl_->Tokens()[id];
 }
 
 bool Tokenizer::IsSpecial(uint32_t id) const { return id < vocab_size_ && impl_->special[id]; }

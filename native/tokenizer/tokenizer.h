@@ -62,6 +62,7 @@ class Tokenizer : public std::enable_shared_from_this<Tokenizer> {
 
  private:
   Tokenizer();
+  static std::shared_ptr<const Tokenizer> CreateFrom(const Spec& spec, bool exact_json_vocab);
   std::unique_ptr<Impl> impl_;
   uint32_t vocab_size_ = 0;
 };

@@ -42,11 +42,29 @@ export interface NativeAddedToken {
 
 export interface NativeModelSpec {
   kind: 'BPE' | 'WordPiece' | 'Unigram';
-  /** Token bytes, concatenated; token i is vocabBytes[vocabOffsets[i] .. vocabOffsets[i + 1]). */
-  vocabBytes: Buffer;
-  vocabOffsets: Uint32Array;
+  /**
+   * Token bytes, concatenated; token i is vocabBytes[vocabOffsets[i] .. vocabOffsets[i + 1]). Left out when the
+   * vocabulary comes as `vocabJson` or `ranks`.
+   */
+  vocabBytes?: Buffer;
+  vocabOffsets?: Uint32Array;
   /** 1 where the id has a token. */
-  present: Uint8Array;
+  present?: Uint8Array;
+  /**
+   * Or the raw JSON text of tokenizer.json's model.vocab object (token -> id), parsed natively off the event loop
+   * (native/tokenizer/json_scan.h) with JSON.parse's semantics. Native code holds the Buffer until it is parsed.
+   */
+  vocabJson?: Buffer;
+  /** The raw JSON text of model.merges (an array of "a b" or [a, b]), resolved natively like vocabJson. */
+  mergesJson?: Buffer;
+  /**
+   * Or tiktoken ranks parsed natively: a .tiktoken file ('tiktoken') or the tiktoken package's bpe_ranks JSON
+   * string literal, quotes included ('package-json-string'). Token bytes are raw (vocabIsBytes).
+   */
+  ranks?: Buffer;
+  ranksFormat?: 'tiktoken' | 'package-json-string';
+  /** The unknown token by its string (with vocabJson), resolved natively; unkId is null then. */
+  unkToken?: string;
   /** true: vocabBytes are raw token bytes (tiktoken); false: token strings as in tokenizer.json (UTF-8). */
   vocabIsBytes: boolean;
   /** BPE merges as (left id, right id) pairs in rank order. */
@@ -106,4 +124,10 @@ export interface NativeTokenizer {
 
 export interface NativeTokenizerApi {
   createTokenizer(spec: NativeTokenizerSpec): Promise<NativeTokenizer>;
+  /**
+   * Byte ranges [begin, end) of the values at the given key paths of a JSON document (the last of duplicated keys,
+   * as JSON.parse keeps), or null where absent; found on a worker thread. Rejects with ERR_TOKENIZER_SPEC (naming
+   * `field` and a byte offset) when the document is not well-formed JSON.
+   */
+  scanJsonFields(bytes: Buffer, paths: string[][], field: string): Promise<([number, number] | null)[]>;
 }

@@ -14,6 +14,7 @@ import type {
 } from '../native/tokenizer-contract.js';
 import { specError, unsupported } from './errors.js';
 import { arr, bool, describe, obj, optStr, str, uint, type Json, type JsonObject } from './json.js';
+import { tokenizerAddon } from './native.js';
 
 const BEHAVIORS = new Set(['Isolated', 'Removed', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous']);
 
@@ -163,16 +164,18 @@ function resolveMerges(merges: Json[], ids: VocabIds): Uint32Array {
   return pairs;
 }
 
-function model(m: JsonObject): NativeModelSpec {
+/** model.vocab and model.merges as raw JSON text, cut out of the document (see specFromTokenizerJsonBytes). */
+export interface RawModelFields {
+  vocabJson: Buffer;
+  mergesJson?: Buffer;
+}
+
+function model(m: JsonObject, raw?: RawModelFields): NativeModelSpec {
   const type = m.type ?? (m.merges !== undefined ? 'BPE' : undefined);
+  if (raw && (type === 'BPE' || type === 'WordPiece')) return rawModel(m, type, raw);
   if (type === 'BPE') {
     const { tokens, ids } = vocabArray(m.vocab ?? null, 'model.vocab');
-    if (m.dropout !== undefined && m.dropout !== null)
-      throw unsupported('model.dropout', 'BPE dropout (non-deterministic)');
-    for (const k of ['continuing_subword_prefix', 'end_of_word_suffix']) {
-      const v = optStr(m, k, 'model');
-      if (v) throw unsupported(`model.${k}`, `BPE ${k} ${JSON.stringify(v)}`);
-    }
+    checkBpeOptions(m);
     const merges = arr(m.merges ?? [], 'model.merges');
     const mergeText = mergesAsText(merges);
     const pairs = mergeText ? new Uint32Array(0) : resolveMerges(merges, ids);
@@ -220,6 +223,58 @@ function model(m: JsonObject): NativeModelSpec {
   }
   if (type === 'Unigram') return unigram(m);
   throw unsupported('model.type', `model ${describe(type)}`);
+}
+
+function checkBpeOptions(m: JsonObject): void {
+  if (m.dropout !== undefined && m.dropout !== null)
+    throw unsupported('model.dropout', 'BPE dropout (non-deterministic)');
+  for (const k of ['continuing_subword_prefix', 'end_of_word_suffix']) {
+    const v = optStr(m, k, 'model');
+    if (v) throw unsupported(`model.${k}`, `BPE ${k} ${JSON.stringify(v)}`);
+  }
+}
+
+/**
+ * BPE / WordPiece whose vocab (and merges) stay raw JSON for native code: the same options are validated here; the
+ * vocabulary, the merges and unk_token are checked natively (same rules, same field names in errors).
+ */
+function rawModel(m: JsonObject, type: 'BPE' | 'WordPiece', raw: RawModelFields): NativeModelSpec {
+  const common = {
+    vocabJson: raw.vocabJson,
+    vocabIsBytes: false,
+    merges: new Uint32Array(0),
+    mergesFromRanks: false,
+    unkId: null,
+  };
+  if (type === 'BPE') {
+    checkBpeOptions(m);
+    // Merges that are not an array stay in the parsed rest (the scanner only cuts out arrays): an error here.
+    if (!raw.mergesJson && arr(m.merges ?? [], 'model.merges').length > 0)
+      throw new Error('internal: model.merges was not handed to native code');
+    const unk = optStr(m, 'unk_token', 'model');
+    return {
+      kind: 'BPE',
+      ...common,
+      ...(raw.mergesJson ? { mergesJson: raw.mergesJson } : {}),
+      ignoreMerges: bool(m, 'ignore_merges', 'model', false),
+      byteFallback: bool(m, 'byte_fallback', 'model', false),
+      fuseUnk: bool(m, 'fuse_unk', 'model', false),
+      ...(unk !== null ? { unkToken: unk } : {}),
+    };
+  }
+  return {
+    kind: 'WordPiece',
+    ...common,
+    ignoreMerges: false,
+    byteFallback: false,
+    fuseUnk: false,
+    unkToken: str(m, 'unk_token', 'model'),
+    continuingSubwordPrefix: optStr(m, 'continuing_subword_prefix', 'model') ?? '##',
+    maxInputCharsPerWord:
+      m.max_input_chars_per_word === undefined
+        ? 100
+        : uint(m.max_input_chars_per_word, 'model.max_input_chars_per_word'),
+  };
 }
 
 /** Unigram (SentencePiece): model.vocab is a list of [piece, score]; the id is the index. */
@@ -495,10 +550,13 @@ function addedTokens(v: Json | undefined): NativeAddedToken[] {
   });
 }
 
-/** Builds the native description from a parsed tokenizer.json. */
-export function specFromTokenizerJson(json: unknown): NativeTokenizerSpec {
+/**
+ * Builds the native description from a parsed tokenizer.json. With `raw`, model.vocab / model.merges of `json` are
+ * placeholders and their JSON text travels to native code instead.
+ */
+export function specFromTokenizerJson(json: unknown, raw?: RawModelFields): NativeTokenizerSpec {
   const root = obj(json, 'tokenizer.json');
-  const m = model(obj(root.model, 'model'));
+  const m = model(obj(root.model, 'model'), raw);
   const added = addedTokens(root.added_tokens);
   const vocabIds = new Map<string, number>();
   for (const a of added) vocabIds.set(a.content, a.id);
@@ -526,4 +584,67 @@ export function specFromTokenizerJson(json: unknown): NativeTokenizerSpec {
   if (root.truncation !== undefined && root.truncation !== null) throw unsupported('truncation', 'truncation settings');
   if (root.padding !== undefined && root.padding !== null) throw unsupported('padding', 'padding settings');
   return spec;
+}
+
+/** JSON.parse with the loader's error for malformed text. */
+export function parseJsonText(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw specError(file, `not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * `bytes` with the values at the given ranges replaced by `{}` / `[]` (whatever each range held is cut out), as
+ * text: the small rest of a document whose big fields go to native code raw.
+ */
+export function jsonWithout(bytes: Buffer, cuts: { range: [number, number]; placeholder: string }[]): string {
+  const sorted = [...cuts].sort((a, b) => a.range[0] - b.range[0]);
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (const c of sorted) {
+    parts.push(bytes.subarray(at, c.range[0]), Buffer.from(c.placeholder));
+    at = c.range[1];
+  }
+  parts.push(bytes.subarray(at));
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/**
+ * tokenizer.json bytes -> NativeTokenizerSpec without JSON-parsing the big fields in JavaScript: native code finds
+ * model.vocab and model.merges (on a worker thread), JS parses and validates the small rest, and the two fields go
+ * to native code as raw JSON, parsed there off the event loop (native/tokenizer/json_scan.h, JSON.parse semantics).
+ * Documents the scanner does not take (malformed JSON, a Unigram vocabulary array) go through JSON.parse as before,
+ * so a malformed file still gets JSON.parse's message.
+ */
+export async function specFromTokenizerJsonBytes(bytes: Buffer, file: string): Promise<NativeTokenizerSpec> {
+  let ranges: ([number, number] | null)[] | undefined;
+  try {
+    ranges = await tokenizerAddon().scanJsonFields(
+      bytes,
+      [
+        ['model', 'vocab'],
+        ['model', 'merges'],
+      ],
+      file,
+    );
+  } catch {
+    ranges = undefined;
+  }
+  const vocab = ranges?.[0];
+  if (!ranges || !vocab || bytes[vocab[0]] !== 0x7b /* { */)
+    return specFromTokenizerJson(parseJsonText(bytes.toString('utf8'), file));
+  const merges = ranges[1];
+  const cuts = [{ range: vocab, placeholder: '{}' }];
+  let mergesJson: Buffer | undefined;
+  if (merges && bytes[merges[0]] === 0x5b /* [ */) {
+    cuts.push({ range: merges, placeholder: '[]' });
+    mergesJson = bytes.subarray(merges[0], merges[1]);
+  }
+  const rest = parseJsonText(jsonWithout(bytes, cuts), file);
+  return specFromTokenizerJson(rest, {
+    vocabJson: bytes.subarray(vocab[0], vocab[1]),
+    ...(mergesJson ? { mergesJson } : {}),
+  });
 }

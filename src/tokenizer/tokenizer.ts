@@ -19,7 +19,7 @@ import {
 import { specError } from './errors.js';
 import { describe } from './json.js';
 import { tokenizerAddon } from './native.js';
-import { specFromTokenizerJson } from './spec.js';
+import { parseJsonText, specFromTokenizerJson, specFromTokenizerJsonBytes } from './spec.js';
 import { specFromTiktoken, type TiktokenOptions } from './tiktoken.js';
 
 export interface EncodeOptions {
@@ -87,18 +87,21 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
-async function readJson(file: string): Promise<unknown> {
-  let raw: string;
+async function readBytes(file: string): Promise<Buffer> {
   try {
-    raw = await readFile(file, 'utf8');
+    return await readFile(file);
   } catch (err) {
     throw specError(file, `cannot read: ${(err as Error).message}`);
   }
-  try {
-    return JSON.parse(raw);
-  } catch (err) {
-    throw specError(file, `not valid JSON: ${(err as Error).message}`);
-  }
+}
+
+async function readJson(file: string): Promise<unknown> {
+  return parseJsonText((await readBytes(file)).toString('utf8'), file);
+}
+
+/** A tokenizer.json file; its big fields are parsed natively (specFromTokenizerJsonBytes). */
+async function readTokenizerJson(file: string): Promise<NativeTokenizerSpec> {
+  return specFromTokenizerJsonBytes(await readBytes(file), file);
 }
 
 /** Reused by encode() for short texts (sync calls only, so one per thread is enough). */
@@ -147,14 +150,15 @@ export class Tokenizer {
 
   /** A tokenizer.json object (already parsed) or its text. */
   static async fromJSON(json: unknown): Promise<Tokenizer> {
-    const parsed = typeof json === 'string' ? JSON.parse(json) : json;
-    return Tokenizer.fromSpec(specFromTokenizerJson(parsed));
+    if (typeof json === 'string')
+      return Tokenizer.fromSpec(await specFromTokenizerJsonBytes(Buffer.from(json, 'utf8'), 'tokenizer.json'));
+    return Tokenizer.fromSpec(specFromTokenizerJson(json));
   }
 
   /** Loads a tokenizer.json file. */
   static async fromFile(file: string): Promise<Tokenizer> {
     text(file, 'file');
-    return Tokenizer.fromSpec(specFromTokenizerJson(await readJson(file)));
+    return Tokenizer.fromSpec(await readTokenizerJson(file));
   }
 
   /**
@@ -163,7 +167,7 @@ export class Tokenizer {
    */
   static async fromPretrained(dir: string): Promise<Tokenizer> {
     text(dir, 'dir');
-    const spec = specFromTokenizerJson(await readJson(path.join(dir, 'tokenizer.json')));
+    const spec = await readTokenizerJson(path.join(dir, 'tokenizer.json'));
     let config: Record<string, unknown> = {};
     const configFile = path.join(dir, 'tokenizer_config.json');
     if (await exists(configFile)) config = (await readJson(configFile)) as Record<string, unknown>;

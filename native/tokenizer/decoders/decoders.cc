@@ -19,6 +19,16 @@ void ByteLevelToBytes(std::string_view t, std::string& out) {
   }
 }
 
+bool ByteLevelToBytesExact(std::string_view t, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < t.size();) {
+    int b = unicode::CharToByte(utf8::Next(t, i));
+    if (b < 0) return false;
+    out.push_back(static_cast<char>(b));
+  }
+  return true;
+}
+
 std::string BytesToByteLevel(std::string_view bytes) {
   std::string s;
   const auto& map = unicode::ByteToChar();

@@ -34,6 +34,12 @@ struct BpeSymbol {
 struct ModelScratch {
   std::vector<BpeSymbol> symbols;
   std::vector<uint64_t> heap;  // (rank << 32) | position, min-heap
+  // Rank-bucket merge of long words (bpe.cc MergeByRank): per rank, the positions of its candidate pairs.
+  std::vector<std::vector<uint32_t>> rank_lists;
+  std::vector<uint32_t> rank_of_list;  // rank_lists[i] holds pairs of rank rank_of_list[i]
+  std::vector<uint64_t> rank_slots;    // open addressing: (rank << 32) | list index
+  std::vector<uint32_t> rank_queue;    // min-heap of ranks with a list
+  std::vector<uint32_t> current;       // the list being merged
   // Direct-mapped cache of pair lookups (left id, right id) -> (rank, merged id); valid for pair_cache_owner only.
   struct PairCacheEntry {
     uint64_t key = ~0ULL;
@@ -112,9 +118,10 @@ class TokenMap {
       }
     }
   }
-  uint32_t Find(std::string_view k) const {
+  uint32_t Find(std::string_view k) const { return FindHashed(k, HashBytes(k)); }
+  // Find with h == HashBytes(k) computed by the caller (to prefetch the slot ahead of a batch of lookups).
+  uint32_t FindHashed(std::string_view k, uint64_t h) const {
     if (slots_.empty()) return kNone;
-    uint64_t h = HashBytes(k);
     uint32_t tag = static_cast<uint32_t>(h >> 32);
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
@@ -141,8 +148,10 @@ class Model {
 // `keys[id]` is the model-domain form of each token (empty for absent ids); `map` looks them up. Both outlive
 // the model (they belong to the Tokenizer).
 // `merges`: the (left, right) id pairs in rank order (spec.merges, or spec.merges_text resolved by the caller).
+// `unique_keys`: no two ids share a key (lets the constructor skip lookups it can verify directly).
 std::unique_ptr<Model> MakeBpe(const ModelSpec& spec, const std::vector<std::pair<uint32_t, uint32_t>>& merges,
-                               const std::vector<std::string>& keys, const TokenMap& map, bool byte_level);
+                               const std::vector<std::string>& keys, const TokenMap& map, bool byte_level,
+                               bool unique_keys);
 std::unique_ptr<Model> MakeWordPiece(const ModelSpec& spec, const std::vector<std::string>& keys, const TokenMap& map);
 // The value the reference's JSON parser gives a score whose correctly rounded value is v (see unigram.cc).
 double ReferenceScore(double v);

@@ -1,0 +1,24 @@
+// tokmeter::tokenizer::ParallelFor — runs body(i) for i in [0, n) on up to `threads` threads, the calling thread
+// included, for batch counting and encoding (countBatch / encodeBatch).
+//
+// Threads: the helpers come from one process-wide pool that is created on first use, grows to the largest number of
+// helpers asked for (capped at 63) and lives until the process exits (its threads are detached and idle on a
+// condition variable; nothing is torn down at exit, so a batch still running then cannot hang it). Helpers keep
+// their thread-local tokenizer scratch (BPE word and pair caches) warm across batches: fresh threads per call made
+// every batch start with cold caches on all threads but the caller's, which is what a 2-thread run measured.
+// Work is handed out one index at a time (dynamic balancing: documents differ in size by orders of magnitude).
+//
+// Errors: the first exception thrown by body is rethrown on the calling thread after every index that was started
+// has finished; indices not yet started are skipped. ParallelFor returns only when no helper touches `body` any
+// more, so body may reference the caller's stack.
+#pragma once
+
+#include <cstddef>
+
+#include "tokenizer/fn_ref.h"
+
+namespace tokmeter::tokenizer {
+
+void ParallelFor(size_t n, unsigned threads, FnRef<void(size_t)> body);
+
+}  // namespace tokmeter::tokenizer
