@@ -5,7 +5,15 @@ export * from './errors.js';
 export * from './usage/index.js';
 export * from './tokenizer/index.js';
 export { cudaStatus, requireCuda, type CudaStatus } from './cuda/index.js';
-export { Model, Generation, QueueFullError, DEFAULT_KV_CACHE_BYTES, DEFAULT_MAX_QUEUE } from './model/index.js';
+export {
+  Model,
+  Generation,
+  QueueFullError,
+  KvBudgetError,
+  DEFAULT_KV_CACHE_BYTES,
+  DEFAULT_MAX_QUEUE,
+  DEFAULT_MAX_BATCH,
+} from './model/index.js';
 export type {
   ModelLoadOptions,
   ModelDtype,

@@ -3,18 +3,23 @@
  *
  *   npx tsx bench/concurrency/run.ts                 # makes .models/bench (the model maker's --size bench) if missing
  *   npx tsx bench/concurrency/run.ts --model DIR --threads 2 --max-new 32 --levels 1,4,8,16 --prefix 1000 --rounds 3
+ *   npx tsx bench/concurrency/run.ts --only throughput --skip-transformers   # tokmeter only
  *
  * 1. Throughput: at each concurrency level N, N greedy requests (distinct 16-token prompts, exactly --max-new tokens
- *    each) are started together on one Model; aggregate decode tokens/s = all sampled tokens / wall time. Baseline,
- *    same run: the same N requests one after another. Time to first token (mean, p-max) at each level.
- *    The engine has no continuous batching yet (native/engine/scheduler.h runs generations in arrival order), so
- *    the concurrent figure is expected to equal the sequential one: this harness is the yardstick for batching.
+ *    each) are started together on one Model (continuous batching, native/engine/scheduler.h; maxBatch 16);
+ *    aggregate tokens/s = all sampled tokens / wall time. Baselines, same run: the same N requests one after another
+ *    on the same Model, and transformers.js handling the same N requests concurrently (Promise.all over generate()
+ *    on one loaded model, in a child process: bench/concurrency/transformers-child.ts). Time to first token (mean,
+ *    max) at each level. The ratio column is concurrent / sequential; the issue's target compares concurrency 8
+ *    with concurrency 1 (both concurrent columns).
  * 2. Prefix cache: time to first token of a prompt whose --prefix-token prefix is cached (a model loaded with
  *    prefixCache: true that has seen the prefix) vs uncached (prefixCache: false), the same prompts, --rounds rounds
  *    each with a new 16-token suffix, alternating; usage.cachedTokens is checked to equal the prefix length.
  * Figures are wall-clock on a shared machine: compare numbers from the same run only.
  */
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Model, type Generation } from '../../src/model/index.js';
@@ -29,6 +34,7 @@ const { values } = parseArgs({
     prefix: { type: 'string', default: '1000' },
     rounds: { type: 'string', default: '3' },
     only: { type: 'string' }, // 'throughput' or 'prefix'
+    'skip-transformers': { type: 'boolean', default: false },
   },
 });
 const dir = path.resolve(values.model!);
@@ -71,14 +77,21 @@ const fmt = (x: number, d = 1): string => x.toFixed(d);
 
 if (values.only === undefined || values.only === 'throughput') {
   console.log(`\nthroughput: ${maxNew} new tokens per request, 16-token prompts, threads ${threads}`);
-  console.log('level | concurrent tok/s | sequential tok/s | ratio | TTFT mean ms (concurrent) | TTFT max ms');
+  console.log(
+    'level | concurrent tok/s | sequential tok/s | ratio | TTFT mean ms (concurrent) | TTFT max ms | mean batch',
+  );
   await timed(plain.generate({ tokens: ids(999, 16) }, greedy), performance.now()); // warm-up
   let seed = 0;
+  const jobLevels: { n: number; prompts: number[][] }[] = [];
+  const concurrent: number[] = [];
   for (const n of levels) {
     const prompts = Array.from({ length: n }, () => ids(++seed, 16));
+    jobLevels.push({ n, prompts });
+    const before = plain.stats();
     const t0 = performance.now();
     const together = await Promise.all(prompts.map((p) => timed(plain.generate({ tokens: p }, greedy), t0)));
     const concurrentMs = performance.now() - t0;
+    const after = plain.stats();
     const t1 = performance.now();
     for (const p of prompts) await timed(plain.generate({ tokens: p }, greedy), performance.now());
     const sequentialMs = performance.now() - t1;
@@ -86,10 +99,43 @@ if (values.only === undefined || values.only === 'throughput') {
     const ttfts = together.map((r) => r.ttftMs);
     const conc = (tokens / concurrentMs) * 1000;
     const seq = (tokens / sequentialMs) * 1000;
+    concurrent.push(conc);
+    const batch = (after.batchRows - before.batchRows) / Math.max(1, after.batchSteps - before.batchSteps);
     console.log(
       `${String(n).padStart(5)} | ${fmt(conc).padStart(16)} | ${fmt(seq).padStart(16)} | ${fmt(conc / seq, 2).padStart(5)} | ` +
-        `${fmt(ttfts.reduce((a, b) => a + b, 0) / n).padStart(25)} | ${fmt(Math.max(...ttfts))}`,
+        `${fmt(ttfts.reduce((a, b) => a + b, 0) / n).padStart(25)} | ${fmt(Math.max(...ttfts)).padStart(11)} | ${fmt(batch)}`,
     );
+  }
+  const at = (n: number): number | undefined => concurrent[levels.indexOf(n)];
+  if (at(1) !== undefined && at(8) !== undefined) {
+    console.log(`concurrency 8 vs concurrency 1 (aggregate tok/s): ${fmt(at(8)! / at(1)!, 2)}x (target >= 2.5x)`);
+  }
+  if (!values['skip-transformers']) {
+    const work = mkdtempSync(path.join(os.tmpdir(), 'tokmeter-conc-'));
+    try {
+      const jobFile = path.join(work, 'job.json');
+      writeFileSync(jobFile, JSON.stringify({ dir, threads, maxNew, levels: jobLevels }));
+      const out = execFileSync(
+        process.execPath,
+        ['--import', 'tsx', path.join(import.meta.dirname, 'transformers-child.ts'), jobFile],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 },
+      );
+      const tj = JSON.parse(out.trim().split('\n').pop()!) as {
+        loadMs: number;
+        levels: { n: number; tokens: number; wallMs: number; ttfts: number[] }[];
+      };
+      console.log('\ntransformers.js, the same requests started together (Promise.all on one model):');
+      console.log('level | concurrent tok/s | tokmeter / transformers.js | TTFT mean ms | TTFT max ms');
+      for (const [i, l] of tj.levels.entries()) {
+        const tok = (l.tokens / l.wallMs) * 1000;
+        console.log(
+          `${String(l.n).padStart(5)} | ${fmt(tok).padStart(16)} | ${fmt(concurrent[i]! / tok, 2).padStart(26)} | ` +
+            `${fmt(l.ttfts.reduce((a, b) => a + b, 0) / l.n).padStart(12)} | ${fmt(Math.max(...l.ttfts))}`,
+        );
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   }
 }
 

@@ -280,17 +280,19 @@ class JsModel : public Napi::ObjectWrap<JsModel> {
 
 class LoadModelWorker : public PromiseWorker {
  public:
-  LoadModelWorker(Napi::Env env, engine::LoadOptions options, engine::ModelConfig config, size_t maxQueue)
+  LoadModelWorker(Napi::Env env, engine::LoadOptions options, engine::ModelConfig config,
+                  engine::SchedulerOptions scheduler)
       : PromiseWorker(env, "tokmeter:loadModel"),
         options_(std::move(options)),
         config_(std::move(config)),
-        max_queue_(maxQueue) {}
+        scheduler_(scheduler) {}
 
  protected:
   void Work() override {
     handle_ = std::make_shared<ModelHandle>();
     handle_->model = engine::CausalLm::Load(options_, config_);
-    handle_->scheduler = std::make_unique<engine::Scheduler>(handle_->model, max_queue_);
+    scheduler_.kvBudgetBytes = handle_->model->kvBudget();
+    handle_->scheduler = std::make_unique<engine::Scheduler>(handle_->model, scheduler_);
   }
   Napi::Value Resolve(Napi::Env env) override {
     auto external = Napi::External<std::shared_ptr<ModelHandle>>::New(env, &handle_);
@@ -300,7 +302,7 @@ class LoadModelWorker : public PromiseWorker {
  private:
   engine::LoadOptions options_;
   engine::ModelConfig config_;
-  size_t max_queue_;
+  engine::SchedulerOptions scheduler_;
   std::shared_ptr<ModelHandle> handle_;
 };
 
@@ -329,8 +331,11 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     options.threads = static_cast<int>(OptionalInteger(o, "threads", 0, 0, 1024));
     if (!o.Get("prefixCache").IsUndefined()) options.prefixCache = ToBool(o.Get("prefixCache"), "prefixCache");
     options.kvCacheBytes = static_cast<size_t>(OptionalInteger(o, "kvCacheBytes", 0, 0, 1LL << 50));
-    const auto max_queue = static_cast<size_t>(OptionalInteger(o, "maxQueue", 0, 0, 1LL << 31));
-    auto* worker = new LoadModelWorker(env, std::move(options), ToConfig(o.Get("config")), max_queue);
+    engine::SchedulerOptions scheduler;
+    scheduler.maxQueue = static_cast<size_t>(OptionalInteger(o, "maxQueue", 0, 0, 1LL << 31));
+    scheduler.maxBatch = static_cast<size_t>(OptionalInteger(o, "maxBatch", 1, 1, 1024));
+    scheduler.prefillChunk = static_cast<size_t>(OptionalInteger(o, "prefillChunk", 256, 1, 1LL << 31));
+    auto* worker = new LoadModelWorker(env, std::move(options), ToConfig(o.Get("config")), scheduler);
     worker->Queue();
     return worker->Promise();
   });
@@ -367,6 +372,7 @@ Napi::Value JsModel::Info(const Napi::CallbackInfo& info) {
   o.Set("attentionMask", Napi::Boolean::New(env, s.hasAttentionMask));
   o.Set("contextLength", Napi::Number::New(env, static_cast<double>(h->model->contextLength())));
   o.Set("kvBytesPerToken", Napi::Number::New(env, static_cast<double>(s.KvBytesPerToken())));
+  o.Set("batchable", Napi::Boolean::New(env, h->model->batchable()));
   return o;
 }
 
@@ -382,6 +388,7 @@ Napi::Value JsModel::Timings(const Napi::CallbackInfo& info) {
   o.Set("decodeForwardMs", Napi::Number::New(env, static_cast<double>(t.decodeForwardNanos.load()) / 1e6));
   o.Set("decodeForwards", Napi::Number::New(env, static_cast<double>(t.decodeForwards.load())));
   o.Set("decodeGapMs", Napi::Number::New(env, static_cast<double>(t.decodeGapNanos.load()) / 1e6));
+  o.Set("decodeRows", Napi::Number::New(env, static_cast<double>(t.decodeRows.load())));
   return o;
 }
 
@@ -390,8 +397,16 @@ Napi::Value JsModel::Stats(const Napi::CallbackInfo& info) {
   auto h = Require(env);
   auto num = [&](double v) { return Napi::Number::New(env, v); };
   Napi::Object o = Napi::Object::New(env);
-  o.Set("running", num(static_cast<double>(h->scheduler->running())));
-  o.Set("queued", num(static_cast<double>(h->scheduler->queued())));
+  const engine::SchedulerStats q = h->scheduler->stats();
+  o.Set("running", num(static_cast<double>(q.running)));
+  o.Set("queued", num(static_cast<double>(q.queued)));
+  o.Set("prefilling", num(static_cast<double>(q.prefilling)));
+  o.Set("parked", num(static_cast<double>(q.parked)));
+  o.Set("maxBatch", num(static_cast<double>(q.maxBatch)));
+  o.Set("lastBatch", num(static_cast<double>(q.lastBatch)));
+  o.Set("batchSteps", num(static_cast<double>(q.steps)));
+  o.Set("batchRows", num(static_cast<double>(q.rows)));
+  o.Set("kvReservedBytes", num(static_cast<double>(q.kvReservedBytes)));
   const engine::PrefixCache* cache = h->model->prefixCache();
   o.Set("prefixCache", Napi::Boolean::New(env, cache != nullptr));
   const engine::PrefixCacheStats s = cache ? cache->stats() : engine::PrefixCacheStats{};
@@ -402,7 +417,8 @@ Napi::Value JsModel::Stats(const Napi::CallbackInfo& info) {
   o.Set("cacheEvictions", num(static_cast<double>(s.evictions)));
   o.Set("cacheOversized", num(static_cast<double>(s.oversized)));
   o.Set("cacheBytes", num(static_cast<double>(s.bytes)));
-  o.Set("kvCacheBytes", num(static_cast<double>(s.budget)));
+  o.Set("cacheLimitBytes", num(static_cast<double>(cache ? s.limit : 0)));
+  o.Set("kvCacheBytes", num(static_cast<double>(h->model->kvBudget())));
   return o;
 }
 

@@ -1,9 +1,11 @@
 #include "engine/causal_lm.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 
+#include "engine/batch_kv.h"
 #include "engine/half.h"
 #include "engine/kv_cache.h"
 #include "engine/model_files.h"
@@ -11,22 +13,32 @@
 #include "util/error.h"
 
 namespace tokmeter::engine {
-namespace {
-
+// One sequence's state. Its KV lives in its own KvCache (prefill, parked, or a model that runs it solo) or in a row
+// of the model's BatchKv (`in_batch`; `cache` is then null). The destructor frees its batch row.
 class OrtSequenceState final : public SequenceState {
  public:
-  OrtSequenceState(const GraphSpec& spec, size_t capacity) : cache(spec, capacity) { mask.assign(capacity, 1); }
-  size_t length() const noexcept override { return cache.length(); }
-  size_t capacity() const noexcept override { return cache.capacity(); }
+  OrtSequenceState(CausalLm* owner, const GraphSpec& spec, size_t capacity)
+      : owner(owner), cap(capacity), cache(std::make_unique<KvCache>(spec, capacity)) {
+    mask.assign(capacity, 1);
+  }
+  ~OrtSequenceState() override {
+    if (in_batch) owner->ReleaseRow(row);
+  }
+  size_t length() const noexcept override { return in_batch ? owner->batch_->rowLength(row) : cache->length(); }
+  size_t capacity() const noexcept override { return cap; }
   void Terminate() noexcept override {
     terminated.store(true);
     try {
-      run_options.SetTerminate();
+      run_options.SetTerminate();  // a prefill in progress; a batched step is never interrupted for one sequence
     } catch (...) {
     }
   }
 
-  KvCache cache;
+  CausalLm* owner;
+  size_t cap;
+  std::unique_ptr<KvCache> cache;
+  bool in_batch = false;
+  size_t row = 0;
   std::vector<int64_t> ids;
   std::vector<int64_t> positions;
   std::vector<int64_t> mask;          // all ones, capacity long: a prefix of it is the attention mask
@@ -36,6 +48,8 @@ class OrtSequenceState final : public SequenceState {
   std::atomic<bool> terminated{false};
   std::chrono::steady_clock::time_point last_end{};
 };
+
+namespace {
 
 uint64_t SinceNanos(std::chrono::steady_clock::time_point start) {
   return static_cast<uint64_t>(
@@ -48,6 +62,8 @@ CausalLm::CausalLm(std::unique_ptr<Ort::Session> session, GraphSpec spec, size_t
                    uint64_t bytes)
     : session_(std::move(session)),
       spec_(std::move(spec)),
+      batch_(std::make_unique<BatchKv>(spec_.pastNames.size(), static_cast<size_t>(spec_.numKvHeads),
+                                       static_cast<size_t>(spec_.headDim) * DTypeSize(spec_.kvDtype))),
       context_(context),
       file_(std::move(file)),
       file_bytes_(bytes),
@@ -95,19 +111,38 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
     const std::string stem = std::filesystem::path(file).filename().string();
     if (name != stem && name.rfind(stem + "_data", 0) == 0) bytes += entry.file_size(ec);
   }
+  // Batching needs a free batch dimension and an attention mask (rows of different lengths are padded with masked
+  // holes); without either the model runs one sequence at a time.
+  const TensorInfo* ids_info = nullptr;
+  for (const auto& in : inputs)
+    if (in.name == "input_ids") ids_info = &in;
+  const bool batchable =
+      spec.hasAttentionMask && ids_info != nullptr && !ids_info->shape.empty() && ids_info->shape[0] <= 0;
+  const size_t per_token = spec.KvBytesPerToken();
   std::shared_ptr<CausalLm> model(
       new CausalLm(std::move(session), std::move(spec), static_cast<size_t>(config.contextLength), file, bytes));
-  if (options.prefixCache) model->prefix_cache_ = std::make_unique<PrefixCache>(options.kvCacheBytes);
+  model->batchable_ = batchable;
+  // Default budget: 256 MiB, or more if needed so that one full-context sequence (2 x context x KV per token, the
+  // ping-pong buffers) always fits alone.
+  model->kv_budget_ = options.kvCacheBytes > 0 ? options.kvCacheBytes
+                                               : std::max<size_t>(kDefaultKvBudget, 2 * model->context_ * per_token);
+  if (options.prefixCache) model->prefix_cache_ = std::make_unique<PrefixCache>(model->kv_budget_);
   return model;
 }
 
 size_t CausalLm::ReusePrefix(SequenceState& sequence, std::span<const uint32_t> prompt) {
-  if (!prefix_cache_) return 0;
-  return prefix_cache_->Load(static_cast<OrtSequenceState&>(sequence).cache, prompt);
+  auto& seq = static_cast<OrtSequenceState&>(sequence);
+  if (!prefix_cache_ || !seq.cache) return 0;
+  return prefix_cache_->Load(*seq.cache, prompt);
 }
 
 void CausalLm::KeepPrefix(SequenceState& sequence, std::span<const uint32_t> prompt) {
-  if (prefix_cache_) prefix_cache_->Store(static_cast<OrtSequenceState&>(sequence).cache, prompt);
+  auto& seq = static_cast<OrtSequenceState&>(sequence);
+  if (prefix_cache_ && seq.cache) prefix_cache_->Store(*seq.cache, prompt);
+}
+
+void CausalLm::LimitPrefixCache(size_t bytes) {
+  if (prefix_cache_) prefix_cache_->SetLimit(bytes);
 }
 
 std::unique_ptr<SequenceState> CausalLm::NewSequence(size_t capacity) {
@@ -115,7 +150,7 @@ std::unique_ptr<SequenceState> CausalLm::NewSequence(size_t capacity) {
     throw Error("ERR_CONTEXT_LENGTH", "a sequence of " + std::to_string(capacity) +
                                           " tokens does not fit the model's context of " + std::to_string(context_));
   }
-  return std::make_unique<OrtSequenceState>(spec_, capacity);
+  return std::make_unique<OrtSequenceState>(this, spec_, capacity);
 }
 
 void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens, std::span<float> lastLogits) {
@@ -129,12 +164,13 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
     timings_.decodeGapNanos +=
         static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(start - seq.last_end).count());
   }
-  const size_t past = seq.cache.length();
+  if (!seq.cache) throw Error(codes::kInternal, "Forward on a sequence whose KV is in the running batch");
+  const size_t past = seq.cache->length();
   const size_t total = past + n;
   if (n == 0) throw Error(codes::kInvalidArgument, "Forward needs at least one token");
-  if (total > seq.cache.capacity()) {
+  if (total > seq.cache->capacity()) {
     throw Error("ERR_CONTEXT_LENGTH", std::to_string(total) + " tokens do not fit the sequence's capacity of " +
-                                          std::to_string(seq.cache.capacity()));
+                                          std::to_string(seq.cache->capacity()));
   }
   if (lastLogits.size() != vocabSize()) throw Error(codes::kInternal, "logits buffer has the wrong size");
   if (seq.terminated.load()) throw Error("ERR_ABORTED", "generation aborted");
@@ -178,10 +214,10 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
     kv.reserve(spec_.pastNames.size() * 2);
     const size_t per_token = static_cast<size_t>(heads * dim) * kv_elem;
     for (size_t t = 0; t < spec_.pastNames.size(); ++t) {
-      kv.push_back(Ort::Value::CreateTensor(memory_, seq.cache.past(t), past * per_token, past_shape, 4, kv_type));
+      kv.push_back(Ort::Value::CreateTensor(memory_, seq.cache->past(t), past * per_token, past_shape, 4, kv_type));
       binding.BindInput(spec_.pastNames[t].c_str(), kv.back());
       kv.push_back(
-          Ort::Value::CreateTensor(memory_, seq.cache.present(t), total * per_token, present_shape, 4, kv_type));
+          Ort::Value::CreateTensor(memory_, seq.cache->present(t), total * per_token, present_shape, 4, kv_type));
       binding.BindOutput(spec_.presentNames[t].c_str(), kv.back());
     }
     auto logits = Ort::Value::CreateTensor(memory_, seq.logits.get(), n * vocab * logit_size, logits_shape, 3,
@@ -197,7 +233,7 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
     if (seq.terminated.load()) throw Error("ERR_ABORTED", "generation aborted");
     throw Error(codes::kInference, std::string("inference failed: ") + e.what());
   }
-  seq.cache.Advance(n);
+  seq.cache->Advance(n);
 
   const uint8_t* last = seq.logits.get() + (n - 1) * vocab * logit_size;
   if (spec_.logitsDtype == DType::kFloat32) {
@@ -219,6 +255,149 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
     timings_.decodeForwardNanos += forward_nanos;
     timings_.decodeForwards += 1;
   }
+}
+
+void CausalLm::ReleaseRow(size_t row) noexcept {
+  if (row < rows_.size()) rows_[row] = nullptr;
+  // The last sequence of the batch ended: free the batch buffers now rather than at the next batched step.
+  if (std::all_of(rows_.begin(), rows_.end(), [](const OrtSequenceState* s) { return s == nullptr; })) {
+    rows_.clear();
+    batch_->Relayout({}, 0);  // allocates nothing
+  }
+}
+
+void CausalLm::Relayout(std::span<SequenceState* const> sequences) {
+  // Rows leaving the batch while their sequence lives on (parked): their KV goes back to their own cache first.
+  for (size_t r = 0; r < rows_.size(); ++r) {
+    OrtSequenceState* owner = rows_[r];
+    if (owner == nullptr) continue;
+    if (std::find(sequences.begin(), sequences.end(), owner) != sequences.end()) continue;
+    auto cache = std::make_unique<KvCache>(spec_, owner->cap);
+    batch_->ExtractRow(r, *cache);
+    owner->cache = std::move(cache);
+    owner->in_batch = false;
+    rows_[r] = nullptr;
+  }
+  std::vector<BatchKv::Source> sources(sequences.size());
+  size_t capacity = 0;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    auto* seq = static_cast<OrtSequenceState*>(sequences[i]);
+    if (seq->in_batch) {
+      sources[i].oldRow = seq->row;
+    } else {
+      if (!seq->cache || seq->cache->length() == 0)
+        throw Error(codes::kInternal, "ForwardBatch on a sequence that was not prefilled");
+      sources[i].cache = seq->cache.get();
+    }
+    capacity = std::max(capacity, seq->cap);
+  }
+  batch_->Relayout(sources, capacity);
+  rows_.assign(sequences.size(), nullptr);
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    auto* seq = static_cast<OrtSequenceState*>(sequences[i]);
+    seq->cache.reset();  // its KV now lives in the batch
+    seq->in_batch = true;
+    seq->row = i;
+    rows_[i] = seq;
+  }
+}
+
+void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span<const uint32_t> tokens,
+                            std::span<float> logitsOut) {
+  const auto start = std::chrono::steady_clock::now();
+  const size_t rows = sequences.size();
+  const size_t vocab = vocabSize();
+  if (rows == 0) return;
+  if (rows > maxBatchRows()) throw Error(codes::kInternal, "ForwardBatch over more rows than the model can batch");
+  if (tokens.size() != rows || logitsOut.size() != rows * vocab)
+    throw Error(codes::kInternal, "ForwardBatch: tokens or logits of the wrong size");
+  bool same = rows == rows_.size();
+  for (size_t i = 0; same && i < rows; ++i) same = rows_[i] == sequences[i];
+  if (!same) Relayout(sequences);
+  for (size_t i = 0; i < rows; ++i) {
+    if (batch_->rowLength(i) + 1 > rows_[i]->cap) {
+      throw Error("ERR_CONTEXT_LENGTH", std::to_string(batch_->rowLength(i) + 1) +
+                                            " tokens do not fit the sequence's capacity of " +
+                                            std::to_string(rows_[i]->cap));
+    }
+  }
+  if (batch_last_end_.time_since_epoch().count() != 0) {
+    timings_.decodeGapNanos +=
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(start - batch_last_end_).count());
+  }
+
+  const size_t past = batch_->pastLength();
+  const size_t total = past + 1;
+  batch_ids_.resize(rows);
+  batch_positions_.resize(rows);
+  batch_mask_.resize(rows * total);
+  for (size_t i = 0; i < rows; ++i) {
+    const size_t length = batch_->rowLength(i);
+    batch_ids_[i] = tokens[i];
+    batch_positions_[i] = static_cast<int64_t>(length);  // the token's position in its own sequence
+    int64_t* m = batch_mask_.data() + i * total;
+    std::fill(m, m + (past - length), 0);  // left holes
+    std::fill(m + (past - length), m + total, 1);
+  }
+  const size_t logit_size = DTypeSize(spec_.logitsDtype);
+  if (batch_logits_.size() < rows * vocab * logit_size) batch_logits_.resize(rows * vocab * logit_size);
+
+  const int64_t row_shape[] = {static_cast<int64_t>(rows), 1};
+  const int64_t mask_shape[] = {static_cast<int64_t>(rows), static_cast<int64_t>(total)};
+  const int64_t logits_shape[] = {static_cast<int64_t>(rows), 1, static_cast<int64_t>(vocab)};
+  const int64_t heads = spec_.numKvHeads, dim = spec_.headDim;
+  const int64_t past_shape[] = {static_cast<int64_t>(rows), heads, static_cast<int64_t>(past), dim};
+  const int64_t present_shape[] = {static_cast<int64_t>(rows), heads, static_cast<int64_t>(total), dim};
+  const size_t per_position = static_cast<size_t>(heads * dim) * DTypeSize(spec_.kvDtype);
+  const auto kv_type = ToOrtType(spec_.kvDtype);
+  try {
+    Ort::IoBinding binding(*session_);
+    auto ids = Ort::Value::CreateTensor<int64_t>(memory_, batch_ids_.data(), rows, row_shape, 2);
+    binding.BindInput("input_ids", ids);
+    Ort::Value mask{nullptr}, positions{nullptr};
+    if (spec_.hasAttentionMask) {
+      mask = Ort::Value::CreateTensor<int64_t>(memory_, batch_mask_.data(), rows * total, mask_shape, 2);
+      binding.BindInput("attention_mask", mask);
+    }
+    if (spec_.hasPositionIds) {
+      positions = Ort::Value::CreateTensor<int64_t>(memory_, batch_positions_.data(), rows, row_shape, 2);
+      binding.BindInput("position_ids", positions);
+    }
+    std::vector<Ort::Value> kv;
+    kv.reserve(spec_.pastNames.size() * 2);
+    for (size_t t = 0; t < spec_.pastNames.size(); ++t) {
+      kv.push_back(
+          Ort::Value::CreateTensor(memory_, batch_->past(t), rows * past * per_position, past_shape, 4, kv_type));
+      binding.BindInput(spec_.pastNames[t].c_str(), kv.back());
+      kv.push_back(Ort::Value::CreateTensor(memory_, batch_->present(t), rows * total * per_position, present_shape, 4,
+                                            kv_type));
+      binding.BindOutput(spec_.presentNames[t].c_str(), kv.back());
+    }
+    auto logits = Ort::Value::CreateTensor(memory_, batch_logits_.data(), rows * vocab * logit_size, logits_shape, 3,
+                                           ToOrtType(spec_.logitsDtype));
+    binding.BindOutput("logits", logits);
+    const auto run_start = std::chrono::steady_clock::now();
+    session_->Run(batch_run_options_, binding);
+    const uint64_t run_nanos = SinceNanos(run_start);
+    timings_.runNanos += run_nanos;
+    timings_.decodeRunNanos += run_nanos;
+  } catch (const Ort::Exception& e) {
+    throw Error(codes::kInference, std::string("inference failed: ") + e.what());
+  }
+  batch_->Advance();
+  if (spec_.logitsDtype == DType::kFloat32) {
+    std::memcpy(logitsOut.data(), batch_logits_.data(), rows * vocab * sizeof(float));
+  } else {
+    const auto* half = reinterpret_cast<const uint16_t*>(batch_logits_.data());
+    for (size_t i = 0; i < rows * vocab; ++i) logitsOut[i] = HalfToFloat(half[i]);
+  }
+  batch_last_end_ = std::chrono::steady_clock::now();
+  const uint64_t forward_nanos = SinceNanos(start);
+  timings_.forwardNanos += forward_nanos;
+  timings_.forwards += 1;
+  timings_.decodeForwardNanos += forward_nanos;
+  timings_.decodeForwards += 1;
+  timings_.decodeRows += rows;
 }
 
 }  // namespace tokmeter::engine

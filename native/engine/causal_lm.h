@@ -7,16 +7,26 @@
 // KV cache in the sequence's ping-pong buffers (kv_cache.h), the logits in a per-sequence [n, vocab] buffer (the
 // prefill's is freed right after it; decode steps reuse one [1, vocab] buffer); all are bound as preallocated ORT
 // values, so a decode step allocates nothing but the small Ort::Value/IoBinding handles.
-// Lifetime: shared_ptr, owned by the model and every live sequence. Thread affinity: Forward may run on several
-// threads for different sequences (ORT sessions allow concurrent Run); tokmeter runs them on one inference thread.
+// ForwardBatch: one ORT Run for one new token of each of several sequences over the model's BatchKv (batch_kv.h):
+// input_ids/position_ids [rows, 1], attention_mask [rows, P + 1] with 0 over each row's left holes, past/present
+// bound to the batch's ping-pong halves. Position ids are each sequence's own length, so a row sees exactly the
+// positions and keys it would see alone. A changed composition (join, leave, park, resume) relayouts the batch
+// first; rows whose sequence lives on but is left out go back to the sequence's own KvCache. Graphs without an
+// attention_mask or with a fixed batch dimension cannot batch (maxBatchRows() == 1).
+// Lifetime: shared_ptr, owned by the model and every live sequence; a sequence must not outlive it (the Generator
+// holds the model). Thread affinity: Forward/ForwardBatch and sequence destruction on the one inference thread;
+// Terminate from any thread.
 #pragma once
 
 #include <onnxruntime_cxx_api.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "engine/batch_kv.h"
 #include "engine/graph_spec.h"
 #include "engine/language_model.h"
 #include "engine/model_config.h"
@@ -25,13 +35,18 @@
 
 namespace tokmeter::engine {
 
+class OrtSequenceState;
+
 struct LoadOptions {
   std::string dir;
   std::string dtype = "fp32";
   int threads = 0;           // ORT intra-op threads; 0: ORT's default
   bool prefixCache = false;  // keep prompt KV for reuse by later prompts (prefix_cache.h)
-  size_t kvCacheBytes = 0;   // the prefix cache's byte budget
+  size_t kvCacheBytes = 0;   // the KV budget (running sequences + prefix cache); 0: kDefaultKvBudget or one context
 };
+
+// Default KV budget: 256 MiB, raised to 2 x context x KvBytesPerToken when one full-context sequence needs more.
+inline constexpr size_t kDefaultKvBudget = size_t{256} << 20;
 
 // Time spent in ORT's Run and in the whole Forward, for the benchmark's overhead figure; the decode* counters
 // cover only decode steps (one-token Forwards after a sequence's first), so a prefill never blurs the per-step split.
@@ -42,6 +57,7 @@ struct ForwardTimings {
   std::atomic<uint64_t> decodeRunNanos{0};
   std::atomic<uint64_t> decodeForwardNanos{0};
   std::atomic<uint64_t> decodeForwards{0};
+  std::atomic<uint64_t> decodeRows{0};  // sequences stepped by the decode Forwards (a batched step counts its rows)
   // Between one Forward of a sequence returning and its next decode Forward starting: sampling, detokenizing,
   // stop checks, handing the step to the stream (and any backpressure wait).
   std::atomic<uint64_t> decodeGapNanos{0};
@@ -57,6 +73,14 @@ class CausalLm final : public LanguageModel {
   void Forward(SequenceState& sequence, std::span<const uint32_t> tokens, std::span<float> lastLogits) override;
   size_t ReusePrefix(SequenceState& sequence, std::span<const uint32_t> prompt) override;
   void KeepPrefix(SequenceState& sequence, std::span<const uint32_t> prompt) override;
+  void ForwardBatch(std::span<SequenceState* const> sequences, std::span<const uint32_t> tokens,
+                    std::span<float> logits) override;
+  size_t maxBatchRows() const noexcept override { return batchable_ ? static_cast<size_t>(-1) : 1; }
+  size_t kvBytesPerToken() const noexcept override { return spec_.KvBytesPerToken(); }
+  void LimitPrefixCache(size_t bytes) override;
+  bool batchable() const noexcept { return batchable_; }
+  size_t kvBudget() const noexcept { return kv_budget_; }
+  size_t batchBytes() const noexcept { return batch_->bytes(); }  // the running batch's KV buffers, allocated
   // Null when loaded without prefixCache.
   const PrefixCache* prefixCache() const noexcept { return prefix_cache_.get(); }
 
@@ -66,9 +90,22 @@ class CausalLm final : public LanguageModel {
   ForwardTimings& timings() noexcept { return timings_; }
 
  private:
+  friend class OrtSequenceState;
   CausalLm(std::unique_ptr<Ort::Session> session, GraphSpec spec, size_t context, std::string file, uint64_t bytes);
+  void Relayout(std::span<SequenceState* const> sequences);
+  void ReleaseRow(size_t row) noexcept;  // a sequence in the batch was destroyed: its row is dead
   std::unique_ptr<Ort::Session> session_;
   GraphSpec spec_;
+  // The running batch (inference thread only): rows_[r] owns row r of batch_ (null: dead, dropped at the next
+  // relayout); scratch inputs and logits reused by every batched step.
+  std::unique_ptr<BatchKv> batch_;
+  std::vector<OrtSequenceState*> rows_;
+  std::vector<int64_t> batch_ids_, batch_positions_, batch_mask_;
+  std::vector<uint8_t> batch_logits_;
+  Ort::RunOptions batch_run_options_;
+  std::chrono::steady_clock::time_point batch_last_end_{};
+  bool batchable_ = false;
+  size_t kv_budget_ = 0;
   size_t context_;
   std::string file_;
   uint64_t file_bytes_;

@@ -45,21 +45,32 @@ Generator::Generator(std::shared_ptr<LanguageModel> model, std::vector<uint32_t>
   // The cache holds what can ever be fed: the prompt plus every sampled token but the last (which is never fed).
   size_t capacity = context;
   if (params_.maxNewTokens > 0) capacity = std::min(context, prompt_length_ + params_.maxNewTokens);
-  sequence_ = model_->NewSequence(std::max<size_t>(capacity, 1));
+  capacity_ = std::max<size_t>(capacity, 1);
+  sequence_ = model_->NewSequence(capacity_);
   logits_.resize(vocab);
   tokens_.reserve(capacity + 1);
+}
+
+void Generator::ReleaseSequence() noexcept {
+  std::unique_ptr<SequenceState> sequence;
+  {
+    std::lock_guard<std::mutex> lock(sequence_mutex_);
+    sequence.swap(sequence_);
+  }
+  // Destroyed outside the lock: an Abort() racing with it sees no sequence.
 }
 
 size_t Generator::kvCapacity() const noexcept { return sequence_ ? sequence_->capacity() : 0; }
 
 void Generator::Abort() noexcept {
   abort_.store(true);
+  std::lock_guard<std::mutex> lock(sequence_mutex_);  // the inference thread may be freeing the sequence
   if (sequence_) sequence_->Terminate();
 }
 
 void Generator::FinishAborted() noexcept {
   if (!done()) finish_ = FinishReason::kAbort;
-  sequence_.reset();
+  ReleaseSequence();
 }
 
 void Generator::Finish(FinishReason reason) {
@@ -69,32 +80,62 @@ void Generator::Finish(FinishReason reason) {
     step_.text += stops_.Push(tail);
     step_.text += stops_.Finish();
   }
-  sequence_.reset();  // frees the KV cache as soon as the sequence ends
+  ReleaseSequence();  // frees the KV cache as soon as the sequence ends
+}
+
+const StepResult* Generator::Prefill(size_t maxTokens) {
+  if (done()) throw Error(codes::kInternal, "Prefill() after the generation finished");
+  if (prefilled_) throw Error(codes::kInternal, "Prefill() after the prefill finished");
+  step_.text.clear();
+  step_.logprob = 0;
+  if (abort_.load()) throw Error("ERR_ABORTED", "generation aborted");
+  // On the first call, a prefix of the prompt may come from the model's prefix cache.
+  const std::span<const uint32_t> prompt(tokens_.data(), prompt_length_);
+  if (!started_) {
+    started_ = true;
+    cached_ = model_->ReusePrefix(*sequence_, prompt);
+    fed_ = cached_;
+  }
+  size_t n = prompt_length_ - fed_;
+  if (maxTokens > 0) n = std::min(n, maxTokens);
+  model_->Forward(*sequence_, std::span<const uint32_t>(tokens_.data() + fed_, n), logits_);
+  fed_ += n;
+  if (fed_ < prompt_length_) return nullptr;
+  prefilled_ = true;
+  usage_.promptTokens = prompt_length_;
+  usage_.cachedTokens = cached_;
+  model_->KeepPrefix(*sequence_, prompt);
+  return &SampleAndStop();
+}
+
+const StepResult& Generator::Accept(std::span<const float> logits) {
+  if (done() || !prefilled_) throw Error(codes::kInternal, "Accept() outside the decode phase");
+  if (logits.size() != logits_.size()) throw Error(codes::kInternal, "Accept(): logits of the wrong size");
+  step_.text.clear();
+  step_.logprob = 0;
+  std::copy(logits.begin(), logits.end(), logits_.begin());
+  fed_ = tokens_.size();
+  return SampleAndStop();
 }
 
 const StepResult& Generator::Step() {
   if (done()) throw Error(codes::kInternal, "Step() after the generation finished");
+  if (!prefilled_) {
+    const StepResult* first = Prefill(0);
+    if (first == nullptr) throw Error(codes::kInternal, "the prefill did not complete");
+    return *first;
+  }
   step_.text.clear();
   step_.logprob = 0;
   if (abort_.load()) throw Error("ERR_ABORTED", "generation aborted");
-  // 1. Feed what the cache lacks (the prompt on the first step, then the last sampled token).
-  //    On the first step, a prefix of the prompt may come from the model's prefix cache.
-  const std::span<const uint32_t> prompt(tokens_.data(), prompt_length_);
-  size_t cached = 0;
-  if (!prefilled_) {
-    cached = model_->ReusePrefix(*sequence_, prompt);
-    fed_ = cached;
-  }
+  // Feed the token sampled last.
   const std::span<const uint32_t> pending(tokens_.data() + fed_, tokens_.size() - fed_);
   model_->Forward(*sequence_, pending, logits_);
-  if (!prefilled_) {
-    prefilled_ = true;
-    usage_.promptTokens = prompt_length_;
-    usage_.cachedTokens = cached;
-    model_->KeepPrefix(*sequence_, prompt);
-  }
   fed_ = tokens_.size();
+  return SampleAndStop();
+}
 
+const StepResult& Generator::SampleAndStop() {
   // 2. Process and sample.
   if (params_.logprobs) raw_.assign(logits_.begin(), logits_.end());
   const LogitsContext context{std::span<const uint32_t>(tokens_), prompt_length_};

@@ -15,14 +15,18 @@
 // the token that completes a stop string counts too; cachedTokens = the prompt tokens whose KV came from the
 // model's prefix cache (LanguageModel::ReusePrefix), a part of promptTokens, set with it when the prefill finishes. An
 // abort between steps leaves the counts of what was done; an abort during the prefill reports promptTokens = 0 when the
-// prefill did not finish (nothing was processed to completion) — see Abort(). Batching (issue 5): everything per
-// sequence lives here; the model call is LanguageModel::Forward on one SequenceState, which a batched scheduler would
-// replace with one Forward over several. Thread affinity: one thread at a time (the model's inference thread); Abort()
-// may be called from any thread.
+// prefill did not finish (nothing was processed to completion) — see Abort().
+// Batched use (scheduler.h): the same loop split at the model call. Prefill(maxTokens) feeds the prompt in chunks
+// (solo Forward on this sequence) and, once the whole prompt is in, samples the first token; after that the
+// scheduler runs one LanguageModel::ForwardBatch over many generators' sequence() with their nextInput() and hands
+// each its row of logits with Accept(). Step() is exactly Prefill(all) on the first call and Forward + Accept after.
+// Thread affinity: one thread at a time (the model's inference thread); Abort() may be called from any thread.
 #pragma once
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -72,6 +76,18 @@ class Generator {
   // Marks the generation as aborted from the loop's own thread (after Step threw ERR_ABORTED).
   void FinishAborted() noexcept;
 
+  // Batched use. Prefill: feeds up to `maxTokens` more prompt tokens (0: all that remain); when the prompt is
+  // complete, samples the first token and returns it (else nullptr). Throws like Step().
+  const StepResult* Prefill(size_t maxTokens);
+  bool prefilled() const noexcept { return prefilled_; }
+  bool abortRequested() const noexcept { return abort_.load(); }
+  SequenceState& sequence() noexcept { return *sequence_; }
+  uint32_t nextInput() const noexcept { return tokens_.back(); }  // the token the next decode step feeds
+  // After a ForwardBatch fed nextInput(): processes this sequence's logits (vocabSize() floats), samples, applies
+  // the stop rules. The returned reference lives until the next Prefill/Accept/Step.
+  const StepResult& Accept(std::span<const float> logits);
+  size_t capacity() const noexcept { return capacity_; }  // KV tokens the sequence may hold (fixed at construction)
+
   FinishReason finishReason() const noexcept { return finish_; }
   Usage usage() const noexcept { return usage_; }
   const std::vector<uint32_t>& tokens() const noexcept { return tokens_; }  // prompt + sampled
@@ -79,6 +95,8 @@ class Generator {
 
  private:
   void Finish(FinishReason reason);
+  void ReleaseSequence() noexcept;
+  const StepResult& SampleAndStop();  // logits_ holds the last position's logits
   std::shared_ptr<LanguageModel> model_;
   GenerationParams params_;
   std::unique_ptr<Detokenizer> detokenizer_;
@@ -89,6 +107,9 @@ class Generator {
   std::vector<uint32_t> tokens_;
   size_t prompt_length_;
   size_t fed_ = 0;  // tokens_[0, fed_) are in the KV cache
+  size_t capacity_ = 0;
+  size_t cached_ = 0;
+  bool started_ = false;  // the prefix cache was asked (first Prefill call)
   bool prefilled_ = false;
   std::vector<float> logits_;
   std::vector<float> raw_;
@@ -96,6 +117,7 @@ class Generator {
   Usage usage_;
   FinishReason finish_ = FinishReason::kNone;
   std::atomic<bool> abort_{false};
+  std::mutex sequence_mutex_;  // guards sequence_ between Abort() (any thread) and its release
 };
 
 }  // namespace tokmeter::engine

@@ -20,8 +20,8 @@
 //   depends on the arena's growth policy (not measured here; that, not speed, is the reason).
 // - Still paid inside Run: the standard Optimum graph's Concat(past, new) copies the whole cache once per step.
 //   Only a graph rewrite (GroupQueryAttention with a shared past/present buffer) avoids it; not done yet.
-// - Batching (issue 5): the buffers are contiguous per sequence; a batched step would gather sequences of equal
-//   length or use a [batch, heads, capacity, dim] layout with a shared-buffer attention op.
+// - Batching (issue 5): a sequence uses its own KvCache for its prefill (and while parked); decode steps of the
+//   running batch use BatchKv (batch_kv.h), a [rows, heads, P, dim] ping-pong layout the sequence is copied into.
 // - Prefix reuse (prefix_cache.h): a past of n positions is, per tensor, [heads, n, head_dim] contiguous, so a stored
 //   prefix is copied in with one memcpy per tensor (CopyPrefixIn) and out per head (CopyPrefixOut).
 // Ownership: owned by one sequence (OrtSequenceState). Thread affinity: inference thread only.
@@ -43,6 +43,7 @@ class KvCache {
   size_t tensorCount() const noexcept { return tensors_; }  // 2 per layer
   size_t bytes() const noexcept { return tensors_ * 2 * slot_bytes_; }
   void* past(size_t tensor) noexcept { return Slot(tensor, current_); }
+  const void* past(size_t tensor) const noexcept { return Slot(tensor, current_); }
   void* present(size_t tensor) noexcept { return Slot(tensor, current_ ^ 1); }
   // After a Run that wrote `n` more positions into present(): present becomes the past.
   void Advance(size_t n) noexcept {

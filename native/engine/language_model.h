@@ -1,8 +1,8 @@
 // LanguageModel — the one operation the generation loop needs from a model: run some tokens of one sequence
 // through it, extending that sequence's KV cache, and return the logits of the last position.
 //
-// Why an interface: the loop (generator.h) is tested in plain C++ against a scripted double, and a scheduler can
-// later batch several sequences behind the same seam (Forward over a list of sequences).
+// Why an interface: the loop (generator.h) and the scheduler (scheduler.h) are tested in plain C++ against a
+// scripted double; ForwardBatch is the batched seam (one model call for one new token of each of several sequences).
 // Lifetime: a LanguageModel is shared (std::shared_ptr) by the loaded model and every live sequence; a
 // SequenceState belongs to one sequence and frees its KV cache when destroyed.
 // Thread affinity: Forward runs on the model's inference thread; SequenceState::Terminate may be called from any
@@ -39,6 +39,26 @@ class LanguageModel {
   // KeepPrefix: right after the prefill, offers the sequence's first prompt.size() positions to the cache.
   virtual size_t ReusePrefix(SequenceState& /*sequence*/, std::span<const uint32_t> /*prompt*/) { return 0; }
   virtual void KeepPrefix(SequenceState& /*sequence*/, std::span<const uint32_t> /*prompt*/) {}
+
+  // Continuous batching (scheduler.h). ForwardBatch feeds one token to each of `sequences` (all prefilled, distinct)
+  // and writes their logits as [sequences.size(), vocabSize()] to `logits`. Each row must equal what Forward of that
+  // token alone would give (the batch is exact, not approximate). The default runs Forward per sequence, so a model
+  // that cannot batch (and the test double) works unchanged. Sequences may join or leave between calls; a sequence
+  // left out of a call keeps its KV. A sequence's Terminate() does not interrupt a ForwardBatch in progress: the
+  // scheduler drops aborted sequences between calls, so one abort never disturbs the others.
+  virtual void ForwardBatch(std::span<SequenceState* const> sequences, std::span<const uint32_t> tokens,
+                            std::span<float> logits) {
+    const size_t vocab = vocabSize();
+    for (size_t i = 0; i < sequences.size(); ++i)
+      Forward(*sequences[i], tokens.subspan(i, 1), logits.subspan(i * vocab, vocab));
+  }
+  // Most sequences one ForwardBatch may take (1: the model cannot batch; the scheduler then runs one at a time).
+  virtual size_t maxBatchRows() const noexcept { return static_cast<size_t>(-1); }
+  // Bytes of KV one token of one sequence occupies (all layers, key and value); 0 when unknown (no KV budget).
+  virtual size_t kvBytesPerToken() const noexcept { return 0; }
+  // The scheduler's share of the KV budget changed: the prefix cache may now hold at most `bytes` (evicting least
+  // recently used entries at once to fit).
+  virtual void LimitPrefixCache(size_t /*bytes*/) {}
 };
 
 }  // namespace tokmeter::engine

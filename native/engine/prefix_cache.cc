@@ -46,7 +46,7 @@ void PrefixCache::Store(const KvCache& cache, std::span<const uint32_t> prompt) 
   const size_t tensor_bytes = n * cache.heads() * cache.rowBytes();
   const size_t bytes = tensor_bytes * cache.tensorCount();
   std::lock_guard<std::mutex> lock(mutex_);
-  if (bytes > budget_) {
+  if (bytes > limit_) {
     ++stats_.oversized;
     return;
   }
@@ -63,11 +63,7 @@ void PrefixCache::Store(const KvCache& cache, std::span<const uint32_t> prompt) 
       ++it;
     }
   }
-  while (!entries_.empty() && stats_.bytes + bytes > budget_) {
-    stats_.bytes -= entries_.back().bytes;
-    entries_.pop_back();
-    ++stats_.evictions;
-  }
+  EvictToLocked(limit_ - bytes);
   Entry entry;
   entry.tokens.assign(prompt.begin(), prompt.end());
   entry.data.reset(new (std::nothrow) uint8_t[bytes]);
@@ -83,11 +79,27 @@ void PrefixCache::Store(const KvCache& cache, std::span<const uint32_t> prompt) 
   stats_.entries = entries_.size();
 }
 
+void PrefixCache::EvictToLocked(size_t bytes) {
+  while (!entries_.empty() && stats_.bytes > bytes) {
+    stats_.bytes -= entries_.back().bytes;
+    entries_.pop_back();
+    ++stats_.evictions;
+  }
+  stats_.entries = entries_.size();
+}
+
+void PrefixCache::SetLimit(size_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  limit_ = std::min(bytes, budget_);
+  EvictToLocked(limit_);
+}
+
 PrefixCacheStats PrefixCache::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   PrefixCacheStats s = stats_;
   s.entries = entries_.size();
   s.budget = budget_;
+  s.limit = limit_;
   return s;
 }
 

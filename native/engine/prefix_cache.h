@@ -5,7 +5,8 @@
 // Contract:
 // - Store(cache, prompt) right after a prefill keeps positions [0, prompt.size()) of the sequence's KV, compacted to
 //   [heads, n, head_dim] per tensor (n x KvBytesPerToken bytes). Not kept: a prompt whose KV alone is larger than
-//   the budget (the request still runs, uncached — counted in `oversized`), or a prompt that an entry already
+//   the limit — the budget minus what running sequences reserve (SetLimit) — (the request still runs, its prompt is
+//   just not kept — counted in `oversized`), or a prompt that an entry already
 //   covers (that entry becomes most recent). Entries that are prefixes of the new prompt are dropped (it covers
 //   them). Least recently used entries are evicted until the new one fits the byte budget.
 // - Load(cache, prompt) into an empty sequence copies the longest common prefix with any entry, capped at
@@ -53,14 +54,18 @@ struct PrefixCacheStats {
   uint64_t evictions = 0;     // entries evicted for room (LRU); dominated entries are not counted
   uint64_t oversized = 0;     // prompts not kept because their KV alone exceeds the budget
   size_t entries = 0;
-  size_t bytes = 0;  // KV bytes held now (<= budget)
+  size_t bytes = 0;  // KV bytes held now (<= limit)
   size_t budget = 0;
+  size_t limit = 0;  // what the cache may hold now: the budget minus the running sequences' KV reservation
 };
 
 class PrefixCache {
  public:
-  explicit PrefixCache(size_t budgetBytes) : budget_(budgetBytes) {}
+  explicit PrefixCache(size_t budgetBytes) : budget_(budgetBytes), limit_(budgetBytes) {}
   size_t Load(KvCache& cache, std::span<const uint32_t> prompt);
+  // The budget is shared with running sequences (scheduler.h): the cache may hold at most min(bytes, budget) from
+  // now on; least recently used entries are evicted at once to fit (counted in evictions).
+  void SetLimit(size_t bytes);
   void Store(const KvCache& cache, std::span<const uint32_t> prompt);
   PrefixCacheStats stats() const;
 
@@ -72,7 +77,9 @@ class PrefixCache {
   };
   static size_t CommonPrefix(const std::vector<uint32_t>& a, std::span<const uint32_t> b) noexcept;
 
+  void EvictToLocked(size_t bytes);
   size_t budget_;
+  size_t limit_;
   mutable std::mutex mutex_;
   std::list<Entry> entries_;  // front: most recently used
   PrefixCacheStats stats_;

@@ -1,20 +1,32 @@
 #include "engine/scheduler.h"
 
+#include <algorithm>
+
 #include "util/error.h"
 
 namespace tokmeter::engine {
 
+// ---- GenerationStream ----
+
 void GenerationStream::Abort() noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
-  aborted_ = true;
-  if (running_ != nullptr) running_->Abort();
-  cv_.notify_all();
+  std::shared_ptr<SchedulerSignal> signal;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    aborted_ = true;
+    if (running_ != nullptr) running_->Abort();
+    signal = signal_;
+  }
+  if (signal) signal->Notify();
 }
 
 void GenerationStream::Acknowledge(size_t tokens) noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
-  acknowledged_ += tokens;
-  cv_.notify_all();
+  std::shared_ptr<SchedulerSignal> signal;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    acknowledged_ += tokens;
+    signal = signal_;
+  }
+  if (signal) signal->Notify();
 }
 
 bool GenerationStream::aborted() const noexcept {
@@ -22,11 +34,14 @@ bool GenerationStream::aborted() const noexcept {
   return aborted_;
 }
 
-bool GenerationStream::DeliveredAndWait() {
-  std::unique_lock<std::mutex> lock(mutex_);
+void GenerationStream::Delivered() noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
   ++delivered_;
-  cv_.wait(lock, [&] { return aborted_ || delivered_ - std::min(acknowledged_, delivered_) < window_; });
-  return !aborted_;
+}
+
+bool GenerationStream::Full() const noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return delivered_ - std::min(acknowledged_, delivered_) >= window_;
 }
 
 void GenerationStream::Attach(Generator* generator) {
@@ -35,52 +50,153 @@ void GenerationStream::Attach(Generator* generator) {
   if (generator != nullptr && aborted_) generator->Abort();
 }
 
-Scheduler::Scheduler(std::shared_ptr<LanguageModel> model, size_t maxQueue)
-    : model_(std::move(model)), max_queue_(maxQueue) {
+void GenerationStream::SetSignal(std::shared_ptr<SchedulerSignal> signal) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  signal_ = std::move(signal);
+}
+
+// ---- Scheduler ----
+
+struct Scheduler::Slot {
+  GenerationRequest request;
+  std::unique_ptr<Generator> generator;
+  size_t capacity = 0;
+  bool finished = false;
+};
+
+namespace {
+
+GenerationOutcome FailureOf(const std::exception_ptr& error, const Generator* generator) {
+  GenerationOutcome outcome;
+  outcome.failed = true;
+  try {
+    std::rethrow_exception(error);
+  } catch (const Error& e) {
+    outcome.errorCode = e.code();
+    outcome.errorMessage = e.what();
+  } catch (const std::bad_alloc&) {
+    outcome.errorCode = "ERR_OUT_OF_MEMORY";
+    outcome.errorMessage = "native code ran out of memory during generation";
+  } catch (const std::exception& e) {
+    outcome.errorCode = codes::kInternal;
+    outcome.errorMessage = std::string("internal error: ") + e.what();
+  } catch (...) {
+    outcome.errorCode = codes::kInternal;
+    outcome.errorMessage = "internal error";
+  }
+  if (generator != nullptr) outcome.usage = generator->usage();
+  return outcome;
+}
+
+bool IsAbort(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Error& e) {
+    return e.code() == "ERR_ABORTED";
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
+Scheduler::Scheduler(std::shared_ptr<LanguageModel> model, SchedulerOptions options)
+    : model_(std::move(model)),
+      options_(options),
+      max_batch_(std::max<size_t>(1, std::min(options.maxBatch, model_->maxBatchRows()))),
+      per_token_(model_->kvBytesPerToken()),
+      signal_(std::make_shared<SchedulerSignal>()) {
   thread_ = std::thread([this] { Loop(); });
 }
 
 Scheduler::~Scheduler() { Shutdown(); }
 
+size_t Scheduler::CapacityOf(const GenerationRequest& request) const noexcept {
+  // As Generator: the prompt plus every sampled token but the last, within the context.
+  const size_t context = model_->contextLength();
+  size_t capacity = context;
+  if (request.params.maxNewTokens > 0)
+    capacity = std::min(context, request.prompt.size() + request.params.maxNewTokens);
+  return std::max<size_t>(capacity, 1);
+}
+
+size_t Scheduler::Reservation(size_t count, size_t maxCapacity) const noexcept {
+  return 2 * per_token_ * count * maxCapacity;
+}
+
 void Scheduler::Submit(GenerationRequest request) {
+  const size_t capacity = CapacityOf(request);
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::mutex> lock(signal_->mutex);
     if (stopping_) throw Error("ERR_DISPOSED", "the model is disposed");
-    if (max_queue_ > 0 && queue_.size() >= max_queue_) {
+    const size_t alone = Reservation(1, capacity);
+    if (options_.kvBudgetBytes > 0 && alone > options_.kvBudgetBytes) {
+      throw Error("ERR_KV_BUDGET", "the request needs " + std::to_string(alone) + " bytes of KV cache (" +
+                                       std::to_string(capacity) + " tokens: prompt " +
+                                       std::to_string(request.prompt.size()) +
+                                       " + maxNewTokens, within the context; x " + std::to_string(per_token_) +
+                                       " bytes per token x 2 buffers), more than the model's kvCacheBytes budget of " +
+                                       std::to_string(options_.kvBudgetBytes) +
+                                       "; lower maxNewTokens or load the model with a larger kvCacheBytes");
+    }
+    if (options_.maxQueue > 0 && queue_.size() >= options_.maxQueue) {
       throw Error("ERR_QUEUE_FULL", "the model's queue is full: " + std::to_string(queue_.size()) +
-                                        " generations are waiting (maxQueue " + std::to_string(max_queue_) +
+                                        " generations are waiting (maxQueue " + std::to_string(options_.maxQueue) +
                                         "); retry later");
     }
+    request.stream->SetSignal(signal_);
     queue_.push_back(std::move(request));
+    ++signal_->epoch;
   }
-  cv_.notify_one();
+  signal_->cv.notify_all();
 }
 
 size_t Scheduler::pending() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return queue_.size() + (current_ ? 1 : 0);
+  std::lock_guard<std::mutex> lock(signal_->mutex);
+  return queue_.size() + running_;
 }
 
 size_t Scheduler::queued() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(signal_->mutex);
   return queue_.size();
 }
 
 size_t Scheduler::running() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return current_ ? 1 : 0;
+  std::lock_guard<std::mutex> lock(signal_->mutex);
+  return running_;
+}
+
+SchedulerStats Scheduler::stats() const {
+  SchedulerStats s;
+  {
+    std::lock_guard<std::mutex> lock(signal_->mutex);
+    s.running = running_;
+    s.queued = queue_.size();
+    s.kvReservedBytes = reserved_;
+  }
+  s.prefilling = prefilling_.load();
+  s.parked = parked_.load();
+  s.lastBatch = last_batch_.load();
+  s.maxBatch = max_batch_;
+  s.steps = steps_.load();
+  s.rows = rows_.load();
+  s.kvBudgetBytes = options_.kvBudgetBytes;
+  return s;
 }
 
 void Scheduler::Shutdown() {
   std::deque<GenerationRequest> dropped;
+  std::vector<std::shared_ptr<GenerationStream>> running;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::mutex> lock(signal_->mutex);
     if (stopping_ && !thread_.joinable()) return;
     stopping_ = true;
     dropped.swap(queue_);
-    if (current_) current_->Abort();
+    running = active_;
+    ++signal_->epoch;
   }
-  cv_.notify_all();
+  for (auto& stream : running) stream->Abort();  // interrupts a prefill Run in progress (Abort notifies the signal)
+  signal_->cv.notify_all();
   if (thread_.joinable()) thread_.join();
   for (auto& request : dropped) {
     GenerationOutcome outcome;
@@ -89,66 +205,232 @@ void Scheduler::Shutdown() {
   }
 }
 
-void Scheduler::Loop() {
-  for (;;) {
-    GenerationRequest request;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;  // Shutdown() settles what is left in the queue
-      request = std::move(queue_.front());
-      queue_.pop_front();
-      current_ = request.stream;
-    }
-    const GenerationOutcome outcome = Run(request);
-    {
-      // Not running any more before the consumer hears that it is done (stats().running is then exact).
-      std::lock_guard<std::mutex> lock(mutex_);
-      current_.reset();
-    }
-    request.stream->sink().OnDone(outcome);
+void Scheduler::UpdateReservation() {
+  size_t count = 0, capacity = 0;
+  for (const auto& slot : slots_) {
+    if (slot->finished) continue;
+    ++count;
+    capacity = std::max(capacity, slot->capacity);
   }
+  const size_t reserved = Reservation(count, capacity);
+  {
+    std::lock_guard<std::mutex> lock(signal_->mutex);
+    reserved_ = reserved;
+  }
+  if (options_.kvBudgetBytes > 0)
+    model_->LimitPrefixCache(options_.kvBudgetBytes - std::min(reserved, options_.kvBudgetBytes));
 }
 
-GenerationOutcome Scheduler::Run(GenerationRequest& request) {
-  GenerationStream& stream = *request.stream;
-  GenerationOutcome outcome;
-  std::unique_ptr<Generator> generator;
-  try {
-    generator = std::make_unique<Generator>(model_, std::move(request.prompt), std::move(request.params),
-                                            request.detokenizer ? request.detokenizer() : nullptr);
-    stream.Attach(generator.get());
-    while (!generator->done()) {
-      try {
-        const StepResult& step = generator->Step();
-        stream.sink().OnStep(step);
-      } catch (const Error& e) {
-        if (e.code() != "ERR_ABORTED") throw;
-        generator->FinishAborted();
-        break;
-      }
-      if (generator->done()) break;
-      if (!stream.DeliveredAndWait()) generator->Abort();
+void Scheduler::Finish(Slot& slot, GenerationOutcome outcome) {
+  slot.finished = true;
+  slot.request.stream->Attach(nullptr);
+  slot.generator.reset();  // frees the sequence (its KV, its batch row) before the consumer hears that it is done
+  UpdateReservation();     // and its reservation (stats are exact when the consumer hears it)
+  size_t parked = 0, prefilling = 0;
+  for (const auto& other : slots_) {
+    if (other->finished || !other->generator) continue;
+    if (!other->generator->prefilled()) {
+      ++prefilling;
+    } else if (other->request.stream->Full()) {
+      ++parked;
     }
-    outcome.finishReason = generator->finishReason();
-    outcome.usage = generator->usage();
-  } catch (const Error& e) {
-    outcome.failed = true;
-    outcome.errorCode = e.code();
-    outcome.errorMessage = e.what();
-    if (generator) outcome.usage = generator->usage();
-  } catch (const std::bad_alloc&) {
-    outcome.failed = true;
-    outcome.errorCode = "ERR_OUT_OF_MEMORY";
-    outcome.errorMessage = "native code ran out of memory during generation";
-  } catch (const std::exception& e) {
-    outcome.failed = true;
-    outcome.errorCode = codes::kInternal;
-    outcome.errorMessage = std::string("internal error: ") + e.what();
   }
-  stream.Attach(nullptr);
-  generator.reset();  // frees the sequence before the consumer hears that it is done
-  return outcome;
+  parked_ = parked;
+  prefilling_ = prefilling;
+  {
+    std::lock_guard<std::mutex> lock(signal_->mutex);
+    --running_;
+    auto it = std::find(active_.begin(), active_.end(), slot.request.stream);
+    if (it != active_.end()) active_.erase(it);
+  }
+  slot.request.stream->sink().OnDone(outcome);
+}
+
+void Scheduler::Loop() {
+  const size_t vocab = model_->vocabSize();
+  std::vector<SequenceState*> sequences;
+  std::vector<uint32_t> tokens;
+  std::vector<float> logits;
+  std::vector<Slot*> decode;
+  for (;;) {
+    std::vector<GenerationRequest> admitted, cancelled;
+    uint64_t seen;
+    {
+      std::lock_guard<std::mutex> lock(signal_->mutex);
+      if (stopping_) break;
+      seen = signal_->epoch;
+      for (auto it = queue_.begin(); it != queue_.end();) {
+        if (it->stream->aborted()) {
+          cancelled.push_back(std::move(*it));
+          it = queue_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      // 1. Admit, FIFO, within maxBatch and the KV budget.
+      size_t count = slots_.size(), capacity = 0;
+      for (const auto& slot : slots_) capacity = std::max(capacity, slot->capacity);
+      while (!queue_.empty() && count < max_batch_) {
+        const size_t need = std::max(capacity, CapacityOf(queue_.front()));
+        if (options_.kvBudgetBytes > 0 && count > 0 && Reservation(count + 1, need) > options_.kvBudgetBytes) break;
+        capacity = need;
+        ++count;
+        active_.push_back(queue_.front().stream);
+        admitted.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      running_ += admitted.size();
+    }
+    for (auto& request : cancelled) {
+      GenerationOutcome outcome;
+      outcome.finishReason = FinishReason::kAbort;
+      request.stream->sink().OnDone(outcome);
+    }
+    for (auto& request : admitted) {
+      auto slot = std::make_unique<Slot>();
+      slot->capacity = CapacityOf(request);
+      slot->request = std::move(request);
+      slots_.push_back(std::move(slot));
+    }
+    if (!admitted.empty()) UpdateReservation();  // the prefix cache makes room before the newcomers prefill
+    for (auto& slot : slots_) {
+      if (slot->generator || slot->finished) continue;
+      GenerationRequest& r = slot->request;
+      try {
+        slot->generator = std::make_unique<Generator>(model_, std::move(r.prompt), std::move(r.params),
+                                                      r.detokenizer ? r.detokenizer() : nullptr);
+        r.stream->Attach(slot->generator.get());
+      } catch (...) {
+        Finish(*slot, FailureOf(std::current_exception(), nullptr));
+      }
+    }
+
+    // 2. Aborted sequences leave between steps.
+    for (auto& slot : slots_) {
+      if (slot->finished || !slot->generator->abortRequested()) continue;
+      slot->generator->FinishAborted();
+      GenerationOutcome outcome;
+      outcome.finishReason = FinishReason::kAbort;
+      outcome.usage = slot->generator->usage();
+      Finish(*slot, outcome);
+    }
+
+    // Who steps: prefilled and not parked; the oldest unprefilled sequence gets a prefill chunk.
+    decode.clear();
+    Slot* prefill = nullptr;
+    size_t parked = 0, prefilling = 0;
+    for (auto& slot : slots_) {
+      if (slot->finished) continue;
+      if (!slot->generator->prefilled()) {
+        ++prefilling;
+        if (prefill == nullptr) prefill = slot.get();
+      } else if (slot->request.stream->Full()) {
+        ++parked;
+      } else {
+        decode.push_back(slot.get());
+      }
+    }
+    parked_ = parked;
+    prefilling_ = prefilling;
+
+    const bool work = prefill != nullptr || !decode.empty();
+    if (!work) {
+      const bool removed = std::any_of(slots_.begin(), slots_.end(), [](const auto& s) { return s->finished; });
+      if (removed) {
+        std::erase_if(slots_, [](const auto& s) { return s->finished; });
+        continue;  // room may have opened for the queue
+      }
+      std::unique_lock<std::mutex> lock(signal_->mutex);
+      signal_->cv.wait(lock, [&] { return stopping_ || signal_->epoch != seen; });
+      continue;
+    }
+
+    // 3. One prefill chunk (the whole prompt when nothing else decodes).
+    if (prefill != nullptr) {
+      Generator& g = *prefill->generator;
+      try {
+        const StepResult* first = g.Prefill(decode.empty() ? 0 : options_.prefillChunk);
+        if (first != nullptr) {
+          prefill->request.stream->sink().OnStep(*first);
+          if (g.done()) {
+            GenerationOutcome outcome;
+            outcome.finishReason = g.finishReason();
+            outcome.usage = g.usage();
+            Finish(*prefill, outcome);
+          } else {
+            prefill->request.stream->Delivered();
+          }
+        }
+      } catch (...) {
+        const auto error = std::current_exception();
+        if (IsAbort(error)) {
+          g.FinishAborted();
+          GenerationOutcome outcome;
+          outcome.finishReason = FinishReason::kAbort;
+          outcome.usage = g.usage();
+          Finish(*prefill, outcome);
+        } else {
+          Finish(*prefill, FailureOf(error, &g));
+        }
+      }
+    }
+
+    // 4. One batched decode step.
+    if (!decode.empty()) {
+      sequences.clear();
+      tokens.clear();
+      for (Slot* slot : decode) {
+        sequences.push_back(&slot->generator->sequence());
+        tokens.push_back(slot->generator->nextInput());
+      }
+      logits.resize(decode.size() * vocab);
+      last_batch_ = decode.size();
+      try {
+        model_->ForwardBatch(sequences, tokens, logits);
+        steps_ += 1;
+        rows_ += decode.size();
+      } catch (...) {
+        const auto error = std::current_exception();
+        for (Slot* slot : decode) Finish(*slot, FailureOf(error, slot->generator.get()));
+        decode.clear();
+      }
+      for (size_t i = 0; i < decode.size(); ++i) {
+        Slot& slot = *decode[i];
+        Generator& g = *slot.generator;
+        try {
+          const StepResult& step = g.Accept(std::span<const float>(logits.data() + i * vocab, vocab));
+          slot.request.stream->sink().OnStep(step);
+          if (g.done()) {
+            GenerationOutcome outcome;
+            outcome.finishReason = g.finishReason();
+            outcome.usage = g.usage();
+            Finish(slot, outcome);
+          } else {
+            slot.request.stream->Delivered();
+          }
+        } catch (...) {
+          Finish(slot, FailureOf(std::current_exception(), &g));
+        }
+      }
+    }
+    if (std::any_of(slots_.begin(), slots_.end(), [](const auto& s) { return s->finished; })) {
+      std::erase_if(slots_, [](const auto& s) { return s->finished; });
+    }
+  }
+  // Shutdown: every admitted generation ends as aborted, with the usage of what was processed.
+  for (auto& slot : slots_) {
+    if (slot->finished) continue;
+    GenerationOutcome outcome;
+    outcome.finishReason = FinishReason::kAbort;
+    if (slot->generator) {
+      slot->generator->FinishAborted();
+      outcome.usage = slot->generator->usage();
+    }
+    Finish(*slot, outcome);
+  }
+  slots_.clear();
+  parked_ = 0;
+  prefilling_ = 0;
 }
 
 }  // namespace tokmeter::engine

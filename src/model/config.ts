@@ -8,11 +8,25 @@ import path from 'node:path';
 import { ModelLoadError } from '../errors.js';
 import type { NativeModelConfig } from '../native/model-contract.js';
 
+/**
+ * Sampling defaults from generation_config.json, applied by generate() to the options the caller leaves out (as
+ * transformers.js does). Only read when `do_sample` is present: true → sample with these temperature/top_p/top_k;
+ * false → greedy. Decision: a file without `do_sample` keeps tokmeter's own defaults (temperature 1, no top-k/top-p),
+ * where transformers.js would decode greedily — changing the default of every such folder is not this file's call.
+ */
+export interface SamplingDefaults {
+  doSample: boolean;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+}
+
 export interface ModelFolderConfig {
   native: NativeModelConfig;
   /** `_name_or_path` from config.json, else the folder name. */
   name: string;
   bosTokenId?: number;
+  sampling?: SamplingDefaults;
 }
 
 async function readJson(file: string, required: boolean): Promise<Record<string, unknown> | undefined> {
@@ -66,6 +80,37 @@ function ids(file: string, key: string, v: unknown): number[] | undefined {
   return list as number[];
 }
 
+function num(file: string, obj: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
+  const v = obj[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+    throw new ModelLoadError(
+      'ERR_MODEL_INVALID',
+      `${file}: expected a number in [${min}, ${max}] for ${key}, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}
+
+function samplingDefaults(file: string, gen: Record<string, unknown>): SamplingDefaults | undefined {
+  const doSample = gen.do_sample;
+  if (doSample === undefined || doSample === null) return undefined;
+  if (typeof doSample !== 'boolean') {
+    throw new ModelLoadError(
+      'ERR_MODEL_INVALID',
+      `${file}: expected a boolean for do_sample, got ${JSON.stringify(doSample)}`,
+    );
+  }
+  const out: SamplingDefaults = { doSample };
+  const temperature = num(file, gen, 'temperature', 0, 100);
+  const topP = num(file, gen, 'top_p', 0, 1);
+  const topK = int(file, gen, ['top_k']);
+  if (temperature !== undefined) out.temperature = temperature;
+  if (topP !== undefined && topP > 0) out.topP = topP;
+  if (topK !== undefined) out.topK = topK;
+  return out;
+}
+
 export async function readModelConfig(dir: string): Promise<ModelFolderConfig> {
   const configFile = path.join(dir, 'config.json');
   const config = (await readJson(configFile, true))!;
@@ -103,5 +148,6 @@ export async function readModelConfig(dir: string): Promise<ModelFolderConfig> {
       : path.basename(path.resolve(dir));
   const bos =
     ids(genFile, 'bos_token_id', gen.bos_token_id)?.[0] ?? ids(configFile, 'bos_token_id', config.bos_token_id)?.[0];
-  return { native, name, ...(bos !== undefined ? { bosTokenId: bos } : {}) };
+  const sampling = samplingDefaults(genFile, gen);
+  return { native, name, ...(bos !== undefined ? { bosTokenId: bos } : {}), ...(sampling ? { sampling } : {}) };
 }

@@ -7,3 +7,11 @@ import { TokmeterError, registerErrorCode } from '../errors.js';
  */
 export class QueueFullError extends TokmeterError {}
 registerErrorCode('ERR_QUEUE_FULL', QueueFullError);
+
+/**
+ * generate() refused a request whose KV cache alone would exceed the model's budget (Model.load option
+ * kvCacheBytes): 2 x kvBytesPerToken x (prompt + maxNewTokens, within the context). Nothing ran and nothing is
+ * billed; lower maxNewTokens or load the model with a larger kvCacheBytes. Code ERR_KV_BUDGET.
+ */
+export class KvBudgetError extends TokmeterError {}
+registerErrorCode('ERR_KV_BUDGET', KvBudgetError);

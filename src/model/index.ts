@@ -1,5 +1,5 @@
-export { Model, DEFAULT_KV_CACHE_BYTES, DEFAULT_MAX_QUEUE } from './model.js';
-export { QueueFullError } from './errors.js';
+export { Model, DEFAULT_KV_CACHE_BYTES, DEFAULT_MAX_QUEUE, DEFAULT_MAX_BATCH } from './model.js';
+export { QueueFullError, KvBudgetError } from './errors.js';
 export type { ModelLoadOptions, ModelDtype, PromptInput, GenerateOptions } from './model.js';
 export { Generation } from './generation.js';
 export type { GenerationChunk, GenerationResult, FinishReason, Usage } from './generation.js';

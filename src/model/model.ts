@@ -7,7 +7,9 @@
  *   const { text, finishReason, usage } = await run.result;
  *
  * Threads: the graph loads on a libuv worker; each Model owns one inference thread (native/engine/scheduler.h)
- * that runs its generations in arrival order. Nothing computes on the JS thread except prompt encoding.
+ * that admits generations in arrival order and runs up to `maxBatch` of them together (continuous batching: one
+ * model call per step for all of them; each sequence's greedy tokens equal its solo run). Nothing computes on the
+ * JS thread except prompt encoding.
  *
  * Usage rule (what a Meter bills; counted by the engine, never by re-tokenizing text):
  * - promptTokens = the ids fed to the model: the chat template rendered and encoded without adding special tokens
@@ -41,10 +43,10 @@ import { requireCuda } from '../cuda/index.js';
 import { ensureRuntime } from '../runtime.js';
 import { Tokenizer, type ChatMessage } from '../tokenizer/index.js';
 import { describe, expectInteger, expectKnownKeys, expectObject, expectString } from '../validate.js';
-import { readModelConfig } from './config.js';
+import { readModelConfig, type SamplingDefaults } from './config.js';
 import { Generation } from './generation.js';
 import { detokenizerFor, type DetokenizerSource } from './tokenizer-link.js';
-import './errors.js'; // registers ERR_QUEUE_FULL → QueueFullError
+import './errors.js'; // registers ERR_QUEUE_FULL → QueueFullError, ERR_KV_BUDGET → KvBudgetError
 
 export type ModelDtype = 'fp32' | 'fp16' | 'int8' | 'uint8' | 'q8' | 'q4' | 'q4f16' | 'bnb4';
 const DTYPES: readonly ModelDtype[] = ['fp32', 'fp16', 'int8', 'uint8', 'q8', 'q4', 'q4f16', 'bnb4'];
@@ -66,21 +68,38 @@ export interface ModelLoadOptions {
    */
   prefixCache?: boolean;
   /**
-   * Memory budget of the prefix cache in bytes (default 256 MiB). A prompt whose KV alone exceeds it still runs,
-   * uncached and not kept (stats().cacheOversized counts them). Running sequences' own KV is not counted in it yet.
+   * KV memory budget in bytes, shared by the running generations and the prefix cache. Each running generation
+   * set is charged 2 x kvBytesPerToken x running x the largest capacity among them (capacity: prompt +
+   * maxNewTokens, or the context length without maxNewTokens) — the batch's buffers with every row padded to the
+   * longest; the prefix cache holds at most the rest (it evicts when a generation is admitted). A generation that
+   * does not fit next to the running ones waits in the queue; one that alone exceeds the budget is refused with
+   * KvBudgetError. Default: 256 MiB, raised to one full-context generation (2 x contextLength x kvBytesPerToken)
+   * when that is larger. Details in native/engine/README.md.
    */
   kvCacheBytes?: number;
   /**
-   * Most generations waiting behind the running one (FIFO). Past it, generate() throws QueueFullError
-   * (ERR_QUEUE_FULL) synchronously, before any compute. Default 256; 0: unbounded.
+   * Most generations waiting for admission (FIFO). Past it, generate() throws QueueFullError (ERR_QUEUE_FULL)
+   * synchronously, before any compute. Default 256; 0: unbounded.
    */
   maxQueue?: number;
+  /**
+   * Most generations decoding together (continuous batching), 1..1024. Default 16. A model whose graph cannot batch
+   * (no attention_mask, or a fixed batch dimension) runs one at a time whatever this says (info.batchable).
+   */
+  maxBatch?: number;
+  /**
+   * Most prompt tokens a newcomer prefills per step while other generations decode (chunked prefill: a long prompt
+   * delays the running ones by one chunk per step). Alone, a prompt is prefilled at once. Default 256.
+   */
+  prefillChunk?: number;
 }
 
-/** Default budget of the prefix cache. */
+/** Default KV budget (raised to one full-context generation when that is larger). */
 export const DEFAULT_KV_CACHE_BYTES = 256 * 1024 * 1024;
 /** Default bound of a model's generation queue. */
 export const DEFAULT_MAX_QUEUE = 256;
+/** Default number of generations decoding together. */
+export const DEFAULT_MAX_BATCH = 16;
 
 /** A prompt: plain text (special tokens added), a chat, or token ids fed as they are. */
 export type PromptInput =
@@ -89,7 +108,10 @@ export type PromptInput =
 export interface GenerateOptions {
   /** Most tokens to sample. Default: until EOS or the context window is full. */
   maxNewTokens?: number;
-  /** 0 = greedy. Default 1. */
+  /**
+   * 0 = greedy. Default 1, or generation_config.json's: with `do_sample: true` its temperature/top_p/top_k are the
+   * defaults of temperature/topP/topK; with `do_sample: false` the default is greedy (as transformers.js).
+   */
   temperature?: number;
   topK?: number;
   topP?: number;
@@ -150,6 +172,7 @@ export class Model {
   #native: NativeModel | null;
   readonly #eos: number[];
   readonly #detok: DetokenizerSource;
+  readonly #sampling: SamplingDefaults | undefined;
   readonly #inFlight = new Set<Generation>();
   #disposing: Promise<void> | undefined;
 
@@ -159,8 +182,10 @@ export class Model {
     tokenizer: Tokenizer,
     eos: number[],
     detok: DetokenizerSource,
+    sampling: SamplingDefaults | undefined,
   ) {
     this.#native = native;
+    this.#sampling = sampling;
     this.name = name;
     this.info = Object.freeze(native.info());
     this.contextLength = this.info.contextLength;
@@ -186,16 +211,23 @@ export class Model {
       'prefixCache',
       'kvCacheBytes',
       'maxQueue',
+      'maxBatch',
+      'prefillChunk',
     ]);
     if (options.prefixCache !== undefined && typeof options.prefixCache !== 'boolean') {
       throw new TokmeterTypeError(`expected a boolean for prefixCache, got ${describe(options.prefixCache)}`);
     }
+    // Absent: the native default (DEFAULT_KV_CACHE_BYTES or one full-context generation, whichever is larger).
     const kvCacheBytes =
       options.kvCacheBytes === undefined
-        ? DEFAULT_KV_CACHE_BYTES
+        ? 0
         : expectInteger('kvCacheBytes', options.kvCacheBytes, 1, Number.MAX_SAFE_INTEGER);
     const maxQueue =
       options.maxQueue === undefined ? DEFAULT_MAX_QUEUE : expectInteger('maxQueue', options.maxQueue, 0, 2 ** 31);
+    const maxBatch =
+      options.maxBatch === undefined ? DEFAULT_MAX_BATCH : expectInteger('maxBatch', options.maxBatch, 1, 1024);
+    const prefillChunk =
+      options.prefillChunk === undefined ? 256 : expectInteger('prefillChunk', options.prefillChunk, 1, 2 ** 31);
     if (options.device !== undefined && options.device !== 'cpu' && options.device !== 'cuda') {
       throw new TokmeterTypeError(`expected device 'cpu' or 'cuda', got ${describe(options.device)}`);
     }
@@ -228,6 +260,8 @@ export class Model {
         prefixCache: options.prefixCache ?? false,
         kvCacheBytes,
         maxQueue,
+        maxBatch,
+        prefillChunk,
         config: config.native,
       }),
       Tokenizer.fromPretrained(dir),
@@ -258,7 +292,7 @@ export class Model {
         config.native.eosTokenIds && config.native.eosTokenIds.length > 0
           ? config.native.eosTokenIds
           : [...tokenizer!.eosTokenIds];
-      return new Model(native!, config.name, tokenizer!, eos, detok);
+      return new Model(native!, config.name, tokenizer!, eos, detok, config.sampling);
     } catch (err) {
       tokenizer?.dispose();
       detok?.dispose();
@@ -329,7 +363,8 @@ export class Model {
   /**
    * Starts a generation on the model's inference thread. Throws synchronously, before any compute, on invalid
    * options (TypeError), a prompt that does not fit the context window (ContextLengthError with both numbers), a
-   * full queue (QueueFullError, see the load option maxQueue), or a disposed model (ClosedError). The usage rule
+   * full queue (QueueFullError, see the load option maxQueue), a request whose KV alone exceeds the budget
+   * (KvBudgetError, see kvCacheBytes), or a disposed model (ClosedError). The usage rule
    * is in this file's header.
    */
   generate(input: PromptInput, options: GenerateOptions = {}): Generation {
@@ -374,11 +409,17 @@ export class Model {
     };
     if (options.maxNewTokens !== undefined)
       request.maxNewTokens = expectInteger('maxNewTokens', options.maxNewTokens, 1, 2 ** 31 - 1);
+    // generation_config.json's sampling defaults (config.ts SamplingDefaults) fill what the caller left out.
+    const d = this.#sampling;
     const t = expectNumber('temperature', options.temperature, 0, 100);
     if (t !== undefined) request.temperature = t;
+    else if (d && !d.doSample) request.temperature = 0;
+    else if (d?.temperature !== undefined) request.temperature = d.temperature;
     if (options.topK !== undefined) request.topK = expectInteger('topK', options.topK, 0, 2 ** 31 - 1);
+    else if (d?.doSample && d.topK !== undefined) request.topK = d.topK;
     const topP = expectNumber('topP', options.topP, Number.MIN_VALUE, 1);
     if (topP !== undefined) request.topP = topP;
+    else if (d?.doSample && d.topP !== undefined) request.topP = d.topP;
     const minP = expectNumber('minP', options.minP, 0, 1);
     if (minP !== undefined) request.minP = minP;
     const rep = expectNumber('repetitionPenalty', options.repetitionPenalty, Number.MIN_VALUE, 100);

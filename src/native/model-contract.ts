@@ -23,10 +23,17 @@ export interface NativeLoadModelOptions {
   threads?: number;
   /** Keep prompt KV for reuse by later prompts sharing a prefix (native/engine/prefix_cache.h). Default false. */
   prefixCache?: boolean;
-  /** Byte budget of the prefix cache (LRU eviction past it). */
+  /**
+   * KV budget in bytes: the running sequences' reservation plus the prefix cache (native/engine/scheduler.h).
+   * 0 or absent: 256 MiB, raised to one full-context sequence (2 x contextLength x kvBytesPerToken) when larger.
+   */
   kvCacheBytes?: number;
-  /** Most generations waiting behind the running one; generate() throws ERR_QUEUE_FULL past it. 0: unbounded. */
+  /** Most generations waiting for admission; generate() throws ERR_QUEUE_FULL past it. 0: unbounded. */
   maxQueue?: number;
+  /** Most generations decoding together (continuous batching). 1..1024; default 1 here (the TS layer passes 16). */
+  maxBatch?: number;
+  /** Most prompt tokens a newcomer prefills per step while others decode. Default 256. */
+  prefillChunk?: number;
   config: NativeModelConfig;
 }
 
@@ -43,6 +50,8 @@ export interface NativeModelInfo {
   attentionMask: boolean;
   contextLength: number;
   kvBytesPerToken: number;
+  /** Whether the graph can run several sequences per step (a free batch dimension and an attention_mask). */
+  batchable: boolean;
 }
 
 export interface NativeGenerateRequest {
@@ -98,14 +107,30 @@ export interface ModelTimings {
   decodeForwards: number;
   /** Engine time between decode steps of a sequence (sampling, detokenizing, stop checks, streaming hand-off). */
   decodeGapMs: number;
+  /** Sequence-steps done by the decode calls (a batched step counts each of its rows). */
+  decodeRows: number;
 }
 
 /** Scheduler and prefix-cache counters (cumulative since load, except running/queued/cacheEntries/cacheBytes). */
 export interface ModelStats {
-  /** Generations on the inference thread now (at most 1 until continuous batching lands). */
+  /** Generations admitted and not finished: prefilling + decoding + parked (at most maxBatch). */
   running: number;
-  /** Generations waiting in the FIFO queue. */
+  /** Generations waiting in the FIFO queue (for a batch slot or for KV budget). */
   queued: number;
+  /** Of running, those whose prompt is not fully prefilled yet. */
+  prefilling: number;
+  /** Of running, those left out of the steps because their consumer has `highWaterMark` tokens unread. */
+  parked: number;
+  /** The effective batch limit (1 for a model that cannot batch). */
+  maxBatch: number;
+  /** Sequences in the last decode step. */
+  lastBatch: number;
+  /** Decode steps (batched model calls) since load. */
+  batchSteps: number;
+  /** Sequence-steps those made (batchRows / batchSteps = mean batch size). */
+  batchRows: number;
+  /** KV bytes reserved by the running generations (2 x kvBytesPerToken x running x largest capacity). */
+  kvReservedBytes: number;
   /** Whether the model was loaded with prefixCache: true (all cache counters are 0 otherwise). */
   prefixCache: boolean;
   /** Prefills that reused at least one cached token. */
@@ -119,9 +144,11 @@ export interface ModelStats {
   cacheEvictions: number;
   /** Prompts not kept because their KV alone exceeds kvCacheBytes (they ran uncached). */
   cacheOversized: number;
-  /** KV bytes the cache holds now (<= kvCacheBytes). */
+  /** KV bytes the cache holds now (<= cacheLimitBytes). */
   cacheBytes: number;
-  /** The budget. */
+  /** What the cache may hold now: kvCacheBytes minus kvReservedBytes (0 without prefixCache). */
+  cacheLimitBytes: number;
+  /** The KV budget shared by running generations and the prefix cache. */
   kvCacheBytes: number;
 }
 

@@ -18,7 +18,8 @@ afterAll(() => root?.cleanup());
 
 describe('bounded queue', () => {
   it('throws QueueFullError past maxQueue; the queued ones still run, in order', async () => {
-    const m = await Model.load(tiny, { threads: 1, maxQueue: 2 });
+    // maxBatch 1: one generation runs at a time, so the held one keeps the others queued.
+    const m = await Model.load(tiny, { threads: 1, maxQueue: 2, maxBatch: 1 });
     try {
       const held = m.generate('Hello world', { maxNewTokens: 200, temperature: 0, highWaterMark: 1 });
       const reader = held[Symbol.asyncIterator](); // chunks are acknowledged only as taken: the engine waits

@@ -1,7 +1,10 @@
 /**
  * The prompt-prefix KV cache (Model.load option prefixCache): greedy outputs equal an uncached model's on the miss
  * and hit paths (fp32 KV, fp16 KV, a graph without position_ids), usage.cachedTokens is exact, LRU eviction keeps
- * the byte budget, a prompt larger than the budget runs uncached, stats() reports it all. The cache's internals
+ * the byte budget, a prompt larger than what the budget leaves next to the running generations runs uncached,
+ * stats() reports it all. The budget (kvCacheBytes) is shared: a running generation reserves
+ * 2 x kvBytesPerToken x (prompt + maxNewTokens) and the cache may hold the rest (cacheLimitBytes).
+ * Batching with the cache is in batching.test.ts. The cache's internals
  * (copy layout, LRU order, replacement) are unit-tested in native/engine/test/prefix_cache_test.cc.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,8 +104,8 @@ describe('prefix cache', () => {
   it('evicts the least recently used prompt to stay within kvCacheBytes; outputs stay equal', async () => {
     const perToken = plain.info.kvBytesPerToken;
     const [a, b, c] = [ids(1, 40), ids(2, 40), ids(3, 40)];
-    // Room for two 40-token prompts, not three.
-    const m = await Model.load(tiny, { threads: 1, prefixCache: true, kvCacheBytes: 100 * perToken });
+    // A running request reserves 2 x (40 + 16) tokens; the cache gets the rest: room for two 40-token prompts.
+    const m = await Model.load(tiny, { threads: 1, prefixCache: true, kvCacheBytes: (2 * 56 + 80) * perToken });
     try {
       await run(m, a);
       await run(m, b);
@@ -126,9 +129,10 @@ describe('prefix cache', () => {
     }
   });
 
-  it('a prompt whose KV alone exceeds kvCacheBytes runs uncached and is not kept', async () => {
+  it('a prompt whose KV exceeds what the running generation leaves runs uncached and is not kept', async () => {
     const perToken = plain.info.kvBytesPerToken;
-    const m = await Model.load(tiny, { threads: 1, prefixCache: true, kvCacheBytes: 10 * perToken });
+    // The 30-token request reserves 2 x (30 + 16) tokens: 10 tokens' worth are left for the cache.
+    const m = await Model.load(tiny, { threads: 1, prefixCache: true, kvCacheBytes: (2 * 46 + 10) * perToken });
     try {
       const big = ids(4, 30);
       const first = await run(m, big);
@@ -146,19 +150,24 @@ describe('prefix cache', () => {
     }
   });
 
-  it('stats() counts running and queued generations', async () => {
-    const first = plain.generate('Hello world', { maxNewTokens: 200, temperature: 0, highWaterMark: 1 });
-    const reader = first[Symbol.asyncIterator](); // chunks are now acknowledged only as taken: the engine waits
-    const second = plain.generate('Hello again', { maxNewTokens: 5, temperature: 0 });
+  it('stats() counts running and queued generations (maxBatch 1)', async () => {
+    const one = await Model.load(tiny, { threads: 1, maxBatch: 1 });
     try {
-      await expect.poll(() => plain.stats(), { timeout: 5000 }).toMatchObject({ running: 1, queued: 1 });
+      const first = one.generate('Hello world', { maxNewTokens: 200, temperature: 0, highWaterMark: 1 });
+      const reader = first[Symbol.asyncIterator](); // chunks are now acknowledged only as taken: the engine waits
+      const second = one.generate('Hello again', { maxNewTokens: 5, temperature: 0 });
+      try {
+        await expect.poll(() => one.stats(), { timeout: 5000 }).toMatchObject({ running: 1, queued: 1, parked: 1 });
+      } finally {
+        first.abort();
+        second.abort();
+        await reader.return?.();
+      }
+      await Promise.all([first.result, second.result]);
+      expect(one.stats()).toMatchObject({ running: 0, queued: 0, parked: 0 });
     } finally {
-      first.abort();
-      second.abort();
-      await reader.return?.();
+      await one.dispose();
     }
-    await Promise.all([first.result, second.result]);
-    expect(plain.stats()).toMatchObject({ running: 0, queued: 0 });
   });
 
   it('validates its options', async () => {

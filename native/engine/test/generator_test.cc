@@ -1,5 +1,6 @@
 // The generation loop (generator.h) and the inference thread (scheduler.h) against a scripted LanguageModel
 // double: what is fed when, stop rules, usage counts, backpressure and abort.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -50,6 +51,21 @@ class ScriptedModel final : public LanguageModel {
     forwards++;
     if (delay.count()) std::this_thread::sleep_for(delay);
   }
+  void ForwardBatch(std::span<SequenceState* const> sequences, std::span<const uint32_t> tokens,
+                    std::span<float> logits) override {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      batches.push_back(sequences.size());
+    }
+    LanguageModel::ForwardBatch(sequences, tokens, logits);  // per-sequence Forward: rows are exact by construction
+  }
+  size_t kvBytesPerToken() const noexcept override { return per_token; }
+  size_t MaxBatchSeen() {
+    std::lock_guard<std::mutex> lock(mutex);
+    size_t m = 0;
+    for (size_t b : batches) m = std::max(m, b);
+    return m;
+  }
   size_t FedCount() {
     std::lock_guard<std::mutex> lock(mutex);
     return fed.size();
@@ -61,6 +77,8 @@ class ScriptedModel final : public LanguageModel {
   std::atomic<int> forwards{0};
   std::atomic<int> live{0};
   std::chrono::milliseconds delay{0};
+  std::vector<size_t> batches;  // rows of every ForwardBatch
+  size_t per_token = 0;
 
  private:
   struct Owned final : SequenceState {
@@ -330,6 +348,100 @@ TEST(scheduler_reports_errors_without_dying) {
   scheduler.Submit({{1}, Greedy(2), nullptr, stream2});
   CHECK(WaitFor([&] { return s2->done.load(); }));
   CHECK(!s2->outcome.failed);
+}
+
+namespace {
+std::shared_ptr<GenerationStream> Stream(RecordingSink** out, size_t window) {
+  auto sink = std::make_unique<RecordingSink>();
+  *out = sink.get();
+  return std::make_shared<GenerationStream>(std::move(sink), window);
+}
+SchedulerOptions Batch(size_t maxBatch, size_t budget = 0) {
+  SchedulerOptions o;
+  o.maxBatch = maxBatch;
+  o.kvBudgetBytes = budget;
+  o.prefillChunk = 2;
+  return o;
+}
+}  // namespace
+
+TEST(scheduler_batches_concurrent_generations_each_as_alone) {
+  auto m = std::make_shared<ScriptedModel>(50, 1000);
+  m->delay = 1ms;
+  Scheduler scheduler(m, Batch(4));
+  std::vector<RecordingSink*> sinks(6);
+  std::vector<std::shared_ptr<GenerationStream>> streams;  // the streams own the sinks
+  for (uint32_t i = 0; i < 6; ++i) {
+    streams.push_back(Stream(&sinks[i], 1u << 30));
+    scheduler.Submit({std::vector<uint32_t>(1 + i, i), Greedy(5 + i), nullptr, streams.back()});
+  }
+  for (uint32_t i = 0; i < 6; ++i) {
+    CHECK(WaitFor([&] { return sinks[i]->done.load(); }));
+    CHECK(sinks[i]->outcome.finishReason == FinishReason::kLength);
+    CHECK_EQ(sinks[i]->outcome.usage.promptTokens, size_t{1 + i});
+    CHECK_EQ(sinks[i]->outcome.usage.completionTokens, size_t{5 + i});
+    std::vector<uint32_t> want;
+    for (uint32_t k = 0; k < 5 + i; ++k) want.push_back((i + 1 + k) % 50);  // (last + 1) % vocab, as alone
+    CHECK((sinks[i]->tokens == want));
+  }
+  CHECK(m->MaxBatchSeen() > 1);
+  CHECK(m->MaxBatchSeen() <= 4);
+  CHECK(WaitFor([&] { return scheduler.running() == 0 && m->live.load() == 0; }));
+}
+
+TEST(scheduler_abort_and_parking_touch_only_their_sequence) {
+  auto m = std::make_shared<ScriptedModel>(50, 1000);
+  m->delay = 1ms;
+  Scheduler scheduler(m, Batch(4));
+  RecordingSink *slow, *victim, *a, *b;
+  auto slow_stream = Stream(&slow, 3);  // never acknowledged: parked after 3 tokens
+  auto victim_stream = Stream(&victim, 1u << 30);
+  scheduler.Submit({{10}, Greedy(40), nullptr, slow_stream});
+  scheduler.Submit({{20}, Greedy(100000), nullptr, victim_stream});
+  auto a_stream = Stream(&a, 1u << 30), b_stream = Stream(&b, 1u << 30);  // the streams own the sinks
+  scheduler.Submit({{1}, Greedy(30), nullptr, a_stream});
+  scheduler.Submit({{2}, Greedy(30), nullptr, b_stream});
+  CHECK(WaitFor([&] { return scheduler.stats().parked == 1; }));
+  victim_stream->Abort();
+  CHECK(WaitFor([&] { return victim->done.load() && a->done.load() && b->done.load(); }));
+  CHECK(victim->outcome.finishReason == FinishReason::kAbort);
+  CHECK_EQ(victim->outcome.usage.completionTokens, victim->tokens.size());
+  CHECK_EQ(a->tokens.size(), size_t{30});
+  CHECK_EQ(a->tokens.back(), uint32_t{31 % 50});
+  CHECK_EQ(b->tokens.size(), size_t{30});
+  CHECK_EQ(slow->tokens.size(), size_t{3});  // parked: kept its place, made no steps
+  CHECK(!slow->done.load());
+  CHECK_EQ(scheduler.stats().running, size_t{1});
+  slow_stream->Acknowledge(1000);
+  CHECK(WaitFor([&] { return slow->done.load(); }));
+  CHECK_EQ(slow->tokens.size(), size_t{40});
+  CHECK_EQ(slow->tokens.back(), uint32_t{(10 + 40) % 50});
+  CHECK_EQ(scheduler.stats().parked, size_t{0});
+}
+
+TEST(scheduler_kv_budget_refuses_alone_and_queues_together) {
+  auto m = std::make_shared<ScriptedModel>(50, 1000);
+  m->per_token = 10;
+  m->delay = 1ms;
+  // 2 x 10 bytes x capacity: a (4 + 16)-token request reserves 400 bytes; two of them 800.
+  Scheduler scheduler(m, Batch(4, 500));
+  RecordingSink *big, *one, *two;
+  auto big_stream = Stream(&big, 8);
+  CHECK_ERROR(scheduler.Submit({std::vector<uint32_t>(4, 1), Greedy(22), nullptr, big_stream}), "ERR_KV_BUDGET",
+              "kvCacheBytes budget of 500");
+  auto held = Stream(&one, 1);
+  scheduler.Submit({std::vector<uint32_t>(4, 1), Greedy(16), nullptr, held});
+  CHECK(WaitFor([&] { return scheduler.running() == 1; }));
+  CHECK_EQ(scheduler.stats().kvReservedBytes, size_t{400});
+  auto two_stream = Stream(&two, 1u << 30);
+  scheduler.Submit({std::vector<uint32_t>(4, 2), Greedy(16), nullptr, two_stream});
+  std::this_thread::sleep_for(20ms);
+  CHECK_EQ(scheduler.queued(), size_t{1});  // fits alone, not next to the first: waits
+  CHECK(!two->done.load());
+  held->Acknowledge(1000);
+  CHECK(WaitFor([&] { return one->done.load() && two->done.load(); }));
+  CHECK_EQ(two->tokens.size(), size_t{16});
+  CHECK(WaitFor([&] { return scheduler.stats().kvReservedBytes == 0; }));
 }
 
 TEST_MAIN()

@@ -1,0 +1,89 @@
+#include "engine/batch_kv.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace tokmeter::engine {
+
+BatchKv::BatchKv(size_t tensors, size_t heads, size_t rowBytes)
+    : tensors_(tensors), heads_(heads), row_bytes_(rowBytes) {}
+
+void BatchKv::Advance() noexcept {
+  past_ += 1;
+  for (auto& length : lengths_) length += 1;
+  current_ ^= 1;
+}
+
+void BatchKv::ExtractRow(size_t row, KvCache& dst) const noexcept {
+  const size_t length = lengths_[row];
+  for (size_t t = 0; t < tensors_; ++t) {
+    const uint8_t* src = Region(current_, t);
+    auto* out = static_cast<uint8_t*>(dst.past(t));
+    for (size_t h = 0; h < heads_; ++h) {
+      std::memcpy(out + h * length * row_bytes_, src + ((row * heads_ + h) * past_ + (past_ - length)) * row_bytes_,
+                  length * row_bytes_);
+    }
+  }
+  dst.SetLoadedLength(length);
+}
+
+void BatchKv::Relayout(std::span<const Source> rows, size_t capacityTokens) {
+  std::vector<size_t> lengths(rows.size());
+  size_t past = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    lengths[i] = rows[i].cache != nullptr ? rows[i].cache->length() : lengths_[rows[i].oldRow];
+    past = std::max(past, lengths[i]);
+  }
+  capacityTokens = std::max(capacityTokens, past + 1);
+  const size_t needed = rows.size() * capacityTokens * heads_ * row_bytes_;
+  if (rows.empty()) {
+    storage_.reset();
+    region_bytes_ = 0;
+    lengths_.clear();
+    past_ = 0;
+    current_ = 0;
+    return;
+  }
+  // Where the new layout goes: the other half when it fits (and is not wasteful), else fresh buffers.
+  std::unique_ptr<uint8_t[]> fresh;
+  uint8_t* dst_base;
+  size_t dst_region;
+  if (needed <= region_bytes_ && region_bytes_ <= 2 * needed) {
+    dst_base = storage_.get() + (current_ ^ 1) * tensors_ * region_bytes_;
+    dst_region = region_bytes_;
+  } else {
+    fresh.reset(new uint8_t[2 * tensors_ * needed]);  // throws bad_alloc: nothing changed yet
+    dst_base = fresh.get();
+    dst_region = needed;
+  }
+  for (size_t t = 0; t < tensors_; ++t) {
+    uint8_t* dst_tensor = dst_base + t * dst_region;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const size_t length = lengths[i];
+      const size_t hole = past - length;
+      for (size_t h = 0; h < heads_; ++h) {
+        uint8_t* dst = dst_tensor + (i * heads_ + h) * past * row_bytes_;
+        if (hole > 0) std::memset(dst, 0, hole * row_bytes_);
+        const uint8_t* src;
+        if (rows[i].cache != nullptr) {
+          src = static_cast<const uint8_t*>(rows[i].cache->past(t)) + h * length * row_bytes_;
+        } else {
+          const size_t r = rows[i].oldRow;
+          src = Region(current_, t) + ((r * heads_ + h) * past_ + (past_ - length)) * row_bytes_;
+        }
+        if (length > 0) std::memcpy(dst + hole * row_bytes_, src, length * row_bytes_);
+      }
+    }
+  }
+  if (fresh) {
+    storage_ = std::move(fresh);
+    region_bytes_ = needed;
+    current_ = 0;
+  } else {
+    current_ ^= 1;
+  }
+  lengths_ = std::move(lengths);
+  past_ = past;
+}
+
+}  // namespace tokmeter::engine

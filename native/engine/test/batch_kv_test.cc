@@ -1,0 +1,149 @@
+// BatchKv (batch_kv.h): rows join from their own cache, are left-padded with zeroed holes, advance together,
+// are extracted back unchanged, and a relayout compacts the holes away.
+#include <cstring>
+#include <vector>
+
+#include "engine/batch_kv.h"
+#include "engine/kv_cache.h"
+#include "test_util.h"
+
+using namespace tokmeter::engine;
+
+namespace {
+
+GraphSpec Spec() {
+  GraphSpec s;
+  s.numLayers = 1;  // 2 tensors
+  s.numKvHeads = 2;
+  s.headDim = 2;
+  s.vocabSize = 10;
+  s.kvDtype = DType::kFloat32;
+  return s;
+}
+constexpr size_t kHeads = 2, kDim = 2, kTensors = 2;
+
+float Value(size_t seq, size_t t, size_t h, size_t p, size_t d) {
+  return static_cast<float>(seq * 10000 + t * 1000 + h * 100 + p * 10 + d) + 0.5f;
+}
+
+// A sequence's own cache holding `n` positions of sequence `seq`.
+KvCache Own(size_t seq, size_t n, size_t capacity) {
+  KvCache cache(Spec(), capacity);
+  for (size_t t = 0; t < kTensors; ++t) {
+    auto* out = static_cast<float*>(cache.past(t));
+    for (size_t h = 0; h < kHeads; ++h)
+      for (size_t p = 0; p < n; ++p)
+        for (size_t d = 0; d < kDim; ++d) out[(h * n + p) * kDim + d] = Value(seq, t, h, p, d);
+  }
+  cache.SetLoadedLength(n);
+  return cache;
+}
+
+// What a batched Run does: copies the past into present and appends position `len` of each row.
+void Step(BatchKv& b, const std::vector<size_t>& seqs) {
+  const size_t P = b.pastLength(), T = P + 1;
+  for (size_t t = 0; t < kTensors; ++t) {
+    const auto* past = static_cast<const float*>(b.past(t));
+    auto* present = static_cast<float*>(b.present(t));
+    for (size_t r = 0; r < b.rows(); ++r)
+      for (size_t h = 0; h < kHeads; ++h) {
+        std::memcpy(present + (r * kHeads + h) * T * kDim, past + (r * kHeads + h) * P * kDim, P * kDim * 4);
+        for (size_t d = 0; d < kDim; ++d)
+          present[((r * kHeads + h) * T + P) * kDim + d] = Value(seqs[r], t, h, b.rowLength(r), d);
+      }
+  }
+  b.Advance();
+}
+
+// Row r holds positions 0..len-1 of sequence `seq`, left-padded with zeros.
+bool RowIs(BatchKv& b, size_t r, size_t seq) {
+  const size_t P = b.pastLength(), len = b.rowLength(r);
+  for (size_t t = 0; t < kTensors; ++t) {
+    const auto* past = static_cast<const float*>(b.past(t));
+    for (size_t h = 0; h < kHeads; ++h)
+      for (size_t c = 0; c < P; ++c)
+        for (size_t d = 0; d < kDim; ++d) {
+          const float got = past[((r * kHeads + h) * P + c) * kDim + d];
+          const float want = c < P - len ? 0.0f : Value(seq, t, h, c - (P - len), d);
+          if (got != want) return false;
+        }
+  }
+  return true;
+}
+
+bool OwnIs(const KvCache& cache, size_t seq) {
+  const size_t n = cache.length();
+  for (size_t t = 0; t < kTensors; ++t) {
+    const auto* past = static_cast<const float*>(cache.past(t));
+    for (size_t h = 0; h < kHeads; ++h)
+      for (size_t p = 0; p < n; ++p)
+        for (size_t d = 0; d < kDim; ++d)
+          if (past[(h * n + p) * kDim + d] != Value(seq, t, h, p, d)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST(rows_join_left_padded_and_step_together) {
+  BatchKv b(kTensors, kHeads, kDim * sizeof(float));
+  KvCache a = Own(1, 5, 20), c = Own(2, 2, 20);
+  std::vector<BatchKv::Source> src(2);
+  src[0].cache = &a;
+  src[1].cache = &c;
+  b.Relayout(src, 20);
+  CHECK_EQ(b.rows(), size_t{2});
+  CHECK_EQ(b.pastLength(), size_t{5});
+  CHECK_EQ(b.rowLength(1), size_t{2});
+  CHECK(RowIs(b, 0, 1));
+  CHECK(RowIs(b, 1, 2));  // three zeroed holes in front
+  Step(b, {1, 2});
+  Step(b, {1, 2});
+  CHECK_EQ(b.pastLength(), size_t{7});
+  CHECK_EQ(b.rowLength(0), size_t{7});
+  CHECK_EQ(b.rowLength(1), size_t{4});
+  CHECK(RowIs(b, 0, 1));
+  CHECK(RowIs(b, 1, 2));
+}
+
+TEST(leave_extract_and_compact) {
+  BatchKv b(kTensors, kHeads, kDim * sizeof(float));
+  KvCache a = Own(1, 6, 30), c = Own(2, 1, 30), e = Own(3, 3, 30);
+  std::vector<BatchKv::Source> src(3);
+  src[0].cache = &a;
+  src[1].cache = &c;
+  src[2].cache = &e;
+  b.Relayout(src, 30);
+  Step(b, {1, 2, 3});
+  // Row 0 (the longest) leaves but lives on (parked): extracted into its own cache, unchanged.
+  KvCache out(Spec(), 30);
+  b.ExtractRow(0, out);
+  CHECK_EQ(out.length(), size_t{7});
+  CHECK(OwnIs(out, 1));
+  std::vector<BatchKv::Source> next(2);
+  next[0].oldRow = 2;  // order may change too
+  next[1].oldRow = 1;
+  b.Relayout(next, 30);
+  CHECK_EQ(b.pastLength(), size_t{4});  // compacted to the longest remaining row
+  CHECK_EQ(b.rowLength(0), size_t{4});
+  CHECK_EQ(b.rowLength(1), size_t{2});
+  CHECK(RowIs(b, 0, 3));
+  CHECK(RowIs(b, 1, 2));
+  // It comes back.
+  std::vector<BatchKv::Source> back(3);
+  back[0].oldRow = 0;
+  back[1].oldRow = 1;
+  back[2].cache = &out;
+  b.Relayout(back, 30);
+  CHECK_EQ(b.pastLength(), size_t{7});
+  CHECK(RowIs(b, 0, 3));
+  CHECK(RowIs(b, 1, 2));
+  CHECK(RowIs(b, 2, 1));
+  Step(b, {3, 2, 1});
+  CHECK(RowIs(b, 2, 1));
+  b.Relayout({}, 0);
+  CHECK_EQ(b.rows(), size_t{0});
+  CHECK_EQ(b.bytes(), size_t{0});
+}
+
+TEST_MAIN()
