@@ -4,13 +4,19 @@
  *
  *   npx tsx bench/server/run.ts [--size demo|tiny] [--threads 2] [--requests 40] [--seconds 5] [--tokens 16]
  *
- * Rows (time to first token, concurrency 1, interleaved rounds so drift hits every path alike). All three run on
+ * Rows (time to first text, concurrency 1, interleaved rounds so drift hits every path alike). All paths run on
  * the same Model object in the same process (the server's child process; see server-child.ts), so the difference is
  * the server's work, not a second model competing for the cores:
- *   model in-process     Model.generate() in the server process; first chunk with tokens
+ *   model in-process     Model.generate() in the server process; first chunk with text
  *   meter in-process     the same through Meter.wrap(asMeterable(model)) (limits, pricing, no ledger)
- *   HTTP server          POST /v1/completions stream:true (SQLite ledger), first SSE data event with text, seen by
- *                        this process through a bare fetch + SSE reader over loopback
+ *   HTTP, server side    POST /v1/completions stream:true (SQLite ledger): from the request's arrival in the server
+ *                        (headers parsed) to its first SSE event with text handed to the socket (server-child's trace)
+ *   HTTP, client side    the same request seen by this process: fetch → first SSE data event with text (adds the
+ *                        loopback and this process's own scheduling)
+ * Overheads are the median of per-round differences (each round runs all paths on one prompt), which cancels the
+ * drift a shared machine adds; the p50 columns are the plain distributions. A last line splits the server side:
+ * arrival → Model.generate() (body read, parsing, validation, Meter admission and the prompt's encoding), the engine
+ * (compared with the in-process run of the same round), and first text → socket.
  * Then non-streaming /v1/completions at concurrency 1, 4, 8 for a fixed time: requests/s, p50, p99.
  * Every request has its own prompt (a numbered suffix): identical greedy requests would be answered by the server's
  * response cache and measure nothing. The model is made under .models/<size> if missing (seeded weights).
@@ -110,6 +116,11 @@ async function main(): Promise<void> {
     child.stdin.write(`${kind} ${JSON.stringify(prompt)} ${TOKENS}\n`);
     return Number((await next(kind === 'direct' ? /DIRECT (\S+)\n/ : /METERED (\S+)\n/))[1]);
   };
+  /** Per streamed request since the last call: [total, before, engine, after, handler, body] (server-child.ts). */
+  const serverTrace = async (): Promise<number[][]> => {
+    child.stdin.write('trace\n');
+    return JSON.parse((await next(/TRACE (.*)\n/))[1]!) as number[][];
+  };
   const name = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'))._name_or_path ?? path.basename(dir);
   const model = { name: String(name) };
   const body = { model: model.name, prompt: PROMPT, max_tokens: TOKENS, temperature: 0, stream: true };
@@ -129,6 +140,7 @@ async function main(): Promise<void> {
       };
     };
     const before = await scrape();
+    await serverTrace(); // drop the warm-up
     const direct: number[] = [];
     const viaMeter: number[] = [];
     const http: number[] = [];
@@ -148,20 +160,38 @@ async function main(): Promise<void> {
       prompt = `${PROMPT} (${i})`;
       for (let k = 0; k < 3; k++) await paths[(i + k) % 3]!();
     }
+    const traced = await serverTrace();
+    if (traced.length !== N) throw new Error(`expected ${N} traced requests, got ${traced.length}`);
+    const serverSideTimes = traced.map((t) => t[0]!);
     const p50d = pct(direct, 50);
     console.log(`\n${SIZE} model, ${THREADS} threads, ${TOKENS} new tokens, ${N} requests each (concurrency 1)`);
-    console.log('time to first token (ms)      p50       p99    overhead p50 vs in-process');
+    console.log('time to first text (ms)       p50       p99    overhead: median of per-round differences');
     for (const [name, xs] of [
       ['model in-process', direct],
       ['meter in-process', viaMeter],
-      ['HTTP server (SSE)', http],
+      ['HTTP, server side', serverSideTimes],
+      ['HTTP, client side (SSE)', http],
     ] as const) {
-      const over = pct(xs, 50) - p50d;
+      const over = pct(
+        xs.map((x, i) => x - direct[i]!),
+        50,
+      );
       console.log(
-        `${name.padEnd(24)}${fmt(pct(xs, 50))}  ${fmt(pct(xs, 99))}    ${over >= 0 ? '+' : ''}${over.toFixed(2)} ms (${((over / p50d) * 100).toFixed(1)}%)`,
+        `${name.padEnd(24)}${fmt(pct(xs, 50))}  ${fmt(pct(xs, 99))}    ${over >= 0 ? '+' : ''}${over.toFixed(2)} ms (${((over / p50d) * 100).toFixed(1)}% of the in-process p50)`,
       );
     }
     console.log(`HTTP request total, p50 ${pct(httpTotal, 50).toFixed(2)} ms`);
+    const col = (k: number) => traced.map((t) => t[k]!);
+    const engineOver = pct(
+      col(2).map((x, i) => x - direct[i]!),
+      50,
+    );
+    console.log(
+      `HTTP server side split, p50 ms: arrival → generate() ${pct(col(1), 50).toFixed(2)} (of which arrival → ` +
+        `handler ${pct(col(4), 50).toFixed(2)}, arrival → body read ${pct(col(5), 50).toFixed(2)}), engine ` +
+        `${pct(col(2), 50).toFixed(2)} (${engineOver >= 0 ? '+' : ''}${engineOver.toFixed(2)} vs in-process, paired), ` +
+        `first text → socket ${pct(col(3), 50).toFixed(2)}`,
+    );
     // The server's own view (its TTFT histogram: request arrival → first token) over the timed requests: splits the
     // HTTP path's extra time into work inside the server and the loopback + client side.
     const after = await scrape();

@@ -60,6 +60,8 @@ export function registerDemo(program: Command): void {
           port: f.port,
           host: f.host,
           ledger: f.ledger,
+          // The demo's API is open (no keys file), and so are its metrics: said here, on purpose.
+          publicMetrics: true,
           ...(f.threads !== undefined ? { threads: f.threads } : {}),
         });
         process.stdout.write(demoInstructions(server.url, server.model.name, f.ledger));

@@ -14,16 +14,22 @@ export interface ServeFlags {
   keys?: string;
   prices?: string;
   threads?: number;
+  maxBatch?: number;
+  kvCacheBytes?: number;
+  redisEvents?: string;
   maxBodyBytes?: number;
   defaultMaxTokens?: number;
   maxInputTokens?: number;
   maxConcurrent?: number;
   log?: boolean;
   adminKey?: string;
+  metricsKey?: string;
+  publicMetrics?: boolean;
 }
 
 export function serveOptions(f: ServeFlags): StartOptions {
   const adminKey = f.adminKey ?? process.env.TOKMETER_ADMIN_KEY;
+  const metricsKey = f.metricsKey ?? process.env.TOKMETER_METRICS_KEY;
   return {
     model: f.model,
     port: f.port,
@@ -34,12 +40,17 @@ export function serveOptions(f: ServeFlags): StartOptions {
     ...(f.keys !== undefined ? { keys: f.keys } : {}),
     ...(f.prices !== undefined ? { prices: f.prices } : {}),
     ...(f.threads !== undefined ? { threads: f.threads } : {}),
+    ...(f.maxBatch !== undefined ? { maxBatch: f.maxBatch } : {}),
+    ...(f.kvCacheBytes !== undefined ? { kvCacheBytes: f.kvCacheBytes } : {}),
+    ...(f.redisEvents !== undefined ? { redisEvents: f.redisEvents } : {}),
     ...(f.maxBodyBytes !== undefined ? { maxBodyBytes: f.maxBodyBytes } : {}),
     ...(f.defaultMaxTokens !== undefined ? { defaultMaxTokens: f.defaultMaxTokens } : {}),
     ...(f.maxInputTokens !== undefined ? { maxInputTokens: f.maxInputTokens } : {}),
     ...(f.maxConcurrent !== undefined ? { maxConcurrent: f.maxConcurrent } : {}),
     logger: f.log ?? false,
     ...(adminKey ? { adminKey } : {}),
+    ...(metricsKey ? { metricsKey } : {}),
+    ...(f.publicMetrics ? { publicMetrics: true } : {}),
   };
 }
 
@@ -61,23 +72,37 @@ export function registerServe(program: Command): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--ledger <spec>', 'usage ledger: sqlite:PATH or postgres://...')
     .option('--redis <url>', 'shared limits + usage events in Redis (many servers); --ledger = the billing PostgreSQL')
+    .option(
+      '--redis-events <url>',
+      'with --redis: a separate Redis for usage events (appendfsync always); --redis then holds only the limits',
+    )
     .option('--redis-fail-open', 'with --redis: admit without shared limits while Redis is down (default: 503)')
     .option('--spool-dir <dir>', 'local spool of a postgres ledger (default .tokmeter/spool)')
     .option('--keys <file>', 'API keys file (sha256 hashes → tenants with limits); without it the server is open')
     .option('--prices <file>', 'price table JSON; without it the model is priced at 0')
     .option('--threads <n>', 'ONNX Runtime threads', intArg(1, 1024))
+    .option('--max-batch <n>', 'generations stepped together (continuous batching; default 16)', intArg(1, 1024))
+    .option('--kv-cache-bytes <n>', 'KV-cache budget of the running batch + prefix cache (default 256 MiB)', intArg(1))
     .option('--max-body-bytes <n>', 'request body limit (413 above)', intArg(1))
     .option('--default-max-tokens <n>', 'max_tokens when a request gives none (default 256)', intArg(1))
     .option('--max-input-tokens <n>', 'prompt tokens per request (default: the context window)', intArg(1))
     .option('--max-concurrent <n>', 'generations admitted at once (503 above)', intArg(1))
     .option('--log', 'log every request (pino JSON lines on stdout)')
     .option('--admin-key <key>', 'opens the usage dashboard at /dashboard (16+ characters; or TOKMETER_ADMIN_KEY)')
+    .option(
+      '--metrics-key <key>',
+      'bearer key of GET /metrics (16+ characters; or TOKMETER_METRICS_KEY; default: the admin key)',
+    )
+    .option('--public-metrics', 'serve GET /metrics without a key (default: a key is required)')
     .action(
       action('serve', async (f: ServeFlags) => {
         const options = serveOptions(f);
         const server = await startServer(options);
         process.stdout.write(`tokmeter: serving ${server.model.name} at ${server.url}/v1\n`);
         if (options.adminKey) process.stdout.write(`tokmeter: usage dashboard at ${server.url}/dashboard\n`);
+        if (!options.publicMetrics && !(options.metricsKey ?? options.adminKey)) {
+          process.stdout.write('tokmeter: GET /metrics is closed (start with --metrics-key or --public-metrics)\n');
+        }
         await serveUntilSignal(server);
       }),
     );

@@ -3,15 +3,16 @@
  *
  *   POST /v1/chat/completions, /v1/completions   (JSON or SSE with `data: [DONE]`; stream_options.include_usage)
  *   GET  /v1/models                              POST /tokenize, /detokenize (vLLM-style, with counts)
- *   GET  /v1/usage  (the caller's tenant, from the ledger)   GET /metrics (Prometheus)   GET /health
+ *   GET  /v1/usage  (the caller's tenant, from the ledger)   GET /metrics (Prometheus, own key)   GET /health
  *
  * Every error leaves through one handler and one table (errors.ts). Refusals (limits, budgets, context length) are
  * known before the first byte (`run.admitted`), so a stream only starts once the request was admitted. A client
  * that goes away aborts its generation through an AbortSignal; the Meter still records what was processed.
  */
-import { randomInt, randomUUID } from 'node:crypto';
+import { createHash, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Tokenizer } from '../tokenizer/index.js';
+import { TokmeterTypeError } from '../errors.js';
 import {
   reportToJson,
   type Meter,
@@ -52,17 +53,66 @@ export interface AppOptions {
   logger?: boolean;
   /** The usage dashboard at /dashboard (src/dashboard): its admin key, and where it lists the latest records. */
   dashboard?: { adminKey: string; records?: RecentRecords };
+  /**
+   * Bearer key of GET /metrics (its series name every tenant and key, so tenants' API keys do not open it).
+   * Default: the dashboard's admin key. Without either, /metrics answers 401 unless `publicMetrics` is set.
+   */
+  metricsKey?: string;
+  /** Serve GET /metrics without a key (e.g. a scraper on a private network). Excludes `metricsKey`. */
+  publicMetrics?: boolean;
 }
 
 const OPEN_CALLER: Caller = { tenant: 'default', keyId: 'anonymous' };
+/** Routes outside the API keys: /health is open; /metrics has its own key (metricsGuard). */
 const PUBLIC_ROUTES = new Set(['/health', '/metrics']);
+const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
+/** Per request: the caller, and when the request arrived (the time-to-first-token histogram starts there). */
+interface RequestState {
+  caller: Caller;
+  arrived: number;
+}
+
+/**
+ * Authorization of GET /metrics: a bearer key compared in constant time (both sides hashed first, so lengths do
+ * not leak either), or nothing when the server was explicitly started with public metrics.
+ */
+function metricsGuard(
+  o: Pick<AppOptions, 'metricsKey' | 'publicMetrics' | 'dashboard'>,
+): (req: FastifyRequest) => void {
+  if (o.publicMetrics && o.metricsKey !== undefined) {
+    throw new TokmeterTypeError('metricsKey and publicMetrics exclude each other: choose one');
+  }
+  if (o.publicMetrics) return () => undefined;
+  if (o.metricsKey !== undefined && (typeof o.metricsKey !== 'string' || o.metricsKey.length < 16)) {
+    throw new TokmeterTypeError(`expected a metrics key of at least 16 characters, got ${o.metricsKey.length}`);
+  }
+  const key = o.metricsKey ?? o.dashboard?.adminKey; // the dashboard checks its admin key itself
+  const want = key === undefined ? undefined : sha256(key);
+  return (req) => {
+    if (!want) {
+      throw new ApiError(
+        'ERR_MISSING_API_KEY',
+        'GET /metrics needs a key and this server has none: start it with --metrics-key (or --admin-key), ' +
+          'or with --public-metrics to serve metrics without a key',
+      );
+    }
+    const h = req.headers.authorization;
+    if (h === undefined || h === '') {
+      throw new ApiError('ERR_MISSING_API_KEY', 'missing metrics key: send it as "Authorization: Bearer <key>"');
+    }
+    const m = /^Bearer\s+(\S+)$/i.exec(h);
+    if (!m || !timingSafeEqual(sha256(m[1]!), want)) throw new ApiError('ERR_INVALID_API_KEY', 'invalid metrics key');
+  };
+}
 
 export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const { model, tokenizer, meter, metrics, keys } = o;
   const metered: MeteredModel = meter.wrap(model);
   const maxConcurrent = o.maxConcurrent ?? 64;
   const created = Math.floor(Date.now() / 1000);
-  const callers = new WeakMap<FastifyRequest, Caller>();
+  const states = new WeakMap<FastifyRequest, RequestState>();
+  const checkMetricsKey = metricsGuard(o);
   let active = 0;
 
   const app = Fastify({ logger: o.logger ?? false, bodyLimit: o.maxBodyBytes ?? 1024 * 1024 });
@@ -77,7 +127,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     });
     const url = req.routeOptions.url;
     if (url === undefined || PUBLIC_ROUTES.has(url) || isDashboardUrl(url)) return; // the dashboard has its own key
-    callers.set(req, authenticate(req));
+    states.set(req, { caller: authenticate(req), arrived: t0 });
   });
 
   function authenticate(req: FastifyRequest): Caller {
@@ -92,7 +142,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     return caller;
   }
 
-  const callerOf = (req: FastifyRequest): Caller => callers.get(req) ?? OPEN_CALLER;
+  const callerOf = (req: FastifyRequest): Caller => states.get(req)?.caller ?? OPEN_CALLER;
 
   app.setErrorHandler((err, req, reply) => {
     const promptParam = req.routeOptions.url === '/v1/completions' ? 'prompt' : 'messages';
@@ -114,7 +164,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     ledger: meter.ledger ? meter.ledger.stats() : null,
   }));
 
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', async (req, reply) => {
+    checkMetricsKey(req);
     void reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
@@ -194,8 +245,9 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   app.post('/v1/completions', (req, reply) => generation('completion', req, reply));
 
   async function generation(kind: Kind, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
-    const t0 = performance.now();
-    const caller = callerOf(req);
+    const state = states.get(req);
+    const t0 = state?.arrived ?? performance.now(); // arrival: body parsing and validation count as overhead too
+    const caller = state?.caller ?? OPEN_CALLER;
     const r: SamplingRequest = kind === 'chat' ? parseChatRequest(req.body) : parseCompletionRequest(req.body);
     checkModel(r.model);
     if (active >= maxConcurrent) {
@@ -285,10 +337,14 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   ): Promise<void> {
     reply.hijack();
     const sse = new SseWriter(reply.raw);
-    sse.start({ 'x-request-id': head.id });
+    // A chat stream's opening role delta leaves with the headers, in one write (one packet, one wake-up of the
+    // client) while the engine works on the prompt.
+    sse.start(
+      { 'x-request-id': head.id },
+      kind === 'chat' ? streamChunk(kind, head, { role: true }, r.includeUsage) : undefined,
+    );
     let res: MeteredResult;
     try {
-      if (kind === 'chat') await sse.data(streamChunk(kind, head, { role: true }, r.includeUsage));
       for await (const chunk of run) {
         if (chunk.tokens.length > 0) firstToken();
         if (chunk.text !== '') await sse.data(streamChunk(kind, head, { text: chunk.text }, r.includeUsage));

@@ -66,6 +66,9 @@ export const ERROR_TABLE: Readonly<Record<string, Entry>> = {
   ERR_NO_CHAT_TEMPLATE: { status: 400, type: 'invalid_request_error', openaiCode: 'chat_template_missing' },
   // ---- admission (src/usage, src/model) ----
   ERR_CONTEXT_LENGTH: { status: 400, type: 'invalid_request_error', openaiCode: 'context_length_exceeded' },
+  // The model's KV budget (Model.load kvCacheBytes) cannot hold prompt + max_tokens: for the client, the same
+  // remedy as a context length (fewer tokens); the message names the budget.
+  ERR_KV_BUDGET: { status: 400, type: 'invalid_request_error', openaiCode: 'context_length_exceeded' },
   ERR_INPUT_TOO_LONG: { status: 400, type: 'invalid_request_error', openaiCode: 'input_too_long' },
   ERR_RATE_LIMIT: { status: 429, type: 'rate_limit_error', openaiCode: 'rate_limit_exceeded' },
   ERR_BUDGET_EXCEEDED: { status: 429, type: 'insufficient_quota', openaiCode: 'insufficient_quota' },
@@ -81,6 +84,7 @@ export const ERROR_TABLE: Readonly<Record<string, Entry>> = {
 const PARAM_OF: Readonly<Record<string, string>> = {
   ERR_CONTEXT_LENGTH: 'messages',
   ERR_INPUT_TOO_LONG: 'messages',
+  ERR_KV_BUDGET: 'max_tokens',
 };
 
 function retryAfterOf(err: unknown): number | undefined {

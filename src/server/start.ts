@@ -36,6 +36,12 @@ export interface StartOptions {
   /** Price table JSON (src/usage/prices.ts); none = the model at price 0. */
   prices?: string;
   threads?: number;
+  /** Most generations stepped together in one batch (Model.load maxBatch; default 16). */
+  maxBatch?: number;
+  /** KV-cache memory budget of the running batch and the prefix cache (Model.load kvCacheBytes). */
+  kvCacheBytes?: number;
+  /** With `redis`: a separate Redis for usage events (appendfsync always); `redis` then holds only the limits. */
+  redisEvents?: string;
   maxBodyBytes?: number;
   /** max_tokens when a request gives none (the Meter caps it by the room the prompt leaves). Default 256. */
   defaultMaxTokens?: number;
@@ -45,6 +51,13 @@ export interface StartOptions {
   logger?: boolean;
   /** Admin key of the usage dashboard at /dashboard; without one the dashboard is off (it needs `ledger`). */
   adminKey?: string;
+  /**
+   * Bearer key of GET /metrics (16+ characters). Default: `adminKey`. Without either, /metrics answers 401 unless
+   * `publicMetrics` is set: metrics name every tenant and key, so they are never open by default.
+   */
+  metricsKey?: string;
+  /** Serve GET /metrics without a key. Excludes `metricsKey`. */
+  publicMetrics?: boolean;
   /** Collect process metrics (CPU, memory, event loop) too. Default true. */
   defaultMetrics?: boolean;
 }
@@ -73,10 +86,20 @@ export function openLedger(spec: string, spoolDir?: string): Ledger {
 }
 
 export async function startServer(o: StartOptions): Promise<RunningServer> {
+  if (o.publicMetrics && o.metricsKey !== undefined) {
+    throw new TokmeterTypeError('metricsKey and publicMetrics exclude each other: choose one');
+  }
+  if (o.redisEvents !== undefined && o.redis === undefined) {
+    throw new TokmeterTypeError(
+      'redisEvents needs redis: the events Redis is the second of two (--redis-events with --redis)',
+    );
+  }
   const keys = o.keys !== undefined ? KeyStore.fromFile(o.keys) : undefined;
   const model = await Model.load(o.model, {
     device: 'cpu',
     ...(o.threads !== undefined ? { threads: o.threads } : {}),
+    ...(o.maxBatch !== undefined ? { maxBatch: o.maxBatch } : {}),
+    ...(o.kvCacheBytes !== undefined ? { kvCacheBytes: o.kvCacheBytes } : {}),
   });
   let ledger: Ledger | undefined;
   let meter: Meter | undefined;
@@ -94,6 +117,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
       redis = await createRedisServices(o.redis, {
         spoolDir: path.resolve(o.spoolDir ?? path.join('.tokmeter', 'spool')),
         failOpen: o.redisFailOpen ?? false,
+        ...(o.redisEvents !== undefined ? { eventsUrl: o.redisEvents } : {}),
         registry: metrics.registry,
         ...(o.ledger !== undefined ? { postgres: o.ledger } : {}),
       });
@@ -122,6 +146,8 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
       ...(o.maxBodyBytes !== undefined ? { maxBodyBytes: o.maxBodyBytes } : {}),
       ...(o.maxConcurrent !== undefined ? { maxConcurrent: o.maxConcurrent } : {}),
       ...(o.logger !== undefined ? { logger: o.logger } : {}),
+      ...(o.metricsKey !== undefined ? { metricsKey: o.metricsKey } : {}),
+      ...(o.publicMetrics ? { publicMetrics: true } : {}),
       ...(o.adminKey
         ? { dashboard: { adminKey: o.adminKey, records: o.ledger ? recentRecordsForSpec(o.ledger) : undefined } }
         : {}),

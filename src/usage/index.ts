@@ -1,6 +1,7 @@
 /** Public surface of src/usage (re-exported from src/index.ts by the lead). */
 export type {
   MeterableModel,
+  PreparedPrompt,
   PromptInput,
   GenerateOptions,
   GenerationRun,

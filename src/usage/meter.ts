@@ -6,7 +6,7 @@
  * the model's `generate()` is called):
  *   1. raw input bytes ≤ maxInputBytes (before tokenizing)                 → InputTooLongError('bytes')
  *   2. the ledger's spool has room                                         → SpoolFullError
- *   3. prompt tokens (model.countPrompt) ≤ maxInputTokens                  → InputTooLongError('tokens')
+ *   3. prompt tokens (model.preparePrompt, else countPrompt) ≤ maxInputTokens → InputTooLongError('tokens')
  *   4. prompt + maxNewTokens ≤ contextLength                               → ContextLengthError
  *   5. a price exists for the model                                        → PriceError
  *   6. budgets: spent + reserved + the request's maximum cost ≤ budget     → BudgetExceededError
@@ -41,6 +41,7 @@ import type {
   GenerationChunk,
   GenerationResult,
   MeterableModel,
+  PreparedPrompt,
   PromptInput,
   RecordFinishReason,
   TokenCounter,
@@ -145,6 +146,16 @@ function canonicalInput(input: PromptInput): string {
   return typeof input === 'string'
     ? `t:${input}`
     : `m:${JSON.stringify(input.messages.map((m) => [m.role, m.content]))}`;
+}
+
+/** Tags prepared prompts' bytes in the cache key, apart from the string forms ('t:', 'm:', 'r:', 'p:'). */
+const PREPARED_BYTES_TAG = Buffer.from('b:', 'latin1');
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
 }
 
 function toTable(p: MeterOptions['prices']): PriceTable {
@@ -379,6 +390,7 @@ export class Meter {
     budget: Pick<BudgetReservation, 'settle'>;
     cacheKey: string | undefined;
     hit: CachedResponse | undefined;
+    prepared: PreparedPrompt | undefined;
   }> {
     if (this.closed) throw new LedgerError('ERR_LEDGER_CLOSED', 'the Meter is closed');
     if (++this.admissions % 10_000 === 0) {
@@ -390,8 +402,11 @@ export class Meter {
       const s = this.ledger.stats();
       throw new SpoolFullError(s.spoolBytes, s.spoolMaxBytes, s.lastError);
     }
-    const promptTokens = model.countPrompt(input);
-    posInt(promptTokens, `${model.name}.countPrompt() result`, true);
+    // One render + encode per request when the model offers it (the chat template and the tokenizer run once,
+    // not once for counting, once for the cache key and once more in generate()).
+    const prepared = model.preparePrompt?.(input);
+    const promptTokens = prepared ? prepared.promptTokens : model.countPrompt(input);
+    posInt(promptTokens, `${model.name}.${prepared ? 'preparePrompt().promptTokens' : 'countPrompt() result'}`, true);
     if (promptTokens > this.limits.maxInputTokens)
       throw new InputTooLongError('tokens', promptTokens, this.limits.maxInputTokens);
     const ctx = model.contextLength;
@@ -404,7 +419,13 @@ export class Meter {
     const maxCost = table.maxCost(model.name, promptTokens, maxNewTokens, o.custom); // PriceError if unpriced
     let cacheKey: string | undefined;
     if (this.cache && o.cache !== false) {
-      const rendered = model.renderPrompt ? `r:${model.renderPrompt(input)}` : canonicalInput(input);
+      const rendered = prepared
+        ? typeof prepared.cacheKey === 'string'
+          ? `p:${prepared.cacheKey}`
+          : concatBytes(PREPARED_BYTES_TAG, prepared.cacheKey)
+        : model.renderPrompt
+          ? `r:${model.renderPrompt(input)}`
+          : canonicalInput(input);
       cacheKey = cacheKeyFor(model.name, rendered, { ...o, maxNewTokens });
     }
     if (!this.shared) await this.budgets.prepare(o.key);
@@ -442,6 +463,7 @@ export class Meter {
       budget,
       cacheKey,
       hit,
+      prepared,
     };
   }
 
@@ -536,6 +558,10 @@ export class MeteredModel {
   /**
    * Argument errors (missing key, bad option types) throw synchronously; refusals reject `admitted`, `result` and
    * the iterator. The engine's stream is drained eagerly into a queue, so `result` settles even if nobody iterates.
+   *
+   * The model's generate() is called before `admitted` resolves: an engine that refuses the job synchronously
+   * (its queue is full, the KV budget cannot hold it, ...) ran nothing, so that is a refusal like the Meter's own:
+   * `admitted` rejects, the reservations are released and no record is written (nothing is billed).
    */
   generate(input: PromptInput, options: MeteredGenerateOptions): MeteredRun {
     validateGenerateOptions(options);
@@ -544,7 +570,18 @@ export class MeteredModel {
     const started = performance.now();
     const timestamp = meter.now();
     const queue = new ChunkQueue();
-    const admittedP = meter.admit(model, input, options);
+    const { key, requestId, custom, cache: _c, ...genOptions } = options;
+    const admittedP = meter.admit(model, input, options).then((adm) => {
+      if (adm.hit) return { ...adm, run: undefined };
+      const o = { ...genOptions, maxNewTokens: adm.admission.maxNewTokens };
+      try {
+        return { ...adm, run: adm.prepared ? adm.prepared.generate(o) : model.generate(input, o) };
+      } catch (err) {
+        adm.tokens.settle(0);
+        adm.budget.settle(0n);
+        throw err;
+      }
+    });
     const resultP = (async (): Promise<MeteredResult> => {
       let adm: Awaited<typeof admittedP>;
       try {
@@ -554,7 +591,6 @@ export class MeteredModel {
         throw err;
       }
       const { table, admission, tokens, budget, cacheKey, hit } = adm;
-      const { key, requestId, custom, cache: _c, ...genOptions } = options;
       const finish = async (
         res: { text: string; finishReason: RecordFinishReason; usage: GenerationResult['usage'] },
         cacheHit: boolean,
@@ -600,8 +636,8 @@ export class MeteredModel {
       const ids: Uint32Array[] = [];
       let streamedTokens = 0;
       let result: GenerationResult;
+      const run = adm.run!; // started at admission whenever the cache had no answer
       try {
-        const run = model.generate(input, { ...genOptions, maxNewTokens: admission.maxNewTokens });
         for await (const chunk of run) {
           ids.push(chunk.tokens);
           streamedTokens += chunk.tokens.length;

@@ -1,6 +1,6 @@
 /**
  * Response cache for deterministic requests: LRU order, a TTL per entry and a byte budget over the stored text,
- * token ids and key. Keys hash (model, rendered prompt, sampling parameters); only requests with temperature 0 or
+ * token ids and key. Keys hash (model, rendered prompt or its ids, sampling parameters); only requests with temperature 0 or
  * a fixed seed are cacheable (the Meter decides, see `cacheKeyFor`).
  *
  * Map insertion order is the LRU order: a hit deletes and re-inserts the entry.
@@ -33,7 +33,7 @@ export interface ResponseCacheOptions {
 /** Stable cache key, or undefined when the request is not deterministic. */
 export function cacheKeyFor(
   model: string,
-  renderedPrompt: string,
+  renderedPrompt: string | Uint8Array,
   o: GenerateOptions & { maxNewTokens: number },
 ): string | undefined {
   const deterministic = o.temperature === 0 || o.seed !== undefined;

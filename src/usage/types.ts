@@ -65,6 +65,11 @@ export interface GenerationRun extends AsyncIterable<GenerationChunk> {
  *   by rejecting `result` (and the iterator).
  * - `renderPrompt` is optional: when present, the response cache keys on its output (the rendered prompt);
  *   otherwise it keys on a canonical serialization of the input, which is equivalent for a fixed template.
+ * - `preparePrompt` is optional and replaces all three for one request: the Meter calls it once, before admission,
+ *   and then uses its `promptTokens`, its `cacheKey` and its `generate()` instead of countPrompt, renderPrompt and
+ *   generate(input). A model whose prompt work is costly (chat template, tokenizer) renders and encodes once per
+ *   request this way instead of three times. Same rules: synchronous, no compute on the accelerator, `promptTokens`
+ *   exact for what its `generate()` evaluates.
  */
 export interface MeterableModel {
   readonly name: string;
@@ -72,6 +77,20 @@ export interface MeterableModel {
   countPrompt(input: PromptInput): number;
   generate(input: PromptInput, options?: GenerateOptions): GenerationRun;
   renderPrompt?(input: PromptInput): string;
+  preparePrompt?(input: PromptInput): PreparedPrompt;
+}
+
+/** One request's prompt, rendered and encoded once (see `MeterableModel.preparePrompt`). */
+export interface PreparedPrompt {
+  /** Exact prompt tokens that `generate()` evaluates. */
+  readonly promptTokens: number;
+  /**
+   * What the response cache keys on: equal keys must mean equal model input (e.g. the prompt's token ids). Bytes
+   * are hashed as they are; a string is hashed as UTF-8.
+   */
+  readonly cacheKey: string | Uint8Array;
+  /** Starts the generation of exactly this prompt (called at most once, after admission). */
+  generate(options: GenerateOptions): GenerationRun;
 }
 
 /** A counting-only object (e.g. a Tokenizer) for counting APIs. */

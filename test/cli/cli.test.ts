@@ -189,14 +189,32 @@ describe('tokmeter', () => {
     const file = path.join(tmp.dir, 'keys.json');
     const key = tokmeter(['keys', 'add', '--file', file, '--tenant', 'acme', '--id', 'serve']).stdout.trim();
     const db = path.join(tmp.dir, 'serve-usage.db');
+    const metricsKey = 'cli-metrics-key-0123456789';
     const s = await startLong(
-      ['serve', '--model', model, '--port', '0', '--threads', '1', '--keys', file, '--ledger', `sqlite:${db}`],
+      [
+        'serve',
+        '--model',
+        model,
+        '--port',
+        '0',
+        '--threads',
+        '1',
+        '--keys',
+        file,
+        '--ledger',
+        `sqlite:${db}`,
+        '--metrics-key',
+        metricsKey,
+      ],
       /serving tiny at (http:\/\/\S+)\/v1\n/,
     );
     const url = s.match[1]!;
     try {
       expect((await fetch(`${url}/health`)).status).toBe(200);
       expect((await fetch(`${url}/v1/models`)).status).toBe(401);
+      expect((await fetch(`${url}/metrics`)).status).toBe(401);
+      expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(401);
+      expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${metricsKey}` } })).status).toBe(200);
       const r = await fetch(`${url}/v1/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
@@ -227,6 +245,7 @@ describe('tokmeter', () => {
         body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'Hello!' }], max_tokens: 2 }),
       });
       expect(r.status).toBe(200);
+      expect((await fetch(`${url}/metrics`)).status).toBe(200); // the demo serves its metrics without a key
     } finally {
       expect(await s.stop()).toBe(0);
     }

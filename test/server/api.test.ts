@@ -14,8 +14,10 @@ import { makeChatTinyModel, startTestServer, tempDir, writeKeysFile } from './he
 const ALICE = { key: 'tm-test-alice-0123456789', id: 'alice-ci', tenant: 'alice' };
 const BOB = { key: 'tm-test-bob-0123456789', id: 'bob-laptop', tenant: 'bob' };
 const messages = [{ role: 'user' as const, content: 'Tell me a story about tokens.' }];
+const METRICS_KEY = 'tm-test-metrics-0123456789';
 
 let tmp: ReturnType<typeof tempDir>;
+let modelDir: string;
 let server: RunningServer;
 let alice: OpenAI;
 let bob: OpenAI;
@@ -38,11 +40,12 @@ async function post(route: string, body: unknown, key = ALICE.key): Promise<{ st
 
 beforeAll(async () => {
   tmp = tempDir('server-api');
-  const model = await makeChatTinyModel(tmp.dir);
+  modelDir = await makeChatTinyModel(tmp.dir);
   server = await startTestServer({
-    model,
+    model: modelDir,
     ledger: `sqlite:${path.join(tmp.dir, 'usage.db')}`,
     keys: writeKeysFile(tmp.dir, [ALICE, BOB]),
+    metricsKey: METRICS_KEY,
   });
   const client = (key: string) => new OpenAI({ baseURL: `${server.url}/v1`, apiKey: key, maxRetries: 0 });
   alice = client(ALICE.key);
@@ -61,6 +64,23 @@ async function inProcess(input: Parameters<RunningServer['model']['generate']>[0
 }
 
 describe('chat completions', () => {
+  it('renders the chat template once per metered request (count, cache key and generation share it)', async () => {
+    const tok = server.model.tokenizer;
+    const render = tok.applyChatTemplate.bind(tok);
+    let renders = 0;
+    tok.applyChatTemplate = ((...args: Parameters<typeof render>) => {
+      renders++;
+      return render(...args);
+    }) as typeof tok.applyChatTemplate;
+    try {
+      const r = await alice.chat.completions.create({ model: 'tiny', messages, max_tokens: 2, seed: 11 });
+      expect(renders).toBe(1);
+      expect(r.usage!.prompt_tokens).toBe(server.model.countPrompt({ messages }));
+    } finally {
+      delete (tok as { applyChatTemplate?: unknown }).applyChatTemplate; // back to the prototype's method
+    }
+  });
+
   it('non-streaming: text and usage equal the engine in-process and the ledger record', async () => {
     const r = await alice.chat.completions.create({ model: 'tiny', messages, max_tokens: 12, temperature: 0 });
     const ref = await inProcess({ messages }, 12);
@@ -235,8 +255,35 @@ describe('models, tokenize, detokenize, usage, metrics, health', () => {
     expect(bad.status).toBe(400);
   });
 
+  it('/metrics needs the metrics key: 401 without it, with a wrong one or with a tenant key', async () => {
+    const get = async (authorization?: string) => {
+      const res = await fetch(`${server.url}/metrics`, authorization ? { headers: { authorization } } : {});
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const none = await get();
+    expect(none.status).toBe(401);
+    expect(none.body.error).toMatchObject({ type: 'invalid_request_error', code: 'missing_api_key' });
+    for (const bad of [`Bearer ${METRICS_KEY}x`, `Bearer ${ALICE.key}`, METRICS_KEY, 'Bearer ']) {
+      const r = await get(bad);
+      expect(r.status).toBe(401);
+      expect(r.body.error.code).toBe('invalid_api_key');
+      expect(JSON.stringify(r.body)).not.toContain(METRICS_KEY);
+    }
+    const ok = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_KEY}` } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toMatch(/^text\/plain/);
+  });
+
+  it('metricsKey and publicMetrics exclude each other; a metrics key has 16+ characters', async () => {
+    await expect(startTestServer({ model: modelDir, metricsKey: METRICS_KEY, publicMetrics: true })).rejects.toThrow(
+      /exclude each other/,
+    );
+    await expect(startTestServer({ model: modelDir, metricsKey: 'short' })).rejects.toThrow(/at least 16 characters/);
+  });
+
   it('/metrics counts tokens per model, tenant and key, equal to the ledger', async () => {
-    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_KEY}` } });
+    const text = await res.text();
     const value = (name: string, tenant: string, key: string): number => {
       const line = text.split('\n').find((l) => l.startsWith(`${name}{model="tiny",tenant="${tenant}",key="${key}"}`));
       return Number(line?.split(' ').at(-1));

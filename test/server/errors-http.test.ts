@@ -7,8 +7,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../../src/server/index.js';
-import type { SqliteLedger, UsageRecord } from '../../src/usage/index.js';
+import { asMeterable, buildApp, ServerMetrics, type RunningServer } from '../../src/server/index.js';
+import { Meter, type SqliteLedger, type UsageRecord } from '../../src/usage/index.js';
 import { makeChatTinyModel, startTestServer, tempDir, writeKeysFile } from './helpers.js';
 
 const OK = { key: 'tm-ok-key-000000000000', id: 'ok', tenant: 'free' };
@@ -78,6 +78,17 @@ describe('error statuses and bodies', () => {
     const err = await client.models.list().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
     expect((err as InstanceType<typeof OpenAI.AuthenticationError>).code).toBe('invalid_api_key');
+  });
+
+  it('401 on /metrics when the server has no metrics key and was not told to serve them openly', async () => {
+    // This server has API keys but neither metricsKey, adminKey nor publicMetrics: /metrics is closed to all.
+    for (const authorization of [undefined, `Bearer ${OK.key}`]) {
+      const res = await fetch(`${server.url}/metrics`, authorization ? { headers: { authorization } } : {});
+      expect(res.status).toBe(401);
+      const body = (await res.json()) as any;
+      expectErrorShape(body, { code: 'missing_api_key' });
+      expect(body.error.message).toMatch(/--metrics-key .*--public-metrics/);
+    }
   });
 
   it('400 naming the field for unknown, ill-typed and unsupported parameters', async () => {
@@ -177,6 +188,65 @@ describe('error statuses and bodies', () => {
   });
 });
 
+describe('the engine refusing a job after admission', () => {
+  it('is a JSON error before the first byte (a stream too), with nothing billed', async () => {
+    const records: UsageRecord[] = [];
+    const meter = new Meter({ prices: { tiny: { inputPer1M: 1, outputPer1M: 1 } }, onRecord: (r) => records.push(r) });
+    const adapted = asMeterable(server.model);
+    const refusals = [
+      Object.assign(new Error('the model has 256 generations waiting'), { code: 'ERR_QUEUE_FULL' }),
+      Object.assign(new Error('2 x 16 KiB x 900 tokens exceed the KV budget of 1 MiB'), { code: 'ERR_KV_BUDGET' }),
+    ];
+    let refusal = refusals[0]!;
+    const refusing = {
+      ...adapted,
+      name: 'tiny',
+      contextLength: server.model.contextLength,
+      preparePrompt: (input: Parameters<typeof adapted.countPrompt>[0]) => ({
+        ...adapted.preparePrompt!(input),
+        generate: () => {
+          throw refusal;
+        },
+      }),
+    };
+    const app = await buildApp({
+      model: refusing,
+      tokenizer: server.model.tokenizer,
+      meter,
+      metrics: new ServerMetrics(),
+    });
+    try {
+      for (const stream of [false, true]) {
+        refusal = refusals[0]!;
+        const full = await app.inject({
+          method: 'POST',
+          url: '/v1/chat/completions',
+          payload: { model: 'tiny', messages, max_tokens: 4, stream },
+        });
+        expect(full.statusCode).toBe(503);
+        expect(full.headers['content-type']).toContain('application/json');
+        expectErrorShape(full.json(), { type: 'server_error', code: 'server_overloaded' });
+        refusal = refusals[1]!;
+        const kv = await app.inject({
+          method: 'POST',
+          url: '/v1/completions',
+          payload: { model: 'tiny', prompt: 'hello', max_tokens: 900, stream },
+        });
+        expect(kv.statusCode).toBe(400);
+        expectErrorShape(kv.json(), { code: 'context_length_exceeded', param: 'max_tokens' });
+        expect(kv.json().error.message).toContain('KV budget');
+      }
+      expect(records).toEqual([]);
+      expect(await app.inject({ method: 'GET', url: '/health' }).then((r) => r.json())).toMatchObject({
+        generations_in_flight: 0,
+      });
+    } finally {
+      await app.close();
+      await meter.close();
+    }
+  });
+});
+
 describe('client disconnect mid-stream', () => {
   it('aborts the generation and records what was processed', async () => {
     const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: OK.key, maxRetries: 0 });
@@ -209,7 +279,8 @@ describe('client disconnect mid-stream', () => {
     expect(rec!.completionTokens).toBeGreaterThanOrEqual(pieces);
     expect(rec!.completionTokens).toBeLessThan(1900);
     expect(rec!.cost).toBe(BigInt(rec!.totalTokens) * 1_000_000_000n); // 1000 per 1M tokens = 1e9 pico per token
-    const text = await (await fetch(`${server.url}/metrics`)).text();
-    expect(text).toMatch(/tokmeter_generations_in_flight 0/);
+    expect(await server.metrics.registry.getSingleMetricAsString('tokmeter_generations_in_flight')).toMatch(
+      /tokmeter_generations_in_flight 0/,
+    );
   });
 });

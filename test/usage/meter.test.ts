@@ -8,10 +8,12 @@ import {
   PriceError,
   reportToCsv,
   reportToJson,
+  type PreparedPrompt,
+  type PromptInput,
   type UsageRecord,
 } from '../../src/usage/index.js';
 import { TokmeterTypeError, TokmeterError } from '../../src/errors.js';
-import { FakeModel, DEMO_PRICES } from './fixtures/fake-model.js';
+import { FakeModel, DEMO_PRICES, countWords } from './fixtures/fake-model.js';
 import { tempDir } from './helpers.js';
 
 describe('Meter admission happens before any compute', () => {
@@ -149,6 +151,29 @@ describe('Meter records and pricing', () => {
     expect(model.generateCalls).toBe(before);
   });
 
+  it('an engine that refuses the job in generate() is a refusal: nothing billed, reservations released', async () => {
+    const records: UsageRecord[] = [];
+    const meter = new Meter({
+      prices: DEMO_PRICES,
+      onRecord: (r) => records.push(r),
+      limits: { perKey: { tokensPerMinute: 1000, budget: { day: '1.00' } } },
+    });
+    const full = Object.assign(new Error('the queue is full'), { code: 'ERR_QUEUE_FULL' });
+    const model = new FakeModel({ refuse: full });
+    const run = meter.wrap(model).generate('hello world', { key: 'k', maxNewTokens: 8 });
+    await expect(run.admitted).rejects.toBe(full);
+    await expect(run.result).rejects.toBe(full);
+    await expect(
+      (async () => {
+        for await (const _ of run) void _;
+      })(),
+    ).rejects.toBe(full);
+    expect(model.generateCalls).toBe(1);
+    expect(records).toEqual([]);
+    expect(meter.limiter.tokensInWindow('k')).toBe(0);
+    expect(meter.budgets.spent('k', 'day')).toBe(0n);
+  });
+
   it('an engine failure is recorded with what was processed and the error reaches the caller', async () => {
     const records: UsageRecord[] = [];
     const meter = new Meter({
@@ -169,6 +194,53 @@ describe('Meter records and pricing', () => {
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ finishReason: 'error', promptTokens: 3, completionTokens: 3 });
     expect(meter.limiter.tokensInWindow('k')).toBe(6); // reservation settled to what ran
+  });
+});
+
+describe('preparePrompt: one render and encode per request', () => {
+  /** A FakeModel that prepares prompts: its cache key is the prompt's words, so spacing does not matter. */
+  class PreparingModel extends FakeModel {
+    prepareCalls = 0;
+    preparedRuns = 0;
+    preparePrompt(input: PromptInput): PreparedPrompt {
+      this.prepareCalls++;
+      const words = typeof input === 'string' ? input.split(/\s+/).filter(Boolean) : [];
+      return {
+        promptTokens: countWords(input),
+        cacheKey: new TextEncoder().encode(words.join(' ')),
+        generate: (o) => {
+          this.preparedRuns++;
+          return this.generate(input, o);
+        },
+      };
+    }
+  }
+
+  it('uses the prepared count, cache key and generate(), never countPrompt or generate(input) directly', async () => {
+    const meter = new Meter({ prices: DEMO_PRICES, limits: { maxInputTokens: 4 } });
+    const model = new PreparingModel({ stopAfter: 2 });
+    const m = meter.wrap(model);
+    const first = await m.generate('hello   world', { key: 'k', temperature: 0, maxNewTokens: 3 }).result;
+    expect(first.record.promptTokens).toBe(2);
+    expect({ prepare: model.prepareCalls, count: model.countCalls, runs: model.preparedRuns }).toEqual({
+      prepare: 1,
+      count: 0,
+      runs: 1,
+    });
+    // The response cache keys on the prepared bytes: the same words with other spacing are the same input here.
+    const again = await m.generate('hello world', { key: 'k', temperature: 0, maxNewTokens: 3 }).result;
+    expect(again.cacheHit).toBe(true);
+    expect(again.text).toBe(first.text);
+    expect(model.preparedRuns).toBe(1);
+    // A refusal happens on the prepared count, before the prepared generate() runs.
+    await expect(m.generate('one two three four five', { key: 'k', maxNewTokens: 1 }).result).rejects.toBeInstanceOf(
+      InputTooLongError,
+    );
+    expect({ prepare: model.prepareCalls, runs: model.preparedRuns, generate: model.generateCalls }).toEqual({
+      prepare: 3,
+      runs: 1,
+      generate: 1,
+    });
   });
 });
 

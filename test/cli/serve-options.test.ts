@@ -1,0 +1,31 @@
+// `tokmeter serve` flags map onto startServer options; options that need each other are refused before anything
+// starts.
+import { expect, it } from 'vitest';
+import { serveOptions } from '../../src/cli/serve.js';
+import { startServer } from '../../src/server/index.js';
+import { TokmeterTypeError } from '../../src/errors.js';
+
+it('passes the engine and Redis flags through', () => {
+  const o = serveOptions({
+    model: 'm',
+    port: 0,
+    host: '127.0.0.1',
+    maxBatch: 4,
+    kvCacheBytes: 64 << 20,
+    redis: 'redis://127.0.0.1:6379',
+    redisEvents: 'redis://127.0.0.1:6380',
+  });
+  expect(o).toMatchObject({
+    maxBatch: 4,
+    kvCacheBytes: 64 << 20,
+    redis: 'redis://127.0.0.1:6379',
+    redisEvents: 'redis://127.0.0.1:6380',
+  });
+  expect(serveOptions({ model: 'm', port: 0, host: 'h' })).not.toHaveProperty('maxBatch');
+});
+
+it('refuses redisEvents without redis', async () => {
+  await expect(startServer({ model: '/nonexistent', redisEvents: 'redis://127.0.0.1:6380' })).rejects.toThrow(
+    TokmeterTypeError,
+  );
+});
