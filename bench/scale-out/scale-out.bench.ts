@@ -4,20 +4,34 @@
  *   TOKMETER_TEST_REDIS_URL=redis://… TOKMETER_TEST_PG_URL=postgres://… npx tsx bench/scale-out/scale-out.bench.ts \
  *     [events=20000] [checks=10000] [concurrency=32]
  *
- * Limiter (per admission: one EVALSHA of the admit script; every check also settles, as the Meter does):
- *   in-memory RateLimiter         baseline: admit + settle, one process
- *   RedisLimiter, 1 in flight     the latency the limiter adds to admission (p50 / p99 of admit) — target < 2 ms
- *   RedisLimiter, N in flight     checks/s with ioredis pipelining concurrent commands; p99 under that load
- *   Keys: one hot key (RPM + TPM + a day budget — the worst case: three structures per script) and 1,000 keys.
+ * Limiter (per admission: one EVALSHA of the admit script; every check also settles, as the Meter does), on two
+ * Redis configurations (docs/DEPLOYMENT.md, "Redis persistence"):
+ *   limits Redis   appendfsync everysec: TOKMETER_BENCH_LIMITS_REDIS_URL, else a private one this bench starts with
+ *                  scripts/start-redis.sh (TOKMETER_REDIS_FSYNC=everysec) and stops — the recommended deployment;
+ *   events Redis   TOKMETER_TEST_REDIS_URL as it is (scripts/start-redis.sh: appendfsync always) — one Redis for
+ *                  limits and events, where every admission waits for an fsync.
+ * Rows per Redis:
+ *   PING (floor)                   p50 / p99 of a PING on the limiter's connection, sampled alternately with the
+ *                                  admissions below: the round trip + scheduling under the same CPU contention
+ *   SET (one write)                the cost of one persisted write (the fsync floor under appendfsync always)
+ *   admit, 1 in flight             the latency the limiter adds to admission (p50 / p99) — target < 2 ms; and the
+ *                                  client CPU per check (admit + settle) and Redis's time per script (commandstats)
+ *   admit, N in flight             checks/s with N admissions in flight on one connection; p99 under that load
+ *   Keys: one hot key (RPM + TPM + a day budget — every structure the script touches) and 1,000 keys.
+ * In-memory RateLimiter: the in-process baseline (no round trip).
  * Events:
  *   PostgresLedger                baseline: the single-server path, spool → PostgreSQL
  *   RedisStreamSink → worker → PG  spool → XADD (pipelined batches) → XREADGROUP → INSERT … ON CONFLICT → XACK;
  *                                 events/s end to end (time until the ledger holds every event), and XADD alone
- * Numbers depend on the machine; the run prints its own. Redis and PostgreSQL on loopback.
+ * The load average is printed at the start and the end of each part: on a shared machine, p99 is the scheduler's
+ * as much as Redis's — read the limiter's p99 against the PING floor of the same run. Results: README.md here.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { BillingDb } from '../../src/scale/billing-db.js';
@@ -30,11 +44,13 @@ import { RateLimiter } from '../../src/usage/rate-limiter.js';
 import type { UsageRecord } from '../../src/usage/types.js';
 
 const REDIS = process.env.TOKMETER_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const LIMITS_REDIS = process.env.TOKMETER_BENCH_LIMITS_REDIS_URL;
 const PG = process.env.TOKMETER_TEST_PG_URL;
 const EVENTS = Number(process.argv[2] ?? 20_000);
 const CHECKS = Number(process.argv[3] ?? 10_000);
 const CONC = Number(process.argv[4] ?? 32);
 const tag = `bench${process.pid}`;
+const START_REDIS = fileURLToPath(new URL('../../scripts/start-redis.sh', import.meta.url));
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -42,6 +58,10 @@ function pct(xs: number[], p: number): number {
 }
 const ms = (x: number) => `${x.toFixed(3)} ms`;
 const rate = (n: number, t: number) => `${Math.round(n / (t / 1000)).toLocaleString('en-US')}/s`;
+const load = () =>
+  `load average ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')} on ${cpus().length} CPUs`;
 
 function row(name: string, cells: Record<string, string>): void {
   console.log(
@@ -51,69 +71,163 @@ function row(name: string, cells: Record<string, string>): void {
   );
 }
 
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+/** A private Redis with appendfsync everysec (a limits-only Redis), or undefined when redis-server is missing. */
+async function startLimitsRedis(): Promise<{ url: string; stop(): void } | undefined> {
+  const port = String(await freePort());
+  const dir = mkdtempSync(path.join(tmpdir(), 'tm-bench-redis-'));
+  const env = { ...process.env, TOKMETER_REDIS_PORT: port, TOKMETER_REDIS_DIR: dir, TOKMETER_REDIS_FSYNC: 'everysec' };
+  const ctl = (action: string) =>
+    execFileSync('bash', [START_REDIS, action], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    ctl('start');
+  } catch (err) {
+    console.log(`  (no private limits Redis: ${(err as Error).message.split('\n')[0]})`);
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop() {
+      ctl('stop');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const RATES = { requestsPerMinute: 10_000_000, tokensPerMinute: 1_000_000_000 };
+const BUDGETS = new Map<BudgetPeriod, bigint>([['day', 10n ** 18n]]);
+
+async function limiterOn(url: string, label: string): Promise<void> {
+  const limiter = new RedisLimiter({ redis: url, prefix: tag, commandTimeoutMs: 5000, log: () => undefined });
+  const redis = limiter.redis;
+  try {
+    while (redis.status !== 'ready') await new Promise((r) => setTimeout(r, 10));
+    const [, fsync] = (await redis.config('GET', 'appendfsync')) as string[];
+    const [, aof] = (await redis.config('GET', 'appendonly')) as string[];
+    console.log(`\n${label}: ${url} (appendonly ${aof}, appendfsync ${fsync}); ${load()}`);
+    // warm up: script load (EVAL once per connection), JIT, connection
+    for (let i = 0; i < 200; i++) {
+      const g = await limiter.admit({ key: `w${i % 10}`, tokens: 100, cost: 1000n, rates: RATES, budgets: BUDGETS });
+      g.tokens.settle(60);
+      g.budget.settle(600n);
+    }
+    const ping: number[] = [];
+    const set: number[] = [];
+    for (let i = 0; i < Math.min(CHECKS, 2000); i++) {
+      let s = performance.now();
+      await redis.ping();
+      ping.push(performance.now() - s);
+      s = performance.now();
+      await redis.set(`${tag}:set`, i);
+      set.push(performance.now() - s);
+    }
+    row('PING (floor)', { p50: ms(pct(ping, 50)), p99: ms(pct(ping, 99)) });
+    row(`SET (one persisted write, fsync ${fsync})`, { p50: ms(pct(set, 50)), p99: ms(pct(set, 99)) });
+    for (const [what, keys] of [
+      ['one hot key', 1],
+      ['1,000 keys', 1000],
+    ] as const) {
+      // sequential: the latency one admission waits for, PING sampled alternately under the same contention
+      await redis.config('RESETSTAT');
+      const lat: number[] = [];
+      const floor: number[] = [];
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (let i = 0; i < CHECKS; i++) {
+        let s = performance.now();
+        await redis.ping();
+        floor.push(performance.now() - s);
+        s = performance.now();
+        const g = await limiter.admit({
+          key: `k${i % keys}`,
+          tokens: 100,
+          cost: 1000n,
+          rates: RATES,
+          budgets: BUDGETS,
+        });
+        lat.push(performance.now() - s);
+        g.tokens.settle(60);
+        g.budget.settle(600n);
+      }
+      const t1 = performance.now();
+      const cpu = process.cpuUsage(c0);
+      const stats = await redis.info('commandstats');
+      const evalsha = /cmdstat_evalsha:calls=(\d+),usec=\d+,usec_per_call=([\d.]+)/.exec(stats);
+      row(`admit, 1 in flight, ${what}`, {
+        'admit p50': ms(pct(lat, 50)),
+        p99: ms(pct(lat, 99)),
+        'PING p99 (same loop)': ms(pct(floor, 99)),
+        'client CPU/check (+PING)': `${Math.round((cpu.user + cpu.system) / CHECKS)} µs`,
+        'Redis µs/script': evalsha?.[2] ?? '?',
+        rate: rate(CHECKS, t1 - t0),
+      });
+      // concurrent: CONC admissions in flight
+      const lat2: number[] = [];
+      let next = 0;
+      const c2 = process.cpuUsage();
+      const t2 = performance.now();
+      await Promise.all(
+        Array.from({ length: CONC }, async () => {
+          while (next < CHECKS) {
+            const i = next++;
+            const s = performance.now();
+            const g = await limiter.admit({
+              key: `c${i % keys}`,
+              tokens: 100,
+              cost: 1000n,
+              rates: RATES,
+              budgets: BUDGETS,
+            });
+            lat2.push(performance.now() - s);
+            g.tokens.settle(60);
+            g.budget.settle(600n);
+          }
+        }),
+      );
+      const t3 = performance.now();
+      const cpu2 = process.cpuUsage(c2);
+      row(`admit, ${CONC} in flight, ${what}`, {
+        rate: rate(CHECKS, t3 - t2),
+        'admit p50': ms(pct(lat2, 50)),
+        p99: ms(pct(lat2, 99)),
+        'client CPU/check': `${Math.round((cpu2.user + cpu2.system) / CHECKS)} µs`,
+      });
+    }
+    console.log(`  (end: ${load()})`);
+  } finally {
+    const keys = await redis.keys(`${tag}:*`).catch(() => [] as string[]);
+    if (keys.length) await redis.del(...keys);
+    await limiter.close();
+  }
+}
+
 async function limiterBench(): Promise<void> {
-  console.log(`\nlimiter checks (${CHECKS} per row; admit + settle)`);
-  const rates = { requestsPerMinute: 10_000_000, tokensPerMinute: 1_000_000_000 };
-  const budgets = new Map<BudgetPeriod, bigint>([['day', 10n ** 18n]]);
+  console.log(`\nlimiter checks (${CHECKS} per row; admit + settle, as the Meter does)`);
   {
-    const mem = new RateLimiter(() => rates);
+    const mem = new RateLimiter(() => RATES);
     const t0 = performance.now();
     for (let i = 0; i < CHECKS; i++) mem.admit('hot', 100).settle(60);
     row('in-memory RateLimiter (baseline)', { rate: rate(CHECKS, performance.now() - t0) });
   }
-  const limiter = new RedisLimiter({ redis: REDIS, prefix: tag, commandTimeoutMs: 5000, log: () => undefined });
-  while (limiter.redis.status !== 'ready') await new Promise((r) => setTimeout(r, 10));
-  const [, fsync] = (await limiter.redis.config('GET', 'appendfsync')) as string[];
-  console.log(`  (Redis appendfsync = ${fsync}; with 'always' every admission waits for an fsync)`);
-  await limiter.redis.config('RESETSTAT');
-  for (const [label, keys] of [
-    ['one hot key', 1],
-    ['1,000 keys', 1000],
-  ] as const) {
-    // sequential: the latency one admission waits for
-    const lat: number[] = [];
-    const t0 = performance.now();
-    for (let i = 0; i < CHECKS; i++) {
-      const s = performance.now();
-      const g = await limiter.admit({ key: `k${i % keys}`, tokens: 100, cost: 1000n, rates, budgets });
-      lat.push(performance.now() - s);
-      g.tokens.settle(60);
-      g.budget.settle(600n);
-    }
-    const t1 = performance.now();
-    row(`RedisLimiter, 1 in flight, ${label}`, {
-      rate: rate(CHECKS, t1 - t0),
-      'admit p50': ms(pct(lat, 50)),
-      p99: ms(pct(lat, 99)),
-    });
-    // concurrent: CONC admissions in flight
-    const lat2: number[] = [];
-    let next = 0;
-    const t2 = performance.now();
-    await Promise.all(
-      Array.from({ length: CONC }, async () => {
-        while (next < CHECKS) {
-          const i = next++;
-          const s = performance.now();
-          const g = await limiter.admit({ key: `c${i % keys}`, tokens: 100, cost: 1000n, rates, budgets });
-          lat2.push(performance.now() - s);
-          g.tokens.settle(60);
-          g.budget.settle(600n);
-        }
-      }),
-    );
-    const t3 = performance.now();
-    row(`RedisLimiter, ${CONC} in flight, ${label}`, {
-      rate: rate(CHECKS, t3 - t2),
-      'admit p50': ms(pct(lat2, 50)),
-      p99: ms(pct(lat2, 99)),
-    });
+  const own = LIMITS_REDIS ? undefined : await startLimitsRedis();
+  const limitsUrl = LIMITS_REDIS ?? own?.url;
+  try {
+    if (limitsUrl) await limiterOn(limitsUrl, 'limits Redis (the recommended deployment)');
+  } finally {
+    own?.stop();
   }
-  // Server-side cost of the scripts, free of client scheduling noise (the machine may be shared).
-  const stats = await limiter.redis.info('commandstats');
-  const evalsha = /cmdstat_evalsha:calls=(\d+),usec=\d+,usec_per_call=([\d.]+)/.exec(stats);
-  if (evalsha) row('Redis time per script call (server side)', { calls: evalsha[1]!, 'usec/call': evalsha[2]! });
-  await limiter.close();
+  await limiterOn(REDIS, 'events Redis, also used for limits (TOKMETER_TEST_REDIS_URL)');
 }
 
 function records(n: number, run: string): UsageRecord[] {
@@ -141,7 +255,7 @@ async function eventsBench(): Promise<void> {
     console.log('\nevents: skipped (set TOKMETER_TEST_PG_URL)');
     return;
   }
-  console.log(`\nevents (${EVENTS} records, appended 100 at a time as a busy server's requests complete)`);
+  console.log(`\nevents (${EVENTS} records, appended 100 at a time as a busy server's requests complete); ${load()}`);
   const tables = [`bench_base_${process.pid}`, `bench_scale_${process.pid}`];
   const dirs = [0, 1].map(() => mkdtempSync(path.join(tmpdir(), 'tm-bench-')));
   try {
@@ -177,6 +291,7 @@ async function eventsBench(): Promise<void> {
     const t2 = performance.now();
     row('RedisStreamSink: spool → XADD', { rate: rate(EVENTS, t1 - t0) });
     row('… → worker → PG (end to end)', { rate: rate(EVENTS, t2 - t0), 'drain after last XADD': ms(t2 - t1) });
+    console.log(`  (end: ${load()})`);
     await worker.stop();
     await sink.close();
     const r = new Redis(REDIS);

@@ -50,13 +50,12 @@ local function revert()
 end
 for i = 1, nb do
   local k = KEYS[3 + i]
-  local before = redis.call('GET', k) or '0'
   redis.call('INCRBY', k, cost)
   redis.call('PEXPIREAT', k, ARGV[8 + 2 * i])
   done = i
   if not le(redis.call('GET', k), ARGV[7 + 2 * i]) then
     revert()
-    return {3, i, before}
+    return {3, i, redis.call('GET', k) or '0'}
   end
 end
 if rpm >= 0 then

@@ -41,7 +41,7 @@ export function pgUrl(): string {
 
 /** A throwaway Redis (AOF on) on its own port; `ctl('stop'|'start')`, `dispose()` stops it and removes its data. */
 export function privateRedis(): { url: string; ctl(action: 'stop' | 'start' | 'restart'): void; dispose(): void } {
-  const port = String(20000 + ((process.pid * 7 + Math.floor(Math.random() * 1000)) % 20000));
+  const port = String(20000 + ((process.pid * 7 + Math.floor(Math.random() * 20000)) % 20000));
   const dir = mkdtempSync(path.join(tmpdir(), 'tm-redis-'));
   const env = { ...process.env, TOKMETER_REDIS_PORT: port, TOKMETER_REDIS_DIR: dir };
   const ctl = (action: 'stop' | 'start' | 'restart') =>

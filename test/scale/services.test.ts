@@ -2,6 +2,7 @@
  * `createRedisServices` behind a Meter, as `tokmeter serve --redis` wires it: limits through Redis, records as
  * events through the spool to the stream, a billing worker into PostgreSQL, and `meter.report()` from there.
  */
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { startBillingWorker } from '../../src/scale/billing-worker.js';
@@ -10,7 +11,7 @@ import { BudgetExceededError, RateLimitError } from '../../src/usage/errors.js';
 import { Meter } from '../../src/usage/meter.js';
 import { doubleModel } from './fixtures/double-model.js';
 import { tempDir } from './helpers.js';
-import { pgUrl, redisUrl, RUN_REDIS_PG, uniquePrefix } from './redis-helper.js';
+import { pgUrl, privateRedis, redisUrl, RUN_REDIS, RUN_REDIS_PG, uniquePrefix } from './redis-helper.js';
 
 describe.runIf(RUN_REDIS_PG)('createRedisServices behind a Meter', () => {
   it('limits, records, bills and reports', async () => {
@@ -69,6 +70,38 @@ describe.runIf(RUN_REDIS_PG)('createRedisServices behind a Meter', () => {
       await c.connect();
       await c.query(`DROP TABLE IF EXISTS ${table}`);
       await c.end();
+    }
+  });
+});
+
+describe.runIf(RUN_REDIS)('createRedisServices at start', () => {
+  it('warns when every admission would wait for an fsync, and names the fix', async () => {
+    const events = privateRedis(); // scripts/start-redis.sh: AOF, appendfsync always
+    const limits = privateRedis();
+    const admin = new Redis(limits.url, { maxRetriesPerRequest: 1 });
+    try {
+      const start = async (url: string, eventsUrl?: string) => {
+        const lines: string[] = [];
+        const s = await createRedisServices(url, {
+          spoolDir: tempDir(),
+          ...(eventsUrl ? { eventsUrl } : {}),
+          log: (level, msg) => lines.push(`${level} ${msg}`),
+        });
+        await s.close();
+        return lines;
+      };
+      // one Redis for both, fsync on every write: admissions wait for the disk
+      const one = await start(events.url);
+      expect(one.filter((l) => /^warn shared limiter: .*appendfsync always/.test(l))).toHaveLength(1);
+      expect(one.join('\n')).toMatch(/own Redis with appendfsync everysec .*eventsUrl/);
+      // the recommended split: limits on everysec, events on always — neither warning
+      await admin.config('SET', 'appendfsync', 'everysec');
+      const split = await start(limits.url, events.url);
+      expect(split.filter((l) => l.startsWith('warn'))).toEqual([]);
+    } finally {
+      admin.disconnect();
+      limits.dispose();
+      events.dispose();
     }
   });
 });
