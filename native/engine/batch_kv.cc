@@ -27,6 +27,19 @@ void BatchKv::ExtractRow(size_t row, KvCache& dst) const noexcept {
   dst.SetLoadedLength(length);
 }
 
+void BatchKv::Adopt(KvCache& cache) noexcept {
+  // KvCache keeps [tensor][side] slots of slot_bytes_ each; its past is [heads, length, dim] at its slot's start.
+  storage_ = std::move(cache.storage_);
+  region_bytes_ = cache.slot_bytes_;
+  half_stride_ = cache.slot_bytes_;
+  tensor_stride_ = 2 * cache.slot_bytes_;
+  current_ = cache.current_;
+  past_ = cache.length_;
+  lengths_.assign(1, cache.length_);
+  cache.length_ = 0;
+  cache.current_ = 0;
+}
+
 void BatchKv::Relayout(std::span<const Source> rows, size_t capacityTokens) {
   std::vector<size_t> lengths(rows.size());
   size_t past = 0;
@@ -39,6 +52,8 @@ void BatchKv::Relayout(std::span<const Source> rows, size_t capacityTokens) {
   if (rows.empty()) {
     storage_.reset();
     region_bytes_ = 0;
+    half_stride_ = 0;
+    tensor_stride_ = 0;
     lengths_.clear();
     past_ = 0;
     current_ = 0;
@@ -46,18 +61,11 @@ void BatchKv::Relayout(std::span<const Source> rows, size_t capacityTokens) {
   }
   // Where the new layout goes: the other half when it fits (and is not wasteful), else fresh buffers.
   std::unique_ptr<uint8_t[]> fresh;
-  uint8_t* dst_base;
-  size_t dst_region;
-  if (needed <= region_bytes_ && region_bytes_ <= 2 * needed) {
-    dst_base = storage_.get() + (current_ ^ 1) * tensors_ * region_bytes_;
-    dst_region = region_bytes_;
-  } else {
+  if (!(needed <= region_bytes_ && region_bytes_ <= 2 * needed)) {
     fresh.reset(new uint8_t[2 * tensors_ * needed]);  // throws bad_alloc: nothing changed yet
-    dst_base = fresh.get();
-    dst_region = needed;
   }
   for (size_t t = 0; t < tensors_; ++t) {
-    uint8_t* dst_tensor = dst_base + t * dst_region;
+    uint8_t* dst_tensor = fresh ? fresh.get() + t * needed : Region(current_ ^ 1, t);
     for (size_t i = 0; i < rows.size(); ++i) {
       const size_t length = lengths[i];
       const size_t hole = past - length;
@@ -78,6 +86,8 @@ void BatchKv::Relayout(std::span<const Source> rows, size_t capacityTokens) {
   if (fresh) {
     storage_ = std::move(fresh);
     region_bytes_ = needed;
+    half_stride_ = tensors_ * needed;
+    tensor_stride_ = needed;
     current_ = 0;
   } else {
     current_ ^= 1;

@@ -52,18 +52,26 @@ class BatchKv {
   // The next layout: row i comes from rows[i]. `capacityTokens` (>= longest row + 1) sizes the buffers.
   // Throws std::bad_alloc when the buffers cannot grow (the current layout is then unchanged).
   void Relayout(std::span<const Source> rows, size_t capacityTokens);
+  // A one-row layout without a copy: takes over `cache`'s buffers (a one-row batch has the layout of a sequence's
+  // own cache, [1, heads, length, dim] per tensor), leaving `cache` empty, and drops the current layout (rows
+  // leaving it must have been extracted first). Precondition: `cache` has this batch's heads and row bytes. A lone
+  // sequence thus joins for free instead of copying its whole prompt's KV (tens of MB for a long prompt).
+  void Adopt(KvCache& cache) noexcept;
 
  private:
   uint8_t* Region(size_t half, size_t tensor) noexcept {
-    return storage_.get() + (half * tensors_ + tensor) * region_bytes_;
+    return storage_.get() + half * half_stride_ + tensor * tensor_stride_;
   }
   const uint8_t* Region(size_t half, size_t tensor) const noexcept {
-    return storage_.get() + (half * tensors_ + tensor) * region_bytes_;
+    return storage_.get() + half * half_stride_ + tensor * tensor_stride_;
   }
   size_t tensors_;
   size_t heads_;
-  size_t row_bytes_;  // one position of one head
-  size_t region_bytes_ = 0;
+  size_t row_bytes_;         // one position of one head
+  size_t region_bytes_ = 0;  // one tensor in one half
+  // Where regions sit: [half][tensor] in buffers allocated here, [tensor][half] in buffers adopted from a KvCache.
+  size_t half_stride_ = 0;
+  size_t tensor_stride_ = 0;
   size_t past_ = 0;
   size_t current_ = 0;
   std::vector<size_t> lengths_;

@@ -157,6 +157,7 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
   const auto start = std::chrono::steady_clock::now();
   auto& seq = static_cast<OrtSequenceState&>(sequence);
   const size_t n = tokens.size();
+  batch_last_end_ = {};  // a solo Forward (a newcomer's prefill chunk) is not part of the batch's decode gap
   // A decode step: one token after an earlier Forward (a prefill of one token, e.g. after a prefix-cache hit that
   // left only the last prompt token, is not one).
   const bool decode = n == 1 && seq.last_end.time_since_epoch().count() != 0;
@@ -291,7 +292,12 @@ void CausalLm::Relayout(std::span<SequenceState* const> sequences) {
     }
     capacity = std::max(capacity, seq->cap);
   }
-  batch_->Relayout(sources, capacity);
+  auto* first = static_cast<OrtSequenceState*>(sequences.empty() ? nullptr : sequences[0]);
+  if (sequences.size() == 1 && !first->in_batch && first->cache->capacity() >= capacity) {
+    batch_->Adopt(*first->cache);  // a lone sequence: its own buffers become the batch, nothing is copied
+  } else {
+    batch_->Relayout(sources, capacity);
+  }
   rows_.assign(sequences.size(), nullptr);
   for (size_t i = 0; i < sequences.size(); ++i) {
     auto* seq = static_cast<OrtSequenceState*>(sequences[i]);
@@ -313,7 +319,12 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
     throw Error(codes::kInternal, "ForwardBatch: tokens or logits of the wrong size");
   bool same = rows == rows_.size();
   for (size_t i = 0; same && i < rows; ++i) same = rows_[i] == sequences[i];
-  if (!same) Relayout(sequences);
+  if (!same) {
+    // A new composition: what came before it (a newcomer's prefill, a resumed reader, an idle model) is not a
+    // decode gap. The relayout itself is counted in this step's Forward time.
+    Relayout(sequences);
+    batch_last_end_ = {};
+  }
   for (size_t i = 0; i < rows; ++i) {
     if (batch_->rowLength(i) + 1 > rows_[i]->cap) {
       throw Error("ERR_CONTEXT_LENGTH", std::to_string(batch_->rowLength(i) + 1) +

@@ -61,6 +61,7 @@ class KvCache {
   void SetLoadedLength(size_t n) noexcept { length_ = n; }
 
  private:
+  friend class BatchKv;  // BatchKv::Adopt takes the buffers over
   void* Slot(size_t tensor, size_t side) noexcept { return storage_.get() + (tensor * 2 + side) * slot_bytes_; }
   const uint8_t* Slot(size_t tensor, size_t side) const noexcept {
     return storage_.get() + (tensor * 2 + side) * slot_bytes_;

@@ -146,4 +146,47 @@ TEST(leave_extract_and_compact) {
   CHECK_EQ(b.bytes(), size_t{0});
 }
 
+TEST(a_lone_row_is_adopted_without_a_copy_and_others_join_later) {
+  BatchKv b(kTensors, kHeads, kDim * sizeof(float));
+  KvCache a = Own(1, 4, 12);
+  const void* own_past = a.past(0);
+  b.Adopt(a);
+  CHECK_EQ(a.length(), size_t{0});
+  CHECK(b.past(0) == own_past);  // the same buffer: nothing was copied
+  CHECK_EQ(b.rows(), size_t{1});
+  CHECK_EQ(b.pastLength(), size_t{4});
+  CHECK(RowIs(b, 0, 1));
+  Step(b, {1});
+  Step(b, {1});
+  CHECK(RowIs(b, 0, 1));
+  // Another row joins: the adopted buffers are the source of a regular relayout.
+  KvCache c = Own(2, 2, 12);
+  std::vector<BatchKv::Source> src(2);
+  src[0].oldRow = 0;
+  src[1].cache = &c;
+  b.Relayout(src, 12);
+  CHECK_EQ(b.pastLength(), size_t{6});
+  CHECK(RowIs(b, 0, 1));
+  CHECK(RowIs(b, 1, 2));
+  Step(b, {1, 2});
+  CHECK(RowIs(b, 0, 1));
+  CHECK(RowIs(b, 1, 2));
+  // Adopt again over a live layout, then a relayout that fits the adopted buffers' other half.
+  KvCache e = Own(3, 3, 12);
+  b.Adopt(e);
+  CHECK_EQ(b.rows(), size_t{1});
+  CHECK(RowIs(b, 0, 3));
+  Step(b, {3});
+  std::vector<BatchKv::Source> same(1);
+  same[0].oldRow = 0;
+  b.Relayout(same, 12);  // 12 positions fit the adopted 12-position halves: written into the other half
+  CHECK(RowIs(b, 0, 3));
+  Step(b, {3});
+  CHECK(RowIs(b, 0, 3));
+  KvCache out(Spec(), 12);
+  b.ExtractRow(0, out);
+  CHECK_EQ(out.length(), size_t{5});
+  CHECK(OwnIs(out, 3));
+}
+
 TEST_MAIN()
