@@ -87,9 +87,16 @@ const PARAM_OF: Readonly<Record<string, string>> = {
   ERR_KV_BUDGET: 'max_tokens',
 };
 
+/**
+ * Retry-After of a full model queue: the engine cannot say when a slot frees (that depends on the running
+ * generations' lengths), so clients get a short fixed hint rather than none, as for the server's own overload.
+ */
+export const QUEUE_FULL_RETRY_MS = 1000;
+
 function retryAfterOf(err: unknown): number | undefined {
   const e = err as { code?: string; retryAfterMs?: unknown; resetsAt?: unknown };
   if (typeof e.retryAfterMs === 'number') return e.retryAfterMs;
+  if (e.code === 'ERR_QUEUE_FULL') return QUEUE_FULL_RETRY_MS;
   if (e.code === 'ERR_BUDGET_EXCEEDED' && typeof e.resetsAt === 'number') return Math.max(1, e.resetsAt - Date.now());
   return undefined;
 }

@@ -4,6 +4,7 @@ import { ApiError, ERROR_TABLE, toHttpError } from '../../src/server/errors.js';
 import { parseChatRequest, parseCompletionRequest, parseTokenizeRequest } from '../../src/server/requests.js';
 import { BudgetExceededError, RateLimitError } from '../../src/usage/index.js';
 import { ContextLengthError, TokmeterTypeError } from '../../src/errors.js';
+import { QueueFullError } from '../../src/model/index.js';
 
 function thrown(fn: () => unknown): unknown {
   try {
@@ -60,6 +61,9 @@ describe('toHttpError', () => {
     expect(toHttpError(big)).toMatchObject({ status: 413, body: { error: { code: 'request_too_large' } } });
     expect(toHttpError(new TokmeterTypeError('expected x')).status).toBe(400);
     expect(toHttpError(new ApiError('ERR_OVERLOADED', 'busy', null, 1000)).headers['retry-after']).toBe('1');
+    const full = toHttpError(new QueueFullError('ERR_QUEUE_FULL', 'the queue of tiny is full (2 waiting)'));
+    expect(full).toMatchObject({ status: 503, headers: { 'retry-after': '1', 'retry-after-ms': '1000' } });
+    expect(full.body.error.code).toBe('server_overloaded');
   });
 
   it('hides the message of unexpected errors behind a 500', () => {
