@@ -3,8 +3,8 @@
  * exactly maxNew new tokens (min_new_tokens = max_new_tokens). Times each new token through a streamer.
  */
 import { readFileSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
-import { AutoModelForCausalLM, env, Tensor } from '@huggingface/transformers';
+import type { Tensor } from '@huggingface/transformers';
+import { loadCausalLm, promptTensors } from '../../scripts/transformers-offline.js';
 
 interface Job {
   dir: string;
@@ -14,21 +14,13 @@ interface Job {
 }
 const job = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as Job;
 const now = (): number => performance.now();
-env.allowRemoteModels = false;
-env.allowLocalModels = true;
-env.localModelPath = dirname(job.dir) + '/';
 
 const t0 = now();
-const model = await AutoModelForCausalLM.from_pretrained(basename(job.dir), {
-  device: 'cpu',
-  dtype: 'fp32',
-  session_options: { intraOpNumThreads: job.threads, interOpNumThreads: 1 },
-});
+const model = await loadCausalLm(job.dir, { threads: job.threads });
 const loadMs = now() - t0;
 
 async function generate(ids: number[], maxNew: number, times: number[]): Promise<number[]> {
-  const input_ids = new Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
-  const attention_mask = new Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]);
+  const { input_ids, attention_mask } = promptTensors(ids);
   let calls = 0;
   const streamer = {
     put: () => {

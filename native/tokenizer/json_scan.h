@@ -7,8 +7,8 @@
 //
 // Contract: inputs are borrowed byte views, nothing is retained; results own their memory. Plain C++, no Node
 // headers; safe to call from any thread (no shared state). Strings decode exactly as JSON.parse decodes them and are
-// then UTF-8 encoded as Buffer.from(string) would: escapes \" \\ \/ \b \f \n \r \t \uXXXX, a \uD8xx\uDCxx pair is
-// one code point, a lone surrogate escape becomes U+FFFD. Every malformed input throws
+// then UTF-8 encoded as Buffer.from(string) would: escapes \" \\ \/ \b \f \n \r \t and \u with four hex digits,
+// an escaped surrogate pair is one code point, a lone surrogate escape becomes U+FFFD. Every malformed input throws
 // tokmeter::Error("ERR_TOKENIZER_SPEC", "invalid tokenizer: <field>: <problem> at byte <offset>"), never crashes.
 //
 // Performance notes: one pass per field, strings without escapes are copied in runs (memchr-like loop over a

@@ -6,30 +6,22 @@
  * the one tokmeter loads.
  *   node --import tsx test/model/transformers-child.ts MODEL_DIR MAX_NEW '["Hello", "world"]'
  */
-import { basename, dirname } from 'node:path';
-import { AutoModelForCausalLM, AutoTokenizer, env, Tensor } from '@huggingface/transformers';
+import type { Tensor } from '@huggingface/transformers';
+import { loadCausalLm, loadTokenizer, promptTensors } from '../../scripts/transformers-offline.js';
 
 const [dir, maxNew, promptsJson] = process.argv.slice(2);
 if (!dir || !maxNew || !promptsJson) {
   console.error('usage: transformers-child.ts MODEL_DIR MAX_NEW PROMPTS_JSON');
   process.exit(2);
 }
-env.allowRemoteModels = false;
-env.allowLocalModels = true;
-env.localModelPath = dirname(dir) + '/';
-const model = await AutoModelForCausalLM.from_pretrained(basename(dir), {
-  device: 'cpu',
-  dtype: 'fp32',
-  session_options: { intraOpNumThreads: 1, interOpNumThreads: 1 },
-});
-const tokenizer = await AutoTokenizer.from_pretrained(basename(dir));
+const model = await loadCausalLm(dir);
+const tokenizer = await loadTokenizer(dir);
 const outputs: number[][] = [];
 const inputIds: number[][] = [];
 for (const text of JSON.parse(promptsJson) as string[]) {
   const ids = Array.from(tokenizer.encode(text));
   inputIds.push(ids);
-  const input_ids = new Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
-  const attention_mask = new Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]);
+  const { input_ids, attention_mask } = promptTensors(ids);
   const out = (await model.generate({
     input_ids,
     attention_mask,

@@ -9,25 +9,16 @@
  * A TEXT of the form `chat:MESSAGE` is rendered with the folder's chat template as one user message
  * (add_generation_prompt), the way a chat server would prompt the model.
  */
-import { basename, dirname } from 'node:path';
-import { AutoModelForCausalLM, AutoTokenizer, env, type Tensor } from '@huggingface/transformers';
+import type { Tensor } from '@huggingface/transformers';
+import { loadCausalLm, loadTokenizer } from '../../scripts/transformers-offline.js';
 
 const [dir, maxNewArg, dtype, ...texts] = process.argv.slice(2);
 if (!dir || !maxNewArg || (dtype !== 'fp32' && dtype !== 'fp16') || texts.length === 0) {
   console.error('usage: transformers-child.ts MODEL_DIR MAX_NEW_TOKENS fp32|fp16 TEXT...');
   process.exit(2);
 }
-env.allowRemoteModels = false;
-env.allowLocalModels = true;
-env.localModelPath = dirname(dir) + '/';
-const id = basename(dir);
-
-const tokenizer = await AutoTokenizer.from_pretrained(id);
-const model = await AutoModelForCausalLM.from_pretrained(id, {
-  device: 'cpu',
-  dtype,
-  session_options: { intraOpNumThreads: 1, interOpNumThreads: 1 },
-});
+const tokenizer = await loadTokenizer(dir);
+const model = await loadCausalLm(dir, { dtype });
 const results = [];
 for (const text of texts) {
   const enc = text.startsWith('chat:')
