@@ -49,7 +49,9 @@ async function cases(m: Model, n: number): Promise<Case[]> {
   const out: Case[] = [];
   for (let i = 0; i < n; i++) {
     const prompt = ids(i + 1, 3 + ((i * 13) % 40));
-    const options: GenerateOptions = { maxNewTokens: 6 + ((i * 7) % 20), temperature: 0, eosTokenIds: [] };
+    // Long enough (30-49 steps) that the batch stays full even when a loaded machine admits arrivals a few steps
+    // apart: with 6-25 steps the mean batch of 6 sequences was ~2.5 at best and fell to 2 once in CI.
+    const options: GenerateOptions = { maxNewTokens: 30 + ((i * 7) % 20), temperature: 0, eosTokenIds: [] };
     if (i % 3 === 2) {
       // Stop at the 4th sampled token of the solo run (an EOS id that first appears there).
       const base = await m.generate(prompt, options).result;
