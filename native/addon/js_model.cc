@@ -331,10 +331,15 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     options.threads = static_cast<int>(OptionalInteger(o, "threads", 0, 0, 1024));
     if (!o.Get("prefixCache").IsUndefined()) options.prefixCache = ToBool(o.Get("prefixCache"), "prefixCache");
     options.kvCacheBytes = static_cast<size_t>(OptionalInteger(o, "kvCacheBytes", 0, 0, 1LL << 50));
+    if (!o.Get("device").IsUndefined()) options.device = ToString(o.Get("device"), "device");
+    if (options.device != "cpu" && options.device != "cuda")
+      ThrowTypeError(env, "expected device 'cpu' or 'cuda', got '" + options.device + "'");
+    options.deviceId = static_cast<int>(OptionalInteger(o, "deviceId", 0, 0, 1024));
     engine::SchedulerOptions scheduler;
     scheduler.maxQueue = static_cast<size_t>(OptionalInteger(o, "maxQueue", 0, 0, 1LL << 31));
     scheduler.maxBatch = static_cast<size_t>(OptionalInteger(o, "maxBatch", 1, 1, 1024));
     scheduler.prefillChunk = static_cast<size_t>(OptionalInteger(o, "prefillChunk", 256, 1, 1LL << 31));
+    options.maxSequences = scheduler.maxBatch;  // every live sequence holds a CUDA sampler slot
     auto* worker = new LoadModelWorker(env, std::move(options), ToConfig(o.Get("config")), scheduler);
     worker->Queue();
     return worker->Promise();
@@ -373,6 +378,8 @@ Napi::Value JsModel::Info(const Napi::CallbackInfo& info) {
   o.Set("contextLength", Napi::Number::New(env, static_cast<double>(h->model->contextLength())));
   o.Set("kvBytesPerToken", Napi::Number::New(env, static_cast<double>(s.KvBytesPerToken())));
   o.Set("batchable", Napi::Boolean::New(env, h->model->batchable()));
+  o.Set("device", h->model->device());
+  o.Set("deviceName", h->model->deviceName());
   return o;
 }
 

@@ -48,7 +48,7 @@
 extern "C" {
 #endif
 
-#define TOKMETER_CUDA_INTERFACE_VERSION 1u
+#define TOKMETER_CUDA_INTERFACE_VERSION 2u
 #define TOKMETER_CUDA_GET_INTERFACE_SYMBOL "TokmeterCudaGetInterface"
 
 typedef enum TokmeterCudaStatus {
@@ -130,6 +130,19 @@ typedef struct TokmeterCudaInterface {
 
   /* Device-to-device copy on the sampler's stream (KV-cache moves between slots); async. */
   int (*copy_device)(void* dst, const void* src, size_t bytes, void* stream);
+
+  /* --- version 2: device memory for the engine's KV cache (native/engine/kv_memory.h) --- */
+  /* cudaMalloc on `device` (uninitialised); OUT_OF_MEMORY names the bytes asked for. bytes 0 allocates 1 byte. */
+  int (*device_alloc)(int device, size_t bytes, void** out);
+  /* cudaFree (synchronises the device first, so no copy in flight reads freed memory). NULL is a no-op. */
+  int (*device_free)(void* ptr);
+  /* `height` rows of `width` bytes from src (row pitch spitch) to dst (row pitch dpitch), async on `stream`;
+   * either side may be host or device memory (cudaMemcpyDefault, unified addressing). */
+  int (*copy_2d)(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height, void* stream);
+  /* Sets `height` rows of `width` bytes (row pitch `pitch`) of device memory to `value`, async on `stream`. */
+  int (*memset_2d)(void* dst, size_t pitch, int value, size_t width, size_t height, void* stream);
+  /* Waits for everything queued on `stream`. */
+  int (*synchronize)(void* stream);
 } TokmeterCudaInterface;
 
 /* The one exported symbol. Returns NULL when requested_version is not the plug-in's version. */

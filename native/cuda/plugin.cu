@@ -403,6 +403,46 @@ int CopyDevice(void* dst, const void* src, size_t bytes, void* stream) {
   return TOKMETER_CUDA_OK;
 }
 
+int DeviceAllocBytes(int device, size_t bytes, void** out) {
+  if (!out) return Fail(TOKMETER_CUDA_INVALID_ARGUMENT, "device_alloc: out is NULL");
+  *out = nullptr;
+  TM_CUDA_TRY(cudaSetDevice(device));
+  const cudaError_t e = cudaMalloc(out, bytes > 0 ? bytes : 1);
+  if (e != cudaSuccess) {
+    *out = nullptr;
+    return FromCuda(e, ("cudaMalloc of " + std::to_string(bytes) + " bytes").c_str());
+  }
+  return TOKMETER_CUDA_OK;
+}
+
+int DeviceFree(void* ptr) {
+  if (!ptr) return TOKMETER_CUDA_OK;
+  TM_CUDA_TRY(cudaFree(ptr));
+  return TOKMETER_CUDA_OK;
+}
+
+int Copy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height, void* stream) {
+  if (width == 0 || height == 0) return TOKMETER_CUDA_OK;
+  if (!dst || !src) return Fail(TOKMETER_CUDA_INVALID_ARGUMENT, "copy_2d: NULL pointer");
+  if (dpitch < width || spitch < width) return Fail(TOKMETER_CUDA_INVALID_ARGUMENT, "copy_2d: pitch < width");
+  TM_CUDA_TRY(
+      cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, cudaMemcpyDefault, static_cast<cudaStream_t>(stream)));
+  return TOKMETER_CUDA_OK;
+}
+
+int Memset2D(void* dst, size_t pitch, int value, size_t width, size_t height, void* stream) {
+  if (width == 0 || height == 0) return TOKMETER_CUDA_OK;
+  if (!dst) return Fail(TOKMETER_CUDA_INVALID_ARGUMENT, "memset_2d: NULL pointer");
+  if (pitch < width) return Fail(TOKMETER_CUDA_INVALID_ARGUMENT, "memset_2d: pitch < width");
+  TM_CUDA_TRY(cudaMemset2DAsync(dst, pitch, value, width, height, static_cast<cudaStream_t>(stream)));
+  return TOKMETER_CUDA_OK;
+}
+
+int Synchronize(void* stream) {
+  TM_CUDA_TRY(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
+  return TOKMETER_CUDA_OK;
+}
+
 const TokmeterCudaInterface kInterface = {
     TOKMETER_CUDA_INTERFACE_VERSION,
     static_cast<uint32_t>(sizeof(TokmeterCudaInterface)),
@@ -418,6 +458,11 @@ const TokmeterCudaInterface kInterface = {
     &Sample,
     &CopyProcessed,
     &CopyDevice,
+    &DeviceAllocBytes,
+    &DeviceFree,
+    &Copy2D,
+    &Memset2D,
+    &Synchronize,
 };
 
 }  // namespace

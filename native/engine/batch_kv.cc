@@ -1,12 +1,11 @@
 #include "engine/batch_kv.h"
 
 #include <algorithm>
-#include <cstring>
 
 namespace tokmeter::engine {
 
-BatchKv::BatchKv(size_t tensors, size_t heads, size_t rowBytes)
-    : tensors_(tensors), heads_(heads), row_bytes_(rowBytes) {}
+BatchKv::BatchKv(size_t tensors, size_t heads, size_t rowBytes, KvMemory& memory)
+    : memory_(&memory), tensors_(tensors), heads_(heads), row_bytes_(rowBytes) {}
 
 void BatchKv::Advance() noexcept {
   past_ += 1;
@@ -14,15 +13,13 @@ void BatchKv::Advance() noexcept {
   current_ ^= 1;
 }
 
-void BatchKv::ExtractRow(size_t row, KvCache& dst) const noexcept {
+void BatchKv::ExtractRow(size_t row, KvCache& dst) const {
   const size_t length = lengths_[row];
   for (size_t t = 0; t < tensors_; ++t) {
-    const uint8_t* src = Region(current_, t);
-    auto* out = static_cast<uint8_t*>(dst.past(t));
-    for (size_t h = 0; h < heads_; ++h) {
-      std::memcpy(out + h * length * row_bytes_, src + ((row * heads_ + h) * past_ + (past_ - length)) * row_bytes_,
-                  length * row_bytes_);
-    }
+    // Head h of the row: its last `length` columns of P -> [heads, length, dim].
+    const uint8_t* src = Region(current_, t) + (row * heads_ * past_ + (past_ - length)) * row_bytes_;
+    memory_->Copy2D(static_cast<uint8_t*>(dst.past(t)), length * row_bytes_, src, past_ * row_bytes_,
+                    length * row_bytes_, heads_);
   }
   dst.SetLoadedLength(length);
 }
@@ -60,27 +57,29 @@ void BatchKv::Relayout(std::span<const Source> rows, size_t capacityTokens) {
     return;
   }
   // Where the new layout goes: the other half when it fits (and is not wasteful), else fresh buffers.
-  std::unique_ptr<uint8_t[]> fresh;
+  KvBuffer fresh;
   if (!(needed <= region_bytes_ && region_bytes_ <= 2 * needed)) {
-    fresh.reset(new uint8_t[2 * tensors_ * needed]);  // throws bad_alloc: nothing changed yet
+    fresh = KvBuffer(*memory_, 2 * tensors_ * needed);  // throws bad_alloc: nothing changed yet
   }
   for (size_t t = 0; t < tensors_; ++t) {
     uint8_t* dst_tensor = fresh ? fresh.get() + t * needed : Region(current_ ^ 1, t);
     for (size_t i = 0; i < rows.size(); ++i) {
+      // Row i, every head at once: `hole` zero columns, then the row's `length` real positions.
       const size_t length = lengths[i];
       const size_t hole = past - length;
-      for (size_t h = 0; h < heads_; ++h) {
-        uint8_t* dst = dst_tensor + (i * heads_ + h) * past * row_bytes_;
-        if (hole > 0) std::memset(dst, 0, hole * row_bytes_);
-        const uint8_t* src;
-        if (rows[i].cache != nullptr) {
-          src = static_cast<const uint8_t*>(rows[i].cache->past(t)) + h * length * row_bytes_;
-        } else {
-          const size_t r = rows[i].oldRow;
-          src = Region(current_, t) + ((r * heads_ + h) * past_ + (past_ - length)) * row_bytes_;
-        }
-        if (length > 0) std::memcpy(dst + hole * row_bytes_, src, length * row_bytes_);
+      uint8_t* dst = dst_tensor + i * heads_ * past * row_bytes_;
+      const size_t pitch = past * row_bytes_;
+      if (hole > 0) memory_->Zero2D(dst, pitch, hole * row_bytes_, heads_);
+      const uint8_t* src;
+      size_t src_pitch;
+      if (rows[i].cache != nullptr) {
+        src = static_cast<const uint8_t*>(rows[i].cache->past(t));
+        src_pitch = length * row_bytes_;
+      } else {
+        src = Region(current_, t) + (rows[i].oldRow * heads_ * past_ + (past_ - length)) * row_bytes_;
+        src_pitch = past_ * row_bytes_;
       }
+      if (length > 0) memory_->Copy2D(dst + hole * row_bytes_, pitch, src, src_pitch, length * row_bytes_, heads_);
     }
   }
   if (fresh) {

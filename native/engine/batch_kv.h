@@ -15,8 +15,10 @@
 // Memory: each half holds rows x capacityTokens positions per tensor (capacityTokens: the largest capacity of the
 // rows, so P + 1 always fits); the buffers are reallocated when a layout does not fit or uses less than half.
 // Deliberately not zero-filled on allocation (only holes are written with zeros): untouched pages cost nothing.
-// Ownership: owned by the model (one per CausalLm). Thread affinity: the inference thread only. Plain C++ (no ORT),
-// unit-tested in test/batch_kv_test.cc.
+// Device: the buffers come from a KvMemory (kv_memory.h), the same one as the rows' KvCaches; every move is a
+// KvMemory::Copy2D / Zero2D (one per tensor and row), so the GPU path runs exactly this code.
+// Ownership: owned by the model (one per CausalLm); `memory` must outlive it. Thread affinity: the inference thread
+// only. Plain C++ (no ORT), unit-tested in test/batch_kv_test.cc.
 #pragma once
 
 #include <cstddef>
@@ -38,7 +40,7 @@ class BatchKv {
     const KvCache* cache = nullptr;
   };
 
-  BatchKv(size_t tensors, size_t heads, size_t rowBytes);
+  BatchKv(size_t tensors, size_t heads, size_t rowBytes, KvMemory& memory = HostKvMemory());
   size_t rows() const noexcept { return lengths_.size(); }
   size_t pastLength() const noexcept { return past_; }  // P
   size_t rowLength(size_t row) const noexcept { return lengths_[row]; }
@@ -48,14 +50,16 @@ class BatchKv {
   // After a Run wrote [rows, heads, P + 1, dim] into present(): it becomes the past.
   void Advance() noexcept;
   // Copies row `row`'s real positions into `dst` (empty; capacity >= rowLength(row)) and sets its length.
-  void ExtractRow(size_t row, KvCache& dst) const noexcept;
+  void ExtractRow(size_t row, KvCache& dst) const;
   // The next layout: row i comes from rows[i]. `capacityTokens` (>= longest row + 1) sizes the buffers.
-  // Throws std::bad_alloc when the buffers cannot grow (the current layout is then unchanged).
+  // Throws std::bad_alloc when the buffers cannot grow (the current layout is then unchanged), tokmeter::Error when a
+  // device copy fails.
   void Relayout(std::span<const Source> rows, size_t capacityTokens);
   // A one-row layout without a copy: takes over `cache`'s buffers (a one-row batch has the layout of a sequence's
   // own cache, [1, heads, length, dim] per tensor), leaving `cache` empty, and drops the current layout (rows
   // leaving it must have been extracted first). Precondition: `cache` has this batch's heads and row bytes. A lone
-  // sequence thus joins for free instead of copying its whole prompt's KV (tens of MB for a long prompt).
+  // sequence thus joins for free instead of copying its whole prompt's KV (tens of MB for a long prompt). `cache`
+  // must use this batch's KvMemory.
   void Adopt(KvCache& cache) noexcept;
 
  private:
@@ -65,6 +69,7 @@ class BatchKv {
   const uint8_t* Region(size_t half, size_t tensor) const noexcept {
     return storage_.get() + half * half_stride_ + tensor * tensor_stride_;
   }
+  KvMemory* memory_;
   size_t tensors_;
   size_t heads_;
   size_t row_bytes_;         // one position of one head
@@ -75,7 +80,7 @@ class BatchKv {
   size_t past_ = 0;
   size_t current_ = 0;
   std::vector<size_t> lengths_;
-  std::unique_ptr<uint8_t[]> storage_;
+  KvBuffer storage_;
 };
 
 }  // namespace tokmeter::engine

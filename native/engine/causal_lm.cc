@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/batch_kv.h"
+#include "engine/cuda_provider.h"
 #include "engine/half.h"
 #include "engine/kv_cache.h"
 #include "engine/model_files.h"
@@ -18,11 +19,12 @@ namespace tokmeter::engine {
 class OrtSequenceState final : public SequenceState {
  public:
   OrtSequenceState(CausalLm* owner, const GraphSpec& spec, size_t capacity)
-      : owner(owner), cap(capacity), cache(std::make_unique<KvCache>(spec, capacity)) {
+      : owner(owner), cap(capacity), cache(std::make_unique<KvCache>(spec, capacity, owner->kvMemory())) {
     mask.assign(capacity, 1);
   }
   ~OrtSequenceState() override {
     if (in_batch) owner->ReleaseRow(row);
+    if (owner->cuda_) owner->cuda_->ReleaseSlot(slot);
   }
   size_t length() const noexcept override { return in_batch ? owner->batch_->rowLength(row) : cache->length(); }
   size_t capacity() const noexcept override { return cap; }
@@ -39,6 +41,7 @@ class OrtSequenceState final : public SequenceState {
   std::unique_ptr<KvCache> cache;
   bool in_batch = false;
   size_t row = 0;
+  int slot = -1;  // device: the CUDA sampler's slot (StartSampling)
   std::vector<int64_t> ids;
   std::vector<int64_t> positions;
   std::vector<int64_t> mask;          // all ones, capacity long: a prefix of it is the attention mask
@@ -56,18 +59,25 @@ uint64_t SinceNanos(std::chrono::steady_clock::time_point start) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
 }
 
+Ort::MemoryInfo KvMemoryInfo(const CudaDevice* cuda) {
+  if (cuda == nullptr) return Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+  return Ort::MemoryInfo("Cuda", OrtDeviceAllocator, cuda->deviceId(), OrtMemTypeDefault);
+}
+
 }  // namespace
 
-CausalLm::CausalLm(std::unique_ptr<Ort::Session> session, GraphSpec spec, size_t context, std::string file,
-                   uint64_t bytes)
-    : session_(std::move(session)),
+CausalLm::CausalLm(std::unique_ptr<CudaDevice> cuda, std::unique_ptr<Ort::Session> session, GraphSpec spec,
+                   size_t context, std::string file, uint64_t bytes)
+    : cuda_(std::move(cuda)),
+      session_(std::move(session)),
       spec_(std::move(spec)),
       batch_(std::make_unique<BatchKv>(spec_.pastNames.size(), static_cast<size_t>(spec_.numKvHeads),
-                                       static_cast<size_t>(spec_.headDim) * DTypeSize(spec_.kvDtype))),
+                                       static_cast<size_t>(spec_.headDim) * DTypeSize(spec_.kvDtype), kvMemory())),
       context_(context),
       file_(std::move(file)),
       file_bytes_(bytes),
-      memory_(Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault)) {}
+      memory_(Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault)),
+      kv_info_(KvMemoryInfo(cuda_.get())) {}
 
 std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const ModelConfig& config) {
   const std::string file = ResolveModelFile(options.dir, options.dtype);
@@ -76,6 +86,13 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
   session_options.intraOpThreads = options.threads;
   session_options.interOpThreads = 1;
   Ort::SessionOptions ort = MakeOrtSessionOptions(session_options);
+  std::unique_ptr<CudaDevice> cuda;
+  if (options.device == "cuda") {
+    cuda = CudaDevice::Open(options.deviceId);  // ERR_DEVICE_UNAVAILABLE names what is missing
+    AppendCudaProvider(ort, {.deviceId = options.deviceId, .userComputeStream = cuda->stream()});
+  } else if (options.device != "cpu") {
+    throw Error(codes::kInvalidArgument, "expected device 'cpu' or 'cuda', got '" + options.device + "'");
+  }
   std::unique_ptr<Ort::Session> session;
   try {
     session = std::make_unique<Ort::Session>(runtime.env(), file.c_str(), ort);
@@ -119,14 +136,16 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
   const bool batchable =
       spec.hasAttentionMask && ids_info != nullptr && !ids_info->shape.empty() && ids_info->shape[0] <= 0;
   const size_t per_token = spec.KvBytesPerToken();
-  std::shared_ptr<CausalLm> model(
-      new CausalLm(std::move(session), std::move(spec), static_cast<size_t>(config.contextLength), file, bytes));
+  const size_t vocab = static_cast<size_t>(spec.vocabSize);
+  if (cuda) cuda->CreateSampler(std::max<size_t>(options.maxSequences, 1), vocab);
+  std::shared_ptr<CausalLm> model(new CausalLm(std::move(cuda), std::move(session), std::move(spec),
+                                               static_cast<size_t>(config.contextLength), file, bytes));
   model->batchable_ = batchable;
   // Default budget: 256 MiB, or more if needed so that one full-context sequence (2 x context x KV per token, the
   // ping-pong buffers) always fits alone.
   model->kv_budget_ = options.kvCacheBytes > 0 ? options.kvCacheBytes
                                                : std::max<size_t>(kDefaultKvBudget, 2 * model->context_ * per_token);
-  if (options.prefixCache) model->prefix_cache_ = std::make_unique<PrefixCache>(model->kv_budget_);
+  if (options.prefixCache) model->prefix_cache_ = std::make_unique<PrefixCache>(model->kv_budget_, model->kvMemory());
   return model;
 }
 
@@ -173,7 +192,7 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
     throw Error("ERR_CONTEXT_LENGTH", std::to_string(total) + " tokens do not fit the sequence's capacity of " +
                                           std::to_string(seq.cache->capacity()));
   }
-  if (lastLogits.size() != vocabSize()) throw Error(codes::kInternal, "logits buffer has the wrong size");
+  if (!cuda_ && lastLogits.size() != vocabSize()) throw Error(codes::kInternal, "logits buffer has the wrong size");
   if (seq.terminated.load()) throw Error("ERR_ABORTED", "generation aborted");
 
   seq.ids.resize(n);
@@ -184,7 +203,7 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
   }
   const size_t vocab = vocabSize();
   const size_t logit_size = DTypeSize(spec_.logitsDtype);
-  if (seq.logits_bytes < n * vocab * logit_size) {
+  if (!cuda_ && seq.logits_bytes < n * vocab * logit_size) {
     seq.logits.reset(new uint8_t[n * vocab * logit_size]);
     seq.logits_bytes = n * vocab * logit_size;
   }
@@ -215,38 +234,49 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
     kv.reserve(spec_.pastNames.size() * 2);
     const size_t per_token = static_cast<size_t>(heads * dim) * kv_elem;
     for (size_t t = 0; t < spec_.pastNames.size(); ++t) {
-      kv.push_back(Ort::Value::CreateTensor(memory_, seq.cache->past(t), past * per_token, past_shape, 4, kv_type));
+      kv.push_back(Ort::Value::CreateTensor(kv_info_, seq.cache->past(t), past * per_token, past_shape, 4, kv_type));
       binding.BindInput(spec_.pastNames[t].c_str(), kv.back());
       kv.push_back(
-          Ort::Value::CreateTensor(memory_, seq.cache->present(t), total * per_token, present_shape, 4, kv_type));
+          Ort::Value::CreateTensor(kv_info_, seq.cache->present(t), total * per_token, present_shape, 4, kv_type));
       binding.BindOutput(spec_.presentNames[t].c_str(), kv.back());
     }
-    auto logits = Ort::Value::CreateTensor(memory_, seq.logits.get(), n * vocab * logit_size, logits_shape, 3,
-                                           ToOrtType(spec_.logitsDtype));
-    binding.BindOutput("logits", logits);
+    Ort::Value logits{nullptr};
+    if (cuda_) {
+      binding.BindOutput("logits", kv_info_);  // ORT allocates it on the GPU; the sampler reads it there
+    } else {
+      logits = Ort::Value::CreateTensor(memory_, seq.logits.get(), n * vocab * logit_size, logits_shape, 3,
+                                        ToOrtType(spec_.logitsDtype));
+      binding.BindOutput("logits", logits);
+    }
 
     const auto run_start = std::chrono::steady_clock::now();
     session_->Run(seq.run_options, binding);
     const uint64_t run_nanos = SinceNanos(run_start);
     timings_.runNanos += run_nanos;
     if (decode) timings_.decodeRunNanos += run_nanos;
+    if (cuda_) {
+      SequenceState* self = &sequence;
+      KeepLogits(binding, std::span<SequenceState* const>(&self, 1));
+    }
   } catch (const Ort::Exception& e) {
     if (seq.terminated.load()) throw Error("ERR_ABORTED", "generation aborted");
     throw Error(codes::kInference, std::string("inference failed: ") + e.what());
   }
   seq.cache->Advance(n);
 
-  const uint8_t* last = seq.logits.get() + (n - 1) * vocab * logit_size;
-  if (spec_.logitsDtype == DType::kFloat32) {
-    std::memcpy(lastLogits.data(), last, vocab * sizeof(float));
-  } else {
-    const auto* half = reinterpret_cast<const uint16_t*>(last);
-    for (size_t i = 0; i < vocab; ++i) lastLogits[i] = HalfToFloat(half[i]);
-  }
-  if (n > 1) {
-    // The prefill's [n, vocab] logits (131 MB for 1024 tokens of a 32k vocabulary) are not kept for the decode steps.
-    seq.logits.reset();
-    seq.logits_bytes = 0;
+  if (!cuda_) {  // on the GPU the logits stay there for SampleLast
+    const uint8_t* last = seq.logits.get() + (n - 1) * vocab * logit_size;
+    if (spec_.logitsDtype == DType::kFloat32) {
+      std::memcpy(lastLogits.data(), last, vocab * sizeof(float));
+    } else {
+      const auto* half = reinterpret_cast<const uint16_t*>(last);
+      for (size_t i = 0; i < vocab; ++i) lastLogits[i] = HalfToFloat(half[i]);
+    }
+    if (n > 1) {
+      // The prefill's [n, vocab] logits (131 MB for 1024 tokens of a 32k vocabulary) are not kept for decode steps.
+      seq.logits.reset();
+      seq.logits_bytes = 0;
+    }
   }
   seq.last_end = std::chrono::steady_clock::now();
   const uint64_t forward_nanos = SinceNanos(start);
@@ -273,7 +303,7 @@ void CausalLm::Relayout(std::span<SequenceState* const> sequences) {
     OrtSequenceState* owner = rows_[r];
     if (owner == nullptr) continue;
     if (std::find(sequences.begin(), sequences.end(), owner) != sequences.end()) continue;
-    auto cache = std::make_unique<KvCache>(spec_, owner->cap);
+    auto cache = std::make_unique<KvCache>(spec_, owner->cap, kvMemory());
     batch_->ExtractRow(r, *cache);
     owner->cache = std::move(cache);
     owner->in_batch = false;
@@ -315,7 +345,7 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
   const size_t vocab = vocabSize();
   if (rows == 0) return;
   if (rows > maxBatchRows()) throw Error(codes::kInternal, "ForwardBatch over more rows than the model can batch");
-  if (tokens.size() != rows || logitsOut.size() != rows * vocab)
+  if (tokens.size() != rows || (!cuda_ && logitsOut.size() != rows * vocab))
     throw Error(codes::kInternal, "ForwardBatch: tokens or logits of the wrong size");
   bool same = rows == rows_.size();
   for (size_t i = 0; same && i < rows; ++i) same = rows_[i] == sequences[i];
@@ -351,7 +381,7 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
     std::fill(m + (past - length), m + total, 1);
   }
   const size_t logit_size = DTypeSize(spec_.logitsDtype);
-  if (batch_logits_.size() < rows * vocab * logit_size) batch_logits_.resize(rows * vocab * logit_size);
+  if (!cuda_ && batch_logits_.size() < rows * vocab * logit_size) batch_logits_.resize(rows * vocab * logit_size);
 
   const int64_t row_shape[] = {static_cast<int64_t>(rows), 1};
   const int64_t mask_shape[] = {static_cast<int64_t>(rows), static_cast<int64_t>(total)};
@@ -378,25 +408,33 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
     kv.reserve(spec_.pastNames.size() * 2);
     for (size_t t = 0; t < spec_.pastNames.size(); ++t) {
       kv.push_back(
-          Ort::Value::CreateTensor(memory_, batch_->past(t), rows * past * per_position, past_shape, 4, kv_type));
+          Ort::Value::CreateTensor(kv_info_, batch_->past(t), rows * past * per_position, past_shape, 4, kv_type));
       binding.BindInput(spec_.pastNames[t].c_str(), kv.back());
-      kv.push_back(Ort::Value::CreateTensor(memory_, batch_->present(t), rows * total * per_position, present_shape, 4,
+      kv.push_back(Ort::Value::CreateTensor(kv_info_, batch_->present(t), rows * total * per_position, present_shape, 4,
                                             kv_type));
       binding.BindOutput(spec_.presentNames[t].c_str(), kv.back());
     }
-    auto logits = Ort::Value::CreateTensor(memory_, batch_logits_.data(), rows * vocab * logit_size, logits_shape, 3,
-                                           ToOrtType(spec_.logitsDtype));
-    binding.BindOutput("logits", logits);
+    Ort::Value logits{nullptr};
+    if (cuda_) {
+      binding.BindOutput("logits", kv_info_);
+    } else {
+      logits = Ort::Value::CreateTensor(memory_, batch_logits_.data(), rows * vocab * logit_size, logits_shape, 3,
+                                        ToOrtType(spec_.logitsDtype));
+      binding.BindOutput("logits", logits);
+    }
     const auto run_start = std::chrono::steady_clock::now();
     session_->Run(batch_run_options_, binding);
     const uint64_t run_nanos = SinceNanos(run_start);
     timings_.runNanos += run_nanos;
     timings_.decodeRunNanos += run_nanos;
+    if (cuda_) KeepLogits(binding, sequences);
   } catch (const Ort::Exception& e) {
     throw Error(codes::kInference, std::string("inference failed: ") + e.what());
   }
   batch_->Advance();
-  if (spec_.logitsDtype == DType::kFloat32) {
+  if (cuda_) {
+    // logits stay on the GPU for SampleLast
+  } else if (spec_.logitsDtype == DType::kFloat32) {
     std::memcpy(logitsOut.data(), batch_logits_.data(), rows * vocab * sizeof(float));
   } else {
     const auto* half = reinterpret_cast<const uint16_t*>(batch_logits_.data());
@@ -409,6 +447,50 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
   timings_.decodeForwardNanos += forward_nanos;
   timings_.decodeForwards += 1;
   timings_.decodeRows += rows;
+}
+
+void CausalLm::KeepLogits(Ort::IoBinding& binding, std::span<SequenceState* const> rows) {
+  const std::vector<std::string> names = binding.GetOutputNames();
+  std::vector<Ort::Value> values = binding.GetOutputValues();
+  last_logits_ = Ort::Value{nullptr};
+  for (size_t i = 0; i < names.size() && i < values.size(); ++i) {
+    if (names[i] == "logits") last_logits_ = std::move(values[i]);
+  }
+  if (!last_logits_) throw Error(codes::kInference, "the graph produced no logits output");
+  last_rows_.assign(rows.begin(), rows.end());
+}
+
+void CausalLm::StartSampling(SequenceState& sequence, const SamplingOptions& options,
+                             std::span<const uint32_t> prompt) {
+  if (!cuda_) return;
+  auto& seq = static_cast<OrtSequenceState&>(sequence);
+  if (seq.slot >= 0) throw Error(codes::kInternal, "StartSampling twice for one sequence");
+  seq.slot = cuda_->StartSequence(options, prompt);
+}
+
+void CausalLm::SampleLast(std::span<SequenceState* const> sequences, std::span<const double> uniforms,
+                          std::span<uint32_t> ids, std::span<float> logprobs) {
+  if (!cuda_) throw Error(codes::kInternal, "SampleLast on a model that samples on the host");
+  if (!last_logits_ || sequences.size() != last_rows_.size() ||
+      !std::equal(sequences.begin(), sequences.end(), last_rows_.begin()))
+    throw Error(codes::kInternal, "SampleLast: not the sequences of the last Forward");
+  std::vector<int32_t> slots(sequences.size());
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    slots[i] = static_cast<OrtSequenceState*>(sequences[i])->slot;
+    if (slots[i] < 0) throw Error(codes::kInternal, "SampleLast on a sequence without a sampler slot");
+  }
+  // [rows, positions, vocab]: each row's last position.
+  const auto shape = last_logits_.GetTensorTypeAndShapeInfo().GetShape();
+  if (shape.size() != 3 || shape[0] != static_cast<int64_t>(sequences.size()) ||
+      shape[2] != static_cast<int64_t>(vocabSize()))
+    throw Error(codes::kInference, "the logits output has an unexpected shape");
+  const int64_t positions = shape[1];
+  const auto* base = static_cast<const uint8_t*>(last_logits_.GetTensorRawData());
+  const size_t element = DTypeSize(spec_.logitsDtype);
+  const uint8_t* last = base + static_cast<size_t>(positions - 1) * vocabSize() * element;
+  cuda_->Sample(last, spec_.logitsDtype, positions * shape[2], slots, uniforms, ids, logprobs);
+  last_logits_ = Ort::Value{nullptr};  // back to ORT's arena (a prefill's [n, vocab] block is large)
+  last_rows_.clear();
 }
 
 }  // namespace tokmeter::engine

@@ -13,6 +13,11 @@
 // positions and keys it would see alone. A changed composition (join, leave, park, resume) relayouts the batch
 // first; rows whose sequence lives on but is left out go back to the sequence's own KvCache. Graphs without an
 // attention_mask or with a fixed batch dimension cannot batch (maxBatchRows() == 1).
+// Device 'cuda' (LoadOptions.device): ORT's CUDA execution provider computes on the stream of a CudaDevice
+// (cuda_device.h); the KV cache (sequences, batch, prefix cache) lives in GPU memory — the same KvCache/BatchKv code
+// over the device's KvMemory, bound to ORT as "Cuda" tensors, so a step never copies KV to the host; the logits are
+// an ORT-allocated GPU output that the plug-in's sampler reads (samplesOnDevice()), so only ids come back. Input ids,
+// mask and positions stay host tensors (ORT copies those few bytes in).
 // Lifetime: shared_ptr, owned by the model and every live sequence; a sequence must not outlive it (the Generator
 // holds the model). Thread affinity: Forward/ForwardBatch and sequence destruction on the one inference thread;
 // Terminate from any thread.
@@ -27,6 +32,7 @@
 #include <vector>
 
 #include "engine/batch_kv.h"
+#include "engine/cuda_device.h"
 #include "engine/graph_spec.h"
 #include "engine/language_model.h"
 #include "engine/model_config.h"
@@ -40,9 +46,12 @@ class OrtSequenceState;
 struct LoadOptions {
   std::string dir;
   std::string dtype = "fp32";
-  int threads = 0;           // ORT intra-op threads; 0: ORT's default
-  bool prefixCache = false;  // keep prompt KV for reuse by later prompts (prefix_cache.h)
-  size_t kvCacheBytes = 0;   // the KV budget (running sequences + prefix cache); 0: kDefaultKvBudget or one context
+  int threads = 0;             // ORT intra-op threads; 0: ORT's default
+  bool prefixCache = false;    // keep prompt KV for reuse by later prompts (prefix_cache.h)
+  size_t kvCacheBytes = 0;     // the KV budget (running sequences + prefix cache); 0: kDefaultKvBudget or one context
+  std::string device = "cpu";  // "cpu" or "cuda"
+  int deviceId = 0;            // device "cuda" only
+  size_t maxSequences = 64;    // live sequences at once (the scheduler's maxBatch): the CUDA sampler's slots
 };
 
 // Default KV budget: 256 MiB, raised to 2 x context x KvBytesPerToken when one full-context sequence needs more.
@@ -78,6 +87,13 @@ class CausalLm final : public LanguageModel {
   size_t maxBatchRows() const noexcept override { return batchable_ ? static_cast<size_t>(-1) : 1; }
   size_t kvBytesPerToken() const noexcept override { return spec_.KvBytesPerToken(); }
   void LimitPrefixCache(size_t bytes) override;
+  bool samplesOnDevice() const noexcept override { return cuda_ != nullptr; }
+  void StartSampling(SequenceState& sequence, const SamplingOptions& options,
+                     std::span<const uint32_t> prompt) override;
+  void SampleLast(std::span<SequenceState* const> sequences, std::span<const double> uniforms, std::span<uint32_t> ids,
+                  std::span<float> logprobs) override;
+  const char* device() const noexcept { return cuda_ ? "cuda" : "cpu"; }
+  std::string deviceName() const { return cuda_ ? cuda_->name() : std::string("cpu"); }
   bool batchable() const noexcept { return batchable_; }
   size_t kvBudget() const noexcept { return kv_budget_; }
   size_t batchBytes() const noexcept { return batch_->bytes(); }  // the running batch's KV buffers, allocated
@@ -91,9 +107,16 @@ class CausalLm final : public LanguageModel {
 
  private:
   friend class OrtSequenceState;
-  CausalLm(std::unique_ptr<Ort::Session> session, GraphSpec spec, size_t context, std::string file, uint64_t bytes);
+  CausalLm(std::unique_ptr<CudaDevice> cuda, std::unique_ptr<Ort::Session> session, GraphSpec spec, size_t context,
+           std::string file, uint64_t bytes);
   void Relayout(std::span<SequenceState* const> sequences);
   void ReleaseRow(size_t row) noexcept;  // a sequence in the batch was destroyed: its row is dead
+  KvMemory& kvMemory() noexcept { return cuda_ ? static_cast<KvMemory&>(*cuda_) : HostKvMemory(); }
+  // Device: after a Run whose logits output ORT allocated on the GPU, keeps it (and which sequences its rows are)
+  // for SampleLast.
+  void KeepLogits(Ort::IoBinding& binding, std::span<SequenceState* const> rows);
+  // Declared first, destroyed last: everything below may hold GPU memory or use its stream.
+  std::unique_ptr<CudaDevice> cuda_;
   std::unique_ptr<Ort::Session> session_;
   GraphSpec spec_;
   // The running batch (inference thread only): rows_[r] owns row r of batch_ (null: dead, dropped at the next
@@ -109,7 +132,10 @@ class CausalLm final : public LanguageModel {
   size_t context_;
   std::string file_;
   uint64_t file_bytes_;
-  Ort::MemoryInfo memory_;
+  Ort::MemoryInfo memory_;                 // host: input ids, mask, positions (and everything on the CPU)
+  Ort::MemoryInfo kv_info_;                // where KV and logits live: host, or "Cuda" device memory
+  Ort::Value last_logits_{nullptr};        // device: the last Forward's logits on the GPU
+  std::vector<SequenceState*> last_rows_;  // device: the sequences of that Forward, one logits row each
   ForwardTimings timings_;
   std::unique_ptr<PrefixCache> prefix_cache_;
 };

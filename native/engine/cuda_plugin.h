@@ -12,23 +12,11 @@
 // tries again (e.g. after the user sets TOKMETER_CUDA_PLUGIN).
 // Thread affinity: Load()/Require() may be called from any thread (serialised by a mutex); api() is lock-free.
 //
-// Intended call sites (the engine's device 'cuda' path; see also cuda_provider.h):
-//   Model load (worker thread):
-//     const CudaPlugin& plugin = CudaPlugin::Require(deviceId);        // ERR_DEVICE_UNAVAILABLE before any ORT work
-//     void* stream; plugin.Check(plugin.api().create_stream(deviceId, &stream), "create_stream");
-//     AppendCudaProvider(sessionOptions, {deviceId, stream});          // ORT computes on our stream
-//     TokmeterCudaSampler* sampler; plugin.Check(plugin.api().create_sampler(deviceId, maxBatch, vocab, stream,
-//                                                &sampler), "create_sampler");
-//   Sequence admission (scheduler): api().reset_slot(sampler, slot, &options, prompt, n) with the sequence's options.
-//   Each step (inference thread): an Ort::IoBinding binds input_ids/attention_mask/position_ids (small host copies),
-//   the past_key_values.* inputs to the previous step's present.* Ort::Values (already on the GPU), and every output
-//   (logits, present.*) to Ort::MemoryInfo("Cuda", OrtDeviceAllocator, deviceId, OrtMemTypeDefault), so ORT allocates
-//   them on the device from its arena; session.Run(runOptions, binding); binding.GetOutputValues() gives the new
-//   present.* (the next step's past: no host copy) and the logits. Then api().sample(sampler, logits device pointer
-//   + (seq - 1) * vocab, dtype, rowStride = seq * vocab, rows, slots, uniforms, ids, logprobs), with uniforms from
-//   each sequence's CPU Sampler::NextUniform() for non-greedy rows (so CUDA draws the CPU's tokens for a seed).
-//   Only `ids` (and logprobs when asked) reach the host; the KV cache and the logits never do.
-//   KV moves between slots (batch compaction, prefix-cache reuse): api().copy_device on the same stream.
+// Call sites (the engine's device 'cuda' path): CudaDevice (cuda_device.h) requires the device, creates the stream
+// that ORT computes on (AppendCudaProvider's user_compute_stream, cuda_provider.h), allocates and moves the KV cache
+// (device_alloc, copy_2d, memset_2d) and owns the sampler (reset_slot per sequence, sample per step with the CPU
+// Sampler's uniforms). CausalLm binds KV as "Cuda" tensors and leaves the logits to ORT on the device; only ids and
+// log-probabilities reach the host.
 #pragma once
 
 #include <mutex>

@@ -9,11 +9,7 @@
 //
 // Thread affinity: none (call on the model's load worker). Requires OrtRuntime::Get() to have succeeded.
 //
-// Intended call site (Model load with device 'cuda', after CudaPlugin::Require(deviceId) — cuda_plugin.h):
-//   Ort::SessionOptions so = MakeOrtSessionOptions(options);
-//   AppendCudaProvider(so, {.deviceId = id, .userComputeStream = stream});
-//   then create the session; bind inputs/outputs with Ort::IoBinding on Ort::MemoryInfo("Cuda",
-//   OrtDeviceAllocator, id, OrtMemTypeDefault) so the KV cache and logits stay on the GPU.
+// Call site: CausalLm::Load with device 'cuda', after CudaDevice::Open (cuda_device.h), passing its stream.
 #pragma once
 
 #include <onnxruntime_cxx_api.h>

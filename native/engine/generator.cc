@@ -47,7 +47,12 @@ Generator::Generator(std::shared_ptr<LanguageModel> model, std::vector<uint32_t>
   if (params_.maxNewTokens > 0) capacity = std::min(context, prompt_length_ + params_.maxNewTokens);
   capacity_ = std::max<size_t>(capacity, 1);
   sequence_ = model_->NewSequence(capacity_);
-  logits_.resize(vocab);
+  device_ = model_->samplesOnDevice();
+  if (device_) {
+    model_->StartSampling(*sequence_, params_.sampling, tokens_);
+  } else {
+    logits_.resize(vocab);
+  }
   tokens_.reserve(capacity + 1);
 }
 
@@ -98,7 +103,7 @@ const StepResult* Generator::Prefill(size_t maxTokens) {
   }
   size_t n = prompt_length_ - fed_;
   if (maxTokens > 0) n = std::min(n, maxTokens);
-  model_->Forward(*sequence_, std::span<const uint32_t>(tokens_.data() + fed_, n), logits_);
+  model_->Forward(*sequence_, std::span<const uint32_t>(tokens_.data() + fed_, n), logits_);  // empty: device
   fed_ += n;
   if (fed_ < prompt_length_) return nullptr;
   prefilled_ = true;
@@ -108,8 +113,18 @@ const StepResult* Generator::Prefill(size_t maxTokens) {
   return &SampleAndStop();
 }
 
+const StepResult& Generator::AcceptToken(uint32_t token, float logprob) {
+  if (done() || !prefilled_) throw Error(codes::kInternal, "AcceptToken() outside the decode phase");
+  if (!device_) throw Error(codes::kInternal, "AcceptToken() on a generator that samples on the host");
+  step_.text.clear();
+  step_.logprob = 0;
+  fed_ = tokens_.size();
+  return Took(token, params_.logprobs ? logprob : 0.0f);
+}
+
 const StepResult& Generator::Accept(std::span<const float> logits) {
   if (done() || !prefilled_) throw Error(codes::kInternal, "Accept() outside the decode phase");
+  if (device_) throw Error(codes::kInternal, "Accept() on a generator whose model samples on its device");
   if (logits.size() != logits_.size()) throw Error(codes::kInternal, "Accept(): logits of the wrong size");
   step_.text.clear();
   step_.logprob = 0;
@@ -137,12 +152,25 @@ const StepResult& Generator::Step() {
 
 const StepResult& Generator::SampleAndStop() {
   // 2. Process and sample.
+  if (device_) {
+    SequenceState* sequence = sequence_.get();
+    const double uniform = DrawUniform();
+    uint32_t token = 0;
+    float logprob = 0;
+    model_->SampleLast(std::span<SequenceState* const>(&sequence, 1), std::span<const double>(&uniform, 1),
+                       std::span<uint32_t>(&token, 1), std::span<float>(&logprob, 1));
+    return Took(token, params_.logprobs ? logprob : 0.0f);
+  }
   if (params_.logprobs) raw_.assign(logits_.begin(), logits_.end());
   const LogitsContext context{std::span<const uint32_t>(tokens_), prompt_length_};
   for (auto& p : processors_) p->Apply(logits_, context);
   const uint32_t token = sampler_.Sample(logits_, params_.sampling.greedy());
+  return Took(token, params_.logprobs ? Sampler::LogProb(raw_, token) : 0.0f);
+}
+
+const StepResult& Generator::Took(uint32_t token, float logprob) {
   step_.token = token;
-  if (params_.logprobs) step_.logprob = Sampler::LogProb(raw_, token);
+  step_.logprob = logprob;
   tokens_.push_back(token);
   usage_.completionTokens += 1;
 

@@ -87,6 +87,11 @@ class Generator {
   // the stop rules. The returned reference lives until the next Prefill/Accept/Step.
   const StepResult& Accept(std::span<const float> logits);
   size_t capacity() const noexcept { return capacity_; }  // KV tokens the sequence may hold (fixed at construction)
+  // Device sampling (LanguageModel::samplesOnDevice()): after a ForwardBatch the scheduler draws each row's uniform
+  // here (none for greedy rows, as the CPU sampler), samples all rows with LanguageModel::SampleLast, and hands each
+  // generator its id with AcceptToken, which applies the stop rules like Accept.
+  double DrawUniform() noexcept { return params_.sampling.greedy() ? 0.0 : sampler_.NextUniform(); }
+  const StepResult& AcceptToken(uint32_t token, float logprob);
 
   FinishReason finishReason() const noexcept { return finish_; }
   Usage usage() const noexcept { return usage_; }
@@ -96,7 +101,8 @@ class Generator {
  private:
   void Finish(FinishReason reason);
   void ReleaseSequence() noexcept;
-  const StepResult& SampleAndStop();  // logits_ holds the last position's logits
+  const StepResult& SampleAndStop();  // samples from the last Forward (logits_, or on the device), then Took()
+  const StepResult& Took(uint32_t token, float logprob);  // records the token, applies the stop rules
   std::shared_ptr<LanguageModel> model_;
   GenerationParams params_;
   std::unique_ptr<Detokenizer> detokenizer_;
@@ -111,7 +117,8 @@ class Generator {
   size_t cached_ = 0;
   bool started_ = false;  // the prefix cache was asked (first Prefill call)
   bool prefilled_ = false;
-  std::vector<float> logits_;
+  bool device_ = false;        // the model samples on its device (logits_ unused)
+  std::vector<float> logits_;  // the last position's logits (host sampling only)
   std::vector<float> raw_;
   StepResult step_;
   Usage usage_;

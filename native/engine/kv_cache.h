@@ -24,7 +24,9 @@
 //   running batch use BatchKv (batch_kv.h), a [rows, heads, P, dim] ping-pong layout the sequence is copied into.
 // - Prefix reuse (prefix_cache.h): a past of n positions is, per tensor, [heads, n, head_dim] contiguous, so a stored
 //   prefix is copied in with one memcpy per tensor (CopyPrefixIn) and out per head (CopyPrefixOut).
-// Ownership: owned by one sequence (OrtSequenceState). Thread affinity: inference thread only.
+// - Device: the buffers come from a KvMemory (kv_memory.h): host memory, or GPU memory for device 'cuda', where ORT
+//   reads and writes them in place just the same; the prefix copies go through KvMemory::Copy2D.
+// Ownership: owned by one sequence (OrtSequenceState); `memory` must outlive it. Thread affinity: inference thread.
 #pragma once
 
 #include <cstddef>
@@ -32,12 +34,14 @@
 #include <memory>
 
 #include "engine/graph_spec.h"
+#include "engine/kv_memory.h"
 
 namespace tokmeter::engine {
 
 class KvCache {
  public:
-  KvCache(const GraphSpec& spec, size_t capacity);
+  KvCache(const GraphSpec& spec, size_t capacity, KvMemory& memory = HostKvMemory());
+  KvMemory& memory() const noexcept { return *memory_; }
   size_t length() const noexcept { return length_; }
   size_t capacity() const noexcept { return capacity_; }
   size_t tensorCount() const noexcept { return tensors_; }  // 2 per layer
@@ -54,10 +58,10 @@ class KvCache {
   size_t rowBytes() const noexcept { return row_bytes_; }
   size_t heads() const noexcept { return heads_; }
   // Copies positions [0, n) of `tensor`'s past (n <= length()) to `dst` as [heads, n, head_dim] contiguous.
-  void CopyPrefixOut(size_t tensor, size_t n, uint8_t* dst) const noexcept;
+  void CopyPrefixOut(size_t tensor, size_t n, uint8_t* dst) const;
   // Into an empty cache: `src` holds [heads, srcLength, head_dim]; its positions [0, n) become the past of
   // `tensor`. Call for every tensor, then SetLoadedLength(n).
-  void CopyPrefixIn(size_t tensor, const uint8_t* src, size_t srcLength, size_t n) noexcept;
+  void CopyPrefixIn(size_t tensor, const uint8_t* src, size_t srcLength, size_t n);
   void SetLoadedLength(size_t n) noexcept { length_ = n; }
 
  private:
@@ -66,6 +70,7 @@ class KvCache {
   const uint8_t* Slot(size_t tensor, size_t side) const noexcept {
     return storage_.get() + (tensor * 2 + side) * slot_bytes_;
   }
+  KvMemory* memory_;
   size_t capacity_;
   size_t tensors_;
   size_t heads_;
@@ -75,7 +80,7 @@ class KvCache {
   size_t current_ = 0;
   // Deliberately not zero-filled: positions beyond length() are never read, and untouched pages of a large
   // allocation cost no resident memory, so a context-sized capacity is only paid for as the sequence grows.
-  std::unique_ptr<uint8_t[]> storage_;
+  KvBuffer storage_;
 };
 
 }  // namespace tokmeter::engine

@@ -13,6 +13,9 @@
 #include <memory>
 #include <span>
 
+#include "engine/logits/processor.h"
+#include "util/error.h"
+
 namespace tokmeter::engine {
 
 class SequenceState {
@@ -59,6 +62,23 @@ class LanguageModel {
   // The scheduler's share of the KV budget changed: the prefix cache may now hold at most `bytes` (evicting least
   // recently used entries at once to fit).
   virtual void LimitPrefixCache(size_t /*bytes*/) {}
+
+  // Device sampling (device 'cuda'): the logits stay on the device and are processed and sampled there (native/cuda),
+  // so only ids reach the host. When samplesOnDevice():
+  // - StartSampling(sequence, options, prompt) is called once, before the sequence's first Forward: it gives the
+  //   device sampler the options and the prompt (for the repetition penalty);
+  // - Forward/ForwardBatch leave their `logits` argument untouched (callers pass an empty span);
+  // - SampleLast(sequences, uniforms, ids, logprobs) picks each sequence's next token from the logits of the last
+  //   Forward or ForwardBatch, which must have run exactly these sequences in this order. uniforms[i] is the draw of
+  //   a sampling row (the sequence's CPU Sampler::NextUniform(), so a seed gives the CPU's tokens), ignored for
+  //   greedy rows; logprobs[i] receives the raw log-probability of ids[i]. Penalty state follows the sampled ids.
+  virtual bool samplesOnDevice() const noexcept { return false; }
+  virtual void StartSampling(SequenceState& /*sequence*/, const SamplingOptions& /*options*/,
+                             std::span<const uint32_t> /*prompt*/) {}
+  virtual void SampleLast(std::span<SequenceState* const> /*sequences*/, std::span<const double> /*uniforms*/,
+                          std::span<uint32_t> /*ids*/, std::span<float> /*logprobs*/) {
+    throw Error(codes::kInternal, "SampleLast on a model that samples on the host");
+  }
 };
 
 }  // namespace tokmeter::engine

@@ -66,8 +66,9 @@ void PrefixCache::Store(const KvCache& cache, std::span<const uint32_t> prompt) 
   EvictToLocked(limit_ - bytes);
   Entry entry;
   entry.tokens.assign(prompt.begin(), prompt.end());
-  entry.data.reset(new (std::nothrow) uint8_t[bytes]);
-  if (!entry.data) {  // the cache is an optimisation: no memory, no entry
+  try {
+    entry.data = KvBuffer(*memory_, bytes);
+  } catch (const std::bad_alloc&) {  // the cache is an optimisation: no memory, no entry
     stats_.entries = entries_.size();
     return;
   }

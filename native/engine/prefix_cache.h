@@ -16,6 +16,7 @@
 //   rest of the prefill are exactly what a full prefill would use.
 // - Exactness: a hit feeds the same KV values a full prefill computes for those positions; greedy outputs with and
 //   without the cache are compared in test/model/prefix-cache.test.ts.
+// Device: entries live in the model's KvMemory (GPU memory for device 'cuda'), copied with KvMemory::Copy2D.
 // Thread affinity: Load/Store on the inference thread; stats() from any thread (one mutex; the copies run under it,
 // so stats() may wait for one memcpy).
 // Matching is a linear scan over the entries (longest common prefix); fine for the tens of entries a budget holds.
@@ -61,7 +62,8 @@ struct PrefixCacheStats {
 
 class PrefixCache {
  public:
-  explicit PrefixCache(size_t budgetBytes) : budget_(budgetBytes), limit_(budgetBytes) {}
+  explicit PrefixCache(size_t budgetBytes, KvMemory& memory = HostKvMemory())
+      : memory_(&memory), budget_(budgetBytes), limit_(budgetBytes) {}
   size_t Load(KvCache& cache, std::span<const uint32_t> prompt);
   // The budget is shared with running sequences (scheduler.h): the cache may hold at most min(bytes, budget) from
   // now on; least recently used entries are evicted at once to fit (counted in evictions).
@@ -72,12 +74,13 @@ class PrefixCache {
  private:
   struct Entry {
     std::vector<uint32_t> tokens;
-    std::unique_ptr<uint8_t[]> data;  // tensor t at t * tokens.size() * heads * rowBytes
+    KvBuffer data;  // tensor t at t * tokens.size() * heads * rowBytes
     size_t bytes = 0;
   };
   static size_t CommonPrefix(const std::vector<uint32_t>& a, std::span<const uint32_t> b) noexcept;
 
   void EvictToLocked(size_t bytes);
+  KvMemory* memory_;
   size_t budget_;
   size_t limit_;
   mutable std::mutex mutex_;

@@ -251,6 +251,10 @@ void Scheduler::Loop() {
   std::vector<SequenceState*> sequences;
   std::vector<uint32_t> tokens;
   std::vector<float> logits;
+  const bool device = model_->samplesOnDevice();
+  std::vector<double> uniforms;
+  std::vector<uint32_t> ids;
+  std::vector<float> logprobs;
   std::vector<Slot*> decode;
   for (;;) {
     std::vector<GenerationRequest> admitted, cancelled;
@@ -383,10 +387,20 @@ void Scheduler::Loop() {
         sequences.push_back(&slot->generator->sequence());
         tokens.push_back(slot->generator->nextInput());
       }
-      logits.resize(decode.size() * vocab);
       last_batch_ = decode.size();
       try {
-        model_->ForwardBatch(sequences, tokens, logits);
+        if (device) {
+          // Logits stay on the device: sample every row there, only the ids come back.
+          model_->ForwardBatch(sequences, tokens, {});
+          uniforms.clear();
+          for (Slot* slot : decode) uniforms.push_back(slot->generator->DrawUniform());
+          ids.resize(decode.size());
+          logprobs.resize(decode.size());
+          model_->SampleLast(sequences, uniforms, ids, logprobs);
+        } else {
+          logits.resize(decode.size() * vocab);
+          model_->ForwardBatch(sequences, tokens, logits);
+        }
         steps_ += 1;
         rows_ += decode.size();
       } catch (...) {
@@ -398,7 +412,8 @@ void Scheduler::Loop() {
         Slot& slot = *decode[i];
         Generator& g = *slot.generator;
         try {
-          const StepResult& step = g.Accept(std::span<const float>(logits.data() + i * vocab, vocab));
+          const StepResult& step = device ? g.AcceptToken(ids[i], logprobs[i])
+                                          : g.Accept(std::span<const float>(logits.data() + i * vocab, vocab));
           slot.request.stream->sink().OnStep(step);
           if (g.done()) {
             GenerationOutcome outcome;

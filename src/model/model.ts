@@ -25,7 +25,6 @@
 import {
   ClosedError,
   ContextLengthError,
-  DeviceUnavailableError,
   ModelLoadError,
   TokmeterTypeError,
   mapNativeErrors,
@@ -236,14 +235,7 @@ export class Model {
     }
     if (options.device === 'cuda') {
       // Names every missing piece (plug-in, provider libraries, driver, GPU) before anything loads.
-      const device = await requireCuda({ deviceId: options.deviceId ?? 0 });
-      // The engine's device path (KV cache bound on the GPU, sampling in native/cuda) is not wired into the
-      // generation loop yet: refuse rather than silently run on the CPU.
-      throw new DeviceUnavailableError(
-        'ERR_DEVICE_UNAVAILABLE',
-        `CUDA device ${device.deviceId} (${device.deviceName}) is available, but this build's generation engine ` +
-          "runs on the CPU only; load with device: 'cpu'",
-      );
+      await requireCuda({ deviceId: options.deviceId ?? 0 });
     }
     const threads = options.threads === undefined ? 0 : expectInteger('threads', options.threads, 1, 1024);
     const dtype = options.dtype ?? 'fp32';
@@ -262,6 +254,8 @@ export class Model {
         maxQueue,
         maxBatch,
         prefillChunk,
+        device: options.device ?? 'cpu',
+        deviceId: options.deviceId ?? 0,
         config: config.native,
       }),
       Tokenizer.fromPretrained(dir),

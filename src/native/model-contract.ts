@@ -34,6 +34,10 @@ export interface NativeLoadModelOptions {
   maxBatch?: number;
   /** Most prompt tokens a newcomer prefills per step while others decode. Default 256. */
   prefillChunk?: number;
+  /** 'cpu' (default) or 'cuda': ONNX Runtime's CUDA provider, KV cache and sampling on the GPU (native/cuda). */
+  device?: 'cpu' | 'cuda';
+  /** CUDA device index (device 'cuda'). Default 0. */
+  deviceId?: number;
   config: NativeModelConfig;
 }
 
@@ -52,6 +56,10 @@ export interface NativeModelInfo {
   kvBytesPerToken: number;
   /** Whether the graph can run several sequences per step (a free batch dimension and an attention_mask). */
   batchable: boolean;
+  /** Where the model runs: 'cpu', or 'cuda' (KV cache and sampling on the GPU). */
+  device: 'cpu' | 'cuda';
+  /** 'cpu', or the GPU's name. */
+  deviceName: string;
 }
 
 export interface NativeGenerateRequest {

@@ -513,6 +513,36 @@ void TestInvalidArguments() {
 
 }  // namespace
 
+// Version 2: the KV memory functions the engine's CudaDevice uses (alloc, strided copies both ways, clearing).
+void TestDeviceMemory() {
+  void* stream = nullptr;
+  API_OK(api->create_stream(0, &stream));
+  const size_t rows = 4, width = 24, src_pitch = 40, dev_pitch = 32;
+  std::vector<uint8_t> host(rows * src_pitch);
+  for (size_t i = 0; i < host.size(); ++i) host[i] = static_cast<uint8_t>(i * 7 + 3);
+  void* dev = nullptr;
+  API_OK(api->device_alloc(0, rows * dev_pitch, &dev));
+  API_OK(api->copy_2d(dev, dev_pitch, host.data(), src_pitch, width, rows, stream));
+  // Clear bytes [4, 12) of every row on the device.
+  API_OK(api->memset_2d(static_cast<uint8_t*>(dev) + 4, dev_pitch, 0, 8, rows, stream));
+  std::vector<uint8_t> back(rows * width, 0xEE);
+  API_OK(api->copy_2d(back.data(), width, dev, dev_pitch, width, rows, stream));
+  API_OK(api->synchronize(stream));
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < width; ++c) {
+      const uint8_t want = (c >= 4 && c < 12) ? 0 : host[r * src_pitch + c];
+      CHECK(back[r * width + c] == want, "row %zu col %zu: %u != %u", r, c, back[r * width + c], want);
+    }
+  CHECK(api->copy_2d(dev, 8, host.data(), src_pitch, width, rows, stream) == TOKMETER_CUDA_INVALID_ARGUMENT,
+        "a pitch below the width must be refused");
+  API_OK(api->device_free(dev));
+  API_OK(api->device_free(nullptr));
+  void* huge = nullptr;
+  CHECK(api->device_alloc(0, size_t{1} << 50, &huge) == TOKMETER_CUDA_OUT_OF_MEMORY && huge == nullptr,
+        "a 1 PiB allocation must fail with OUT_OF_MEMORY");
+  API_OK(api->destroy_stream(stream));
+}
+
 int main() {
   std::printf("philox known answers\n");
   TestPhiloxKnownAnswers();
@@ -545,6 +575,7 @@ int main() {
       {"Philox draws", TestPhiloxDraws},
       {"log-probabilities", TestLogProbs},
       {"invalid arguments", TestInvalidArguments},
+      {"device memory (KV cache)", TestDeviceMemory},
   };
   for (auto& t : tests) {
     const int before = g_failures;

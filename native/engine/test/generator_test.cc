@@ -241,8 +241,9 @@ struct RecordingSink final : StreamSink {
     done = true;
   }
 };
+// Up to 20 s: returns as soon as `cond` holds; the bound only matters on a machine so loaded that 2 s was not enough.
 bool WaitFor(const std::function<bool()>& cond) {
-  for (int i = 0; i < 400; ++i) {
+  for (int i = 0; i < 4000; ++i) {
     if (cond()) return true;
     std::this_thread::sleep_for(5ms);
   }
@@ -442,6 +443,140 @@ TEST(scheduler_kv_budget_refuses_alone_and_queues_together) {
   CHECK(WaitFor([&] { return one->done.load() && two->done.load(); }));
   CHECK_EQ(two->tokens.size(), size_t{16});
   CHECK(WaitFor([&] { return scheduler.stats().kvReservedBytes == 0; }));
+}
+
+namespace {
+// A model that samples "on its device" (LanguageModel::samplesOnDevice, the CUDA path's contract): it keeps each
+// Forward's argmax as its device-side result, never receives host logits, and records what the loop hands it.
+class DeviceModel final : public LanguageModel {
+ public:
+  DeviceModel(size_t vocab, size_t context) : inner_(vocab, context) {}
+  size_t vocabSize() const noexcept override { return inner_.vocabSize(); }
+  size_t contextLength() const noexcept override { return inner_.contextLength(); }
+  std::unique_ptr<SequenceState> NewSequence(size_t capacity) override { return inner_.NewSequence(capacity); }
+  bool samplesOnDevice() const noexcept override { return true; }
+  void StartSampling(SequenceState& s, const SamplingOptions& o, std::span<const uint32_t> prompt) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (started.count(&s) != 0) ++errors;    // twice for one sequence
+    if (forwarded.count(&s) != 0) ++errors;  // after its first Forward
+    started[&s] = std::vector<uint32_t>(prompt.begin(), prompt.end());
+    temperature = o.temperature;
+  }
+  void Forward(SequenceState& s, std::span<const uint32_t> tokens, std::span<float> logits) override {
+    if (!logits.empty()) ++errors;  // host logits must not be asked for
+    std::vector<float> device(vocabSize());
+    inner_.Forward(s, tokens, device);
+    std::lock_guard<std::mutex> lock(mutex);
+    if (started.count(&s) == 0) ++errors;
+    forwarded[&s] = true;
+    pending[&s] = static_cast<uint32_t>(std::max_element(device.begin(), device.end()) - device.begin());
+    last = {&s};
+  }
+  void ForwardBatch(std::span<SequenceState* const> sequences, std::span<const uint32_t> tokens,
+                    std::span<float> logits) override {
+    if (!logits.empty()) ++errors;
+    std::vector<SequenceState*> rows(sequences.begin(), sequences.end());
+    for (size_t i = 0; i < sequences.size(); ++i) Forward(*sequences[i], tokens.subspan(i, 1), {});
+    std::lock_guard<std::mutex> lock(mutex);
+    last = rows;
+    maxRows = std::max(maxRows, rows.size());
+  }
+  void SampleLast(std::span<SequenceState* const> sequences, std::span<const double> u, std::span<uint32_t> ids,
+                  std::span<float> logprobs) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (std::vector<SequenceState*>(sequences.begin(), sequences.end()) != last) ++errors;
+    if (u.size() != sequences.size() || ids.size() != sequences.size() || logprobs.size() != sequences.size()) ++errors;
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      ids[i] = pending[sequences[i]];
+      logprobs[i] = -0.5f;
+      uniforms.push_back(u[i]);
+    }
+    last.clear();
+  }
+  ScriptedModel& inner() { return inner_; }
+
+  std::mutex mutex;
+  std::map<SequenceState*, std::vector<uint32_t>> started;
+  std::map<SequenceState*, bool> forwarded;
+  std::map<SequenceState*, uint32_t> pending;
+  std::vector<SequenceState*> last;
+  std::vector<double> uniforms;
+  std::atomic<int> errors{0};
+  size_t maxRows = 0;
+  float temperature = -1;
+
+ private:
+  ScriptedModel inner_;
+};
+}  // namespace
+
+TEST(device_sampling_generator_feeds_the_same_and_samples_on_the_model) {
+  auto host = std::make_shared<ScriptedModel>(50, 100);
+  auto device = std::make_shared<DeviceModel>(50, 100);
+  host->script[5] = 40;
+  device->inner().script[5] = 40;
+  auto p = Greedy(5);
+  p.logprobs = true;
+  Generator a(host, {3, 4, 5}, p, Letters());
+  Generator b(device, {3, 4, 5}, p, Letters());
+  while (!a.done()) a.Step();
+  std::vector<float> logprobs;
+  while (!b.done()) logprobs.push_back(b.Step().logprob);
+  CHECK((Sampled(b, 3) == Sampled(a, 3)));
+  CHECK((device->inner().fed == host->fed));
+  CHECK_EQ(device->errors.load(), 0);
+  CHECK_EQ(device->started.size(), size_t{1});
+  CHECK((device->started.begin()->second == std::vector<uint32_t>{3, 4, 5}));
+  CHECK((logprobs == std::vector<float>(5, -0.5f)));         // the model's log-probabilities, as asked
+  CHECK((device->uniforms == std::vector<double>(5, 0.0)));  // greedy rows draw nothing
+  CHECK(b.usage().completionTokens == a.usage().completionTokens);
+}
+
+TEST(device_sampling_passes_the_cpu_samplers_draws) {
+  auto device = std::make_shared<DeviceModel>(50, 100);
+  GenerationParams p;
+  p.sampling.temperature = 0.7f;
+  p.sampling.seed = 42;
+  p.maxNewTokens = 6;
+  Generator g(device, {1, 2}, p, nullptr);
+  while (!g.done()) g.Step();
+  Sampler reference(42);
+  std::vector<double> want;
+  for (int i = 0; i < 6; ++i) want.push_back(reference.NextUniform());
+  CHECK((device->uniforms == want));  // so a seed draws the same tokens on CPU and GPU
+  CHECK(device->temperature == 0.7f);
+  CHECK_EQ(device->errors.load(), 0);
+  // Host logits are refused by a device generator, device ids by a host one.
+  Generator d(device, {1, 2}, Greedy(3), nullptr);
+  d.Step();
+  CHECK_ERROR(d.Accept(std::vector<float>(50, 0.0f)), "ERR_INTERNAL", "samples on its device");
+  auto host = std::make_shared<ScriptedModel>(50, 100);
+  Generator h(host, {1, 2}, Greedy(3), nullptr);
+  h.Step();
+  CHECK_ERROR(h.AcceptToken(3, 0.0f), "ERR_INTERNAL", "samples on the host");
+}
+
+TEST(scheduler_batches_device_sampled_generations_each_as_alone) {
+  auto m = std::make_shared<DeviceModel>(50, 1000);
+  Scheduler scheduler(m, Batch(4));
+  std::vector<RecordingSink*> sinks(6);
+  std::vector<std::shared_ptr<GenerationStream>> streams;
+  for (uint32_t i = 0; i < 6; ++i) {
+    streams.push_back(Stream(&sinks[i], 1u << 30));
+    scheduler.Submit({std::vector<uint32_t>(1 + i, i), Greedy(5 + i), nullptr, streams.back()});
+  }
+  for (uint32_t i = 0; i < 6; ++i) {
+    CHECK(WaitFor([&] { return sinks[i]->done.load(); }));
+    CHECK_EQ(sinks[i]->outcome.usage.completionTokens, size_t{5 + i});
+    std::vector<uint32_t> want;
+    for (uint32_t k = 0; k < 5 + i; ++k) want.push_back((i + 1 + k) % 50);
+    CHECK((sinks[i]->tokens == want));
+  }
+  CHECK(WaitFor([&] { return scheduler.running() == 0; }));
+  CHECK_EQ(m->errors.load(), 0);
+  CHECK_EQ(m->started.size(), size_t{6});
+  std::lock_guard<std::mutex> lock(m->mutex);
+  CHECK(m->maxRows > 1);
 }
 
 TEST_MAIN()
