@@ -34,8 +34,11 @@ const quick = args.includes('--quick');
 const started = performance.now();
 const elapsed = () => ((performance.now() - started) / 1000).toFixed(1);
 const log = (line: string) => console.log(`[${elapsed()} s] ${line}`);
-const cudaOptions = (extra: Record<string, unknown> = {}) =>
-  ({ device: 'cuda', deviceId: 0, ...extra }) as unknown as ModelLoadOptions;
+const cudaOptions = (extra: Partial<ModelLoadOptions> = {}): ModelLoadOptions => ({
+  device: 'cuda',
+  deviceId: 0,
+  ...extra,
+});
 
 // Deterministic prompt ids (xorshift), avoiding the first 3 (special) ids.
 function promptIds(length: number, seed: number, vocab: number): number[] {
@@ -147,7 +150,9 @@ async function main(): Promise<void> {
     `made ${dir}: ${(made.parameters / 1e9).toFixed(2)}B parameters, ${(weightBytes / 2 ** 30).toFixed(2)} GiB fp16 in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   const t1 = performance.now();
-  const model = await Model.load(dir, cudaOptions({ dtype: 'fp16' }));
+  // Batch 32 at a 2048-token prompt reserves 32 x 2 x 2080 x 32 KiB of KV (sequence caches and the batch's two
+  // halves): the default 256 MiB budget would queue all but one or two of them.
+  const model = await Model.load(dir, cudaOptions({ dtype: 'fp16', maxBatch: 32, kvCacheBytes: 16 * 2 ** 30 }));
   log(`loaded on CUDA in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
   const vocab = made.config.vocab_size;
   const headDim = spec.hidden / spec.heads;

@@ -421,10 +421,20 @@ int DeviceFree(void* ptr) {
   return TOKMETER_CUDA_OK;
 }
 
+// Work queued on a stream must be issued with the stream's device current (the calling thread's may differ).
+int UseStreamDevice(void* stream) {
+  if (!stream) return TOKMETER_CUDA_OK;
+  int device = 0;
+  TM_CUDA_TRY(cudaStreamGetDevice(static_cast<cudaStream_t>(stream), &device));
+  TM_CUDA_TRY(cudaSetDevice(device));
+  return TOKMETER_CUDA_OK;
+}
+
 int Copy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height, void* stream) {
   if (width == 0 || height == 0) return TOKMETER_CUDA_OK;
   if (!dst || !src) return Fail(TOKMETER_CUDA_INVALID_ARGUMENT, "copy_2d: NULL pointer");
   if (dpitch < width || spitch < width) return Fail(TOKMETER_CUDA_INVALID_ARGUMENT, "copy_2d: pitch < width");
+  if (const int st = UseStreamDevice(stream)) return st;
   TM_CUDA_TRY(
       cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, cudaMemcpyDefault, static_cast<cudaStream_t>(stream)));
   return TOKMETER_CUDA_OK;
@@ -434,6 +444,7 @@ int Memset2D(void* dst, size_t pitch, int value, size_t width, size_t height, vo
   if (width == 0 || height == 0) return TOKMETER_CUDA_OK;
   if (!dst) return Fail(TOKMETER_CUDA_INVALID_ARGUMENT, "memset_2d: NULL pointer");
   if (pitch < width) return Fail(TOKMETER_CUDA_INVALID_ARGUMENT, "memset_2d: pitch < width");
+  if (const int st = UseStreamDevice(stream)) return st;
   TM_CUDA_TRY(cudaMemset2DAsync(dst, pitch, value, width, height, static_cast<cudaStream_t>(stream)));
   return TOKMETER_CUDA_OK;
 }
