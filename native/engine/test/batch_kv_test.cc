@@ -1,10 +1,12 @@
 // BatchKv (batch_kv.h): rows join from their own cache, are left-padded with zeroed holes, advance together,
-// are extracted back unchanged, and a relayout compacts the holes away.
+// are extracted back unchanged, and a relayout compacts the holes away. Every test runs over host memory and over
+// fenced memory (fenced_memory.h), where host access outside KvMemory faults, as on a GPU.
 #include <cstring>
 #include <vector>
 
 #include "engine/batch_kv.h"
 #include "engine/kv_cache.h"
+#include "fenced_memory.h"
 #include "test_util.h"
 
 using namespace tokmeter::engine;
@@ -28,7 +30,8 @@ float Value(size_t seq, size_t t, size_t h, size_t p, size_t d) {
 
 // A sequence's own cache holding `n` positions of sequence `seq`.
 KvCache Own(size_t seq, size_t n, size_t capacity) {
-  KvCache cache(Spec(), capacity);
+  KvCache cache(Spec(), capacity, *et::kv_memory);
+  et::Direct direct;
   for (size_t t = 0; t < kTensors; ++t) {
     auto* out = static_cast<float*>(cache.past(t));
     for (size_t h = 0; h < kHeads; ++h)
@@ -41,6 +44,7 @@ KvCache Own(size_t seq, size_t n, size_t capacity) {
 
 // What a batched Run does: copies the past into present and appends position `len` of each row.
 void Step(BatchKv& b, const std::vector<size_t>& seqs) {
+  et::Direct direct;
   const size_t P = b.pastLength(), T = P + 1;
   for (size_t t = 0; t < kTensors; ++t) {
     const auto* past = static_cast<const float*>(b.past(t));
@@ -57,6 +61,7 @@ void Step(BatchKv& b, const std::vector<size_t>& seqs) {
 
 // Row r holds positions 0..len-1 of sequence `seq`, left-padded with zeros.
 bool RowIs(BatchKv& b, size_t r, size_t seq) {
+  et::Direct direct;
   const size_t P = b.pastLength(), len = b.rowLength(r);
   for (size_t t = 0; t < kTensors; ++t) {
     const auto* past = static_cast<const float*>(b.past(t));
@@ -72,6 +77,7 @@ bool RowIs(BatchKv& b, size_t r, size_t seq) {
 }
 
 bool OwnIs(const KvCache& cache, size_t seq) {
+  et::Direct direct;
   const size_t n = cache.length();
   for (size_t t = 0; t < kTensors; ++t) {
     const auto* past = static_cast<const float*>(cache.past(t));
@@ -86,7 +92,7 @@ bool OwnIs(const KvCache& cache, size_t seq) {
 }  // namespace
 
 TEST(rows_join_left_padded_and_step_together) {
-  BatchKv b(kTensors, kHeads, kDim * sizeof(float));
+  BatchKv b(kTensors, kHeads, kDim * sizeof(float), *et::kv_memory);
   KvCache a = Own(1, 5, 20), c = Own(2, 2, 20);
   std::vector<BatchKv::Source> src(2);
   src[0].cache = &a;
@@ -107,7 +113,7 @@ TEST(rows_join_left_padded_and_step_together) {
 }
 
 TEST(leave_extract_and_compact) {
-  BatchKv b(kTensors, kHeads, kDim * sizeof(float));
+  BatchKv b(kTensors, kHeads, kDim * sizeof(float), *et::kv_memory);
   KvCache a = Own(1, 6, 30), c = Own(2, 1, 30), e = Own(3, 3, 30);
   std::vector<BatchKv::Source> src(3);
   src[0].cache = &a;
@@ -116,7 +122,7 @@ TEST(leave_extract_and_compact) {
   b.Relayout(src, 30);
   Step(b, {1, 2, 3});
   // Row 0 (the longest) leaves but lives on (parked): extracted into its own cache, unchanged.
-  KvCache out(Spec(), 30);
+  KvCache out(Spec(), 30, *et::kv_memory);
   b.ExtractRow(0, out);
   CHECK_EQ(out.length(), size_t{7});
   CHECK(OwnIs(out, 1));
@@ -147,7 +153,7 @@ TEST(leave_extract_and_compact) {
 }
 
 TEST(a_lone_row_is_adopted_without_a_copy_and_others_join_later) {
-  BatchKv b(kTensors, kHeads, kDim * sizeof(float));
+  BatchKv b(kTensors, kHeads, kDim * sizeof(float), *et::kv_memory);
   KvCache a = Own(1, 4, 12);
   const void* own_past = a.past(0);
   b.Adopt(a);
@@ -183,10 +189,10 @@ TEST(a_lone_row_is_adopted_without_a_copy_and_others_join_later) {
   CHECK(RowIs(b, 0, 3));
   Step(b, {3});
   CHECK(RowIs(b, 0, 3));
-  KvCache out(Spec(), 12);
+  KvCache out(Spec(), 12, *et::kv_memory);
   b.ExtractRow(0, out);
   CHECK_EQ(out.length(), size_t{5});
   CHECK(OwnIs(out, 3));
 }
 
-TEST_MAIN()
+int main() { return et::RunOverBothMemories(); }

@@ -1,12 +1,14 @@
 // The prompt-prefix KV cache (prefix_cache.h) over real KvCache buffers: what a hit copies (layout, length),
 // the cap at prompt.size() - 1, LRU eviction under the byte budget, prompts larger than the budget, entries
-// replaced by longer prompts; and the generator's use of it (cachedTokens, what is fed) through a double.
+// replaced by longer prompts; and the generator's use of it (cachedTokens, what is fed) through a double. Every
+// test runs over host memory and over fenced memory (fenced_memory.h), where host access outside KvMemory faults.
 #include <cstring>
 #include <vector>
 
 #include "engine/generator.h"
 #include "engine/kv_cache.h"
 #include "engine/prefix_cache.h"
+#include "fenced_memory.h"
 #include "test_util.h"
 
 using namespace tokmeter::engine;
@@ -33,6 +35,7 @@ float Value(size_t t, size_t h, uint32_t token, size_t d) {
 
 // Simulates a prefill of `tokens`: writes present as [heads, n, dim] and advances.
 void Prefill(KvCache& cache, const std::vector<uint32_t>& tokens) {
+  et::Direct direct;
   const size_t n = tokens.size();
   for (size_t t = 0; t < kTensors; ++t) {
     auto* out = static_cast<float*>(cache.present(t));
@@ -46,6 +49,7 @@ void Prefill(KvCache& cache, const std::vector<uint32_t>& tokens) {
 // Checks that the past of `cache` (length n) holds the KV of tokens[0, n).
 bool PastHolds(KvCache& cache, const std::vector<uint32_t>& tokens, size_t n) {
   if (cache.length() != n) return false;
+  et::Direct direct;
   for (size_t t = 0; t < kTensors; ++t) {
     const auto* past = static_cast<const float*>(cache.past(t));
     for (size_t h = 0; h < kHeads; ++h)
@@ -57,14 +61,14 @@ bool PastHolds(KvCache& cache, const std::vector<uint32_t>& tokens, size_t n) {
 }
 
 size_t StoreAfterPrefill(PrefixCache& pc, const std::vector<uint32_t>& prompt) {
-  KvCache cache(Spec(), 64);
+  KvCache cache(Spec(), 64, *et::kv_memory);
   Prefill(cache, prompt);
   pc.Store(cache, prompt);
   return pc.stats().bytes;
 }
 
 size_t LoadInto(PrefixCache& pc, const std::vector<uint32_t>& prompt, const std::vector<uint32_t>& expectedTokens) {
-  KvCache cache(Spec(), 64);
+  KvCache cache(Spec(), 64, *et::kv_memory);
   const size_t n = pc.Load(cache, prompt);
   CHECK(PastHolds(cache, expectedTokens, n));
   return n;
@@ -73,7 +77,7 @@ size_t LoadInto(PrefixCache& pc, const std::vector<uint32_t>& prompt, const std:
 }  // namespace
 
 TEST(miss_then_hit_copies_the_common_prefix) {
-  PrefixCache pc(1 << 20);
+  PrefixCache pc(1 << 20, *et::kv_memory);
   const std::vector<uint32_t> a = {1, 10, 11, 12, 13, 14};
   const std::vector<uint32_t> b = {1, 10, 11, 12, 40, 41, 42};
   CHECK_EQ(LoadInto(pc, a, a), 0u);
@@ -87,7 +91,7 @@ TEST(miss_then_hit_copies_the_common_prefix) {
 }
 
 TEST(the_last_prompt_token_is_never_served_from_the_cache) {
-  PrefixCache pc(1 << 20);
+  PrefixCache pc(1 << 20, *et::kv_memory);
   const std::vector<uint32_t> a = {5, 6, 7, 8};
   StoreAfterPrefill(pc, a);
   CHECK_EQ(LoadInto(pc, a, a), 3u);             // the same prompt: all but its last token
@@ -99,7 +103,7 @@ TEST(the_last_prompt_token_is_never_served_from_the_cache) {
 
 TEST(lru_eviction_keeps_the_byte_budget) {
   // Room for 10 tokens: two 4-token prompts fit, a third evicts the least recently used one.
-  PrefixCache pc(10 * kBytesPerToken);
+  PrefixCache pc(10 * kBytesPerToken, *et::kv_memory);
   const std::vector<uint32_t> a = {1, 2, 3, 4}, b = {2, 3, 4, 5}, c = {3, 4, 5, 6};
   StoreAfterPrefill(pc, a);
   StoreAfterPrefill(pc, b);
@@ -116,7 +120,7 @@ TEST(lru_eviction_keeps_the_byte_budget) {
 }
 
 TEST(a_prompt_larger_than_the_budget_is_not_kept) {
-  PrefixCache pc(3 * kBytesPerToken);
+  PrefixCache pc(3 * kBytesPerToken, *et::kv_memory);
   const std::vector<uint32_t> a = {1, 2, 3, 4};
   CHECK_EQ(StoreAfterPrefill(pc, a), 0u);
   auto s = pc.stats();
@@ -126,7 +130,7 @@ TEST(a_prompt_larger_than_the_budget_is_not_kept) {
 }
 
 TEST(a_longer_prompt_replaces_the_entry_it_extends) {
-  PrefixCache pc(1 << 20);
+  PrefixCache pc(1 << 20, *et::kv_memory);
   const std::vector<uint32_t> turn1 = {1, 2, 3}, turn2 = {1, 2, 3, 4, 5, 6};
   StoreAfterPrefill(pc, turn1);
   StoreAfterPrefill(pc, turn2);
@@ -139,10 +143,10 @@ TEST(a_longer_prompt_replaces_the_entry_it_extends) {
 }
 
 TEST(loading_needs_an_empty_sequence) {
-  PrefixCache pc(1 << 20);
+  PrefixCache pc(1 << 20, *et::kv_memory);
   const std::vector<uint32_t> a = {1, 2, 3, 4};
   StoreAfterPrefill(pc, a);
-  KvCache cache(Spec(), 64);
+  KvCache cache(Spec(), 64, *et::kv_memory);
   Prefill(cache, {1});
   CHECK_EQ(pc.Load(cache, a), 0u);
   CHECK_EQ(cache.length(), 1u);
@@ -199,4 +203,4 @@ TEST(generator_feeds_only_what_the_prefix_cache_lacks) {
   CHECK_EQ(g.usage().completionTokens, 2u);
 }
 
-TEST_MAIN()
+int main() { return et::RunOverBothMemories(); }
