@@ -42,6 +42,7 @@ describe('KV cache', () => {
       try {
         if (label === 'fp16 KV') expect(m.info.kvDtype).toBe('float16');
         if (label === 'no position_ids') expect(m.info.positionIds).toBe(false);
+        expect(m.info).toMatchObject({ device: 'cpu', deviceName: 'cpu' });
         for (const prompt of PROMPTS) {
           const ids = Array.from(m.encodePrompt(prompt));
           const r = await run(m, prompt, { maxNewTokens: 24, temperature: 0 });
