@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { Model } from '../model/index.js';
 import { asMeterable, openLedger } from '../server/index.js';
 import { Meter, PriceTable, formatPico, type GenerationChunk, type PromptInput, type Usage } from '../usage/index.js';
-import { action, collect, intArg, numberArg, readStdin } from './util.js';
+import { action, collect, deviceArg, intArg, numberArg, readStdin } from './util.js';
 
 interface GenerateFlags {
   model: string;
@@ -19,6 +19,8 @@ interface GenerateFlags {
   seed?: number;
   stop?: string[];
   threads?: number;
+  device?: 'cpu' | 'cuda';
+  deviceId?: number;
   ledger?: string;
   prices?: string;
   key: string;
@@ -46,6 +48,8 @@ export function registerGenerate(program: Command): void {
     .option('--seed <n>', 'sampling seed', intArg(0))
     .option('--stop <text>', 'stop string (repeatable)', collect)
     .option('--threads <n>', 'ONNX Runtime threads', intArg(1, 1024))
+    .option('--device <device>', "'cpu' (default) or 'cuda'", deviceArg)
+    .option('--device-id <n>', 'CUDA device index (with --device cuda)', intArg(0, 1024))
     .option('--ledger <spec>', 'record the usage: sqlite:PATH or postgres://...')
     .option('--prices <file>', 'price table JSON (with --ledger; default: price 0)')
     .option('--key <tenant>', 'tenant the usage is recorded for (with --ledger)', 'cli')
@@ -65,7 +69,8 @@ export function registerGenerate(program: Command): void {
             }
           : text;
         const model = await Model.load(f.model, {
-          device: 'cpu',
+          device: f.device ?? 'cpu',
+          ...(f.deviceId !== undefined ? { deviceId: f.deviceId } : {}),
           ...(f.threads !== undefined ? { threads: f.threads } : {}),
         });
         const ac = new AbortController();

@@ -1,7 +1,7 @@
 /** `tokmeter serve`: the OpenAI-compatible server over one model folder. */
 import type { Command } from 'commander';
 import { startServer, type RunningServer, type StartOptions } from '../server/index.js';
-import { action, intArg, onceSignal } from './util.js';
+import { action, deviceArg, intArg, onceSignal } from './util.js';
 
 export interface ServeFlags {
   model: string;
@@ -14,6 +14,8 @@ export interface ServeFlags {
   keys?: string;
   prices?: string;
   threads?: number;
+  device?: 'cpu' | 'cuda';
+  deviceId?: number;
   maxBatch?: number;
   kvCacheBytes?: number;
   redisEvents?: string;
@@ -40,6 +42,8 @@ export function serveOptions(f: ServeFlags): StartOptions {
     ...(f.keys !== undefined ? { keys: f.keys } : {}),
     ...(f.prices !== undefined ? { prices: f.prices } : {}),
     ...(f.threads !== undefined ? { threads: f.threads } : {}),
+    ...(f.device !== undefined ? { device: f.device } : {}),
+    ...(f.deviceId !== undefined ? { deviceId: f.deviceId } : {}),
     ...(f.maxBatch !== undefined ? { maxBatch: f.maxBatch } : {}),
     ...(f.kvCacheBytes !== undefined ? { kvCacheBytes: f.kvCacheBytes } : {}),
     ...(f.redisEvents !== undefined ? { redisEvents: f.redisEvents } : {}),
@@ -81,6 +85,8 @@ export function registerServe(program: Command): void {
     .option('--keys <file>', 'API keys file (sha256 hashes → tenants with limits); without it the server is open')
     .option('--prices <file>', 'price table JSON; without it the model is priced at 0')
     .option('--threads <n>', 'ONNX Runtime threads', intArg(1, 1024))
+    .option('--device <device>', "'cpu' (default) or 'cuda' (KV cache and sampling on the GPU)", deviceArg)
+    .option('--device-id <n>', 'CUDA device index (with --device cuda)', intArg(0, 1024))
     .option('--max-batch <n>', 'generations stepped together (continuous batching; default 16)', intArg(1, 1024))
     .option('--kv-cache-bytes <n>', 'KV-cache budget of the running batch + prefix cache (default 256 MiB)', intArg(1))
     .option('--max-body-bytes <n>', 'request body limit (413 above)', intArg(1))

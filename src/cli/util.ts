@@ -15,6 +15,12 @@ export function intArg(min: number, max = Number.MAX_SAFE_INTEGER): (v: string) 
   };
 }
 
+/** `--device`: 'cpu' or 'cuda'. */
+export function deviceArg(v: string): 'cpu' | 'cuda' {
+  if (v !== 'cpu' && v !== 'cuda') throw new InvalidArgumentError(`expected 'cpu' or 'cuda', got ${JSON.stringify(v)}`);
+  return v;
+}
+
 export function numberArg(min: number, max: number): (v: string) => number {
   return (v: string) => {
     const n = Number(v);

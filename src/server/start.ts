@@ -36,6 +36,10 @@ export interface StartOptions {
   /** Price table JSON (src/usage/prices.ts); none = the model at price 0. */
   prices?: string;
   threads?: number;
+  /** 'cpu' (default) or 'cuda' (Model.load device; DeviceUnavailableError names what is missing). */
+  device?: 'cpu' | 'cuda';
+  /** CUDA device index (device 'cuda'). */
+  deviceId?: number;
   /** Most generations stepped together in one batch (Model.load maxBatch; default 16). */
   maxBatch?: number;
   /** KV-cache memory budget of the running batch and the prefix cache (Model.load kvCacheBytes). */
@@ -96,7 +100,8 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
   }
   const keys = o.keys !== undefined ? KeyStore.fromFile(o.keys) : undefined;
   const model = await Model.load(o.model, {
-    device: 'cpu',
+    device: o.device ?? 'cpu',
+    ...(o.deviceId !== undefined ? { deviceId: o.deviceId } : {}),
     ...(o.threads !== undefined ? { threads: o.threads } : {}),
     ...(o.maxBatch !== undefined ? { maxBatch: o.maxBatch } : {}),
     ...(o.kvCacheBytes !== undefined ? { kvCacheBytes: o.kvCacheBytes } : {}),

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from '../../src/tokenizer/index.js';
 import { hashKey } from '../../src/server/index.js';
+import { gpuSkipReason } from '../cuda/helpers.js';
 import { makeChatTinyModel, tempDir } from '../server/helpers.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -170,6 +171,19 @@ describe('tokmeter', () => {
     expect(table.stdout).toMatch(/^model\s+requests\s+prompt\s+cached\s+completion\s+total\s+cost\n/);
     expect(table.stdout).toMatch(/\ntiny\s+2\s/);
     expect(tokmeter(['usage', '--ledger', `sqlite:${db}`, '--group-by', 'week']).status).toBe(1);
+  });
+
+  it('generate --device cuda reaches Model.load: it runs on a GPU machine, else names what is missing', async () => {
+    const bad = tokmeter(['generate', '--model', model, '--device', 'tpu', 'Hi']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain("expected 'cpu' or 'cuda'");
+    const cuda = tokmeter(['generate', '--model', model, '-n', '2', '-t', '0', '--device', 'cuda', 'Hi']);
+    if ((await gpuSkipReason()) === null) {
+      expect(cuda.status, cuda.stderr).toBe(0);
+    } else {
+      expect(cuda.status).toBe(1);
+      expect(cuda.stderr).toMatch(/CUDA|plug-in|libcuda/);
+    }
   });
 
   it('keys add prints a key once and stores only its sha256', () => {

@@ -22,6 +22,11 @@ it('passes the engine and Redis flags through', () => {
     redisEvents: 'redis://127.0.0.1:6380',
   });
   expect(serveOptions({ model: 'm', port: 0, host: 'h' })).not.toHaveProperty('maxBatch');
+  expect(serveOptions({ model: 'm', port: 0, host: 'h', device: 'cuda', deviceId: 1 })).toMatchObject({
+    device: 'cuda',
+    deviceId: 1,
+  });
+  expect(serveOptions({ model: 'm', port: 0, host: 'h' })).not.toHaveProperty('device');
 });
 
 it('refuses redisEvents without redis', async () => {
