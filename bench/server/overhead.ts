@@ -4,10 +4,15 @@
  * chat template, but its generate() yields its tokens at once. Measured in the server process (its trace), so the
  * loopback and this client process's scheduling are not in the number:
  *
- *   npx tsx bench/server/overhead.ts [--size demo] [--requests 400] [--ledger sqlite|none]
+ *   npx tsx bench/server/overhead.ts [--size demo] [--requests 400] [--ledger sqlite|none] [--cpu-prof DIR]
+ *                                    [--gap-ms 0]
+ *
+ * `--cpu-prof DIR` writes the server process's V8 CPU profile (node --cpu-prof) into DIR. `--gap-ms 50` idles between
+ * requests, as the server does while a real engine decodes: the same work then runs from cold caches.
  *
  * Rows: completion and chat requests, stream: true, max_tokens 4. Columns: arrival (headers parsed) → first SSE
- * event with text handed to the socket, p50 and p90, and process CPU (all threads) per request. The prompt is
+ * event with text handed to the socket, p10, p50 and p90, and process CPU (all threads) per request. On a loaded
+ * machine p10 is the steadiest figure of the work itself (the median also holds preemption by other processes). The prompt is
  * encoded once in both rows as the real Model.generate() would, so this is an upper bound of what the server adds to
  * time to first token: compare it with the in-process time to first text that run.ts prints.
  */
@@ -23,10 +28,13 @@ const { values } = parseArgs({
     size: { type: 'string', default: 'demo' },
     requests: { type: 'string', default: '400' },
     ledger: { type: 'string', default: 'sqlite' },
+    'cpu-prof': { type: 'string' },
+    'gap-ms': { type: 'string', default: '0' },
   },
 });
 const SIZE = values.size as SizeName;
 const N = Number(values.requests);
+const GAP_MS = Number(values['gap-ms']);
 const PROMPT = 'The quick brown fox jumps over the lazy dog. Write a short story about metering tokens:';
 
 const pct = (xs: number[], p: number): number => {
@@ -41,7 +49,16 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'tokmeter-bench-overhead-'));
 const ledger = values.ledger === 'none' ? '-' : `sqlite:${path.join(tmp, 'usage.db')}`;
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', path.join(import.meta.dirname, 'server-child.ts'), dir, '1', ledger, 'instant'],
+  [
+    ...(values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${values['cpu-prof']}`] : []),
+    '--import',
+    'tsx',
+    path.join(import.meta.dirname, 'server-child.ts'),
+    dir,
+    '1',
+    ledger,
+    'instant',
+  ],
   { stdio: ['pipe', 'pipe', 'inherit'] },
 );
 let out = '';
@@ -87,19 +104,28 @@ async function request(kind: 'completion' | 'chat', i: number): Promise<void> {
 
 try {
   console.log(`\nserver's own work per streamed request (instant engine, ${SIZE} tokenizer, ledger ${values.ledger})`);
-  console.log('request        arrival → first text event, ms: p50     p90    CPU ms/request (all threads)');
+  console.log('request        arrival → first text event, ms: p10     p50     p90    CPU ms/request (all threads)');
   let unique = 0;
+  const splits: string[] = [];
   for (const kind of ['completion', 'chat'] as const) {
     for (let i = 0; i < 50; i++) await request(kind, unique++); // warm-up
     await ask('trace');
     await ask('cpu');
-    for (let i = 0; i < N; i++) await request(kind, unique++);
+    for (let i = 0; i < N; i++) {
+      if (GAP_MS > 0) await new Promise((r) => setTimeout(r, GAP_MS));
+      await request(kind, unique++);
+    }
     const cpu = Number(await ask('cpu'));
-    const times = (JSON.parse(await ask('trace')) as number[][]).map((t) => t[0]!);
+    const rows = JSON.parse(await ask('trace')) as number[][];
+    const col = (k: number): number[] => rows.map((t) => t[k]!);
+    const times = col(0);
     console.log(
-      `${kind.padEnd(15)}${' '.repeat(32)}${pct(times, 50).toFixed(3).padStart(7)} ${pct(times, 90).toFixed(3).padStart(7)}    ${(cpu / N).toFixed(3)}`,
+      `${kind.padEnd(15)}${' '.repeat(32)}${[10, 50, 90].map((p) => pct(times, p).toFixed(3).padStart(7)).join(' ')}    ${(cpu / N).toFixed(3)}`,
     );
+    splits.push(`${kind.padEnd(15)}${[5, 4, 1, 3].map((k) => pct(col(k), 50).toFixed(3).padStart(9)).join('')}`);
   }
+  console.log('\nsplit, p50 ms from arrival:  body read  handler  generate()  + first text → socket');
+  for (const line of splits) console.log(line);
 } finally {
   child.stdin.end();
   await new Promise((r) => child.once('exit', r));

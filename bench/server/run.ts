@@ -3,6 +3,7 @@
  * calling the Model in-process, measured in the same run (STYLE.md §18).
  *
  *   npx tsx bench/server/run.ts [--size demo|tiny] [--threads 2] [--requests 40] [--seconds 5] [--tokens 16]
+ *                               [--warmup 100] [--client raw|fetch|both] [--cpu-prof DIR]
  *
  * Rows (time to first text, concurrency 1, interleaved rounds so drift hits every path alike). All paths run on
  * the same Model object in the same process (the server's child process; see server-child.ts), so the difference is
@@ -11,17 +12,24 @@
  *   meter in-process     the same through Meter.wrap(asMeterable(model)) (limits, pricing, no ledger)
  *   HTTP, server side    POST /v1/completions stream:true (SQLite ledger): from the request's arrival in the server
  *                        (headers parsed) to its first SSE event with text handed to the socket (server-child's trace)
- *   HTTP, client side    the same request seen by this process: fetch → first SSE data event with text (adds the
- *                        loopback and this process's own scheduling)
- * Overheads are the median of per-round differences (each round runs all paths on one prompt), which cancels the
- * drift a shared machine adds; the p50 columns are the plain distributions. A last line splits the server side:
- * arrival → Model.generate() (body read, parsing, validation, Meter admission and the prompt's encoding), the engine
- * (compared with the in-process run of the same round), and first text → socket.
+ *   HTTP, client side    the same request seen by this process: request sent → first SSE data event with text (adds
+ *                        the loopback and this process's own scheduling)
+ * The HTTP rows come once per client (`--client both`, the default): `raw` is a minimal keep-alive socket client
+ * (RawClient below) whose own CPU barely competes with the engine on a small machine, as a client on another host;
+ * `fetch` is undici, whose work on the response headers runs while the engine computes the first token. The
+ * server-side rows are server timestamps either way; what the client does shows up only as a slower engine.
+ * Overheads are the median of per-round differences (each round runs all paths on prompts of the same length),
+ * which cancels the drift a shared machine adds; the p50 columns are the plain distributions. A split line per
+ * client: arrival → Model.generate() (body read, parsing, validation, Meter admission and the prompt's encoding),
+ * the engine (compared with the in-process run of the same round), and first text → socket.
+ * `--warmup N` (100) short requests per client first, so that V8 has optimized the server's request path;
+ * `--warmup 3` measures a server that has just started. `--seconds 0` skips the non-streaming rows.
  * Then non-streaming /v1/completions at concurrency 1, 4, 8 for a fixed time: requests/s, p50, p99.
  * Every request has its own prompt (a numbered suffix): identical greedy requests would be answered by the server's
  * response cache and measure nothing. The model is made under .models/<size> if missing (seeded weights).
  */
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +43,9 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '40' },
     seconds: { type: 'string', default: '5' },
     tokens: { type: 'string', default: '16' },
+    warmup: { type: 'string', default: '100' },
+    client: { type: 'string', default: 'both' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const SIZE = values.size as SizeName;
@@ -42,6 +53,9 @@ const THREADS = Number(values.threads);
 const N = Number(values.requests);
 const SECONDS = Number(values.seconds);
 const TOKENS = Number(values.tokens);
+const WARMUP = Number(values.warmup);
+if (!['raw', 'fetch', 'both'].includes(values.client!)) throw new Error('--client: raw, fetch or both');
+const CLIENTS = (values.client === 'both' ? ['raw', 'fetch'] : [values.client]) as ('raw' | 'fetch')[];
 const PROMPT = 'The quick brown fox jumps over the lazy dog. Write a short story about metering tokens:';
 
 function pct(xs: number[], p: number): number {
@@ -66,10 +80,65 @@ async function firstSse(url: string, body: object): Promise<{ ttft: number; tota
     const { value, done } = await reader.read();
     if (done) break;
     buf += dec.decode(value, { stream: true });
-    if (ttft < 0 && /"text":"[^"]/.test(buf)) ttft = performance.now() - t0;
+    if (ttft < 0 && FIRST_TEXT.test(buf)) ttft = performance.now() - t0;
   }
   if (!buf.includes('data: [DONE]')) throw new Error(`stream did not finish: ${buf.slice(-200)}`);
   return { ttft, total: performance.now() - t0 };
+}
+
+const FIRST_TEXT = /"text":"[^"]/;
+
+/**
+ * A minimal HTTP/1.1 client on one keep-alive socket: the request leaves in one write and the response is only
+ * scanned (status line, first text, the chunked terminator), so the client's own CPU competes as little as possible
+ * with the engine on a small shared machine (fetch's undici parsing and WHATWG streams cost hundreds of µs per
+ * response, while the engine runs). A client on another machine costs the server nothing.
+ */
+class RawClient {
+  private onData: ((d: Buffer) => void) | undefined;
+
+  private constructor(
+    private readonly sock: net.Socket,
+    private readonly host: string,
+  ) {
+    sock.setNoDelay(true);
+    sock.on('data', (d: Buffer) => this.onData?.(d));
+  }
+
+  static connect(url: string): Promise<RawClient> {
+    const u = new URL(url);
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(Number(u.port), u.hostname, () => resolve(new RawClient(sock, u.host)));
+      sock.once('error', reject);
+    });
+  }
+
+  stream(route: string, body: object): Promise<{ ttft: number; total: number }> {
+    const payload = JSON.stringify(body);
+    const req =
+      `POST ${route} HTTP/1.1\r\nhost: ${this.host}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
+    return new Promise((resolve, reject) => {
+      let buf = '';
+      let ttft = -1;
+      const t0 = performance.now();
+      this.onData = (d) => {
+        buf += d.toString('utf8');
+        if (ttft < 0 && FIRST_TEXT.test(buf)) ttft = performance.now() - t0;
+        if (!buf.endsWith('\r\n0\r\n\r\n')) return;
+        const total = performance.now() - t0;
+        this.onData = undefined;
+        if (!buf.startsWith('HTTP/1.1 200')) reject(new Error(`HTTP: ${buf.slice(0, 300)}`));
+        else if (!buf.includes('data: [DONE]')) reject(new Error(`stream did not finish: ${buf.slice(-200)}`));
+        else resolve({ ttft, total });
+      };
+      this.sock.write(req);
+    });
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
 }
 
 async function main(): Promise<void> {
@@ -82,6 +151,7 @@ async function main(): Promise<void> {
   const child = spawn(
     process.execPath,
     [
+      ...(values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-interval=50', `--cpu-prof-dir=${values['cpu-prof']}`] : []),
       '--import',
       'tsx',
       path.join(import.meta.dirname, 'server-child.ts'),
@@ -124,12 +194,20 @@ async function main(): Promise<void> {
   const name = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'))._name_or_path ?? path.basename(dir);
   const model = { name: String(name) };
   const body = { model: model.name, prompt: PROMPT, max_tokens: TOKENS, temperature: 0, stream: true };
+  const raw = await RawClient.connect(url);
+  const httpStream = (client: 'raw' | 'fetch', b: object) =>
+    client === 'raw' ? raw.stream('/v1/completions', b) : firstSse(url, b);
   try {
-    // Warm-up: both sides.
+    // Warm-up: both sides, long enough for V8 to optimize the server's request path (a server that has run for a
+    // while); `--warmup 3` shows a freshly started one. Short generations: the engine is not what is warmed.
     for (let i = 0; i < 3; i++) {
       await inChild('direct', `${PROMPT} [${i}]`);
       await inChild('metered', `${PROMPT} <${i}>`);
-      await firstSse(url, { ...body, prompt: `${PROMPT} [${i}]` });
+    }
+    for (let i = 0; i < WARMUP; i++) {
+      const last = i >= WARMUP - 3;
+      const b = { ...body, prompt: `${PROMPT} [${i}]`, max_tokens: last ? TOKENS : 2 };
+      for (const c of CLIENTS) await httpStream(c, { ...b, prompt: `${b.prompt} ${c}` });
     }
     const scrape = async (): Promise<{ sum: number; count: number }> => {
       const text = await (await fetch(`${url}/metrics`)).text();
@@ -143,70 +221,86 @@ async function main(): Promise<void> {
     await serverTrace(); // drop the warm-up
     const direct: number[] = [];
     const viaMeter: number[] = [];
-    const http: number[] = [];
-    const httpTotal: number[] = [];
-    // One round = the three paths on the same prompt; the order rotates per round so that whatever the previous
+    const http = { raw: [] as number[], fetch: [] as number[] };
+    const httpTotal = { raw: [] as number[], fetch: [] as number[] };
+    const order: ('raw' | 'fetch')[] = []; // which client made each traced request, in order
+    // One round = every path on the same prompt; the order rotates per round so that whatever the previous
     // request left running (the server's ledger write, other processes) does not always precede the same path.
     const paths: (() => Promise<void>)[] = [];
     let prompt = '';
-    paths.push(async () => void direct.push(await inChild('direct', prompt)));
-    paths.push(async () => void viaMeter.push(await inChild('metered', prompt)));
-    paths.push(async () => {
-      const h = await firstSse(url, { ...body, prompt });
-      http.push(h.ttft);
-      httpTotal.push(h.total);
-    });
+    // Each path gets its own one-letter suffix (the same length in tokens): two HTTP requests with one prompt would
+    // be answered by the server's response cache.
+    paths.push(async () => void direct.push(await inChild('direct', `${prompt} d`)));
+    paths.push(async () => void viaMeter.push(await inChild('metered', `${prompt} m`)));
+    for (const c of CLIENTS) {
+      paths.push(async () => {
+        order.push(c);
+        const h = await httpStream(c, { ...body, prompt: `${prompt} ${c[0]}` });
+        http[c].push(h.ttft);
+        httpTotal[c].push(h.total);
+      });
+    }
     for (let i = 0; i < N; i++) {
       prompt = `${PROMPT} (${i})`;
-      for (let k = 0; k < 3; k++) await paths[(i + k) % 3]!();
+      for (let k = 0; k < paths.length; k++) await paths[(i + k) % paths.length]!();
     }
     const traced = await serverTrace();
-    if (traced.length !== N) throw new Error(`expected ${N} traced requests, got ${traced.length}`);
-    const serverSideTimes = traced.map((t) => t[0]!);
+    if (traced.length !== order.length)
+      throw new Error(`expected ${order.length} traced requests, got ${traced.length}`);
     const p50d = pct(direct, 50);
-    console.log(`\n${SIZE} model, ${THREADS} threads, ${TOKENS} new tokens, ${N} requests each (concurrency 1)`);
-    console.log('time to first text (ms)       p50       p99    overhead: median of per-round differences');
-    for (const [name, xs] of [
+    console.log(
+      `\n${SIZE} model, ${THREADS} threads, ${TOKENS} new tokens, ${N} requests each (concurrency 1), ` +
+        `${WARMUP} warm-up requests per HTTP client, load average ${os.loadavg()[0]!.toFixed(2)}`,
+    );
+    console.log('time to first text (ms)            p50       p99    overhead: median of per-round differences');
+    const rows: [string, number[]][] = [
       ['model in-process', direct],
       ['meter in-process', viaMeter],
-      ['HTTP, server side', serverSideTimes],
-      ['HTTP, client side (SSE)', http],
-    ] as const) {
+    ];
+    const byClient = (c: 'raw' | 'fetch') => traced.filter((_, i) => order[i] === c);
+    for (const c of CLIENTS) rows.push([`HTTP, server side (${c} client)`, byClient(c).map((t) => t[0]!)]);
+    for (const c of CLIENTS) rows.push([`HTTP, client side (${c} client)`, http[c]]);
+    for (const [name, xs] of rows) {
       const over = pct(
         xs.map((x, i) => x - direct[i]!),
         50,
       );
       console.log(
-        `${name.padEnd(24)}${fmt(pct(xs, 50))}  ${fmt(pct(xs, 99))}    ${over >= 0 ? '+' : ''}${over.toFixed(2)} ms (${((over / p50d) * 100).toFixed(1)}% of the in-process p50)`,
+        `${name.padEnd(29)}${fmt(pct(xs, 50))}  ${fmt(pct(xs, 99))}    ${over >= 0 ? '+' : ''}${over.toFixed(2)} ms (${((over / p50d) * 100).toFixed(1)}% of the in-process p50)`,
       );
     }
-    console.log(`HTTP request total, p50 ${pct(httpTotal, 50).toFixed(2)} ms`);
-    const col = (k: number) => traced.map((t) => t[k]!);
-    const engineOver = pct(
-      col(2).map((x, i) => x - direct[i]!),
-      50,
-    );
-    console.log(
-      `HTTP server side split, p50 ms: arrival → generate() ${pct(col(1), 50).toFixed(2)} (of which arrival → ` +
-        `handler ${pct(col(4), 50).toFixed(2)}, arrival → body read ${pct(col(5), 50).toFixed(2)}), engine ` +
-        `${pct(col(2), 50).toFixed(2)} (${engineOver >= 0 ? '+' : ''}${engineOver.toFixed(2)} vs in-process, paired), ` +
-        `first text → socket ${pct(col(3), 50).toFixed(2)}`,
-    );
+    for (const c of CLIENTS) {
+      const t = byClient(c);
+      const col = (k: number) => t.map((r) => r[k]!);
+      const engineOver = pct(
+        col(2).map((x, i) => x - direct[i]!),
+        50,
+      );
+      console.log(
+        `HTTP server side split (${c} client), p50 ms: arrival → generate() ${pct(col(1), 50).toFixed(2)} (of which ` +
+          `arrival → handler ${pct(col(4), 50).toFixed(2)}, arrival → body read ${pct(col(5), 50).toFixed(2)}), ` +
+          `engine ${pct(col(2), 50).toFixed(2)} (${engineOver >= 0 ? '+' : ''}${engineOver.toFixed(2)} vs ` +
+          `in-process, paired), first text → socket ${pct(col(3), 50).toFixed(2)}; request total p50 ` +
+          `${pct(httpTotal[c], 50).toFixed(2)}`,
+      );
+    }
     // The server's own view (its TTFT histogram: request arrival → first token) over the timed requests: splits the
     // HTTP path's extra time into work inside the server and the loopback + client side.
     const after = await scrape();
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const serverSide = (after.sum - before.sum) / (after.count - before.count);
+    const allHttp = [...http.raw, ...http.fetch];
     console.log(
       `means (ms): model in-process ${mean(direct).toFixed(2)}, meter in-process ${mean(viaMeter).toFixed(2)}, ` +
-        `HTTP server-side (arrival → first token) ${serverSide.toFixed(2)}, HTTP client-side ${mean(http).toFixed(2)}`,
+        `HTTP server-side (arrival → first token) ${serverSide.toFixed(2)}, HTTP client-side ${mean(allHttp).toFixed(2)}`,
     );
     console.log(
       `server work over the model: ${(serverSide - mean(direct)).toFixed(2)} ms ` +
         `(${(((serverSide - mean(direct)) / mean(direct)) * 100).toFixed(1)}% of TTFT); ` +
-        `loopback + client: ${(mean(http) - serverSide).toFixed(2)} ms`,
+        `loopback + client: ${(mean(allHttp) - serverSide).toFixed(2)} ms`,
     );
 
+    if (SECONDS <= 0) return;
     console.log('\nnon-streaming /v1/completions, fixed time per row');
     console.log('concurrency   req/s     p50 ms    p99 ms   errors');
     const plain = { ...body, stream: false };
@@ -237,9 +331,12 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    child.stdin.end();
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    raw.close();
+    child.stdin.end(); // the child closes its server and exits (and writes its --cpu-prof profile)
+    const exited = new Promise((r) => child.once('exit', r));
+    const kill = setTimeout(() => child.kill('SIGTERM'), 10_000);
+    await exited;
+    clearTimeout(kill);
     rmSync(tmp, { recursive: true, force: true });
   }
 }

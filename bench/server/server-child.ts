@@ -26,7 +26,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createInterface } from 'node:readline';
 import type { Model } from '../../src/model/index.js';
 import { asMeterable, startServer } from '../../src/server/index.js';
-import { Meter, MeteredModel, type GenerationRun } from '../../src/usage/index.js';
+import { Meter, MeteredModel, type GenerationChunk, type GenerationRun } from '../../src/usage/index.js';
 
 const [modelDir, threads, ledger, engine] = process.argv.slice(2);
 const server = await startServer({
@@ -100,13 +100,16 @@ server.app.server.prependListener('request', (req: IncomingMessage, res: ServerR
     if (t && t.generate < 0) t.generate = performance.now();
     const run = generate(...args);
     if (!t) return run;
+    // A plain iterator wrapper, not an async generator: the probe adds no microtask hops of its own.
     return {
       result: run.result,
-      async *[Symbol.asyncIterator]() {
-        for await (const c of run) {
-          if (t.engineFirst < 0 && c.text !== '') t.engineFirst = performance.now();
-          yield c;
-        }
+      [Symbol.asyncIterator]() {
+        const it = run[Symbol.asyncIterator]();
+        const stamp = (r: IteratorResult<GenerationChunk>) => {
+          if (t.engineFirst < 0 && !r.done && r.value.text !== '') t.engineFirst = performance.now();
+          return r;
+        };
+        return { next: () => it.next().then(stamp), ...(it.return ? { return: () => it.return!() } : {}) };
       },
     };
   };
