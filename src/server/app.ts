@@ -118,16 +118,21 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: o.logger ?? false, bodyLimit: o.maxBodyBytes ?? 1024 * 1024 });
 
   // Latency and status of every request, streams included (their response is written outside fastify).
-  app.addHook('onRequest', async (req, reply) => {
+  // A callback hook, not an async one: fastify then goes on to the body in the same tick (a throw is caught by
+  // fastify's hook runner and reaches the error handler as with an async hook).
+  app.addHook('onRequest', (req, reply, done) => {
     const t0 = performance.now();
+    const url = req.routeOptions.url; // fastify builds this object on every access: read once
+    const route = url ?? 'unmatched';
     reply.raw.once('close', () => {
-      const route = req.routeOptions.url ?? 'unmatched';
       metrics.latency.observe({ route }, (performance.now() - t0) / 1000);
       metrics.requests.inc({ route, status: String(reply.raw.statusCode) });
     });
-    const url = req.routeOptions.url;
-    if (url === undefined || PUBLIC_ROUTES.has(url) || isDashboardUrl(url)) return; // the dashboard has its own key
-    states.set(req, { caller: authenticate(req), arrived: t0 });
+    // the dashboard has its own key
+    if (url !== undefined && !PUBLIC_ROUTES.has(url) && !isDashboardUrl(url)) {
+      states.set(req, { caller: authenticate(req), arrived: t0 });
+    }
+    done();
   });
 
   function authenticate(req: FastifyRequest): Caller {

@@ -72,10 +72,18 @@ export class BudgetTracker {
 
   /** Make sure the current periods' spend for `key` is known (one ledger query per key and period). */
   async prepare(key: string): Promise<void> {
+    await this.pending(key);
+  }
+
+  /**
+   * What `prepare()` would wait for, or undefined when every current period of `key` is already known (no ledger,
+   * no budgets, or loaded): then admission can stay synchronous and the engine starts in the caller's tick.
+   */
+  pending(key: string): Promise<void> | undefined {
     const budgets = this.budgetsFor(key);
-    if (!budgets || !this.loader) return;
+    if (!budgets || !this.loader) return undefined;
     const t = this.now();
-    const waits: Promise<void>[] = [];
+    let waits: Promise<void>[] | undefined;
     for (const period of budgets.keys()) {
       const s = this.state(key, period, t);
       if (s.ready) continue;
@@ -92,9 +100,9 @@ export class BudgetTracker {
           },
         );
       }
-      waits.push(s.loaded);
+      (waits ??= []).push(s.loaded);
     }
-    await Promise.all(waits);
+    return waits && Promise.all(waits).then(() => undefined);
   }
 
   /** Reserve `amount` against every budget of `key`, or throw BudgetExceededError. Synchronous. */

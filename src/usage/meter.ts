@@ -12,7 +12,9 @@
  *   6. budgets: spent + reserved + the request's maximum cost ≤ budget     → BudgetExceededError
  *   7. RPM, then TPM with prompt + maxNewTokens reserved                   → RateLimitError(retryAfterMs)
  * Steps 6–7 run synchronously after the only await (loading a key's period spend once), so concurrent requests
- * cannot overshoot a limit. With a shared `limiter` (RedisLimiter, src/scale) steps 6–7 are one awaited call that
+ * cannot overshoot a limit. When there is nothing to load (no ledger budgets, or already loaded) the whole admission
+ * is synchronous and the model's generate() is called before `wrap(model).generate()` returns (the engine starts in
+ * the request's tick). With a shared `limiter` (RedisLimiter, src/scale) steps 6–7 are one awaited call that
  * checks and reserves atomically in the store, across processes. At the end the reservations are replaced by the
  * real usage and cost.
  *
@@ -39,6 +41,7 @@ import { ResponseCache, cacheKeyFor, type CachedResponse, type ResponseCacheOpti
 import type {
   GenerateOptions,
   GenerationChunk,
+  GenerationRun,
   GenerationResult,
   MeterableModel,
   PreparedPrompt,
@@ -116,6 +119,27 @@ export interface MeteredRun extends AsyncIterable<GenerationChunk> {
   readonly result: Promise<MeteredResult>;
 }
 
+/** @internal What admission decided: the reservations to settle, and how to answer (cache hit or engine). */
+export interface Admitted {
+  table: PriceTable;
+  admission: Admission;
+  tokens: Pick<TokenReservation, 'settle'>;
+  budget: Pick<BudgetReservation, 'settle'>;
+  cacheKey: string | undefined;
+  hit: CachedResponse | undefined;
+  prepared: PreparedPrompt | undefined;
+}
+
+/** Steps 1–5 passed: what the reservation steps need. */
+interface Checked {
+  table: PriceTable;
+  promptTokens: number;
+  maxNewTokens: number;
+  maxCost: bigint;
+  cacheKey: string | undefined;
+  prepared: PreparedPrompt | undefined;
+}
+
 const DEFAULT_MAX_INPUT_BYTES = 1024 * 1024;
 const DEFAULT_MAX_INPUT_TOKENS = 4096;
 
@@ -166,40 +190,72 @@ function toTable(p: MeterOptions['prices']): PriceTable {
   return PriceTable.fromJSON({ models: p as Record<string, ModelPriceJson> });
 }
 
-/** Single-consumer async queue with end/error, used to decouple the engine's stream from the caller's pace. */
+/**
+ * Single-consumer async queue with end/error, used to decouple the engine's stream from the caller's pace.
+ * A hand-written iterator rather than an async generator: a chunk pushed while the consumer waits resolves its
+ * pending `next()` directly (one promise), without a generator's extra resume and await per chunk — every token,
+ * and the first one in particular, reaches the HTTP handler a few microtask hops sooner.
+ */
 class ChunkQueue implements AsyncIterable<GenerationChunk> {
   private buf: GenerationChunk[] = [];
   private done = false;
   private error: unknown;
-  private wake: (() => void) | undefined;
+  private waiter: { resolve: (r: IteratorResult<GenerationChunk>) => void; reject: (e: unknown) => void } | undefined;
   private iterated = false;
+  private finished = false; // the consumer got the end (or the error) or stopped early
 
   push(c: GenerationChunk): void {
-    this.buf.push(c);
-    this.wake?.();
+    const w = this.waiter;
+    if (w) {
+      this.waiter = undefined;
+      w.resolve({ value: c, done: false });
+    } else this.buf.push(c);
   }
 
   end(err?: unknown): void {
     this.done = true;
     this.error = err;
-    this.wake?.();
+    const w = this.waiter;
+    if (w) {
+      this.waiter = undefined;
+      this.settle(w);
+    }
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<GenerationChunk> {
-    if (this.iterated) throw new TokmeterTypeError('a metered run can be iterated only once');
+  private settle(w: NonNullable<ChunkQueue['waiter']>): void {
+    this.finished = true;
+    if (this.error !== undefined) w.reject(this.error);
+    else w.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<GenerationChunk> {
+    const first = !this.iterated;
     this.iterated = true;
-    for (;;) {
-      if (this.buf.length > 0) {
-        yield this.buf.shift()!;
-        continue;
-      }
-      if (this.done) {
-        if (this.error !== undefined) throw this.error;
-        return;
-      }
-      await new Promise<void>((r) => (this.wake = r));
-      this.wake = undefined;
+    const stop = (): Promise<IteratorResult<GenerationChunk>> => {
+      this.finished = true;
+      this.buf = [];
+      return Promise.resolve({ value: undefined, done: true });
+    };
+    if (!first) {
+      let thrown = false;
+      return {
+        next: () => {
+          if (thrown) return Promise.resolve({ value: undefined, done: true });
+          thrown = true;
+          return Promise.reject(new TokmeterTypeError('a metered run can be iterated only once'));
+        },
+      };
     }
+    return {
+      next: () =>
+        new Promise<IteratorResult<GenerationChunk>>((resolve, reject) => {
+          if (this.finished) return resolve({ value: undefined, done: true });
+          if (this.buf.length > 0) return resolve({ value: this.buf.shift()!, done: false });
+          if (this.done) return this.settle({ resolve, reject });
+          this.waiter = { resolve, reject };
+        }),
+      return: stop,
+    };
   }
 }
 
@@ -378,20 +434,12 @@ export class Meter {
     if (bytes > this.limits.maxInputBytes) throw new InputTooLongError('bytes', bytes, this.limits.maxInputBytes);
   }
 
-  /** @internal Admission (see the file comment). Only the spend load is awaited; every check after it is sync. */
-  async admit(
-    model: MeterableModel,
-    input: PromptInput,
-    o: MeteredGenerateOptions,
-  ): Promise<{
-    table: PriceTable;
-    admission: Admission;
-    tokens: Pick<TokenReservation, 'settle'>;
-    budget: Pick<BudgetReservation, 'settle'>;
-    cacheKey: string | undefined;
-    hit: CachedResponse | undefined;
-    prepared: PreparedPrompt | undefined;
-  }> {
+  /**
+   * @internal Admission (see the file comment). Synchronous (a value, or a throw) unless a key's period spend must
+   * first be loaded from the ledger or the limiter is shared: then a promise. Callers start the engine in the same
+   * tick when they get a value (no microtask hops between the request and the engine).
+   */
+  admit(model: MeterableModel, input: PromptInput, o: MeteredGenerateOptions): Admitted | Promise<Admitted> {
     if (this.closed) throw new LedgerError('ERR_LEDGER_CLOSED', 'the Meter is closed');
     if (++this.admissions % 10_000 === 0) {
       this.limiter.sweep();
@@ -428,42 +476,82 @@ export class Meter {
           : canonicalInput(input);
       cacheKey = cacheKeyFor(model.name, rendered, { ...o, maxNewTokens });
     }
-    if (!this.shared) await this.budgets.prepare(o.key);
-    if (o.signal?.aborted) throw o.signal.reason ?? new DOMException('aborted', 'AbortError');
-    // ---- synchronous from here: check + reserve cannot interleave with other requests ----
-    const hit = cacheKey !== undefined ? this.cache!.get(cacheKey) : undefined;
-    const reservedCost = hit
-      ? table.cost(model.name, { ...hit.usage, cacheHit: true, ...(o.custom ? { custom: o.custom } : {}) })
-      : maxCost;
-    const reservedTokens = hit ? 0 : promptTokens + maxNewTokens; // a hit uses no compute: RPM only
+    const checked: Checked = { table, promptTokens, maxNewTokens, maxCost, cacheKey, prepared };
+    if (this.shared) return this.reserveShared(model, o, checked);
+    const wait = this.budgets.pending(o.key);
+    return wait ? wait.then(() => this.reserve(model, o, checked)) : this.reserve(model, o, checked);
+  }
+
+  /** Steps 6–7 in this process: check + reserve, synchronous, so concurrent requests cannot overshoot a limit. */
+  private reserve(model: MeterableModel, o: MeteredGenerateOptions, c: Checked): Admitted {
+    const hit = this.lookup(o, c);
+    const { reservedCost, reservedTokens } = this.reservation(model, o, c, hit);
+    const budget = this.budgets.reserve(o.key, reservedCost);
     let tokens: Pick<TokenReservation, 'settle'>;
-    let budget: Pick<BudgetReservation, 'settle'>;
-    if (this.shared) {
-      // Shared store: check + reserve are atomic there (one await), in the same order as below.
-      ({ tokens, budget } = await this.shared.admit({
-        key: o.key,
-        tokens: reservedTokens,
-        cost: reservedCost,
-        rates: this.keyLimits(o.key),
-        budgets: this.budgetsFor(o.key),
-      }));
-    } else {
-      budget = this.budgets.reserve(o.key, reservedCost);
-      try {
-        tokens = this.limiter.admit(o.key, reservedTokens);
-      } catch (err) {
-        budget.settle(0n);
-        throw err;
-      }
+    try {
+      tokens = this.limiter.admit(o.key, reservedTokens);
+    } catch (err) {
+      budget.settle(0n);
+      throw err;
     }
+    return this.admitted(c, hit, reservedTokens, reservedCost, tokens, budget);
+  }
+
+  /** Steps 6–7 in a shared store: check + reserve are atomic there (one await), in the same order. */
+  private async reserveShared(model: MeterableModel, o: MeteredGenerateOptions, c: Checked): Promise<Admitted> {
+    const hit = this.lookup(o, c);
+    const { reservedCost, reservedTokens } = this.reservation(model, o, c, hit);
+    const { tokens, budget } = await this.shared!.admit({
+      key: o.key,
+      tokens: reservedTokens,
+      cost: reservedCost,
+      rates: this.keyLimits(o.key),
+      budgets: this.budgetsFor(o.key),
+    });
+    return this.admitted(c, hit, reservedTokens, reservedCost, tokens, budget);
+  }
+
+  private lookup(o: MeteredGenerateOptions, c: Checked): CachedResponse | undefined {
+    if (o.signal?.aborted) throw o.signal.reason ?? new DOMException('aborted', 'AbortError');
+    return c.cacheKey !== undefined ? this.cache!.get(c.cacheKey) : undefined;
+  }
+
+  private reservation(
+    model: MeterableModel,
+    o: MeteredGenerateOptions,
+    c: Checked,
+    hit: CachedResponse | undefined,
+  ): { reservedCost: bigint; reservedTokens: number } {
     return {
-      table,
-      admission: { promptTokens, maxNewTokens, reservedTokens, reservedCost, cacheHit: hit !== undefined },
+      reservedCost: hit
+        ? c.table.cost(model.name, { ...hit.usage, cacheHit: true, ...(o.custom ? { custom: o.custom } : {}) })
+        : c.maxCost,
+      reservedTokens: hit ? 0 : c.promptTokens + c.maxNewTokens, // a hit uses no compute: RPM only
+    };
+  }
+
+  private admitted(
+    c: Checked,
+    hit: CachedResponse | undefined,
+    reservedTokens: number,
+    reservedCost: bigint,
+    tokens: Pick<TokenReservation, 'settle'>,
+    budget: Pick<BudgetReservation, 'settle'>,
+  ): Admitted {
+    return {
+      table: c.table,
+      admission: {
+        promptTokens: c.promptTokens,
+        maxNewTokens: c.maxNewTokens,
+        reservedTokens,
+        reservedCost,
+        cacheHit: hit !== undefined,
+      },
       tokens,
       budget,
-      cacheKey,
+      cacheKey: c.cacheKey,
       hit,
-      prepared,
+      prepared: c.prepared,
     };
   }
 
@@ -571,7 +659,7 @@ export class MeteredModel {
     const timestamp = meter.now();
     const queue = new ChunkQueue();
     const { key, requestId, custom, cache: _c, ...genOptions } = options;
-    const admittedP = meter.admit(model, input, options).then((adm) => {
+    const start = (adm: Admitted): Admitted & { run: GenerationRun | undefined } => {
       if (adm.hit) return { ...adm, run: undefined };
       const o = { ...genOptions, maxNewTokens: adm.admission.maxNewTokens };
       try {
@@ -581,7 +669,15 @@ export class MeteredModel {
         adm.budget.settle(0n);
         throw err;
       }
-    });
+    };
+    // Admission is synchronous when nothing has to be loaded: the engine then starts before this call returns.
+    let admittedP: Promise<ReturnType<typeof start>>;
+    try {
+      const adm = meter.admit(model, input, options);
+      admittedP = adm instanceof Promise ? adm.then(start) : Promise.resolve(start(adm));
+    } catch (err) {
+      admittedP = Promise.reject(err as Error);
+    }
     const resultP = (async (): Promise<MeteredResult> => {
       let adm: Awaited<typeof admittedP>;
       try {

@@ -197,6 +197,49 @@ describe('Meter records and pricing', () => {
   });
 });
 
+describe('the engine starts without waiting', () => {
+  it('calls generate() before wrap().generate returns when nothing must be loaded; after the spend load otherwise', async () => {
+    const meter = new Meter({ prices: DEMO_PRICES, cache: false });
+    const model = new FakeModel({ stopAfter: 2 });
+    const run = meter.wrap(model).generate('a b', { key: 'k', maxNewTokens: 4 });
+    expect(model.generateCalls).toBe(1); // same tick: no microtask hops before the engine
+    await run.result;
+    // A budget whose period spend comes from the ledger: admission waits for that one query, then starts.
+    const dir = tempDir();
+    const ledger = new SqliteLedger(join(dir, 'u.db'));
+    const budgeted = new Meter({
+      prices: DEMO_PRICES,
+      cache: false,
+      ledger,
+      limits: { perKey: { budget: { day: 1 } } },
+    });
+    const m2 = new FakeModel({ stopAfter: 1 });
+    const r2 = budgeted.wrap(m2).generate('a', { key: 'k', maxNewTokens: 2 });
+    expect(m2.generateCalls).toBe(0);
+    await r2.admitted;
+    expect(m2.generateCalls).toBe(1);
+    await r2.result;
+    const r3 = budgeted.wrap(m2).generate('a', { key: 'k', maxNewTokens: 2 }); // loaded: synchronous again
+    expect(m2.generateCalls).toBe(2);
+    await r3.result;
+    await budgeted.close();
+  });
+
+  it('a run is iterated once: a second iterator rejects, a finished one stays done, an early break stops it', async () => {
+    const meter = new Meter({ prices: DEMO_PRICES, cache: false });
+    const run = meter.wrap(new FakeModel({ stopAfter: 3 })).generate('a', { key: 'k', maxNewTokens: 5 });
+    const it = run[Symbol.asyncIterator]();
+    await expect(run[Symbol.asyncIterator]().next()).rejects.toBeInstanceOf(TokmeterTypeError);
+    const texts: string[] = [];
+    for (let r = await it.next(); !r.done; r = await it.next()) texts.push(r.value.text);
+    expect(texts).toHaveLength(3);
+    await expect(it.next()).resolves.toEqual({ value: undefined, done: true });
+    const run2 = meter.wrap(new FakeModel({ stopAfter: 3 })).generate('b', { key: 'k', maxNewTokens: 5 });
+    for await (const _ of run2) break;
+    expect((await run2.result).usage.completionTokens).toBe(3); // the record does not depend on the reader
+  });
+});
+
 describe('preparePrompt: one render and encode per request', () => {
   /** A FakeModel that prepares prompts: its cache key is the prompt's words, so spacing does not matter. */
   class PreparingModel extends FakeModel {
