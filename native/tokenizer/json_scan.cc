@@ -56,7 +56,8 @@ struct StopTable {
 };
 constexpr StopTable kStop;
 
-void AppendUtf8(std::string& out, uint32_t cp) {
+template <class Str>
+void AppendUtf8(Str& out, uint32_t cp) {
   if (cp < 0x80) {
     out += static_cast<char>(cp);
   } else if (cp < 0x800) {
@@ -105,8 +106,8 @@ class Reader {
   }
 
   // A string literal at pos, decoded and appended to `out` (Decode) or only checked (!Decode).
-  template <bool Decode>
-  void String(std::string* out) {
+  template <bool Decode, class Str = std::string>
+  void String(Str* out) {
     if (Peek() != '"') Error("expected a string");
     ++pos;
     const size_t n = s_.size();
@@ -201,7 +202,7 @@ class Reader {
         }
         for (;;) {
           SkipWs();
-          String<false>(nullptr);
+          String<false, std::string>(nullptr);
           SkipWs();
           Expect(':', "':'");
           Skip(depth + 1);
@@ -230,7 +231,7 @@ class Reader {
           Expect(']', "',' or ']'");
           return;
         }
-      case '"': String<false>(nullptr); return;
+      case '"': String<false, std::string>(nullptr); return;
       case 't': Literal("true"); return;
       case 'f': Literal("false"); return;
       case 'n': Literal("null"); return;
@@ -414,7 +415,7 @@ Vocab ParseVocabFast(std::string_view text, std::string_view field) {
   v.tokens.reserve(text.size() / 14 + 16);
   v.present.reserve(text.size() / 14 + 16);
   std::string key;
-  size_t count = 0;
+  size_t count = 0, max_id = 0;
   r.SkipWs();
   r.Expect('{', "an object");
   r.SkipWs();
@@ -434,9 +435,12 @@ Vocab ParseVocabFast(std::string_view text, std::string_view field) {
       ++count;
       if (id >= v.tokens.size()) {
         if (id > count * 16 + 65536) r.Error("sparse id");
-        v.tokens.resize(size_t{id} + 1);
-        v.present.resize(size_t{id} + 1, false);
+        // Grown geometrically (ids mostly come in order); cut to the largest id + 1 at the end.
+        size_t grow = std::max<size_t>(size_t{id} + 1, v.tokens.size() * 3 / 2);
+        v.tokens.resize(grow);
+        v.present.resize(grow, false);
       }
+      max_id = std::max(max_id, size_t{id});
       if (v.present[id]) r.Error("id used twice");
       v.present[id] = true;
       v.tokens[id] = key;
@@ -451,6 +455,9 @@ Vocab ParseVocabFast(std::string_view text, std::string_view field) {
   }
   r.SkipWs();
   if (!r.AtEnd()) r.Error("unexpected text after the object");
+  const size_t n = count == 0 ? 0 : max_id + 1;
+  v.tokens.resize(n);
+  v.present.resize(n);
   return v;
 }
 }  // namespace
@@ -467,9 +474,9 @@ Vocab ParseVocabObject(std::string_view text, std::string_view field, bool dedup
     bool valid, alive;
     bool surrogates;  // the key holds lone surrogates (as 3-byte sequences; U+FFFD in the token)
   };
-  std::string arena;
+  BigString arena;
   arena.reserve(text.size());
-  std::vector<Entry> entries;
+  BigVector<Entry> entries;
   entries.reserve(text.size() / 12 + 16);
   r.SkipWs();
   r.Expect('{', "an object");
@@ -514,7 +521,7 @@ Vocab ParseVocabObject(std::string_view text, std::string_view field, bool dedup
   {
     size_t cap = 16;
     while (cap < entries.size() * 2) cap <<= 1;
-    std::vector<uint32_t> slots(cap, 0xFFFFFFFFu);
+    BigVector<uint32_t> slots(cap, 0xFFFFFFFFu);
     for (uint32_t i = 0; i < entries.size(); ++i) {
       std::string_view k = key(entries[i]);
       for (size_t s = HashBytes(k) & (cap - 1);; s = (s + 1) & (cap - 1)) {

@@ -23,6 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/big_alloc.h"
+
 namespace tokmeter::tokenizer::json {
 
 struct Range {
@@ -40,7 +42,7 @@ std::string DecodeString(std::string_view literal, std::string_view field);
 
 // Token strings by id. present[id] == false for ids no token names.
 struct Vocab {
-  std::vector<std::string> tokens;
+  TokenStrings tokens;
   std::vector<bool> present;
 };
 
@@ -55,8 +57,8 @@ Vocab ParseVocabObject(std::string_view text, std::string_view field, bool dedup
 // Merges as decoded string pairs: merge i is (bytes[ends[2i-1] .. ends[2i]), bytes[ends[2i] .. ends[2i+1])), with
 // ends[-1] read as 0.
 struct StringPairs {
-  std::string bytes;
-  std::vector<uint32_t> ends;
+  BigString bytes;
+  BigVector<uint32_t> ends;
   size_t size() const { return ends.size() / 2; }
   std::string_view Left(size_t i) const { return Part(2 * i); }
   std::string_view Right(size_t i) const { return Part(2 * i + 1); }

@@ -124,7 +124,7 @@ Regex::Regex(std::string_view onig_pattern, std::string_view field) {
                                                     std::to_string(off) + ": " + reinterpret_cast<char*>(buf));
   }
   // JIT is an optimisation: when unavailable, the interpreter gives the same results.
-  pcre2_jit_compile(static_cast<pcre2_code*>(code_), PCRE2_JIT_COMPLETE);
+  jit_ = pcre2_jit_compile(static_cast<pcre2_code*>(code_), PCRE2_JIT_COMPLETE) == 0;
 }
 
 Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
@@ -138,7 +138,10 @@ void Regex::FindAll(std::string_view s, RegexScratch& scratch, FnRef<void(size_t
   bool have_last = false;
   size_t last_end = 0;
   while (pos <= s.size()) {
-    int rc = pcre2_match(code, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, md, mc);
+    // pcre2_jit_match: the same match as pcre2_match (which would call it), minus the option and UTF checks done
+    // on every call (~3% of a count with cl100k's pattern, one call per piece).
+    int rc = jit_ ? pcre2_jit_match(code, subject, s.size(), pos, 0, md, mc)
+                  : pcre2_match(code, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, md, mc);
     if (rc == PCRE2_ERROR_NOMATCH) return;
     if (rc < 0) {
       PCRE2_UCHAR buf[256];

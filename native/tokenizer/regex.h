@@ -46,6 +46,7 @@ class Regex {
 
  private:
   void* code_ = nullptr;
+  bool jit_ = false;  // JIT-compiled: matched through pcre2_jit_match, without pcre2_match's per-call checks
   std::string source_;
 };
 

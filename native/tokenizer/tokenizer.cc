@@ -1,6 +1,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <exception>
 #include <mutex>
 #include <unordered_map>
 
@@ -9,6 +10,7 @@
 #include "tokenizer/json_scan.h"
 #include "tokenizer/models/model.h"
 #include "tokenizer/normalizers/normalizer.h"
+#include "tokenizer/parallel.h"
 #include "tokenizer/pretokenizers/pre_tokenizer.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
@@ -32,11 +34,11 @@ Scratch& ThreadScratch() {
 struct Tokenizer::Impl {
   // id -> string as in tokenizer.json ("" when absent). Read it through Tokens(): for a tiktoken vocabulary it is
   // derived from `keys` on first use (building 200k byte-level strings at load cost ~20% of the load).
-  mutable std::vector<std::string> tokens;
+  mutable TokenStrings tokens;
   bool tokens_deferred = false;
   std::vector<std::pair<uint32_t, std::string>> deferred_added;  // added token contents, while tokens is deferred
   mutable std::once_flag tokens_once;
-  const std::vector<std::string>& Tokens() const {
+  const TokenStrings& Tokens() const {
     if (tokens_deferred)
       std::call_once(tokens_once, [this] {
         tokens.assign(present.size(), std::string());
@@ -52,7 +54,7 @@ struct Tokenizer::Impl {
   mutable std::once_flag token_map_once;
   std::vector<uint32_t> added_ids;
   std::vector<uint8_t> is_added;  // id -> 1 for added tokens (they decode from their content)
-  std::vector<std::string> keys;  // model-domain strings (raw bytes for byte-level)
+  TokenStrings keys;              // model-domain strings (raw bytes for byte-level)
   TokenMap key_map;
   bool byte_level = false;
   bool later_duplicate_wins = false;  // Unigram: a repeated piece maps to its later id (as in the reference)
@@ -98,10 +100,10 @@ struct RetryWithExactVocab {};
 // Builds `map` over keys[id] for the ids with present[id]; returns the first id whose key was already there (kNone
 // if none). Hashes everything first, then inserts with the slot of a later key prefetched: the table is larger than
 // the caches and building it was dominated by misses.
-uint32_t BuildMap(TokenMap& map, const std::vector<std::string>& keys, const std::vector<uint8_t>& present, size_t n,
+uint32_t BuildMap(TokenMap& map, const TokenStrings& keys, const std::vector<uint8_t>& present, size_t n,
                   bool overwrite) {
   map.Init(&keys, n);
-  std::vector<uint64_t> hashes(n);
+  BigVector<uint64_t> hashes(n);
   for (size_t id = 0; id < n; ++id) hashes[id] = present[id] ? HashBytes(keys[id]) : 0;
   constexpr size_t kAhead = 16;
   uint32_t dup = TokenMap::kNone;
@@ -133,14 +135,38 @@ std::shared_ptr<const Tokenizer> Tokenizer::CreateFrom(const Spec& spec, bool ex
   const bool from_json = !ms.vocab_json.empty();
   const bool from_ranks = ms.ranks_format != ModelSpec::RanksFormat::kNone;
   if (from_json && from_ranks) SpecError("model: both vocab_json and ranks are set");
+  // model.merges as JSON is parsed on a helper thread while the vocabulary is parsed here (they are independent);
+  // a merges error is held and reported where it was before, after every vocabulary check.
+  const bool merges_from_json = ms.merges.empty() && !ms.merges_json.empty();
+  json::StringPairs early_pairs;
+  std::exception_ptr merges_error;
   if (from_json) {
     // Fast path: no duplicate-key pass in the parser; the token-string map built below finds any repeated token,
     // and then (or on any error, which a duplicated key may explain) the vocabulary is parsed again exactly.
-    try {
-      parsed = json::ParseVocabObject(ms.vocab_json, "model.vocab", exact_json_vocab);
-    } catch (const tokmeter::Error&) {
-      if (exact_json_vocab) throw;
-      throw RetryWithExactVocab{};
+    auto parse_vocab = [&] {
+      try {
+        parsed = json::ParseVocabObject(ms.vocab_json, "model.vocab", exact_json_vocab);
+      } catch (const tokmeter::Error&) {
+        if (exact_json_vocab) throw;
+        throw RetryWithExactVocab{};
+      }
+    };
+    if (merges_from_json) {
+      std::exception_ptr vocab_error;
+      auto part = [&](size_t i) {
+        try {
+          if (i == 0)
+            parse_vocab();
+          else
+            early_pairs = json::ParseMerges(ms.merges_json, "model.merges");
+        } catch (...) {
+          (i == 0 ? vocab_error : merges_error) = std::current_exception();
+        }
+      };
+      ParallelFor(2, 2, FnRef<void(size_t)>(part));
+      if (vocab_error) std::rethrow_exception(vocab_error);
+    } else {
+      parse_vocab();
     }
   } else if (from_ranks) {
     if (ms.ranks_format == ModelSpec::RanksFormat::kTiktoken) {
@@ -179,7 +205,6 @@ std::shared_ptr<const Tokenizer> Tokenizer::CreateFrom(const Spec& spec, bool ex
     m.tokens.assign(total, std::string());
     m.keys.assign(n, std::string());
   }
-  std::string bytes;
   for (size_t id = 0; id < n; ++id) {
     if (!present[id]) continue;
     m.present[id] = 1;
@@ -193,7 +218,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::CreateFrom(const Spec& spec, bool ex
       if (!utf8::IsValid(v)) SpecError("model.vocab[" + std::to_string(id) + "]: not valid UTF-8");
       if (m.byte_level) {
         // Tokens outside the byte-level alphabet can never be produced by the model; they get no key.
-        if (ByteLevelToBytesExact(v, bytes)) m.keys[id] = bytes;
+        if (!ByteLevelToBytesExact(v, m.keys[id])) m.keys[id].clear();
       } else {
         m.keys[id] = v;
       }
@@ -228,8 +253,8 @@ std::shared_ptr<const Tokenizer> Tokenizer::CreateFrom(const Spec& spec, bool ex
   }
 
   // Merges given as text or JSON: resolve them against the vocabulary here, off the JS thread.
-  std::vector<std::pair<uint32_t, uint32_t>> resolved;
-  const std::vector<std::pair<uint32_t, uint32_t>>* merges = &ms.merges;
+  BigVector<std::pair<uint32_t, uint32_t>> resolved;
+  std::span<const std::pair<uint32_t, uint32_t>> merges = ms.merges;
   auto id_of = [&](std::string_view tok, size_t i) {
     uint32_t id = vocab_id(tok);
     if (id == TokenMap::kNone)
@@ -237,7 +262,8 @@ std::shared_ptr<const Tokenizer> Tokenizer::CreateFrom(const Spec& spec, bool ex
     return id;
   };
   if (ms.merges.empty() && !ms.merges_json.empty()) {
-    json::StringPairs pairs = json::ParseMerges(ms.merges_json, "model.merges");
+    if (merges_error) std::rethrow_exception(merges_error);
+    json::StringPairs pairs = from_json ? std::move(early_pairs) : json::ParseMerges(ms.merges_json, "model.merges");
     build_vocab_ids();
     // Pipelined: hash merge i + kAhead and prefetch its slots while resolving merge i (each lookup is otherwise a
     // cache miss on a multi-MB table; 450k merges).
@@ -262,7 +288,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::CreateFrom(const Spec& spec, bool ex
         vocab_ids.Prefetch(hb);
       }
     }
-    merges = &resolved;
+    merges = resolved;
   } else if (ms.merges.empty() && !ms.merges_text.empty()) {
     std::string_view text = ms.merges_text;
     size_t pos = 0, index = 0;
@@ -288,7 +314,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::CreateFrom(const Spec& spec, bool ex
       resolved.emplace_back(id_of(a, index), id_of(b, index));
       ++index;
     }
-    merges = &resolved;
+    merges = resolved;
   }
 
   // unk_token given by its string (the JSON path): resolve it like the TS loader does.
@@ -306,7 +332,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::CreateFrom(const Spec& spec, bool ex
   m.pre = std::make_unique<PreTokenizerChain>(spec.pre_tokenizers);
   const ModelSpec& mspec = *model_spec;
   switch (ms.kind) {
-    case ModelSpec::Kind::kBPE: m.model = MakeBpe(mspec, *merges, m.keys, m.key_map, m.byte_level, unique_keys); break;
+    case ModelSpec::Kind::kBPE: m.model = MakeBpe(mspec, merges, m.keys, m.key_map, m.byte_level, unique_keys); break;
     case ModelSpec::Kind::kWordPiece: m.model = MakeWordPiece(mspec, m.keys, m.key_map); break;
     case ModelSpec::Kind::kUnigram: m.model = MakeUnigram(mspec, m.keys, m.key_map); break;
   }

@@ -22,6 +22,12 @@ void ByteLevelToBytes(std::string_view t, std::string& out) {
 bool ByteLevelToBytesExact(std::string_view t, std::string& out) {
   out.clear();
   for (size_t i = 0; i < t.size();) {
+    const unsigned char c = static_cast<unsigned char>(t[i]);
+    if (c >= 0x21 && c <= 0x7E) {  // '!'..'~' stand for themselves in the byte-level alphabet (a load-time fast path)
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
     int b = unicode::CharToByte(utf8::Next(t, i));
     if (b < 0) return false;
     out.push_back(static_cast<char>(b));

@@ -3,14 +3,19 @@
 // by rank (MergeByRank), near-linear, never O(n^2) (a 1 MB run without split points is one word).
 //
 // Performance notes: pair lookups use an open-addressing table keyed by (left id, right id); short words go
-// through a per-thread cache (ModelScratch::cache). Rejected: a naive "scan for the lowest pair" loop for short
-// words: it differs from the reference in the rare case where two pairs merge into the same token. The rank
-// buckets replaced the heap for long words: with 1M-entry heaps every push/pop was a chain of cache misses
-// (1 MB of spaces / random letters: 4.7 MB/s with the heap; see bench/tokenize/README.md for the new figures).
+// through a per-thread cache: first a direct-mapped table of 64-byte entries (ModelScratch::word_cache, words up to 24
+// bytes with up to 4 ids), checked before the vocabulary probe of ignore_merges (a whole-token word was two cache
+// misses on multi-MB tables per piece; cl100k count on the bench corpus: ~5-10% more MB per CPU-second), then the
+// unordered_map of all short words (ModelScratch::cache), which catches what the direct-mapped slots evict (with the
+// direct table alone, 5% of words missed and re-merged: slower than before). Rejected: a naive "scan for the lowest
+// pair" loop for short words: it differs from the reference in the rare case where two pairs merge into the same token.
+// The rank buckets replaced the heap for long words: with 1M-entry heaps every push/pop was a chain of cache misses (1
+// MB of spaces / random letters: 4.7 MB/s with the heap; see bench/tokenize/README.md for the new figures).
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 
 #include "tokenizer/models/model.h"
@@ -114,7 +119,7 @@ class PairMap {
   static uint64_t Key(uint32_t a, uint32_t b) { return (static_cast<uint64_t>(a) << 32) | b; }
   size_t Hash(uint64_t k) const { return static_cast<size_t>((k * 0x9E3779B97F4A7C15ULL) >> 20) & mask_; }
   void Grow() {
-    std::vector<Slot> old;
+    BigVector<Slot> old;
     old.swap(slots_);
     size_t cap = old.empty() ? 16 : old.size() * 2;
     slots_.assign(cap, Slot{kEmpty, 0, 0});
@@ -126,7 +131,7 @@ class PairMap {
       slots_[i] = s;
     }
   }
-  std::vector<Slot> slots_;
+  BigVector<Slot> slots_;
   size_t mask_ = 0;
   size_t size_ = 0;
 };
@@ -207,8 +212,8 @@ class RankLists {
 
 class Bpe final : public Model {
  public:
-  Bpe(const ModelSpec& spec, const std::vector<std::pair<uint32_t, uint32_t>>& merges,
-      const std::vector<std::string>& keys, const TokenMap& map, bool byte_level, bool unique_keys)
+  Bpe(const ModelSpec& spec, std::span<const std::pair<uint32_t, uint32_t>> merges, const TokenStrings& keys,
+      const TokenMap& map, bool byte_level, bool unique_keys)
       : map_(map),
         byte_level_(byte_level),
         ignore_merges_(spec.ignore_merges),
@@ -273,10 +278,24 @@ class Bpe final : public Model {
       sink.Push(unit_ids_[static_cast<unsigned char>(word[0])]);
       return;
     }
+    // The direct-mapped cache first: most words of real text repeat, and a hit costs one cache line, where the
+    // vocabulary probe below (ignore_merges) is two misses on multi-MB tables.
+    ModelScratch::WordCacheEntry* slot = nullptr;
+    const uint64_t h = HashBytes(word);
+    if (word.size() <= sizeof slot->key) {
+      if (s.word_cache.empty()) s.word_cache.resize(kWordCacheSize);
+      slot = &s.word_cache[(h >> 40) & (kWordCacheSize - 1)];
+      if (slot->hash == h && slot->owner == uid_ && slot->len == word.size() &&
+          std::memcmp(slot->key, word.data(), word.size()) == 0) {
+        for (uint32_t k = 0; k < slot->n; ++k) sink.Push(slot->ids[k]);
+        return;
+      }
+    }
     if (ignore_merges_) {
-      uint32_t id = map_.Find(word);
+      uint32_t id = map_.FindHashed(word, h);
       if (id != kNone) {
         sink.Push(id);
+        if (slot) Remember(*slot, h, word, &id, 1);
         return;
       }
     }
@@ -292,6 +311,7 @@ class Bpe final : public Model {
       auto it = s.cache.find(s.word);
       if (it != s.cache.end()) {
         for (uint32_t k = 0; k < it->second.second; ++k) sink.Push(s.cache_ids[it->second.first + k]);
+        if (slot && it->second.second <= 4) Remember(*slot, h, word, &s.cache_ids[it->second.first], it->second.second);
         return;
       }
     }
@@ -311,7 +331,8 @@ class Bpe final : public Model {
       if (cacheable) s.cache_ids.push_back(s.symbols[i].id);
       ++n;
     }
-    if (cacheable) {
+    if (slot && n <= 4) Remember(*slot, h, word, s.cache_ids.data() + start, n);
+    if (cacheable) {  // also here: the second level for words whose direct-mapped slot was taken over
       if (s.cache.size() > 65536) {
         s.cache.clear();
         s.cache_ids.erase(s.cache_ids.begin(), s.cache_ids.begin() + start);
@@ -322,6 +343,18 @@ class Bpe final : public Model {
   }
 
  private:
+  static constexpr size_t kWordCacheSize = 32768;  // 2 MB per thread (one huge page, see big_alloc.h)
+
+  void Remember(ModelScratch::WordCacheEntry& e, uint64_t h, std::string_view word, const uint32_t* ids,
+                uint32_t n) const {
+    e.hash = h;
+    e.owner = uid_;
+    e.len = static_cast<uint32_t>(word.size());
+    e.n = n;
+    std::memcpy(e.key, word.data(), word.size());
+    std::memcpy(e.ids, ids, n * sizeof(uint32_t));
+  }
+
   void Add(ModelScratch& s, uint32_t id, uint32_t len) const {
     int32_t i = static_cast<int32_t>(s.symbols.size());
     uint32_t start = 0;
@@ -515,15 +548,14 @@ class Bpe final : public Model {
   std::array<uint32_t, 256> fallback_ids_;
   PairMap merges_;
   bool from_ranks_ = false;
-  std::vector<uint32_t> rank_new_id_;  // merges mode: rank -> merged id
+  BigVector<uint32_t> rank_new_id_;  // merges mode: rank -> merged id
   uint64_t uid_ = NextModelUid();
 };
 
 }  // namespace
 
-std::unique_ptr<Model> MakeBpe(const ModelSpec& spec, const std::vector<std::pair<uint32_t, uint32_t>>& merges,
-                               const std::vector<std::string>& keys, const TokenMap& map, bool byte_level,
-                               bool unique_keys) {
+std::unique_ptr<Model> MakeBpe(const ModelSpec& spec, std::span<const std::pair<uint32_t, uint32_t>> merges,
+                               const TokenStrings& keys, const TokenMap& map, bool byte_level, bool unique_keys) {
   return std::make_unique<Bpe>(spec, merges, keys, map, byte_level, unique_keys);
 }
 

@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "tokenizer/big_alloc.h"
 #include "tokenizer/spec.h"
 
 namespace tokmeter::tokenizer {
@@ -48,7 +50,19 @@ struct ModelScratch {
   std::vector<PairCacheEntry> pair_cache;
   uint64_t pair_cache_owner = 0;
   std::string word;
-  // Word cache: word -> [offset, length) in cache_ids. Only for short words; cleared when full.
+  // Direct-mapped word cache, checked first (bpe.cc Tokenize): a word of up to 24 bytes and its ids when there are at
+  // most 4. One 64-byte entry per slot, so a hit is one cache line and no allocation. Each entry names the model
+  // that wrote it (Model uid), so switching models on a thread clears nothing.
+  struct WordCacheEntry {
+    uint64_t hash = 0;
+    uint64_t owner = 0;  // 0: empty (model uids start at 1)
+    uint32_t len = 0, n = 0;
+    char key[24];
+    uint32_t ids[4];
+  };
+  static_assert(sizeof(WordCacheEntry) == 64);
+  BigVector<WordCacheEntry> word_cache;
+  // Word cache for the other short words: word -> [offset, length) in cache_ids; cleared when full.
   std::unordered_map<std::string, std::pair<uint32_t, uint32_t>> cache;
   std::vector<uint32_t> cache_ids;
   uint64_t cache_owner = 0;  // Model::uid() of the model that filled the cache (never reused)
@@ -92,7 +106,7 @@ inline uint64_t HashBytes(std::string_view s) noexcept {
 class TokenMap {
  public:
   static constexpr uint32_t kNone = 0xFFFFFFFFu;
-  void Init(const std::vector<std::string>* keys, size_t expected) {
+  void Init(const TokenStrings* keys, size_t expected) {
     keys_ = keys;
     size_t cap = 16;
     while (cap < expected * 2) cap <<= 1;
@@ -134,8 +148,8 @@ class TokenMap {
   struct Slot {
     uint32_t id, tag;
   };
-  const std::vector<std::string>* keys_ = nullptr;
-  std::vector<Slot> slots_;
+  const TokenStrings* keys_ = nullptr;
+  BigVector<Slot> slots_;
   size_t mask_ = 0;
 };
 
@@ -149,13 +163,12 @@ class Model {
 // the model (they belong to the Tokenizer).
 // `merges`: the (left, right) id pairs in rank order (spec.merges, or spec.merges_text resolved by the caller).
 // `unique_keys`: no two ids share a key (lets the constructor skip lookups it can verify directly).
-std::unique_ptr<Model> MakeBpe(const ModelSpec& spec, const std::vector<std::pair<uint32_t, uint32_t>>& merges,
-                               const std::vector<std::string>& keys, const TokenMap& map, bool byte_level,
-                               bool unique_keys);
-std::unique_ptr<Model> MakeWordPiece(const ModelSpec& spec, const std::vector<std::string>& keys, const TokenMap& map);
+std::unique_ptr<Model> MakeBpe(const ModelSpec& spec, std::span<const std::pair<uint32_t, uint32_t>> merges,
+                               const TokenStrings& keys, const TokenMap& map, bool byte_level, bool unique_keys);
+std::unique_ptr<Model> MakeWordPiece(const ModelSpec& spec, const TokenStrings& keys, const TokenMap& map);
 // The value the reference's JSON parser gives a score whose correctly rounded value is v (see unigram.cc).
 double ReferenceScore(double v);
 // Unigram: `map` must resolve duplicate pieces to the later id (built with overwrite = true).
-std::unique_ptr<Model> MakeUnigram(const ModelSpec& spec, const std::vector<std::string>& keys, const TokenMap& map);
+std::unique_ptr<Model> MakeUnigram(const ModelSpec& spec, const TokenStrings& keys, const TokenMap& map);
 
 }  // namespace tokmeter::tokenizer

@@ -27,7 +27,7 @@ namespace {
 class ByteTrie {
  public:
   static constexpr uint32_t kNone = 0xFFFFFFFFu;
-  void Build(const std::vector<std::string>& keys, const std::vector<uint32_t>& ids) {
+  void Build(const TokenStrings& keys, const std::vector<uint32_t>& ids) {
     size_t edges = 0;
     for (uint32_t id : ids) edges += keys[id].size();
     size_t cap = 16;
@@ -121,7 +121,7 @@ namespace {
 
 class Unigram final : public Model {
  public:
-  Unigram(const ModelSpec& spec, const std::vector<std::string>& keys, const TokenMap& map)
+  Unigram(const ModelSpec& spec, const TokenStrings& keys, const TokenMap& map)
       : map_(map), scores_(spec.scores), unk_(spec.unk_id), byte_fallback_(spec.byte_fallback) {
     size_t n = keys.size();
     if (scores_.size() != n) throw tokmeter::Error("ERR_TOKENIZER_SPEC", "model.vocab: one score per piece needed");
@@ -238,7 +238,7 @@ class Unigram final : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> MakeUnigram(const ModelSpec& spec, const std::vector<std::string>& keys, const TokenMap& map) {
+std::unique_ptr<Model> MakeUnigram(const ModelSpec& spec, const TokenStrings& keys, const TokenMap& map) {
   return std::make_unique<Unigram>(spec, keys, map);
 }
 

@@ -61,7 +61,7 @@ class WordPiece final : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> MakeWordPiece(const ModelSpec& spec, const std::vector<std::string>&, const TokenMap& map) {
+std::unique_ptr<Model> MakeWordPiece(const ModelSpec& spec, const TokenStrings&, const TokenMap& map) {
   return std::make_unique<WordPiece>(spec, map);
 }
 

@@ -16,11 +16,20 @@ TEST(every_index_runs_once_on_several_threads) {
     std::vector<std::atomic<int>> hits(5000);
     std::mutex mu;
     std::set<std::thread::id> ids;
+    auto distinct = [&] {
+      std::lock_guard<std::mutex> lock(mu);
+      return ids.size();
+    };
     auto body = [&](size_t i) {
       hits[i].fetch_add(1);
-      if (i % 50 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
-      std::lock_guard<std::mutex> lock(mu);
-      ids.insert(std::this_thread::get_id());
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        ids.insert(std::this_thread::get_id());
+      }
+      // Whoever runs index 0 holds it until another thread has run an index (up to 20 s), so a loaded machine
+      // that wakes the helpers late cannot let one thread do the whole batch and fail the check below.
+      if (i == 0 && threads > 1)
+        for (int k = 0; k < 20000 && distinct() < 2; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     };
     ParallelFor(hits.size(), threads, FnRef<void(size_t)>(body));
     bool once = true;

@@ -1,5 +1,6 @@
 // Unit tests for the native tokenizer pipeline, component by component, on small synthetic tokenizers.
 // Parity with the reference on real tokenizer files is tested from JS (test/tokenizer/parity.test.ts).
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -55,6 +56,56 @@ TEST(byte_level_bpe_merges_by_rank) {
   (void)ll;
 }
 
+// The per-thread word caches (bpe.cc Tokenize) are shared by every model used on the thread: results must not leak
+// between models, nor change when a word's direct-mapped slot is taken over by another word.
+TEST(bpe_word_caches_keep_models_apart) {
+  ByteBpeBuilder b1, b2;
+  b1.Merge("h", "e");
+  b1.Merge("l", "l");
+  b2.Merge("l", "l");
+  b2.Merge("l", "o");
+  b2.Merge("h", "e");
+  b2.Merge("he", "ll");
+  auto t1 = Tokenizer::Create(b1.spec), t2 = Tokenizer::Create(b2.spec);
+  const std::string w1 = Ids(t1->Encode("hello", false)), w2 = Ids(t2->Encode("hello", false));
+  CHECK(w1 != w2);
+  for (int i = 0; i < 3; ++i) {
+    CHECK_EQ(Ids(t1->Encode("hello", false)), w1);
+    CHECK_EQ(Ids(t2->Encode("hello", false)), w2);
+    CHECK_EQ(t2->Count("hello", false), t2->Encode("hello", false).size());
+  }
+  // More distinct words than direct-mapped slots (32768), twice: evicted words must come back identical.
+  std::mt19937 rng(7);
+  std::vector<std::string> words;
+  for (int i = 0; i < 40000; ++i) {
+    std::string w;
+    for (int k = 1 + static_cast<int>(rng() % 8); k > 0; --k) w += "hello"[rng() % 5];
+    words.push_back(w);
+  }
+  std::vector<std::string> first;
+  for (const auto& w : words) first.push_back(Ids(t2->Encode(w, false)));
+  for (size_t i = 0; i < words.size(); ++i) {
+    CHECK_EQ(Ids(t2->Encode(words[i], false)), first[i]);
+    CHECK_EQ(t2->Count(words[i], false), t2->Encode(words[i], false).size());
+  }
+}
+
+TEST(big_alloc_tables) {
+  tokmeter::tokenizer::BigVector<uint64_t> v(3 << 17);  // 3 MB: its own mapping
+  for (size_t i = 0; i < v.size(); ++i) v[i] = i * 3;
+  uint64_t sum = 0;
+  for (uint64_t x : v) sum += x;
+  CHECK_EQ(sum, uint64_t{3} * (v.size() * (v.size() - 1) / 2));
+#if defined(__linux__)
+  CHECK_EQ(reinterpret_cast<uintptr_t>(v.data()) % (2u << 20), uintptr_t{0});
+#endif
+  v.resize(5 << 17);  // regrowth moves into a new mapping and frees the old one
+  CHECK_EQ(v[12345], uint64_t{12345 * 3});
+  tokmeter::tokenizer::BigVector<uint32_t> small(10);  // below kBigBytes: operator new
+  small[9] = 1;
+  CHECK_EQ(small[9], 1u);
+}
+
 TEST(bpe_leftmost_on_equal_rank) {
   ByteBpeBuilder b;
   uint32_t aa = b.Merge("a", "a");
@@ -72,8 +123,12 @@ TEST(bpe_long_word_is_near_linear) {
   std::string small, big;
   for (int i = 0; i < 20000; ++i) small += "ab";
   for (int i = 0; i < 200000; ++i) big += "ab";
-  double ts = Seconds([&] { CHECK_EQ(tok->Count(small, false), size_t{5000}); });
-  double tb = Seconds([&] { CHECK_EQ(tok->Count(big, false), size_t{50000}); });
+  // Best of 3 each: a busy machine (other processes on the cores) inflates single runs several-fold.
+  double ts = 1e9, tb = 1e9;
+  for (int r = 0; r < 3; ++r) {
+    ts = std::min(ts, Seconds([&] { CHECK_EQ(tok->Count(small, false), size_t{5000}); }));
+    tb = std::min(tb, Seconds([&] { CHECK_EQ(tok->Count(big, false), size_t{50000}); }));
+  }
   // 10x the input may cost ~10x (n log n), never ~100x.
   std::printf("  40 kB: %.4fs, 400 kB: %.4fs\n", ts, tb);
   CHECK(tb < ts * 40 + 0.05);
