@@ -110,7 +110,7 @@ it('batched and prefix-cached generations on CUDA equal CPU solo runs (tiny mode
   const cpu = await Model.load(dir, { threads: 1, maxBatch: 1 });
   const gpu = await Model.load(dir, cuda({ maxBatch: 8, prefixCache: true }));
   try {
-    const want = [];
+    const want: Awaited<ReturnType<Model['generate']>['result']>[] = [];
     for (const [i, p] of prompts.entries()) want.push(await cpu.generate(p, options(i)).result);
     const before = gpu.stats();
     const got = await Promise.all(prompts.map((p, i) => gpu.generate(p, options(i)).result));
