@@ -87,9 +87,8 @@ struct DeviceBuffer {
   void* ptr = nullptr;
 };
 
-// The test allocates device memory through a throwaway sampler-free path: the plug-in has no malloc in its table,
-// so the test uses the CUDA runtime directly (linked through the plug-in's static runtime is not visible: link
-// cudart here too).
+// The kernel tests put their inputs on the device with the CUDA runtime directly (the plug-in's static runtime is
+// not visible from here: this test links cudart too); TestDeviceMemory checks the plug-in's own memory functions.
 }  // namespace
 
 #include <cuda_runtime.h>
