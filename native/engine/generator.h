@@ -80,6 +80,8 @@ class Generator {
   // complete, samples the first token and returns it (else nullptr). Throws like Step().
   const StepResult* Prefill(size_t maxTokens);
   bool prefilled() const noexcept { return prefilled_; }
+  // Prompt tokens run through the model so far (not those served by the prefix cache): a scheduler's prefill budget.
+  size_t promptComputed() const noexcept { return fed_ - cached_; }
   bool abortRequested() const noexcept { return abort_.load(); }
   SequenceState& sequence() noexcept { return *sequence_; }
   uint32_t nextInput() const noexcept { return tokens_.back(); }  // the token the next decode step feeds

@@ -255,7 +255,7 @@ void Scheduler::Loop() {
   std::vector<double> uniforms;
   std::vector<uint32_t> ids;
   std::vector<float> logprobs;
-  std::vector<Slot*> decode;
+  std::vector<Slot*> decode, prefills;
   for (;;) {
     std::vector<GenerationRequest> admitted, cancelled;
     uint64_t seen;
@@ -319,15 +319,15 @@ void Scheduler::Loop() {
       Finish(*slot, outcome);
     }
 
-    // Who steps: prefilled and not parked; the oldest unprefilled sequence gets a prefill chunk.
+    // Who steps: prefilled and not parked; unprefilled sequences, oldest first, share this step's prefill budget.
     decode.clear();
-    Slot* prefill = nullptr;
+    prefills.clear();
     size_t parked = 0, prefilling = 0;
     for (auto& slot : slots_) {
       if (slot->finished) continue;
       if (!slot->generator->prefilled()) {
         ++prefilling;
-        if (prefill == nullptr) prefill = slot.get();
+        prefills.push_back(slot.get());
       } else if (slot->request.stream->Full()) {
         ++parked;
       } else {
@@ -337,7 +337,7 @@ void Scheduler::Loop() {
     parked_ = parked;
     prefilling_ = prefilling;
 
-    const bool work = prefill != nullptr || !decode.empty();
+    const bool work = !prefills.empty() || !decode.empty();
     if (!work) {
       const bool removed = std::any_of(slots_.begin(), slots_.end(), [](const auto& s) { return s->finished; });
       if (removed) {
@@ -349,11 +349,18 @@ void Scheduler::Loop() {
       continue;
     }
 
-    // 3. One prefill chunk (the whole prompt when nothing else decodes).
-    if (prefill != nullptr) {
+    // 3. Prefill: at most prefillChunk prompt tokens per step in all, oldest first (the oldest gets its whole prompt
+    // when nothing else decodes). Short prompts arriving together are all prefilled in one step instead of one per
+    // step with a decode step between each.
+    size_t budget = options_.prefillChunk == 0 ? static_cast<size_t>(-1) : options_.prefillChunk;
+    for (size_t i = 0; i < prefills.size(); ++i) {
+      Slot* prefill = prefills[i];
+      const bool whole = i == 0 && decode.empty();
+      if (!whole && budget == 0) break;
       Generator& g = *prefill->generator;
+      const size_t before = g.promptComputed();
       try {
-        const StepResult* first = g.Prefill(decode.empty() ? 0 : options_.prefillChunk);
+        const StepResult* first = g.Prefill(whole ? 0 : budget);
         if (first != nullptr) {
           prefill->request.stream->sink().OnStep(*first);
           if (g.done()) {
@@ -377,6 +384,9 @@ void Scheduler::Loop() {
           Finish(*prefill, FailureOf(error, &g));
         }
       }
+      // What was computed (prompt tokens served by the prefix cache cost nothing).
+      const size_t used = g.promptComputed() - before;
+      budget = used >= budget ? 0 : budget - used;
     }
 
     // 4. One batched decode step.

@@ -6,10 +6,12 @@
 //      the budget next to the running ones (strict FIFO: a head that does not fit waits, and so does everyone behind
 //      it). Queued requests whose stream was aborted are settled and dropped.
 //   2. Settle sequences whose stream was aborted (between steps: never inside another sequence's model call).
-//   3. Prefill: the oldest admitted sequence that is not prefilled gets one chunk of at most prefillChunk prompt
-//      tokens (a solo Forward) — or its whole prompt when nothing else is decoding. So a newcomer delays the running
-//      sequences by at most one chunk per step (chunked prefill), and a long prompt is spread over several steps.
-//      When its prompt is complete it samples its first token and joins the batch at the next step.
+//   3. Prefill: admitted sequences that are not prefilled, oldest first, share a budget of prefillChunk prompt
+//      tokens per step (solo Forwards; the oldest gets its whole prompt when nothing else is decoding, and what it
+//      used comes off the budget). So newcomers delay the running sequences by at most one chunk per step (chunked
+//      prefill), a long prompt is spread over several steps, and short prompts that arrive together are all
+//      prefilled in one step. When its prompt is complete a sequence samples its first token and joins the batch at
+//      the next step.
 //   4. Decode: one LanguageModel::ForwardBatch over every prefilled sequence that is not parked, then each samples
 //      its token (its own processors, sampler, stop rules) and streams it. Sequences that finish leave at once.
 // Backpressure: the consumer acknowledges tokens it has taken (GenerationStream::Acknowledge). A sequence whose

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "engine/generator.h"
@@ -42,6 +43,7 @@ class ScriptedModel final : public LanguageModel {
     {
       std::lock_guard<std::mutex> lock(mutex);
       fed.emplace_back(tokens.begin(), tokens.end());
+      if (tokens.size() > 1) events.push_back('P');  // a prefill (every prompt here has 2+ tokens)
     }
     s.len += tokens.size();
     std::fill(logits.begin(), logits.end(), 0.0f);
@@ -56,6 +58,7 @@ class ScriptedModel final : public LanguageModel {
     {
       std::lock_guard<std::mutex> lock(mutex);
       batches.push_back(sequences.size());
+      events.push_back('B');
     }
     LanguageModel::ForwardBatch(sequences, tokens, logits);  // per-sequence Forward: rows are exact by construction
   }
@@ -78,6 +81,7 @@ class ScriptedModel final : public LanguageModel {
   std::atomic<int> live{0};
   std::chrono::milliseconds delay{0};
   std::vector<size_t> batches;  // rows of every ForwardBatch
+  std::string events;           // 'P' prefill Forward, 'B' ForwardBatch, in order
   size_t per_token = 0;
 
  private:
@@ -388,6 +392,55 @@ TEST(scheduler_batches_concurrent_generations_each_as_alone) {
   CHECK(m->MaxBatchSeen() > 1);
   CHECK(m->MaxBatchSeen() <= 4);
   CHECK(WaitFor([&] { return scheduler.running() == 0 && m->live.load() == 0; }));
+}
+
+TEST(scheduler_prefills_a_burst_of_short_prompts_in_one_step) {
+  auto m = std::make_shared<ScriptedModel>(50, 1000);
+  m->delay = 2ms;
+  SchedulerOptions o;
+  o.maxBatch = 8;
+  o.prefillChunk = 256;
+  Scheduler scheduler(m, o);
+  std::vector<RecordingSink*> sinks(6);
+  std::vector<std::shared_ptr<GenerationStream>> streams;
+  for (uint32_t i = 0; i < 6; ++i) {
+    streams.push_back(Stream(&sinks[i], 1u << 30));
+    scheduler.Submit({std::vector<uint32_t>(3 + i, i), Greedy(4), nullptr, streams.back()});
+  }
+  for (uint32_t i = 0; i < 6; ++i) CHECK(WaitFor([&] { return sinks[i]->done.load(); }));
+  std::lock_guard<std::mutex> lock(m->mutex);
+  // 6 x (3..8) tokens fit one 256-token budget: whatever arrived while the first prefill ran is prefilled in the
+  // next step, before any decode step, so at most one decode step comes between the prefills.
+  const size_t last_prefill = m->events.rfind('P');
+  CHECK(std::count(m->events.begin(), m->events.end(), 'P') == 6);
+  CHECK(std::count(m->events.begin(), m->events.begin() + static_cast<std::ptrdiff_t>(last_prefill), 'B') <= 1);
+}
+
+TEST(scheduler_prefill_budget_spreads_long_prompts_over_steps) {
+  auto m = std::make_shared<ScriptedModel>(50, 1000);
+  SchedulerOptions o;
+  o.maxBatch = 4;
+  o.prefillChunk = 4;
+  Scheduler scheduler(m, o);
+  RecordingSink *a, *b, *c;
+  auto sa = Stream(&a, 1u << 30), sb = Stream(&b, 1u << 30), sc = Stream(&c, 1u << 30);
+  m->delay = 1ms;
+  scheduler.Submit({{1, 2}, Greedy(100000), nullptr, sa});
+  CHECK(WaitFor([&] { return a->tokens.size() >= 2; }));  // `a` decodes: the budget applies from now on
+  scheduler.Submit({std::vector<uint32_t>(10, 3), Greedy(2), nullptr, sb});
+  scheduler.Submit({std::vector<uint32_t>(3, 4), Greedy(2), nullptr, sc});
+  CHECK(WaitFor([&] { return b->done.load() && c->done.load(); }));
+  sa->Abort();
+  CHECK(WaitFor([&] { return a->done.load(); }));
+  std::lock_guard<std::mutex> lock(m->mutex);
+  // No Forward while `a` decodes feeds more than the 4-token budget; b's 10 tokens take three steps (4 + 4 + 2),
+  // and c gets the 2 tokens left in the third step's budget, then its last token in the next.
+  size_t most = 0;
+  for (size_t k = 1; k < m->fed.size(); ++k) most = std::max(most, m->fed[k].size());
+  CHECK(most <= 4);
+  CHECK_EQ(b->outcome.usage.promptTokens, size_t{10});
+  CHECK_EQ(c->outcome.usage.promptTokens, size_t{3});
+  CHECK(b->tokens.size() == 2 && c->tokens.size() == 2);
 }
 
 TEST(scheduler_abort_and_parking_touch_only_their_sequence) {
