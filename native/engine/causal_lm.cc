@@ -230,6 +230,7 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
       positions = Ort::Value::CreateTensor<int64_t>(memory_, seq.positions.data(), n, row, 2);
       binding.BindInput("position_ids", positions);
     }
+    Ort::Value logits = BindLogits(binding, seq.logits.get(), n * vocab * logit_size, logits_shape);
     std::vector<Ort::Value> kv;
     kv.reserve(spec_.pastNames.size() * 2);
     const size_t per_token = static_cast<size_t>(heads * dim) * kv_elem;
@@ -239,14 +240,6 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
       kv.push_back(
           Ort::Value::CreateTensor(kv_info_, seq.cache->present(t), total * per_token, present_shape, 4, kv_type));
       binding.BindOutput(spec_.presentNames[t].c_str(), kv.back());
-    }
-    Ort::Value logits{nullptr};
-    if (cuda_) {
-      binding.BindOutput("logits", kv_info_);  // ORT allocates it on the GPU; the sampler reads it there
-    } else {
-      logits = Ort::Value::CreateTensor(memory_, seq.logits.get(), n * vocab * logit_size, logits_shape, 3,
-                                        ToOrtType(spec_.logitsDtype));
-      binding.BindOutput("logits", logits);
     }
 
     const auto run_start = std::chrono::steady_clock::now();
@@ -265,13 +258,7 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
   seq.cache->Advance(n);
 
   if (!cuda_) {  // on the GPU the logits stay there for SampleLast
-    const uint8_t* last = seq.logits.get() + (n - 1) * vocab * logit_size;
-    if (spec_.logitsDtype == DType::kFloat32) {
-      std::memcpy(lastLogits.data(), last, vocab * sizeof(float));
-    } else {
-      const auto* half = reinterpret_cast<const uint16_t*>(last);
-      for (size_t i = 0; i < vocab; ++i) lastLogits[i] = HalfToFloat(half[i]);
-    }
+    CopyLogits(seq.logits.get() + (n - 1) * vocab * logit_size, lastLogits);
     if (n > 1) {
       // The prefill's [n, vocab] logits (131 MB for 1024 tokens of a 32k vocabulary) are not kept for decode steps.
       seq.logits.reset();
@@ -404,6 +391,7 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
       positions = Ort::Value::CreateTensor<int64_t>(memory_, batch_positions_.data(), rows, row_shape, 2);
       binding.BindInput("position_ids", positions);
     }
+    Ort::Value logits = BindLogits(binding, batch_logits_.data(), rows * vocab * logit_size, logits_shape);
     std::vector<Ort::Value> kv;
     kv.reserve(spec_.pastNames.size() * 2);
     for (size_t t = 0; t < spec_.pastNames.size(); ++t) {
@@ -413,14 +401,6 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
       kv.push_back(Ort::Value::CreateTensor(kv_info_, batch_->present(t), rows * total * per_position, present_shape, 4,
                                             kv_type));
       binding.BindOutput(spec_.presentNames[t].c_str(), kv.back());
-    }
-    Ort::Value logits{nullptr};
-    if (cuda_) {
-      binding.BindOutput("logits", kv_info_);
-    } else {
-      logits = Ort::Value::CreateTensor(memory_, batch_logits_.data(), rows * vocab * logit_size, logits_shape, 3,
-                                        ToOrtType(spec_.logitsDtype));
-      binding.BindOutput("logits", logits);
     }
     const auto run_start = std::chrono::steady_clock::now();
     session_->Run(batch_run_options_, binding);
@@ -432,14 +412,7 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
     throw Error(codes::kInference, std::string("inference failed: ") + e.what());
   }
   batch_->Advance();
-  if (cuda_) {
-    // logits stay on the GPU for SampleLast
-  } else if (spec_.logitsDtype == DType::kFloat32) {
-    std::memcpy(logitsOut.data(), batch_logits_.data(), rows * vocab * sizeof(float));
-  } else {
-    const auto* half = reinterpret_cast<const uint16_t*>(batch_logits_.data());
-    for (size_t i = 0; i < rows * vocab; ++i) logitsOut[i] = HalfToFloat(half[i]);
-  }
+  if (!cuda_) CopyLogits(batch_logits_.data(), logitsOut);  // on the GPU they stay there for SampleLast
   batch_last_end_ = std::chrono::steady_clock::now();
   const uint64_t forward_nanos = SinceNanos(start);
   timings_.forwardNanos += forward_nanos;
@@ -449,14 +422,30 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
   timings_.decodeRows += rows;
 }
 
-void CausalLm::KeepLogits(Ort::IoBinding& binding, std::span<SequenceState* const> rows) {
-  const std::vector<std::string> names = binding.GetOutputNames();
-  std::vector<Ort::Value> values = binding.GetOutputValues();
-  last_logits_ = Ort::Value{nullptr};
-  for (size_t i = 0; i < names.size() && i < values.size(); ++i) {
-    if (names[i] == "logits") last_logits_ = std::move(values[i]);
+Ort::Value CausalLm::BindLogits(Ort::IoBinding& binding, uint8_t* host, size_t bytes, const int64_t* shape) {
+  if (cuda_) {
+    binding.BindOutput("logits", kv_info_);  // ORT allocates it on the GPU; the sampler reads it there
+    return Ort::Value{nullptr};
   }
-  if (!last_logits_) throw Error(codes::kInference, "the graph produced no logits output");
+  Ort::Value logits = Ort::Value::CreateTensor(memory_, host, bytes, shape, 3, ToOrtType(spec_.logitsDtype));
+  binding.BindOutput("logits", logits);
+  return logits;
+}
+
+void CausalLm::CopyLogits(const uint8_t* src, std::span<float> dst) const {
+  if (spec_.logitsDtype == DType::kFloat32) {
+    std::memcpy(dst.data(), src, dst.size() * sizeof(float));
+  } else {
+    const auto* half = reinterpret_cast<const uint16_t*>(src);
+    for (size_t i = 0; i < dst.size(); ++i) dst[i] = HalfToFloat(half[i]);
+  }
+}
+
+void CausalLm::KeepLogits(Ort::IoBinding& binding, std::span<SequenceState* const> rows) {
+  // BindLogits bound it first: output 0 (SampleLast checks its shape).
+  std::vector<Ort::Value> values = binding.GetOutputValues();
+  if (values.empty() || !values[0]) throw Error(codes::kInference, "the graph produced no logits output");
+  last_logits_ = std::move(values[0]);
   last_rows_.assign(rows.begin(), rows.end());
 }
 

@@ -112,6 +112,11 @@ class CausalLm final : public LanguageModel {
   void Relayout(std::span<SequenceState* const> sequences);
   void ReleaseRow(size_t row) noexcept;  // a sequence in the batch was destroyed: its row is dead
   KvMemory& kvMemory() noexcept { return cuda_ ? static_cast<KvMemory&>(*cuda_) : HostKvMemory(); }
+  // Binds the logits output, before any other output: a host tensor over `host` (`bytes`, [rows, n, vocab]), or on
+  // the GPU left to ORT to allocate (the returned value is then empty). Must outlive the Run.
+  Ort::Value BindLogits(Ort::IoBinding& binding, uint8_t* host, size_t bytes, const int64_t* shape);
+  // Host: float32 or float16 logits from `src` into float32 `dst`.
+  void CopyLogits(const uint8_t* src, std::span<float> dst) const;
   // Device: after a Run whose logits output ORT allocated on the GPU, keeps it (and which sequences its rows are)
   // for SampleLast.
   void KeepLogits(Ort::IoBinding& binding, std::span<SequenceState* const> rows);

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 #include <new>
+#include <optional>
 
 #include "engine/kv_memory.h"
 #include "test_util.h"
@@ -84,14 +85,11 @@ inline FencedMemory* fenced = nullptr;
 class Direct {
  public:
   Direct() {
-    if (fenced != nullptr && kv_memory == fenced) scope_ = new FencedMemory::Scope(*fenced);
+    if (fenced != nullptr && kv_memory == fenced) scope_.emplace(*fenced);
   }
-  ~Direct() { delete scope_; }
-  Direct(const Direct&) = delete;
-  Direct& operator=(const Direct&) = delete;
 
  private:
-  FencedMemory::Scope* scope_ = nullptr;
+  std::optional<FencedMemory::Scope> scope_;
 };
 
 // Runs every registered test over host memory, then over fenced memory; fails on a leak.
