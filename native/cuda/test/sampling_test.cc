@@ -220,8 +220,10 @@ struct Fixture {
   }
 };
 
-// Uploads rows' logits (fp32 or fp16) with a stride of `vocab + pad` and resets each row's slot (slot = index).
-bool Setup(Fixture& f, std::vector<Row>& rows, int vocab, bool fp16, int pad) {
+// Uploads rows' logits (fp32 or fp16) with a stride of `vocab + pad` and resets each row's slot (slot_of[row], or
+// the row's index when slot_of is empty).
+bool Setup(Fixture& f, std::vector<Row>& rows, int vocab, bool fp16, int pad,
+           const std::vector<int32_t>& slot_of = {}) {
   f.vocab = vocab;
   f.slots = static_cast<int>(rows.size());
   if (api->create_sampler(0, f.slots, vocab, nullptr, &f.sampler) != 0) {
@@ -250,9 +252,9 @@ bool Setup(Fixture& f, std::vector<Row>& rows, int vocab, bool fp16, int pad) {
     return false;
   }
   for (size_t r = 0; r < rows.size(); ++r) {
-    if (api->reset_slot(f.sampler, static_cast<int>(r), &rows[r].options, rows[r].prompt.data(),
-                        rows[r].prompt.size()) != 0 ||
-        api->append_tokens(f.sampler, static_cast<int>(r), rows[r].generated.data(), rows[r].generated.size()) != 0) {
+    const int slot = slot_of.empty() ? static_cast<int>(r) : slot_of[r];
+    if (api->reset_slot(f.sampler, slot, &rows[r].options, rows[r].prompt.data(), rows[r].prompt.size()) != 0 ||
+        api->append_tokens(f.sampler, slot, rows[r].generated.data(), rows[r].generated.size()) != 0) {
       std::printf("  FAIL reset/append: %s\n", api->last_error());
       ++g_failures;
       return false;
@@ -296,10 +298,11 @@ void TestProcessedLogitsAndGreedy(bool fp16) {
   }
   Fixture f;
   const int pad = 17;
-  if (!Setup(f, rows, vocab, fp16, pad)) return;
   const int n = static_cast<int>(rows.size());
+  // Row i uses slot n - 1 - i: penalty state and draw counters must follow the slot, not the row.
   std::vector<int32_t> slots(n);
-  for (int i = 0; i < n; ++i) slots[i] = i;
+  for (int i = 0; i < n; ++i) slots[i] = n - 1 - i;
+  if (!Setup(f, rows, vocab, fp16, pad, slots)) return;
   std::vector<uint32_t> ids(n);
   std::vector<double> uniforms(n, 0.5);
   API_OK(api->sample(f.sampler, f.d_logits, fp16 ? TOKMETER_CUDA_FLOAT16 : TOKMETER_CUDA_FLOAT32, vocab + pad, n,
@@ -470,6 +473,73 @@ void TestPhiloxDraws() {
   CHECK(alone == first_run[5], "row 5 sampled alone differs from row 5 in a batch of %d", batch);
 }
 
+// Edge rows in one call, each on a slot other than its row: all -inf (greedy and sampled), a -inf mask, k >= vocab,
+// k = vocab - 1, a top-p that keeps one token, min-p 1, a single finite token, a tie at the max; a vocabulary that is
+// not a multiple of the block size. Then a call of greedy rows only, with a row stride of several rows.
+void TestEdgeRows() {
+  std::mt19937 rng(13);
+  const int vocab = 1000;
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<Row> rows;
+  auto add = [&](const TokmeterCudaRowOptions& o, std::vector<float> logits) {
+    Row r;
+    r.options = o;
+    r.logits = std::move(logits);
+    r.prompt = RandomTokens(rng, vocab, 20);
+    r.generated = RandomTokens(rng, vocab, 9);
+    rows.push_back(std::move(r));
+  };
+  const std::vector<float> all_inf(vocab, -inf);
+  std::vector<float> masked = RandomLogits(rng, vocab, false);
+  for (int i = 0; i < vocab; ++i)
+    if (i % 3 != 1) masked[i] = -inf;
+  std::vector<float> single(vocab, -inf);
+  single[777] = 1.5f;
+  std::vector<float> tie = RandomLogits(rng, vocab, false);
+  tie[300] = tie[700] = 50.0f;
+  add(Opts(0, 0, 1, 0, 1, 0, 0, 1), all_inf);                                    // 0: greedy, all -inf -> 0
+  add(Opts(1.0f, 0, 0.9f, 0.1f, 1, 0, 0, 2), all_inf);                           // 1: sampled, all -inf -> 0
+  add(Opts(0.8f, vocab + 5, 1, 0, 1.2f, 0.3f, 0.2f, 3), masked);                 // 2: k >= vocab, mask, penalties
+  add(Opts(1.0f, vocab - 1, 1, 0, 1, 0, 0, 4), RandomLogits(rng, vocab, true));  // 3: k = vocab - 1, ties
+  add(Opts(1.0f, 0, 0.01f, 0, 1, 0, 0, 5), masked);                              // 4: top-p keeps the top token
+  add(Opts(1.0f, 0, 1, 1.0f, 1, 0, 0, 6), tie);                                  // 5: min-p 1: the two tied maxima
+  add(Opts(0.7f, 3, 0.5f, 0.5f, 1, 0, 0, 7), single);                            // 6: one finite token -> 777
+  add(Opts(0, 0, 1, 0, 1, 0, 0, 8), tie);                                        // 7: greedy tie -> 300
+  const int n = static_cast<int>(rows.size());
+  std::vector<int32_t> slots(n);
+  for (int i = 0; i < n; ++i) slots[i] = n - 1 - i;
+  Fixture f;
+  if (!Setup(f, rows, vocab, false, 0, slots)) return;
+  std::vector<uint32_t> ids(n);
+  std::vector<double> uniforms(n, 0.5);
+  API_OK(api->sample(f.sampler, f.d_logits, TOKMETER_CUDA_FLOAT32, vocab, n, slots.data(), uniforms.data(), ids.data(),
+                     nullptr));
+  std::vector<float> gpu(static_cast<size_t>(n) * vocab);
+  API_OK(api->copy_processed_logits(f.sampler, gpu.data(), gpu.size()));
+  for (int r = 0; r < n; ++r) {
+    const std::vector<float> cpu = CpuProcess(rows[r]);
+    int differ = 0;
+    for (int i = 0; i < vocab; ++i) {
+      const float a = cpu[i], b = gpu[static_cast<size_t>(r) * vocab + i];
+      if (!(a == b || (std::isinf(a) && std::isinf(b) && (a > 0) == (b > 0)))) ++differ;
+    }
+    const int allowed = rows[r].options.top_p < 1.0f && rows[r].options.temperature != 0 ? 1 : 0;
+    CHECK(differ <= allowed, "edge row %d: %d logits differ", r, differ);
+    const uint32_t want =
+        rows[r].options.temperature == 0 ? tokmeter::engine::Sampler::Argmax(cpu) : CpuDrawWithUniform(cpu, 0.5);
+    CHECK(ids[r] == want, "edge row %d: cuda %u cpu %u", r, ids[r], want);
+  }
+  CHECK(ids[0] == 0 && ids[1] == 0 && ids[5] == 700 && ids[6] == 777 && ids[7] == 300,
+        "edge ids %u %u %u %u %u (want 0 0 700 777 300)", ids[0], ids[1], ids[5], ids[6], ids[7]);
+  // Greedy rows only (rows 0 and 7: penalties off, so the same ids again), row 1 of the call 7 rows further on.
+  const int32_t greedy_slots[2] = {slots[0], slots[7]};
+  uint32_t greedy_ids[2] = {99, 99};
+  API_OK(api->sample(f.sampler, f.d_logits, TOKMETER_CUDA_FLOAT32, int64_t{7} * vocab, 2, greedy_slots, nullptr,
+                     greedy_ids, nullptr));
+  CHECK(greedy_ids[0] == 0 && greedy_ids[1] == 300, "greedy-only call: %u %u (want 0 300)", greedy_ids[0],
+        greedy_ids[1]);
+}
+
 void TestLogProbs() {
   std::mt19937 rng(9);
   const int vocab = 32000;
@@ -571,6 +641,7 @@ int main() {
       {"processed logits and greedy, fp32", [] { TestProcessedLogitsAndGreedy(false); }},
       {"processed logits and greedy, fp16", [] { TestProcessedLogitsAndGreedy(true); }},
       {"host-uniform parity with the CPU sampler", TestHostUniformParity},
+      {"edge rows (-inf, k >= vocab, min-p 1, ties, greedy-only call)", TestEdgeRows},
       {"Philox draws", TestPhiloxDraws},
       {"log-probabilities", TestLogProbs},
       {"invalid arguments", TestInvalidArguments},
