@@ -89,7 +89,14 @@ struct CudaStatusReport {
   std::vector<CudaDeviceProbe> devices;
   std::string deviceError;  // why no device is usable (empty when deviceCount > 0)
   int driverVersion = 0;
-  bool ready() const noexcept { return pluginLoaded && providerLibrary && providerSharedLibrary && deviceCount > 0; }
+  // Every piece present, the libraries the provider loads included (so `ready` agrees with the problems cudaStatus()
+  // lists: a missing libcublasLt.so.13 would otherwise read as ready and fail only at Model.load).
+  bool ready() const noexcept {
+    if (!pluginLoaded || !providerLibrary || !providerSharedLibrary || deviceCount <= 0) return false;
+    for (const auto& library : libraries)
+      if (!library.loadable) return false;
+    return true;
+  }
 };
 
 // Probes everything; never throws. `ortLibraryPath` is the libonnxruntime.so.1 in use (or "" if not known yet).

@@ -15,7 +15,10 @@ import type { NativeCudaApi, NativeCudaPreflight, NativeCudaStatus } from '../na
 export { DeviceUnavailableError } from '../errors.js';
 
 export interface CudaStatus {
-  /** Everything a CUDA model needs is present: the plug-in, the ORT provider libraries and at least one GPU. */
+  /**
+   * Everything a CUDA model needs is present: the plug-in, the ORT provider libraries, the CUDA libraries they load
+   * (`libraries`) and at least one GPU. Always `problems.length === 0`.
+   */
   ready: boolean;
   /** libtokmeter_cuda.so: loaded (so: built and its interface version matches), where, or why not. */
   plugin: NativeCudaStatus['plugin'];

@@ -49,7 +49,7 @@ describe('cudaStatus()', () => {
     expect(s.plugin.candidates.length).toBeGreaterThan(0);
     if (s.plugin.loaded) {
       expect(s.plugin.path).toMatch(/libtokmeter_cuda\.so$/);
-      expect(s.plugin.interfaceVersion).toBe(1);
+      expect(s.plugin.interfaceVersion).toBe(2); // TOKMETER_CUDA_INTERFACE_VERSION (native/cuda/interface.h)
     } else {
       expect(s.plugin.error).toMatch(/libtokmeter_cuda\.so|TOKMETER_CUDA_PLUGIN/);
     }

@@ -37,7 +37,7 @@ it("Model.load with device 'cuda' gives DeviceUnavailableError where CUDA is una
   expect(err).toBeInstanceOf(DeviceUnavailableError);
   expect((err as DeviceUnavailableError).code).toBe('ERR_DEVICE_UNAVAILABLE');
   expect((err as Error).message).toMatch(
-    /TOKMETER_CUDA=1 npm run build|libcuda\.so\.1|libcublas|libonnxruntime_providers/,
+    /TOKMETER_CUDA=1 npm run build|libcuda\.so\.1|libcudart|libcublas|libcurand|libonnxruntime_providers/,
   );
   // The process is intact: a CPU model still loads and runs.
   const cpu = await Model.load(dir, { threads: 1 });
