@@ -104,7 +104,7 @@ typedef struct TokmeterCudaInterface {
   int (*destroy_stream)(void* stream);
 
   /* A sampler for up to max_slots concurrent sequences over a vocabulary of vocab_size logits. stream may be NULL
-   * (the legacy default stream). Device memory: about max_slots * vocab_size * 21 bytes. */
+   * (the legacy default stream). Device memory: about max_slots * vocab_size * 29 bytes (21 + cub's sort scratch). */
   int (*create_sampler)(int device, int max_slots, int vocab_size, void* stream, TokmeterCudaSampler** out);
   void (*destroy_sampler)(TokmeterCudaSampler* sampler); /* NULL is a no-op; waits for work in flight */
 

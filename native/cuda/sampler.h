@@ -7,7 +7,8 @@
 //
 // Device memory per slot and vocabulary entry (21 bytes): the working logits (4), the sort's keys out (4), its ids
 // in and out (8), the "seen" flag of the repetition penalty (1) and the generated-token count of the presence and
-// frequency penalties (4). Penalty state is indexed by slot; everything else by the call's row.
+// frequency penalties (4); plus cub's sort scratch, about 8 more. Penalty state is indexed by slot; everything else by
+// the call's row.
 //
 // Performance notes (compiled and reviewed here; not yet measured on a GPU — see bench/gpu/README.md):
 // - one 512-thread block per row for every stage: enough parallelism at batch >= 8; at batch 1 a 128k-entry row runs

@@ -44,7 +44,7 @@ class CudaDevice final : public KvMemory {
   void Copy2D(uint8_t* dst, size_t dstPitch, const uint8_t* src, size_t srcPitch, size_t width, size_t height) override;
   void Zero2D(uint8_t* dst, size_t pitch, size_t width, size_t height) override;
 
-  // The sampler: `slots` sequences at once over `vocab` logits (about slots x vocab x 21 bytes of GPU memory).
+  // The sampler: `slots` sequences at once over `vocab` logits (about slots x vocab x 29 bytes of GPU memory).
   void CreateSampler(size_t slots, size_t vocab);
   // A free slot for a new sequence, with its options and prompt; ReleaseSlot when the sequence ends.
   int StartSequence(const SamplingOptions& options, std::span<const uint32_t> prompt);

@@ -7,10 +7,11 @@
 //     boundary token), fp32 and fp16 input, ties included;
 //   - greedy ids equal the CPU's;
 //   - with the CPU Sampler's uniforms passed in, sampled ids equal the CPU's (mismatches only at rounding
-//     boundaries, at most 1 in 1000);
+//     boundaries: at most 1 in 1000, and 1 in a smaller run);
 //   - Philox draws: same ids on a second run, alone or inside a batch, equal to a host inverse-CDF with the host
 //     Philox, and the empirical distribution matches softmax of the processed logits (and the CPU sampler's);
 //   - log-probabilities equal Sampler::LogProb within 1e-5.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -389,7 +390,7 @@ void TestHostUniformParity() {
     }
   }
   std::printf("  host-uniform parity: %d of %d draws differ\n", mismatches, total);
-  CHECK(mismatches * 1000 <= total, "%d of %d draws differ from the CPU sampler", mismatches, total);
+  CHECK(mismatches <= std::max(1, total / 1000), "%d of %d draws differ from the CPU sampler", mismatches, total);
 }
 
 // Philox draws: reproducible, independent of the batch, equal to the host inverse CDF, right distribution.
