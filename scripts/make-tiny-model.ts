@@ -8,11 +8,14 @@
  *
  * Flags: --size tiny|demo|bench (default tiny), --out DIR (required), --seed N, --force, --tokenizer NAME,
  * --layers N, --hidden N, --heads N, --kv-heads N, --head-dim N, --intermediate N, --context N,
- * --kv-dtype float32|float16, --no-position-ids, --external-data, --no-external-data,
+ * --kv-dtype float32|float16, --no-position-ids, --attention standard|gqa (gqa: ONNX Runtime's com.microsoft
+ * GroupQueryAttention op, as onnxruntime-genai exports), --external-data, --no-external-data,
  * --dtype fp32|fp16|fp32,fp16 (which ONNX files: model.onnx and/or model_fp16.onnx; default fp32).
  */
 import { parseArgs } from 'node:util';
 import {
+  LLAMA_ATTENTIONS,
+  type LlamaAttention,
   makeModel,
   MODEL_DTYPES,
   type ModelDtype,
@@ -26,7 +29,7 @@ import {
 const USAGE = `usage: make-tiny-model --out DIR [--size ${SIZES.join('|')}] [--seed N] [--force]
        [--tokenizer ${TOKENIZERS.join('|')}] [--layers N] [--hidden N] [--heads N] [--kv-heads N]
        [--head-dim N] [--intermediate N] [--context N] [--kv-dtype float32|float16]
-       [--no-position-ids] [--external-data | --no-external-data] [--dtype fp32|fp16|fp32,fp16]`;
+       [--no-position-ids] [--attention ${LLAMA_ATTENTIONS.join('|')}] [--external-data | --no-external-data] [--dtype fp32|fp16|fp32,fp16]`;
 
 function intFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -60,6 +63,7 @@ export function parseCli(argv: string[]): MakeModelOptions {
       'kv-dtype': { type: 'string' },
       dtype: { type: 'string' },
       'no-position-ids': { type: 'boolean' },
+      attention: { type: 'string' },
       'external-data': { type: 'boolean' },
       'no-external-data': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -76,6 +80,9 @@ export function parseCli(argv: string[]): MakeModelOptions {
   if (values.tokenizer !== undefined && !(TOKENIZERS as readonly string[]).includes(values.tokenizer)) {
     throw new UsageError(`expected --tokenizer ${TOKENIZERS.join('|')}, got ${values.tokenizer}`);
   }
+  const attention = values.attention ?? 'standard';
+  if (!(LLAMA_ATTENTIONS as readonly string[]).includes(attention))
+    throw new UsageError(`expected --attention ${LLAMA_ATTENTIONS.join('|')}, got ${attention}`);
   if (values['external-data'] && values['no-external-data'])
     throw new UsageError('--external-data and --no-external-data conflict');
   const dtypes = (values.dtype ?? 'fp32').split(',');
@@ -91,6 +98,7 @@ export function parseCli(argv: string[]): MakeModelOptions {
     force: values.force ?? false,
     kvDtype,
     positionIds: !values['no-position-ids'],
+    attention: attention as LlamaAttention,
     externalData: values['external-data'] ? true : values['no-external-data'] ? false : 'auto',
     log: (line) => console.log(line),
   };

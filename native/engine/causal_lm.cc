@@ -10,6 +10,7 @@
 #include "engine/half.h"
 #include "engine/kv_cache.h"
 #include "engine/model_files.h"
+#include "engine/onnx_scan.h"
 #include "engine/ort_runtime.h"
 #include "util/error.h"
 
@@ -62,6 +63,32 @@ uint64_t SinceNanos(std::chrono::steady_clock::time_point start) {
 Ort::MemoryInfo KvMemoryInfo(const CudaDevice* cuda) {
   if (cuda == nullptr) return Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   return Ort::MemoryInfo("Cuda", OrtDeviceAllocator, cuda->deviceId(), OrtMemTypeDefault);
+}
+
+// Why the graph cannot run the left-padded batch (batch_kv.h), or "" when it can. Batching needs a free batch
+// dimension and an attention mask (rows of different lengths are padded with masked holes), and attention that
+// honours the mask. com.microsoft GroupQueryAttention does not: it takes each row's length (seqlens_k, derived
+// from the mask by ReduceSum) and assumes the row's valid keys come first (right padding), so a shorter row would
+// attend to holes and write its new key at the wrong place — wrong tokens, no error (test/model/gqa.test.ts).
+// ORT's API cannot list nodes, so the op types come from the file (onnx_scan.h); a file the scan cannot read to
+// the end is not known to be safe and runs one sequence at a time too.
+std::string NotBatchableReason(const GraphSpec& spec, const std::vector<TensorInfo>& inputs, const std::string& file) {
+  if (!spec.hasAttentionMask) return "the graph has no attention_mask input";
+  const TensorInfo* ids_info = nullptr;
+  for (const auto& in : inputs)
+    if (in.name == "input_ids") ids_info = &in;
+  if (ids_info == nullptr || ids_info->shape.empty() || ids_info->shape[0] > 0)
+    return "input_ids has a fixed batch dimension";
+  const OnnxOpScan ops = ScanOnnxOpsFile(file);
+  if (!ops.ok()) {
+    return std::string("the graph's operators could not be listed (") + OnnxScanStatusName(ops.status) + ": " +
+           ops.error + ")";
+  }
+  if (ops.Has("com.microsoft", "GroupQueryAttention")) {
+    return "the graph uses com.microsoft GroupQueryAttention, which takes sequence lengths instead of the attention "
+           "mask and assumes right-padded rows (the running batch is left-padded)";
+  }
+  return "";
 }
 
 }  // namespace
@@ -128,19 +155,15 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
     const std::string stem = std::filesystem::path(file).filename().string();
     if (name != stem && name.rfind(stem + "_data", 0) == 0) bytes += entry.file_size(ec);
   }
-  // Batching needs a free batch dimension and an attention mask (rows of different lengths are padded with masked
-  // holes); without either the model runs one sequence at a time.
-  const TensorInfo* ids_info = nullptr;
-  for (const auto& in : inputs)
-    if (in.name == "input_ids") ids_info = &in;
-  const bool batchable =
-      spec.hasAttentionMask && ids_info != nullptr && !ids_info->shape.empty() && ids_info->shape[0] <= 0;
+  std::string not_batchable = NotBatchableReason(spec, inputs, file);
+  const bool batchable = not_batchable.empty();
   const size_t per_token = spec.KvBytesPerToken();
   const size_t vocab = static_cast<size_t>(spec.vocabSize);
   if (cuda) cuda->CreateSampler(std::max<size_t>(options.maxSequences, 1), vocab);
   std::shared_ptr<CausalLm> model(new CausalLm(std::move(cuda), std::move(session), std::move(spec),
                                                static_cast<size_t>(config.contextLength), file, bytes));
   model->batchable_ = batchable;
+  model->not_batchable_reason_ = std::move(not_batchable);
   // Default budget: 256 MiB, or more if needed so that one full-context sequence (2 x context x KV per token, the
   // ping-pong buffers) always fits alone.
   model->kv_budget_ = options.kvCacheBytes > 0 ? options.kvCacheBytes

@@ -12,7 +12,9 @@
 // bound to the batch's ping-pong halves. Position ids are each sequence's own length, so a row sees exactly the
 // positions and keys it would see alone. A changed composition (join, leave, park, resume) relayouts the batch
 // first; rows whose sequence lives on but is left out go back to the sequence's own KvCache. Graphs without an
-// attention_mask or with a fixed batch dimension cannot batch (maxBatchRows() == 1).
+// attention_mask, with a fixed batch dimension, or with a com.microsoft GroupQueryAttention node (it takes lengths,
+// not the mask, and assumes right padding; Load reads the op types from the file with onnx_scan.h) cannot batch:
+// maxBatchRows() == 1, and notBatchableReason() says why.
 // Device 'cuda' (LoadOptions.device): ORT's CUDA execution provider computes on the stream of a CudaDevice
 // (cuda_device.h); the KV cache (sequences, batch, prefix cache) lives in GPU memory — the same KvCache/BatchKv code
 // over the device's KvMemory, bound to ORT as "Cuda" tensors, so a step never copies KV to the host; the logits are
@@ -95,6 +97,8 @@ class CausalLm final : public LanguageModel {
   const char* device() const noexcept { return cuda_ ? "cuda" : "cpu"; }
   std::string deviceName() const { return cuda_ ? cuda_->name() : std::string("cpu"); }
   bool batchable() const noexcept { return batchable_; }
+  // Why the model runs one sequence at a time ("" when batchable()).
+  const std::string& notBatchableReason() const noexcept { return not_batchable_reason_; }
   size_t kvBudget() const noexcept { return kv_budget_; }
   size_t batchBytes() const noexcept { return batch_->bytes(); }  // the running batch's KV buffers, allocated
   // Null when loaded without prefixCache.
@@ -133,6 +137,7 @@ class CausalLm final : public LanguageModel {
   Ort::RunOptions batch_run_options_;
   std::chrono::steady_clock::time_point batch_last_end_{};
   bool batchable_ = false;
+  std::string not_batchable_reason_;
   size_t kv_budget_ = 0;
   size_t context_;
   std::string file_;

@@ -11,13 +11,13 @@
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { encodeModel, GraphBuilder } from './onnx-builder.js';
-import { buildLlamaGraph, countParameters, type LlamaSpec } from './llama.js';
+import { buildLlamaGraph, countParameters, LLAMA_ATTENTIONS, type LlamaAttention, type LlamaSpec } from './llama.js';
 import { SIZE_PRESETS, SIZES, type SizeName } from './sizes.js';
 import { loadTokenizerInfo, TOKENIZERS, type TokenizerName } from './tokenizers.js';
 
 export { SIZES, SIZE_PRESETS, type SizeName } from './sizes.js';
 export { TOKENIZERS, type TokenizerName } from './tokenizers.js';
-export { countParameters, type LlamaSpec } from './llama.js';
+export { countParameters, LLAMA_ATTENTIONS, type LlamaAttention, type LlamaSpec } from './llama.js';
 
 export const OPSET = 17;
 export const IR_VERSION = 8;
@@ -47,6 +47,11 @@ export interface MakeModelOptions {
   kvDtype?: 'float32' | 'float16';
   /** Whether the graph has a `position_ids` input (default true). */
   positionIds?: boolean;
+  /**
+   * 'standard' (default): attention from default-domain ONNX ops. 'gqa': ONNX Runtime's com.microsoft
+   * GroupQueryAttention contrib op, as onnxruntime-genai's model builder exports (llama.ts has the contract).
+   */
+  attention?: LlamaAttention;
   /** true, false, or 'auto' (default: external when weights exceed 64 MiB). */
   externalData?: boolean | 'auto';
   /**
@@ -94,6 +99,7 @@ export interface ModelConfig {
     tokenizer: TokenizerName;
     kv_dtype: 'float32' | 'float16';
     position_ids: boolean;
+    attention: LlamaAttention;
     external_data: boolean;
     dtypes: ModelDtype[];
     opset: number;
@@ -141,7 +147,13 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
     ropeTheta: tok.ropeTheta,
     kvDtype: options.kvDtype ?? 'float32',
     positionIds: options.positionIds ?? true,
+    attention: options.attention ?? 'standard',
   };
+  if (!(LLAMA_ATTENTIONS as readonly string[]).includes(spec.attention!)) {
+    throw new TypeError(
+      `expected attention to be one of ${LLAMA_ATTENTIONS.join(', ')}, got ${String(options.attention)}`,
+    );
+  }
   const context = options.context ?? preset.context;
   if (!Number.isSafeInteger(context) || context <= 0)
     throw new TypeError(`expected a positive integer for context, got ${String(context)}`);
@@ -208,6 +220,7 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
       tokenizer: tokenizerName,
       kv_dtype: spec.kvDtype,
       position_ids: spec.positionIds,
+      attention: spec.attention!,
       external_data: external,
       dtypes,
       opset: OPSET,
@@ -258,7 +271,7 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
   log(
     `model: ${config.tokmeter_modelgen.size}, ${formatCount(parameters)} parameters, ${spec.numLayers} layers, hidden ${spec.hiddenSize}, ` +
       `${spec.numHeads} heads / ${spec.numKvHeads} KV heads x ${spec.headDim}, vocab ${spec.vocabSize} (${tok.package}), ` +
-      `files ${dtypes.join('+')}, KV ${dtypes.includes('fp32') ? spec.kvDtype : 'float16'}, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      `${spec.attention === 'gqa' ? 'GroupQueryAttention, ' : ''}files ${dtypes.join('+')}, KV ${dtypes.includes('fp32') ? spec.kvDtype : 'float16'}, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
   return { dir: out, config, parameters, bytes, files };
 }

@@ -1,5 +1,7 @@
 /**
- * A Llama-style decoder written as a plain ONNX graph (standard ops, opset 17), with seeded random weights.
+ * A Llama-style decoder written as a plain ONNX graph (standard ops, opset 17), with seeded random weights; with
+ * `attention: 'gqa'` each layer's attention is ONNX Runtime's com.microsoft GroupQueryAttention instead (see
+ * LlamaSpec.attention), same weights and same function.
  *
  * Graph contract (Optimum / onnx-community "text-generation-with-past" layout):
  *   inputs   input_ids            int64 [batch_size, sequence_length]
@@ -51,7 +53,19 @@ export interface LlamaSpec {
    * load), so the model runs on any CPU build. Default 'float32'.
    */
   weightDtype?: 'float32' | 'float16';
+  /**
+   * How attention is written. 'standard' (default): default-domain ops (MatMul, Where over the mask, Softmax).
+   * 'gqa': one com.microsoft `GroupQueryAttention` node per layer, as onnxruntime-genai's model builder exports
+   * it: query [B, S, heads*D], key/value
+   * [B, S, kv_heads*D], past/present BNSH, `seqlens_k` = ReduceSum(attention_mask, 1) - 1 (int32 [B]) and
+   * `total_sequence_length` = the mask's width (int32 scalar); rotary applied before the node (do_rotary 0).
+   * The op takes no mask: it assumes each row's valid keys are its first seqlens_k + 1 (right padding).
+   */
+  attention?: LlamaAttention;
 }
+
+export const LLAMA_ATTENTIONS = ['standard', 'gqa'] as const;
+export type LlamaAttention = (typeof LLAMA_ATTENTIONS)[number];
 
 /** Extra gain on the query/key projections: scores get a standard deviation of a few units. */
 const QK_GAIN = 2.5;
@@ -93,6 +107,9 @@ export function validateSpec(s: LlamaSpec): void {
   if (!(s.ropeTheta > 0)) throw new RangeError(`ropeTheta must be positive, got ${s.ropeTheta}`);
   if (s.kvDtype !== 'float32' && s.kvDtype !== 'float16') {
     throw new TypeError(`expected kvDtype 'float32' or 'float16', got ${String(s.kvDtype)}`);
+  }
+  if (s.attention !== undefined && !(LLAMA_ATTENTIONS as readonly string[]).includes(s.attention)) {
+    throw new TypeError(`expected attention to be one of ${LLAMA_ATTENTIONS.join(', ')}, got ${String(s.attention)}`);
   }
 }
 
@@ -146,20 +163,36 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
   }
 
   // ---- lengths: S = new tokens, T = total (past + new), P = T - S
-  const c0 = g.constInt64([0], []);
+  const gqa = s.attention === 'gqa';
+  const c0 = gqa ? '' : g.constInt64([0], []);
   const c1 = g.constInt64([1], []);
   const seqLen = g.op('Gather', [g.op('Shape', [inputIds]), c1], { axis: 0 });
   const totalLen = g.op('Gather', [g.op('Shape', [attentionMask]), c1], { axis: 0 });
   const pastLen = g.op('Sub', [totalLen, seqLen]);
 
-  // ---- mask: allowed[b, 1, 1, i, j] = (j <= P + i) && attention_mask[b, j]  (rank 5 for the grouped scores)
-  const keyIdx = g.op('Unsqueeze', [g.op('Range', [c0, totalLen, c1]), g.constInt64([0])]); // [1, T]
-  const queryIdx = g.op('Unsqueeze', [g.op('Range', [pastLen, totalLen, c1]), g.constInt64([1])]); // [S, 1]
-  const causal = g.op('LessOrEqual', [keyIdx, queryIdx]); // [S, T]
-  const maskBool = g.op('Cast', [attentionMask], { to: DataType.BOOL }); // [B, T]
-  const padMask = g.op('Unsqueeze', [maskBool, g.constInt64([1, 2, 3])]); // [B, 1, 1, 1, T]
-  const allowed = g.op('And', [causal, padMask]); // [B, 1, 1, S, T]
-  const maskedScore = g.constFloat([MASKED_SCORE], []);
+  // (The standard graph's nodes are emitted in the same order as before the 'gqa' variant existed, so its files
+  // stay byte-identical for a given seed; the 'gqa' graph makes none of the standard attention's constants.)
+  let maskBool: string;
+  let allowed = '';
+  let maskedScore = '';
+  let seqlensK = '';
+  let totalLenI32 = '';
+  if (gqa) {
+    // GroupQueryAttention's lengths, derived from the mask as the genai model builder does.
+    const ones = g.op('ReduceSum', [attentionMask, g.constInt64([1])], { keepdims: 0 }); // [B]
+    seqlensK = g.op('Cast', [g.op('Sub', [ones, c1])], { to: DataType.INT32 });
+    totalLenI32 = g.op('Cast', [totalLen], { to: DataType.INT32 });
+    maskBool = s.positionIds ? '' : g.op('Cast', [attentionMask], { to: DataType.BOOL }); // [B, T]
+  } else {
+    // mask: allowed[b, 1, 1, i, j] = (j <= P + i) && attention_mask[b, j]  (rank 5 for the grouped scores)
+    const keyIdx = g.op('Unsqueeze', [g.op('Range', [c0, totalLen, c1]), g.constInt64([0])]); // [1, T]
+    const queryIdx = g.op('Unsqueeze', [g.op('Range', [pastLen, totalLen, c1]), g.constInt64([1])]); // [S, 1]
+    const causal = g.op('LessOrEqual', [keyIdx, queryIdx]); // [S, T]
+    maskBool = g.op('Cast', [attentionMask], { to: DataType.BOOL }); // [B, T]
+    const padMask = g.op('Unsqueeze', [maskBool, g.constInt64([1, 2, 3])]); // [B, 1, 1, 1, T]
+    allowed = g.op('And', [causal, padMask]); // [B, 1, 1, S, T]
+    maskedScore = g.constFloat([MASKED_SCORE], []);
+  }
 
   // ---- positions
   let positionIds: string;
@@ -203,25 +236,18 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
   const toHeads = (x: string, n: number): string =>
     g.op('Transpose', [g.op('Reshape', [x, headsShape(n)])], { perm: [0, 2, 1, 3] }); // [B, n, S, D]
   const qkStd = QK_GAIN / Math.sqrt(H);
-  const scale = g.constFloat([1 / Math.sqrt(D)], []);
-  const groupedShape = g.constInt64([0, nKV, group, -1, D]);
-  const mergedHeadsShape = g.constInt64([0, nH, -1, D]);
+  const scale = gqa ? '' : g.constFloat([1 / Math.sqrt(D)], []);
+  const groupedShape = gqa ? '' : g.constInt64([0, nKV, group, -1, D]);
+  const mergedHeadsShape = gqa ? '' : g.constInt64([0, nH, -1, D]);
   const flatShape = g.constInt64([0, 0, nH * D]);
-  const axis2 = g.constInt64([2]);
+  const axis2 = gqa ? '' : g.constInt64([2]);
 
-  // ---- decoder
-  // fp16: gather from the fp16 table, then Cast the rows (no fp32 copy of the whole table).
-  const embedTokens = weight('model.embed_tokens.weight', [s.vocabSize, H], 1, false);
-  let x = g.op('Gather', [embedTokens, inputIds], { axis: 0 }); // [B, S, H]
-  if (halfWeights) x = g.op('Cast', [x], { to: DataType.FLOAT });
+  /** [B, n, S, D] -> [B, S, n * D]. */
+  const fromHeads = (t: string, shape: string): string =>
+    g.op('Reshape', [g.op('Transpose', [t], { perm: [0, 2, 1, 3] }), shape]);
 
-  for (let i = 0; i < s.numLayers; i++) {
-    const p = `model.layers.${i}`;
-    const h = rmsNorm(x, normWeight(`${p}.input_layernorm.weight`));
-    const q = rope(toHeads(g.op('MatMul', [h, weight(`${p}.self_attn.q_proj.weight`, [H, nH * D], qkStd)]), nH));
-    const k = rope(toHeads(g.op('MatMul', [h, weight(`${p}.self_attn.k_proj.weight`, [H, nKV * D], qkStd)]), nKV));
-    const v = toHeads(g.op('MatMul', [h, weight(`${p}.self_attn.v_proj.weight`, [H, nKV * D], 1 / Math.sqrt(H))]), nKV);
-
+  /** Default-domain attention of layer i over q [B, nH, S, D], k/v [B, nKV, S, D]; returns [B, S, nH * D]. */
+  const standardAttention = (i: number, q: string, k: string, v: string): string => {
     let keys: string;
     let values: string;
     const presentKey = `present.${i}.key`;
@@ -235,17 +261,56 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
       keys = g.op('Concat', [past[i]!.key, k], { axis: 2 }, presentKey);
       values = g.op('Concat', [past[i]!.value, v], { axis: 2 }, presentValue);
     }
-
     // scores [B, nKV, group, S, T]
     const qg = g.op('Reshape', [g.op('Mul', [q, scale]), groupedShape]);
     const kT = g.op('Unsqueeze', [g.op('Transpose', [keys], { perm: [0, 1, 3, 2] }), axis2]); // [B, nKV, 1, D, T]
     const scores = g.op('Where', [allowed, g.op('MatMul', [qg, kT]), maskedScore]);
     const probs = g.op('Softmax', [scores], { axis: -1 });
     const ctx = g.op('MatMul', [probs, g.op('Unsqueeze', [values, axis2])]); // [B, nKV, group, S, D]
-    const merged = g.op('Reshape', [
-      g.op('Transpose', [g.op('Reshape', [ctx, mergedHeadsShape])], { perm: [0, 2, 1, 3] }),
-      flatShape,
-    ]); // [B, S, nH * D]
+    return fromHeads(g.op('Reshape', [ctx, mergedHeadsShape]), flatShape); // [B, S, nH * D]
+  };
+
+  /**
+   * com.microsoft GroupQueryAttention of layer i over q [B, nH, S, D] and k [B, nKV, S, D] (rotated here, so
+   * do_rotary 0) and v [B, S, nKV * D]; returns [B, S, nH * D]. With a float16 cache the op runs in float16 (as
+   * the genai builder's fp16 exports do) and its output is cast back to float32.
+   */
+  const groupQueryAttention = (i: number, q: string, k: string, v: string): string => {
+    const half = kvType === DataType.FLOAT16;
+    const io = (t: string): string => (half ? g.op('Cast', [t], { to: DataType.FLOAT16 }) : t);
+    const out = `/model/layers.${i}/attn/GroupQueryAttention/output_0`;
+    const inputs = [
+      io(fromHeads(q, flatShape)),
+      io(fromHeads(k, g.constInt64([0, 0, nKV * D]))),
+      io(v),
+      past[i]!.key,
+      past[i]!.value,
+      seqlensK,
+      totalLenI32,
+    ];
+    g.node(
+      'GroupQueryAttention',
+      inputs,
+      { num_heads: nH, kv_num_heads: nKV, do_rotary: 0 },
+      [out, `present.${i}.key`, `present.${i}.value`],
+      'com.microsoft',
+    );
+    return half ? g.op('Cast', [out], { to: DataType.FLOAT }) : out;
+  };
+
+  // ---- decoder
+  // fp16: gather from the fp16 table, then Cast the rows (no fp32 copy of the whole table).
+  const embedTokens = weight('model.embed_tokens.weight', [s.vocabSize, H], 1, false);
+  let x = g.op('Gather', [embedTokens, inputIds], { axis: 0 }); // [B, S, H]
+  if (halfWeights) x = g.op('Cast', [x], { to: DataType.FLOAT });
+
+  for (let i = 0; i < s.numLayers; i++) {
+    const p = `model.layers.${i}`;
+    const h = rmsNorm(x, normWeight(`${p}.input_layernorm.weight`));
+    const q = rope(toHeads(g.op('MatMul', [h, weight(`${p}.self_attn.q_proj.weight`, [H, nH * D], qkStd)]), nH));
+    const k = rope(toHeads(g.op('MatMul', [h, weight(`${p}.self_attn.k_proj.weight`, [H, nKV * D], qkStd)]), nKV));
+    const v = g.op('MatMul', [h, weight(`${p}.self_attn.v_proj.weight`, [H, nKV * D], 1 / Math.sqrt(H))]);
+    const merged = gqa ? groupQueryAttention(i, q, k, v) : standardAttention(i, q, k, toHeads(v, nKV));
     const attnOut = g.op('MatMul', [
       merged,
       weight(`${p}.self_attn.o_proj.weight`, [nH * D, H], 1 / Math.sqrt(nH * D)),

@@ -53,6 +53,8 @@ export class GraphBuilder {
   private readonly outputs: InstanceType<typeof onnx.ValueInfoProto>[] = [];
   private readonly names = new Set<string>();
   private readonly constCache = new Map<string, string>();
+  /** Non-default operator domains used by nodes (each gets an opset import at version 1). */
+  private readonly domains = new Set<string>();
   private counter = 0;
   private externalFd: number | null = null;
   private externalOffset = 0;
@@ -134,18 +136,29 @@ export class GraphBuilder {
 
   /**
    * Adds a node. Returns its output names: `outputs` may be a number (that many fresh names) or explicit names.
+   * `domain` is the operator set ('' = ONNX; e.g. 'com.microsoft' for ONNX Runtime's contrib ops, imported at
+   * version 1 by `finish()`).
    */
   node(
     opType: string,
     inputs: string[],
     attrs: Record<string, AttributeValue> = {},
     outputs: number | string[] = 1,
+    domain = '',
   ): string[] {
     const outNames = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType)) : outputs;
     if (typeof outputs !== 'number') for (const o of outNames) this.claim(o);
     const attribute = Object.entries(attrs).map(([k, v]) => attributeProto(k, v));
+    if (domain !== '') this.domains.add(domain);
     this.nodes.push(
-      new onnx.NodeProto({ opType, input: inputs, output: outNames, name: `${opType}_${this.counter++}`, attribute }),
+      new onnx.NodeProto({
+        opType,
+        input: inputs,
+        output: outNames,
+        name: `${opType}_${this.counter++}`,
+        attribute,
+        ...(domain !== '' ? { domain } : {}),
+      }),
     );
     return outNames;
   }
@@ -176,7 +189,10 @@ export class GraphBuilder {
       producerName: opts.producer,
       producerVersion: '1',
       docString: opts.docString ?? '',
-      opsetImport: [new onnx.OperatorSetIdProto({ domain: '', version: opts.opset })],
+      opsetImport: [
+        new onnx.OperatorSetIdProto({ domain: '', version: opts.opset }),
+        ...[...this.domains].sort().map((domain) => new onnx.OperatorSetIdProto({ domain, version: 1 })),
+      ],
       metadataProps: Object.entries(opts.metadata ?? {}).map(
         ([key, value]) => new onnx.StringStringEntryProto({ key, value }),
       ),

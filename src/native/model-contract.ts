@@ -54,8 +54,13 @@ export interface NativeModelInfo {
   attentionMask: boolean;
   contextLength: number;
   kvBytesPerToken: number;
-  /** Whether the graph can run several sequences per step (a free batch dimension and an attention_mask). */
+  /**
+   * Whether the graph can run several sequences per step: a free batch dimension, an attention_mask, and attention
+   * that honours the mask (not com.microsoft GroupQueryAttention, which assumes right-padded rows).
+   */
   batchable: boolean;
+  /** Present when `batchable` is false: why the model runs one sequence at a time. */
+  notBatchableReason?: string;
   /** Where the model runs: 'cpu', or 'cuda' (KV cache and sampling on the GPU). */
   device: 'cpu' | 'cuda';
   /** 'cpu', or the GPU's name. */

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeModel } from '../../src/modelgen/onnx-builder.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const script = join(repo, 'scripts', 'make-tiny-model.ts');
@@ -66,6 +67,24 @@ describe('make-tiny-model CLI', () => {
     expect(forced.code).toBe(0);
     // Nothing left behind next to the output (temp or old folders).
     expect(readdirSync(root)).toEqual(['m']);
+  });
+
+  it('--attention gqa writes GroupQueryAttention nodes; a bad value is a usage error', async () => {
+    const out = join(root, 'gqa');
+    const made = await cli(['--out', out, '--layers', '1', '--attention', 'gqa']);
+    expect(made.stderr).toBe('');
+    expect(made.code).toBe(0);
+    expect(made.stdout).toContain('GroupQueryAttention');
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(config.tokmeter_modelgen.attention).toBe('gqa');
+    const model = decodeModel(readFileSync(join(out, 'onnx', 'model.onnx')));
+    expect(
+      model.graph!.node!.filter((n) => n.opType === 'GroupQueryAttention' && n.domain === 'com.microsoft'),
+    ).toHaveLength(1);
+    rmSync(out, { recursive: true });
+    const bad = await cli(['--out', join(root, 'z'), '--attention', 'flash']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('expected --attention standard|gqa, got flash');
   });
 
   it('rejects bad flags with a usage message and exit code 2, and bad shapes with exit code 1', async () => {

@@ -61,7 +61,8 @@ export function emptyCache(shape: ModelShape, batch: number): Cache {
 
 /**
  * One forward pass. `ids[b]` are the new tokens of row b (all rows the same length), `mask[b]` the full
- * attention mask (past + new). Positions follow HF: cumsum(mask) - 1, 1 where masked, last S columns.
+ * attention mask (past + new). Positions follow HF: cumsum(mask) - 1, 1 where masked, last S columns, unless
+ * `positions` gives them ([B][S]).
  */
 export async function forward(
   session: ort.InferenceSession,
@@ -69,6 +70,7 @@ export async function forward(
   ids: number[][],
   mask: number[][],
   cache: Cache,
+  positions?: number[][],
 ): Promise<{ logits: Float32Array; cache: Cache; seq: number }> {
   const batch = ids.length;
   const seq = ids[0]!.length;
@@ -77,7 +79,9 @@ export async function forward(
     input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.flat().map(BigInt)), [batch, seq]),
     attention_mask: new ort.Tensor('int64', BigInt64Array.from(mask.flat().map(BigInt)), [batch, total]),
   };
-  if (shape.hasPositionIds) {
+  if (shape.hasPositionIds && positions) {
+    feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from(positions.flat().map(BigInt)), [batch, seq]);
+  } else if (shape.hasPositionIds) {
     const pos: bigint[] = [];
     for (const row of mask) {
       let c = 0;

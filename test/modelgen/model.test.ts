@@ -5,6 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeModel, type MakeModelResult } from '../../src/modelgen/index.js';
 import { decodeModel } from '../../src/modelgen/onnx-builder.js';
@@ -351,6 +352,107 @@ describe('variants', () => {
     const base012 = await run([0n, 1n, 2n]);
     expect(maxAbsDiff(base012, await run([5n, 6n, 7n]))).toBeLessThan(1e-4);
     expect(maxAbsDiff(base012, await run([0n, 1n, 5n]))).toBeGreaterThan(1e-2);
+  });
+
+  it("GroupQueryAttention (attention: gqa): the genai builder's op, same logits as the standard graph", async () => {
+    const made = await makeModel({
+      out: join(root, 'tiny-gqa'),
+      size: 'tiny',
+      seed: SEED,
+      attention: 'gqa',
+      dtypes: ['fp32', 'fp16'],
+    });
+    expect(made.config.tokmeter_modelgen.attention).toBe('gqa');
+    expect(base.config.tokmeter_modelgen.attention).toBe('standard');
+    const model = decodeModel(readFileSync(join(made.dir, 'onnx', 'model.onnx')));
+    const gqaNodes = model.graph!.node!.filter((n) => n.opType === 'GroupQueryAttention');
+    expect(gqaNodes).toHaveLength(made.config.num_hidden_layers);
+    for (const n of gqaNodes) {
+      expect(n.domain).toBe('com.microsoft');
+      expect(n.input).toHaveLength(7); // query, key, value, past_key, past_value, seqlens_k, total_sequence_length
+      const attrs = Object.fromEntries(n.attribute!.map((a) => [a.name!, Number(a.i)]));
+      expect(attrs).toEqual({ num_heads: 4, kv_num_heads: 2, do_rotary: 0 });
+    }
+    expect(model.opsetImport!.map((o) => [o.domain, Number(o.version)])).toEqual([
+      ['', 17],
+      ['com.microsoft', 1],
+    ]);
+    // Weights are drawn in the same order: the graphs compute the same function.
+    const a = await openModel(base.dir);
+    const b = await openModel(made.dir);
+    const full = await forward(a.session, a.shape, [PROMPT], [PROMPT.map(() => 1)], emptyCache(a.shape, 1));
+    const chunks = [PROMPT.slice(0, 5), PROMPT.slice(5, 8), ...PROMPT.slice(8).map((t) => [t])];
+    let cache: Cache = emptyCache(b.shape, 1);
+    let pos = 0;
+    let worst = 0;
+    for (const chunk of chunks) {
+      const r = await forward(b.session, b.shape, [chunk], [Array<number>(pos + chunk.length).fill(1)], cache);
+      for (let t = 0; t < chunk.length; t++) {
+        const want = row(full.logits, a.shape.vocab, PROMPT.length, 0, pos + t);
+        worst = Math.max(worst, maxAbsDiff(row(r.logits, b.shape.vocab, r.seq, 0, t), want));
+      }
+      cache = r.cache;
+      pos += chunk.length;
+    }
+    expect(worst).toBeLessThan(1e-4);
+    // model_fp16.onnx runs the op in float16 (fp16 KV), close to fp32.
+    const h = await openModel(made.dir, 'model_fp16.onnx');
+    expect(h.shape.kvType).toBe('float16');
+    const fh = await forward(h.session, h.shape, [PROMPT], [PROMPT.map(() => 1)], emptyCache(h.shape, 1));
+    expect(maxAbsDiff(fh.logits, full.logits)).toBeLessThan(5e-2);
+  });
+
+  it('GroupQueryAttention ignores the mask: a left-padded row is wrong, right-padded rows are exact', async () => {
+    // Why the engine (left-padded batches) runs GQA graphs one sequence at a time: the op reads each row's length
+    // from seqlens_k = sum(mask) - 1 and takes that row's first keys as the valid ones.
+    const dir = join(root, 'tiny-gqa');
+    const a = await openModel(base.dir);
+    const b = await openModel(dir);
+    const long = PROMPT.slice(0, 8);
+    const short = PROMPT.slice(3, 8);
+    const pad = long.length - short.length;
+    const decodeRow1 = async (
+      m: typeof a,
+      layout: 'left' | 'right',
+    ): Promise<{ batched: Float32Array; solo: Float32Array }> => {
+      const p0 = await forward(m.session, m.shape, [long], [long.map(() => 1)], emptyCache(m.shape, 1));
+      const p1 = await forward(m.session, m.shape, [short], [short.map(() => 1)], emptyCache(m.shape, 1));
+      // Stack the two prefilled caches into a [2, kv, 8, d] batch, the short row padded with zeros.
+      const stack = (t0: ort.Tensor, t1: ort.Tensor): ort.Tensor => {
+        const [, heads, len0, d] = t0.dims as [number, number, number, number];
+        const len1 = t1.dims[2]!;
+        const out = new Float32Array(2 * heads * len0 * d);
+        out.set(t0.data as Float32Array, 0);
+        const shift = layout === 'left' ? pad : 0;
+        for (let k = 0; k < heads; k++) {
+          const src = (t1.data as Float32Array).subarray(k * len1 * d, (k + 1) * len1 * d);
+          out.set(src, (heads + k) * len0 * d + shift * d);
+        }
+        return new ort.Tensor('float32', out, [2, heads, len0, d]);
+      };
+      const batchCache: Cache = {
+        keys: p0.cache.keys.map((k, i) => stack(k, p1.cache.keys[i]!)),
+        values: p0.cache.values.map((v, i) => stack(v, p1.cache.values[i]!)),
+        length: long.length,
+      };
+      const holes = Array<number>(pad).fill(0);
+      const ones = Array<number>(short.length + 1).fill(1);
+      const mask = [
+        Array<number>(long.length + 1).fill(1),
+        layout === 'left' ? [...holes, ...ones] : [...ones, ...holes],
+      ];
+      // Each row's own position (a right-padded row's new token is not in the mask's last column).
+      const positions = [[long.length], [short.length]];
+      const batched = await forward(m.session, m.shape, [[999], [999]], mask, batchCache, positions);
+      const solo = await forward(m.session, m.shape, [[999]], [ones], p1.cache);
+      return { batched: row(batched.logits, m.shape.vocab, 1, 1, 0), solo: row(solo.logits, m.shape.vocab, 1, 0, 0) };
+    };
+    const standardLeft = await decodeRow1(a, 'left');
+    expect(maxAbsDiff(standardLeft.batched, standardLeft.solo)).toBeLessThan(1e-4);
+    const gqaLeft = await decodeRow1(b, 'left');
+    expect(maxAbsDiff(gqaLeft.batched, gqaLeft.solo)).toBeGreaterThan(0.5);
+    const gqaRight = await decodeRow1(b, 'right');
+    expect(maxAbsDiff(gqaRight.batched, gqaRight.solo)).toBeLessThan(1e-4);
   });
 
   it('external data: onnx/model.onnx + onnx/model.onnx_data, same logits as inline weights', async () => {
