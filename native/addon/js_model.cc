@@ -5,6 +5,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <vector>
 
 #include "../engine/causal_lm.h"
@@ -42,6 +43,9 @@ struct ModelHandle {
     if (scheduler) scheduler->Shutdown();
   }
 };
+
+// Whether the model's weights and KV live in host memory (device 'cpu'), i.e. count towards V8's external memory.
+bool OnHost(const ModelHandle& h) { return std::string_view(h.model->device()) == "cpu"; }
 
 // ---- conversions (JS thread) ----
 
@@ -259,8 +263,10 @@ class JsModel : public Napi::ObjectWrap<JsModel> {
       ThrowTypeError(info.Env(), "NativeModel cannot be constructed directly; use loadModel()");
     }
     handle_ = *info[0].As<Napi::External<std::shared_ptr<ModelHandle>>>().Data();
-    external_bytes_ = static_cast<int64_t>(handle_->model->fileBytes());
-    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), external_bytes_);
+    // V8 counts external memory towards its GC heuristics: report what lives in host memory only (a CUDA model's
+    // weights and KV are in GPU memory, and reporting them would force collections that free nothing).
+    external_bytes_ = OnHost(*handle_) ? static_cast<int64_t>(handle_->model->fileBytes()) : 0;
+    if (external_bytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), external_bytes_);
   }
 
  private:
@@ -473,7 +479,7 @@ Napi::Value JsModel::Generate(const Napi::CallbackInfo& info) {
     // Report the KV cache this generation will hold to V8 (released when its final event is delivered).
     const size_t context = h->model->contextLength();
     size_t capacity = p.maxNewTokens > 0 ? std::min(context, request.prompt.size() + p.maxNewTokens) : context;
-    const auto kv_bytes = static_cast<int64_t>(capacity * h->model->spec().KvBytesPerToken() * 2);
+    const auto kv_bytes = OnHost(*h) ? static_cast<int64_t>(capacity * h->model->spec().KvBytesPerToken() * 2) : 0;
 
     auto tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "tokmeter:generate", 0, 1);
     auto stream =
