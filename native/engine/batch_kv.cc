@@ -4,8 +4,8 @@
 
 namespace tokmeter::engine {
 
-BatchKv::BatchKv(size_t tensors, size_t heads, size_t rowBytes, KvMemory& memory)
-    : memory_(&memory), tensors_(tensors), heads_(heads), row_bytes_(rowBytes) {}
+BatchKv::BatchKv(size_t tensors, size_t heads, size_t rowBytes, KvMemory& memory, Padding padding)
+    : memory_(&memory), padding_(padding), tensors_(tensors), heads_(heads), row_bytes_(rowBytes) {}
 
 void BatchKv::Advance() noexcept {
   past_ += 1;
@@ -16,8 +16,8 @@ void BatchKv::Advance() noexcept {
 void BatchKv::ExtractRow(size_t row, KvCache& dst) const {
   const size_t length = lengths_[row];
   for (size_t t = 0; t < tensors_; ++t) {
-    // Head h of the row: its last `length` columns of P -> [heads, length, dim].
-    const uint8_t* src = Region(current_, t) + (row * heads_ * past_ + (past_ - length)) * row_bytes_;
+    // Head h of the row: its `length` real columns of P -> [heads, length, dim].
+    const uint8_t* src = Region(current_, t) + (row * heads_ * past_ + Start(past_, length)) * row_bytes_;
     memory_->Copy2D(static_cast<uint8_t*>(dst.past(t)), length * row_bytes_, src, past_ * row_bytes_,
                     length * row_bytes_, heads_);
   }
@@ -64,22 +64,25 @@ void BatchKv::Relayout(std::span<const Source> rows, size_t capacityTokens) {
   for (size_t t = 0; t < tensors_; ++t) {
     uint8_t* dst_tensor = fresh ? fresh.get() + t * needed : Region(current_ ^ 1, t);
     for (size_t i = 0; i < rows.size(); ++i) {
-      // Row i, every head at once: `hole` zero columns, then the row's `length` real positions.
+      // Row i, every head at once: the row's `length` real positions from column `start`, `hole` zero columns in
+      // front of them (kLeft) or behind them (kRight).
       const size_t length = lengths[i];
       const size_t hole = past - length;
+      const size_t start = Start(past, length);
+      const size_t hole_start = padding_ == Padding::kLeft ? 0 : length;
       uint8_t* dst = dst_tensor + i * heads_ * past * row_bytes_;
       const size_t pitch = past * row_bytes_;
-      if (hole > 0) memory_->Zero2D(dst, pitch, hole * row_bytes_, heads_);
+      if (hole > 0) memory_->Zero2D(dst + hole_start * row_bytes_, pitch, hole * row_bytes_, heads_);
       const uint8_t* src;
       size_t src_pitch;
       if (rows[i].cache != nullptr) {
         src = static_cast<const uint8_t*>(rows[i].cache->past(t));
         src_pitch = length * row_bytes_;
       } else {
-        src = Region(current_, t) + (rows[i].oldRow * heads_ * past_ + (past_ - length)) * row_bytes_;
+        src = Region(current_, t) + (rows[i].oldRow * heads_ * past_ + Start(past_, length)) * row_bytes_;
         src_pitch = past_ * row_bytes_;
       }
-      if (length > 0) memory_->Copy2D(dst + hole * row_bytes_, pitch, src, src_pitch, length * row_bytes_, heads_);
+      if (length > 0) memory_->Copy2D(dst + start * row_bytes_, pitch, src, src_pitch, length * row_bytes_, heads_);
     }
   }
   if (fresh) {

@@ -4,9 +4,16 @@
 // present ([rows, heads, P + 1, dim]), then the halves swap: no KV byte is copied outside ORT's Run while the batch
 // keeps its composition.
 //
-// Rows are left-padded: row r holds its rowLength(r) real positions in columns [P - rowLength(r), P); the columns in
-// front are holes, zero-filled (finite, so a masked column times a zero probability stays exactly zero) and masked
-// out with attention_mask = 0. Every step appends one real column to every row, so the holes stay where they are.
+// Padding (fixed at construction, chosen by the model for its graph):
+// - kLeft (graphs whose attention honours the mask): row r holds its rowLength(r) real positions in columns
+//   [P - rowLength(r), P); the columns in front are holes, zero-filled (finite, so a masked column times a zero
+//   probability stays exactly zero) and masked out with attention_mask = 0. A step appends every row's new key at
+//   column P.
+// - kRight (com.microsoft GroupQueryAttention, which ignores the mask beyond each row's length): row r holds its
+//   positions in columns [0, rowLength(r)); the holes behind them are zero-filled by a relayout and never read (the
+//   op reads the first seqlens_k + 1 keys of each row), so whatever a step leaves there does not matter. A step
+//   writes each row's new key at column rowLength(r) (the op does; CausalLm::ForwardBatch gives it the lengths).
+// Either way every step appends one real position to every row, so the holes keep their size.
 // Relayout() changes the composition (rows join from their own KvCache or stay; rows left out must be taken out with
 // ExtractRow first) and compacts: P becomes the longest row, each row is re-padded, and no hole survives longer
 // than needed. A relayout copies every row once (rows x length x KvBytesPerToken); it runs only when a sequence
@@ -40,7 +47,11 @@ class BatchKv {
     const KvCache* cache = nullptr;
   };
 
-  BatchKv(size_t tensors, size_t heads, size_t rowBytes, KvMemory& memory = HostKvMemory());
+  enum class Padding { kLeft, kRight };
+
+  BatchKv(size_t tensors, size_t heads, size_t rowBytes, KvMemory& memory = HostKvMemory(),
+          Padding padding = Padding::kLeft);
+  Padding padding() const noexcept { return padding_; }
   size_t rows() const noexcept { return lengths_.size(); }
   size_t pastLength() const noexcept { return past_; }  // P
   size_t rowLength(size_t row) const noexcept { return lengths_[row]; }
@@ -69,7 +80,10 @@ class BatchKv {
   const uint8_t* Region(size_t half, size_t tensor) const noexcept {
     return storage_.get() + half * half_stride_ + tensor * tensor_stride_;
   }
+  // The first column of a row's real positions in a past of `past` columns.
+  size_t Start(size_t past, size_t length) const noexcept { return padding_ == Padding::kLeft ? past - length : 0; }
   KvMemory* memory_;
+  Padding padding_;
   size_t tensors_;
   size_t heads_;
   size_t row_bytes_;         // one position of one head

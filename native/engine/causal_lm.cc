@@ -65,41 +65,43 @@ Ort::MemoryInfo KvMemoryInfo(const CudaDevice* cuda) {
   return Ort::MemoryInfo("Cuda", OrtDeviceAllocator, cuda->deviceId(), OrtMemTypeDefault);
 }
 
-// Why the graph cannot run the left-padded batch (batch_kv.h), or "" when it can. Batching needs a free batch
-// dimension and an attention mask (rows of different lengths are padded with masked holes), and attention that
-// honours the mask. com.microsoft GroupQueryAttention does not: it takes each row's length (seqlens_k, derived
-// from the mask by ReduceSum) and assumes the row's valid keys come first (right padding), so a shorter row would
-// attend to holes and write its new key at the wrong place — wrong tokens, no error (test/model/gqa.test.ts).
-// ORT's API cannot list nodes, so the op types come from the file (onnx_scan.h); a file the scan cannot read to
-// the end is not known to be safe and runs one sequence at a time too.
-std::string NotBatchableReason(const GraphSpec& spec, const std::vector<TensorInfo>& inputs, const std::string& file) {
+// Why the graph cannot run a batch (batch_kv.h), or "" when it can. Batching needs a free batch dimension and an
+// attention mask (rows of different lengths are padded with holes the mask marks). ORT's API cannot list nodes, so
+// the op types come from the file (`ops`, onnx_scan.h); they decide the padding (BatchPadding), and a file the scan
+// cannot read to the end is not known to be safe, so it runs one sequence at a time.
+std::string NotBatchableReason(const GraphSpec& spec, const std::vector<TensorInfo>& inputs, const OnnxOpScan& ops) {
   if (!spec.hasAttentionMask) return "the graph has no attention_mask input";
   const TensorInfo* ids_info = nullptr;
   for (const auto& in : inputs)
     if (in.name == "input_ids") ids_info = &in;
   if (ids_info == nullptr || ids_info->shape.empty() || ids_info->shape[0] > 0)
     return "input_ids has a fixed batch dimension";
-  const OnnxOpScan ops = ScanOnnxOpsFile(file);
   if (!ops.ok()) {
     return std::string("the graph's operators could not be listed (") + OnnxScanStatusName(ops.status) + ": " +
            ops.error + ")";
   }
-  if (ops.Has("com.microsoft", "GroupQueryAttention")) {
-    return "the graph uses com.microsoft GroupQueryAttention, which takes sequence lengths instead of the attention "
-           "mask and assumes right-padded rows (the running batch is left-padded)";
-  }
   return "";
+}
+
+// The running batch's padding. com.microsoft GroupQueryAttention ignores the mask's holes: it takes each row's
+// length (seqlens_k = ReduceSum(attention_mask) - 1) and assumes the row's valid keys come first, so its graphs get
+// right-padded rows (in a left-padded batch a shorter row attended to holes and wrote its new key at the wrong
+// place: wrong tokens, no error, test/model/gqa.test.ts). Every other graph honours the mask: left padding, where
+// a step appends every row's key at the same column.
+BatchKv::Padding BatchPadding(const OnnxOpScan& ops) {
+  return ops.Has("com.microsoft", "GroupQueryAttention") ? BatchKv::Padding::kRight : BatchKv::Padding::kLeft;
 }
 
 }  // namespace
 
 CausalLm::CausalLm(std::unique_ptr<CudaDevice> cuda, std::unique_ptr<Ort::Session> session, GraphSpec spec,
-                   size_t context, std::string file, uint64_t bytes)
+                   size_t context, std::string file, uint64_t bytes, BatchKv::Padding padding)
     : cuda_(std::move(cuda)),
       session_(std::move(session)),
       spec_(std::move(spec)),
       batch_(std::make_unique<BatchKv>(spec_.pastNames.size(), static_cast<size_t>(spec_.numKvHeads),
-                                       static_cast<size_t>(spec_.headDim) * DTypeSize(spec_.kvDtype), kvMemory())),
+                                       static_cast<size_t>(spec_.headDim) * DTypeSize(spec_.kvDtype), kvMemory(),
+                                       padding)),
       context_(context),
       file_(std::move(file)),
       file_bytes_(bytes),
@@ -155,13 +157,15 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
     const std::string stem = std::filesystem::path(file).filename().string();
     if (name != stem && name.rfind(stem + "_data", 0) == 0) bytes += entry.file_size(ec);
   }
-  std::string not_batchable = NotBatchableReason(spec, inputs, file);
+  const OnnxOpScan ops = ScanOnnxOpsFile(file);
+  std::string not_batchable = NotBatchableReason(spec, inputs, ops);
   const bool batchable = not_batchable.empty();
   const size_t per_token = spec.KvBytesPerToken();
   const size_t vocab = static_cast<size_t>(spec.vocabSize);
   if (cuda) cuda->CreateSampler(std::max<size_t>(options.maxSequences, 1), vocab);
   std::shared_ptr<CausalLm> model(new CausalLm(std::move(cuda), std::move(session), std::move(spec),
-                                               static_cast<size_t>(config.contextLength), file, bytes));
+                                               static_cast<size_t>(config.contextLength), file, bytes,
+                                               BatchPadding(ops)));
   model->batchable_ = batchable;
   model->not_batchable_reason_ = std::move(not_batchable);
   // Default budget: 256 MiB, or more if needed so that one full-context sequence (2 x context x KV per token, the
@@ -387,8 +391,18 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
     batch_ids_[i] = tokens[i];
     batch_positions_[i] = static_cast<int64_t>(length);  // the token's position in its own sequence
     int64_t* m = batch_mask_.data() + i * total;
-    std::fill(m, m + (past - length), 0);  // left holes
-    std::fill(m + (past - length), m + total, 1);
+    if (batch_->padding() == BatchKv::Padding::kLeft) {
+      std::fill(m, m + (past - length), 0);  // left holes
+      std::fill(m + (past - length), m + total, 1);
+    } else {
+      // Right padding (GroupQueryAttention): what the op reads is the count of ones (seqlens_k = count - 1 = the
+      // row's past length, where it writes the new key) and the width (total_sequence_length = P + 1, the present's
+      // length). The ones sit over the past's first `length` columns and the last column, so positions derived
+      // from the mask's cumulative sum (a graph without position_ids) are the row's own length too.
+      std::fill(m, m + length, 1);
+      std::fill(m + length, m + past, 0);  // right holes
+      m[past] = 1;
+    }
   }
   const size_t logit_size = DTypeSize(spec_.logitsDtype);
   if (!cuda_ && batch_logits_.size() < rows * vocab * logit_size) batch_logits_.resize(rows * vocab * logit_size);

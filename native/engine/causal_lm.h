@@ -8,12 +8,14 @@
 // prefill's is freed right after it; decode steps reuse one [1, vocab] buffer); all are bound as preallocated ORT
 // values, so a decode step allocates nothing but the small Ort::Value/IoBinding handles.
 // ForwardBatch: one ORT Run for one new token of each of several sequences over the model's BatchKv (batch_kv.h):
-// input_ids/position_ids [rows, 1], attention_mask [rows, P + 1] with 0 over each row's left holes, past/present
-// bound to the batch's ping-pong halves. Position ids are each sequence's own length, so a row sees exactly the
-// positions and keys it would see alone. A changed composition (join, leave, park, resume) relayouts the batch
-// first; rows whose sequence lives on but is left out go back to the sequence's own KvCache. Graphs without an
-// attention_mask, with a fixed batch dimension, or with a com.microsoft GroupQueryAttention node (it takes lengths,
-// not the mask, and assumes right padding; Load reads the op types from the file with onnx_scan.h) cannot batch:
+// input_ids/position_ids [rows, 1], attention_mask [rows, P + 1] with 0 over each row's holes, past/present bound
+// to the batch's ping-pong halves. Position ids are each sequence's own length, so a row sees exactly the positions
+// and keys it would see alone. Rows are left-padded, except in graphs with a com.microsoft GroupQueryAttention node
+// (Load reads the op types from the file with onnx_scan.h): that op takes each row's length (the mask's count of
+// ones), not the mask, and assumes the row's keys come first, so those graphs get a right-padded batch (the mask's
+// ones over the row's keys and the last column). A changed composition (join, leave, park, resume) relayouts the
+// batch first; rows whose sequence lives on but is left out go back to the sequence's own KvCache. Graphs without an
+// attention_mask, with a fixed batch dimension, or whose file the op scan cannot read cannot batch:
 // maxBatchRows() == 1, and notBatchableReason() says why.
 // Device 'cuda' (LoadOptions.device): ORT's CUDA execution provider computes on the stream of a CudaDevice
 // (cuda_device.h); the KV cache (sequences, batch, prefix cache) lives in GPU memory — the same KvCache/BatchKv code
@@ -112,7 +114,7 @@ class CausalLm final : public LanguageModel {
  private:
   friend class OrtSequenceState;
   CausalLm(std::unique_ptr<CudaDevice> cuda, std::unique_ptr<Ort::Session> session, GraphSpec spec, size_t context,
-           std::string file, uint64_t bytes);
+           std::string file, uint64_t bytes, BatchKv::Padding padding);
   void Relayout(std::span<SequenceState* const> sequences);
   void ReleaseRow(size_t row) noexcept;  // a sequence in the batch was destroyed: its row is dead
   KvMemory& kvMemory() noexcept { return cuda_ ? static_cast<KvMemory&>(*cuda_) : HostKvMemory(); }

@@ -21,8 +21,8 @@
 // - Still paid inside Run: the standard Optimum graph's Concat(past, new) copies the whole cache once per step.
 //   Only a graph rewrite (GroupQueryAttention with a shared past/present buffer) avoids it; not done yet. Graphs
 //   that already use com.microsoft GroupQueryAttention (onnxruntime-genai exports) run here with separate
-//   past/present buffers like any other, but one sequence at a time: the op takes lengths, not the mask, and
-//   assumes right-padded rows, which the left-padded running batch is not (causal_lm.h, onnx_scan.h).
+//   past/present buffers like any other; the op takes lengths, not the mask, and assumes right-padded rows, so their
+//   running batch is right-padded (batch_kv.h, causal_lm.h, onnx_scan.h).
 // - Batching (issue 5): a sequence uses its own KvCache for its prefill (and while parked); decode steps of the
 //   running batch use BatchKv (batch_kv.h), a [rows, heads, P, dim] ping-pong layout the sequence is copied into.
 // - Prefix reuse (prefix_cache.h): a past of n positions is, per tensor, [heads, n, head_dim] contiguous, so a stored

@@ -1,7 +1,7 @@
 // KvMemory — where KV bytes live: host memory for device 'cpu', GPU memory for device 'cuda' (cuda_kv_memory.h,
 // through the CUDA plug-in). KvCache, BatchKv and PrefixCache allocate and move KV only through this interface, so
-// the one implementation of their layouts (ping-pong halves, left-padded batch rows, compact prefix copies) serves
-// both devices, and the CPU tests exercise every copy the GPU path makes.
+// the one implementation of their layouts (ping-pong halves, left- or right-padded batch rows, compact prefix
+// copies) serves both devices, and the CPU tests exercise every copy the GPU path makes.
 //
 // Copies are 2D (`height` rows of `width` bytes with independent row pitches) because every KV move is "for each
 // head, a run of positions": one call per tensor instead of one per head, which on a GPU is one cudaMemcpy2DAsync.

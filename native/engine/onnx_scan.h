@@ -1,6 +1,7 @@
 // ONNX op scan — which operators (domain, op_type) an .onnx file's graph uses, read from the file itself, because
-// ONNX Runtime's API cannot list a session's nodes. CausalLm::Load uses it to keep graphs whose attention cannot
-// take the running batch's left-padded rows (com.microsoft GroupQueryAttention) at one sequence per step.
+// ONNX Runtime's API cannot list a session's nodes. CausalLm::Load uses it to give graphs with com.microsoft
+// GroupQueryAttention (which takes lengths, not the mask, and assumes right padding) a right-padded running batch;
+// a file the scan cannot read to the end runs one sequence per step.
 //
 // What is read: ModelProto.graph (field 7) → GraphProto.node (field 1) → NodeProto.op_type (4) and domain (7); also
 // the subgraphs in node attributes (AttributeProto.g 6 / graphs 11: If, Loop, Scan bodies) and the bodies of

@@ -83,8 +83,8 @@ export interface ModelLoadOptions {
   maxQueue?: number;
   /**
    * Most generations decoding together (continuous batching), 1..1024. Default 16. A model whose graph cannot batch
-   * (no attention_mask, a fixed batch dimension, or com.microsoft GroupQueryAttention) runs one at a time whatever
-   * this says (info.batchable, info.notBatchableReason).
+   * (no attention_mask, a fixed batch dimension, or a file whose operators could not be read) runs one at a time
+   * whatever this says (info.batchable, info.notBatchableReason).
    */
   maxBatch?: number;
   /**

@@ -55,8 +55,9 @@ export interface NativeModelInfo {
   contextLength: number;
   kvBytesPerToken: number;
   /**
-   * Whether the graph can run several sequences per step: a free batch dimension, an attention_mask, and attention
-   * that honours the mask (not com.microsoft GroupQueryAttention, which assumes right-padded rows).
+   * Whether the graph can run several sequences per step: a free batch dimension, an attention_mask, and operators
+   * the engine could read from the file (com.microsoft GroupQueryAttention, which assumes right-padded rows, gets a
+   * right-padded batch; every other graph a left-padded one).
    */
   batchable: boolean;
   /** Present when `batchable` is false: why the model runs one sequence at a time. */

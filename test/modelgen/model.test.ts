@@ -403,7 +403,7 @@ describe('variants', () => {
   });
 
   it('GroupQueryAttention ignores the mask: a left-padded row is wrong, right-padded rows are exact', async () => {
-    // Why the engine (left-padded batches) runs GQA graphs one sequence at a time: the op reads each row's length
+    // Why the engine batches GQA graphs right-padded (other graphs left-padded): the op reads each row's length
     // from seqlens_k = sum(mask) - 1 and takes that row's first keys as the valid ones.
     const dir = join(root, 'tiny-gqa');
     const a = await openModel(base.dir);
