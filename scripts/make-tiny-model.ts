@@ -10,13 +10,17 @@
  * --layers N, --hidden N, --heads N, --kv-heads N, --head-dim N, --intermediate N, --context N,
  * --kv-dtype float32|float16, --no-position-ids, --attention standard|gqa (gqa: ONNX Runtime's com.microsoft
  * GroupQueryAttention op, as onnxruntime-genai exports), --external-data, --no-external-data,
- * --dtype fp32|fp16|fp32,fp16 (which ONNX files: model.onnx and/or model_fp16.onnx; default fp32).
+ * --dtype fp32|fp16|fp32,fp16 (which ONNX files: model.onnx and/or model_fp16.onnx; default fp32),
+ * --compute fp32|fp16 (arithmetic of model_fp16.onnx: fp32 behind Casts, the default, or fp16 as a real fp16
+ * export; fp16 needs --dtype to include fp16).
  */
 import { parseArgs } from 'node:util';
 import {
   LLAMA_ATTENTIONS,
   type LlamaAttention,
   makeModel,
+  MODEL_COMPUTES,
+  type ModelCompute,
   MODEL_DTYPES,
   type ModelDtype,
   SIZES,
@@ -29,7 +33,8 @@ import {
 const USAGE = `usage: make-tiny-model --out DIR [--size ${SIZES.join('|')}] [--seed N] [--force]
        [--tokenizer ${TOKENIZERS.join('|')}] [--layers N] [--hidden N] [--heads N] [--kv-heads N]
        [--head-dim N] [--intermediate N] [--context N] [--kv-dtype float32|float16]
-       [--no-position-ids] [--attention ${LLAMA_ATTENTIONS.join('|')}] [--external-data | --no-external-data] [--dtype fp32|fp16|fp32,fp16]`;
+       [--no-position-ids] [--attention ${LLAMA_ATTENTIONS.join('|')}] [--external-data | --no-external-data] [--dtype fp32|fp16|fp32,fp16]
+       [--compute ${MODEL_COMPUTES.join('|')}]`;
 
 function intFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -62,6 +67,7 @@ export function parseCli(argv: string[]): MakeModelOptions {
       context: { type: 'string' },
       'kv-dtype': { type: 'string' },
       dtype: { type: 'string' },
+      compute: { type: 'string' },
       'no-position-ids': { type: 'boolean' },
       attention: { type: 'string' },
       'external-data': { type: 'boolean' },
@@ -91,6 +97,12 @@ export function parseCli(argv: string[]): MakeModelOptions {
       throw new UsageError(`expected --dtype to list ${MODEL_DTYPES.join('|')}, got ${values.dtype}`);
     }
   }
+  if (values.compute !== undefined) {
+    if (!(MODEL_COMPUTES as readonly string[]).includes(values.compute))
+      throw new UsageError(`expected --compute ${MODEL_COMPUTES.join('|')}, got ${values.compute}`);
+    if (values.compute === 'fp16' && !dtypes.includes('fp16'))
+      throw new UsageError('--compute fp16 applies to model_fp16.onnx: pass --dtype fp16 or --dtype fp32,fp16');
+  }
   const opts: MakeModelOptions = {
     dtypes: dtypes as ModelDtype[],
     out: values.out,
@@ -116,6 +128,7 @@ export function parseCli(argv: string[]): MakeModelOptions {
     const v = intFlag(flag, values[flag as keyof typeof values] as string | undefined);
     if (v !== undefined) (opts as unknown as Record<string, unknown>)[key] = v;
   }
+  if (values.compute !== undefined) opts.compute = values.compute as ModelCompute;
   if (values.tokenizer !== undefined) opts.tokenizer = values.tokenizer as TokenizerName;
   return opts;
 }

@@ -4,6 +4,7 @@
  *
  *   node bench.mjs --make-model DIR                      # only make the 1.1B model (run.sh starts this early)
  *   node bench.mjs --out DIR [--model-dir DIR] [--summary FILE] [--deadline-s N] [--bandwidth-gbps N] [--quick]
+ *                  [--compute fp32|fp16]
  *
  * 1. Correctness (tiny model, fp32): CPU vs CUDA greedy ids on three prompts, and seeded sampling (the engine passes
  *    the CPU sampler's uniforms to the CUDA sampler, so ids agree). A mismatch or an error is recorded, the run goes
@@ -28,6 +29,11 @@
  * 4 bytes × (parameters − the embedding table, which stays fp16 and is read a row per token). The device memory
  * taken by the load is printed to check that. The bound for weights read as fp16 is twice as high (a line says so).
  *
+ * --compute fp16 (default fp32: the model and bound above): the 1.1B model made with modelgen's `compute: 'fp16'`
+ * (fp16 weights used directly, fp16 activations, MatMuls, KV and logits, as a real fp16 export computes), in
+ * `<model-dir>-compute-fp16` so the fp32-compute model beside it is kept; the bound then counts the bytes that graph
+ * reads: 2 bytes × (parameters − the embedding table) of weights, plus the same fp16 KV.
+ *
  * Results: printed as they come and rewritten into --summary after every step, so a timeout or a crash leaves the
  * rows measured so far (the file says "INCOMPLETE" until the end).
  */
@@ -47,8 +53,16 @@ const arg = (name: string): string | undefined => {
 const started = performance.now();
 const seconds = () => (performance.now() - started) / 1000;
 const log = (line: string) => console.log(`[${seconds().toFixed(1)} s] ${line}`);
+/** Arithmetic of the 1.1B model's graph: 'fp32' (default; fp16 weights behind folded Casts) or 'fp16'. */
+const computeArg = arg('--compute') ?? 'fp32';
+if (computeArg !== 'fp32' && computeArg !== 'fp16') {
+  console.error(`bench: expected --compute fp32|fp16, got ${computeArg}`);
+  process.exit(2);
+}
+const compute: 'fp32' | 'fp16' = computeArg;
 const outDir = path.resolve(arg('--out') ?? '/tmp/tokmeter-gpu-bench');
-const modelDir = path.resolve(arg('--model-dir') ?? path.join(outDir, 'bench-1b'));
+const modelDirArg = arg('--model-dir') ?? path.join(outDir, 'bench-1b');
+const modelDir = path.resolve(compute === 'fp16' ? `${modelDirArg}-compute-fp16` : modelDirArg);
 const summaryFile = path.resolve(arg('--summary') ?? path.join(outDir, 'summary.txt'));
 const bandwidthGBps = Number(arg('--bandwidth-gbps') ?? process.env.BENCH_BW_GBPS ?? 'NaN');
 const deadlineS = Number(arg('--deadline-s') ?? '400');
@@ -70,6 +84,8 @@ interface Made {
   vocab: number;
   spec: typeof SPEC;
   seconds: number;
+  /** 'fp16' when made with --compute fp16; absent (older made.json) means fp32. */
+  compute?: 'fp32' | 'fp16';
 }
 
 // ---- the summary, rewritten after every step
@@ -223,6 +239,7 @@ async function make(dir: string): Promise<Made> {
     tokenizer: 'llama2',
     kvDtype: 'float16',
     dtypes: ['fp16'],
+    ...(compute === 'fp16' ? { compute } : {}),
     ...SPEC,
   });
   const result: Made = {
@@ -231,6 +248,7 @@ async function make(dir: string): Promise<Made> {
     vocab: made.config.vocab_size,
     spec: SPEC,
     seconds: (performance.now() - t0) / 1000,
+    compute,
   };
   // Written last, atomically: its presence says the folder is complete.
   fs.writeFileSync(path.join(dir, `${MADE_FILE}.tmp`), JSON.stringify(result));
@@ -241,7 +259,7 @@ async function make(dir: string): Promise<Made> {
 function madeAlready(dir: string): Made | null {
   try {
     const made = JSON.parse(fs.readFileSync(path.join(dir, MADE_FILE), 'utf8')) as Made;
-    return JSON.stringify(made.spec) === JSON.stringify(SPEC) ? made : null;
+    return JSON.stringify(made.spec) === JSON.stringify(SPEC) && (made.compute ?? 'fp32') === compute ? made : null;
   } catch {
     return null;
   }
@@ -335,10 +353,14 @@ async function runConfig(model: Model, made: Made, cfg: Config): Promise<void> {
   }
 }
 
-/** Bytes of weights read per decode step: fp32 matmul weights (the Casts folded) + nothing of the fp16 embedding. */
+/**
+ * Bytes of weights read per decode step: the matmul and norm weights, fp32 (the Casts folded) or, with --compute
+ * fp16, fp16 as stored; nothing of the fp16 embedding table (a row per token).
+ */
 function residentWeightBytes(made: Made): number {
-  return 4 * (made.parameters - made.vocab * SPEC.hidden);
+  return (compute === 'fp16' ? 2 : 4) * (made.parameters - made.vocab * SPEC.hidden);
 }
+const weightWord = compute === 'fp16' ? 'fp16' : 'fp32';
 
 // ---- main
 
@@ -351,7 +373,9 @@ async function main(): Promise<void> {
     return;
   }
   fs.mkdirSync(outDir, { recursive: true });
-  summary.head.push(`tokmeter bench/gpu, ${new Date().toISOString()}${quick ? ', --quick' : ''}`);
+  summary.head.push(
+    `tokmeter bench/gpu, ${new Date().toISOString()}${quick ? ', --quick' : ''}${compute === 'fp16' ? ', --compute fp16' : ''}`,
+  );
   writeSummary(false);
 
   let status: CudaStatus;
@@ -390,7 +414,9 @@ async function main(): Promise<void> {
     made = await make(modelDir);
   }
   summary.head.push(
-    `model: ${(made.parameters / 1e9).toFixed(2)}B parameters, fp16 file ${gib(made.fileBytes)}, read per step as fp32 ${gib(residentWeightBytes(made))} (bound column; weights read as fp16 would double it)`,
+    compute === 'fp16'
+      ? `model: ${(made.parameters / 1e9).toFixed(2)}B parameters, fp16 file computing in fp16 (--compute fp16) ${gib(made.fileBytes)}, read per step as fp16 ${gib(residentWeightBytes(made))} (bound column)`
+      : `model: ${(made.parameters / 1e9).toFixed(2)}B parameters, fp16 file ${gib(made.fileBytes)}, read per step as fp32 ${gib(residentWeightBytes(made))} (bound column; weights read as fp16 would double it)`,
   );
   log(summary.head[summary.head.length - 1]!);
   writeSummary(false);
@@ -402,7 +428,7 @@ async function main(): Promise<void> {
   const model = await Model.load(modelDir, cudaOptions({ dtype: 'fp16', maxBatch: 32, kvCacheBytes }));
   const after = (await cudaStatus()).devices[0];
   note(
-    `loaded on ${cpuDryRun ? 'the CPU' : 'CUDA'} in ${((performance.now() - t1) / 1000).toFixed(1)} s; device memory taken: ${after ? gib(device.freeMemory - after.freeMemory) : 'unknown'} (fp32 weights alone: ${gib(residentWeightBytes(made))})`,
+    `loaded on ${cpuDryRun ? 'the CPU' : 'CUDA'} in ${((performance.now() - t1) / 1000).toFixed(1)} s; device memory taken: ${after ? gib(device.freeMemory - after.freeMemory) : 'unknown'} (${weightWord} weights alone: ${gib(residentWeightBytes(made))})`,
   );
   try {
     // Warm-up at both prompt lengths: kernels, cuBLAS heuristics, allocator arenas.

@@ -5,6 +5,7 @@
 #   bash bench/gpu/run.sh receive build-gpu-pack/pN    # store one part (a call per part, machine kept warm);
 #                                                     # checks it against the manifest, says which parts are missing
 #   bash bench/gpu/run.sh run [--quick]                # verify + unpack the parts, then tests and bench
+#        [--compute fp16]                             # rerun option: the 1.1B model computing in fp16 (README)
 #   bash bench/gpu/run.sh probe                        # only the GPU / library / tool checks (a few seconds)
 #
 # Everything is unpacked outside the repo, in /tmp/tokmeter-gpu (lost when the machine goes back). The run:
@@ -198,7 +199,7 @@ case "$mode" in
     ;;
   run) shift ;;
   *)
-    echo "usage: run.sh receive <part-folder> | run [--quick] | probe" >&2
+    echo "usage: run.sh receive <part-folder> | run [--quick] [--compute fp16] | probe" >&2
     exit 2
     ;;
 esac
@@ -208,6 +209,14 @@ mkdir -p "$out"
 
 run_all() {
   local failed=0 results=() root="$base/root" bw="" maker="" sanitizer rc
+  # --compute fp16 (passed on to bench.mjs) benchmarks the model computing in fp16, kept in its own folder (bench.ts
+  # appends -compute-fp16 to --model-dir); the background maker makes that one. Without it: bench-1b, as always.
+  local model_dir="$base/bench-1b" maker_args=()
+  case " $* " in *" --compute fp16 "*)
+    model_dir="$base/bench-1b-compute-fp16"
+    maker_args=(--compute fp16)
+    ;;
+  esac
   step "verify and unpack (budget ${budget} s)"
   cd "$base/parts" 2>/dev/null || {
     echo "no parts received: run.sh receive build-gpu-pack/pN for each part first"
@@ -221,7 +230,7 @@ run_all() {
   if cmp -s manifest.txt "$root/.manifest"; then
     echo "already unpacked from these parts (a rerun): kept, with the 1.1B model if it was made"
   else
-    rm -rf "$root" "$base/bench" "$base/bench-1b"
+    rm -rf "$root" "$base/bench" "$base/bench-1b" "$base/bench-1b-compute-fp16"
     # shellcheck disable=SC2046,SC2002 # the chunk names (chunk.00 ...) have no spaces; cat joins them
     if ! cat $(awk '{print $2}' manifest.txt) | xz -d -T0 | tar -C "$base" -xf -; then
       echo "unpacking failed (disk full? df: $(df -h /tmp | awk 'NR==2{print $4}') free)"
@@ -254,12 +263,12 @@ run_all() {
     [ -z "$problems" ] || echo "  ldd $f:"$'\n'"$problems"
   done
 
-  if [ -f "$base/bench-1b/made.json" ]; then
-    step "the 1.1B model is already made ($base/bench-1b)"
+  if [ -f "$model_dir/made.json" ]; then
+    step "the 1.1B model is already made ($model_dir)"
   else
     step "making the 1.1B model in the background (CPU, ~1 min; log: make.log)"
-    timeout -k 5 "$(($(left) - 60))" ./bin/node --enable-source-maps dist/gpu/bench.mjs --make-model "$base/bench-1b" \
-      >"$out/make.log" 2>&1 &
+    timeout -k 5 "$(($(left) - 60))" ./bin/node --enable-source-maps dist/gpu/bench.mjs --make-model "$model_dir" \
+      ${maker_args[@]+"${maker_args[@]}"} >"$out/make.log" 2>&1 &
     maker=$!
   fi
 

@@ -3,7 +3,8 @@
  *
  *   DIR/config.json  generation_config.json  tokenizer.json  tokenizer_config.json
  *   DIR/onnx/model.onnx  (+ onnx/model.onnx_data when weights are stored externally)
- *   DIR/onnx/model_fp16.onnx (+ _data)  with dtypes ['fp16'] (fp16 weights, KV cache and logits)
+ *   DIR/onnx/model_fp16.onnx (+ _data)  with dtypes ['fp16'] (fp16 weights, KV cache and logits; computing in
+ *                                       fp32, or in fp16 like a real fp16 export with compute 'fp16')
  *
  * with seeded random weights: the same options and seed give byte-identical files. The folder is written to a
  * temporary sibling directory and renamed into place, so a reader never sees a half-written model.
@@ -60,12 +61,22 @@ export interface MakeModelOptions {
    * Both files hold the same seeded weights (fp16 rounded from fp32).
    */
   dtypes?: ModelDtype[];
+  /**
+   * Arithmetic of onnx/model_fp16.onnx. 'fp32' (default; today's files, byte for byte): each fp16 weight behind a
+   * Cast to fp32, which ONNX Runtime folds at load, so the model computes (and keeps its weights resident) in fp32.
+   * 'fp16': as a real fp16 export (Optimum / onnx-community): weights used directly, fp16 activations, MatMuls, KV
+   * and logits, fp32 only inside RMSNorm, the rotary tables and the softmax (llama.ts, LlamaSpec.computeDtype).
+   * Needs 'fp16' in dtypes; model.onnx is always fp32. Recorded as `compute: 'fp16'` in config.json.
+   */
+  compute?: ModelCompute;
   /** Progress lines ("wrote ..."); default silent. */
   log?: (line: string) => void;
 }
 
 export const MODEL_DTYPES = ['fp32', 'fp16'] as const;
 export type ModelDtype = (typeof MODEL_DTYPES)[number];
+export const MODEL_COMPUTES = ['fp32', 'fp16'] as const;
+export type ModelCompute = (typeof MODEL_COMPUTES)[number];
 const ONNX_FILE: Record<ModelDtype, string> = { fp32: 'model.onnx', fp16: 'model_fp16.onnx' };
 
 export interface ModelConfig {
@@ -103,6 +114,8 @@ export interface ModelConfig {
     external_data: boolean;
     dtypes: ModelDtype[];
     opset: number;
+    /** Present only when model_fp16.onnx computes in fp16 (compute 'fp16'); absent means fp32 compute. */
+    compute?: 'fp16';
   };
 }
 
@@ -174,6 +187,14 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
     );
   }
 
+  const compute = options.compute ?? 'fp32';
+  if (!(MODEL_COMPUTES as readonly string[]).includes(compute)) {
+    throw new TypeError(`expected compute to be one of ${MODEL_COMPUTES.join(', ')}, got ${String(options.compute)}`);
+  }
+  if (compute === 'fp16' && !dtypes.includes('fp16')) {
+    throw new RangeError("compute 'fp16' applies to onnx/model_fp16.onnx: add 'fp16' to dtypes");
+  }
+
   if (!external && parameters * 4 > INLINE_LIMIT_BYTES) {
     throw new RangeError(
       `${parameters} fp32 weights do not fit in one protobuf file (2 GiB limit); use externalData (--external-data)`,
@@ -224,6 +245,7 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
       external_data: external,
       dtypes,
       opset: OPSET,
+      ...(compute === 'fp16' ? { compute: 'fp16' as const } : {}),
     },
   };
   const generationConfig = {
@@ -238,7 +260,12 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
     for (const dtype of dtypes) {
       const fileSpec: LlamaSpec =
         dtype === 'fp16'
-          ? { ...spec, kvDtype: 'float16', weightDtype: 'float16' }
+          ? {
+              ...spec,
+              kvDtype: 'float16',
+              weightDtype: 'float16',
+              ...(compute === 'fp16' ? { computeDtype: 'float16' as const } : {}),
+            }
           : { ...spec, weightDtype: 'float32' };
       writeOnnx(join(tmp, 'onnx'), ONNX_FILE[dtype], fileSpec, seed, external, parameters);
     }
@@ -271,7 +298,7 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
   log(
     `model: ${config.tokmeter_modelgen.size}, ${formatCount(parameters)} parameters, ${spec.numLayers} layers, hidden ${spec.hiddenSize}, ` +
       `${spec.numHeads} heads / ${spec.numKvHeads} KV heads x ${spec.headDim}, vocab ${spec.vocabSize} (${tok.package}), ` +
-      `${spec.attention === 'gqa' ? 'GroupQueryAttention, ' : ''}files ${dtypes.join('+')}, KV ${dtypes.includes('fp32') ? spec.kvDtype : 'float16'}, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      `${spec.attention === 'gqa' ? 'GroupQueryAttention, ' : ''}files ${dtypes.join('+')}${compute === 'fp16' ? ' (fp16 file computes in fp16)' : ''}, KV ${dtypes.includes('fp32') ? spec.kvDtype : 'float16'}, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
   return { dir: out, config, parameters, bytes, files };
 }

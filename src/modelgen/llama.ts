@@ -12,6 +12,8 @@
  *            present.{i}.key|value kv [batch_size, num_kv_heads, total_sequence_length, head_dim]
  * `kv` is float32 or float16; with float16 the cache is stored in fp16 and all compute stays fp32 (Casts at the
  * cache boundary), so step-by-step and full-recompute decoding round the same values identically.
+ * With `computeDtype: 'float16'` (fp16 weights only) the graph computes in fp16 as an Optimum fp16 export does; see
+ * LlamaSpec.computeDtype for where it stays in fp32.
  * Past tensors may have length 0 (the first step). Query i of the new chunk sits at absolute key index
  * past + i; key j is visible iff j <= past + i and attention_mask[b, j] = 1. Masked scores are *replaced* (Where)
  * by a large negative number rather than added to, so padded keys contribute exactly zero and left-padded rows
@@ -53,6 +55,17 @@ export interface LlamaSpec {
    * load), so the model runs on any CPU build. Default 'float32'.
    */
   weightDtype?: 'float32' | 'float16';
+  /**
+   * Arithmetic type of the graph. 'float32' (default): as described for weightDtype. 'float16' (needs fp16
+   * weights and KV): computes as a real fp16 export (Optimum / onnx-community `model_fp16.onnx`, a torch fp16 model
+   * traced) does: weights used directly, no Cast; fp16 embeddings, hidden states, MatMuls, SiLU, residual adds, KV
+   * and logits. fp32 islands where HF's Llama upcasts: RMSNorm (x cast to fp32 for the mean of squares and the
+   * scaling, cast back before the fp16 weight, as LlamaRMSNorm), the rotary tables (cos/sin from positions in fp32,
+   * then cast to fp16, as LlamaRotaryEmbedding), and the masked softmax (scores cast to fp32, masked with the same
+   * finite -1e9, softmax, probabilities cast back, as eager attention's softmax(dtype=float32)). The same function
+   * as the fp32 graph up to fp16 rounding.
+   */
+  computeDtype?: 'float32' | 'float16';
   /**
    * How attention is written. 'standard' (default): default-domain ops (MatMul, Where over the mask, Softmax).
    * 'gqa': one com.microsoft `GroupQueryAttention` node per layer, as onnxruntime-genai's model builder exports
@@ -108,6 +121,12 @@ export function validateSpec(s: LlamaSpec): void {
   if (s.kvDtype !== 'float32' && s.kvDtype !== 'float16') {
     throw new TypeError(`expected kvDtype 'float32' or 'float16', got ${String(s.kvDtype)}`);
   }
+  if (s.computeDtype !== undefined && s.computeDtype !== 'float32' && s.computeDtype !== 'float16') {
+    throw new TypeError(`expected computeDtype 'float32' or 'float16', got ${String(s.computeDtype)}`);
+  }
+  if (s.computeDtype === 'float16' && (s.weightDtype !== 'float16' || s.kvDtype !== 'float16')) {
+    throw new RangeError("computeDtype 'float16' needs weightDtype and kvDtype 'float16'");
+  }
   if (s.attention !== undefined && !(LLAMA_ATTENTIONS as readonly string[]).includes(s.attention)) {
     throw new TypeError(`expected attention to be one of ${LLAMA_ATTENTIONS.join(', ')}, got ${String(s.attention)}`);
   }
@@ -125,12 +144,17 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
   const kvType: DataTypeValue = s.kvDtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
 
   const halfWeights = s.weightDtype === 'float16';
+  /** fp16 arithmetic (computeDtype 'float16'): weights are used as stored, activations are fp16. */
+  const halfCompute = s.computeDtype === 'float16';
   const logitsType: DataTypeValue = halfWeights ? DataType.FLOAT16 : DataType.FLOAT;
-  /** Stores a weight (fp32 or fp16) and returns the name of its fp32 value. Same random draws either way. */
+  /**
+   * Stores a weight (fp32 or fp16) and returns the name of its value in the compute type (fp32, or the stored fp16
+   * with halfCompute). Same random draws either way.
+   */
   const store = (name: string, dims: number[], data: Float32Array, castToFloat = true): string => {
     if (!halfWeights) return g.initializer(name, DataType.FLOAT, dims, data, true);
     const stored = g.initializer(name, DataType.FLOAT16, dims, toHalfArray(data), true);
-    return castToFloat ? g.op('Cast', [stored], { to: DataType.FLOAT }) : stored;
+    return castToFloat && !halfCompute ? g.op('Cast', [stored], { to: DataType.FLOAT }) : stored;
   };
   const weight = (name: string, dims: number[], std: number, castToFloat = true): string =>
     store(
@@ -216,8 +240,13 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
   const posF = g.op('Unsqueeze', [g.op('Cast', [positionIds], { to: DataType.FLOAT }), g.constInt64([2])]); // [B,S,1]
   const freqs = g.op('Mul', [posF, g.constFloat(invFreq)]); // [B, S, D/2]
   const emb = g.op('Concat', [freqs, freqs], { axis: -1 });
-  const cos = g.op('Unsqueeze', [g.op('Cos', [emb]), g.constInt64([1])]);
-  const sin = g.op('Unsqueeze', [g.op('Sin', [emb]), g.constInt64([1])]);
+  let cos = g.op('Unsqueeze', [g.op('Cos', [emb]), g.constInt64([1])]);
+  let sin = g.op('Unsqueeze', [g.op('Sin', [emb]), g.constInt64([1])]);
+  if (halfCompute) {
+    // HF: cos/sin computed in fp32, then .to(x.dtype); the rotation itself runs in fp16.
+    cos = g.op('Cast', [cos], { to: DataType.FLOAT16 });
+    sin = g.op('Cast', [sin], { to: DataType.FLOAT16 });
+  }
   const halves = g.constInt64([D / 2, D / 2]);
   const rope = (x: string): string => {
     const [x1, x2] = g.node('Split', [x, halves], { axis: -1 }, 2) as [string, string];
@@ -227,6 +256,13 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
 
   const eps = g.constFloat([s.rmsNormEps], []);
   const rmsNorm = (x: string, w: string): string => {
+    if (halfCompute) {
+      // LlamaRMSNorm: x.to(float32), mean of squares and scaling in fp32, .to(fp16), then weight * x.
+      const xf = g.op('Cast', [x], { to: DataType.FLOAT });
+      const meanSq = g.op('ReduceMean', [g.op('Mul', [xf, xf])], { axes: [-1], keepdims: 1 });
+      const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSq, eps])])]);
+      return g.op('Mul', [g.op('Cast', [g.op('Mul', [xf, inv])], { to: DataType.FLOAT16 }), w]);
+    }
     const meanSq = g.op('ReduceMean', [g.op('Mul', [x, x])], { axes: [-1], keepdims: 1 });
     const inv = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [meanSq, eps])])]);
     return g.op('Mul', [g.op('Mul', [x, inv]), w]);
@@ -236,7 +272,7 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
   const toHeads = (x: string, n: number): string =>
     g.op('Transpose', [g.op('Reshape', [x, headsShape(n)])], { perm: [0, 2, 1, 3] }); // [B, n, S, D]
   const qkStd = QK_GAIN / Math.sqrt(H);
-  const scale = gqa ? '' : g.constFloat([1 / Math.sqrt(D)], []);
+  const scale = gqa ? '' : halfCompute ? g.constFloat16([1 / Math.sqrt(D)], []) : g.constFloat([1 / Math.sqrt(D)], []);
   const groupedShape = gqa ? '' : g.constInt64([0, nKV, group, -1, D]);
   const mergedHeadsShape = gqa ? '' : g.constInt64([0, nH, -1, D]);
   const flatShape = g.constInt64([0, 0, nH * D]);
@@ -252,7 +288,10 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
     let values: string;
     const presentKey = `present.${i}.key`;
     const presentValue = `present.${i}.value`;
-    if (kvType === DataType.FLOAT16) {
+    if (halfCompute) {
+      keys = g.op('Concat', [past[i]!.key, k], { axis: 2 }, presentKey);
+      values = g.op('Concat', [past[i]!.value, v], { axis: 2 }, presentValue);
+    } else if (kvType === DataType.FLOAT16) {
       g.op('Concat', [past[i]!.key, g.op('Cast', [k], { to: DataType.FLOAT16 })], { axis: 2 }, presentKey);
       g.op('Concat', [past[i]!.value, g.op('Cast', [v], { to: DataType.FLOAT16 })], { axis: 2 }, presentValue);
       keys = g.op('Cast', [presentKey], { to: DataType.FLOAT });
@@ -264,8 +303,12 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
     // scores [B, nKV, group, S, T]
     const qg = g.op('Reshape', [g.op('Mul', [q, scale]), groupedShape]);
     const kT = g.op('Unsqueeze', [g.op('Transpose', [keys], { perm: [0, 1, 3, 2] }), axis2]); // [B, nKV, 1, D, T]
-    const scores = g.op('Where', [allowed, g.op('MatMul', [qg, kT]), maskedScore]);
-    const probs = g.op('Softmax', [scores], { axis: -1 });
+    let raw = g.op('MatMul', [qg, kT]);
+    // fp16 compute: mask and softmax in fp32 (eager attention's softmax(dtype=float32)); -1e9 is not an fp16 value.
+    if (halfCompute) raw = g.op('Cast', [raw], { to: DataType.FLOAT });
+    const scores = g.op('Where', [allowed, raw, maskedScore]);
+    let probs = g.op('Softmax', [scores], { axis: -1 });
+    if (halfCompute) probs = g.op('Cast', [probs], { to: DataType.FLOAT16 });
     const ctx = g.op('MatMul', [probs, g.op('Unsqueeze', [values, axis2])]); // [B, nKV, group, S, D]
     return fromHeads(g.op('Reshape', [ctx, mergedHeadsShape]), flatShape); // [B, S, nH * D]
   };
@@ -273,10 +316,11 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
   /**
    * com.microsoft GroupQueryAttention of layer i over q [B, nH, S, D] and k [B, nKV, S, D] (rotated here, so
    * do_rotary 0) and v [B, S, nKV * D]; returns [B, S, nH * D]. With a float16 cache the op runs in float16 (as
-   * the genai builder's fp16 exports do) and its output is cast back to float32.
+   * the genai builder's fp16 exports do) and its output is cast back to float32 (not with halfCompute: there its
+   * inputs and output are fp16 already).
    */
   const groupQueryAttention = (i: number, q: string, k: string, v: string): string => {
-    const half = kvType === DataType.FLOAT16;
+    const half = kvType === DataType.FLOAT16 && !halfCompute;
     const io = (t: string): string => (half ? g.op('Cast', [t], { to: DataType.FLOAT16 }) : t);
     const out = `/model/layers.${i}/attn/GroupQueryAttention/output_0`;
     const inputs = [
@@ -299,10 +343,10 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
   };
 
   // ---- decoder
-  // fp16: gather from the fp16 table, then Cast the rows (no fp32 copy of the whole table).
+  // fp16 weights, fp32 compute: gather from the fp16 table, then Cast the rows (no fp32 copy of the whole table).
   const embedTokens = weight('model.embed_tokens.weight', [s.vocabSize, H], 1, false);
   let x = g.op('Gather', [embedTokens, inputIds], { axis: 0 }); // [B, S, H]
-  if (halfWeights) x = g.op('Cast', [x], { to: DataType.FLOAT });
+  if (halfWeights && !halfCompute) x = g.op('Cast', [x], { to: DataType.FLOAT });
 
   for (let i = 0; i < s.numLayers; i++) {
     const p = `model.layers.${i}`;
@@ -330,7 +374,7 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
 
   const final = rmsNorm(x, normWeight('model.norm.weight'));
   const lmHead = weight('lm_head.weight', [H, s.vocabSize], 1 / Math.sqrt(H));
-  if (halfWeights) {
+  if (halfWeights && !halfCompute) {
     g.op('Cast', [g.op('MatMul', [final, lmHead])], { to: DataType.FLOAT16 }, 'logits');
   } else {
     g.op('MatMul', [final, lmHead], {}, 'logits');

@@ -13,6 +13,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 import onnxProto from 'onnx-proto';
+import { toHalfArray } from './half.js';
 
 const { onnx } = onnxProto;
 
@@ -124,6 +125,13 @@ export class GraphBuilder {
   constFloat(values: number[] | Float32Array, dims: number[] = [values.length]): string {
     return this.cachedConst('f', dims, Array.from(values), () =>
       this.initializer(this.unusedName('const_f'), DataType.FLOAT, dims, Float32Array.from(values)),
+    );
+  }
+
+  /** A float16 tensor constant (initializer, rounded to nearest even), deduplicated by value. */
+  constFloat16(values: number[] | Float32Array, dims: number[] = [values.length]): string {
+    return this.cachedConst('h', dims, Array.from(values), () =>
+      this.initializer(this.unusedName('const_f16'), DataType.FLOAT16, dims, toHalfArray(Float32Array.from(values))),
     );
   }
 

@@ -87,6 +87,23 @@ describe('make-tiny-model CLI', () => {
     expect(bad.stderr).toContain('expected --attention standard|gqa, got flash');
   });
 
+  it('--compute fp16 makes model_fp16.onnx compute in fp16; it needs an fp16 file, a bad value is a usage error', async () => {
+    const out = join(root, 'c16');
+    const made = await cli(['--out', out, '--layers', '1', '--dtype', 'fp16', '--compute', 'fp16']);
+    expect(made.stderr).toBe('');
+    expect(made.code).toBe(0);
+    expect(made.stdout).toContain('computes in fp16');
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(config.tokmeter_modelgen.compute).toBe('fp16');
+    rmSync(out, { recursive: true });
+    const noFile = await cli(['--out', join(root, 'z'), '--compute', 'fp16']);
+    expect(noFile.code).toBe(2);
+    expect(noFile.stderr).toContain('--compute fp16 applies to model_fp16.onnx');
+    const bad = await cli(['--out', join(root, 'z'), '--dtype', 'fp16', '--compute', 'bf16']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('expected --compute fp32|fp16, got bf16');
+  });
+
   it('rejects bad flags with a usage message and exit code 2, and bad shapes with exit code 1', async () => {
     const badSize = await cli(['--out', join(root, 'x'), '--size', 'huge']);
     expect(badSize.code).toBe(2);
