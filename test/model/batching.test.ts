@@ -7,14 +7,8 @@
  * one. Queue overflow and the KV budget are here too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  KvBudgetError,
-  Model,
-  QueueFullError,
-  type GenerateOptions,
-  type Generation,
-  type GenerationResult,
-} from '../../src/model/index.js';
+import { KvBudgetError, Model, QueueFullError, type GenerateOptions } from '../../src/model/index.js';
+import { ids, meanBatch, same, soloRuns, staggered, type Case } from './batch-helpers.js';
 import { makeTestModel, tempDir } from './helpers.js';
 
 let root: { dir: string; cleanup: () => void };
@@ -33,16 +27,6 @@ afterAll(async () => {
   await batched?.dispose();
   root?.cleanup();
 });
-
-/** A token prompt of `length` ids, distinct per `seed`. */
-function ids(seed: number, length: number): { tokens: number[] } {
-  return { tokens: Array.from({ length }, (_, i) => 100 + ((seed * 7919 + i * 104729) % 5000)) };
-}
-
-interface Case {
-  prompt: { tokens: number[] };
-  options: GenerateOptions;
-}
 
 /** Prompts of different lengths; different maxNewTokens; some stop early on an EOS id taken from their solo run. */
 async function cases(m: Model, n: number): Promise<Case[]> {
@@ -63,25 +47,6 @@ async function cases(m: Model, n: number): Promise<Case[]> {
   return out;
 }
 
-function same(a: GenerationResult, b: GenerationResult): void {
-  expect(Array.from(a.tokens)).toEqual(Array.from(b.tokens));
-  expect(a.text).toBe(b.text);
-  expect(a.finishReason).toBe(b.finishReason);
-  expect(a.usage).toEqual(b.usage);
-}
-
-async function soloRuns(m: Model, cs: Case[]): Promise<GenerationResult[]> {
-  const out: GenerationResult[] = [];
-  for (const c of cs) out.push(await m.generate(c.prompt, c.options).result);
-  return out;
-}
-
-/** Mean batch size since `before` (stats of the same model). */
-function meanBatch(m: Model, before: { batchSteps: number; batchRows: number }): number {
-  const s = m.stats();
-  return (s.batchRows - before.batchRows) / Math.max(1, s.batchSteps - before.batchSteps);
-}
-
 describe('continuous batching', () => {
   it('N concurrent greedy generations (different lengths and stop points) each equal their solo run', async () => {
     const cs = await cases(solo, 8);
@@ -98,29 +63,7 @@ describe('continuous batching', () => {
 
   it('sequences joining a running batch (staggered) stay exact', async () => {
     const cs = (await cases(solo, 6)).map((c) => ({ ...c, options: { ...c.options, maxNewTokens: 24 } }));
-    const want = await soloRuns(solo, cs);
-    const before = batched.stats();
-    const runs: Generation[] = [];
-    const results: Promise<GenerationResult>[] = [];
-    for (const c of cs) {
-      const run = batched.generate(c.prompt, c.options);
-      runs.push(run);
-      // Wait for this one's first token before starting the next: each newcomer joins a batch already decoding.
-      const it = run[Symbol.asyncIterator]();
-      const first = await it.next();
-      results.push(
-        (async () => {
-          const tokens = first.done ? [] : Array.from(first.value.tokens);
-          for (let n = await it.next(); !n.done; n = await it.next()) tokens.push(...n.value.tokens);
-          const r = await run.result;
-          expect(tokens).toEqual(Array.from(r.tokens));
-          return r;
-        })(),
-      );
-    }
-    const got = await Promise.all(results);
-    got.forEach((r, i) => same(r, want[i]!));
-    expect(meanBatch(batched, before)).toBeGreaterThan(1);
+    await staggered(solo, batched, cs);
   });
 
   for (const [label, options] of [

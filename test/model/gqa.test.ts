@@ -10,7 +10,8 @@
  * joining and leaving at different times, a parked consumer, a graph without position_ids and the prefix cache.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Model, type GenerateOptions, type Generation, type GenerationResult } from '../../src/model/index.js';
+import { Model } from '../../src/model/index.js';
+import { ids, meanBatch, same, soloRuns, staggered, type Case } from './batch-helpers.js';
 import { makeTestModel, recomputeGreedy, tempDir } from './helpers.js';
 
 let root: { dir: string; cleanup: () => void };
@@ -30,16 +31,6 @@ afterAll(async () => {
   root?.cleanup();
 });
 
-/** A token prompt of `length` ids, distinct per `seed`. */
-function ids(seed: number, length: number): { tokens: number[] } {
-  return { tokens: Array.from({ length }, (_, i) => 100 + ((seed * 7919 + i * 104729) % 5000)) };
-}
-
-interface Case {
-  prompt: { tokens: number[] };
-  options: GenerateOptions;
-}
-
 /**
  * Prompt lengths 3..40 (every batched step mixes rows of different lengths: holes behind the shorter ones) and
  * 30..49 new tokens, so sequences leave the batch at different steps.
@@ -48,25 +39,6 @@ const CASES: Case[] = [3, 17, 8, 40, 5, 26].map((n, i) => ({
   prompt: ids(i + 1, n),
   options: { maxNewTokens: 30 + ((i * 7) % 20), temperature: 0, eosTokenIds: [] },
 }));
-
-function same(a: GenerationResult, b: GenerationResult): void {
-  expect(Array.from(a.tokens)).toEqual(Array.from(b.tokens));
-  expect(a.text).toBe(b.text);
-  expect(a.finishReason).toBe(b.finishReason);
-  expect(a.usage).toEqual(b.usage);
-}
-
-async function soloRuns(m: Model, cs: Case[]): Promise<GenerationResult[]> {
-  const out: GenerationResult[] = [];
-  for (const c of cs) out.push(await m.generate(c.prompt, c.options).result);
-  return out;
-}
-
-/** Mean batch size since `before` (stats of the same model). */
-function meanBatch(m: Model, before: { batchSteps: number; batchRows: number }): number {
-  const s = m.stats();
-  return (s.batchRows - before.batchRows) / Math.max(1, s.batchSteps - before.batchSteps);
-}
 
 /** All at once: each equals its solo run, and the steps were batched. */
 async function concurrent(one: Model, batched: Model, cs: Case[], minMean: number): Promise<void> {
@@ -77,30 +49,6 @@ async function concurrent(one: Model, batched: Model, cs: Case[], minMean: numbe
   for (const [i, r] of got.entries()) expect(r.usage.promptTokens).toBe(cs[i]!.prompt.tokens.length);
   expect(meanBatch(batched, before)).toBeGreaterThan(minMean);
   expect(batched.stats()).toMatchObject({ running: 0, queued: 0, parked: 0, kvReservedBytes: 0 });
-}
-
-/** Staggered: each starts once the previous one has its first token, so it joins a batch already decoding. */
-async function staggered(one: Model, batched: Model, cs: Case[]): Promise<void> {
-  const want = await soloRuns(one, cs);
-  const before = batched.stats();
-  const results: Promise<GenerationResult>[] = [];
-  for (const c of cs) {
-    const run: Generation = batched.generate(c.prompt, c.options);
-    const it = run[Symbol.asyncIterator]();
-    const first = await it.next();
-    results.push(
-      (async () => {
-        const tokens = first.done ? [] : Array.from(first.value.tokens);
-        for (let n = await it.next(); !n.done; n = await it.next()) tokens.push(...n.value.tokens);
-        const r = await run.result;
-        expect(tokens).toEqual(Array.from(r.tokens));
-        return r;
-      })(),
-    );
-  }
-  const got = await Promise.all(results);
-  got.forEach((r, i) => same(r, want[i]!));
-  expect(meanBatch(batched, before)).toBeGreaterThan(1);
 }
 
 describe('GroupQueryAttention graphs', () => {

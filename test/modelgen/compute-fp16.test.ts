@@ -11,7 +11,7 @@ import { makeModel, type MakeModelResult } from '../../src/modelgen/index.js';
 import { decodeModel, DataType, type OnnxModelProto } from '../../src/modelgen/onnx-builder.js';
 import { Model } from '../../src/model/index.js';
 import { recomputeGreedy } from '../model/helpers.js';
-import { emptyCache, forward, maxAbsDiff, openModel, row, type Cache } from './helpers.js';
+import { chunkedDecodeDiff, emptyCache, forward, maxAbsDiff, openModel } from './helpers.js';
 
 const SEED = 7;
 const PROMPT = [1, 415, 2936, 9060, 285, 1142, 461, 10575, 754, 272, 17898, 3914];
@@ -127,20 +127,7 @@ describe("compute: 'fp16'", () => {
     expect(diff).toBeLessThan(5e-2);
     expect(maxAbsDiff(fb.logits, fc.logits)).toBeGreaterThan(0); // really a different computation
     // Step by step (chunks 5, 3, then single tokens) against the full pass.
-    const chunks = [PROMPT.slice(0, 5), PROMPT.slice(5, 8), ...PROMPT.slice(8).map((t) => [t])];
-    let cache: Cache = emptyCache(b.shape, 1);
-    let pos = 0;
-    let worst = 0;
-    for (const chunk of chunks) {
-      const r = await forward(b.session, b.shape, [chunk], [Array<number>(pos + chunk.length).fill(1)], cache);
-      for (let t = 0; t < chunk.length; t++) {
-        const want = row(fb.logits, b.shape.vocab, PROMPT.length, 0, pos + t);
-        worst = Math.max(worst, maxAbsDiff(row(r.logits, b.shape.vocab, r.seq, 0, t), want));
-      }
-      cache = r.cache;
-      pos += chunk.length;
-    }
-    expect(worst).toBeLessThan(2e-2);
+    expect(await chunkedDecodeDiff(b.session, b.shape, PROMPT, fb.logits)).toBeLessThan(2e-2);
   });
 
   it('GroupQueryAttention in fp16 without Casts around it, close to the standard fp32 graph', async () => {

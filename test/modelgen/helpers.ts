@@ -127,6 +127,33 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
+/**
+ * Decodes `prompt` step by step with the KV cache (chunks of 5 and 3 tokens, then one token at a time, so prefill
+ * on top of an existing past is covered) and returns the largest difference of any position's logits from
+ * `fullLogits`, a full pass over the whole prompt ([1, prompt.length, vocab]).
+ */
+export async function chunkedDecodeDiff(
+  session: ort.InferenceSession,
+  shape: ModelShape,
+  prompt: number[],
+  fullLogits: Float32Array,
+): Promise<number> {
+  const chunks = [prompt.slice(0, 5), prompt.slice(5, 8), ...prompt.slice(8).map((t) => [t])];
+  let cache: Cache = emptyCache(shape, 1);
+  let pos = 0;
+  let worst = 0;
+  for (const chunk of chunks) {
+    const r = await forward(session, shape, [chunk], [Array<number>(pos + chunk.length).fill(1)], cache);
+    for (let t = 0; t < chunk.length; t++) {
+      const want = row(fullLogits, shape.vocab, prompt.length, 0, pos + t);
+      worst = Math.max(worst, maxAbsDiff(row(r.logits, shape.vocab, r.seq, 0, t), want));
+    }
+    cache = r.cache;
+    pos += chunk.length;
+  }
+  return worst;
+}
+
 /** Greedy decoding of one prompt with the KV cache; returns the new tokens. */
 export async function greedy(
   session: ort.InferenceSession,
