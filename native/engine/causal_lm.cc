@@ -159,14 +159,12 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
   }
   const OnnxOpScan ops = ScanOnnxOpsFile(file);
   std::string not_batchable = NotBatchableReason(spec, inputs, ops);
-  const bool batchable = not_batchable.empty();
   const size_t per_token = spec.KvBytesPerToken();
   const size_t vocab = static_cast<size_t>(spec.vocabSize);
   if (cuda) cuda->CreateSampler(std::max<size_t>(options.maxSequences, 1), vocab);
   std::shared_ptr<CausalLm> model(new CausalLm(std::move(cuda), std::move(session), std::move(spec),
                                                static_cast<size_t>(config.contextLength), file, bytes,
                                                BatchPadding(ops)));
-  model->batchable_ = batchable;
   model->not_batchable_reason_ = std::move(not_batchable);
   // Default budget: 256 MiB, or more if needed so that one full-context sequence (2 x context x KV per token, the
   // ping-pong buffers) always fits alone.

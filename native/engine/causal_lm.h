@@ -88,7 +88,7 @@ class CausalLm final : public LanguageModel {
   void KeepPrefix(SequenceState& sequence, std::span<const uint32_t> prompt) override;
   void ForwardBatch(std::span<SequenceState* const> sequences, std::span<const uint32_t> tokens,
                     std::span<float> logits) override;
-  size_t maxBatchRows() const noexcept override { return batchable_ ? static_cast<size_t>(-1) : 1; }
+  size_t maxBatchRows() const noexcept override { return batchable() ? static_cast<size_t>(-1) : 1; }
   size_t kvBytesPerToken() const noexcept override { return spec_.KvBytesPerToken(); }
   void LimitPrefixCache(size_t bytes) override;
   bool samplesOnDevice() const noexcept override { return cuda_ != nullptr; }
@@ -98,7 +98,7 @@ class CausalLm final : public LanguageModel {
                   std::span<float> logprobs) override;
   const char* device() const noexcept { return cuda_ ? "cuda" : "cpu"; }
   std::string deviceName() const { return cuda_ ? cuda_->name() : std::string("cpu"); }
-  bool batchable() const noexcept { return batchable_; }
+  bool batchable() const noexcept { return not_batchable_reason_.empty(); }
   // Why the model runs one sequence at a time ("" when batchable()).
   const std::string& notBatchableReason() const noexcept { return not_batchable_reason_; }
   size_t kvBudget() const noexcept { return kv_budget_; }
@@ -138,8 +138,7 @@ class CausalLm final : public LanguageModel {
   std::vector<uint8_t> batch_logits_;
   Ort::RunOptions batch_run_options_;
   std::chrono::steady_clock::time_point batch_last_end_{};
-  bool batchable_ = false;
-  std::string not_batchable_reason_;
+  std::string not_batchable_reason_;  // "": the graph batches
   size_t kv_budget_ = 0;
   size_t context_;
   std::string file_;

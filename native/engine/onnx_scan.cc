@@ -190,8 +190,7 @@ class MemorySource final : public OnnxByteSource {
 
 class FileSource final : public OnnxByteSource {
  public:
-  FileSource(std::FILE* file, uint64_t size) : file_(file), size_(size) {}
-  ~FileSource() override { std::fclose(file_); }
+  FileSource(std::FILE* file, uint64_t size) : file_(file), size_(size) {}  // does not own file
   uint64_t size() const override { return size_; }
   size_t ReadAt(uint64_t offset, void* dst, size_t size) override {
     if (fseeko(file_, static_cast<off_t>(offset), SEEK_SET) != 0) return 0;
@@ -227,25 +226,15 @@ OnnxOpScan ScanOnnxOps(std::string_view bytes) {
 }
 
 OnnxOpScan ScanOnnxOpsFile(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  OnnxOpScan failed;
-  failed.status = OnnxScanStatus::kIoError;
-  if (file == nullptr) {
-    failed.error = "cannot open " + path;
-    return failed;
-  }
-  if (fseeko(file, 0, SEEK_END) != 0) {
-    std::fclose(file);
-    failed.error = "cannot seek in " + path;
-    return failed;
-  }
-  const off_t size = ftello(file);
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  const off_t size = file && fseeko(file.get(), 0, SEEK_END) == 0 ? ftello(file.get()) : -1;
   if (size < 0) {
-    std::fclose(file);
-    failed.error = "cannot size " + path;
+    OnnxOpScan failed;
+    failed.status = OnnxScanStatus::kIoError;
+    failed.error = (file ? "cannot size " : "cannot open ") + path;
     return failed;
   }
-  FileSource source(file, static_cast<uint64_t>(size));  // owns file from here
+  FileSource source(file.get(), static_cast<uint64_t>(size));
   return ScanOnnxOps(source);
 }
 
