@@ -6,7 +6,8 @@
       "include_dirs": [
         "native",
         "<!(node -p \"require('node-addon-api').include_dir\")",
-        "<!(node scripts/fetch-onnxruntime.mjs --print-include)"
+        "<!(node scripts/fetch-onnxruntime.mjs --print-include)",
+        "<!@(node scripts/fetch-static-libs.mjs --print-include)"
       ],
       "defines": [
         "NAPI_VERSION=8",
@@ -21,7 +22,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
       "cflags_cc": ["-std=c++20", "-fexceptions", "-frtti", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-O3"],
-      "libraries": ["-l:libpcre2-8.a", "-l:libutf8proc.a", "-ldl", "-lpthread", "-Wl,--exclude-libs,ALL", "-static-libstdc++"],
+      "libraries": ["<!@(node scripts/fetch-static-libs.mjs --print-ldflags)", "-l:libpcre2-8.a", "-l:libutf8proc.a", "<!@(node scripts/link-flags.cjs)", "-Wl,--exclude-libs,ALL", "-static-libstdc++"],
       "copies": [
         {
           "destination": "<(PRODUCT_DIR)",
