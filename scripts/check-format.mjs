@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Formatting checks for CI (`npm run lint`): prettier for TypeScript/JS, clang-format for C++/CUDA.
+// Formatting checks for CI (`npm run lint`): prettier for TypeScript/JS, clang-format for C++/CUDA (the pinned
+// clang-format-node devDependency, so every machine formats alike and none needs a system package).
 // With --fix, rewrites files instead of reporting them.
 import { execFileSync } from 'node:child_process';
 
@@ -14,7 +15,9 @@ try {
     stdio: 'inherit',
   });
   if (files.length) {
-    execFileSync('clang-format', fix ? ['-i', ...files] : ['--dry-run', '-Werror', ...files], { stdio: 'inherit' });
+    execFileSync('npx', ['--no-install', 'clang-format', ...(fix ? ['-i'] : ['--dry-run', '-Werror']), ...files], {
+      stdio: 'inherit',
+    });
   }
 } catch {
   console.error(fix ? 'formatting failed' : 'formatting check failed: run `npm run format` to fix');

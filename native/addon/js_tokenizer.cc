@@ -550,7 +550,7 @@ class ReadFileWorker final : public PromiseWorker {
   void Work() override {
     const int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) Fail("open");
-    struct stat st {};
+    struct stat st{};
     if (fstat(fd, &st) != 0) {
       const int e = errno;
       close(fd);

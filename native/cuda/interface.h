@@ -151,8 +151,7 @@ typedef const TokmeterCudaInterface* (*TokmeterCudaGetInterfaceFn)(uint32_t requ
 #if defined(TOKMETER_CUDA_BUILDING_PLUGIN)
 __attribute__((visibility("default")))
 #endif
-const TokmeterCudaInterface*
-TokmeterCudaGetInterface(uint32_t requested_version);
+const TokmeterCudaInterface* TokmeterCudaGetInterface(uint32_t requested_version);
 
 #ifdef __cplusplus
 }

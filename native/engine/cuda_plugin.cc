@@ -20,7 +20,7 @@ const char* kBuildHint =
     "libtokmeter_cuda.so";
 
 bool FileExists(const std::string& path) {
-  struct stat st {};
+  struct stat st{};
   return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 

@@ -62,7 +62,7 @@ struct BigAlloc {
       throw std::bad_alloc();
     }
 #endif
-    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{alignof(T)}));
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{alignof(T)}));
   }
   void deallocate(T* p, size_t n) noexcept {
 #if defined(__linux__)
@@ -71,7 +71,7 @@ struct BigAlloc {
       return;
     }
 #endif
-    ::operator delete (p, std::align_val_t{alignof(T)});
+    ::operator delete(p, std::align_val_t{alignof(T)});
   }
   template <class U>
   bool operator==(const BigAlloc<U>&) const noexcept {

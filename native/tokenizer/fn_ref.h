@@ -14,7 +14,8 @@ template <class R, class... A>
 class FnRef<R(A...)> {
  public:
   template <class F>
-  requires(!std::is_same_v<std::remove_cvref_t<F>, FnRef>) FnRef(F& f)
+    requires(!std::is_same_v<std::remove_cvref_t<F>, FnRef>)
+  FnRef(F& f)
       : obj_(&f), call_([](void* o, A... a) -> R { return (*static_cast<F*>(o))(std::forward<A>(a)...); }) {}  // NOLINT
   R operator()(A... a) const { return call_(obj_, std::forward<A>(a)...); }
 

@@ -34,12 +34,10 @@
 #endif
 
 // Binds `old_NAME` to NAME's oldest version and defines `__wrap_NAME` forwarding to it.
-#define TOKMETER_OLD(ret, name, params, args)                                \
-  extern "C" ret old_##name params;                                          \
-  __asm__(".symver old_" #name "," #name "@" TOKMETER_GLIBC_BASE);           \
-  extern "C" __attribute__((visibility("hidden"))) ret __wrap_##name params { \
-    return old_##name args;                                                  \
-  }
+#define TOKMETER_OLD(ret, name, params, args)                      \
+  extern "C" ret old_##name params;                                \
+  __asm__(".symver old_" #name "," #name "@" TOKMETER_GLIBC_BASE); \
+  extern "C" __attribute__((visibility("hidden"))) ret __wrap_##name params { return old_##name args; }
 
 TOKMETER_OLD(int, pthread_create, (pthread_t * t, const pthread_attr_t* a, void* (*f)(void*), void* p), (t, a, f, p))
 TOKMETER_OLD(int, pthread_join, (pthread_t t, void** r), (t, r))

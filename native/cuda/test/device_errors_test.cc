@@ -35,7 +35,7 @@ int g_failures = 0;
   } while (0)
 
 bool Exists(const std::string& p) {
-  struct stat st {};
+  struct stat st{};
   return stat(p.c_str(), &st) == 0;
 }
 bool Loadable(const char* lib) {

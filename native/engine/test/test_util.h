@@ -72,8 +72,6 @@ void ExpectError(const char* where, int line, F&& fn, const std::string& code, c
     }                                                                                \
   } while (0)
 #define CHECK_NEAR(a, b, eps) CHECK(std::fabs(static_cast<double>(a) - static_cast<double>(b)) <= (eps))
-#define CHECK_ERROR(expr, code, part) \
-  et::ExpectError(                    \
-      __FILE__, __LINE__, [&] { expr; }, code, part)
+#define CHECK_ERROR(expr, code, part) et::ExpectError(__FILE__, __LINE__, [&] { expr; }, code, part)
 #define TEST_MAIN() \
   int main() { return et::RunAll(); }
