@@ -26,7 +26,7 @@
       "copies": [
         {
           "destination": "<(PRODUCT_DIR)",
-          "files": ["<!(node scripts/fetch-onnxruntime.mjs --print-lib)/libonnxruntime.so.1"]
+          "files": ["<!(node scripts/fetch-onnxruntime.mjs --print-lib)/libtokmeter-ort.so"]
         }
       ]
     }

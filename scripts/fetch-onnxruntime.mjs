@@ -4,6 +4,8 @@
 // Layout produced (the layout of ONNX Runtime's own release archives):
 //   <cache>/onnxruntime-1.29.0/include/*.h          C/C++ headers, from com.github.asus4.onnxruntime@0.4.9
 //   <cache>/onnxruntime-1.29.0/lib/libonnxruntime.so.1   from onnxruntime-node@1.29.0 (a build that can load CUDA)
+//   <cache>/onnxruntime-1.29.0/lib/libtokmeter-ort.so    the same library under a private soname: the copy the addon
+//                                                        ships and loads (see scripts/elf.mjs for why)
 //   with --cuda, also lib/libonnxruntime_providers_{cuda,shared}.so from com.github.asus4.onnxruntime.linux-x64-gpu
 //
 // <cache> is $TOKMETER_CACHE_DIR, else $XDG_CACHE_HOME/tokmeter, else ~/.cache/tokmeter.
@@ -15,8 +17,11 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { copyWithSoname } from './elf.mjs';
 
 export const ORT_VERSION = '1.29.0';
+/** File name and soname of the bundled runtime; src/runtime.ts looks for it beside the addon. */
+export const PRIVATE_ORT_NAME = 'libtokmeter-ort.so';
 const HEADERS_PKG = 'com.github.asus4.onnxruntime@0.4.9';
 const HEADERS_DIR_IN_PKG =
   'package/Plugins/iOS~/onnxruntime.xcframework/ios-arm64_x86_64-simulator/onnxruntime.framework/Headers';
@@ -131,6 +136,10 @@ export function ensureOnnxRuntime({ cuda = false } = {}) {
       extract(tgz, [RUNTIME_LIB_IN_PKG], lib);
       fs.rmSync(tgz);
     }
+  }
+  if (!fs.existsSync(path.join(lib, PRIVATE_ORT_NAME))) {
+    log(`writing ${PRIVATE_ORT_NAME} (libonnxruntime.so.1 under a private soname)`);
+    copyWithSoname(path.join(lib, 'libonnxruntime.so.1'), path.join(lib, PRIVATE_ORT_NAME), PRIVATE_ORT_NAME);
   }
   if (cuda && !CUDA_LIBS.every((l) => fs.existsSync(path.join(lib, l)))) {
     const tgz = packTarball(CUDA_PKG, tarballs);

@@ -105,6 +105,7 @@ function fetchDebs(missing) {
       const why = err.code === 'ENOENT' ? 'apt-get is not available' : String(err.stderr || err.message).trim();
       throw new Error(
         `the native build needs PCRE2 and utf8proc, and fetching them failed (${why}). ${howToInstall()}`,
+        { cause: err },
       );
     }
     const root = path.join(work, 'root');

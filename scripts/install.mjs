@@ -43,8 +43,8 @@ try {
   else run('npx', ['--no-install', 'node-gyp', 'rebuild']);
 } catch {
   console.error(
-    'tokmeter: building the native addon from source failed. A source build needs a C++20 compiler, cmake ' +
-      '(or node-gyp), and the Debian packages libpcre2-dev and libutf8proc-dev (or their equivalents).',
+    'tokmeter: building the native addon from source failed (see above). A source build needs a C++20 compiler and ' +
+      'cmake (or node-gyp); ONNX Runtime, PCRE2 and utf8proc are fetched from the package registries when missing.',
   );
   process.exit(1);
 }

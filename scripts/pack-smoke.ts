@@ -1,8 +1,10 @@
-// Proves the published package works without a compiler (issue 2, "Done when"):
+// Proves the published package works without a compiler and on old systems:
 //   1. copies the checkout to a temp folder and runs `npm run build:prebuilds` there (node-gyp via binding.gyp — the second
 //      build of the same sources — stripped, with libonnxruntime.so.1 bundled), then `npm pack`;
 //   2. installs the tarball into an empty project, with source builds disabled and no compiler on PATH;
-//   3. runs a smoke test there: load an ONNX model, run it, check the result and where ONNX Runtime came from.
+//   3. checks every binary in the tarball against the supported floor (glibc 2.28, GLIBCXX_3.4.22: see
+//      scripts/check-binary-floor.mjs), naming each symbol over it;
+//   4. runs a smoke test there: load an ONNX model, run it, check the result and where ONNX Runtime came from.
 // Usage: npx tsx scripts/pack-smoke.ts [--keep]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -10,6 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addModel } from '../test/fixtures/session-models.js';
+// @ts-expect-error: a plain JavaScript build script without type declarations
+import { FLOORS, floorProblems } from './check-binary-floor.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tokmeter-pack-'));
@@ -39,7 +43,7 @@ try {
   const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
   for (const need of [
     'package/prebuilds/linux-x64/tokmeter.node',
-    'package/prebuilds/linux-x64/libonnxruntime.so.1',
+    'package/prebuilds/linux-x64/libtokmeter-ort.so',
     'package/dist/index.js',
     'package/dist/index.d.ts',
   ]) {
@@ -48,6 +52,20 @@ try {
   console.log(
     `${path.basename(tarball)}: ${(fs.statSync(tarball).size / 1e6).toFixed(1)} MB, ${listing.length - 1} files`,
   );
+
+  step(`the glibc/libstdc++ floor of every shipped binary (glibc ${FLOORS.GLIBC}, GLIBCXX ${FLOORS.GLIBCXX})`);
+  const unpacked = path.join(tmp, 'unpacked');
+  fs.mkdirSync(unpacked);
+  run('tar', ['-xzf', tarball, '-C', unpacked]);
+  const binaries = listing.filter((f) => /\.(node|so)(\.\d+)*$/.test(f));
+  if (binaries.length === 0) throw new Error('the tarball ships no binaries');
+  const over: string[] = [];
+  for (const f of binaries) {
+    const problems = (floorProblems as (file: string) => string[])(path.join(unpacked, f));
+    console.log(`${f}: ${problems.length === 0 ? 'ok' : `${problems.length} symbol(s) over the floor`}`);
+    over.push(...problems.map((p) => `${f}: ${p}`));
+  }
+  if (over.length > 0) throw new Error(`shipped binaries need a newer system than supported:\n  ${over.join('\n  ')}`);
 
   step('a model for the smoke test');
   const modelPath = path.join(tmp, 'add.onnx');
@@ -94,7 +112,7 @@ import assert from 'node:assert/strict';
 const v = versions();
 console.log(v);
 assert.equal(v.onnxruntime, '1.29.0');
-assert.match(v.onnxruntimePath, /node_modules\\/tokmeter\\/prebuilds\\/linux-x64\\/libonnxruntime\\.so\\.1$/);
+assert.match(v.onnxruntimePath, /node_modules\\/tokmeter\\/prebuilds\\/linux-x64\\/libtokmeter-ort\\.so$/);
 const s = await Session.load(${JSON.stringify(modelPath)});
 const out = await s.run({ a: tensor('float32', new Float32Array([1, 2, 3]), [1, 3]), b: tensor('float32', new Float32Array([4, 5, 6]), [1, 3]) });
 assert.deepEqual(Array.from(out.sum.data), [5, 7, 9]);

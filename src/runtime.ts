@@ -7,6 +7,11 @@
  *   2. ONNXRUNTIME_DIR/lib — a folder in the layout of ONNX Runtime's release archives (e.g. a GPU build);
  *   3. beside the loaded `.node` file — the prebuild bundles it there, and source builds copy it there;
  *   4. the build cache of scripts/fetch-onnxruntime.mjs (~/.cache/tokmeter/onnxruntime-1.29.0/lib).
+ *
+ * The bundled copy (3 and 4) is `libtokmeter-ort.so`: ONNX Runtime under a private soname, loaded by its path with
+ * RTLD_LOCAL. Another package's runtime in the same process (onnxruntime-node of another version, e.g. through
+ * transformers.js) therefore never binds to ours, and an already loaded `libonnxruntime.so.1` never stands in for
+ * it, in either load order. A runtime named by 1 or 2 keeps its own soname: the user chose it.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +23,8 @@ import type { NativeRuntimeInfo } from './native/session-contract.js';
 export const BUNDLED_ORT_VERSION = '1.29.0';
 const LIB_NAMES =
   process.platform === 'darwin' ? ['libonnxruntime.dylib'] : ['libonnxruntime.so.1', 'libonnxruntime.so'];
+/** The bundled runtime's file name and soname (scripts/fetch-onnxruntime.mjs writes it). */
+export const PRIVATE_ORT_NAME = 'libtokmeter-ort.so';
 
 let runtime: NativeRuntimeInfo | undefined;
 
@@ -29,15 +36,12 @@ export function runtimeCandidates(): { path: string; source: string }[] {
   const dir = process.env.ONNXRUNTIME_DIR;
   if (dir) for (const name of LIB_NAMES) out.push({ path: path.resolve(dir, 'lib', name), source: 'ONNXRUNTIME_DIR' });
   const addonFile = loadedAddonPath();
-  if (addonFile) {
-    for (const name of LIB_NAMES)
-      out.push({ path: path.join(path.dirname(addonFile), name), source: 'beside the addon' });
-  }
+  if (addonFile) out.push({ path: path.join(path.dirname(addonFile), PRIVATE_ORT_NAME), source: 'beside the addon' });
   const cacheBase =
     process.env.TOKMETER_CACHE_DIR ??
     path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'tokmeter');
   out.push({
-    path: path.join(cacheBase, `onnxruntime-${BUNDLED_ORT_VERSION}`, 'lib', LIB_NAMES[0]!),
+    path: path.join(cacheBase, `onnxruntime-${BUNDLED_ORT_VERSION}`, 'lib', PRIVATE_ORT_NAME),
     source: 'build cache',
   });
   return out;
@@ -55,7 +59,7 @@ export function ensureRuntime(): { addon: NativeAddon; runtime: NativeRuntimeInf
   if (!found) {
     throw new RuntimeLoadError(
       'ERR_RUNTIME_NOT_FOUND',
-      `ONNX Runtime (${LIB_NAMES.join(' or ')}) was not found. Looked in:\n` +
+      `ONNX Runtime (${PRIVATE_ORT_NAME}, or ${LIB_NAMES.join(' or ')} where named) was not found. Looked in:\n` +
         searched.map((c) => `  - ${c.path} (${c.source})`).join('\n') +
         '\nFix: reinstall tokmeter (its prebuild bundles the runtime), run `node scripts/fetch-onnxruntime.mjs` in ' +
         'the tokmeter folder, or set ONNXRUNTIME_DIR to an ONNX Runtime >= 1.29 release folder.',

@@ -1,7 +1,9 @@
 /**
  * `tokmeter demo` (what `npm start` runs): makes the demo model under .models/demo if it is missing, serves it with
- * an SQLite ledger, and prints how to call it with curl and with the openai client.
+ * an SQLite ledger, and prints how to call it with curl and with the openai client, and the dashboard's address with
+ * an admin key made for this run.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -18,7 +20,7 @@ interface DemoFlags {
   threads?: number;
 }
 
-export function demoInstructions(url: string, model: string, ledger: string): string {
+export function demoInstructions(url: string, model: string, ledger: string, adminKey?: string): string {
   const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'Hello!' }], max_tokens: 32 });
   return `
 tokmeter demo: serving '${model}' (random weights: the text is gibberish, the token accounting is exact)
@@ -34,6 +36,8 @@ tokmeter demo: serving '${model}' (random weights: the text is gibberish, the to
   const client = new OpenAI({ baseURL: '${url}/v1', apiKey: 'demo' });
   const r = await client.chat.completions.create({ model: '${model}', messages: [{ role: 'user', content: 'Hello!' }], max_tokens: 32 });
   console.log(r.choices[0].message.content, r.usage);
+
+  Dashboard (usage as charts): ${url}/dashboard${adminKey ? `   admin key for this run: ${adminKey}` : ''}
 
   Also: GET ${url}/v1/models, POST ${url}/tokenize, GET ${url}/v1/usage, GET ${url}/metrics, GET ${url}/health
   Usage so far: tokmeter usage --ledger ${ledger}     Stop: Ctrl-C
@@ -55,6 +59,8 @@ export function registerDemo(program: Command): void {
           process.stderr.write(`tokmeter demo: making the demo model in ${f.dir} (once)\n`);
           await makeModel({ size: 'demo', out: f.dir, log: (l) => process.stderr.write(`  ${l}\n`) });
         }
+        // A fresh admin key each run signs in to the dashboard; it is printed below and never stored.
+        const adminKey = randomBytes(18).toString('base64url');
         const server = await startServer({
           model: f.dir,
           port: f.port,
@@ -62,9 +68,10 @@ export function registerDemo(program: Command): void {
           ledger: f.ledger,
           // The demo's API is open (no keys file), and so are its metrics: said here, on purpose.
           publicMetrics: true,
+          adminKey,
           ...(f.threads !== undefined ? { threads: f.threads } : {}),
         });
-        process.stdout.write(demoInstructions(server.url, server.model.name, f.ledger));
+        process.stdout.write(demoInstructions(server.url, server.model.name, f.ledger, adminKey));
         await serveUntilSignal(server);
       }),
     );

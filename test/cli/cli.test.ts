@@ -260,6 +260,22 @@ describe('tokmeter', () => {
       });
       expect(r.status).toBe(200);
       expect((await fetch(`${url}/metrics`)).status).toBe(200); // the demo serves its metrics without a key
+      // The printed dashboard address and this run's admin key sign in.
+      const dash = /Dashboard \(usage as charts\): (http:\/\/\S+\/dashboard)\s+admin key for this run: (\S+)/.exec(
+        text,
+      );
+      expect(dash).not.toBeNull();
+      const login = await fetch(`${dash![1]!}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ key: dash![2] }),
+        redirect: 'manual',
+      });
+      expect(login.status).toBe(303);
+      const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+      const page = await fetch(dash![1]!, { headers: { cookie } });
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<html');
     } finally {
       expect(await s.stop()).toBe(0);
     }

@@ -40,7 +40,7 @@ describe('versions', () => {
     expect(v.tokmeter).toMatch(/^\d+\.\d+\.\d+/);
     expect(v.napi).toBeGreaterThanOrEqual(8);
     expect(v.onnxruntime).toBe(BUNDLED_ORT_VERSION);
-    expect(v.onnxruntimePath).toMatch(/libonnxruntime\.so/);
+    expect(v.onnxruntimePath).toMatch(/libtokmeter-ort\.so$/);
   });
 });
 
