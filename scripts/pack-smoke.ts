@@ -1,4 +1,4 @@
-// Proves the published package works without a compiler (issue 2, "Done when"):
+// Proves the published package works without a compiler:
 //   1. copies the checkout to a temp folder and runs `npm run build:prebuilds` there (node-gyp via binding.gyp — the second
 //      build of the same sources — stripped, with libonnxruntime.so.1 bundled), then `npm pack`;
 //   2. installs the tarball into an empty project, with source builds disabled and no compiler on PATH;

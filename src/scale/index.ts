@@ -1,4 +1,4 @@
-/** Public surface of src/scale: the many-servers path (re-exported from src/index.ts by the lead). */
+/** Public surface of src/scale: the many-servers path (the `tokmeter/scale` entry). */
 export { type Limiter, type LimitGrant, type LimitRequest, LimiterUnavailableError } from './limiter.js';
 export { RedisLimiter, type RedisLimiterOptions, type UnavailablePolicy } from './redis-limiter.js';
 export {
