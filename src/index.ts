@@ -17,6 +17,8 @@ export {
 export type {
   ModelLoadOptions,
   ModelDtype,
+  GenerateOptions as ModelGenerateOptions,
+  PromptInput as ModelPromptInput,
   GenerationChunk as ModelGenerationChunk,
   GenerationResult as ModelGenerationResult,
   ModelTimings,

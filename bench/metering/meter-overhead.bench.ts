@@ -24,10 +24,10 @@ import {
   Meter,
   SqliteLedger,
   type MeterableModel,
-  type GenerateOptions,
+  type MeterableGenerateOptions,
   type GenerationRun,
-  type PromptInput,
-  type GenerationChunk,
+  type MeterablePromptInput,
+  type MeterableChunk,
 } from '../../src/usage/index.js';
 
 const N = Number(process.argv[2] ?? 3000);
@@ -36,13 +36,13 @@ const TOKENS = Number(process.argv[3] ?? 32);
 class InstantModel implements MeterableModel {
   readonly name = 'demo';
   readonly contextLength = 4096;
-  countPrompt(input: PromptInput): number {
+  countPrompt(input: MeterablePromptInput): number {
     return typeof input === 'string' ? input.length >> 2 : 16;
   }
-  generate(input: PromptInput, o: GenerateOptions = {}): GenerationRun {
+  generate(input: MeterablePromptInput, o: MeterableGenerateOptions = {}): GenerationRun {
     const n = Math.min(o.maxNewTokens ?? TOKENS, TOKENS);
     const prompt = this.countPrompt(input);
-    const chunks: GenerationChunk[] = Array.from({ length: n }, (_, i) => ({
+    const chunks: MeterableChunk[] = Array.from({ length: n }, (_, i) => ({
       text: 'x ',
       tokens: Uint32Array.of(i),
     }));
@@ -73,7 +73,7 @@ interface Timing {
 }
 
 async function measure(
-  gen: (i: number) => { iter: AsyncIterable<GenerationChunk>; result: Promise<unknown> },
+  gen: (i: number) => { iter: AsyncIterable<MeterableChunk>; result: Promise<unknown> },
 ): Promise<Timing> {
   const t: Timing = { lastChunk: [], result: [] };
   for (let i = 0; i < N; i++) {

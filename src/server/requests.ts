@@ -3,7 +3,7 @@
  * ill-typed one, or an OpenAI feature this server does not implement is a 400 that names the field. Nothing is
  * coerced. `null` means "not given" for the fields OpenAI documents as nullable.
  */
-import type { PromptInput as PromptInput } from '../usage/index.js';
+import type { MeterablePromptInput as PromptInput } from '../usage/index.js';
 import { ApiError } from './errors.js';
 
 export interface SamplingRequest {

@@ -1,12 +1,12 @@
-/** Public surface of src/usage (re-exported from src/index.ts by the lead). */
+/** Public surface of src/usage (re-exported from src/index.ts). */
 export type {
   MeterableModel,
   PreparedPrompt,
-  PromptInput,
-  GenerateOptions,
+  MeterablePromptInput,
+  MeterableGenerateOptions,
   GenerationRun,
-  GenerationChunk,
-  GenerationResult,
+  MeterableChunk,
+  MeterableResult,
   FinishReason,
   RecordFinishReason,
   Usage,
