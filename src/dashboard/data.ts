@@ -18,16 +18,16 @@ import { TokmeterTypeError } from '../errors.js';
 import {
   formatPico,
   parsePico,
+  periodBounds,
   recordToJson,
   reportToJson,
   type BudgetPeriod,
   type Meter,
+  type RecentRecords,
   type ReportRow,
   type ReportRowJson,
   type UsageRecordJson,
 } from '../usage/index.js';
-import { periodBounds } from '../usage/budget.js';
-import type { RecentRecords } from './records.js';
 
 export const MAX_BUCKETS = 60;
 const MINUTE = 60_000;

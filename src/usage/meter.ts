@@ -31,7 +31,7 @@ import {
   SpoolFullError,
   UsageError,
 } from './errors.js';
-import type { Limiter } from '../scale/limiter.js';
+import type { Limiter } from './limiter.js';
 import type { Ledger, ReportQuery, ReportRow } from './ledger.js';
 import { parsePico } from './money.js';
 import { PriceTable, type ModelPriceJson, type PriceTableJson } from './prices.js';
