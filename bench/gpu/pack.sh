@@ -25,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CHUNK_MIB="${CHUNK_MIB:-55}"
-LIMIT_MIB=64 # what one device call may carry, working tree included
+LIMIT_MIB=64 # what one remote command may carry, working tree included
 out=build-gpu-pack
 stage="$out/stage/root"
 rel=build-cuda/Release
@@ -111,7 +111,7 @@ tree=$({
   git ls-files -z --cached --others --exclude-standard
 } | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1 || true)
 if [ $((chunk + tree + 64 * 1024)) -gt $((LIMIT_MIB * 1024 * 1024)) ]; then
-  echo "pack: a part ($((chunk >> 20)) MiB) + the working tree ($((tree >> 20)) MiB) exceed the ${LIMIT_MIB} MiB a call" \
+  echo "pack: a part ($((chunk >> 20)) MiB) + the working tree ($((tree >> 20)) MiB) exceed the ${LIMIT_MIB} MiB a command" \
     "carries: lower CHUNK_MIB or clean untracked files" >&2
   exit 1
 fi
@@ -126,6 +126,6 @@ for c in "$out"/chunk.*; do
   i=$((i + 1))
 done
 cp "$out/manifest.txt" "$out/pack-info.txt" "$out/p1/"
-echo "pack: $parts part(s) of $((chunk >> 20)) MiB or less (+ the $((tree >> 10)) KiB working tree per call):"
+echo "pack: $parts part(s) of $((chunk >> 20)) MiB or less (+ the $((tree >> 10)) KiB working tree per command):"
 du -sh "$out"/p*
 cat "$out/pack-info.txt" "$out/manifest.txt"

@@ -159,7 +159,7 @@ case "$mode" in
   receive)
     part="${2:?usage: run.sh receive build-gpu-pack/pN}"
     [ -d "$part" ] || {
-      echo "receive: $part is not here: name it in the call's carry (carry=[\"$part\"])" >&2
+      echo "receive: $part is not here: send it beside the working tree with this command" >&2
       exit 1
     }
     src=$(cd "$part" && pwd)
@@ -189,7 +189,7 @@ case "$mode" in
     elif [ "$bad" -eq 0 ]; then
       echo "receive: all parts here: next, run.sh run"
     fi
-    # The first part's call started the machine: a quick look at it costs seconds and shows problems early.
+    # The first part's command started the machine: a quick look at it costs seconds and shows problems early.
     [ -f "$src/manifest.txt" ] && probe
     exit "$bad"
     ;;
