@@ -31,7 +31,7 @@ export const LAYERS = [
   ['dashboard'], // the usage dashboard (a fastify plugin; receives the server's metrics as a parameter)
   ['server'], // the OpenAI-compatible HTTP server
   ['cli'], // the `tokmeter` command
-  ['index', 'light'], // the package's entries
+  ['index'], // the package's entry ('tokmeter'; the other entries are the index.ts of server, dashboard, scale)
 ];
 
 /** Folders imported from other units only through their index.ts. */
