@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI check for the CUDA plug-in (issue 8): compile and link it, never touching the CPU build.
+# CI check for the CUDA plug-in: compile and link it, never touching the CPU build.
 #
 #   scripts/build-cuda.sh            # cmake-js with TOKMETER_CUDA=1 into build-cuda/, then the checks below
 #   JOBS=4 scripts/build-cuda.sh     # parallel jobs (default 2)

@@ -1,6 +1,6 @@
 // Proves the published package works without a compiler and on old systems:
 //   1. copies the checkout to a temp folder and runs `npm run build:prebuilds` there (node-gyp via binding.gyp — the second
-//      build of the same sources — stripped, with libonnxruntime.so.1 bundled), then `npm pack`;
+//      build of the same sources — stripped, with ONNX Runtime bundled as libtokmeter-ort.so), then `npm pack`;
 //   2. installs the tarball into an empty project, with source builds disabled and no compiler on PATH;
 //   3. checks every binary in the tarball against the supported floor (glibc 2.28, GLIBCXX_3.4.22: see
 //      scripts/check-binary-floor.mjs), naming each symbol over it;

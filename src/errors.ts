@@ -1,5 +1,5 @@
 /**
- * Every error tokmeter throws carries a stable `code` (STYLE.md §11). Native errors arrive as plain Errors with a
+ * Every error tokmeter throws carries a stable `code` that callers can branch on. Native errors arrive as plain Errors with a
  * `code` property; `toTokmeterError` maps them to the classes below in one place.
  */
 export class TokmeterError extends Error {

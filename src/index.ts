@@ -1,3 +1,8 @@
+/**
+ * The package's entry: tokenizer, model, session, metering and ledgers. Importing it loads no web server, database
+ * driver or message client: the HTTP server is `tokmeter/server`, the dashboard `tokmeter/dashboard`, the
+ * many-servers path (Redis, Kafka) `tokmeter/scale`, and the ledgers load their drivers when they first connect.
+ */
 export { Session, tensor } from './session.js';
 export type { SessionOptions, Tensor, TensorInfo, TensorType, TensorDataByType } from './session.js';
 export { versions, runtimeCandidates, BUNDLED_ORT_VERSION } from './runtime.js';
@@ -17,10 +22,11 @@ export {
 export type {
   ModelLoadOptions,
   ModelDtype,
+  GenerateOptions as ModelGenerateOptions,
+  PromptInput as ModelPromptInput,
   GenerationChunk as ModelGenerationChunk,
   GenerationResult as ModelGenerationResult,
   ModelTimings,
   ModelInfo,
   ModelStats,
 } from './model/index.js';
-export * from './server/index.js';

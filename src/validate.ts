@@ -1,4 +1,4 @@
-/** Precise argument checks for the TypeScript edge (STYLE.md §10): each names the argument and what it got. */
+/** Precise argument checks for the TypeScript edge (arguments are checked where they enter, once): each names the argument and what it got. */
 import { TokmeterTypeError } from './errors.js';
 
 export function describe(value: unknown): string {

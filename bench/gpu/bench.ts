@@ -1,5 +1,5 @@
 /**
- * GPU benchmark and correctness run for device 'cuda' (issue 8). Runs on the GPU machine, bundled by
+ * GPU benchmark and correctness run for device 'cuda'. Runs on the GPU machine, bundled by
  * bench/gpu/pack.sh into one .mjs that the shipped Node binary runs (no npm there); see bench/gpu/README.md.
  *
  *   node bench.mjs --make-model DIR                      # only make the 1.1B model (run.sh starts this early)

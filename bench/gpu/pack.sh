@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Packs what bench/gpu/run.sh needs on a GPU machine that has no Node, no npm and no internet, into parts small
-# enough for the device tool (64 MiB per call, working tree included): build-gpu-pack/p1, p2, ... each holding one
+# enough for a remote command that carries at most 64 MiB (working tree included): build-gpu-pack/p1, p2, ... each holding one
 # piece of one xz stream (equal sizes, at most CHUNK_MIB, default 55), plus in p1 manifest.txt (sha256 of every
 # piece) and pack-info.txt (commit, sources, sizes). build-gpu-pack/ is ignored by git (.gitignore's build-*/), so
-# it travels only when a call names it in `carry`.
+# it travels only when a command sends it explicitly.
 #
 # Contents (unpacked there under /tmp/tokmeter-gpu/root):
 #   bin/node                                   this machine's Node binary (x86-64, glibc >= 2.28)
@@ -25,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CHUNK_MIB="${CHUNK_MIB:-55}"
-LIMIT_MIB=64 # what one device call may carry, working tree included
+LIMIT_MIB=64 # what one remote command may carry, working tree included
 out=build-gpu-pack
 stage="$out/stage/root"
 rel=build-cuda/Release
@@ -106,13 +106,12 @@ total=$(stat -c %s "$out/pack.tar.xz")
 chunk_max=$((CHUNK_MIB * 1024 * 1024))
 parts=$(((total + chunk_max - 1) / chunk_max))
 chunk=$(((total + parts - 1) / parts))
-# Each call carries one part beside the working tree (tracked and untracked-not-ignored files, and shared/).
+# Each command carries one part beside the working tree (tracked and untracked-not-ignored files).
 tree=$({
   git ls-files -z --cached --others --exclude-standard
-  if [ -d shared ]; then find shared -type f -print0; fi
 } | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1 || true)
 if [ $((chunk + tree + 64 * 1024)) -gt $((LIMIT_MIB * 1024 * 1024)) ]; then
-  echo "pack: a part ($((chunk >> 20)) MiB) + the working tree ($((tree >> 20)) MiB) exceed the ${LIMIT_MIB} MiB a call" \
+  echo "pack: a part ($((chunk >> 20)) MiB) + the working tree ($((tree >> 20)) MiB) exceed the ${LIMIT_MIB} MiB a command" \
     "carries: lower CHUNK_MIB or clean untracked files" >&2
   exit 1
 fi
@@ -127,6 +126,6 @@ for c in "$out"/chunk.*; do
   i=$((i + 1))
 done
 cp "$out/manifest.txt" "$out/pack-info.txt" "$out/p1/"
-echo "pack: $parts part(s) of $((chunk >> 20)) MiB or less (+ the $((tree >> 10)) KiB working tree per call):"
+echo "pack: $parts part(s) of $((chunk >> 20)) MiB or less (+ the $((tree >> 10)) KiB working tree per command):"
 du -sh "$out"/p*
 cat "$out/pack-info.txt" "$out/manifest.txt"

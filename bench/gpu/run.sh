@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine (CUDA 13 driver, PyTorch in python3, no Node, no internet), from the repo root that the
-# device tool copied there. Three modes:
+# Runs on the GPU machine (CUDA 13 driver, PyTorch in python3, no Node, no internet), from a copy of the repository
+# root sent there with each command. Three modes:
 #
-#   bash bench/gpu/run.sh receive build-gpu-pack/pN    # store one part (a call per part, machine kept warm);
+#   bash bench/gpu/run.sh receive build-gpu-pack/pN    # store one part (a command per part, machine kept warm);
 #                                                     # checks it against the manifest, says which parts are missing
 #   bash bench/gpu/run.sh run [--quick]                # verify + unpack the parts, then tests and bench
 #        [--compute fp16]                             # rerun option: the 1.1B model computing in fp16 (README)
@@ -19,8 +19,8 @@
 #      racecheck while the model maker still runs;
 #      device memory bandwidth with PyTorch (device-to-device copy, bytes read + written / time);
 #   4. node dist/gpu/bench.mjs: CPU-vs-CUDA parity on the tiny model, then the 1.1B benchmark, with a deadline.
-# Every step is bounded by `timeout` and by RUN_BUDGET_S (default 420 s) for the whole run, so the call ends well
-# inside the device tool's limit (give it timeout_s=480). Output: printed, and in $OUT (run.log, summary.txt,
+# Every step is bounded by `timeout` and by RUN_BUDGET_S (default 420 s) for the whole run, so the command ends well
+# inside an 8-minute limit. Output: printed, and in $OUT (run.log, summary.txt,
 # make.log, sanitizer.log, racecheck.log); without OUT, in /tmp/tokmeter-gpu/out. Exit status: 0 all passed; 1 a check failed;
 # 3 only benchmark configurations failed or were skipped.
 set -uo pipefail
@@ -159,7 +159,7 @@ case "$mode" in
   receive)
     part="${2:?usage: run.sh receive build-gpu-pack/pN}"
     [ -d "$part" ] || {
-      echo "receive: $part is not here: name it in the call's carry (carry=[\"$part\"])" >&2
+      echo "receive: $part is not here: send it beside the working tree with this command" >&2
       exit 1
     }
     src=$(cd "$part" && pwd)
@@ -189,7 +189,7 @@ case "$mode" in
     elif [ "$bad" -eq 0 ]; then
       echo "receive: all parts here: next, run.sh run"
     fi
-    # The first part's call started the machine: a quick look at it costs seconds and shows problems early.
+    # The first part's command started the machine: a quick look at it costs seconds and shows problems early.
     [ -f "$src/manifest.txt" ] && probe
     exit "$bad"
     ;;
@@ -406,7 +406,7 @@ PY
   return "$failed"
 }
 
-# Everything goes to the screen and to $out/run.log as it is printed, so a run stopped at the device tool's limit
+# Everything goes to the screen and to $out/run.log as it is printed, so a run stopped by a time limit
 # still leaves its log.
 run_all "$@" 2>&1 | tee "$out/run.log"
 status=${PIPESTATUS[0]}

@@ -1,6 +1,6 @@
 /**
  * Server benchmark: requests/s and p50/p99 latency of short completions over HTTP, and the server's overhead over
- * calling the Model in-process, measured in the same run (STYLE.md §18).
+ * calling the Model in-process, measured in the same run.
  *
  *   npx tsx bench/server/run.ts [--size demo|tiny] [--threads 2] [--requests 40] [--seconds 5] [--tokens 16]
  *                               [--warmup 100] [--client raw|fetch|both] [--cpu-prof DIR]

@@ -26,7 +26,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createInterface } from 'node:readline';
 import type { Model } from '../../src/model/index.js';
 import { asMeterable, startServer } from '../../src/server/index.js';
-import { Meter, MeteredModel, type GenerationChunk, type GenerationRun } from '../../src/usage/index.js';
+import { Meter, MeteredModel, type MeterableChunk, type GenerationRun } from '../../src/usage/index.js';
 
 const [modelDir, threads, ledger, engine] = process.argv.slice(2);
 const server = await startServer({
@@ -105,7 +105,7 @@ server.app.server.prependListener('request', (req: IncomingMessage, res: ServerR
       result: run.result,
       [Symbol.asyncIterator]() {
         const it = run[Symbol.asyncIterator]();
-        const stamp = (r: IteratorResult<GenerationChunk>) => {
+        const stamp = (r: IteratorResult<MeterableChunk>) => {
           if (t.engineFirst < 0 && !r.done && r.value.text !== '') t.engineFirst = performance.now();
           return r;
         };

@@ -1,5 +1,5 @@
 // Per-environment data of the addon (worker_threads each get their own): class constructors registered by the
-// Init<Part> functions. No JS object lives in a process-wide static (STYLE.md §8).
+// Init<Part> functions. No JS object lives in a process-wide static.
 #pragma once
 
 #include <napi.h>

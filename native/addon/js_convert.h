@@ -1,5 +1,5 @@
 // Small, checked conversions from JS values to plain C++ on the JS thread. Each throws a TypeError
-// (ERR_INVALID_ARGUMENT) that names the argument, so misuse of the raw binding is never a crash (STYLE.md §10).
+// (ERR_INVALID_ARGUMENT) that names the argument, so misuse of the raw binding is never a crash.
 #pragma once
 
 #include <napi.h>

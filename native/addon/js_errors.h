@@ -1,4 +1,4 @@
-// The one place where C++ failures become JS errors (STYLE.md §11).
+// The one place where C++ failures become JS errors.
 //
 // tokmeter::Error → a JS Error (TypeError for ERR_INVALID_ARGUMENT) whose `code` property is the stable code;
 // the TypeScript layer (src/errors.ts) maps codes to Error subclasses. Any other std::exception becomes

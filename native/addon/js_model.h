@@ -1,14 +1,16 @@
 // JsModel — the JS face of a loaded generation model (engine::CausalLm + its engine::Scheduler thread).
 //
-// JS surface (typed in src/native/model-contract.ts; only src/model/ uses it):
-//   loadModel({dir, dtype, threads, prefixCache, kvCacheBytes, maxQueue, config}) → Promise<NativeModel> (worker)
-//   model.info() → {file, fileBytes, layers, kvHeads, headDim, vocabSize, kvDtype, logitsDtype, positionIds,
-//                   attentionMask, contextLength, kvBytesPerToken}
-//   model.generate(request, onEvents) → NativeGeneration {abort(), ack(n)}  (runs on the model's inference thread;
-//                                         throws ERR_QUEUE_FULL when maxQueue generations are already waiting)
-//   model.timings() → {runMs, forwardMs, forwards, decodeRunMs, decodeForwardMs, decodeForwards, decodeGapMs}
-//   model.stats() → {running, queued, prefixCache, cacheHits, cacheMisses, cachedTokens, cacheEntries,
-//                    cacheEvictions, cacheOversized, cacheBytes, kvCacheBytes}  (cheap; JS thread)
+// JS surface; src/native/model-contract.ts types every field (only src/model/ uses it):
+//   loadModel({dir, dtype, threads, prefixCache, kvCacheBytes, maxQueue, maxBatch, prefillChunk, device, deviceId,
+//              config}) → Promise<NativeModel>                                       (loads on a worker thread)
+//   model.info() → NativeModelInfo: the chosen file, graph shape (layers, kvHeads, headDim, vocabSize, dtypes, inputs),
+//                  contextLength, kvBytesPerToken, batchable / notBatchableReason, device, deviceName
+//   model.generate(request, onEvents) → NativeGeneration {abort(), ack(n)}  (request: prompt, sampling options,
+//                  eosTokenIds, stop, logprobs, window, tokenizer; runs on the model's inference thread; throws
+//                  ERR_QUEUE_FULL when maxQueue generations are already waiting)
+//   model.timings() → ModelTimings: run / forward time and counts, decode-only figures, decodeGapMs, decodeRows
+//   model.stats() → ModelStats: running, queued, prefilling, parked, batch figures, the KV budget and reservations,
+//                   the prefix cache's counters and bytes                                       (cheap; JS thread)
 //   model.dispose() → Promise<void>                                         (idempotent; joins the thread off-loop)
 // Streaming: the inference thread hands each step to a JsStreamSink, which queues it and schedules at most one
 // thread-safe-function call at a time; that call delivers everything queued since the last one (several steps per

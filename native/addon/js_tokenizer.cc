@@ -88,7 +88,7 @@ tk::SplitBehavior Behavior(const std::string& s, Napi::Env env, const std::strin
 }
 
 // A Buffer field whose bytes the spec borrows (std::string_view); `keep` holds a reference to it until the work
-// that reads it has ended (STYLE.md §7). Empty view when the field is absent.
+// that reads it has ended. Empty view when the field is absent.
 std::string_view BorrowedBytes(const Napi::Object& o, const char* key, const std::string& field,
                                std::vector<Napi::ObjectReference>& keep) {
   Napi::Value v = o.Get(key);

@@ -128,7 +128,7 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
   } catch (const Ort::Exception& e) {
     throw Error(codes::kModelInvalid, "cannot load ONNX model " + file + ": " + e.what());
   }
-  // Describe the graph with the foundation's Session helpers (same TensorInfo as everywhere else).
+  // Describe the graph with the generic Session's helpers (same TensorInfo as everywhere else).
   std::vector<TensorInfo> inputs, outputs;
   Ort::AllocatorWithDefaultOptions allocator;
   auto describe = [](std::string name, const Ort::TypeInfo& type) {

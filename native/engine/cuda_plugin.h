@@ -7,7 +7,7 @@
 // it). Every failure is a tokmeter::Error with code ERR_DEVICE_UNAVAILABLE whose message names the missing piece and
 // the fix: plug-in not built, not a plug-in, interface version mismatch, no NVIDIA driver, no GPU, bad deviceId.
 //
-// Lifetime: a process-wide singleton like OrtRuntime (STYLE.md §8): loaded once on first success, never unloaded (the
+// Lifetime: a process-wide singleton like OrtRuntime: loaded once on first success, never unloaded (the
 // CUDA runtime inside it owns driver state for the life of the process). A failed load is not cached: a later call
 // tries again (e.g. after the user sets TOKMETER_CUDA_PLUGIN).
 // Thread affinity: Load()/Require() may be called from any thread (serialised by a mutex); api() is lock-free.

@@ -1,4 +1,4 @@
-// Generator — the generation loop of one sequence, as a step API (STYLE.md §2):
+// Generator — the generation loop of one sequence, as a step API:
 //
 //   Generator g(model, prompt, params, detokenizer);   // validates; nothing runs yet
 //   while (!g.done()) { const StepResult& r = g.Step(); /* r.token, r.text, r.logprob */ }

@@ -23,7 +23,7 @@
 //   that already use com.microsoft GroupQueryAttention (onnxruntime-genai exports) run here with separate
 //   past/present buffers like any other; the op takes lengths, not the mask, and assumes right-padded rows, so their
 //   running batch is right-padded (batch_kv.h, causal_lm.h, onnx_scan.h).
-// - Batching (issue 5): a sequence uses its own KvCache for its prefill (and while parked); decode steps of the
+// - Batching: a sequence uses its own KvCache for its prefill (and while parked); decode steps of the
 //   running batch use BatchKv (batch_kv.h), a [rows, heads, P, dim] ping-pong layout the sequence is copied into.
 // - Prefix reuse (prefix_cache.h): a past of n positions is, per tensor, [heads, n, head_dim] contiguous, so a stored
 //   prefix is copied in with one memcpy per tensor (CopyPrefixIn) and out per head (CopyPrefixOut).

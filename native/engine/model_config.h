@@ -1,6 +1,6 @@
 // ModelConfig — what the engine needs from a model folder's config.json and generation_config.json, as a plain
 // struct. Decision: the JSON files are parsed in TypeScript (src/model/config.ts), which already has a JSON parser
-// and reports precise field errors; the addon copies the numbers into this struct on the JS thread (STYLE.md §7).
+// and reports precise field errors; the addon copies the numbers into this struct on the JS thread.
 // The engine cross-checks every number against the ONNX graph (graph_spec.h), so a config that disagrees with the
 // graph is an error, not a silent guess.
 #pragma once

@@ -4,7 +4,7 @@
 // the bundled runtime or with whatever runtime a user points to (ONNXRUNTIME_DIR, e.g. a GPU build). The TypeScript
 // layer resolves the library's path (src/runtime.ts) and calls Load() once before anything else.
 //
-// Lifetime: a documented singleton (STYLE.md §8). Load() is idempotent: a second call with any path returns the
+// Lifetime: a documented singleton. Load() is idempotent: a second call with any path returns the
 // runtime already loaded; the library is never unloaded (ORT's own threads and statics outlive any unload point).
 // Thread affinity: Load() may be called from any thread; it is serialised by a mutex. Get() is lock-free after load.
 // Every translation unit that uses the ORT C++ API is compiled with ORT_API_MANUAL_INIT (set by both build files).

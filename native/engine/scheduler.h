@@ -1,4 +1,4 @@
-// Scheduler — the inference thread of one loaded model and the queue that feeds it (STYLE.md §6; the shape of
+// Scheduler — the inference thread of one loaded model and the queue that feeds it (the shape of
 // llama.cpp's server queue), with continuous batching.
 //
 // Loop (one iteration; everything runs on the inference thread):

@@ -14,9 +14,8 @@
 //   ERR_INVALID_ARGUMENT    text that is not valid UTF-8; a token id outside the vocabulary
 //   ERR_TOKENIZER_INTERNAL  the regex engine failed (e.g. resource limit)
 //
-// Stable API used by native/engine (do not change without updating docs/TEAM-CONTRACTS.md):
-//   std::shared_ptr<const Tokenizer>, Encode, Count, Decode, VocabSize, TokenToId, IdToToken, IsSpecial,
-//   DecodeStream{Step, Flush}.
+// Users: the addon (native/addon/js_tokenizer.cc; js_model.cc adapts DecodeStream to the engine's Detokenizer
+// interface, native/engine/detokenizer.h) and the C++ tests. native/engine does not include this header.
 #pragma once
 
 #include <cstddef>

@@ -86,7 +86,7 @@ size_t CompletePrefix(std::string_view s) {
   for (size_t back = 1; back <= 3 && back <= n; ++back) {
     size_t i = n - back;
     unsigned char b = static_cast<unsigned char>(s[i]);
-    if ((b & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
+    if ((b & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the leading byte
     if (b < 0x80) return n;
     bool complete;
     size_t k = MaximalSubpart(s, i, complete);

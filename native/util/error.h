@@ -20,7 +20,7 @@ class Error : public std::runtime_error {
   std::string code_;
 };
 
-// Stable codes shared by several parts. Parts may add their own (documented in docs/ERRORS.md).
+// Stable codes shared by several parts. Parts may add their own (src/errors.ts maps each to its class).
 namespace codes {
 inline constexpr const char* kInvalidArgument = "ERR_INVALID_ARGUMENT";
 inline constexpr const char* kRuntimeNotFound = "ERR_RUNTIME_NOT_FOUND";

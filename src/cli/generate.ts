@@ -6,7 +6,14 @@
 import type { Command } from 'commander';
 import { Model } from '../model/index.js';
 import { asMeterable, openLedger } from '../server/index.js';
-import { Meter, PriceTable, formatPico, type GenerationChunk, type PromptInput, type Usage } from '../usage/index.js';
+import {
+  Meter,
+  PriceTable,
+  formatPico,
+  type MeterableChunk,
+  type MeterablePromptInput,
+  type Usage,
+} from '../usage/index.js';
 import { action, collect, deviceArg, intArg, numberArg, readStdin } from './util.js';
 
 interface GenerateFlags {
@@ -60,7 +67,7 @@ export function registerGenerate(program: Command): void {
         if (f.prices !== undefined && f.ledger === undefined) throw new Error('--prices needs --ledger');
         const text = words.length > 0 ? words.join(' ') : await readStdin();
         if (text === '') throw new Error('empty prompt: give it as arguments or on stdin');
-        const input: PromptInput = f.chat
+        const input: MeterablePromptInput = f.chat
           ? {
               messages: [
                 ...(f.system !== undefined ? [{ role: 'system', content: f.system }] : []),
@@ -86,7 +93,7 @@ export function registerGenerate(program: Command): void {
             ...(f.seed !== undefined ? { seed: f.seed } : {}),
             ...(f.stop ? { stop: f.stop } : {}),
           };
-          let chunks: AsyncIterable<GenerationChunk>;
+          let chunks: AsyncIterable<MeterableChunk>;
           let result: Promise<{ text: string; finishReason: string; usage: Usage; cost?: string }>;
           if (f.ledger !== undefined) {
             const prices =

@@ -12,7 +12,7 @@ import { registerKeys } from './keys.js';
 import { registerMakeModel } from './make-model.js';
 import { registerServe } from './serve.js';
 import { registerUsage } from './usage.js';
-import { registerBillingWorker } from '../scale/cli.js';
+import { registerBillingWorker } from './billing-worker.js';
 
 function version(): string {
   try {

@@ -18,16 +18,16 @@ import { TokmeterTypeError } from '../errors.js';
 import {
   formatPico,
   parsePico,
+  periodBounds,
   recordToJson,
   reportToJson,
   type BudgetPeriod,
   type Meter,
+  type RecentRecords,
   type ReportRow,
   type ReportRowJson,
   type UsageRecordJson,
 } from '../usage/index.js';
-import { periodBounds } from '../usage/budget.js';
-import type { RecentRecords } from './records.js';
 
 export const MAX_BUCKETS = 60;
 const MINUTE = 60_000;
@@ -127,7 +127,7 @@ function bucketLabel(ms: number): string {
   return `${ms / MINUTE} minute${ms === MINUTE ? '' : 's'}`;
 }
 
-// ---- query parsing (STYLE.md §12: unknown or ill-typed fields are 400s that name the field) ----
+// ---- query parsing (unknown or ill-typed fields are 400s that name the field) ----
 
 export class DashboardQueryError extends TokmeterTypeError {
   constructor(
@@ -192,9 +192,6 @@ export interface SummarySources {
   tenants?: () => Iterable<string>;
   now: () => number;
 }
-
-/** Optional in RateLimiter: requests counted against the key in the current window (exact RPM headroom). */
-type MaybeRequestsInWindow = { requestsInWindow?: (key: string) => number };
 
 /**
  * One `report({ groupBy: 'key' })` per bucket: the series (each bucket's rows added up) and, from the same rows,
@@ -269,7 +266,7 @@ export async function buildSummary(src: SummarySources, q: SummaryQuery): Promis
   if (q.key !== undefined) keyNames.add(q.key);
   const shownKeys = [...keyNames].filter((k) => q.key === undefined || k === q.key).sort();
   const now = src.now();
-  const limiter = meter.limiter as typeof meter.limiter & MaybeRequestsInWindow;
+  const limiter = meter.limiter;
   const keys: KeyRow[] = [];
   for (const key of shownKeys) {
     const limits = meter.keyLimits(key);
@@ -291,7 +288,7 @@ export async function buildSummary(src: SummarySources, q: SummaryQuery): Promis
     const tpm = limits.tokensPerMinute ?? null;
     const rpm = limits.requestsPerMinute ?? null;
     const inWindow = limiter.tokensInWindow(key);
-    const reqs = typeof limiter.requestsInWindow === 'function' ? limiter.requestsInWindow(key) : null;
+    const reqs = limiter.requestsInWindow(key);
     keys.push({
       key,
       usage: reportToJson([usageByKey.get(key) ?? ZERO(key)], currency)[0]!,

@@ -1,7 +1,8 @@
 /**
  * Live figures of a running server for the dashboard: requests in flight, queue depth, tokens per second and time
- * to first token. `liveStatsFromMetrics()` reads them from the server's Prometheus metrics (src/server/metrics.ts),
- * the same numbers `/metrics` exposes, so the page and a Prometheus scrape agree.
+ * to first token. `liveStatsFromMetrics()` reads them from Prometheus metrics shaped as `LiveMetrics` (the server
+ * passes its own, src/server/metrics.ts), the same numbers `/metrics` exposes, so the page and a Prometheus scrape
+ * agree.
  *
  * Rates need two readings: a sampler reads the counters once a second (an unref'ed timer, stopped by `stop()`),
  * keeps the last `windowMs` of readings, and a call answers with the change over that window. Token counters only
@@ -9,7 +10,24 @@
  * over the window", not an instantaneous decode speed. Time to first token is the histogram's change over the
  * window: mean exact, p50/p95 interpolated inside Prometheus buckets as `histogram_quantile` does.
  */
-import type { ServerMetrics } from '../server/metrics.js';
+/** A prom-client metric: `get()` resolves to its values (labels and, for histograms, the series' names). */
+export interface MetricReader {
+  get(): Promise<unknown>;
+}
+
+/** The metrics the live figures read (prom-client counters, gauges and a histogram in seconds). */
+export interface LiveMetrics {
+  /** Counter: prompt tokens billed. */
+  promptTokens: MetricReader;
+  /** Counter: completion tokens billed. */
+  completionTokens: MetricReader;
+  /** Histogram: time to first token, in seconds. */
+  ttft: MetricReader;
+  /** Gauge: admitted generations not finished. */
+  inFlight: MetricReader;
+  /** Gauge: admitted generations waiting for their first token. */
+  queueDepth: MetricReader;
+}
 
 export interface LiveStats {
   /** Admitted generations not finished. */
@@ -46,7 +64,7 @@ function sum(m: MetricValues): number {
   return s;
 }
 
-async function readSample(metrics: ServerMetrics, now: number): Promise<Sample> {
+async function readSample(metrics: LiveMetrics, now: number): Promise<Sample> {
   const [p, c, h] = (await Promise.all([
     metrics.promptTokens.get(),
     metrics.completionTokens.get(),
@@ -118,7 +136,7 @@ export interface LiveFromMetricsOptions {
 }
 
 /** Live figures from the server's metrics; call `stop()` when the server closes (the dashboard plugin does). */
-export function liveStatsFromMetrics(metrics: ServerMetrics, options: LiveFromMetricsOptions = {}): LiveSource {
+export function liveStatsFromMetrics(metrics: LiveMetrics, options: LiveFromMetricsOptions = {}): LiveSource {
   const windowMs = options.windowMs ?? 30_000;
   const sampleMs = options.sampleMs ?? 1000;
   const now = options.now ?? Date.now;

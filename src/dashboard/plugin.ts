@@ -21,7 +21,7 @@ import { DashboardAuth, SESSION_COOKIE, type AuthOptions } from './auth.js';
 import { buildModels, buildSummary, DashboardQueryError, parseSummaryQuery } from './data.js';
 import { CSP, dashboardPage, loginPage } from './html.js';
 import type { LiveSource } from './live.js';
-import { recentRecordsFor, type RecentRecords } from './records.js';
+import { recentRecordsFor, type RecentRecords } from '../usage/index.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './vendor/assets.js';
 
 export const DASHBOARD_PREFIX = '/dashboard';

@@ -9,15 +9,11 @@
  */
 import { toTokmeterError } from '../errors.js';
 import type { NativeGeneration, NativeGenerationEvent } from '../native/model-contract.js';
-import type {
-  FinishReason,
-  GenerationChunk as MeteredChunk,
-  GenerationResult as MeteredResult,
-} from '../usage/types.js';
+import type { FinishReason, MeterableChunk as MeteredChunk, MeterableResult as MeteredResult } from '../usage/index.js';
 
 // The usage numbers and chunk shape are the metering seam's (src/usage/types.ts): one definition, so a Model is a
 // MeterableModel by construction. The Model adds log-probabilities to chunks and the sampled ids to the result.
-export type { FinishReason, Usage } from '../usage/types.js';
+export type { FinishReason, Usage } from '../usage/index.js';
 
 export interface GenerationChunk extends MeteredChunk {
   /** Log-probability of each token under the model's raw distribution, when `logprobs: true`. */

@@ -150,7 +150,7 @@ const GENERATE_KEYS = [
 ] as const;
 
 function modelAddon(): NativeModelApi {
-  // binding.ts's NativeAddon type will include NativeModelApi; until then the slice is asserted here.
+  // The model's slice of the addon; loads ONNX Runtime on first use and maps native errors to TokmeterErrors.
   return mapNativeErrors(() => ensureRuntime().addon);
 }
 

@@ -27,7 +27,7 @@
  *   names so a reader can map them.
  * - Init: scaled uniform, std 1/sqrt(fan_in) for every projection (each matmul keeps activations near unit scale),
  *   embeddings std 1, query/key projections with an extra gain so attention is not uniform, RMSNorm weights near 1
- *   with noise. GPT-2-style N(0, 0.02) with a tied head makes greedy decoding repeat one token (FACTS.md); the
+ *   with noise. GPT-2-style N(0, 0.02) with a tied head makes greedy decoding repeat one token (observed); the
  *   untied random LM head alone avoids that, and these scales make the attention and MLP branches as large as the
  *   residual, so the continuation depends on the whole context: prompts sharing their last token get final logits
  *   correlated only 0.3-0.6 at every preset size (measured; a test holds < 0.8 on tiny).

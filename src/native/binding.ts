@@ -1,5 +1,5 @@
 /**
- * The only module that loads the native addon (STYLE.md §4). Everything else imports `loadAddon()` /
+ * The only module that loads the native addon, so that there is one place to find it. Everything else imports `loadAddon()` /
  * `ensureRuntime()` from here and talks to the addon through the typed contract.
  *
  * The addon is found by node-gyp-build: `build/Release/` (a source build) first, then `prebuilds/<platform>-<arch>/`

@@ -1,6 +1,6 @@
 /**
  * The tokenizer's slice of the native addon (native/addon/js_tokenizer.cc). Only src/tokenizer/native.ts uses it;
- * everything else goes through the `Tokenizer` class that owns the handle (STYLE.md §4).
+ * everything else goes through the `Tokenizer` class that owns the handle.
  */
 
 declare const nativeTokenizerBrand: unique symbol;

@@ -7,9 +7,7 @@
  */
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { normalizeQuery, type ReportQuery, type ReportRow } from '../usage/ledger.js';
-import { PostgresLedger } from '../usage/postgres-ledger.js';
-import type { UsageRecord } from '../usage/types.js';
+import { normalizeQuery, PostgresLedger, type ReportQuery, type ReportRow, type UsageRecord } from '../usage/index.js';
 
 export interface BillingDbOptions {
   table?: string;

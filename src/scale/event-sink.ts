@@ -14,14 +14,15 @@
  * writes) to serve `/v1/usage` and budget loads from the billed data.
  */
 import type { Registry } from 'prom-client';
+import { TokmeterTypeError } from '../errors.js';
 import {
+  LedgerError,
   SpooledLedger,
   type NormalizedReportQuery,
   type ReportRow,
   type SpooledLedgerOptions,
-} from '../usage/ledger.js';
-import { LedgerError, TokmeterTypeError } from '../usage/errors.js';
-import type { UsageRecord } from '../usage/types.js';
+  type UsageRecord,
+} from '../usage/index.js';
 import type { BillingDb } from './billing-db.js';
 import { encodeUsageEvent } from './events.js';
 import { Registry as PromRegistry, sinkMetrics } from './log.js';

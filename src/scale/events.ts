@@ -9,8 +9,7 @@
  * Serialisation is shared by every sink (Redis Streams, Kafka): `encodeUsageEvent` / `decodeUsageEvent`.
  */
 import { TokmeterTypeError } from '../errors.js';
-import { recordToJson, validateRecord, type UsageRecordJson } from '../usage/record.js';
-import type { UsageRecord } from '../usage/types.js';
+import { recordToJson, validateRecord, type UsageRecord, type UsageRecordJson } from '../usage/index.js';
 
 export const USAGE_EVENT_TYPE = 'dev.tokmeter.usage.v1';
 export const CLOUDEVENTS_SPECVERSION = '1.0';

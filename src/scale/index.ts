@@ -1,5 +1,5 @@
-/** Public surface of src/scale: the many-servers path (re-exported from src/index.ts by the lead). */
-export { type Limiter, type LimitGrant, type LimitRequest, LimiterUnavailableError } from './limiter.js';
+/** Public surface of src/scale: the many-servers path (the `tokmeter/scale` entry). */
+export { type Limiter, type LimitGrant, type LimitRequest, LimiterUnavailableError } from '../usage/index.js';
 export { RedisLimiter, type RedisLimiterOptions, type UnavailablePolicy } from './redis-limiter.js';
 export {
   USAGE_EVENT_TYPE,

@@ -11,7 +11,7 @@
  */
 import type { Producer, ProducerRecord } from 'kafkajs';
 import { Kafka } from 'kafkajs';
-import { TokmeterTypeError } from '../usage/errors.js';
+import { TokmeterTypeError } from '../errors.js';
 import { EventSinkLedger, type EventSinkOptions, type EventTransport, type OutgoingEvent } from './event-sink.js';
 import { USAGE_EVENT_TYPE } from './events.js';
 

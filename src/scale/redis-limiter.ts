@@ -34,10 +34,19 @@
 import { randomUUID } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { periodBounds, type BudgetPeriod } from '../usage/budget.js';
-import { BudgetExceededError, RateLimitError, TokmeterTypeError } from '../usage/errors.js';
+import { TokmeterTypeError } from '../errors.js';
+import {
+  BudgetExceededError,
+  LimiterUnavailableError,
+  NOOP_GRANT,
+  periodBounds,
+  RateLimitError,
+  type BudgetPeriod,
+  type LimitGrant,
+  type LimitRequest,
+  type Limiter,
+} from '../usage/index.js';
 import { ADMIT_LUA, CHARGE_LUA, SETTLE_LUA } from './lua.js';
-import { LimiterUnavailableError, NOOP_GRANT, type LimitGrant, type LimitRequest, type Limiter } from './limiter.js';
 import { limiterMetrics, Registry as PromRegistry, stderrLog, type LogFn } from './log.js';
 
 export type UnavailablePolicy = 'closed' | 'open';

@@ -9,7 +9,7 @@
  * them: size `maxLen` for the longest worker outage you accept (default 1,000,000 events ≈ 0.5–1 GB).
  */
 import { Redis } from 'ioredis';
-import { TokmeterTypeError } from '../usage/errors.js';
+import { TokmeterTypeError } from '../errors.js';
 import { EventSinkLedger, type EventSinkOptions, type EventTransport, type OutgoingEvent } from './event-sink.js';
 import { limiterClientOptions } from './redis-limiter.js';
 

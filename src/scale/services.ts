@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { TokmeterTypeError } from '../usage/errors.js';
+import { TokmeterTypeError } from '../errors.js';
 import { BillingDb } from './billing-db.js';
 import { Registry as PromRegistry, stderrLog, type LogFn } from './log.js';
 import { RedisLimiter } from './redis-limiter.js';

@@ -1,6 +1,6 @@
 /**
  * HTTP errors: the one table that maps tokmeter error codes (and fastify's) to OpenAI-shaped error bodies
- * (STYLE.md §11). Every part throws its own typed error with a stable `code`; routes never pick a status.
+ * in one place. Every part throws its own typed error with a stable `code`; routes never pick a status.
  *
  *   { "error": { "message": "...", "type": "invalid_request_error", "param": "max_tokens", "code": "..." } }
  *

@@ -1,4 +1,4 @@
-/** Public surface of src/server (re-exported from src/index.ts by the lead). */
+/** Public surface of src/server. */
 export { buildApp, type AppOptions } from './app.js';
 export { startServer, openLedger, type StartOptions, type RunningServer } from './start.js';
 export { KeyStore, parseKeysFile, hashKey, newApiKey, type KeysFile, type KeyEntry, type Caller } from './keys.js';

@@ -10,7 +10,7 @@
  *   "keys": [ { "id": "acme-ci", "tenant": "acme", "sha256": "<64 hex digits>" } ]
  * }
  *
- * Unknown fields are errors (STYLE.md §12). Keys are 256-bit random tokens, so an unsalted sha256 is enough (as for
+ * Unknown fields are errors, never ignored. Keys are 256-bit random tokens, so an unsalted sha256 is enough (as for
  * GitHub tokens); a lookup hashes the presented key and finds it in a Map, never comparing secrets.
  */
 import * as crypto from 'node:crypto';

@@ -9,7 +9,13 @@
  * ids and starts the generation from them (`{ tokens }` prompts), so nothing is rendered or encoded again.
  */
 import type { Model } from '../model/index.js';
-import type { GenerateOptions, GenerationRun, MeterableModel, PreparedPrompt, PromptInput } from '../usage/index.js';
+import type {
+  MeterableGenerateOptions as GenerateOptions,
+  GenerationRun,
+  MeterableModel,
+  PreparedPrompt,
+  MeterablePromptInput as PromptInput,
+} from '../usage/index.js';
 
 export function asMeterable(model: Model): MeterableModel {
   return {

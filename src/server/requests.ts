@@ -1,9 +1,9 @@
 /**
- * Request bodies of the OpenAI-compatible routes, validated at the edge (STYLE.md §10, §12): an unknown field, an
+ * Request bodies of the OpenAI-compatible routes, validated at the edge, where input enters: an unknown field, an
  * ill-typed one, or an OpenAI feature this server does not implement is a 400 that names the field. Nothing is
  * coerced. `null` means "not given" for the fields OpenAI documents as nullable.
  */
-import type { PromptInput } from '../usage/index.js';
+import type { MeterablePromptInput as PromptInput } from '../usage/index.js';
 import { ApiError } from './errors.js';
 
 export interface SamplingRequest {

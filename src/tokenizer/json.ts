@@ -1,4 +1,4 @@
-/** Checked readers for parsed JSON: every failure names the field (STYLE.md §10, §12). */
+/** Checked readers for parsed JSON: every failure names the field. */
 import { specError } from './errors.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

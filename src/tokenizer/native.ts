@@ -1,4 +1,4 @@
-/** The tokenizer's access to the addon: the only tokenizer module that touches the raw binding (STYLE.md §4). */
+/** The tokenizer's access to the addon: the only tokenizer module that touches the raw binding. */
 import { loadAddon } from '../native/binding.js';
 import type { NativeTokenizerApi } from '../native/tokenizer-contract.js';
 

@@ -1,12 +1,12 @@
-/** Public surface of src/usage (re-exported from src/index.ts by the lead). */
+/** Public surface of src/usage (re-exported from src/index.ts). */
 export type {
   MeterableModel,
   PreparedPrompt,
-  PromptInput,
-  GenerateOptions,
+  MeterablePromptInput,
+  MeterableGenerateOptions,
   GenerationRun,
-  GenerationChunk,
-  GenerationResult,
+  MeterableChunk,
+  MeterableResult,
   FinishReason,
   RecordFinishReason,
   Usage,
@@ -46,9 +46,28 @@ export {
 } from './meter.js';
 export { ResponseCache, type ResponseCacheOptions } from './response-cache.js';
 export { RateLimiter, type RateLimits } from './rate-limiter.js';
-export { BudgetTracker, type BudgetPeriod } from './budget.js';
-export type { Ledger, LedgerStats, ReportQuery, ReportRow, GroupBy, SpooledLedgerOptions } from './ledger.js';
+export { BudgetTracker, periodBounds, type BudgetPeriod } from './budget.js';
+export { LimiterUnavailableError, NOOP_GRANT, type Limiter, type LimitGrant, type LimitRequest } from './limiter.js';
+export {
+  SpooledLedger,
+  normalizeQuery,
+  type Ledger,
+  type LedgerStats,
+  type ReportQuery,
+  type NormalizedReportQuery,
+  type ReportRow,
+  type GroupBy,
+  type SpooledLedgerOptions,
+} from './ledger.js';
 export { SqliteLedger, type SqliteLedgerOptions } from './sqlite-ledger.js';
 export { PostgresLedger, type PostgresLedgerOptions } from './postgres-ledger.js';
 export { reportToCsv, reportToJson, type ReportRowJson } from './report.js';
 export { recordToJson, validateRecord, type UsageRecordJson } from './record.js';
+export {
+  SqliteRecentRecords,
+  PostgresRecentRecords,
+  recentRecordsFor,
+  recentRecordsForSpec,
+  type RecentRecords,
+  type RecentQuery,
+} from './recent-records.js';

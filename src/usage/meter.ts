@@ -31,7 +31,7 @@ import {
   SpoolFullError,
   UsageError,
 } from './errors.js';
-import type { Limiter } from '../scale/limiter.js';
+import type { Limiter } from './limiter.js';
 import type { Ledger, ReportQuery, ReportRow } from './ledger.js';
 import { parsePico } from './money.js';
 import { PriceTable, type ModelPriceJson, type PriceTableJson } from './prices.js';
@@ -39,13 +39,13 @@ import { RateLimiter, type RateLimits, type TokenReservation } from './rate-limi
 import { newRecordId } from './record.js';
 import { ResponseCache, cacheKeyFor, type CachedResponse, type ResponseCacheOptions } from './response-cache.js';
 import type {
-  GenerateOptions,
-  GenerationChunk,
+  MeterableGenerateOptions,
+  MeterableChunk,
   GenerationRun,
-  GenerationResult,
+  MeterableResult,
   MeterableModel,
   PreparedPrompt,
-  PromptInput,
+  MeterablePromptInput,
   RecordFinishReason,
   TokenCounter,
   UsageRecord,
@@ -89,7 +89,7 @@ export interface MeterOptions {
   now?: () => number;
 }
 
-export interface MeteredGenerateOptions extends GenerateOptions {
+export interface MeteredGenerateOptions extends MeterableGenerateOptions {
   /** API key or tenant the request is billed to. */
   key: string;
   /** Idempotency id of the usage record (default: a random UUID). */
@@ -100,7 +100,7 @@ export interface MeteredGenerateOptions extends GenerateOptions {
   cache?: boolean;
 }
 
-export interface MeteredResult extends GenerationResult {
+export interface MeteredResult extends MeterableResult {
   cacheHit: boolean;
   record: UsageRecord;
 }
@@ -113,7 +113,7 @@ export interface Admission {
   cacheHit: boolean;
 }
 
-export interface MeteredRun extends AsyncIterable<GenerationChunk> {
+export interface MeteredRun extends AsyncIterable<MeterableChunk> {
   /** Resolves when admitted; rejects with the refusal. */
   readonly admitted: Promise<Admission>;
   readonly result: Promise<MeteredResult>;
@@ -152,7 +152,7 @@ function posInt(v: unknown, field: string, allowZero = false): number {
   return v;
 }
 
-export function inputBytes(input: PromptInput): number {
+export function inputBytes(input: MeterablePromptInput): number {
   if (typeof input === 'string') return Buffer.byteLength(input, 'utf8');
   if (!input || !Array.isArray(input.messages))
     throw new TokmeterTypeError('input: expected a string or { messages: [...] }');
@@ -166,7 +166,7 @@ export function inputBytes(input: PromptInput): number {
   return n;
 }
 
-function canonicalInput(input: PromptInput): string {
+function canonicalInput(input: MeterablePromptInput): string {
   return typeof input === 'string'
     ? `t:${input}`
     : `m:${JSON.stringify(input.messages.map((m) => [m.role, m.content]))}`;
@@ -196,15 +196,15 @@ function toTable(p: MeterOptions['prices']): PriceTable {
  * pending `next()` directly (one promise), without a generator's extra resume and await per chunk — every token,
  * and the first one in particular, reaches the HTTP handler a few microtask hops sooner.
  */
-class ChunkQueue implements AsyncIterable<GenerationChunk> {
-  private buf: GenerationChunk[] = [];
+class ChunkQueue implements AsyncIterable<MeterableChunk> {
+  private buf: MeterableChunk[] = [];
   private done = false;
   private error: unknown;
-  private waiter: { resolve: (r: IteratorResult<GenerationChunk>) => void; reject: (e: unknown) => void } | undefined;
+  private waiter: { resolve: (r: IteratorResult<MeterableChunk>) => void; reject: (e: unknown) => void } | undefined;
   private iterated = false;
   private finished = false; // the consumer got the end (or the error) or stopped early
 
-  push(c: GenerationChunk): void {
+  push(c: MeterableChunk): void {
     const w = this.waiter;
     if (w) {
       this.waiter = undefined;
@@ -228,10 +228,10 @@ class ChunkQueue implements AsyncIterable<GenerationChunk> {
     else w.resolve({ value: undefined, done: true });
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<GenerationChunk> {
+  [Symbol.asyncIterator](): AsyncIterator<MeterableChunk> {
     const first = !this.iterated;
     this.iterated = true;
-    const stop = (): Promise<IteratorResult<GenerationChunk>> => {
+    const stop = (): Promise<IteratorResult<MeterableChunk>> => {
       this.finished = true;
       this.buf = [];
       return Promise.resolve({ value: undefined, done: true });
@@ -248,7 +248,7 @@ class ChunkQueue implements AsyncIterable<GenerationChunk> {
     }
     return {
       next: () =>
-        new Promise<IteratorResult<GenerationChunk>>((resolve, reject) => {
+        new Promise<IteratorResult<MeterableChunk>>((resolve, reject) => {
           if (this.finished) return resolve({ value: undefined, done: true });
           if (this.buf.length > 0) return resolve({ value: this.buf.shift()!, done: false });
           if (this.done) return this.settle({ resolve, reject });
@@ -429,7 +429,7 @@ export class Meter {
   }
 
   /** @internal */
-  checkBytes(input: PromptInput): void {
+  checkBytes(input: MeterablePromptInput): void {
     const bytes = inputBytes(input);
     if (bytes > this.limits.maxInputBytes) throw new InputTooLongError('bytes', bytes, this.limits.maxInputBytes);
   }
@@ -439,7 +439,7 @@ export class Meter {
    * first be loaded from the ledger or the limiter is shared: then a promise. Callers start the engine in the same
    * tick when they get a value (no microtask hops between the request and the engine).
    */
-  admit(model: MeterableModel, input: PromptInput, o: MeteredGenerateOptions): Admitted | Promise<Admitted> {
+  admit(model: MeterableModel, input: MeterablePromptInput, o: MeteredGenerateOptions): Admitted | Promise<Admitted> {
     if (this.closed) throw new LedgerError('ERR_LEDGER_CLOSED', 'the Meter is closed');
     if (++this.admissions % 10_000 === 0) {
       this.limiter.sweep();
@@ -638,7 +638,7 @@ export class MeteredModel {
     return this.model.contextLength;
   }
 
-  countPrompt(input: PromptInput): number {
+  countPrompt(input: MeterablePromptInput): number {
     this.meter.checkBytes(input);
     return this.model.countPrompt(input);
   }
@@ -651,7 +651,7 @@ export class MeteredModel {
    * (its queue is full, the KV budget cannot hold it, ...) ran nothing, so that is a refusal like the Meter's own:
    * `admitted` rejects, the reservations are released and no record is written (nothing is billed).
    */
-  generate(input: PromptInput, options: MeteredGenerateOptions): MeteredRun {
+  generate(input: MeterablePromptInput, options: MeteredGenerateOptions): MeteredRun {
     validateGenerateOptions(options);
     const meter = this.meter;
     const model = this.model;
@@ -688,7 +688,7 @@ export class MeteredModel {
       }
       const { table, admission, tokens, budget, cacheKey, hit } = adm;
       const finish = async (
-        res: { text: string; finishReason: RecordFinishReason; usage: GenerationResult['usage'] },
+        res: { text: string; finishReason: RecordFinishReason; usage: MeterableResult['usage'] },
         cacheHit: boolean,
       ): Promise<UsageRecord> => {
         let cost: bigint;
@@ -731,7 +731,7 @@ export class MeteredModel {
 
       const ids: Uint32Array[] = [];
       let streamedTokens = 0;
-      let result: GenerationResult;
+      let result: MeterableResult;
       const run = adm.run!; // started at admission whenever the cache had no answer
       try {
         for await (const chunk of run) {

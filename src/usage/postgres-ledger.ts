@@ -5,8 +5,10 @@
  * batch is atomic and re-sending it after a lost acknowledgement (server stopped mid-commit) inserts nothing twice.
  * Connection errors never throw into the process: the pool's 'error' events are caught, the batch is retried with
  * backoff, and records wait in the spool.
+ *
+ * `pg` is loaded on the first connection, so importing the package costs nothing to a process that never uses it.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { checkTableName, rowToRecord, aggToRow, AGG_SELECT, type RecordRow, type AggRow } from './sql.js';
 import { SpooledLedger, type NormalizedReportQuery, type ReportRow, type SpooledLedgerOptions } from './ledger.js';
 import { TokmeterTypeError } from './errors.js';
@@ -43,7 +45,8 @@ export class PostgresLedger extends SpooledLedger {
   }
 
   protected async connect(): Promise<void> {
-    const pool = new pg.Pool({
+    const { default: pgModule } = await import('pg');
+    const pool = new pgModule.Pool({
       connectionString: this.url,
       max: 2,
       connectionTimeoutMillis: this.connectTimeoutMs,

@@ -7,7 +7,7 @@
  */
 import { Buffer } from 'node:buffer';
 import * as crypto from 'node:crypto';
-import type { GenerateOptions, FinishReason, Usage } from './types.js';
+import type { MeterableGenerateOptions, FinishReason, Usage } from './types.js';
 
 export interface CachedResponse {
   text: string;
@@ -35,7 +35,7 @@ export interface ResponseCacheOptions {
 export function cacheKeyFor(
   model: string,
   renderedPrompt: string | Uint8Array,
-  o: GenerateOptions & { maxNewTokens: number },
+  o: MeterableGenerateOptions & { maxNewTokens: number },
 ): string | undefined {
   const deterministic = o.temperature === 0 || o.seed !== undefined;
   if (!deterministic) return undefined;

@@ -7,9 +7,9 @@
  */
 
 /** A prompt: raw text, or chat messages the model renders with its chat template. */
-export type PromptInput = string | { messages: { role: string; content: string }[] };
+export type MeterablePromptInput = string | { messages: { role: string; content: string }[] };
 
-export interface GenerateOptions {
+export interface MeterableGenerateOptions {
   maxNewTokens?: number;
   temperature?: number;
   topP?: number;
@@ -34,22 +34,22 @@ export interface Usage {
   cachedTokens: number;
 }
 
-export interface GenerationChunk {
+export interface MeterableChunk {
   /** New text; never ends inside a UTF-8 character (may be empty, e.g. for EOS or held-back stop-string prefixes). */
   text: string;
   /** Token ids sampled since the previous chunk, in order. */
   tokens: Uint32Array;
 }
 
-export interface GenerationResult {
+export interface MeterableResult {
   text: string;
   finishReason: FinishReason;
   usage: Usage;
 }
 
 /** A started generation: iterate it for chunks; `result` settles when it ends (also when nobody iterates). */
-export interface GenerationRun extends AsyncIterable<GenerationChunk> {
-  readonly result: Promise<GenerationResult>;
+export interface GenerationRun extends AsyncIterable<MeterableChunk> {
+  readonly result: Promise<MeterableResult>;
 }
 
 /**
@@ -74,10 +74,10 @@ export interface GenerationRun extends AsyncIterable<GenerationChunk> {
 export interface MeterableModel {
   readonly name: string;
   readonly contextLength: number;
-  countPrompt(input: PromptInput): number;
-  generate(input: PromptInput, options?: GenerateOptions): GenerationRun;
-  renderPrompt?(input: PromptInput): string;
-  preparePrompt?(input: PromptInput): PreparedPrompt;
+  countPrompt(input: MeterablePromptInput): number;
+  generate(input: MeterablePromptInput, options?: MeterableGenerateOptions): GenerationRun;
+  renderPrompt?(input: MeterablePromptInput): string;
+  preparePrompt?(input: MeterablePromptInput): PreparedPrompt;
 }
 
 /** One request's prompt, rendered and encoded once (see `MeterableModel.preparePrompt`). */
@@ -90,7 +90,7 @@ export interface PreparedPrompt {
    */
   readonly cacheKey: string | Uint8Array;
   /** Starts the generation of exactly this prompt (called at most once, after admission). */
-  generate(options: GenerateOptions): GenerationRun;
+  generate(options: MeterableGenerateOptions): GenerationRun;
 }
 
 /** A counting-only object (e.g. a Tokenizer) for counting APIs. */

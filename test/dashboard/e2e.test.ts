@@ -9,10 +9,9 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { liveStatsFromMetrics, registerDashboard, type Summary } from '../../src/dashboard/index.js';
+import type { Summary } from '../../src/dashboard/index.js';
 import type { RunningServer } from '../../src/server/index.js';
 import { makeChatTinyModel, startTestServer, writeKeysFile } from '../server/helpers.js';
 import { ADMIN_KEY, browserSkipReason, launchChromium, tempDir } from './helpers.js';
@@ -31,7 +30,6 @@ const OUT = path.resolve('test-output');
 
 let tmp: ReturnType<typeof tempDir>;
 let server: RunningServer;
-let dashHost: FastifyInstance | undefined;
 let dashUrl: string;
 let browser: BrowserContext;
 let page: Page;
@@ -144,35 +142,14 @@ describe.skipIf(skip !== undefined)('dashboard in headless Chromium', () => {
       acme: { tokensPerMinute: 100_000, requestsPerMinute: 600, budget: { day: '1.00' } },
       beta: { requestsPerMinute: 600 },
     });
-    // `adminKey` is passed through for when startServer registers the dashboard itself; ignored until then.
-    const extra: object = { adminKey: ADMIN_KEY };
     server = await startTestServer({
       model,
       ledger: `sqlite:${path.join(tmp.dir, 'usage.db')}`,
       keys,
       prices,
-      ...extra,
+      adminKey: ADMIN_KEY,
     });
-    const probe = await fetch(`${server.url}/dashboard`);
-    if (probe.status === 401) {
-      dashUrl = server.url;
-      console.log('[dashboard e2e] using the dashboard registered by the server itself');
-    } else {
-      dashHost = Fastify();
-      await registerDashboard(dashHost, {
-        adminKey: ADMIN_KEY,
-        meter: server.meter,
-        live: liveStatsFromMetrics(server.metrics),
-        tenants: () => ['acme', 'beta'],
-      });
-      await dashHost.listen({ port: 0, host: '127.0.0.1' });
-      const addr = dashHost.server.address();
-      dashUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-      console.log(
-        `[dashboard e2e] the server does not register the dashboard yet (GET /dashboard → ${probe.status}); ` +
-          'serving it beside the server over the same Meter, ledger and metrics',
-      );
-    }
+    dashUrl = server.url;
     // Traffic through the real API: both tenants, a stream, and a repeated reproducible request (response cache).
     await chat(ALICE.key, 'hello there');
     await chat(ALICE.key, 'count to three', true);
@@ -186,7 +163,6 @@ describe.skipIf(skip !== undefined)('dashboard in headless Chromium', () => {
 
   afterAll(async () => {
     await browser?.close();
-    await dashHost?.close();
     await server?.close();
     tmp?.cleanup();
   });

@@ -1,6 +1,6 @@
 /**
  * Test helpers for src/model: model folders made by the model maker into a temp dir (never committed), and a
- * full-recompute greedy reference run through the foundation's Session (plain ORT Run, no KV-cache code of the
+ * full-recompute greedy reference run through the generic Session (src/session.ts) (plain ORT Run, no KV-cache code of the
  * engine): every step feeds the whole sequence with empty past tensors.
  */
 import { mkdtempSync, rmSync } from 'node:fs';

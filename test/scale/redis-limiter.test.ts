@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BudgetExceededError, RateLimitError } from '../../src/usage/errors.js';
 import { RateLimiter } from '../../src/usage/rate-limiter.js';
 import type { BudgetPeriod } from '../../src/usage/budget.js';
-import type { LimitGrant } from '../../src/scale/limiter.js';
+import type { LimitGrant } from '../../src/usage/index.js';
 import { RedisLimiter } from '../../src/scale/redis-limiter.js';
 import { RUN_REDIS, redisUrl, uniquePrefix } from './redis-helper.js';
 

@@ -4,7 +4,7 @@
  * disturbs nothing else.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LimiterUnavailableError } from '../../src/scale/limiter.js';
+import { LimiterUnavailableError } from '../../src/usage/index.js';
 import type { LogLevel } from '../../src/scale/log.js';
 import { RedisLimiter } from '../../src/scale/redis-limiter.js';
 import { privateRedis, RUN_REDIS, uniquePrefix, waitFor } from './redis-helper.js';

@@ -9,7 +9,7 @@ import {
   reportToCsv,
   reportToJson,
   type PreparedPrompt,
-  type PromptInput,
+  type MeterablePromptInput,
   type UsageRecord,
 } from '../../src/usage/index.js';
 import { TokmeterTypeError, TokmeterError } from '../../src/errors.js';
@@ -245,7 +245,7 @@ describe('preparePrompt: one render and encode per request', () => {
   class PreparingModel extends FakeModel {
     prepareCalls = 0;
     preparedRuns = 0;
-    preparePrompt(input: PromptInput): PreparedPrompt {
+    preparePrompt(input: MeterablePromptInput): PreparedPrompt {
       this.prepareCalls++;
       const words = typeof input === 'string' ? input.split(/\s+/).filter(Boolean) : [];
       return {

@@ -1,5 +1,5 @@
 // Logits processors — small, independent transformations of one step's logits, applied in a fixed chain before the
-// sampler (STYLE.md §2; the split mirrors transformers.js generation/logits_process.js).
+// sampler (one concern per processor; the split mirrors transformers.js generation/logits_process.js).
 //
 // Contract: Apply() receives the full-vocabulary logits of one sequence (float32, already converted from fp16) and
 // edits them in place. "Removing" a token sets its logit to -infinity; a processor never removes every token (the

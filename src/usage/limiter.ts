@@ -1,6 +1,6 @@
 /**
- * The async limiter seam between the Meter and a shared store (Redis). Same semantics as the in-memory pair
- * `RateLimiter` + `BudgetTracker` (src/usage), in one call:
+ * The async limiter seam between the Meter and a shared store (Redis; the implementation is `RedisLimiter` in
+ * src/scale). Same semantics as the in-memory pair `RateLimiter` + `BudgetTracker`, in one call:
  *
  *   admit({ key, tokens, cost, rates, budgets })
  *     - budgets first: for every period, spent + reserved + cost ≤ budget, else BudgetExceededError;
@@ -13,9 +13,9 @@
  * When the store is unreachable the implementation applies its policy: refuse with LimiterUnavailableError (fail
  * closed, the default) or admit without shared accounting (fail open).
  */
-import type { BudgetPeriod } from '../usage/budget.js';
-import { UsageError } from '../usage/errors.js';
-import type { RateLimits } from '../usage/rate-limiter.js';
+import type { BudgetPeriod } from './budget.js';
+import { UsageError } from './errors.js';
+import type { RateLimits } from './rate-limiter.js';
 
 export interface LimitRequest {
   key: string;

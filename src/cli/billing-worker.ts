@@ -1,11 +1,11 @@
 /**
- * `tokmeter billing-worker`: the consumer that bills usage events from Redis into PostgreSQL. Registered by
- * src/cli/index.ts (`registerBillingWorker(program)`). Runs until SIGINT/SIGTERM, then finishes the batch in hand.
+ * `tokmeter billing-worker`: the consumer (src/scale/billing-worker.ts) that bills usage events from Redis into
+ * PostgreSQL. Registered by src/cli/index.ts (`registerBillingWorker(program)`). Runs until SIGINT/SIGTERM, then finishes the batch in hand.
  */
 import type { Command } from 'commander';
-import { action, intArg, onceSignal } from '../cli/util.js';
-import { DEFAULT_GROUP, startBillingWorker } from './billing-worker.js';
-import { DEFAULT_STREAM } from './redis-sink.js';
+import { DEFAULT_GROUP, startBillingWorker } from '../scale/billing-worker.js';
+import { DEFAULT_STREAM } from '../scale/redis-sink.js';
+import { action, intArg, onceSignal } from './util.js';
 
 interface Flags {
   redis: string;

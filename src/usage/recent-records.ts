@@ -1,6 +1,6 @@
 /**
- * The latest usage records for the dashboard. The `Ledger` interface has aggregates (`report`, `spend`) but no
- * listing, so the dashboard reads the ledger's table itself, through its own read-only connection:
+ * The latest usage records (the dashboard lists them). The `Ledger` interface has aggregates (`report`, `spend`) but
+ * no listing, so this reads the ledger's table itself, through its own read-only connection:
  *
  * - SQLite: a second better-sqlite3 connection opened read-only on the ledger's file (WAL readers never block the
  *   writer); the query uses the (ts) index and stops after `limit` rows.
@@ -10,9 +10,9 @@
  * the page never come from here: only the list of records does.
  */
 import path from 'node:path';
-import type { UsageRecord } from '../usage/index.js';
-import { SqliteLedger } from '../usage/index.js';
-import { checkTableName, rowToRecord, type RecordRow } from '../usage/sql.js';
+import { checkTableName, rowToRecord, type RecordRow } from './sql.js';
+import { SqliteLedger } from './sqlite-ledger.js';
+import type { UsageRecord } from './types.js';
 
 export interface RecentQuery {
   from: number;
