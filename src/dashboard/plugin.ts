@@ -2,7 +2,8 @@
  * `registerDashboard(app, options)`: the usage dashboard as routes on the server's fastify instance.
  *
  *   GET  /dashboard                 the page (401 + a sign-in form without the admin key: no data)
- *   POST /dashboard/login           form or JSON { key } → session cookie, 303 to /dashboard (401 wrong, 429 throttled)
+ *   POST /dashboard/login           form or JSON { key } → session cookie, 303 to /dashboard (401 wrong; 429 + Retry-After
+ *                                   when the client's address sent too many wrong keys)
  *   POST /dashboard/logout          ends the session
  *   GET  /dashboard/assets/app.js   the bundled page script (uPlot inside; no CDN) — admin only
  *   GET  /dashboard/assets/app.css  styles (public: the sign-in form uses them; no data)
@@ -103,10 +104,23 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
           .header('www-authenticate', 'Bearer realm="tokmeter-dashboard"')
           .send({ error: { message: 'the dashboard needs the admin key', code: 'ERR_DASHBOARD_AUTH' } });
       };
+      const throttled = (reply: FastifyReply, retryAfterMs: number): FastifyReply =>
+        secure(reply)
+          .status(429)
+          .header('cache-control', 'no-store')
+          .header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
       const guard =
         (html: boolean) =>
         async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-          if (!auth.allows(req)) await denied(req, reply, html);
+          const a = auth.authorize(req);
+          if (a === 'ok') return;
+          if (a === 'denied') {
+            await denied(req, reply, html);
+            return;
+          }
+          await throttled(reply, a).send({
+            error: { message: 'too many wrong keys from this address; try again later', code: 'ERR_AUTH_THROTTLED' },
+          });
         };
 
       scope.get('/', { onRequest: guard(true) }, async (_req, reply) =>
@@ -115,14 +129,14 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
 
       scope.post('/login', async (req, reply) => {
         const body = (req.body ?? {}) as Record<string, unknown>;
-        const r = auth.login(body.key);
+        const r = auth.login(body.key, req.ip);
         secure(reply).header('cache-control', 'no-store');
-        if (r.result !== 'ok') {
-          if (r.result === 'throttled') void reply.status(429).header('retry-after', '60');
-          else void reply.status(401);
-          const message =
-            r.result === 'throttled' ? 'Too many failed sign-ins; try again in a minute.' : 'Wrong admin key.';
-          return reply.type('text/html; charset=utf-8').send(loginPage(prefix, message));
+        if (r.result === 'throttled') {
+          const message = 'Too many failed sign-ins from this address; try again later.';
+          return throttled(reply, r.retryAfterMs).type('text/html; charset=utf-8').send(loginPage(prefix, message));
+        }
+        if (r.result === 'wrong') {
+          return reply.status(401).type('text/html; charset=utf-8').send(loginPage(prefix, 'Wrong admin key.'));
         }
         const attrs = [
           `${SESSION_COOKIE}=${r.token}`,
