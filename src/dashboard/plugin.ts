@@ -17,6 +17,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TokmeterTypeError } from '../errors.js';
+import { ApiError, toHttpError } from '../server/errors.js';
 import type { Ledger, Meter } from '../usage/index.js';
 import { DashboardAuth, SESSION_COOKIE, type AuthOptions } from './auth.js';
 import { buildModels, buildSummary, DashboardQueryError, parseSummaryQuery } from './data.js';
@@ -78,31 +79,29 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
         o.live?.stop?.();
         await records?.close();
       });
+      // Errors are OpenAI-shaped, from the server's one table (src/server/errors.ts), as on the API routes.
+      const sendError = (reply: FastifyReply, err: unknown): FastifyReply => {
+        const h = toHttpError(err);
+        return secure(reply).status(h.status).headers(h.headers).header('cache-control', 'no-store').send(h.body);
+      };
       scope.setErrorHandler((err, req, reply) => {
-        const e = err as Error & { statusCode?: number; code?: string; field?: string };
-        if (e instanceof DashboardQueryError) {
-          return secure(reply)
-            .status(400)
-            .send({ error: { message: e.message, field: e.field, code: 'ERR_INVALID_QUERY' } });
+        if (err instanceof DashboardQueryError) {
+          return sendError(reply, new ApiError('ERR_INVALID_QUERY', err.message, err.field));
         }
-        if (e.statusCode !== undefined && e.statusCode < 500) {
-          return secure(reply)
-            .status(e.statusCode)
-            .send({ error: { message: e.message, code: e.code ?? null } });
-        }
-        req.log.error({ err }, 'dashboard request failed');
-        const unavailable = e.code?.startsWith('ERR_LEDGER') ?? false;
-        return secure(reply)
-          .status(unavailable ? 503 : 500)
-          .send({ error: { message: unavailable ? e.message : 'internal error', code: e.code ?? null } });
+        if (toHttpError(err).status >= 500) req.log.error({ err }, 'dashboard request failed');
+        return sendError(reply, err);
       });
 
       const denied = (req: FastifyRequest, reply: FastifyReply, html: boolean): FastifyReply => {
-        secure(reply).status(401).header('cache-control', 'no-store');
-        if (html) return reply.type('text/html; charset=utf-8').send(loginPage(prefix, undefined));
-        return reply
-          .header('www-authenticate', 'Bearer realm="tokmeter-dashboard"')
-          .send({ error: { message: 'the dashboard needs the admin key', code: 'ERR_DASHBOARD_AUTH' } });
+        if (html) {
+          return secure(reply)
+            .status(401)
+            .header('cache-control', 'no-store')
+            .type('text/html; charset=utf-8')
+            .send(loginPage(prefix, undefined));
+        }
+        void reply.header('www-authenticate', 'Bearer realm="tokmeter-dashboard"');
+        return sendError(reply, new ApiError('ERR_DASHBOARD_AUTH', 'the dashboard needs the admin key'));
       };
       const throttled = (reply: FastifyReply, retryAfterMs: number): FastifyReply =>
         secure(reply)
@@ -118,9 +117,10 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
             await denied(req, reply, html);
             return;
           }
-          await throttled(reply, a).send({
-            error: { message: 'too many wrong keys from this address; try again later', code: 'ERR_AUTH_THROTTLED' },
-          });
+          await sendError(
+            reply,
+            new ApiError('ERR_AUTH_THROTTLED', 'too many wrong keys from this address; try again later', null, a),
+          );
         };
 
       scope.get('/', { onRequest: guard(true) }, async (_req, reply) =>

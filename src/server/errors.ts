@@ -58,6 +58,8 @@ export const ERROR_TABLE: Readonly<Record<string, Entry>> = {
   // ---- the server ----
   ERR_MISSING_API_KEY: { status: 401, type: 'invalid_request_error', openaiCode: 'missing_api_key' },
   ERR_INVALID_API_KEY: { status: 401, type: 'invalid_request_error', openaiCode: 'invalid_api_key' },
+  ERR_DASHBOARD_AUTH: { status: 401, type: 'invalid_request_error', openaiCode: 'invalid_api_key' },
+  ERR_INVALID_QUERY: { status: 400, type: 'invalid_request_error', openaiCode: 'invalid_request' },
   // Too many wrong operator keys (metrics, admin) from one client address: Retry-After says when to try again.
   ERR_AUTH_THROTTLED: { status: 429, type: 'rate_limit_error', openaiCode: 'too_many_failed_attempts' },
   ERR_INVALID_REQUEST: { status: 400, type: 'invalid_request_error', openaiCode: 'invalid_request' },
@@ -98,6 +100,8 @@ export const ERROR_TABLE: Readonly<Record<string, Entry>> = {
   ERR_SPOOL_FULL: { status: 503, type: 'server_error', openaiCode: 'ledger_unavailable' },
   ERR_LIMITER_UNAVAILABLE: { status: 503, type: 'server_error', openaiCode: 'limiter_unavailable' },
   ERR_LEDGER_CLOSED: { status: 503, type: 'server_error', openaiCode: 'shutting_down' },
+  // The ledger's database failed: retry later; its message may name the database, so it is logged, not sent.
+  ERR_LEDGER: { status: 503, type: 'server_error', openaiCode: 'ledger_unavailable', expose: false },
   ERR_DISPOSED: { status: 503, type: 'server_error', openaiCode: 'shutting_down' },
   // ---- server faults: the caller cannot fix these; the message is logged, not sent ----
   ERR_PRICE: { status: 500, type: 'server_error', openaiCode: 'pricing_error', expose: false },
