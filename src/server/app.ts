@@ -202,7 +202,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const path = req.url.split('?')[0]!;
     const allow = routeMethods.allowed(path);
     const h = toHttpError(
-      allow.length > 0
+      allow.length > 0 && !allow.includes(req.method)
         ? new MethodNotAllowedError(req.method, path, allow)
         : new ApiError('ERR_NOT_FOUND', `no route for ${req.method} ${path}`),
     );

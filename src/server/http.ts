@@ -105,7 +105,7 @@ export class RouteMethods {
           part.startsWith(':') ? '[^/]+' : part === '*' ? '.*' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
         )
         .join('/');
-      this.routes.push({ pattern: new RegExp(`^${source}/?$`), methods });
+      this.routes.push({ pattern: new RegExp(`^${source}$`), methods });
     }
     for (const m of Array.isArray(r.method) ? r.method : [r.method]) methods.add(m.toUpperCase());
   };

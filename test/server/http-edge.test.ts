@@ -131,10 +131,16 @@ describe('errors outside the routes are OpenAI-shaped', () => {
       expectErrorShape(json, { type: 'invalid_request_error', code: 'method_not_allowed', param: null });
       expect(json.error.message).toContain(allow.split(',')[0]);
     }
-    const missing = await fetch(`http://127.0.0.1:${edge.port}/v1/embeddings`, { method: 'POST' });
-    expect(missing.status).toBe(404);
-    expect(missing.headers.get('allow')).toBeNull();
-    expectErrorShape(await missing.json(), { code: 'not_found' });
+    for (const [method, url] of [
+      ['POST', '/v1/embeddings'],
+      ['GET', '/v1/usage/extra'],
+      ['POST', '/v1/chat/completions/extra'],
+    ] as const) {
+      const missing = await fetch(`http://127.0.0.1:${edge.port}${url}`, { method });
+      expect(missing.status, `${method} ${url}`).toBe(404);
+      expect(missing.headers.get('allow')).toBeNull();
+      expectErrorShape(await missing.json(), { code: 'not_found' });
+    }
   });
 
   it('413 for a body over the limit, 400 for bad JSON', async () => {
