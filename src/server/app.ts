@@ -6,9 +6,9 @@
  *   GET  /v1/usage  (the caller's tenant, from the ledger)   GET /metrics (Prometheus, own key)   GET /health
  *
  * Every error leaves through one handler and one table (errors.ts), those below the routes too (http.ts: malformed
- * requests, slow clients, wrong methods). Refusals (limits, budgets, context length) are
- * known before the first byte (`run.admitted`), so a stream only starts once the request was admitted. A client
- * that goes away aborts its generation through an AbortSignal; the Meter still records what was processed.
+ * requests, slow clients, wrong methods). Refusals (limits, budgets, context length) are known before the first
+ * byte (`run.admitted`), so a stream only starts once the request was admitted. A client that goes away aborts its
+ * generation through an AbortSignal; the Meter still records what was processed.
  */
 import { createHash, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
