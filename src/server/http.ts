@@ -3,8 +3,8 @@
  * (a malformed request, headers too large, a client too slow to send its request, a wrong method) and the
  * methods each path allows. Statuses and bodies come from the one error table (errors.ts).
  *
- * Timeouts bound receiving a request only: `headersTimeoutMs` from the connection (or the end of the previous
- * request) to the end of the headers, `requestTimeoutMs` to the end of the body. Node stops both clocks once the
+ * Timeouts bound receiving a request only: `headersTimeoutMs` from the connection (or, on a kept-alive one, from
+ * the next request's first byte) to the end of the headers, `requestTimeoutMs` to the end of the body. Node stops both clocks once the
  * request is in, so a response that takes minutes (a long generation, streamed or not) is never cut by them. A
  * client that sends nothing, or its headers a byte at a time, gets a 408 and its connection is closed.
  * `connectionTimeoutMs` is an idle-socket timeout that counts while a response is being made too: it is off by

@@ -194,6 +194,34 @@ describe('slow clients', () => {
     expectErrorShape(r.json, { code: 'request_timeout' });
   });
 
+  it('a kept-alive connection may idle between requests; a request dripped on it is cut', async () => {
+    const s = net.connect(edge.port, '127.0.0.1');
+    let out = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => (out += d));
+    s.on('error', () => undefined);
+    let isClosed = false;
+    s.once('close', () => (isClosed = true));
+    const responses = () => out.split(/(?=HTTP\/1\.1 )/).filter(Boolean);
+    const until = async (done: () => boolean) => {
+      while (!done()) await new Promise((r) => setTimeout(r, 20));
+    };
+    const health = 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n';
+    s.write(health);
+    await until(() => responses().length === 1);
+    await new Promise((r) => setTimeout(r, 1000)); // idle for longer than both clocks
+    expect(isClosed).toBe(false);
+    s.write(health);
+    await until(() => responses().length === 2);
+    expect(responses().map((r) => parseResponse(r).status)).toEqual([200, 200]);
+    for (let i = 0; !isClosed && i < health.length; i++) {
+      s.write(health[i]!);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await until(() => isClosed);
+    expect(parseResponse(responses()[2]!).status).toBe(408);
+  });
+
   it('a client that connects and sends nothing is disconnected', async () => {
     const out = await raw(edge.port, '');
     expect(parseResponse(out).status).toBe(408);
