@@ -27,6 +27,7 @@ export interface ServeFlags {
   requestTimeout?: number;
   maxChatMessages?: number;
   maxChatBytes?: number;
+  trustProxy?: string;
   log?: boolean;
   adminKey?: string;
   metricsKey?: string;
@@ -59,6 +60,7 @@ export function serveOptions(f: ServeFlags): StartOptions {
     ...(f.requestTimeout !== undefined ? { requestTimeoutMs: f.requestTimeout } : {}),
     ...(f.maxChatMessages !== undefined ? { maxChatMessages: f.maxChatMessages } : {}),
     ...(f.maxChatBytes !== undefined ? { maxChatContentBytes: f.maxChatBytes } : {}),
+    ...(f.trustProxy !== undefined ? { trustProxy: f.trustProxy.split(',').map((a) => a.trim()) } : {}),
     logger: f.log ?? false,
     ...(adminKey ? { adminKey } : {}),
     ...(metricsKey ? { metricsKey } : {}),
@@ -105,6 +107,10 @@ export function registerServe(program: Command): void {
     .option('--request-timeout <ms>', 'most ms to receive a whole request, body included (default 30000)', intArg(0))
     .option('--max-chat-messages <n>', 'messages per chat request (400 above; default 2048)', intArg(1))
     .option('--max-chat-bytes <n>', 'bytes of all message contents of a chat request (default 1 MiB)', intArg(1))
+    .option(
+      '--trust-proxy <list>',
+      "reverse proxies whose X-Forwarded-For to believe: addresses, CIDR ranges or 'loopback', comma-separated",
+    )
     .option('--log', 'log every request (pino JSON lines on stdout)')
     .option('--admin-key <key>', 'opens the usage dashboard at /dashboard (16+ characters; or TOKMETER_ADMIN_KEY)')
     .option(

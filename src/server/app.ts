@@ -70,6 +70,12 @@ export interface AppOptions extends HttpTimeouts, ChatLimits {
    * default 30 per address, 3,000 in all).
    */
   keyThrottle?: ThrottleOptions;
+  /**
+   * Proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` to believe (fastify's `trustProxy`: addresses, CIDR
+   * ranges or 'loopback'). Behind a reverse proxy, without it every client has the proxy's address, so the key
+   * throttle counts them all as one client. Default: none.
+   */
+  trustProxy?: string | string[];
 }
 
 const OPEN_CALLER: Caller = { tenant: 'default', keyId: 'anonymous' };
@@ -151,6 +157,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       void (reply as FastifyReply).status(h.status).headers(h.headers).send(h.body);
     },
     return503OnClosing: false, // answered by the onRequest hook below, OpenAI-shaped
+    ...(o.trustProxy !== undefined ? { trustProxy: o.trustProxy } : {}),
   });
   app.addHook('onRoute', routeMethods.onRoute);
   app.addHook('preClose', (done) => {

@@ -70,6 +70,8 @@ export interface StartOptions extends HttpTimeouts, ChatLimits {
   publicMetrics?: boolean;
   /** Collect process metrics (CPU, memory, event loop) too. Default true. */
   defaultMetrics?: boolean;
+  /** Reverse proxies whose X-Forwarded-For to believe (addresses, CIDR ranges, 'loopback'); see buildApp. */
+  trustProxy?: string | string[];
 }
 
 export interface RunningServer {
@@ -164,6 +166,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
       ...(o.maxBodyBytes !== undefined ? { maxBodyBytes: o.maxBodyBytes } : {}),
       ...(o.maxConcurrent !== undefined ? { maxConcurrent: o.maxConcurrent } : {}),
       ...pick(o, [
+        'trustProxy',
         'headersTimeoutMs',
         'requestTimeoutMs',
         'connectionTimeoutMs',

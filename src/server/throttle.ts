@@ -6,7 +6,8 @@
  * Per address, not per process: one client sending wrong keys locks out only itself, and the right key from
  * anywhere else still works (a single shared counter let anyone lock everyone out). IPv6 clients count by their
  * /64 prefix (one host usually holds a whole /64), IPv4-mapped IPv6 addresses as the IPv4 address. Behind a
- * reverse proxy every client has the proxy's address and shares its budget.
+ * reverse proxy every client has the proxy's address and shares its budget unless fastify trusts the proxy's
+ * X-Forwarded-For (`trustProxy`).
  *
  * Memory is bounded: at most `maxClients` addresses are tracked; beyond that the expired ones are dropped, then
  * the oldest.

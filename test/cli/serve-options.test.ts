@@ -38,12 +38,14 @@ it('passes the request clocks and chat bounds through', () => {
     requestTimeout: 9000,
     maxChatMessages: 64,
     maxChatBytes: 4096,
+    trustProxy: 'loopback, 10.0.0.0/8',
   });
   expect(o).toMatchObject({
     headersTimeoutMs: 2000,
     requestTimeoutMs: 9000,
     maxChatMessages: 64,
     maxChatContentBytes: 4096,
+    trustProxy: ['loopback', '10.0.0.0/8'],
   });
   expect(serveOptions({ model: 'm', port: 0, host: 'h' })).not.toHaveProperty('headersTimeoutMs');
 });

@@ -298,6 +298,21 @@ describe('wrong metrics keys', () => {
     expect(retry).toBeLessThanOrEqual(60);
     expectErrorShape(locked.json(), { type: 'rate_limit_error', code: 'too_many_failed_attempts' });
     expect((await scrape(METRICS_KEY, '198.51.100.30')).statusCode).toBe(200);
+    // Behind a trusted proxy, the forwarded address is the client.
+    const proxied = await edgeApp({ metricsKey: METRICS_KEY, keyThrottle: { perClient: 1 }, trustProxy: 'loopback' });
+    try {
+      const via = (key: string, client: string) =>
+        proxied.app.inject({
+          url: '/metrics',
+          headers: { authorization: `Bearer ${key}`, 'x-forwarded-for': client },
+          remoteAddress: '127.0.0.1',
+        });
+      expect((await via('wrong-wrong-wrong-wrong', '203.0.113.50')).statusCode).toBe(401);
+      expect((await via(METRICS_KEY, '203.0.113.50')).statusCode).toBe(429);
+      expect((await via(METRICS_KEY, '203.0.113.51')).statusCode).toBe(200);
+    } finally {
+      await proxied.close();
+    }
     // A missing key is not a guess: it does not count.
     const none = await edge.app.inject({ url: '/metrics', remoteAddress: '198.51.100.31' });
     expect(none.statusCode).toBe(401);
