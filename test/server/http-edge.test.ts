@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, ServerMetrics, type AppOptions } from '../../src/server/index.js';
 import type { Tokenizer } from '../../src/tokenizer/index.js';
 import { Meter } from '../../src/usage/index.js';
+import { ADMIN_KEY, sqliteMeter, tempDir } from '../dashboard/helpers.js';
 import { FakeModel } from '../usage/fixtures/fake-model.js';
 
 const METRICS_KEY = 'tm-edge-metrics-key-0123456789';
@@ -316,6 +317,41 @@ describe('wrong metrics keys', () => {
     // A missing key is not a guess: it does not count.
     const none = await edge.app.inject({ url: '/metrics', remoteAddress: '198.51.100.31' });
     expect(none.statusCode).toBe(401);
+  });
+});
+
+describe('one budget of wrong operator keys', () => {
+  it('wrong admin keys on /metrics count against dashboard sign-in from the same address', async () => {
+    const tmp = tempDir('edge-dash');
+    const { meter } = sqliteMeter(tmp.dir);
+    await meter.ledger!.open();
+    const app = await buildApp({
+      model: new FakeModel({ name: 'small' }),
+      tokenizer: countingTokenizer(),
+      meter,
+      metrics: new ServerMetrics(),
+      dashboard: { adminKey: ADMIN_KEY }, // also the metrics key
+      keyThrottle: { perClient: 2 },
+    });
+    try {
+      const attacker = '203.0.113.60';
+      for (let i = 0; i < 2; i++) {
+        const r = await app.inject({
+          url: '/metrics',
+          headers: { authorization: 'Bearer wrong-wrong-wrong-wrong' },
+          remoteAddress: attacker,
+        });
+        expect(r.statusCode).toBe(401);
+      }
+      const login = (remoteAddress: string) =>
+        app.inject({ method: 'POST', url: '/dashboard/login', payload: { key: ADMIN_KEY }, remoteAddress });
+      expect((await login(attacker)).statusCode).toBe(429);
+      expect((await login('198.51.100.60')).statusCode).toBe(303);
+    } finally {
+      await app.close();
+      await meter.close();
+      tmp.cleanup();
+    }
   });
 });
 
