@@ -28,6 +28,7 @@ export const LAYERS = [
   ['usage'], // metering: prices, limits, budgets, ledgers; depends on a model only through MeterableModel
   ['model'], // Model: load + generate; implements usage's MeterableModel
   ['scale'], // many servers: Redis limiter, event sinks, billing worker
+  ['http'], // the HTTP edge shared by the server and the dashboard: the one error table, the failure throttle
   ['dashboard'], // the usage dashboard (a fastify plugin; receives the server's metrics as a parameter)
   ['server'], // the OpenAI-compatible HTTP server
   ['cli'], // the `tokmeter` command

@@ -23,6 +23,11 @@ export interface ServeFlags {
   defaultMaxTokens?: number;
   maxInputTokens?: number;
   maxConcurrent?: number;
+  headersTimeout?: number;
+  requestTimeout?: number;
+  maxChatMessages?: number;
+  maxChatBytes?: number;
+  trustProxy?: string;
   log?: boolean;
   adminKey?: string;
   metricsKey?: string;
@@ -51,6 +56,11 @@ export function serveOptions(f: ServeFlags): StartOptions {
     ...(f.defaultMaxTokens !== undefined ? { defaultMaxTokens: f.defaultMaxTokens } : {}),
     ...(f.maxInputTokens !== undefined ? { maxInputTokens: f.maxInputTokens } : {}),
     ...(f.maxConcurrent !== undefined ? { maxConcurrent: f.maxConcurrent } : {}),
+    ...(f.headersTimeout !== undefined ? { headersTimeoutMs: f.headersTimeout } : {}),
+    ...(f.requestTimeout !== undefined ? { requestTimeoutMs: f.requestTimeout } : {}),
+    ...(f.maxChatMessages !== undefined ? { maxChatMessages: f.maxChatMessages } : {}),
+    ...(f.maxChatBytes !== undefined ? { maxChatContentBytes: f.maxChatBytes } : {}),
+    ...(f.trustProxy !== undefined ? { trustProxy: f.trustProxy.split(',').map((a) => a.trim()) } : {}),
     logger: f.log ?? false,
     ...(adminKey ? { adminKey } : {}),
     ...(metricsKey ? { metricsKey } : {}),
@@ -93,6 +103,14 @@ export function registerServe(program: Command): void {
     .option('--default-max-tokens <n>', 'max_tokens when a request gives none (default 256)', intArg(1))
     .option('--max-input-tokens <n>', 'prompt tokens per request (default: the context window)', intArg(1))
     .option('--max-concurrent <n>', 'generations admitted at once (503 above)', intArg(1))
+    .option('--headers-timeout <ms>', "most ms to receive a request's headers (408 after; default 5000)", intArg(0))
+    .option('--request-timeout <ms>', 'most ms to receive a whole request, body included (default 30000)', intArg(0))
+    .option('--max-chat-messages <n>', 'messages per chat request (400 above; default 2048)', intArg(1))
+    .option('--max-chat-bytes <n>', 'bytes of all message contents of a chat request (default 1 MiB)', intArg(1))
+    .option(
+      '--trust-proxy <list>',
+      "reverse proxies whose X-Forwarded-For to believe: addresses, CIDR ranges or 'loopback', comma-separated",
+    )
     .option('--log', 'log every request (pino JSON lines on stdout)')
     .option('--admin-key <key>', 'opens the usage dashboard at /dashboard (16+ characters; or TOKMETER_ADMIN_KEY)')
     .option(

@@ -7,12 +7,15 @@
  * - Scripts send `Authorization: Bearer <admin key>` to the data API.
  *
  * Secrets are compared as sha256 digests with `timingSafeEqual` (equal length, constant time); the session map is
- * keyed by the token's digest, so a memory dump does not hold usable tokens. Failed logins are throttled per process
- * (a fixed budget per minute) so the key cannot be guessed at network speed.
+ * keyed by the token's digest, so a memory dump does not hold usable tokens. Wrong keys, at sign-in or as a bearer
+ * token, are throttled per client address (src/http/throttle.ts) so the key cannot be guessed at network speed,
+ * and one client's failures do not lock anyone else out. Session cookies are not throttled: a token cannot be
+ * guessed, and a browser polling with an expired cookie must not lock its own address out.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { TokmeterTypeError } from '../errors.js';
+import { FailureThrottle } from '../http/throttle.js';
 
 export const SESSION_COOKIE = 'tokmeter_dashboard';
 export const MIN_ADMIN_KEY_LENGTH = 16;
@@ -43,8 +46,12 @@ export function parseCookies(header: string | undefined): Map<string, string> {
 
 export interface AuthOptions {
   sessionTtlMs?: number;
-  /** Failed logins allowed per minute before 429 (default 30). */
+  /** Wrong keys one client address may send per minute before 429 (default 30). */
   maxFailedLoginsPerMinute?: number;
+  /** Wrong keys all addresses together may send per minute before 429 (default 100 × the per-address budget). */
+  maxFailedLoginsPerMinuteTotal?: number;
+  /** A throttle shared with the server's other key-protected routes (/metrics); overrides the two budgets. */
+  throttle?: FailureThrottle;
   /** At most this many live sessions; the oldest is dropped beyond it (default 1000). */
   maxSessions?: number;
   now?: () => number;
@@ -54,18 +61,22 @@ export class DashboardAuth {
   private readonly keyDigest: Buffer;
   private readonly sessions = new Map<string, number>(); // token digest (hex) → expiry
   private readonly ttl: number;
-  private readonly maxFails: number;
+  private readonly throttle: FailureThrottle;
   private readonly maxSessions: number;
   private readonly now: () => number;
-  private failWindowStart = 0;
-  private fails = 0;
 
   constructor(adminKey: string, o: AuthOptions = {}) {
     this.keyDigest = digest(checkAdminKey(adminKey));
     this.ttl = o.sessionTtlMs ?? 12 * 3_600_000;
-    this.maxFails = o.maxFailedLoginsPerMinute ?? 30;
     this.maxSessions = o.maxSessions ?? 1000;
     this.now = o.now ?? Date.now;
+    this.throttle =
+      o.throttle ??
+      new FailureThrottle({
+        now: this.now,
+        ...(o.maxFailedLoginsPerMinute !== undefined ? { perClient: o.maxFailedLoginsPerMinute } : {}),
+        ...(o.maxFailedLoginsPerMinuteTotal !== undefined ? { global: o.maxFailedLoginsPerMinuteTotal } : {}),
+      });
   }
 
   get sessionTtlMs(): number {
@@ -77,18 +88,21 @@ export class DashboardAuth {
     return timingSafeEqual(digest(candidate), this.keyDigest);
   }
 
-  /** 'ok' with a new session token, 'wrong', or 'throttled' (too many failures this minute). */
-  login(candidate: unknown): { result: 'ok'; token: string } | { result: 'wrong' | 'throttled' } {
-    const t = this.now();
-    if (t - this.failWindowStart >= 60_000) {
-      this.failWindowStart = t;
-      this.fails = 0;
-    }
-    if (this.fails >= this.maxFails) return { result: 'throttled' };
+  /**
+   * 'ok' with a new session token, 'wrong', or 'throttled' with when `address` may try again (too many wrong keys
+   * from it, or from everyone, this minute; the key is then not checked at all).
+   */
+  login(
+    candidate: unknown,
+    address: string | undefined,
+  ): { result: 'ok'; token: string } | { result: 'wrong' } | { result: 'throttled'; retryAfterMs: number } {
+    const wait = this.throttle.retryAfterMs(address);
+    if (wait > 0) return { result: 'throttled', retryAfterMs: wait };
     if (!this.keyMatches(candidate)) {
-      this.fails++;
+      this.throttle.fail(address);
       return { result: 'wrong' };
     }
+    const t = this.now();
     this.sweep(t);
     while (this.sessions.size >= this.maxSessions) this.sessions.delete(this.sessions.keys().next().value!);
     const token = randomBytes(32).toString('base64url');
@@ -101,23 +115,30 @@ export class DashboardAuth {
     if (token) this.sessions.delete(digest(token).toString('hex'));
   }
 
-  /** Whether the request carries a live session cookie or the admin key as a bearer token. */
-  allows(req: FastifyRequest): boolean {
+  /**
+   * 'ok' (a live session cookie or the admin key as a bearer token), 'denied', or the milliseconds until the
+   * client's address may present a bearer key again (throttled: the key is not checked).
+   */
+  authorize(req: FastifyRequest): 'ok' | 'denied' | number {
     const h = req.headers.authorization;
     if (h !== undefined) {
+      const wait = this.throttle.retryAfterMs(req.ip);
+      if (wait > 0) return wait;
       const m = /^Bearer\s+(\S+)$/i.exec(h);
-      return m !== null && this.keyMatches(m[1]);
+      if (m !== null && this.keyMatches(m[1])) return 'ok';
+      this.throttle.fail(req.ip);
+      return 'denied';
     }
     const token = parseCookies(req.headers.cookie).get(SESSION_COOKIE);
-    if (!token || token.length > 256) return false;
+    if (!token || token.length > 256) return 'denied';
     const id = digest(token).toString('hex');
     const exp = this.sessions.get(id);
-    if (exp === undefined) return false;
+    if (exp === undefined) return 'denied';
     if (exp <= this.now()) {
       this.sessions.delete(id);
-      return false;
+      return 'denied';
     }
-    return true;
+    return 'ok';
   }
 
   private sweep(t: number): void {

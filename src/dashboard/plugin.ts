@@ -2,7 +2,8 @@
  * `registerDashboard(app, options)`: the usage dashboard as routes on the server's fastify instance.
  *
  *   GET  /dashboard                 the page (401 + a sign-in form without the admin key: no data)
- *   POST /dashboard/login           form or JSON { key } → session cookie, 303 to /dashboard (401 wrong, 429 throttled)
+ *   POST /dashboard/login           form or JSON { key } → session cookie, 303 to /dashboard (401 wrong; 429 + Retry-After
+ *                                   when the client's address sent too many wrong keys)
  *   POST /dashboard/logout          ends the session
  *   GET  /dashboard/assets/app.js   the bundled page script (uPlot inside; no CDN) — admin only
  *   GET  /dashboard/assets/app.css  styles (public: the sign-in form uses them; no data)
@@ -16,6 +17,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TokmeterTypeError } from '../errors.js';
+import { ApiError, toHttpError } from '../http/errors.js';
 import type { Ledger, Meter } from '../usage/index.js';
 import { DashboardAuth, SESSION_COOKIE, type AuthOptions } from './auth.js';
 import { buildModels, buildSummary, DashboardQueryError, parseSummaryQuery } from './data.js';
@@ -77,36 +79,48 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
         o.live?.stop?.();
         await records?.close();
       });
+      // Errors are OpenAI-shaped, from the server's one table (src/http/errors.ts), as on the API routes.
+      const sendError = (reply: FastifyReply, err: unknown): FastifyReply => {
+        const h = toHttpError(err);
+        return secure(reply).status(h.status).headers(h.headers).header('cache-control', 'no-store').send(h.body);
+      };
       scope.setErrorHandler((err, req, reply) => {
-        const e = err as Error & { statusCode?: number; code?: string; field?: string };
-        if (e instanceof DashboardQueryError) {
-          return secure(reply)
-            .status(400)
-            .send({ error: { message: e.message, field: e.field, code: 'ERR_INVALID_QUERY' } });
+        if (err instanceof DashboardQueryError) {
+          return sendError(reply, new ApiError('ERR_INVALID_QUERY', err.message, err.field));
         }
-        if (e.statusCode !== undefined && e.statusCode < 500) {
-          return secure(reply)
-            .status(e.statusCode)
-            .send({ error: { message: e.message, code: e.code ?? null } });
-        }
-        req.log.error({ err }, 'dashboard request failed');
-        const unavailable = e.code?.startsWith('ERR_LEDGER') ?? false;
-        return secure(reply)
-          .status(unavailable ? 503 : 500)
-          .send({ error: { message: unavailable ? e.message : 'internal error', code: e.code ?? null } });
+        if (toHttpError(err).status >= 500) req.log.error({ err }, 'dashboard request failed');
+        return sendError(reply, err);
       });
 
       const denied = (req: FastifyRequest, reply: FastifyReply, html: boolean): FastifyReply => {
-        secure(reply).status(401).header('cache-control', 'no-store');
-        if (html) return reply.type('text/html; charset=utf-8').send(loginPage(prefix, undefined));
-        return reply
-          .header('www-authenticate', 'Bearer realm="tokmeter-dashboard"')
-          .send({ error: { message: 'the dashboard needs the admin key', code: 'ERR_DASHBOARD_AUTH' } });
+        if (html) {
+          return secure(reply)
+            .status(401)
+            .header('cache-control', 'no-store')
+            .type('text/html; charset=utf-8')
+            .send(loginPage(prefix, undefined));
+        }
+        void reply.header('www-authenticate', 'Bearer realm="tokmeter-dashboard"');
+        return sendError(reply, new ApiError('ERR_DASHBOARD_AUTH', 'the dashboard needs the admin key'));
       };
+      const throttled = (reply: FastifyReply, retryAfterMs: number): FastifyReply =>
+        secure(reply)
+          .status(429)
+          .header('cache-control', 'no-store')
+          .header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
       const guard =
         (html: boolean) =>
         async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-          if (!auth.allows(req)) await denied(req, reply, html);
+          const a = auth.authorize(req);
+          if (a === 'ok') return;
+          if (a === 'denied') {
+            await denied(req, reply, html);
+            return;
+          }
+          await sendError(
+            reply,
+            new ApiError('ERR_AUTH_THROTTLED', 'too many wrong keys from this address; try again later', null, a),
+          );
         };
 
       scope.get('/', { onRequest: guard(true) }, async (_req, reply) =>
@@ -115,14 +129,14 @@ export async function registerDashboard(app: FastifyInstance, o: DashboardOption
 
       scope.post('/login', async (req, reply) => {
         const body = (req.body ?? {}) as Record<string, unknown>;
-        const r = auth.login(body.key);
+        const r = auth.login(body.key, req.ip);
         secure(reply).header('cache-control', 'no-store');
-        if (r.result !== 'ok') {
-          if (r.result === 'throttled') void reply.status(429).header('retry-after', '60');
-          else void reply.status(401);
-          const message =
-            r.result === 'throttled' ? 'Too many failed sign-ins; try again in a minute.' : 'Wrong admin key.';
-          return reply.type('text/html; charset=utf-8').send(loginPage(prefix, message));
+        if (r.result === 'throttled') {
+          const message = 'Too many failed sign-ins from this address; try again later.';
+          return throttled(reply, r.retryAfterMs).type('text/html; charset=utf-8').send(loginPage(prefix, message));
+        }
+        if (r.result === 'wrong') {
+          return reply.status(401).type('text/html; charset=utf-8').send(loginPage(prefix, 'Wrong admin key.'));
         }
         const attrs = [
           `${SESSION_COOKIE}=${r.token}`,

@@ -5,9 +5,10 @@
  *   GET  /v1/models                              POST /tokenize, /detokenize (vLLM-style, with counts)
  *   GET  /v1/usage  (the caller's tenant, from the ledger)   GET /metrics (Prometheus, own key)   GET /health
  *
- * Every error leaves through one handler and one table (errors.ts). Refusals (limits, budgets, context length) are
- * known before the first byte (`run.admitted`), so a stream only starts once the request was admitted. A client
- * that goes away aborts its generation through an AbortSignal; the Meter still records what was processed.
+ * Every error leaves through one handler and one table (errors.ts), those below the routes too (http.ts: malformed
+ * requests, slow clients, wrong methods). Refusals (limits, budgets, context length) are known before the first
+ * byte (`run.admitted`), so a stream only starts once the request was admitted. A client that goes away aborts its
+ * generation through an AbortSignal; the Meter still records what was processed.
  */
 import { createHash, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -22,21 +23,25 @@ import {
   type MeteredRun,
 } from '../usage/index.js';
 import { isDashboardUrl, liveStatsFromMetrics, registerDashboard, type RecentRecords } from '../dashboard/index.js';
-import { ApiError, toHttpError } from './errors.js';
+import { ApiError, MethodNotAllowedError, toHttpError } from '../http/errors.js';
+import { clientErrorHandler, RouteMethods, timeoutOptions, type HttpTimeouts } from './http.js';
 import type { Caller, KeyStore } from './keys.js';
 import type { ServerMetrics } from './metrics.js';
 import { completionBody, streamChunk, usageChunk, type Kind } from './openai-format.js';
 import {
+  checkChatLimits,
   parseChatRequest,
   parseCompletionRequest,
   parseDetokenizeRequest,
   parseTokenizeRequest,
   parseUsageQuery,
+  type ChatLimits,
   type SamplingRequest,
 } from './requests.js';
 import { SseWriter } from './sse.js';
+import { FailureThrottle, type ThrottleOptions } from '../http/throttle.js';
 
-export interface AppOptions {
+export interface AppOptions extends HttpTimeouts, ChatLimits {
   /** The model as the metering seam sees it (a real Model goes through `asMeterable`). */
   model: MeterableModel;
   /** The model's tokenizer, for /tokenize and /detokenize. */
@@ -60,6 +65,17 @@ export interface AppOptions {
   metricsKey?: string;
   /** Serve GET /metrics without a key (e.g. a scraper on a private network). Excludes `metricsKey`. */
   publicMetrics?: boolean;
+  /**
+   * Wrong metrics and admin keys allowed per client address (and in all) per minute before 429 (throttle.ts;
+   * default 30 per address, 3,000 in all).
+   */
+  keyThrottle?: ThrottleOptions;
+  /**
+   * Proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` to believe (fastify's `trustProxy`: addresses, CIDR
+   * ranges or 'loopback'). Behind a reverse proxy, without it every client has the proxy's address, so the key
+   * throttle counts them all as one client. Default: none.
+   */
+  trustProxy?: string | string[];
 }
 
 const OPEN_CALLER: Caller = { tenant: 'default', keyId: 'anonymous' };
@@ -79,6 +95,7 @@ interface RequestState {
  */
 function metricsGuard(
   o: Pick<AppOptions, 'metricsKey' | 'publicMetrics' | 'dashboard'>,
+  throttle: FailureThrottle,
 ): (req: FastifyRequest) => void {
   if (o.publicMetrics && o.metricsKey !== undefined) {
     throw new TokmeterTypeError('metricsKey and publicMetrics exclude each other: choose one');
@@ -101,8 +118,15 @@ function metricsGuard(
     if (h === undefined || h === '') {
       throw new ApiError('ERR_MISSING_API_KEY', 'missing metrics key: send it as "Authorization: Bearer <key>"');
     }
+    const wait = throttle.retryAfterMs(req.ip);
+    if (wait > 0) {
+      throw new ApiError('ERR_AUTH_THROTTLED', 'too many wrong keys from this address; try again later', null, wait);
+    }
     const m = /^Bearer\s+(\S+)$/i.exec(h);
-    if (!m || !timingSafeEqual(sha256(m[1]!), want)) throw new ApiError('ERR_INVALID_API_KEY', 'invalid metrics key');
+    if (!m || !timingSafeEqual(sha256(m[1]!), want)) {
+      throttle.fail(req.ip);
+      throw new ApiError('ERR_INVALID_API_KEY', 'invalid metrics key');
+    }
   };
 }
 
@@ -112,10 +136,34 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const maxConcurrent = o.maxConcurrent ?? 64;
   const created = Math.floor(Date.now() / 1000);
   const states = new WeakMap<FastifyRequest, RequestState>();
-  const checkMetricsKey = metricsGuard(o);
+  // One budget of wrong keys per client address for every route behind an operator's key (/metrics, /dashboard).
+  const throttle = new FailureThrottle(o.keyThrottle);
+  const checkMetricsKey = metricsGuard(o, throttle);
+  if (meter.ledger) metrics.observeLedger(meter.ledger);
   let active = 0;
 
-  const app = Fastify({ logger: o.logger ?? false, bodyLimit: o.maxBodyBytes ?? 1024 * 1024 });
+  const chatLimits = checkChatLimits(o);
+  const routeMethods = new RouteMethods();
+  let closing = false;
+
+  const app = Fastify({
+    logger: o.logger ?? false,
+    bodyLimit: o.maxBodyBytes ?? 1024 * 1024,
+    ...timeoutOptions(o),
+    clientErrorHandler,
+    // A URL the router cannot decode (`/v1/%zz`) or an over-long parameter: the one error table answers.
+    frameworkErrors: (err, _req, reply) => {
+      const h = toHttpError(err);
+      void (reply as FastifyReply).status(h.status).headers(h.headers).send(h.body);
+    },
+    return503OnClosing: false, // answered by the onRequest hook below, OpenAI-shaped
+    ...(o.trustProxy !== undefined ? { trustProxy: o.trustProxy } : {}),
+  });
+  app.addHook('onRoute', routeMethods.onRoute);
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
 
   // Latency and status of every request, streams included (their response is written outside fastify).
   // A callback hook, not an async one: fastify then goes on to the body in the same tick (a throw is caught by
@@ -128,6 +176,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       metrics.latency.observe({ route }, (performance.now() - t0) / 1000);
       metrics.requests.inc({ route, status: String(reply.raw.statusCode) });
     });
+    if (closing) throw new ApiError('ERR_SHUTTING_DOWN', 'the server is shutting down; retry on another');
     // the dashboard has its own key
     if (url !== undefined && !PUBLIC_ROUTES.has(url) && !isDashboardUrl(url)) {
       states.set(req, { caller: authenticate(req), arrived: t0 });
@@ -157,17 +206,18 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
 
   app.setNotFoundHandler((req, reply) => {
-    const h = toHttpError(new ApiError('ERR_NOT_FOUND', `no route for ${req.method} ${req.url.split('?')[0]}`));
-    void reply.status(h.status).send(h.body);
+    const path = req.url.split('?')[0]!;
+    const allow = routeMethods.allowed(path);
+    const h = toHttpError(
+      allow.length > 0 && !allow.includes(req.method)
+        ? new MethodNotAllowedError(req.method, path, allow)
+        : new ApiError('ERR_NOT_FOUND', `no route for ${req.method} ${path}`),
+    );
+    void reply.status(h.status).headers(h.headers).send(h.body);
   });
 
-  app.get('/health', async () => ({
-    status: 'ok',
-    model: model.name,
-    context_length: model.contextLength,
-    generations_in_flight: active,
-    ledger: meter.ledger ? meter.ledger.stats() : null,
-  }));
+  // Liveness only: it needs no key, so it tells nothing about the model, the load or the ledger (/metrics does).
+  app.get('/health', async () => ({ status: 'ok' }));
 
   app.get('/metrics', async (req, reply) => {
     checkMetricsKey(req);
@@ -204,7 +254,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   // Counting endpoints are not billed but count against the tenant's requests per minute.
   app.post('/tokenize', async (req) => {
     const caller = callerOf(req);
-    const r = parseTokenizeRequest(req.body);
+    const r = parseTokenizeRequest(req.body, chatLimits);
     checkModel(r.model);
     meter.limiter.admit(caller.tenant, 0);
     const ids =
@@ -253,7 +303,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const state = states.get(req);
     const t0 = state?.arrived ?? performance.now(); // arrival: body parsing and validation count as overhead too
     const caller = state?.caller ?? OPEN_CALLER;
-    const r: SamplingRequest = kind === 'chat' ? parseChatRequest(req.body) : parseCompletionRequest(req.body);
+    const r: SamplingRequest =
+      kind === 'chat' ? parseChatRequest(req.body, chatLimits) : parseCompletionRequest(req.body);
     checkModel(r.model);
     if (active >= maxConcurrent) {
       throw new ApiError(
@@ -375,6 +426,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   if (o.dashboard) {
     await registerDashboard(app, {
       ...o.dashboard,
+      throttle,
       meter,
       live: liveStatsFromMetrics(metrics),
       tenants: () => (keys ? new Set(keys.file.keys.map((k) => k.tenant)) : [OPEN_CALLER.tenant]),

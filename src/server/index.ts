@@ -4,4 +4,14 @@ export { startServer, openLedger, type StartOptions, type RunningServer } from '
 export { KeyStore, parseKeysFile, hashKey, newApiKey, type KeysFile, type KeyEntry, type Caller } from './keys.js';
 export { ServerMetrics } from './metrics.js';
 export { asMeterable } from './model-adapter.js';
-export { ApiError, ERROR_TABLE, toHttpError, type OpenAIErrorBody, type HttpError } from './errors.js';
+export {
+  ApiError,
+  MethodNotAllowedError,
+  ERROR_TABLE,
+  toHttpError,
+  type OpenAIErrorBody,
+  type HttpError,
+} from '../http/errors.js';
+export { FailureThrottle, clientKey, type ThrottleOptions } from '../http/throttle.js';
+export type { HttpTimeouts } from './http.js';
+export { DEFAULT_CHAT_LIMITS, type ChatLimits } from './requests.js';

@@ -3,7 +3,7 @@
  * Token counters come from the usage records the Meter accepted (what is billed), never from response text.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { UsageRecord } from '../usage/index.js';
+import type { Ledger, UsageRecord } from '../usage/index.js';
 
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -73,6 +73,53 @@ export class ServerMetrics {
   }
 
   private readonly keyIds = new Map<string, string>();
+  private ledger: Pick<Ledger, 'stats'> | undefined;
+
+  /**
+   * The ledger's state as gauges, read at each scrape: records pending in the spool, spool bytes and bound,
+   * records written and replayed since open, and whether the database is connected. Call once per ledger.
+   */
+  observeLedger(ledger: Pick<Ledger, 'stats'>): void {
+    const first = this.ledger === undefined;
+    this.ledger = ledger;
+    if (!first) return;
+    const current = (): Pick<Ledger, 'stats'> | undefined => this.ledger;
+    const gauge = (name: string, help: string, read: (s: ReturnType<Ledger['stats']>) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          const ledger = current();
+          if (ledger) this.set(read(ledger.stats()));
+        },
+      });
+    };
+    gauge(
+      'tokmeter_ledger_pending_records',
+      'Usage records in the spool not yet confirmed by the database',
+      (s) => s.pending,
+    );
+    gauge('tokmeter_ledger_spool_bytes', 'Bytes in the ledger spool', (s) => s.spoolBytes);
+    gauge(
+      'tokmeter_ledger_spool_max_bytes',
+      'Bound of the ledger spool (503 ledger_unavailable above)',
+      (s) => s.spoolMaxBytes,
+    );
+    gauge(
+      'tokmeter_ledger_written_records',
+      'Records the database confirmed since the ledger opened',
+      (s) => s.written,
+    );
+    gauge(
+      'tokmeter_ledger_replayed_records',
+      'Records replayed from the spool when the ledger opened',
+      (s) => s.replayed,
+    );
+    gauge('tokmeter_ledger_connected', 'Whether the ledger database is reachable (1) or not (0)', (s) =>
+      s.connected ? 1 : 0,
+    );
+  }
 
   /** Remember which API key made request `requestId`, for the labels of its record. */
   expect(requestId: string, keyId: string): void {

@@ -3,8 +3,39 @@
  * ill-typed one, or an OpenAI feature this server does not implement is a 400 that names the field. Nothing is
  * coerced. `null` means "not given" for the fields OpenAI documents as nullable.
  */
+import { TokmeterTypeError } from '../errors.js';
 import type { MeterablePromptInput as PromptInput } from '../usage/index.js';
-import { ApiError } from './errors.js';
+import { ApiError } from '../http/errors.js';
+
+/**
+ * Bounds of a chat request, checked while its body is validated, before the chat template renders it: rendering
+ * costs time in the messages and their size, on the event loop.
+ */
+export interface ChatLimits {
+  /** Messages per chat request; more is a 400 `array_above_max_length` on 'messages'. Default 2,048. */
+  maxChatMessages?: number;
+  /** UTF-8 bytes of all message contents together; more is a 400 `input_too_long` on 'messages'. Default 1 MiB. */
+  maxChatContentBytes?: number;
+}
+
+export const DEFAULT_CHAT_LIMITS: Readonly<Required<ChatLimits>> = {
+  maxChatMessages: 2048,
+  maxChatContentBytes: 1024 * 1024,
+};
+
+/** Validates configured chat limits (integers >= 1) and fills in the defaults. */
+export function checkChatLimits(o: ChatLimits): Required<ChatLimits> {
+  const out = { ...DEFAULT_CHAT_LIMITS };
+  for (const name of ['maxChatMessages', 'maxChatContentBytes'] as const) {
+    const v = o[name];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+      throw new TokmeterTypeError(`expected an integer >= 1 for ${name}, got ${String(v)}`);
+    }
+    out[name] = v;
+  }
+  return out;
+}
 
 export interface SamplingRequest {
   model: string;
@@ -212,11 +243,19 @@ function messageContent(v: unknown, where: string): string {
 
 const ROLES = ['system', 'developer', 'user', 'assistant'];
 
-export function parseChatRequest(raw: unknown): SamplingRequest {
+export function parseChatRequest(raw: unknown, limits: Required<ChatLimits> = DEFAULT_CHAT_LIMITS): SamplingRequest {
   const body = expectBody(raw);
   checkFields(body, [...COMMON, 'messages', 'max_completion_tokens'], CHAT_UNSUPPORTED);
   const m = body.messages;
   if (!Array.isArray(m) || m.length === 0) bad('messages', `expected a non-empty array for 'messages', got ${show(m)}`);
+  if (m.length > limits.maxChatMessages) {
+    throw new ApiError(
+      'ERR_ARRAY_TOO_LONG',
+      `'messages' has ${m.length} messages, over the limit of ${limits.maxChatMessages} per request`,
+      'messages',
+    );
+  }
+  let bytes = 0;
   const messages = m.map((msg, i) => {
     const where = `messages[${i}]`;
     if (!isObject(msg)) bad(where, `expected an object for '${where}', got ${show(msg)}`);
@@ -229,7 +268,16 @@ export function parseChatRequest(raw: unknown): SamplingRequest {
     if (typeof msg.role !== 'string' || !ROLES.includes(msg.role)) {
       bad(`${where}.role`, `expected one of ${ROLES.join(', ')} for '${where}.role', got ${show(msg.role)}`);
     }
-    return { role: msg.role, content: messageContent(msg.content, `${where}.content`) };
+    const content = messageContent(msg.content, `${where}.content`);
+    bytes += Buffer.byteLength(content, 'utf8');
+    if (bytes > limits.maxChatContentBytes) {
+      throw new ApiError(
+        'ERR_INPUT_TOO_LONG',
+        `the contents of 'messages' are over the limit of ${limits.maxChatContentBytes} bytes per request`,
+        'messages',
+      );
+    }
+    return { role: msg.role, content };
   });
   return common(body, { messages }, 'messages');
 }
@@ -262,7 +310,10 @@ export interface TokenizeRequest {
 }
 
 /** vLLM's /tokenize: `{prompt}` or `{messages}`, with add_special_tokens / add_generation_prompt. */
-export function parseTokenizeRequest(raw: unknown): TokenizeRequest {
+export function parseTokenizeRequest(
+  raw: unknown,
+  limits: Required<ChatLimits> = DEFAULT_CHAT_LIMITS,
+): TokenizeRequest {
   const body = expectBody(raw);
   checkFields(body, ['model', 'prompt', 'messages', 'add_special_tokens', 'add_generation_prompt'], {});
   const model = body.model === undefined || body.model === null ? undefined : body.model;
@@ -281,7 +332,7 @@ export function parseTokenizeRequest(raw: unknown): TokenizeRequest {
       model,
     };
   }
-  const chat = parseChatRequest({ model: 'x', messages: body.messages });
+  const chat = parseChatRequest({ model: 'x', messages: body.messages }, limits);
   if (body.add_special_tokens !== undefined)
     bad('add_special_tokens', "'add_special_tokens' applies to 'prompt' only (a chat template writes its own)");
   return {

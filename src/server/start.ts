@@ -11,11 +11,17 @@ import { Model } from '../model/index.js';
 import { createRedisServices, type RedisServices } from '../scale/services.js';
 import { Meter, PostgresLedger, PriceTable, SqliteLedger, type Ledger } from '../usage/index.js';
 import { buildApp } from './app.js';
+import type { HttpTimeouts } from './http.js';
 import { KeyStore } from './keys.js';
 import { ServerMetrics } from './metrics.js';
 import { asMeterable } from './model-adapter.js';
+import type { ChatLimits } from './requests.js';
 
-export interface StartOptions {
+/**
+ * Also: `headersTimeoutMs` (5 s), `requestTimeoutMs` (30 s), `connectionTimeoutMs` (off) bound receiving a request
+ * (http.ts); `maxChatMessages` (2,048) and `maxChatContentBytes` (1 MiB) bound a chat before its template runs.
+ */
+export interface StartOptions extends HttpTimeouts, ChatLimits {
   /** Model folder (Hugging Face / Optimum layout). */
   model: string;
   port?: number;
@@ -64,6 +70,8 @@ export interface StartOptions {
   publicMetrics?: boolean;
   /** Collect process metrics (CPU, memory, event loop) too. Default true. */
   defaultMetrics?: boolean;
+  /** Reverse proxies whose X-Forwarded-For to believe (addresses, CIDR ranges, 'loopback'); see buildApp. */
+  trustProxy?: string | string[];
 }
 
 export interface RunningServer {
@@ -87,6 +95,13 @@ export function openLedger(spec: string, spoolDir?: string): Ledger {
     return new PostgresLedger(spec, { spoolDir: path.resolve(spoolDir ?? path.join('.tokmeter', 'spool')) });
   }
   throw new TokmeterTypeError(`expected sqlite:PATH or postgres://... for the ledger, got ${JSON.stringify(spec)}`);
+}
+
+/** The options of `o` named in `names` that are set. */
+function pick<T extends object, K extends keyof T>(o: T, names: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const n of names) if (o[n] !== undefined) out[n] = o[n];
+  return out;
 }
 
 export async function startServer(o: StartOptions): Promise<RunningServer> {
@@ -150,6 +165,14 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
       ...(keys ? { keys } : {}),
       ...(o.maxBodyBytes !== undefined ? { maxBodyBytes: o.maxBodyBytes } : {}),
       ...(o.maxConcurrent !== undefined ? { maxConcurrent: o.maxConcurrent } : {}),
+      ...pick(o, [
+        'trustProxy',
+        'headersTimeoutMs',
+        'requestTimeoutMs',
+        'connectionTimeoutMs',
+        'maxChatMessages',
+        'maxChatContentBytes',
+      ]),
       ...(o.logger !== undefined ? { logger: o.logger } : {}),
       ...(o.metricsKey !== undefined ? { metricsKey: o.metricsKey } : {}),
       ...(o.publicMetrics ? { publicMetrics: true } : {}),

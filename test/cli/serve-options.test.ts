@@ -29,6 +29,27 @@ it('passes the engine and Redis flags through', () => {
   expect(serveOptions({ model: 'm', port: 0, host: 'h' })).not.toHaveProperty('device');
 });
 
+it('passes the request clocks and chat bounds through', () => {
+  const o = serveOptions({
+    model: 'm',
+    port: 0,
+    host: 'h',
+    headersTimeout: 2000,
+    requestTimeout: 9000,
+    maxChatMessages: 64,
+    maxChatBytes: 4096,
+    trustProxy: 'loopback, 10.0.0.0/8',
+  });
+  expect(o).toMatchObject({
+    headersTimeoutMs: 2000,
+    requestTimeoutMs: 9000,
+    maxChatMessages: 64,
+    maxChatContentBytes: 4096,
+    trustProxy: ['loopback', '10.0.0.0/8'],
+  });
+  expect(serveOptions({ model: 'm', port: 0, host: 'h' })).not.toHaveProperty('headersTimeoutMs');
+});
+
 it('refuses redisEvents without redis', async () => {
   await expect(startServer({ model: '/nonexistent', redisEvents: 'redis://127.0.0.1:6380' })).rejects.toThrow(
     TokmeterTypeError,

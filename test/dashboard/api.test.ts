@@ -94,6 +94,7 @@ describe('access', () => {
         const res = await app.inject({ method: 'GET', url, headers: h });
         expect(res.statusCode, `${url} ${JSON.stringify(h)}`).toBe(401);
         expect(res.body).not.toMatch(/acme|beta|small|large|promptTokens/);
+        if (url !== '/dashboard') expect(res.json().error).toMatchObject({ param: null, code: 'invalid_api_key' });
       }
     }
     const page = await app.inject('/dashboard');
@@ -137,13 +138,59 @@ describe('access', () => {
     expect((await app.inject({ url: '/dashboard/api/summary', headers: { cookie } })).statusCode).toBe(401);
   });
 
-  it('throttles repeated wrong keys', async () => {
+  it('throttles wrong keys per client address: the attacker is locked out, the right key elsewhere signs in', async () => {
     const throttled = await dashboardApp({ meter, maxFailedLoginsPerMinute: 2 });
-    const post = (key: string) => throttled.inject({ method: 'POST', url: '/dashboard/login', payload: { key } });
-    expect((await post('wrong-wrong-wrong-wrong')).statusCode).toBe(401);
-    expect((await post('wrong-wrong-wrong-wrong')).statusCode).toBe(401);
-    expect((await post('wrong-wrong-wrong-wrong')).statusCode).toBe(429);
-    expect((await post(ADMIN_KEY)).statusCode).toBe(429); // even the right key waits out the minute
+    const post = (key: string, remoteAddress: string) =>
+      throttled.inject({ method: 'POST', url: '/dashboard/login', payload: { key }, remoteAddress });
+    const attacker = '203.0.113.7';
+    expect((await post('wrong-wrong-wrong-wrong', attacker)).statusCode).toBe(401);
+    expect((await post('wrong-wrong-wrong-wrong', attacker)).statusCode).toBe(401);
+    const locked = await post('wrong-wrong-wrong-wrong', attacker);
+    expect(locked.statusCode).toBe(429);
+    const retry = Number(locked.headers['retry-after']);
+    expect(retry).toBeGreaterThanOrEqual(1);
+    expect(retry).toBeLessThanOrEqual(60);
+    expect((await post(ADMIN_KEY, attacker)).statusCode).toBe(429); // the attacker's address waits out its minute
+    const admin = await post(ADMIN_KEY, '198.51.100.20');
+    expect(admin.statusCode).toBe(303); // another address signs in
+    expect(String(admin.headers['set-cookie'])).toContain('tokmeter_dashboard=');
+    // IPv6 clients count by their /64: another address in the attacker's /64 is the same client.
+    for (let i = 0; i < 2; i++) await post('wrong-wrong-wrong-wrong', `2001:db8:1:2::${i + 1}`);
+    expect((await post(ADMIN_KEY, '2001:db8:1:2:ffff::9')).statusCode).toBe(429);
+    expect((await post(ADMIN_KEY, '2001:db8:1:3::1')).statusCode).toBe(303);
+    await throttled.close();
+  });
+
+  it('throttles wrong bearer keys on the data API the same way (429 + Retry-After)', async () => {
+    const throttled = await dashboardApp({ meter, maxFailedLoginsPerMinute: 2 });
+    const get = (key: string, remoteAddress: string) =>
+      throttled.inject({ url: '/dashboard/api/live', headers: { authorization: `Bearer ${key}` }, remoteAddress });
+    const attacker = '203.0.113.8';
+    expect((await get('wrong-wrong-wrong-wrong', attacker)).statusCode).toBe(401);
+    expect((await get('wrong-wrong-wrong-wrong', attacker)).statusCode).toBe(401);
+    const locked = await get(ADMIN_KEY, attacker);
+    expect(locked.statusCode).toBe(429);
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(locked.json().error).toMatchObject({ type: 'rate_limit_error', code: 'too_many_failed_attempts' });
+    // Sign-in from the same address is locked too: one budget for every way of presenting the key.
+    const login = await throttled.inject({
+      method: 'POST',
+      url: '/dashboard/login',
+      payload: { key: ADMIN_KEY },
+      remoteAddress: attacker,
+    });
+    expect(login.statusCode).toBe(429);
+    expect((await get(ADMIN_KEY, '198.51.100.21')).statusCode).toBe(200);
+    await throttled.close();
+  });
+
+  it('a global budget far above one client bounds guessing from many addresses', async () => {
+    const throttled = await dashboardApp({ meter, maxFailedLoginsPerMinute: 2, maxFailedLoginsPerMinuteTotal: 3 });
+    const post = (key: string, remoteAddress: string) =>
+      throttled.inject({ method: 'POST', url: '/dashboard/login', payload: { key }, remoteAddress });
+    for (const a of ['192.0.2.1', '192.0.2.2', '192.0.2.3'])
+      expect((await post('wrong-key-wrong-key', a)).statusCode).toBe(401);
+    expect((await post(ADMIN_KEY, '192.0.2.4')).statusCode).toBe(429);
     await throttled.close();
   });
 
@@ -151,7 +198,9 @@ describe('access', () => {
     const bad = async (q: string, field: string) => {
       const res = await app.inject({ url: `/dashboard/api/summary${q}`, headers: bearer });
       expect(res.statusCode).toBe(400);
-      expect(res.json().error.field).toBe(field);
+      expect(res.json()).toEqual({
+        error: { message: expect.any(String), type: 'invalid_request_error', param: field, code: 'invalid_request' },
+      });
     };
     await bad('?group_by=day', 'group_by');
     await bad('?from=yesterday', 'from');

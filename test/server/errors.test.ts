@@ -1,6 +1,6 @@
 /** Unit tests of the one error table and of request validation (no model needed). */
 import { describe, expect, it } from 'vitest';
-import { ApiError, ERROR_TABLE, toHttpError } from '../../src/server/errors.js';
+import { ApiError, ERROR_TABLE, toHttpError } from '../../src/http/errors.js';
 import { parseChatRequest, parseCompletionRequest, parseTokenizeRequest } from '../../src/server/requests.js';
 import { BudgetExceededError, RateLimitError } from '../../src/usage/index.js';
 import { ContextLengthError, TokmeterTypeError } from '../../src/errors.js';

@@ -20,6 +20,17 @@ export class ApiError extends TokmeterError {
   }
 }
 
+/** A path that exists, asked with a method it does not answer: 405 with the `Allow` header. */
+export class MethodNotAllowedError extends ApiError {
+  constructor(
+    method: string,
+    path: string,
+    readonly allow: readonly string[],
+  ) {
+    super('ERR_METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}; use ${allow.join(' or ')}`);
+  }
+}
+
 export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
@@ -47,11 +58,25 @@ export const ERROR_TABLE: Readonly<Record<string, Entry>> = {
   // ---- the server ----
   ERR_MISSING_API_KEY: { status: 401, type: 'invalid_request_error', openaiCode: 'missing_api_key' },
   ERR_INVALID_API_KEY: { status: 401, type: 'invalid_request_error', openaiCode: 'invalid_api_key' },
+  ERR_DASHBOARD_AUTH: { status: 401, type: 'invalid_request_error', openaiCode: 'invalid_api_key' },
+  ERR_INVALID_QUERY: { status: 400, type: 'invalid_request_error', openaiCode: 'invalid_request' },
+  // Too many wrong operator keys (metrics, admin) from one client address: Retry-After says when to try again.
+  ERR_AUTH_THROTTLED: { status: 429, type: 'rate_limit_error', openaiCode: 'too_many_failed_attempts' },
   ERR_INVALID_REQUEST: { status: 400, type: 'invalid_request_error', openaiCode: 'invalid_request' },
   ERR_UNKNOWN_PARAMETER: { status: 400, type: 'invalid_request_error', openaiCode: 'unknown_parameter' },
   ERR_UNSUPPORTED_PARAMETER: { status: 400, type: 'invalid_request_error', openaiCode: 'unsupported_parameter' },
   ERR_UNKNOWN_MODEL: { status: 404, type: 'invalid_request_error', openaiCode: 'model_not_found' },
   ERR_NOT_FOUND: { status: 404, type: 'invalid_request_error', openaiCode: 'not_found' },
+  ERR_METHOD_NOT_ALLOWED: { status: 405, type: 'invalid_request_error', openaiCode: 'method_not_allowed' },
+  ERR_ARRAY_TOO_LONG: { status: 400, type: 'invalid_request_error', openaiCode: 'array_above_max_length' },
+  ERR_SHUTTING_DOWN: { status: 503, type: 'server_error', openaiCode: 'shutting_down' },
+  // ---- node's HTTP parser and request clocks (http.ts) ----
+  ERR_MALFORMED_HTTP: { status: 400, type: 'invalid_request_error', openaiCode: 'malformed_request' },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, type: 'invalid_request_error', openaiCode: 'request_timeout' },
+  HPE_HEADER_OVERFLOW: { status: 431, type: 'invalid_request_error', openaiCode: 'request_headers_too_large' },
+  // ---- fastify (routing) ----
+  FST_ERR_BAD_URL: { status: 400, type: 'invalid_request_error', openaiCode: 'invalid_url' },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, type: 'invalid_request_error', openaiCode: 'uri_too_long' },
   ERR_OVERLOADED: { status: 503, type: 'server_error', openaiCode: 'server_overloaded' },
   ERR_QUEUE_FULL: { status: 503, type: 'server_error', openaiCode: 'server_overloaded' },
   ERR_GENERATION_ABORTED: { status: 503, type: 'server_error', openaiCode: 'generation_aborted' },
@@ -75,6 +100,8 @@ export const ERROR_TABLE: Readonly<Record<string, Entry>> = {
   ERR_SPOOL_FULL: { status: 503, type: 'server_error', openaiCode: 'ledger_unavailable' },
   ERR_LIMITER_UNAVAILABLE: { status: 503, type: 'server_error', openaiCode: 'limiter_unavailable' },
   ERR_LEDGER_CLOSED: { status: 503, type: 'server_error', openaiCode: 'shutting_down' },
+  // The ledger's database failed: retry later; its message may name the database, so it is logged, not sent.
+  ERR_LEDGER: { status: 503, type: 'server_error', openaiCode: 'ledger_unavailable', expose: false },
   ERR_DISPOSED: { status: 503, type: 'server_error', openaiCode: 'shutting_down' },
   // ---- server faults: the caller cannot fix these; the message is logged, not sent ----
   ERR_PRICE: { status: 500, type: 'server_error', openaiCode: 'pricing_error', expose: false },
@@ -129,6 +156,7 @@ export function toHttpError(err: unknown, promptParam = 'messages'): HttpError {
     headers['retry-after'] = String(Math.max(1, Math.ceil(retry / 1000)));
     headers['retry-after-ms'] = String(Math.max(1, Math.ceil(retry)));
   }
+  if (err instanceof MethodNotAllowedError) headers.allow = err.allow.join(', ');
   let type = entry.type;
   if (code === 'ERR_RATE_LIMIT') {
     const limit = (err as { limit?: unknown }).limit;
