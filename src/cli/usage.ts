@@ -1,4 +1,7 @@
-/** `tokmeter usage`: usage reports from a ledger (table, --json or --csv). */
+/**
+ * `tokmeter usage`: usage reports from a ledger (table, --json or --csv). A reader: it never opens the spool, so it
+ * runs beside a live server; records still waiting in the spool are counted and named, not reported.
+ */
 import type { Command } from 'commander';
 import { openLedger } from '../server/index.js';
 import { reportToCsv, reportToJson, type GroupBy } from '../usage/index.js';
@@ -44,7 +47,7 @@ export function registerUsage(program: Command): void {
         if (!['key', 'model', 'day'].includes(f.groupBy))
           throw new Error(`expected key, model or day for --group-by, got ${JSON.stringify(f.groupBy)}`);
         if (f.json && f.csv) throw new Error('--json and --csv conflict');
-        const ledger = openLedger(f.ledger, f.spoolDir);
+        const ledger = openLedger(f.ledger, f.spoolDir, { readOnly: true });
         try {
           const from = time(f.from, 'from');
           const to = time(f.to, 'to');
@@ -55,9 +58,25 @@ export function registerUsage(program: Command): void {
             ...(f.key !== undefined ? { key: f.key } : {}),
             ...(f.model !== undefined ? { model: f.model } : {}),
           });
-          if (f.csv) return void process.stdout.write(reportToCsv(rows, f.currency));
+          // After the report: a record moving from the spool to the database meanwhile is then in the report.
+          const pending = await ledger.spoolPending();
+          const note =
+            pending.records === 0
+              ? ''
+              : `(${pending.records} more record${pending.records === 1 ? '' : 's'} accepted but not in the ` +
+                `database yet, in the spool ${pending.dir}: ${
+                  pending.ownerPid !== undefined
+                    ? `process ${pending.ownerPid} is writing them`
+                    : 'no process owns it; they are written when a server or ledger opens it again'
+                })\n`;
+          if (f.csv || f.json) {
+            process.stdout.write(
+              f.csv ? reportToCsv(rows, f.currency) : `${JSON.stringify(reportToJson(rows, f.currency))}\n`,
+            );
+            process.stderr.write(note);
+            return;
+          }
           const json = reportToJson(rows, f.currency);
-          if (f.json) return void process.stdout.write(`${JSON.stringify(json)}\n`);
           const head = [f.groupBy, 'requests', 'prompt', 'cached', 'completion', 'total', 'cost'];
           const body = json.map((r) =>
             [
@@ -75,6 +94,7 @@ export function registerUsage(program: Command): void {
             cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
           process.stdout.write(`${[fmt(head), ...body.map(fmt)].join('\n')}\n`);
           if (rows.length === 0) process.stdout.write('(no usage recorded)\n');
+          process.stdout.write(note);
         } finally {
           await ledger.close();
         }
