@@ -31,9 +31,12 @@ function time(v: string | undefined, flag: string): number | undefined {
 export function registerUsage(program: Command): void {
   program
     .command('usage')
-    .description('usage report from a ledger, grouped by key (tenant), model or day')
+    .description('usage report from a ledger (the database only; safe beside a running server), by key, model or day')
     .requiredOption('--ledger <spec>', 'sqlite:PATH or postgres://...')
-    .option('--spool-dir <dir>', 'local spool of a postgres ledger (default .tokmeter/spool)')
+    .option(
+      '--spool-dir <dir>',
+      'spool of a postgres ledger, read to count records not yet written (default .tokmeter/spool)',
+    )
     .option('-g, --group-by <what>', 'key | model | day', 'key')
     .option('--from <date>', 'inclusive start (ISO date or epoch ms)')
     .option('--to <date>', 'exclusive end (ISO date or epoch ms)')
