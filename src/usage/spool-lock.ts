@@ -19,7 +19,8 @@
  * host on a shared file system) the claim counts as alive: the spool stays locked and the error names the file to
  * remove once that process is known to be gone. A spool is local to one machine and one PID namespace.
  *
- * `spool.lock` holding a bare pid (written by earlier versions) is honoured while that pid is alive.
+ * `spool.lock` holding a bare pid (written by earlier versions) is honoured while that pid is alive. Without procfs
+ * (not Linux) only the pid is checked, so there a reused pid keeps a stale claim alive until that process exits.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -164,8 +165,11 @@ export function spoolOwners(dir: string): SpoolOwner[] {
       const text = readOr(file);
       if (text === null) continue;
       const pid = Number(text);
-      if (Number.isSafeInteger(pid) && pid > 0)
-        identity = { pid, start: null, boot: null, pidns: null, host: os.hostname() };
+      if (!Number.isSafeInteger(pid) || pid <= 0) {
+        out.push({ file, identity: { pid: 0, start: null, boot: null, pidns: null, host: '' }, state: 'dead' });
+        continue; // earlier versions treated an unreadable pid as stale too
+      }
+      identity = { pid, start: null, boot: null, pidns: null, host: os.hostname() };
     } else {
       continue;
     }
@@ -212,7 +216,13 @@ export class SpoolLock {
       const name = `spool.lock.${me.pid}-${randomBytes(8).toString('hex')}`;
       const file = path.join(dir, name);
       const tmp = path.join(dir, `.${name}.tmp`);
-      fs.writeFileSync(tmp, body, { flag: 'wx' });
+      const fd = fs.openSync(tmp, 'wx');
+      try {
+        fs.writeSync(fd, body);
+        fs.fsyncSync(fd); // a claim that survives a power loss has its content: it can be judged stale later
+      } finally {
+        fs.closeSync(fd);
+      }
       fs.renameSync(tmp, file); // the claim appears whole
       blocker = undefined;
       for (const o of spoolOwners(dir)) {
