@@ -1,6 +1,7 @@
 /**
  * `tokmeter usage`: usage reports from a ledger (table, --json or --csv). A reader: it never opens the spool, so it
- * runs beside a live server; records still waiting in the spool are counted and named, not reported.
+ * runs beside a live server; records still waiting in the spool are counted and named, not reported. `--flush`
+ * makes it a writer that first writes what a crashed server left in its spool.
  */
 import type { Command } from 'commander';
 import { openLedger } from '../server/index.js';
@@ -18,6 +19,7 @@ interface UsageFlags {
   currency: string;
   json?: boolean;
   csv?: boolean;
+  flush?: boolean;
 }
 
 function time(v: string | undefined, flag: string): number | undefined {
@@ -45,12 +47,17 @@ export function registerUsage(program: Command): void {
     .option('--currency <code>', 'currency label of the costs', 'USD')
     .option('--json', 'JSON rows')
     .option('--csv', 'CSV rows')
+    .option(
+      '--flush',
+      'first write the records waiting in a spool that no process owns (a crashed server); refused while one does',
+    )
     .action(
       action('usage', async (f: UsageFlags) => {
         if (!['key', 'model', 'day'].includes(f.groupBy))
           throw new Error(`expected key, model or day for --group-by, got ${JSON.stringify(f.groupBy)}`);
         if (f.json && f.csv) throw new Error('--json and --csv conflict');
-        const ledger = openLedger(f.ledger, f.spoolDir, { readOnly: true });
+        // A reader unless told to flush: then a writer, which takes the spool only when no live process owns it.
+        const ledger = openLedger(f.ledger, f.spoolDir, { readOnly: !f.flush });
         try {
           const from = time(f.from, 'from');
           const to = time(f.to, 'to');
@@ -70,7 +77,7 @@ export function registerUsage(program: Command): void {
                 `database yet, in the spool ${pending.dir}: ${
                   pending.ownerPid !== undefined
                     ? `process ${pending.ownerPid} is writing them`
-                    : 'no process owns it; they are written when a server or ledger opens it again'
+                    : 'no process owns it; the next server on this ledger, or usage --flush, writes them'
                 })\n`;
           if (f.csv || f.json) {
             process.stdout.write(

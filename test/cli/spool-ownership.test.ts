@@ -2,7 +2,8 @@
  * A live server's spool cannot be taken from it: `tokmeter usage` (a reader) and a second `tokmeter serve` on the
  * same SQLite ledger, run as real CLI processes beside a running `tokmeter serve`, leave its lock and its active
  * segment alone; the report counts the records still waiting in the spool. Then the server is SIGKILLed with
- * records only in its spool, and a new server recovers them: every record a client saw is stored exactly once.
+ * records only in its spool; `usage --flush` and then a new server recover them: every record a client saw is stored
+ * exactly once.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readlinkSync } from 'node:fs';
@@ -15,13 +16,13 @@ import { makeChatTinyModel, tempDir } from '../server/helpers.js';
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const CLI = path.join(ROOT, 'src', 'cli', 'index.ts');
 
-function tokmeter(args: string[]): { status: number | null; stdout: string; stderr: string } {
+function tokmeter(args: string[]): { status: number | null; stdout: string; stderr: string; signal: string | null } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 90_000,
   });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
 }
 
 interface Seen {
@@ -80,8 +81,8 @@ describe('a live server keeps its spool', () => {
           }
         })
         .filter((l) => l.includes('segment-') && l.includes('(deleted)'));
-    const rows = (r: { status: number | null; stdout: string; stderr: string }) => {
-      expect(r.status, r.stderr).toBe(0);
+    const rows = (r: ReturnType<typeof tokmeter>) => {
+      expect(r.status, `signal ${r.signal}; stderr: ${r.stderr}`).toBe(0);
       return JSON.parse(r.stdout) as { requests: number }[];
     };
     let reader: Database.Database | undefined;
@@ -118,11 +119,19 @@ describe('a live server keeps its spool', () => {
       expect(deletedOpenSegments(pid)).toEqual([]);
     }
     const table = tokmeter(['usage', '--ledger', ledger]);
-    expect(table.status, table.stderr).toBe(0);
+    expect(table.status, `signal ${table.signal}; stderr: ${table.stderr}`).toBe(0);
     expect(table.stdout).toMatch(/\n\(3 more records accepted but not in the database yet, in the spool /);
 
+    // a writer that asks for the spool (usage --flush) is refused and, like the second server, takes nothing
+    const flushing = tokmeter(['usage', '--ledger', ledger, '--flush']);
+    expect(flushing.status, `signal ${flushing.signal}; stderr: ${flushing.stderr}`).toBe(1);
+    expect(flushing.stderr).toMatch(new RegExp(`in use by process ${pid}.*ERR_SPOOL_LOCKED`));
+    expect(claims()).toEqual(held);
+    expect(segments()).toEqual(active);
+
     const second = serve();
-    expect((await second.exited).code).toBe(1);
+    const secondExit = await second.exited;
+    expect(secondExit.code, `signal ${secondExit.signal}; stderr: ${second.stderr.join('')}`).toBe(1);
     expect(second.stderr.join('')).toMatch(new RegExp(`in use by process ${pid}.*ERR_SPOOL_LOCKED`));
     expect(claims()).toEqual(held);
     expect(segments()).toEqual(active);
@@ -136,13 +145,18 @@ describe('a live server keeps its spool', () => {
     const orphaned = tokmeter(['usage', '--ledger', ledger, '--json']);
     expect(rows(orphaned)).toEqual([expect.objectContaining({ requests: 3 })]);
     expect(orphaned.stderr).toContain('5 more records accepted but not in the database yet');
-    expect(orphaned.stderr).toContain('no process owns it');
+    expect(orphaned.stderr).toContain('no process owns it; the next server on this ledger, or usage --flush');
 
-    // recovery: a new server takes over the dead one's spool and writes what it had accepted
+    // recovery: usage --flush takes over the dead server's spool and writes what it had accepted; a new server
+    // on the same ledger afterwards adds nothing
+    const flushed = tokmeter(['usage', '--ledger', ledger, '--flush', '--json']);
+    expect(rows(flushed)).toEqual([expect.objectContaining({ requests: 8 })]);
+    expect(flushed.stderr).toBe('');
     const c = serve();
     await urlOf(c);
     c.proc.kill('SIGTERM');
-    expect((await c.exited).code, c.stderr.join('')).toBe(0);
+    const cExit = await c.exited;
+    expect(cExit.code, `signal ${cExit.signal}; stderr: ${c.stderr.join('')}`).toBe(0);
     const stored = reader!
       .prepare('SELECT id, prompt_tokens, completion_tokens, count(*) OVER (PARTITION BY id) AS n FROM usage_records')
       .all() as { id: string; prompt_tokens: number; completion_tokens: number; n: number }[];
