@@ -6,15 +6,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { scanSpool, Spool } from '../../src/usage/spool.js';
 import { processIdentity, spoolOwners, type ProcessIdentity } from '../../src/usage/spool-lock.js';
-import { fixture, runChild, type Child } from '../scale/child.js';
+import { runChild, type Child } from '../scale/child.js';
 import { makeRecord } from './fixtures/records.js';
 import { tempDir } from './helpers.js';
 
 const claims = (dir: string) => readdirSync(dir).filter((f) => f.startsWith('spool.lock'));
-const RACER = fixture('../../usage/fixtures/lock-racer.ts');
+const RACER = fileURLToPath(new URL('./fixtures/lock-racer.ts', import.meta.url));
 
 /** Writes a claim as another process would have. */
 function writeClaim(dir: string, who: ProcessIdentity): string {
