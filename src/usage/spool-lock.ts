@@ -185,7 +185,7 @@ export function spoolOwners(dir: string): SpoolOwner[] {
   return out;
 }
 
-function describe(o: SpoolOwner): string {
+function describeOwner(o: SpoolOwner): string {
   const who = o.identity.pid > 0 ? `process ${o.identity.pid}` : 'an unreadable claim';
   if (o.state === 'alive') return o.identity.pid === process.pid ? 'this process (another open ledger)' : who;
   return `${who}${o.identity.host && o.identity.host !== os.hostname() ? ` on ${o.identity.host}` : ''} (whose state cannot be checked from here: remove ${o.file} once it is known to be gone)`;
@@ -247,7 +247,7 @@ export class SpoolLock {
     }
     throw new LedgerError(
       'ERR_SPOOL_LOCKED',
-      `spool ${dir} is in use by ${blocker ? describe(blocker) : 'another process'}`,
+      `spool ${dir} is in use by ${blocker ? describeOwner(blocker) : 'another process'}`,
     );
   }
 
