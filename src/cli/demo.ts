@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { makeModel } from '../modelgen/index.js';
 import { startServer } from '../server/index.js';
 import { serveUntilSignal } from './serve.js';
-import { action, intArg } from './util.js';
+import { action, intArg, onceSignal } from './util.js';
 
 interface DemoFlags {
   dir: string;
@@ -71,8 +71,9 @@ export function registerDemo(program: Command): void {
           adminKey,
           ...(f.threads !== undefined ? { threads: f.threads } : {}),
         });
+        const signal = onceSignal();
         process.stdout.write(demoInstructions(server.url, server.model.name, f.ledger, adminKey));
-        await serveUntilSignal(server);
+        await serveUntilSignal(server, signal);
       }),
     );
 }

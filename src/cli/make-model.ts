@@ -1,4 +1,8 @@
-/** `tokmeter make-model`: writes a seeded random-weight model folder (src/modelgen) for tests, demos, benchmarks. */
+/**
+ * `tokmeter make-model`: writes a seeded random-weight model folder (src/modelgen) for tests, demos, benchmarks.
+ * Without --tokenizer, tiny and demo get Llama 3's tokenizer and chat template (so chat works against them, as in
+ * the demo); bench keeps its size's tokenizer.
+ */
 import type { Command } from 'commander';
 import {
   MODEL_DTYPES,
@@ -11,6 +15,9 @@ import {
   type TokenizerName,
 } from '../modelgen/index.js';
 import { action, intArg } from './util.js';
+
+/** The tokenizer when --tokenizer is not given. */
+const DEFAULT_TOKENIZER: Record<SizeName, TokenizerName> = { tiny: 'llama3', demo: 'llama3', bench: 'llama2' };
 
 interface MakeFlags {
   out: string;
@@ -31,7 +38,12 @@ export function registerMakeModel(program: Command): void {
     .option('-s, --size <size>', SIZES.join(' | '), 'tiny')
     .option('--seed <n>', 'weights seed (same seed, same bytes)', intArg(0))
     .option('--force', 'replace an existing folder')
-    .option('--tokenizer <name>', TOKENIZERS.join(' | '))
+    .option(
+      '--tokenizer <name>',
+      `${TOKENIZERS.join(' | ')} (default: ${Object.entries(DEFAULT_TOKENIZER)
+        .map(([size, t]) => `${t} for ${size}`)
+        .join(', ')})`,
+    )
     .option('--context <n>', 'context length (max_position_embeddings)', intArg(2))
     .option('--dtype <list>', `ONNX files to write: ${MODEL_DTYPES.join(',')} (comma-separated)`, 'fp32')
     .option('-q, --quiet', 'no progress lines')
@@ -53,7 +65,7 @@ export function registerMakeModel(program: Command): void {
           force: f.force ?? false,
           dtypes: dtypes as ModelDtype[],
           ...(f.seed !== undefined ? { seed: f.seed } : {}),
-          ...(f.tokenizer !== undefined ? { tokenizer: f.tokenizer as TokenizerName } : {}),
+          tokenizer: (f.tokenizer as TokenizerName | undefined) ?? DEFAULT_TOKENIZER[f.size as SizeName],
           ...(f.context !== undefined ? { context: f.context } : {}),
           ...(f.quiet ? {} : { log: (line: string) => process.stderr.write(`${line}\n`) }),
         };

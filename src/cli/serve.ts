@@ -68,9 +68,16 @@ export function serveOptions(f: ServeFlags): StartOptions {
   };
 }
 
-/** Serves until SIGINT/SIGTERM, then shuts down gracefully (admitted requests finish and are recorded). */
-export async function serveUntilSignal(server: RunningServer): Promise<void> {
-  const sig = await onceSignal();
+/**
+ * Serves until SIGINT/SIGTERM, then shuts down gracefully (admitted requests finish and are recorded). Pass the
+ * `onceSignal()` taken before printing that the server is ready: a signal sent as soon as a caller reads that line
+ * must reach this handler, not the default one that kills the process.
+ */
+export async function serveUntilSignal(
+  server: RunningServer,
+  signal: Promise<NodeJS.Signals> = onceSignal(),
+): Promise<void> {
+  const sig = await signal;
   process.stderr.write(`tokmeter: ${sig}, shutting down (finishing requests, flushing the ledger)\n`);
   await server.close();
 }
@@ -122,12 +129,13 @@ export function registerServe(program: Command): void {
       action('serve', async (f: ServeFlags) => {
         const options = serveOptions(f);
         const server = await startServer(options);
+        const signal = onceSignal();
         process.stdout.write(`tokmeter: serving ${server.model.name} at ${server.url}/v1\n`);
         if (options.adminKey) process.stdout.write(`tokmeter: usage dashboard at ${server.url}/dashboard\n`);
         if (!options.publicMetrics && !(options.metricsKey ?? options.adminKey)) {
           process.stdout.write('tokmeter: GET /metrics is closed (start with --metrics-key or --public-metrics)\n');
         }
-        await serveUntilSignal(server);
+        await serveUntilSignal(server, signal);
       }),
     );
 }

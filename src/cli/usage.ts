@@ -1,4 +1,8 @@
-/** `tokmeter usage`: usage reports from a ledger (table, --json or --csv). */
+/**
+ * `tokmeter usage`: usage reports from a ledger (table, --json or --csv). A reader: it never opens the spool, so it
+ * runs beside a live server; records still waiting in the spool are counted and named, not reported. `--flush`
+ * makes it a writer that first writes what a crashed server left in its spool.
+ */
 import type { Command } from 'commander';
 import { openLedger } from '../server/index.js';
 import { reportToCsv, reportToJson, type GroupBy } from '../usage/index.js';
@@ -15,6 +19,7 @@ interface UsageFlags {
   currency: string;
   json?: boolean;
   csv?: boolean;
+  flush?: boolean;
 }
 
 function time(v: string | undefined, flag: string): number | undefined {
@@ -28,9 +33,12 @@ function time(v: string | undefined, flag: string): number | undefined {
 export function registerUsage(program: Command): void {
   program
     .command('usage')
-    .description('usage report from a ledger, grouped by key (tenant), model or day')
+    .description('usage report from a ledger (the database only; safe beside a running server), by key, model or day')
     .requiredOption('--ledger <spec>', 'sqlite:PATH or postgres://...')
-    .option('--spool-dir <dir>', 'local spool of a postgres ledger (default .tokmeter/spool)')
+    .option(
+      '--spool-dir <dir>',
+      'spool of a postgres ledger, read to count records not yet written (default .tokmeter/spool)',
+    )
     .option('-g, --group-by <what>', 'key | model | day', 'key')
     .option('--from <date>', 'inclusive start (ISO date or epoch ms)')
     .option('--to <date>', 'exclusive end (ISO date or epoch ms)')
@@ -39,12 +47,17 @@ export function registerUsage(program: Command): void {
     .option('--currency <code>', 'currency label of the costs', 'USD')
     .option('--json', 'JSON rows')
     .option('--csv', 'CSV rows')
+    .option(
+      '--flush',
+      'first write the records waiting in a spool that no process owns (a crashed server); refused while one does',
+    )
     .action(
       action('usage', async (f: UsageFlags) => {
         if (!['key', 'model', 'day'].includes(f.groupBy))
           throw new Error(`expected key, model or day for --group-by, got ${JSON.stringify(f.groupBy)}`);
         if (f.json && f.csv) throw new Error('--json and --csv conflict');
-        const ledger = openLedger(f.ledger, f.spoolDir);
+        // A reader unless told to flush: then a writer, which takes the spool only when no live process owns it.
+        const ledger = openLedger(f.ledger, f.spoolDir, { readOnly: !f.flush });
         try {
           const from = time(f.from, 'from');
           const to = time(f.to, 'to');
@@ -55,9 +68,25 @@ export function registerUsage(program: Command): void {
             ...(f.key !== undefined ? { key: f.key } : {}),
             ...(f.model !== undefined ? { model: f.model } : {}),
           });
-          if (f.csv) return void process.stdout.write(reportToCsv(rows, f.currency));
+          // After the report: a record moving from the spool to the database meanwhile is then in the report.
+          const pending = await ledger.spoolPending();
+          const note =
+            pending.records === 0
+              ? ''
+              : `(${pending.records} more record${pending.records === 1 ? '' : 's'} accepted but not in the ` +
+                `database yet, in the spool ${pending.dir}: ${
+                  pending.ownerPid !== undefined
+                    ? `process ${pending.ownerPid} is writing them`
+                    : 'no process owns it; the next server on this ledger, or usage --flush, writes them'
+                })\n`;
+          if (f.csv || f.json) {
+            process.stdout.write(
+              f.csv ? reportToCsv(rows, f.currency) : `${JSON.stringify(reportToJson(rows, f.currency))}\n`,
+            );
+            process.stderr.write(note);
+            return;
+          }
           const json = reportToJson(rows, f.currency);
-          if (f.json) return void process.stdout.write(`${JSON.stringify(json)}\n`);
           const head = [f.groupBy, 'requests', 'prompt', 'cached', 'completion', 'total', 'cost'];
           const body = json.map((r) =>
             [
@@ -75,6 +104,7 @@ export function registerUsage(program: Command): void {
             cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
           process.stdout.write(`${[fmt(head), ...body.map(fmt)].join('\n')}\n`);
           if (rows.length === 0) process.stdout.write('(no usage recorded)\n');
+          process.stdout.write(note);
         } finally {
           await ledger.close();
         }

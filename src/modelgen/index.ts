@@ -173,7 +173,8 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
   if (!Number.isInteger(spec.headDim)) {
     throw new RangeError(`hidden (${hidden}) is not divisible by heads (${heads}); pass headDim`);
   }
-  const custom = ['layers', 'hidden', 'heads', 'kvHeads', 'headDim', 'intermediate', 'tokenizer'].some(
+  // The size names the layer shapes; the tokenizer is recorded on its own (tokmeter_modelgen.tokenizer).
+  const custom = ['layers', 'hidden', 'heads', 'kvHeads', 'headDim', 'intermediate'].some(
     (k) => options[k as keyof MakeModelOptions] !== undefined,
   );
 

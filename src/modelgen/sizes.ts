@@ -2,6 +2,7 @@
  * Named model sizes. Numbers chosen for what each is for (measured figures are in the modelgen README section of
  * the final report / docs):
  * - tiny: tests. Llama 2's 32k vocabulary keeps it at ~4M parameters (16 MB), a step takes well under a millisecond.
+ *   (`tokmeter make-model` gives it Llama 3's tokenizer and chat template unless told otherwise.)
  * - demo: `npm start` on 2 CPU cores. Llama 3's tokenizer, because it carries a chat template; ~70M parameters.
  * - bench: benchmarks. GPT-2-small-sized (~125M parameters, 0.5 GB fp32, external data) so figures compare with
  *   the ones measured for GPT-2 on this kind of machine; 12 layers make per-step overhead visible.

@@ -10,6 +10,7 @@ import { TokmeterTypeError } from '../errors.js';
 import { Model } from '../model/index.js';
 import { createRedisServices, type RedisServices } from '../scale/services.js';
 import { Meter, PostgresLedger, PriceTable, SqliteLedger, type Ledger } from '../usage/index.js';
+import type { SpooledLedger } from '../usage/ledger.js';
 import { buildApp } from './app.js';
 import type { HttpTimeouts } from './http.js';
 import { KeyStore } from './keys.js';
@@ -84,15 +85,22 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Parses `sqlite:PATH` / `postgres://...`. */
-export function openLedger(spec: string, spoolDir?: string): Ledger {
+/**
+ * Parses `sqlite:PATH` / `postgres://...`. `readOnly`: a reader (reports) that never takes the spool, so it runs
+ * beside the server that owns it.
+ */
+export function openLedger(spec: string, spoolDir?: string, options: { readOnly?: boolean } = {}): SpooledLedger {
+  const readOnly = options.readOnly ?? false;
   if (spec.startsWith('sqlite:')) {
     const file = spec.slice('sqlite:'.length);
     if (file === '') throw new TokmeterTypeError(`expected sqlite:PATH for the ledger, got ${JSON.stringify(spec)}`);
-    return new SqliteLedger(path.resolve(file));
+    return new SqliteLedger(path.resolve(file), { readOnly });
   }
   if (/^postgres(ql)?:\/\//.test(spec)) {
-    return new PostgresLedger(spec, { spoolDir: path.resolve(spoolDir ?? path.join('.tokmeter', 'spool')) });
+    return new PostgresLedger(spec, {
+      spoolDir: path.resolve(spoolDir ?? path.join('.tokmeter', 'spool')),
+      readOnly,
+    });
   }
   throw new TokmeterTypeError(`expected sqlite:PATH or postgres://... for the ledger, got ${JSON.stringify(spec)}`);
 }

@@ -101,10 +101,10 @@ export class PriceError extends UsageError {
   }
 }
 
-/** The ledger was closed, or another process holds its spool. */
+/** The ledger was closed, another process holds its spool, or a read-only ledger was asked to write. */
 export class LedgerError extends UsageError {
   constructor(
-    code: 'ERR_LEDGER_CLOSED' | 'ERR_SPOOL_LOCKED' | 'ERR_LEDGER',
+    code: 'ERR_LEDGER_CLOSED' | 'ERR_SPOOL_LOCKED' | 'ERR_LEDGER_READ_ONLY' | 'ERR_LEDGER',
     message: string,
     options?: { cause?: unknown },
   ) {

@@ -11,7 +11,7 @@
  * replays the spool; the database ignores ids it already has, so nothing is doubled.
  */
 import { LedgerError } from './errors.js';
-import { Spool, type SpoolOptions, type SpoolTicket } from './spool.js';
+import { scanSpool, Spool, type SpoolOptions, type SpoolTicket } from './spool.js';
 import { validateRecord } from './record.js';
 import type { UsageRecord } from './types.js';
 
@@ -89,6 +89,20 @@ export interface SpooledLedgerOptions extends SpoolOptions {
   retryMaxMs?: number;
   /** Called with each database error (the ledger keeps retrying). */
   onError?: (err: Error) => void;
+  /**
+   * A reader (reports, audits): never opens, locks, replays or flushes the spool, so it can run beside the process
+   * that owns it; it creates nothing in the database either. `append` is refused. `spoolPending()` tells what is
+   * still waiting in the spool.
+   */
+  readOnly?: boolean;
+}
+
+/** What `spoolPending()` found: records in the spool that the database does not have yet. */
+export interface SpoolPending {
+  dir: string;
+  records: number;
+  /** pid of a live process that owns the spool (it writes them); undefined: no live owner (written on next open). */
+  ownerPid: number | undefined;
 }
 
 interface Item {
@@ -140,9 +154,11 @@ export abstract class SpooledLedger implements Ledger {
   private written = 0;
   private replayed = 0;
   private lastError: string | undefined;
+  readonly readOnly: boolean;
 
   protected constructor(spoolDir: string, options: SpooledLedgerOptions) {
     this.spool = new Spool(spoolDir, options);
+    this.readOnly = options.readOnly ?? false;
     this.batchSize = options.batchSize ?? 1000;
     this.retryMinMs = options.retryMinMs ?? 50;
     this.retryMaxMs = options.retryMaxMs ?? 5000;
@@ -155,6 +171,10 @@ export abstract class SpooledLedger implements Ledger {
   protected abstract queryReport(q: NormalizedReportQuery): Promise<ReportRow[]>;
   protected abstract querySpend(key: string, from: number, to: number): Promise<bigint>;
   protected abstract disconnect(): Promise<void>;
+  /** How many of these ids the database does not have (default: all of them, without asking). */
+  protected async countMissing(ids: string[]): Promise<number> {
+    return ids.length;
+  }
   /** Look up one record by id (tests, audits). */
   abstract get(id: string): Promise<UsageRecord | undefined>;
   /** Number of records stored in the database. */
@@ -165,6 +185,7 @@ export abstract class SpooledLedger implements Ledger {
     if (!this.opened) {
       this.opened = (async () => {
         if (this.closed) throw new LedgerError('ERR_LEDGER_CLOSED', 'the ledger is closed');
+        if (this.readOnly) return;
         const recovered = this.spool.open();
         this.replayed = recovered.length;
         for (const it of recovered) this.items.push(it);
@@ -181,6 +202,7 @@ export abstract class SpooledLedger implements Ledger {
   async append(records: UsageRecord | UsageRecord[], options: { force?: boolean } = {}): Promise<void> {
     const list = (Array.isArray(records) ? records : [records]).map((r) => validateRecord(r));
     if (this.closing) throw new LedgerError('ERR_LEDGER_CLOSED', 'the ledger is closed');
+    if (this.readOnly) throw new LedgerError('ERR_LEDGER_READ_ONLY', 'this ledger was opened read-only (readOnly)');
     await this.open();
     this.inFlightAppends++;
     try {
@@ -247,10 +269,13 @@ export abstract class SpooledLedger implements Ledger {
     }
   }
 
-  /** Totals over the database after flushing (rejects after `flushTimeoutMs`, default 10 s, if it is down). */
+  /**
+   * Totals over the database after flushing (rejects after `flushTimeoutMs`, default 10 s, if it is down). A
+   * read-only ledger reports the database as it is: see `spoolPending()` for what is not in it yet.
+   */
   async report(query: ReportQuery, options: { flushTimeoutMs?: number } = {}): Promise<ReportRow[]> {
     const q = normalizeQuery(query);
-    await this.flush({ timeoutMs: options.flushTimeoutMs ?? 10_000 });
+    if (!this.readOnly) await this.flush({ timeoutMs: options.flushTimeoutMs ?? 10_000 });
     await this.ensureConnected();
     return this.queryReport(q);
   }
@@ -276,6 +301,23 @@ export abstract class SpooledLedger implements Ledger {
     await this.ensureConnected();
     const inDb = await this.querySpend(key, from, to);
     return flushed ? inDb : inDb + this.pendingSpend(key, from, to);
+  }
+
+  /**
+   * Records waiting in the spool directory that the database does not have yet, read without taking the spool
+   * (works beside the live owner, and after it crashed). A record written to the database between the scan and
+   * the check counts as written.
+   */
+  async spoolPending(): Promise<SpoolPending> {
+    const scan = scanSpool(this.spool.dir);
+    const live = scan.owners.find((o) => o.state !== 'dead');
+    const ids = [...new Set(scan.records.map((r) => r.id))];
+    await this.ensureConnected();
+    return {
+      dir: scan.dir,
+      records: ids.length === 0 ? 0 : await this.countMissing(ids),
+      ownerPid: live?.identity.pid,
+    };
   }
 
   /** Records accepted but not yet confirmed by the database (some may already be there after a replay). */

@@ -55,6 +55,10 @@ export class PostgresLedger extends SpooledLedger {
       idleTimeoutMillis: 30_000,
     });
     pool.on('error', () => undefined); // idle client lost (server restart): the next query reconnects
+    if (this.readOnly) {
+      this.pool = pool; // a reader creates nothing
+      return;
+    }
     const t = this.table;
     try {
       await pool.query(`CREATE TABLE IF NOT EXISTS ${t} (
@@ -98,6 +102,14 @@ export class PostgresLedger extends SpooledLedger {
         $15::text[]) ON CONFLICT (id) DO NOTHING`,
       cols,
     );
+  }
+
+  protected override async countMissing(ids: string[]): Promise<number> {
+    const r = await this.pool!.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM ${this.table} WHERE id = ANY($1::text[])`,
+      [ids],
+    );
+    return ids.length - Number(r.rows[0]!.n);
   }
 
   protected async querySpend(key: string, from: number, to: number): Promise<bigint> {

@@ -12,13 +12,16 @@
  *
  * Threads: all bookkeeping on the JS thread; write + fdatasync run on libuv's pool, one at a time. Appends that
  * arrive while a write is in flight are grouped into the next write (group commit).
- * Exclusive: a lock file holds the pid of the owner; a lock from a dead process is taken over.
+ * Exclusive: one process owns a spool (spool-lock.ts: a claim file naming pid and process start time; only its owner
+ * removes it; a dead owner's claim is taken over). Readers that must not take it (reports) use `scanSpool`, which
+ * reads the segments without locking or changing anything.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { LedgerError, SpoolFullError } from './errors.js';
 import { recordToJson, validateRecord } from './record.js';
+import { SpoolLock, spoolOwners, type SpoolOwner } from './spool-lock.js';
 import type { UsageRecord } from './types.js';
 
 export interface SpoolOptions {
@@ -63,19 +66,66 @@ function fsyncDir(dir: string): void {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/** The records of one segment file's bytes; a torn or corrupt line (never acknowledged) is skipped. */
+function parseSegment(data: Buffer): { record: UsageRecord; bytes: number }[] {
+  const out: { record: UsageRecord; bytes: number }[] = [];
+  let start = 0;
+  while (start < data.length) {
+    const nl = data.indexOf(10, start);
+    if (nl < 0) break; // torn tail: never acknowledged
+    const line = data.subarray(start, nl);
+    start = nl + 1;
+    const sp = line.indexOf(32);
+    if (sp !== 8) continue;
+    const body = line.subarray(9);
+    if (crc32(body).toString(16).padStart(8, '0') !== line.subarray(0, 8).toString('latin1')) continue;
+    try {
+      out.push({ record: validateRecord(JSON.parse(body.toString('utf8'))), bytes: line.length + 1 });
+    } catch {
+      continue;
+    }
+  }
+  return out;
+}
+
+export interface SpoolScan {
+  dir: string;
+  /** Records in the segment files (some may already be in the database: a segment is deleted only when all are). */
+  records: UsageRecord[];
+  segments: number;
+  /** Claims on the spool and whether their owners are alive. */
+  owners: SpoolOwner[];
+}
+
+/**
+ * Reads a spool without taking it: no lock, nothing created, nothing deleted. Safe beside the live owner: a segment
+ * deleted while it is read is skipped (its records were in the database), and a last record being written is
+ * skipped like a torn one.
+ */
+export function scanSpool(dir: string): SpoolScan {
+  const abs = path.resolve(dir);
+  const owners = spoolOwners(abs);
+  let names: string[];
   try {
-    process.kill(pid, 0);
+    names = fs.readdirSync(abs);
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { dir: abs, records: [], segments: 0, owners };
+    throw err;
   }
-  try {
-    // A killed process whose parent has not reaped it yet is a zombie: it holds nothing.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // no procfs: assume alive
+  const records: UsageRecord[] = [];
+  let segments = 0;
+  for (const name of names.filter((n) => SEG_RE.test(n)).sort()) {
+    let data: Buffer;
+    try {
+      data = fs.readFileSync(path.join(abs, name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw err;
+    }
+    segments++;
+    for (const r of parseSegment(data)) records.push(r.record);
   }
+  return { dir: abs, records, segments, owners };
 }
 
 export class Spool {
@@ -90,14 +140,13 @@ export class Spool {
   private queue: Waiting[] = [];
   private writing = false;
   private closed = false;
-  private lockFile: string;
+  private lock: SpoolLock | undefined;
 
   constructor(dir: string, options: SpoolOptions = {}) {
     this.dir = path.resolve(dir);
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     this.segmentBytes = options.segmentBytes ?? 4 * 1024 * 1024;
     this.sync = options.sync ?? true;
-    this.lockFile = path.join(this.dir, 'spool.lock');
   }
 
   /** Bytes of records not yet acknowledged by the database. */
@@ -107,45 +156,37 @@ export class Spool {
 
   /** Lock the directory and return every record found in it (to be replayed), each with its ticket. */
   open(): { record: UsageRecord; ticket: SpoolTicket }[] {
+    if (this.closed) throw new LedgerError('ERR_LEDGER_CLOSED', 'the ledger is closed');
+    if (this.lock) throw new LedgerError('ERR_LEDGER', `spool ${this.dir} is already open`);
     fs.mkdirSync(this.dir, { recursive: true });
-    this.lock();
+    this.lock = SpoolLock.acquire(this.dir);
     const out: { record: UsageRecord; ticket: SpoolTicket }[] = [];
-    const names = fs
-      .readdirSync(this.dir)
-      .filter((n) => SEG_RE.test(n))
-      .sort();
-    for (const name of names) {
-      const seq = Number(SEG_RE.exec(name)![1]);
-      this.nextSeq = Math.max(this.nextSeq, seq + 1);
-      const file = path.join(this.dir, name);
-      const data = fs.readFileSync(file);
-      const seg = new Segment(file, -1);
-      seg.size = data.length;
-      let start = 0;
-      while (start < data.length) {
-        const nl = data.indexOf(10, start);
-        if (nl < 0) break; // torn tail: never acknowledged
-        const line = data.subarray(start, nl);
-        start = nl + 1;
-        const sp = line.indexOf(32);
-        if (sp !== 8) continue;
-        const body = line.subarray(9);
-        if (crc32(body).toString(16).padStart(8, '0') !== line.subarray(0, 8).toString('latin1')) continue;
-        let record: UsageRecord;
-        try {
-          record = validateRecord(JSON.parse(body.toString('utf8')));
-        } catch {
-          continue;
+    try {
+      const names = fs
+        .readdirSync(this.dir)
+        .filter((n) => SEG_RE.test(n))
+        .sort();
+      for (const name of names) {
+        const seq = Number(SEG_RE.exec(name)![1]);
+        this.nextSeq = Math.max(this.nextSeq, seq + 1);
+        const file = path.join(this.dir, name);
+        const data = fs.readFileSync(file);
+        const seg = new Segment(file, -1);
+        seg.size = data.length;
+        for (const { record, bytes } of parseSegment(data)) {
+          seg.pending++;
+          this.pendingBytesTotal += bytes;
+          out.push({ record, ticket: { segment: seg, bytes } });
         }
-        const bytes = line.length + 1;
-        seg.pending++;
-        this.pendingBytesTotal += bytes;
-        out.push({ record, ticket: { segment: seg, bytes } });
+        if (seg.pending === 0) fs.rmSync(file, { force: true });
+        else this.segments.add(seg);
       }
-      if (seg.pending === 0) fs.rmSync(file, { force: true });
-      else this.segments.add(seg);
+      this.openNewSegment();
+    } catch (err) {
+      this.lock.release();
+      this.lock = undefined;
+      throw err;
     }
-    this.openNewSegment();
     return out;
   }
 
@@ -203,24 +244,9 @@ export class Spool {
       if (a.pending === 0) this.dropSegment(a);
     }
     for (const s of this.segments) if (s.fd >= 0) fs.closeSync(s.fd);
-    fs.rmSync(this.lockFile, { force: true });
-  }
-
-  private lock(): void {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        fs.writeFileSync(this.lockFile, String(process.pid), { flag: 'wx' });
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const pid = Number(fs.readFileSync(this.lockFile, 'utf8'));
-        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) {
-          throw new LedgerError('ERR_SPOOL_LOCKED', `spool ${this.dir} is in use by process ${pid}`);
-        }
-        fs.rmSync(this.lockFile, { force: true }); // stale: its owner died
-      }
-    }
-    throw new LedgerError('ERR_SPOOL_LOCKED', `could not lock spool ${this.dir}`);
+    // Only a spool this object opened is released, and only its own claim: never another process's.
+    this.lock?.release();
+    this.lock = undefined;
   }
 
   private openNewSegment(): void {

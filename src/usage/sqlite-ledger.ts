@@ -1,5 +1,6 @@
 /**
- * Embedded ledger on SQLite (better-sqlite3 12, WAL). One process owns a database file and its spool.
+ * Embedded ledger on SQLite (better-sqlite3 12, WAL). One process owns a database file and its spool; readers
+ * (`readOnly`: reports) open the file read-only beside it and never touch the spool.
  *
  * Writes: batches (one prepared INSERT OR IGNORE per record in one transaction) run on a worker thread
  * (sqlite-writer.ts) by default, so the event loop never waits for SQLite; `writeThread: 'main'` runs them on the
@@ -7,6 +8,7 @@
  * short queries, and WAL lets them run beside the writer. `busy_timeout` is short so a locked file fails fast and
  * the writer loop retries with backoff.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { LedgerError } from './errors.js';
@@ -66,6 +68,7 @@ export class SqliteLedger extends SpooledLedger {
 
   protected async connect(): Promise<void> {
     const Database = loadBetterSqlite3();
+    if (this.readOnly) return this.connectReader(Database);
     const db = new Database(this.file, { timeout: this.busyTimeoutMs }); // never block the event loop for long
     try {
       db.pragma('journal_mode = WAL');
@@ -121,6 +124,26 @@ export class SqliteLedger extends SpooledLedger {
     }
   }
 
+  /**
+   * A reader's connection: opened read-only, never creating the file, the table or anything else. A database that
+   * does not exist yet, or has no table, reads as empty.
+   */
+  private connectReader(Database: typeof BetterSqlite3): void {
+    if (!existsSync(this.file)) return;
+    const db = new Database(this.file, { readonly: true, fileMustExist: true, timeout: 5000 });
+    const table = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(this.table);
+    if (table === undefined) db.close();
+    else this.db = db;
+  }
+
+  protected override async countMissing(ids: string[]): Promise<number> {
+    if (!this.db) return ids.length;
+    const has = this.db.prepare(`SELECT 1 FROM ${this.table} WHERE id = ?`).pluck();
+    let missing = 0;
+    for (const id of ids) if (has.get(id) === undefined) missing++;
+    return missing;
+  }
+
   protected async writeBatch(records: UsageRecord[]): Promise<void> {
     if (this.writer) await this.writer.write(records);
     else this.insertMany!(records);
@@ -137,7 +160,8 @@ export class SqliteLedger extends SpooledLedger {
   override async spend(key: string, from: number, to: number): Promise<bigint> {
     await this.open();
     await this.ensureConnected();
-    const db = this.db!;
+    const db = this.db;
+    if (!db) return 0n; // a reader of a database that does not exist yet
     const sumStmt = db.prepare(`SELECT sum(cost) AS s FROM ${this.table} WHERE api_key = ? AND ts >= ? AND ts < ?`);
     const has = db.prepare(`SELECT 1 FROM ${this.table} WHERE id = ?`).pluck();
     // One read transaction = one WAL snapshot: the sum and the membership checks see the same committed batches,
@@ -154,6 +178,7 @@ export class SqliteLedger extends SpooledLedger {
   }
 
   protected async querySpend(key: string, from: number, to: number): Promise<bigint> {
+    if (!this.db) return 0n;
     const row = this.db!.prepare(`SELECT sum(cost) AS s FROM ${this.table} WHERE api_key = ? AND ts >= ? AND ts < ?`)
       .safeIntegers(true)
       .get(key, from, to) as { s: bigint | null };
@@ -161,6 +186,7 @@ export class SqliteLedger extends SpooledLedger {
   }
 
   protected async queryReport(q: NormalizedReportQuery): Promise<ReportRow[]> {
+    if (!this.db) return []; // a reader of a database that does not exist yet
     const grp =
       q.groupBy === 'key'
         ? 'api_key'
@@ -187,7 +213,8 @@ export class SqliteLedger extends SpooledLedger {
   async get(id: string): Promise<UsageRecord | undefined> {
     await this.open();
     await this.ensureConnected();
-    const row = this.db!.prepare(`SELECT * FROM ${this.table} WHERE id = ?`).safeIntegers(true).get(id) as
+    if (!this.db) return undefined;
+    const row = this.db.prepare(`SELECT * FROM ${this.table} WHERE id = ?`).safeIntegers(true).get(id) as
       RecordRow | undefined;
     return row ? rowToRecord(row) : undefined;
   }
@@ -195,14 +222,16 @@ export class SqliteLedger extends SpooledLedger {
   async count(): Promise<number> {
     await this.open();
     await this.ensureConnected();
-    return Number((this.db!.prepare(`SELECT count(*) AS n FROM ${this.table}`).get() as { n: number }).n);
+    if (!this.db) return 0;
+    return Number((this.db.prepare(`SELECT count(*) AS n FROM ${this.table}`).get() as { n: number }).n);
   }
 
   /** All ids in the table (tests). */
   async ids(): Promise<string[]> {
     await this.open();
     await this.ensureConnected();
-    return (this.db!.prepare(`SELECT id FROM ${this.table}`).all() as { id: string }[]).map((r) => r.id);
+    if (!this.db) return [];
+    return (this.db.prepare(`SELECT id FROM ${this.table}`).all() as { id: string }[]).map((r) => r.id);
   }
 
   protected async disconnect(): Promise<void> {

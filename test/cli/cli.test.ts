@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from '../../src/tokenizer/index.js';
 import { hashKey } from '../../src/server/index.js';
 import { gpuSkipReason } from '../cuda/helpers.js';
-import { makeChatTinyModel, tempDir } from '../server/helpers.js';
+import { makeChatTinyModel, startTestServer, tempDir } from '../server/helpers.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const CLI = ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'index.ts')];
@@ -57,20 +57,39 @@ beforeAll(async () => {
 afterAll(() => tmp?.cleanup());
 
 describe('tokmeter', () => {
-  it('make-model writes the tiny model; a second run without --force refuses', () => {
+  it('make-model writes the tiny model with a chat template; a second run without --force refuses', async () => {
     const out = path.join(tmp.dir, 'made');
     const r = tokmeter(['make-model', '--size', 'tiny', '--out', out, '--quiet']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toBe(`${out}\n`);
-    // Same default seed, same bytes (compared as a boolean: a 16 MB deep-equal diff is slow).
-    expect(
-      readFileSync(path.join(out, 'onnx', 'model.onnx')).equals(readFileSync(path.join(model, 'onnx', 'model.onnx'))),
-    ).toBe(true);
+    // Llama 3's tokenizer and chat template by default, as the demo: chat works against the model as made.
+    const config = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8'));
+    expect(config.tokmeter_modelgen).toMatchObject({ size: 'tiny', tokenizer: 'llama3' });
+    expect(config.num_hidden_layers).toBe(2);
+    const server = await startTestServer({ model: out });
+    try {
+      const chat = await fetch(`${server.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'made', messages: [{ role: 'user', content: 'Hello!' }], max_tokens: 3 }),
+      });
+      expect(chat.status, await chat.clone().text()).toBe(200);
+      const body = (await chat.json()) as { usage: { completion_tokens: number; prompt_tokens: number } };
+      expect(body.usage.completion_tokens).toBeGreaterThan(0);
+      expect(body.usage.prompt_tokens).toBeGreaterThan(5); // the template's headers are counted
+    } finally {
+      await server.close();
+    }
     const again = tokmeter(['make-model', '--size', 'tiny', '--out', out, '--quiet']);
     expect(again.status).toBe(1);
     expect(again.stderr).toMatch(/^tokmeter make-model: /);
     expect(tokmeter(['make-model', '--size', 'huge', '--out', out]).status).toBe(1);
+    // --tokenizer still chooses: Llama 2's has no chat template
+    const l2 = path.join(tmp.dir, 'made-llama2');
+    expect(tokmeter(['make-model', '--size', 'tiny', '--tokenizer', 'llama2', '--out', l2, '--quiet']).status).toBe(0);
+    expect(JSON.parse(readFileSync(path.join(l2, 'config.json'), 'utf8')).tokmeter_modelgen.tokenizer).toBe('llama2');
+    expect(JSON.parse(readFileSync(path.join(l2, 'tokenizer_config.json'), 'utf8')).chat_template).toBeUndefined();
   });
 
   it('count: stdin, files and globs, per file and total, --json; exact against the Tokenizer', async () => {

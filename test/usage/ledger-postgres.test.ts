@@ -115,4 +115,31 @@ describe.skipIf(!PG_URL)('PostgresLedger', () => {
     expect(perPhase.down).toBeGreaterThan(0);
     await meter.close();
   });
+
+  it('a read-only ledger reports beside the live writer without taking its spool, and counts what waits in it', async () => {
+    const table = uniqueTable('usage_ro');
+    const spoolDir = join(tempDir(), 'spool');
+    const writer = ledger({ table, spoolDir });
+    await writer.append([makeRecord('ro1'), makeRecord('ro2')]);
+    await writer.flush();
+    const reader = new PostgresLedger(PG_URL!, { spoolDir, table, readOnly: true, connectTimeoutMs: 1000 });
+    expect(await reader.report({ groupBy: 'key' })).toEqual([expect.objectContaining({ group: 'k1', requests: 2 })]);
+    expect(await reader.spoolPending()).toMatchObject({ records: 0, ownerPid: process.pid });
+    await expect(reader.append(makeRecord('ro3'))).rejects.toMatchObject({ code: 'ERR_LEDGER_READ_ONLY' });
+    await reader.close();
+    // the writer still owns its spool: it appends, and another writer cannot take it
+    await writer.append(makeRecord('ro4'));
+    await expect(ledger({ table, spoolDir }).open()).rejects.toMatchObject({ code: 'ERR_SPOOL_LOCKED' });
+    await writer.flush();
+    expect(await writer.count()).toBe(3);
+    await writer.close();
+    // a reader creates nothing: a table that does not exist is not made
+    const none = uniqueTable('usage_none');
+    const empty = new PostgresLedger(PG_URL!, { spoolDir, table: none, readOnly: true, connectTimeoutMs: 1000 });
+    await expect(empty.report({ groupBy: 'key' })).rejects.toMatchObject({ code: '42P01' });
+    await empty.close();
+    await withClient(async (c) => {
+      expect((await c.query('SELECT to_regclass($1) AS t', [none])).rows[0].t).toBeNull();
+    });
+  });
 });

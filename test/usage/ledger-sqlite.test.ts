@@ -139,7 +139,7 @@ describe('SqliteLedger', () => {
     await s.append([makeRecord('already-in-db'), makeRecord('only-in-spool')]);
     const seg = readdirSync(`${file}.spool`).find((f) => f.endsWith('.log'))!;
     appendFileSync(join(`${file}.spool`, seg), '0badc0de {"id":"torn","timest');
-    // no close: the lock file stays, as after SIGKILL; its pid is ours, so the next open takes it over
+    await s.close(); // the records stay: none was acknowledged
     const second = new SqliteLedger(file);
     await second.open();
     expect(second.stats().replayed).toBe(2);
@@ -153,11 +153,16 @@ describe('SqliteLedger', () => {
     const spool = join(dir, 'sp');
     const l = new SqliteLedger(join(dir, 'u.db'), { spoolDir: spool });
     await l.open();
-    writeFileSync(join(spool, 'spool.lock'), String(process.ppid)); // a live pid that is not ours
     const other = new SqliteLedger(join(dir, 'u2.db'), { spoolDir: spool });
     await expect(other.open()).rejects.toMatchObject({ code: 'ERR_SPOOL_LOCKED' });
-    writeFileSync(join(spool, 'spool.lock'), String(process.pid));
+    await other.close(); // must not release what it never held
+    const third = new SqliteLedger(join(dir, 'u3.db'), { spoolDir: spool });
+    await expect(third.open()).rejects.toMatchObject({ code: 'ERR_SPOOL_LOCKED' });
     await l.close();
+    // an earlier version's lock file (a bare pid) is honoured while that process lives
+    writeFileSync(join(spool, 'spool.lock'), String(process.ppid));
+    const fourth = new SqliteLedger(join(dir, 'u4.db'), { spoolDir: spool });
+    await expect(fourth.open()).rejects.toMatchObject({ code: 'ERR_SPOOL_LOCKED' });
   });
 });
 

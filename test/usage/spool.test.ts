@@ -28,9 +28,9 @@ describe('Spool', () => {
       .map((l) => JSON.parse(l.slice(9)).id);
     for (let i = 20; i < 40; i++) expect(onDisk).toContain(`r${i}`);
     expect(onDisk.length).toBeLessThan(40);
-    // crash (no close) and reopen: exactly the unacknowledged records come back (plus acknowledged neighbours
-    // sharing a segment with them, which the idempotent ledger ignores)
-    writeFileSync(join(dir, 'spool.lock'), '999999999'); // a dead owner
+    // release (as a crash would, for the next owner) and reopen: exactly the unacknowledged records come back
+    // (plus acknowledged neighbours sharing a segment with them, which the idempotent ledger ignores)
+    await s.close();
     const s2 = new Spool(dir, { segmentBytes: 2000 });
     const back = s2.open().map((x) => x.record.id);
     for (let i = 20; i < 40; i++) expect(back).toContain(`r${i}`);
@@ -54,7 +54,7 @@ describe('Spool', () => {
     const s = new Spool(dir);
     s.open();
     await s.append([makeRecord('a'), makeRecord('b'), makeRecord('c')]);
-    writeFileSync(join(dir, 'spool.lock'), '999999999');
+    await s.close();
     const f = join(dir, segs(dir)[0]!);
     writeFileSync(f, readFileSync(f, 'utf8').replace('"id":"b"', '"id":"X"'));
     const back = new Spool(dir).open().map((x) => x.record.id);
