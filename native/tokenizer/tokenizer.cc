@@ -499,6 +499,8 @@ std::optional<std::string> Tokenizer::IdToToken(uint32_t id) const {
   return impl_->Tokens()[id];
 }
 
+bool Tokenizer::HasId(uint32_t id) const { return id < vocab_size_ && impl_->present[id]; }
+
 bool Tokenizer::IsSpecial(uint32_t id) const { return id < vocab_size_ && impl_->special[id]; }
 
 DecodeStream::DecodeStream(std::shared_ptr<const Tokenizer> tokenizer, bool skip_special_tokens)

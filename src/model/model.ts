@@ -162,13 +162,25 @@ function expectNumber(name: string, value: unknown, min: number, max: number): n
   return value;
 }
 
+/** What the engine reports about a loaded model, plus how its tokenizer covers the model's vocabulary. */
+export interface ModelInfo extends NativeModelInfo {
+  /** The tokenizer's vocabulary size (largest id + 1); at most `vocabSize`, the model's (its logits). */
+  tokenizerVocabSize: number;
+  /**
+   * Ids of the model's vocabulary the tokenizer cannot decode (padding: vocabularies are often padded to a multiple
+   * of 64 or 128; and holes in the tokenizer's ids). They are never sampled: masked to -infinity before the logits
+   * processors, the sampler and the log-probabilities, on the CPU and on the GPU.
+   */
+  maskedTokens: number;
+}
+
 export class Model {
   /** The model's name (config.json `_name_or_path`, else the folder name). */
   readonly name: string;
   /** Context window in tokens (prompt + completion). */
   readonly contextLength: number;
   readonly tokenizer: Tokenizer;
-  readonly info: Readonly<NativeModelInfo>;
+  readonly info: Readonly<ModelInfo>;
   #native: NativeModel | null;
   readonly #eos: number[];
   readonly #detok: DetokenizerSource;
@@ -187,7 +199,11 @@ export class Model {
     this.#native = native;
     this.#sampling = sampling;
     this.name = name;
-    this.info = Object.freeze(native.info());
+    this.info = Object.freeze({
+      ...native.info(),
+      tokenizerVocabSize: tokenizer.vocabSize,
+      maskedTokens: native.maskedTokens(Tokenizer.nativeHandle(tokenizer)),
+    });
     this.contextLength = this.info.contextLength;
     this.tokenizer = tokenizer;
     this.#eos = eos;
