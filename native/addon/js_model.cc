@@ -356,7 +356,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     if (!info[0].IsObject()) ThrowTypeError(env, "expected an options object for loadModel");
     auto o = info[0].As<Napi::Object>();
     engine::LoadOptions options;
-    options.dir = ToString(o.Get("dir"), "dir");
+    options.dir = ToPath(o.Get("dir"), "dir");
     if (!o.Get("dtype").IsUndefined()) options.dtype = ToString(o.Get("dtype"), "dtype");
     engine::ModelFileFor(options.dtype);  // an unknown dtype is a TypeError now, not a rejected load
     options.threads = static_cast<int>(OptionalInteger(o, "threads", 0, 0, 1024));

@@ -41,7 +41,7 @@ import type {
 import { requireCuda } from '../cuda/index.js';
 import { ensureRuntime } from '../runtime.js';
 import { Tokenizer, type ChatMessage } from '../tokenizer/index.js';
-import { describe, expectInteger, expectKnownKeys, expectObject, expectString } from '../validate.js';
+import { describe, expectInteger, expectKnownKeys, expectObject, expectPath } from '../validate.js';
 import { readModelConfig, type SamplingDefaults } from './config.js';
 import { Generation } from './generation.js';
 import { detokenizerFor, type DetokenizerSource } from './tokenizer-link.js';
@@ -217,7 +217,7 @@ export class Model {
    * tokmeter cannot run, with the reason), ERR_VOCAB_MISMATCH (tokenizer ids that the model cannot embed).
    */
   static async load(dir: string, options: ModelLoadOptions = {}): Promise<Model> {
-    expectString('dir', dir);
+    expectPath('dir', dir);
     const o = expectObject('options', options);
     expectKnownKeys('Model.load options', o, [
       'device',

@@ -16,6 +16,7 @@ import {
   type ChatMessage,
   type ChatTemplateOptions,
 } from './chat.js';
+import { expectPath } from '../validate.js';
 import { specError } from './errors.js';
 import { describe } from './json.js';
 import { tokenizerAddon } from './native.js';
@@ -158,7 +159,7 @@ export class Tokenizer {
 
   /** Loads a tokenizer.json file. */
   static async fromFile(file: string): Promise<Tokenizer> {
-    text(file, 'file');
+    expectPath('file', file);
     return Tokenizer.fromSpec(await readTokenizerJson(file));
   }
 
@@ -167,7 +168,7 @@ export class Tokenizer {
    * add_eos_token, chat_template) and generation_config.json (eos_token_id).
    */
   static async fromPretrained(dir: string): Promise<Tokenizer> {
-    text(dir, 'dir');
+    expectPath('dir', dir);
     const spec = await readTokenizerJson(path.join(dir, 'tokenizer.json'));
     let config: Record<string, unknown> = {};
     const configFile = path.join(dir, 'tokenizer_config.json');
@@ -216,7 +217,7 @@ export class Tokenizer {
 
   /** A tiktoken encoding by name (cl100k_base, o200k_base, p50k_base, p50k_edit, r50k_base, gpt2) or rank file. */
   static async fromTiktoken(nameOrFile: string, opts: TiktokenOptions = {}): Promise<Tokenizer> {
-    text(nameOrFile, 'encoding name or file');
+    expectPath('encoding name or file', nameOrFile);
     const spec = await specFromTiktoken(nameOrFile, opts);
     const eot = spec.addedTokens.find((a) => a.content === '<|endoftext|>');
     return Tokenizer.fromSpec(spec, { eosTokenIds: eot ? [eot.id] : [] });

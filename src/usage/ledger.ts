@@ -14,6 +14,7 @@ import { LedgerError } from './errors.js';
 import { Spool, type SpoolOptions, type SpoolTicket } from './spool.js';
 import { validateRecord } from './record.js';
 import type { UsageRecord } from './types.js';
+import { expectPath } from '../validate.js';
 
 export type GroupBy = 'key' | 'model' | 'day';
 
@@ -142,6 +143,7 @@ export abstract class SpooledLedger implements Ledger {
   private lastError: string | undefined;
 
   protected constructor(spoolDir: string, options: SpooledLedgerOptions) {
+    expectPath('spoolDir', spoolDir);
     this.spool = new Spool(spoolDir, options);
     this.batchSize = options.batchSize ?? 1000;
     this.retryMinMs = options.retryMinMs ?? 50;
