@@ -101,13 +101,31 @@ interface VocabIds {
   get(token: string): number | undefined;
 }
 
+/**
+ * The largest id a vocabulary of `count` tokens may use: beyond it, the id table would be mostly holes, gigabytes for
+ * nothing. The same rule as the native JSON scanner's (native/tokenizer/json_scan.cc) and added tokens'.
+ */
+export function maxSparseId(count: number): number {
+  return count * 16 + 65536;
+}
+
 function vocabArray(v: Json, field: string): { tokens: (string | undefined)[]; ids: VocabIds } {
   const o = obj(v, field);
-  const tokens: (string | undefined)[] = [];
+  // Checked before any table is built: one huge id would otherwise allocate (and fill) an array of its size.
+  let count = 0;
+  let maxId = 0;
   for (const key in o) {
     const id = o[key];
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0xfffffff0)
       uint(id, `${field}[${JSON.stringify(key)}]`);
+    count++;
+    if ((id as number) > maxId) maxId = id as number;
+  }
+  if (count > 0 && maxId > maxSparseId(count))
+    throw specError(field, `id ${maxId} is far beyond the vocabulary's ${count} tokens`);
+  const tokens: (string | undefined)[] = [];
+  for (const key in o) {
+    const id = o[key];
     if (tokens[id as number] !== undefined)
       throw specError(`${field}[${JSON.stringify(key)}]`, `id ${id} is used twice`);
     tokens[id as number] = key;
@@ -532,21 +550,42 @@ function postProcessor(v: Json | undefined, field: string, tokenId: (s: string, 
 
 function addedTokens(v: Json | undefined): NativeAddedToken[] {
   if (v === undefined || v === null) return [];
+  const byId = new Map<number, number>();
+  const byContent = new Map<string, number>();
+  // Two entries with one id (or one content) would leave which of them encodes or decodes to chance.
+  const unique = (a: NativeAddedToken, i: number): NativeAddedToken => {
+    const sameId = byId.get(a.id);
+    if (sameId !== undefined)
+      throw specError(`added_tokens[${i}].id`, `id ${a.id} is also the id of added_tokens[${sameId}]`);
+    const sameContent = byContent.get(a.content);
+    if (sameContent !== undefined) {
+      throw specError(
+        `added_tokens[${i}].content`,
+        `${JSON.stringify(a.content)} is also the content of added_tokens[${sameContent}]`,
+      );
+    }
+    byId.set(a.id, i);
+    byContent.set(a.content, i);
+    return a;
+  };
   return arr(v, 'added_tokens').map((t, i) => {
     const f = `added_tokens[${i}]`;
     const o = obj(t, f);
     const content = str(o, 'content', f);
     if (content === '') throw specError(`${f}.content`, 'must not be empty');
     const special = bool(o, 'special', f, false);
-    return {
-      id: uint(o.id, `${f}.id`),
-      content,
-      special,
-      normalized: bool(o, 'normalized', f, !special),
-      lstrip: bool(o, 'lstrip', f, false),
-      rstrip: bool(o, 'rstrip', f, false),
-      singleWord: bool(o, 'single_word', f, false),
-    };
+    return unique(
+      {
+        id: uint(o.id, `${f}.id`),
+        content,
+        special,
+        normalized: bool(o, 'normalized', f, !special),
+        lstrip: bool(o, 'lstrip', f, false),
+        rstrip: bool(o, 'rstrip', f, false),
+        singleWord: bool(o, 'single_word', f, false),
+      },
+      i,
+    );
   });
 }
 
