@@ -22,6 +22,8 @@
  * - After an abort: what was processed. An abort during the prefill reports promptTokens 0 (the prefill did not
  *   complete); otherwise the prompt plus the tokens sampled before the abort.
  */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import {
   ClosedError,
   ContextLengthError,
@@ -148,6 +150,14 @@ const GENERATE_KEYS = [
   'eosTokenIds',
   'highWaterMark',
 ] as const;
+
+async function isFile(file: string): Promise<boolean> {
+  try {
+    return (await stat(file)).isFile();
+  } catch {
+    return false;
+  }
+}
 
 function modelAddon(): NativeModelApi {
   // binding.ts's NativeAddon type will include NativeModelApi; until then the slice is asserted here.
@@ -284,9 +294,12 @@ export class Model {
       if (nativeResult.status === 'rejected') throw nativeResult.reason;
       if (tokenizerResult.status === 'rejected') {
         const e = toTokmeterError(tokenizerResult.reason) as Error & { code?: string };
+        // A file that is not there is ERR_MODEL_NOT_FOUND; one that is there but wrong is ERR_MODEL_INVALID.
+        const tokenizerFile = path.join(dir, 'tokenizer.json');
+        const missing = !(await isFile(tokenizerFile));
         throw new ModelLoadError(
-          e.code === 'ERR_TOKENIZER_SPEC' ? 'ERR_MODEL_INVALID' : 'ERR_MODEL_NOT_FOUND',
-          `cannot load the tokenizer of ${dir}: ${e.message}`,
+          missing || e.code !== 'ERR_TOKENIZER_SPEC' ? 'ERR_MODEL_NOT_FOUND' : 'ERR_MODEL_INVALID',
+          missing ? `${tokenizerFile} is missing: ${e.message}` : `cannot load the tokenizer of ${dir}: ${e.message}`,
           { cause: tokenizerResult.reason },
         );
       }
