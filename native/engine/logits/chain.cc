@@ -40,8 +40,8 @@ void ValidateTokenMask(const TokenMask& mask, size_t vocab) {
   uint32_t last = 0;
   for (const TokenRange& r : mask) {
     if (r.begin >= r.end || r.begin < last || r.end > vocab)
-      throw Error(codes::kInvalidArgument, "masked token ranges must be sorted, disjoint and within the vocabulary of " +
-                                               std::to_string(vocab));
+      throw Error(codes::kInvalidArgument,
+                  "masked token ranges must be sorted, disjoint and within the vocabulary of " + std::to_string(vocab));
     masked += r.end - r.begin;
     last = r.end;
   }
