@@ -7,7 +7,7 @@
  */
 import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { TokmeterTypeError, toTokmeterError } from '../errors.js';
+import { TokmeterTypeError, mapNativeErrors, toTokmeterError } from '../errors.js';
 import type { NativeDecodeStream, NativeTokenizer, NativeTokenizerSpec } from '../native/tokenizer-contract.js';
 import {
   ChatTemplates,
@@ -123,7 +123,7 @@ export class DecodeStream {
     }
   }
   flush(): string {
-    return this.native.flush();
+    return mapNativeErrors(() => this.native.flush());
   }
 }
 
@@ -249,18 +249,20 @@ export class Tokenizer {
     const add = flag(opts, 'addSpecialTokens', true);
     if (typeof input !== 'string') text(input, 'text');
     // Short texts: ids land in a reused array and are sliced here (cheaper than a typed array made in native code).
-    if (input.length <= 4096) {
-      const n = h.encodeInto(input, add, encodeScratch);
-      if (n <= encodeScratch.length) return encodeScratch.slice(0, n);
-    }
-    return h.encode(input, add);
+    return mapNativeErrors(() => {
+      if (input.length <= 4096) {
+        const n = h.encodeInto(input, add, encodeScratch);
+        if (n <= encodeScratch.length) return encodeScratch.slice(0, n);
+      }
+      return h.encode(input, add);
+    });
   }
 
   count(input: string, opts?: EncodeOptions): number {
     const h = this.#handle();
     const add = flag(opts, 'addSpecialTokens', true);
     if (typeof input !== 'string') text(input, 'text');
-    return h.count(input, add);
+    return mapNativeErrors(() => h.count(input, add));
   }
 
   async encodeBatch(texts: string[], opts?: BatchOptions): Promise<Uint32Array[]> {
@@ -304,17 +306,22 @@ export class Tokenizer {
   }
 
   decodeStream(opts?: DecodeOptions): DecodeStream {
-    return new DecodeStream(this.#handle().decodeStream(flag(opts, 'skipSpecialTokens', false)));
+    const skip = flag(opts, 'skipSpecialTokens', false);
+    return new DecodeStream(mapNativeErrors(() => this.#handle().decodeStream(skip)));
   }
 
   tokenToId(token: string): number | undefined {
-    return this.#handle().tokenToId(text(token, 'token'));
+    const h = this.#handle();
+    text(token, 'token');
+    return mapNativeErrors(() => h.tokenToId(token));
   }
   idToToken(id: number): string | undefined {
-    return this.#handle().idToToken(id);
+    const h = this.#handle();
+    return mapNativeErrors(() => h.idToToken(id));
   }
   isSpecialToken(id: number): boolean {
-    return this.#handle().isSpecial(id);
+    const h = this.#handle();
+    return mapNativeErrors(() => h.isSpecial(id));
   }
 
   /** Renders the tokenizer's chat template (tokenizer_config.json) for `messages`. */
