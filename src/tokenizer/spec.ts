@@ -329,14 +329,27 @@ function unigram(m: JsonObject): NativeModelSpec {
   };
 }
 
-function normalizers(v: Json | undefined, field: string, out: NativeNormalizerSpec[]): void {
+/**
+ * Deepest nesting of Sequence components (normalizers, pre-tokenizers, decoders, post-processors). Real files nest
+ * one or two levels; a hostile one nested thousands deep would exhaust the stack (and build field names quadratic
+ * in its depth) before any check.
+ */
+export const MAX_SEQUENCE_DEPTH = 32;
+
+function checkDepth(depth: number, field: string): void {
+  if (depth > MAX_SEQUENCE_DEPTH)
+    throw specError(field, `Sequence components nested more than ${MAX_SEQUENCE_DEPTH} levels deep`);
+}
+
+function normalizers(v: Json | undefined, field: string, out: NativeNormalizerSpec[], depth = 0): void {
   if (v === undefined || v === null) return;
+  checkDepth(depth, field);
   const o = obj(v, field);
   const type = o.type;
   switch (type) {
     case 'Sequence': {
       const list = arr(o.normalizers, `${field}.normalizers`);
-      list.forEach((n, i) => normalizers(n, `${field}.normalizers[${i}]`, out));
+      list.forEach((n, i) => normalizers(n, `${field}.normalizers[${i}]`, out, depth + 1));
       return;
     }
     case 'NFC':
@@ -381,14 +394,15 @@ function metaspaceScheme(o: JsonObject, field: string): 'always' | 'never' | 'fi
   throw specError(`${field}.prepend_scheme`, `expected "always", "never" or "first", got ${describe(s)}`);
 }
 
-function preTokenizers(v: Json | undefined, field: string, out: NativePreTokenizerSpec[]): void {
+function preTokenizers(v: Json | undefined, field: string, out: NativePreTokenizerSpec[], depth = 0): void {
   if (v === undefined || v === null) return;
+  checkDepth(depth, field);
   const o = obj(v, field);
   const type = o.type;
   switch (type) {
     case 'Sequence': {
       const list = arr(o.pretokenizers, `${field}.pretokenizers`);
-      list.forEach((n, i) => preTokenizers(n, `${field}.pretokenizers[${i}]`, out));
+      list.forEach((n, i) => preTokenizers(n, `${field}.pretokenizers[${i}]`, out, depth + 1));
       return;
     }
     case 'Split':
@@ -435,14 +449,15 @@ function preTokenizers(v: Json | undefined, field: string, out: NativePreTokeniz
   }
 }
 
-function decoders(v: Json | undefined, field: string, out: NativeDecoderSpec[]): void {
+function decoders(v: Json | undefined, field: string, out: NativeDecoderSpec[], depth = 0): void {
   if (v === undefined || v === null) return;
+  checkDepth(depth, field);
   const o = obj(v, field);
   const type = o.type;
   switch (type) {
     case 'Sequence': {
       const list = arr(o.decoders, `${field}.decoders`);
-      list.forEach((n, i) => decoders(n, `${field}.decoders[${i}]`, out));
+      list.forEach((n, i) => decoders(n, `${field}.decoders[${i}]`, out, depth + 1));
       return;
     }
     case 'ByteLevel':
@@ -488,9 +503,15 @@ interface PostParts {
   suffix: number[];
 }
 
-function postProcessor(v: Json | undefined, field: string, tokenId: (s: string, f: string) => number): PostParts {
+function postProcessor(
+  v: Json | undefined,
+  field: string,
+  tokenId: (s: string, f: string) => number,
+  depth = 0,
+): PostParts {
   const parts: PostParts = { prefix: [], suffix: [] };
   if (v === undefined || v === null) return parts;
+  checkDepth(depth, field);
   const o = obj(v, field);
   switch (o.type) {
     case 'ByteLevel':
@@ -498,7 +519,7 @@ function postProcessor(v: Json | undefined, field: string, tokenId: (s: string, 
     case 'Sequence': {
       const list = arr(o.processors, `${field}.processors`);
       list.forEach((p, i) => {
-        const sub = postProcessor(p, `${field}.processors[${i}]`, tokenId);
+        const sub = postProcessor(p, `${field}.processors[${i}]`, tokenId, depth + 1);
         parts.prefix = [...sub.prefix, ...parts.prefix];
         parts.suffix = [...parts.suffix, ...sub.suffix];
       });
