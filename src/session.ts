@@ -5,7 +5,14 @@
 import { ClosedError, InvalidInputError, mapNativeErrors, mapNativeRejection, TokmeterTypeError } from './errors.js';
 import type { NativeFeed, NativeSession, NativeTensor, NativeTensorType } from './native/session-contract.js';
 import { ensureRuntime } from './runtime.js';
-import { describe, expectInteger, expectKnownKeys, expectObject, expectOptionalInteger } from './validate.js';
+import {
+  describe,
+  expectInteger,
+  expectKnownKeys,
+  expectObject,
+  expectOptionalInteger,
+  expectPath,
+} from './validate.js';
 
 export type TensorType = NativeTensorType;
 
@@ -109,6 +116,7 @@ export class Session {
     if (typeof source !== 'string' && !(source instanceof Uint8Array)) {
       throw new TokmeterTypeError(`expected a file path or a Uint8Array for the model, got ${describe(source)}`);
     }
+    if (typeof source === 'string') expectPath('the model path', source);
     const o = expectObject('options', options);
     expectKnownKeys('session options', o, ['intraOpThreads', 'interOpThreads', 'graphOptimizationLevel']);
     const level = options.graphOptimizationLevel ?? 'all';

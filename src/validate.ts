@@ -29,6 +29,18 @@ export function expectString(name: string, value: unknown): string {
   return value;
 }
 
+/**
+ * A file or folder path. A NUL byte is refused: the operating system would read the path only up to it (so
+ * "secret.txt\0.json" opens secret.txt).
+ */
+export function expectPath(name: string, value: unknown): string {
+  expectString(name, value);
+  if ((value as string).includes('\0')) {
+    throw new TokmeterTypeError(`expected a path without NUL bytes for ${name}, got ${describe(value)}`);
+  }
+  return value as string;
+}
+
 export function expectObject(name: string, value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new TokmeterTypeError(`expected an object for ${name}, got ${describe(value)}`);

@@ -1,9 +1,9 @@
 // PromiseWorker — bounded native work (load, run, batch count) on a worker thread, settling a JS Promise.
 //
 // Contract: the constructor runs on the JS thread and must copy everything Execute needs out of JS values into plain
-// C++ members (worker threads never touch JS values), keeping a Napi::Reference to any borrowed buffer until the worker is destroyed.
-// Work() runs on a libuv worker thread: no N-API calls there. Resolve() runs back on the JS thread.
-// Any exception from Work() rejects the promise through ToJsError's mapping.
+// C++ members (worker threads never touch JS values), keeping a Napi::Reference to any borrowed buffer until the worker
+// is destroyed. Work() runs on a libuv worker thread: no N-API calls there. Resolve() runs back on the JS thread. Any
+// exception from Work() rejects the promise through ToJsError's mapping.
 #pragma once
 
 #include <napi.h>

@@ -11,6 +11,13 @@ std::string ToString(const Napi::Value& value, const char* what) {
   return value.As<Napi::String>().Utf8Value();
 }
 
+std::string ToPath(const Napi::Value& value, const char* what) {
+  std::string path = ToString(value, what);
+  if (path.find('\0') != std::string::npos)
+    ThrowTypeError(value.Env(), std::string("expected a path without NUL bytes for ") + what);
+  return path;
+}
+
 int64_t ToInteger(const Napi::Value& value, const char* what, int64_t min, int64_t max) {
   Napi::Env env = value.Env();
   if (!value.IsNumber()) ThrowTypeError(env, std::string("expected an integer for ") + what);

@@ -11,6 +11,8 @@
 namespace tokmeter::addon {
 
 std::string ToString(const Napi::Value& value, const char* what);
+// A file or folder path: a string without NUL bytes (the operating system would stop reading the path at one).
+std::string ToPath(const Napi::Value& value, const char* what);
 int64_t ToInteger(const Napi::Value& value, const char* what, int64_t min, int64_t max);
 bool ToBool(const Napi::Value& value, const char* what);
 std::vector<int64_t> ToDims(const Napi::Value& value, const char* what);

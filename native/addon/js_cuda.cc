@@ -132,7 +132,7 @@ Napi::Value CudaStatus(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     std::string ort;
-    if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) ort = ToString(info[0], "ortLibraryPath");
+    if (info.Length() > 0 && !info[0].IsUndefined() && !info[0].IsNull()) ort = ToPath(info[0], "ortLibraryPath");
     auto* worker = new CudaStatusWorker(env, ort);
     worker->Queue();
     return worker->Promise();

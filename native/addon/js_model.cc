@@ -30,8 +30,32 @@ constexpr const char* kGenerationClass = "NativeGeneration";
 struct ModelHandle {
   std::shared_ptr<engine::CausalLm> model;
   std::unique_ptr<engine::Scheduler> scheduler;
-  std::mutex mutex;  // guards `disposed`
+  std::mutex mutex;  // guards `disposed`, `mask_source` and `mask`
   bool disposed = false;
+#ifdef TOKMETER_MODEL_HAS_TOKENIZER
+  // The ids of the model's vocabulary that the tokenizer cannot decode (a vocabulary padded past the tokenizer's),
+  // never sampled. Computed once per tokenizer (the model's own serves every request).
+  std::weak_ptr<const tokenizer::Tokenizer> mask_source;
+  std::shared_ptr<const engine::TokenMask> mask;
+  std::shared_ptr<const engine::TokenMask> MaskFor(const std::shared_ptr<const tokenizer::Tokenizer>& t) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (mask && mask_source.lock() == t) return mask;
+    auto ranges = std::make_shared<engine::TokenMask>();
+    const size_t vocab = model->vocabSize();
+    for (size_t id = 0; id < vocab; ++id) {
+      if (t->HasId(static_cast<uint32_t>(id))) continue;
+      if (!ranges->empty() && ranges->back().end == id) {
+        ranges->back().end = static_cast<uint32_t>(id + 1);
+      } else {
+        ranges->push_back({static_cast<uint32_t>(id), static_cast<uint32_t>(id + 1)});
+      }
+    }
+    engine::ValidateTokenMask(*ranges, vocab);
+    mask = std::move(ranges);
+    mask_source = t;
+    return mask;
+  }
+#endif
   void Shutdown() {
     {
       std::lock_guard<std::mutex> lock(mutex);
@@ -279,6 +303,7 @@ class JsModel : public Napi::ObjectWrap<JsModel> {
   Napi::Value Timings(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value MaskedTokens(const Napi::CallbackInfo& info);
 
   std::shared_ptr<ModelHandle> handle_;
   int64_t external_bytes_ = 0;
@@ -331,7 +356,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     if (!info[0].IsObject()) ThrowTypeError(env, "expected an options object for loadModel");
     auto o = info[0].As<Napi::Object>();
     engine::LoadOptions options;
-    options.dir = ToString(o.Get("dir"), "dir");
+    options.dir = ToPath(o.Get("dir"), "dir");
     if (!o.Get("dtype").IsUndefined()) options.dtype = ToString(o.Get("dtype"), "dtype");
     engine::ModelFileFor(options.dtype);  // an unknown dtype is a TypeError now, not a rejected load
     options.threads = static_cast<int>(OptionalInteger(o, "threads", 0, 0, 1024));
@@ -360,6 +385,7 @@ void JsModel::Init(Napi::Env env, Napi::Object exports) {
                                        InstanceMethod<&JsModel::Timings>("timings"),
                                        InstanceMethod<&JsModel::Stats>("stats"),
                                        InstanceMethod<&JsModel::Dispose>("dispose"),
+                                       InstanceMethod<&JsModel::MaskedTokens>("maskedTokens"),
                                    });
   AddonData::Of(env).constructors[kModelClass] = Napi::Persistent(cls);
   JsGeneration::Init(env);
@@ -466,6 +492,8 @@ Napi::Value JsModel::Generate(const Napi::CallbackInfo& info) {
     if (!tok.IsUndefined() && !tok.IsNull()) {
 #ifdef TOKMETER_MODEL_HAS_TOKENIZER
       auto tokenizer = UnwrapTokenizer(tok);
+      p.sampling.masked = h->MaskFor(tokenizer);
+      if (p.sampling.masked->empty()) p.sampling.masked = nullptr;
       request.detokenizer = [tokenizer]() -> std::unique_ptr<engine::Detokenizer> {
         return std::make_unique<TokenizerDetokenizer>(tokenizer);
       };
@@ -496,6 +524,22 @@ Napi::Value JsModel::Generate(const Napi::CallbackInfo& info) {
         AddonData::Of(env).Constructor(kGenerationClass).New({Napi::External<void>::New(env, nullptr)});
     JsGeneration::Unwrap(object)->Bind(h, stream);
     return object;
+  });
+}
+
+// How many ids of the model's vocabulary `tokenizer` cannot decode (they are never sampled in its generations).
+Napi::Value JsModel::MaskedTokens(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto h = Require(env);
+#ifdef TOKMETER_MODEL_HAS_TOKENIZER
+    auto mask = h->MaskFor(UnwrapTokenizer(info[0]));
+    size_t count = 0;
+    for (const auto& r : *mask) count += r.end - r.begin;
+    return Napi::Number::New(env, static_cast<double>(count));
+#else
+    ThrowTypeError(env, "this build of tokmeter has no native tokenizer");
+#endif
   });
 }
 

@@ -25,7 +25,7 @@ Napi::Object RuntimeInfo(Napi::Env env) {
 Napi::Value LoadRuntime(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
-    engine::OrtRuntime::Load(ToString(info[0], "the ONNX Runtime library path"));
+    engine::OrtRuntime::Load(ToPath(info[0], "the ONNX Runtime library path"));
     return RuntimeInfo(env);
   });
 }

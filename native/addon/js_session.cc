@@ -180,6 +180,7 @@ JsSession::~JsSession() {
 Napi::Value JsSession::CreateSession(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
+    if (info[0].IsString()) ToPath(info[0], "the model path");
     auto* worker = new CreateSessionWorker(env, info[0], ToSessionOptions(info[1]));
     worker->Queue();
     return worker->Promise();

@@ -13,6 +13,7 @@
 
 #include "js_addon_data.h"
 #include "js_async.h"
+#include "js_convert.h"
 #include "js_errors.h"
 #include "tokenizer/big_alloc.h"
 #include "tokenizer/json_scan.h"
@@ -606,7 +607,7 @@ Napi::Value ReadFileBig(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     if (info.Length() < 1 || !info[0].IsString()) ThrowTypeError(env, "expected a path string");
-    auto* w = new ReadFileWorker(env, info[0].As<Napi::String>().Utf8Value());
+    auto* w = new ReadFileWorker(env, ToPath(info[0], "the file path"));
     auto p = w->Promise();
     w->Queue();
     return p;

@@ -1,5 +1,8 @@
 #include "engine/cuda_device.h"
 
+#include <algorithm>
+#include <cstring>
+#include <limits>
 #include <new>
 #include <string>
 
@@ -18,6 +21,7 @@ std::unique_ptr<CudaDevice> CudaDevice::Open(int deviceId) {
 }
 
 CudaDevice::~CudaDevice() {
+  if (neg_inf_ != nullptr) plugin_.api().device_free(neg_inf_);
   plugin_.api().destroy_sampler(sampler_);  // waits for work in flight
   if (stream_ != nullptr) plugin_.api().destroy_stream(stream_);
 }
@@ -51,8 +55,10 @@ void CudaDevice::CreateSampler(size_t slots, size_t vocab) {
       plugin_.api().create_sampler(device_, static_cast<int>(slots), static_cast<int>(vocab), stream_, &sampler_),
       "create the CUDA sampler");
   std::lock_guard<std::mutex> lock(slots_mutex_);
+  vocab_ = vocab;
   free_slots_.clear();
   for (size_t i = slots; i-- > 0;) free_slots_.push_back(static_cast<int>(i));
+  slot_masks_.assign(slots, nullptr);
 }
 
 int CudaDevice::StartSequence(const SamplingOptions& options, std::span<const uint32_t> prompt) {
@@ -64,6 +70,7 @@ int CudaDevice::StartSequence(const SamplingOptions& options, std::span<const ui
       throw Error(codes::kInternal, "no free CUDA sampler slot (more live sequences than the model's maxBatch)");
     slot = free_slots_.back();
     free_slots_.pop_back();
+    slot_masks_[static_cast<size_t>(slot)] = options.masked;
   }
   TokmeterCudaRowOptions row{};
   row.temperature = options.temperature;
@@ -86,6 +93,48 @@ void CudaDevice::ReleaseSlot(int slot) noexcept {
   if (slot < 0) return;
   std::lock_guard<std::mutex> lock(slots_mutex_);
   free_slots_.push_back(slot);
+  slot_masks_[static_cast<size_t>(slot)] = nullptr;
+}
+
+void CudaDevice::MaskRows(uint8_t* logits, DType dtype, int64_t rowStride, std::span<const int32_t> slots) {
+  std::vector<std::shared_ptr<const TokenMask>> masks(slots.size());
+  {
+    std::lock_guard<std::mutex> lock(slots_mutex_);
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (slots[i] < 0 || static_cast<size_t>(slots[i]) >= slot_masks_.size())
+        throw Error(codes::kInternal, "CUDA sample: slot out of range");
+      masks[i] = slot_masks_[static_cast<size_t>(slots[i])];
+    }
+  }
+  const size_t element = dtype == DType::kFloat16 ? 2 : 4;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (!masks[i] || masks[i]->empty()) continue;
+    if (neg_inf_ == nullptr || neg_inf_dtype_ != dtype) {
+      // A row of -infinity to copy from (once per model: the logits dtype is fixed by the graph).
+      if (neg_inf_ != nullptr) plugin_.api().device_free(neg_inf_);
+      neg_inf_ = nullptr;
+      std::vector<uint8_t> host(vocab_ * element);
+      for (size_t k = 0; k < vocab_; ++k) {
+        if (element == 2) {
+          const uint16_t h = 0xFC00;  // fp16 -infinity
+          std::memcpy(host.data() + k * 2, &h, 2);
+        } else {
+          const float f = -std::numeric_limits<float>::infinity();
+          std::memcpy(host.data() + k * 4, &f, 4);
+        }
+      }
+      neg_inf_ = Allocate(host.size());
+      neg_inf_dtype_ = dtype;
+      Copy2D(neg_inf_, host.size(), host.data(), host.size(), host.size(), 1);
+      plugin_.Check(plugin_.api().synchronize(stream_), "fill the token mask on the GPU");
+    }
+    uint8_t* row = logits + static_cast<size_t>(i) * static_cast<size_t>(rowStride) * element;
+    for (const TokenRange& r : *masks[i]) {
+      const size_t end = std::min<size_t>(r.end, vocab_);
+      if (r.begin >= end) continue;
+      Copy2D(row + r.begin * element, vocab_ * element, neg_inf_, vocab_ * element, (end - r.begin) * element, 1);
+    }
+  }
 }
 
 void CudaDevice::Sample(const void* logits, DType dtype, int64_t rowStride, std::span<const int32_t> slots,
@@ -101,6 +150,8 @@ void CudaDevice::Sample(const void* logits, DType dtype, int64_t rowStride, std:
   } else {
     throw Error(codes::kModelInvalid, "the CUDA sampler takes float32 or float16 logits");
   }
+  // The logits are the last Run's output, which nothing reads before these kernels: masked in place.
+  MaskRows(static_cast<uint8_t*>(const_cast<void*>(logits)), dtype, rowStride, slots);
   plugin_.Check(plugin_.api().sample(sampler_, logits, cuda_dtype, rowStride, static_cast<int>(n), slots.data(),
                                      uniforms.data(), ids.data(), logprobs.empty() ? nullptr : logprobs.data()),
                 "sample on the GPU");

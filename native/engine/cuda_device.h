@@ -50,7 +50,8 @@ class CudaDevice final : public KvMemory {
   int StartSequence(const SamplingOptions& options, std::span<const uint32_t> prompt);
   void ReleaseSlot(int slot) noexcept;
   // Samples rows r = 0..n-1 of device `logits` (row r at r * rowStride elements) for `slots`; blocks until the ids
-  // (and log-probabilities) are on the host.
+  // (and log-probabilities) are on the host. A slot started with SamplingOptions::masked has those ids of its row
+  // overwritten with -infinity first (on the stream, before the sampling kernels), as the host Generator does.
   void Sample(const void* logits, DType dtype, int64_t rowStride, std::span<const int32_t> slots,
               std::span<const double> uniforms, std::span<uint32_t> ids, std::span<float> logprobs);
 
@@ -60,9 +61,15 @@ class CudaDevice final : public KvMemory {
   int device_;
   std::string name_;
   void* stream_ = nullptr;
+  // Writes -infinity over each masked range of row r of `logits` (element size `element`).
+  void MaskRows(uint8_t* logits, DType dtype, int64_t rowStride, std::span<const int32_t> slots);
   TokmeterCudaSampler* sampler_ = nullptr;
+  size_t vocab_ = 0;
   std::mutex slots_mutex_;
   std::vector<int> free_slots_;
+  std::vector<std::shared_ptr<const TokenMask>> slot_masks_;  // by slot, under slots_mutex_
+  uint8_t* neg_inf_ = nullptr;                                // vocab_ elements of -infinity in neg_inf_dtype_
+  DType neg_inf_dtype_ = DType::kFloat32;
 };
 
 }  // namespace tokmeter::engine

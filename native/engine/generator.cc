@@ -39,6 +39,7 @@ Generator::Generator(std::shared_ptr<LanguageModel> model, std::vector<uint32_t>
                                                " is outside the model's vocabulary of " + std::to_string(vocab));
     }
   }
+  if (params_.sampling.masked) ValidateTokenMask(*params_.sampling.masked, vocab);
   if (!stops_.empty() && !detokenizer_) {
     throw Error(codes::kInvalidArgument, "stop strings need a tokenizer to turn tokens into text");
   }
@@ -161,6 +162,8 @@ const StepResult& Generator::SampleAndStop() {
                        std::span<uint32_t>(&token, 1), std::span<float>(&logprob, 1));
     return Took(token, params_.logprobs ? logprob : 0.0f);
   }
+  // Ids the tokenizer cannot decode go first, so that no processor, draw or log-probability sees them.
+  if (params_.sampling.masked) ApplyTokenMask(logits_, *params_.sampling.masked);
   if (params_.logprobs) raw_.assign(logits_.begin(), logits_.end());
   const LogitsContext context{std::span<const uint32_t>(tokens_), prompt_length_};
   for (auto& p : processors_) p->Apply(logits_, context);

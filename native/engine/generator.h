@@ -5,7 +5,8 @@
 //   g.finishReason(); g.usage();
 //
 // Step() feeds the tokens not yet in the KV cache (the whole prompt on the first step — prefill — then the token
-// sampled last), runs the logits processors and the sampler, and applies the stop rules in this order:
+// sampled last), masks the ids that are never sampled (SamplingOptions::masked), runs the logits processors and the
+// sampler, and applies the stop rules in this order:
 //   1. the sampled token is an EOS id → finish 'stop' (the EOS token is counted, not fed back, not turned into text);
 //   2. the text completes a stop string → finish 'stop' (the text ends before the stop string);
 //   3. maxNewTokens sampled → finish 'length';

@@ -107,7 +107,7 @@ RegexScratch::~RegexScratch() {
   pcre2_jit_stack_free(static_cast<pcre2_jit_stack*>(jit_stack_));
 }
 
-Regex::Regex(std::string_view onig_pattern, std::string_view field) {
+Regex::Regex(std::string_view onig_pattern, std::string_view field) : field_(field) {
   try {
     source_ = TranslateOnigPattern(onig_pattern);
   } catch (const tokmeter::Error& e) {
@@ -137,12 +137,26 @@ void Regex::FindAll(std::string_view s, RegexScratch& scratch, FnRef<void(size_t
   size_t pos = 0;
   bool have_last = false;
   size_t last_end = 0;
+  // The budget of one match attempt grows with the subject: linear patterns never reach it, exponential ones do.
+  const uint64_t budget = kMatchBudgetBase + kMatchBudgetPerByte * static_cast<uint64_t>(s.size());
+  const uint32_t limit = budget > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(budget);
+  pcre2_set_match_limit(mc, limit);
+  pcre2_set_depth_limit(mc, limit);
   while (pos <= s.size()) {
     // pcre2_jit_match: the same match as pcre2_match (which would call it), minus the option and UTF checks done
     // on every call (~3% of a count with cl100k's pattern, one call per piece).
     int rc = jit_ ? pcre2_jit_match(code, subject, s.size(), pos, 0, md, mc)
                   : pcre2_match(code, subject, s.size(), pos, PCRE2_NO_UTF_CHECK, md, mc);
     if (rc == PCRE2_ERROR_NOMATCH) return;
+    if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT ||
+        rc == PCRE2_ERROR_JIT_STACKLIMIT) {
+      PCRE2_UCHAR buf[256];
+      pcre2_get_error_message(rc, buf, sizeof buf);
+      throw tokmeter::Error("ERR_TOKENIZER_REGEX_LIMIT", field_ + ": the regex exceeded its budget matching at byte " +
+                                                             std::to_string(pos) + " of " + std::to_string(s.size()) +
+                                                             " (" + reinterpret_cast<char*>(buf) +
+                                                             "): it backtracks catastrophically on this input");
+    }
     if (rc < 0) {
       PCRE2_UCHAR buf[256];
       pcre2_get_error_message(rc, buf, sizeof buf);

@@ -188,7 +188,16 @@ std::shared_ptr<const Tokenizer> Tokenizer::CreateFrom(const Spec& spec, bool ex
   if (m.byte_level && ms.kind != ModelSpec::Kind::kBPE) SpecError("model.type: ByteLevel needs a BPE model");
 
   size_t total = n;
-  for (const auto& a : spec.added_tokens) total = std::max<size_t>(total, size_t{a.id} + 1);
+  // An id far beyond the number of tokens would only make us allocate gigabytes for nothing (the rule model.vocab
+  // follows in json_scan.cc and spec.ts).
+  const size_t tokens = n + spec.added_tokens.size();
+  for (size_t i = 0; i < spec.added_tokens.size(); ++i) {
+    const uint32_t id = spec.added_tokens[i].id;
+    if (id > tokens * 16 + 65536)
+      SpecError("added_tokens[" + std::to_string(i) + "].id: id " + std::to_string(id) +
+                " is far beyond the vocabulary's " + std::to_string(tokens) + " tokens");
+    total = std::max<size_t>(total, size_t{id} + 1);
+  }
   if (total > 0xFFFFFFF0u) SpecError("model.vocab: too many tokens");
   m.present.assign(total, 0);
   m.special.assign(total, 0);
@@ -498,6 +507,8 @@ std::optional<std::string> Tokenizer::IdToToken(uint32_t id) const {
   if (id >= vocab_size_ || !impl_->present[id]) return std::nullopt;
   return impl_->Tokens()[id];
 }
+
+bool Tokenizer::HasId(uint32_t id) const { return id < vocab_size_ && impl_->present[id]; }
 
 bool Tokenizer::IsSpecial(uint32_t id) const { return id < vocab_size_ && impl_->special[id]; }
 

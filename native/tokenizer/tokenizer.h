@@ -56,6 +56,8 @@ class Tokenizer : public std::enable_shared_from_this<Tokenizer> {
   // The token string as written in tokenizer.json (byte-level alphabet for byte-level vocabularies).
   std::optional<std::string> IdToToken(uint32_t id) const;
   bool IsSpecial(uint32_t id) const;
+  // Whether Decode accepts `id` (ids below VocabSize() may be holes that no token names).
+  bool HasId(uint32_t id) const;
 
   struct Impl;
 

@@ -51,14 +51,35 @@ async function readJson(file: string, required: boolean): Promise<Record<string,
   return parsed as Record<string, unknown>;
 }
 
-function int(file: string, obj: Record<string, unknown>, keys: string[]): number | undefined {
+/**
+ * Ceilings of config.json's numbers: far above any real model, low enough that no product of them (KV bytes per
+ * token x context length) overflows or sizes a budget in terabytes before the graph is even read.
+ */
+export const CONFIG_LIMITS = {
+  contextLength: 2 ** 24,
+  layers: 2 ** 12,
+  heads: 2 ** 12,
+  headDim: 2 ** 14,
+  hidden: 2 ** 18,
+  vocabSize: 2 ** 31 - 1,
+  /** Token ids (eos_token_id, bos_token_id) are below this. */
+  tokenId: 2 ** 31,
+} as const;
+
+function int(
+  file: string,
+  obj: Record<string, unknown>,
+  keys: string[],
+  min = 0,
+  max: number = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   for (const key of keys) {
     const v = obj[key];
     if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
       throw new ModelLoadError(
         'ERR_MODEL_INVALID',
-        `${file}: expected a non-negative integer for ${key}, got ${JSON.stringify(v)}`,
+        `${file}: expected an integer in [${min}, ${max}] for ${key}, got ${JSON.stringify(v)}`,
       );
     }
     return v;
@@ -69,11 +90,15 @@ function int(file: string, obj: Record<string, unknown>, keys: string[]): number
 function ids(file: string, key: string, v: unknown): number[] | undefined {
   if (v === undefined || v === null) return undefined;
   const list = Array.isArray(v) ? v : [v];
+  if (list.length > 1024) {
+    throw new ModelLoadError('ERR_MODEL_INVALID', `${file}: expected at most 1024 ids for ${key}, got ${list.length}`);
+  }
   for (const id of list) {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= CONFIG_LIMITS.tokenId) {
       throw new ModelLoadError(
         'ERR_MODEL_INVALID',
-        `${file}: expected a token id or a list of them for ${key}, got ${JSON.stringify(v)}`,
+        `${file}: expected a token id (an integer in [0, ${CONFIG_LIMITS.tokenId - 1}]) or a list of them for ` +
+          `${key}, got ${JSON.stringify(id)}`,
       );
     }
   }
@@ -104,7 +129,7 @@ function samplingDefaults(file: string, gen: Record<string, unknown>): SamplingD
   const out: SamplingDefaults = { doSample };
   const temperature = num(file, gen, 'temperature', 0, 100);
   const topP = num(file, gen, 'top_p', 0, 1);
-  const topK = int(file, gen, ['top_k']);
+  const topK = int(file, gen, ['top_k'], 0, 2 ** 31 - 1);
   if (temperature !== undefined) out.temperature = temperature;
   if (topP !== undefined && topP > 0) out.topP = topP;
   if (topK !== undefined) out.topK = topK;
@@ -116,29 +141,32 @@ export async function readModelConfig(dir: string): Promise<ModelFolderConfig> {
   const config = (await readJson(configFile, true))!;
   const genFile = path.join(dir, 'generation_config.json');
   const gen = (await readJson(genFile, false)) ?? {};
-  const heads = int(configFile, config, ['num_attention_heads', 'n_head']);
-  const hidden = int(configFile, config, ['hidden_size', 'n_embd']);
-  const headDim = int(configFile, config, ['head_dim']) ?? (heads && hidden ? hidden / heads : undefined);
-  const contextLength = int(configFile, config, [
-    'max_position_embeddings',
-    'n_positions',
-    'n_ctx',
-    'max_sequence_length',
-  ]);
+  const L = CONFIG_LIMITS;
+  const heads = int(configFile, config, ['num_attention_heads', 'n_head'], 1, L.heads);
+  const hidden = int(configFile, config, ['hidden_size', 'n_embd'], 1, L.hidden);
+  const headDim = int(configFile, config, ['head_dim'], 1, L.headDim) ?? (heads && hidden ? hidden / heads : undefined);
+  const contextLength = int(
+    configFile,
+    config,
+    ['max_position_embeddings', 'n_positions', 'n_ctx', 'max_sequence_length'],
+    1,
+    L.contextLength,
+  );
   if (!contextLength) {
     throw new ModelLoadError(
       'ERR_MODEL_INVALID',
       `${configFile}: no context length (max_position_embeddings or n_positions)`,
     );
   }
-  const eos =
-    ids(genFile, 'eos_token_id', gen.eos_token_id) ?? ids(configFile, 'eos_token_id', config.eos_token_id) ?? [];
+  // Both files are checked, though generation_config.json's ids win.
+  const configEos = ids(configFile, 'eos_token_id', config.eos_token_id);
+  const eos = ids(genFile, 'eos_token_id', gen.eos_token_id) ?? configEos ?? [];
   const native: NativeModelConfig = {
     modelType: typeof config.model_type === 'string' ? config.model_type : '',
-    numLayers: int(configFile, config, ['num_hidden_layers', 'n_layer']) ?? 0,
-    numKvHeads: int(configFile, config, ['num_key_value_heads']) ?? heads ?? 0,
-    headDim: Number.isInteger(headDim) ? (headDim as number) : 0,
-    vocabSize: int(configFile, config, ['vocab_size']) ?? 0,
+    numLayers: int(configFile, config, ['num_hidden_layers', 'n_layer'], 1, L.layers) ?? 0,
+    numKvHeads: int(configFile, config, ['num_key_value_heads'], 1, L.heads) ?? heads ?? 0,
+    headDim: Number.isInteger(headDim) && (headDim as number) <= L.headDim ? (headDim as number) : 0,
+    vocabSize: int(configFile, config, ['vocab_size'], 1, L.vocabSize) ?? 0,
     contextLength,
     eosTokenIds: eos,
   };
@@ -146,8 +174,8 @@ export async function readModelConfig(dir: string): Promise<ModelFolderConfig> {
     typeof config._name_or_path === 'string' && config._name_or_path
       ? config._name_or_path
       : path.basename(path.resolve(dir));
-  const bos =
-    ids(genFile, 'bos_token_id', gen.bos_token_id)?.[0] ?? ids(configFile, 'bos_token_id', config.bos_token_id)?.[0];
+  const configBos = ids(configFile, 'bos_token_id', config.bos_token_id)?.[0];
+  const bos = ids(genFile, 'bos_token_id', gen.bos_token_id)?.[0] ?? configBos;
   const sampling = samplingDefaults(genFile, gen);
   return { native, name, ...(bos !== undefined ? { bosTokenId: bos } : {}), ...(sampling ? { sampling } : {}) };
 }

@@ -7,7 +7,7 @@
  * may only want `result`) and kept for a later iterator. Leaving a `for await` early (break/return/throw) aborts
  * the generation.
  */
-import { toTokmeterError } from '../errors.js';
+import { TokmeterTypeError, toTokmeterError } from '../errors.js';
 import type { NativeGeneration, NativeGenerationEvent } from '../native/model-contract.js';
 import type { FinishReason, MeterableChunk as MeteredChunk, MeterableResult as MeteredResult } from '../usage/index.js';
 
@@ -116,7 +116,12 @@ export class Generation implements AsyncIterable<GenerationChunk> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<GenerationChunk> {
-    if (this.#iterating) throw new TypeError('a Generation can be iterated only once');
+    if (this.#iterating) {
+      throw new TokmeterTypeError(
+        'a Generation can be iterated only once (its chunks go to the first iterator)',
+        'ERR_ALREADY_ITERATED',
+      );
+    }
     this.#iterating = true;
     return {
       next: async (): Promise<IteratorResult<GenerationChunk>> => {

@@ -22,6 +22,8 @@
  * - After an abort: what was processed. An abort during the prefill reports promptTokens 0 (the prefill did not
  *   complete); otherwise the prompt plus the tokens sampled before the abort.
  */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import {
   ClosedError,
   ContextLengthError,
@@ -41,7 +43,7 @@ import type {
 import { requireCuda } from '../cuda/index.js';
 import { ensureRuntime } from '../runtime.js';
 import { Tokenizer, type ChatMessage } from '../tokenizer/index.js';
-import { describe, expectInteger, expectKnownKeys, expectObject, expectString } from '../validate.js';
+import { describe, expectInteger, expectKnownKeys, expectObject, expectPath } from '../validate.js';
 import { readModelConfig, type SamplingDefaults } from './config.js';
 import { Generation } from './generation.js';
 import { detokenizerFor, type DetokenizerSource } from './tokenizer-link.js';
@@ -149,6 +151,14 @@ const GENERATE_KEYS = [
   'highWaterMark',
 ] as const;
 
+async function isFile(file: string): Promise<boolean> {
+  try {
+    return (await stat(file)).isFile();
+  } catch {
+    return false;
+  }
+}
+
 function modelAddon(): NativeModelApi {
   // The model's slice of the addon; loads ONNX Runtime on first use and maps native errors to TokmeterErrors.
   return mapNativeErrors(() => ensureRuntime().addon);
@@ -162,13 +172,25 @@ function expectNumber(name: string, value: unknown, min: number, max: number): n
   return value;
 }
 
+/** What the engine reports about a loaded model, plus how its tokenizer covers the model's vocabulary. */
+export interface ModelInfo extends NativeModelInfo {
+  /** The tokenizer's vocabulary size (largest id + 1); at most `vocabSize`, the model's (its logits). */
+  tokenizerVocabSize: number;
+  /**
+   * Ids of the model's vocabulary the tokenizer cannot decode (padding: vocabularies are often padded to a multiple
+   * of 64 or 128; and holes in the tokenizer's ids). They are never sampled: masked to -infinity before the logits
+   * processors, the sampler and the log-probabilities, on the CPU and on the GPU.
+   */
+  maskedTokens: number;
+}
+
 export class Model {
   /** The model's name (config.json `_name_or_path`, else the folder name). */
   readonly name: string;
   /** Context window in tokens (prompt + completion). */
   readonly contextLength: number;
   readonly tokenizer: Tokenizer;
-  readonly info: Readonly<NativeModelInfo>;
+  readonly info: Readonly<ModelInfo>;
   #native: NativeModel | null;
   readonly #eos: number[];
   readonly #detok: DetokenizerSource;
@@ -187,7 +209,11 @@ export class Model {
     this.#native = native;
     this.#sampling = sampling;
     this.name = name;
-    this.info = Object.freeze(native.info());
+    this.info = Object.freeze({
+      ...native.info(),
+      tokenizerVocabSize: tokenizer.vocabSize,
+      maskedTokens: native.maskedTokens(Tokenizer.nativeHandle(tokenizer)),
+    });
     this.contextLength = this.info.contextLength;
     this.tokenizer = tokenizer;
     this.#eos = eos;
@@ -201,7 +227,7 @@ export class Model {
    * tokmeter cannot run, with the reason), ERR_VOCAB_MISMATCH (tokenizer ids that the model cannot embed).
    */
   static async load(dir: string, options: ModelLoadOptions = {}): Promise<Model> {
-    expectString('dir', dir);
+    expectPath('dir', dir);
     const o = expectObject('options', options);
     expectKnownKeys('Model.load options', o, [
       'device',
@@ -268,9 +294,12 @@ export class Model {
       if (nativeResult.status === 'rejected') throw nativeResult.reason;
       if (tokenizerResult.status === 'rejected') {
         const e = toTokmeterError(tokenizerResult.reason) as Error & { code?: string };
+        // A file that is not there is ERR_MODEL_NOT_FOUND; one that is there but wrong is ERR_MODEL_INVALID.
+        const tokenizerFile = path.join(dir, 'tokenizer.json');
+        const missing = !(await isFile(tokenizerFile));
         throw new ModelLoadError(
-          e.code === 'ERR_TOKENIZER_SPEC' ? 'ERR_MODEL_INVALID' : 'ERR_MODEL_NOT_FOUND',
-          `cannot load the tokenizer of ${dir}: ${e.message}`,
+          missing || e.code !== 'ERR_TOKENIZER_SPEC' ? 'ERR_MODEL_NOT_FOUND' : 'ERR_MODEL_INVALID',
+          missing ? `${tokenizerFile} is missing: ${e.message}` : `cannot load the tokenizer of ${dir}: ${e.message}`,
           { cause: tokenizerResult.reason },
         );
       }

@@ -36,6 +36,12 @@ export interface MakeModelOptions {
   /** Replace an existing folder. Without it an existing `out` is an error. */
   force?: boolean;
   tokenizer?: TokenizerName;
+  /**
+   * The model's vocabulary (vocab_size, the logits' width), padded past the tokenizer's as real checkpoints pad to a
+   * multiple of 64 or 128. The padding ids outscore every real id (llama.ts PADDING_SCORE), so a sampler that does
+   * not mask them picks one. Default: the tokenizer's vocabulary size (no padding).
+   */
+  vocabSize?: number;
   layers?: number;
   hidden?: number;
   heads?: number;
@@ -148,8 +154,15 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
 
   const hidden = options.hidden ?? preset.hidden;
   const heads = options.heads ?? preset.heads;
+  const vocabSize = options.vocabSize ?? tok.vocabSize;
+  if (!Number.isSafeInteger(vocabSize) || vocabSize < tok.vocabSize) {
+    throw new TypeError(
+      `expected an integer >= ${tok.vocabSize} (the tokenizer's vocabulary) for vocabSize, got ${String(vocabSize)}`,
+    );
+  }
   const spec: LlamaSpec = {
-    vocabSize: tok.vocabSize,
+    vocabSize,
+    ...(vocabSize > tok.vocabSize ? { paddingFrom: tok.vocabSize } : {}),
     hiddenSize: hidden,
     numLayers: options.layers ?? preset.layers,
     numHeads: heads,
@@ -174,7 +187,7 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
     throw new RangeError(`hidden (${hidden}) is not divisible by heads (${heads}); pass headDim`);
   }
   // The size names the layer shapes; the tokenizer is recorded on its own (tokmeter_modelgen.tokenizer).
-  const custom = ['layers', 'hidden', 'heads', 'kvHeads', 'headDim', 'intermediate'].some(
+  const custom = ['layers', 'hidden', 'heads', 'kvHeads', 'headDim', 'intermediate', 'vocabSize'].some(
     (k) => options[k as keyof MakeModelOptions] !== undefined,
   );
 

@@ -36,8 +36,16 @@ import { DataType, GraphBuilder, type DataTypeValue } from './onnx-builder.js';
 import { toHalfArray } from './half.js';
 import { Prng, uniformBoundForStd } from './prng.js';
 
+/** What a padding id adds to its logit (paddingFrom): more than any real id's logit reaches. */
+export const PADDING_SCORE = 1000;
+
 export interface LlamaSpec {
   vocabSize: number;
+  /**
+   * Ids from here to vocabSize are padding that no tokenizer names (vocabularies padded to a multiple of 64 or 128).
+   * Their logits get PADDING_SCORE added, so greedy decoding picks one unless the sampler masks them. Absent: none.
+   */
+  paddingFrom?: number;
   hiddenSize: number;
   numLayers: number;
   numHeads: number;
@@ -93,7 +101,8 @@ export function countParameters(s: LlamaSpec): number {
   const q = s.numHeads * s.headDim;
   const kv = s.numKvHeads * s.headDim;
   const perLayer = h * q + 2 * h * kv + q * h + 3 * h * s.intermediateSize + 2 * h;
-  return 2 * s.vocabSize * h + s.numLayers * perLayer + h;
+  const paddingBias = s.paddingFrom !== undefined && s.paddingFrom < s.vocabSize ? s.vocabSize : 0;
+  return 2 * s.vocabSize * h + s.numLayers * perLayer + h + paddingBias;
 }
 
 export function validateSpec(s: LlamaSpec): void {
@@ -374,9 +383,12 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
 
   const final = rmsNorm(x, normWeight('model.norm.weight'));
   const lmHead = weight('lm_head.weight', [H, s.vocabSize], 1 / Math.sqrt(H));
-  if (halfWeights && !halfCompute) {
-    g.op('Cast', [g.op('MatMul', [final, lmHead])], { to: DataType.FLOAT16 }, 'logits');
-  } else {
-    g.op('MatMul', [final, lmHead], {}, 'logits');
+  const padded = s.paddingFrom !== undefined && s.paddingFrom < s.vocabSize;
+  const cast = halfWeights && !halfCompute;
+  let scores = g.op('MatMul', [final, lmHead], {}, padded || cast ? undefined : 'logits');
+  if (padded) {
+    const bias = new Float32Array(s.vocabSize).fill(PADDING_SCORE, s.paddingFrom);
+    scores = g.op('Add', [scores, store('lm_head.padding_bias', [s.vocabSize], bias)], {}, cast ? undefined : 'logits');
   }
+  if (cast) g.op('Cast', [scores], { to: DataType.FLOAT16 }, 'logits');
 }

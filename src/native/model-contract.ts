@@ -172,6 +172,12 @@ export interface NativeModel {
   generate(request: NativeGenerateRequest, onEvents: (event: NativeGenerationEvent) => void): NativeGeneration;
   timings(): ModelTimings;
   stats(): ModelStats;
+  /**
+   * How many ids of the model's vocabulary `tokenizer` cannot decode (a vocabulary padded past the tokenizer's).
+   * Generations given that tokenizer never sample them: their logits are -infinity before the processors, the
+   * sampler and the log-probabilities, on the CPU and in the CUDA sampler alike.
+   */
+  maskedTokens(tokenizer: NativeTokenizer): number;
   dispose(): Promise<void>;
 }
 

@@ -17,6 +17,7 @@ import * as crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { TokmeterTypeError } from '../errors.js';
 import type { KeyLimits } from '../usage/index.js';
+import { expectPath } from '../validate.js';
 
 export interface KeyEntry {
   /** A name for the key (metrics label, logs); never the secret. */
@@ -132,6 +133,7 @@ export class KeyStore {
   }
 
   static fromFile(path: string): KeyStore {
+    expectPath('the keys file', path);
     let json: unknown;
     try {
       json = JSON.parse(readFileSync(path, 'utf8'));

@@ -8,6 +8,14 @@ registerErrorCode('ERR_TOKENIZER_SPEC', TokenizerSpecError);
 registerErrorCode('ERR_TOKENIZER_UNSUPPORTED', TokenizerSpecError);
 registerErrorCode('ERR_TOKENIZER_INTERNAL', TokmeterError);
 
+/**
+ * A regex of the tokenizer file (a Split pre-tokenizer or Replace normalizer pattern) exceeded its match budget on
+ * this input (ERR_TOKENIZER_REGEX_LIMIT): it backtracks catastrophically. The budget grows with the input, so the
+ * patterns of real tokenizers never reach it; the message names the pattern's field.
+ */
+export class RegexLimitError extends TokmeterError {}
+registerErrorCode('ERR_TOKENIZER_REGEX_LIMIT', RegexLimitError);
+
 export function specError(field: string, problem: string): TokenizerSpecError {
   return new TokenizerSpecError('ERR_TOKENIZER_SPEC', `invalid tokenizer: ${field}: ${problem}`);
 }

@@ -3,4 +3,4 @@ export type { EncodeOptions, BatchOptions, DecodeOptions } from './tokenizer.js'
 export type { ChatMessage, ChatTemplateOptions } from './chat.js';
 export { TIKTOKEN_ENCODINGS } from './tiktoken.js';
 export type { TiktokenEncodingName, TiktokenOptions } from './tiktoken.js';
-export { TokenizerSpecError } from './errors.js';
+export { TokenizerSpecError, RegexLimitError } from './errors.js';

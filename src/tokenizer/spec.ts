@@ -101,13 +101,31 @@ interface VocabIds {
   get(token: string): number | undefined;
 }
 
+/**
+ * The largest id a vocabulary of `count` tokens may use: beyond it, the id table would be mostly holes, gigabytes for
+ * nothing. The same rule as the native JSON scanner's (native/tokenizer/json_scan.cc) and added tokens'.
+ */
+export function maxSparseId(count: number): number {
+  return count * 16 + 65536;
+}
+
 function vocabArray(v: Json, field: string): { tokens: (string | undefined)[]; ids: VocabIds } {
   const o = obj(v, field);
-  const tokens: (string | undefined)[] = [];
+  // Checked before any table is built: one huge id would otherwise allocate (and fill) an array of its size.
+  let count = 0;
+  let maxId = 0;
   for (const key in o) {
     const id = o[key];
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0xfffffff0)
       uint(id, `${field}[${JSON.stringify(key)}]`);
+    count++;
+    if ((id as number) > maxId) maxId = id as number;
+  }
+  if (count > 0 && maxId > maxSparseId(count))
+    throw specError(field, `id ${maxId} is far beyond the vocabulary's ${count} tokens`);
+  const tokens: (string | undefined)[] = [];
+  for (const key in o) {
+    const id = o[key];
     if (tokens[id as number] !== undefined)
       throw specError(`${field}[${JSON.stringify(key)}]`, `id ${id} is used twice`);
     tokens[id as number] = key;
@@ -311,14 +329,27 @@ function unigram(m: JsonObject): NativeModelSpec {
   };
 }
 
-function normalizers(v: Json | undefined, field: string, out: NativeNormalizerSpec[]): void {
+/**
+ * Deepest nesting of Sequence components (normalizers, pre-tokenizers, decoders, post-processors). Real files nest
+ * one or two levels; a hostile one nested thousands deep would exhaust the stack (and build field names quadratic
+ * in its depth) before any check.
+ */
+export const MAX_SEQUENCE_DEPTH = 32;
+
+function checkDepth(depth: number, field: string): void {
+  if (depth > MAX_SEQUENCE_DEPTH)
+    throw specError(field, `Sequence components nested more than ${MAX_SEQUENCE_DEPTH} levels deep`);
+}
+
+function normalizers(v: Json | undefined, field: string, out: NativeNormalizerSpec[], depth = 0): void {
   if (v === undefined || v === null) return;
+  checkDepth(depth, field);
   const o = obj(v, field);
   const type = o.type;
   switch (type) {
     case 'Sequence': {
       const list = arr(o.normalizers, `${field}.normalizers`);
-      list.forEach((n, i) => normalizers(n, `${field}.normalizers[${i}]`, out));
+      list.forEach((n, i) => normalizers(n, `${field}.normalizers[${i}]`, out, depth + 1));
       return;
     }
     case 'NFC':
@@ -363,14 +394,15 @@ function metaspaceScheme(o: JsonObject, field: string): 'always' | 'never' | 'fi
   throw specError(`${field}.prepend_scheme`, `expected "always", "never" or "first", got ${describe(s)}`);
 }
 
-function preTokenizers(v: Json | undefined, field: string, out: NativePreTokenizerSpec[]): void {
+function preTokenizers(v: Json | undefined, field: string, out: NativePreTokenizerSpec[], depth = 0): void {
   if (v === undefined || v === null) return;
+  checkDepth(depth, field);
   const o = obj(v, field);
   const type = o.type;
   switch (type) {
     case 'Sequence': {
       const list = arr(o.pretokenizers, `${field}.pretokenizers`);
-      list.forEach((n, i) => preTokenizers(n, `${field}.pretokenizers[${i}]`, out));
+      list.forEach((n, i) => preTokenizers(n, `${field}.pretokenizers[${i}]`, out, depth + 1));
       return;
     }
     case 'Split':
@@ -417,14 +449,15 @@ function preTokenizers(v: Json | undefined, field: string, out: NativePreTokeniz
   }
 }
 
-function decoders(v: Json | undefined, field: string, out: NativeDecoderSpec[]): void {
+function decoders(v: Json | undefined, field: string, out: NativeDecoderSpec[], depth = 0): void {
   if (v === undefined || v === null) return;
+  checkDepth(depth, field);
   const o = obj(v, field);
   const type = o.type;
   switch (type) {
     case 'Sequence': {
       const list = arr(o.decoders, `${field}.decoders`);
-      list.forEach((n, i) => decoders(n, `${field}.decoders[${i}]`, out));
+      list.forEach((n, i) => decoders(n, `${field}.decoders[${i}]`, out, depth + 1));
       return;
     }
     case 'ByteLevel':
@@ -470,9 +503,15 @@ interface PostParts {
   suffix: number[];
 }
 
-function postProcessor(v: Json | undefined, field: string, tokenId: (s: string, f: string) => number): PostParts {
+function postProcessor(
+  v: Json | undefined,
+  field: string,
+  tokenId: (s: string, f: string) => number,
+  depth = 0,
+): PostParts {
   const parts: PostParts = { prefix: [], suffix: [] };
   if (v === undefined || v === null) return parts;
+  checkDepth(depth, field);
   const o = obj(v, field);
   switch (o.type) {
     case 'ByteLevel':
@@ -480,7 +519,7 @@ function postProcessor(v: Json | undefined, field: string, tokenId: (s: string, 
     case 'Sequence': {
       const list = arr(o.processors, `${field}.processors`);
       list.forEach((p, i) => {
-        const sub = postProcessor(p, `${field}.processors[${i}]`, tokenId);
+        const sub = postProcessor(p, `${field}.processors[${i}]`, tokenId, depth + 1);
         parts.prefix = [...sub.prefix, ...parts.prefix];
         parts.suffix = [...parts.suffix, ...sub.suffix];
       });
@@ -532,21 +571,42 @@ function postProcessor(v: Json | undefined, field: string, tokenId: (s: string, 
 
 function addedTokens(v: Json | undefined): NativeAddedToken[] {
   if (v === undefined || v === null) return [];
+  const byId = new Map<number, number>();
+  const byContent = new Map<string, number>();
+  // Two entries with one id (or one content) would leave which of them encodes or decodes to chance.
+  const unique = (a: NativeAddedToken, i: number): NativeAddedToken => {
+    const sameId = byId.get(a.id);
+    if (sameId !== undefined)
+      throw specError(`added_tokens[${i}].id`, `id ${a.id} is also the id of added_tokens[${sameId}]`);
+    const sameContent = byContent.get(a.content);
+    if (sameContent !== undefined) {
+      throw specError(
+        `added_tokens[${i}].content`,
+        `${JSON.stringify(a.content)} is also the content of added_tokens[${sameContent}]`,
+      );
+    }
+    byId.set(a.id, i);
+    byContent.set(a.content, i);
+    return a;
+  };
   return arr(v, 'added_tokens').map((t, i) => {
     const f = `added_tokens[${i}]`;
     const o = obj(t, f);
     const content = str(o, 'content', f);
     if (content === '') throw specError(`${f}.content`, 'must not be empty');
     const special = bool(o, 'special', f, false);
-    return {
-      id: uint(o.id, `${f}.id`),
-      content,
-      special,
-      normalized: bool(o, 'normalized', f, !special),
-      lstrip: bool(o, 'lstrip', f, false),
-      rstrip: bool(o, 'rstrip', f, false),
-      singleWord: bool(o, 'single_word', f, false),
-    };
+    return unique(
+      {
+        id: uint(o.id, `${f}.id`),
+        content,
+        special,
+        normalized: bool(o, 'normalized', f, !special),
+        lstrip: bool(o, 'lstrip', f, false),
+        rstrip: bool(o, 'rstrip', f, false),
+        singleWord: bool(o, 'single_word', f, false),
+      },
+      i,
+    );
   });
 }
 

@@ -7,7 +7,7 @@
  */
 import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { TokmeterTypeError, toTokmeterError } from '../errors.js';
+import { TokmeterTypeError, mapNativeErrors, toTokmeterError } from '../errors.js';
 import type { NativeDecodeStream, NativeTokenizer, NativeTokenizerSpec } from '../native/tokenizer-contract.js';
 import {
   ChatTemplates,
@@ -16,6 +16,7 @@ import {
   type ChatMessage,
   type ChatTemplateOptions,
 } from './chat.js';
+import { expectPath } from '../validate.js';
 import { specError } from './errors.js';
 import { describe } from './json.js';
 import { tokenizerAddon } from './native.js';
@@ -122,7 +123,7 @@ export class DecodeStream {
     }
   }
   flush(): string {
-    return this.native.flush();
+    return mapNativeErrors(() => this.native.flush());
   }
 }
 
@@ -158,7 +159,7 @@ export class Tokenizer {
 
   /** Loads a tokenizer.json file. */
   static async fromFile(file: string): Promise<Tokenizer> {
-    text(file, 'file');
+    expectPath('file', file);
     return Tokenizer.fromSpec(await readTokenizerJson(file));
   }
 
@@ -167,7 +168,7 @@ export class Tokenizer {
    * add_eos_token, chat_template) and generation_config.json (eos_token_id).
    */
   static async fromPretrained(dir: string): Promise<Tokenizer> {
-    text(dir, 'dir');
+    expectPath('dir', dir);
     const spec = await readTokenizerJson(path.join(dir, 'tokenizer.json'));
     let config: Record<string, unknown> = {};
     const configFile = path.join(dir, 'tokenizer_config.json');
@@ -216,7 +217,7 @@ export class Tokenizer {
 
   /** A tiktoken encoding by name (cl100k_base, o200k_base, p50k_base, p50k_edit, r50k_base, gpt2) or rank file. */
   static async fromTiktoken(nameOrFile: string, opts: TiktokenOptions = {}): Promise<Tokenizer> {
-    text(nameOrFile, 'encoding name or file');
+    expectPath('encoding name or file', nameOrFile);
     const spec = await specFromTiktoken(nameOrFile, opts);
     const eot = spec.addedTokens.find((a) => a.content === '<|endoftext|>');
     return Tokenizer.fromSpec(spec, { eosTokenIds: eot ? [eot.id] : [] });
@@ -248,18 +249,20 @@ export class Tokenizer {
     const add = flag(opts, 'addSpecialTokens', true);
     if (typeof input !== 'string') text(input, 'text');
     // Short texts: ids land in a reused array and are sliced here (cheaper than a typed array made in native code).
-    if (input.length <= 4096) {
-      const n = h.encodeInto(input, add, encodeScratch);
-      if (n <= encodeScratch.length) return encodeScratch.slice(0, n);
-    }
-    return h.encode(input, add);
+    return mapNativeErrors(() => {
+      if (input.length <= 4096) {
+        const n = h.encodeInto(input, add, encodeScratch);
+        if (n <= encodeScratch.length) return encodeScratch.slice(0, n);
+      }
+      return h.encode(input, add);
+    });
   }
 
   count(input: string, opts?: EncodeOptions): number {
     const h = this.#handle();
     const add = flag(opts, 'addSpecialTokens', true);
     if (typeof input !== 'string') text(input, 'text');
-    return h.count(input, add);
+    return mapNativeErrors(() => h.count(input, add));
   }
 
   async encodeBatch(texts: string[], opts?: BatchOptions): Promise<Uint32Array[]> {
@@ -303,17 +306,22 @@ export class Tokenizer {
   }
 
   decodeStream(opts?: DecodeOptions): DecodeStream {
-    return new DecodeStream(this.#handle().decodeStream(flag(opts, 'skipSpecialTokens', false)));
+    const skip = flag(opts, 'skipSpecialTokens', false);
+    return new DecodeStream(mapNativeErrors(() => this.#handle().decodeStream(skip)));
   }
 
   tokenToId(token: string): number | undefined {
-    return this.#handle().tokenToId(text(token, 'token'));
+    const h = this.#handle();
+    text(token, 'token');
+    return mapNativeErrors(() => h.tokenToId(token));
   }
   idToToken(id: number): string | undefined {
-    return this.#handle().idToToken(id);
+    const h = this.#handle();
+    return mapNativeErrors(() => h.idToToken(id));
   }
   isSpecialToken(id: number): boolean {
-    return this.#handle().isSpecial(id);
+    const h = this.#handle();
+    return mapNativeErrors(() => h.isSpecial(id));
   }
 
   /** Renders the tokenizer's chat template (tokenizer_config.json) for `messages`. */

@@ -14,6 +14,7 @@ import { LedgerError } from './errors.js';
 import { scanSpool, Spool, type SpoolOptions, type SpoolTicket } from './spool.js';
 import { validateRecord } from './record.js';
 import type { UsageRecord } from './types.js';
+import { expectPath } from '../validate.js';
 
 export type GroupBy = 'key' | 'model' | 'day';
 
@@ -157,6 +158,7 @@ export abstract class SpooledLedger implements Ledger {
   readonly readOnly: boolean;
 
   protected constructor(spoolDir: string, options: SpooledLedgerOptions) {
+    expectPath('spoolDir', spoolDir);
     this.spool = new Spool(spoolDir, options);
     this.readOnly = options.readOnly ?? false;
     this.batchSize = options.batchSize ?? 1000;

@@ -3,6 +3,7 @@
  * strings (or JSON numbers written as plain decimals) without ever going through floating point arithmetic.
  */
 import { PriceError } from './errors.js';
+import { TokmeterTypeError } from '../errors.js';
 
 export const PICO_DIGITS = 12;
 const PICO = 10n ** 12n;
@@ -33,6 +34,7 @@ export function parseDecimal(value: unknown, scale: number, what: string): bigin
 
 /** Format pico-units as a decimal string of the currency unit, e.g. 1500000n -> "0.0000015". */
 export function formatPico(pico: bigint): string {
+  if (typeof pico !== 'bigint') throw new TokmeterTypeError(`expected a bigint for pico, got ${typeof pico}`);
   const neg = pico < 0n;
   const a = neg ? -pico : pico;
   const whole = a / PICO;

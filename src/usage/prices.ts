@@ -22,6 +22,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { PriceError } from './errors.js';
 import { parseDecimal, PICO_DIGITS } from './money.js';
+import { expectPath } from '../validate.js';
 
 export type CacheHitBilling = 'free' | 'cached-input' | 'full';
 const BILLINGS: readonly CacheHitBilling[] = ['free', 'cached-input', 'full'];
@@ -153,6 +154,7 @@ export class PriceTable {
 
   /** Load a table from a JSON file (read synchronously: tables are small and loaded at startup). */
   static fromFile(path: string): PriceTable {
+    expectPath('the price table file', path);
     let json: unknown;
     try {
       json = JSON.parse(readFileSync(path, 'utf8'));

@@ -16,6 +16,7 @@ import { SqliteWriter } from './sqlite-writer.js';
 import { checkTableName, rowToRecord, aggToRow, AGG_SELECT, type RecordRow, type AggRow } from './sql.js';
 import { SpooledLedger, type NormalizedReportQuery, type ReportRow, type SpooledLedgerOptions } from './ledger.js';
 import type { UsageRecord } from './types.js';
+import { expectPath } from '../validate.js';
 
 export interface SqliteLedgerOptions extends SpooledLedgerOptions {
   /** Table name (default usage_records). */
@@ -57,6 +58,7 @@ export class SqliteLedger extends SpooledLedger {
   private readonly writeThread: 'worker' | 'main';
 
   constructor(file: string, options: SqliteLedgerOptions = {}) {
+    expectPath('the ledger file', file);
     // Off the event loop a bigger transaction costs nothing in latency and saves commits (fsyncs).
     const batchSize = options.batchSize ?? ((options.writeThread ?? 'worker') === 'worker' ? 5000 : 1000);
     super(options.spoolDir ?? `${file}.spool`, { ...options, batchSize });

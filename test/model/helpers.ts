@@ -45,6 +45,8 @@ export async function recomputeGreedy(
   maxNew: number,
   eos: number[],
   file = 'model.onnx',
+  /** Argmax over ids below this only (a padded vocabulary's real ids); default: the whole vocabulary. */
+  samplable?: number,
 ): Promise<number[]> {
   const session = await Session.load(path.join(dir, 'onnx', file), { intraOpThreads: 1 });
   try {
@@ -74,7 +76,7 @@ export async function recomputeGreedy(
         logits.type === 'float16'
           ? Array.from(logits.data as Uint16Array, fromHalfBits)
           : (logits.data as Float32Array);
-      const next = argmax(data, (n - 1) * vocab, vocab);
+      const next = argmax(data, (n - 1) * vocab, Math.min(samplable ?? vocab, vocab));
       out.push(next);
       if (eos.includes(next)) break;
       ids.push(next);

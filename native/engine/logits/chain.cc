@@ -1,5 +1,7 @@
 // Builds and validates the processor chain (order documented in processor.h).
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "engine/logits/processor.h"
@@ -23,6 +25,28 @@ void ValidateSamplingOptions(const SamplingOptions& o) {
     Bad("presencePenalty", "a number in [-2, 2]", o.presencePenalty);
   if (!(o.frequencyPenalty >= -2 && o.frequencyPenalty <= 2))
     Bad("frequencyPenalty", "a number in [-2, 2]", o.frequencyPenalty);
+}
+
+void ApplyTokenMask(std::span<float> logits, const TokenMask& mask) noexcept {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  for (const TokenRange& r : mask) {
+    const size_t end = std::min<size_t>(r.end, logits.size());
+    for (size_t i = r.begin; i < end; ++i) logits[i] = neg_inf;
+  }
+}
+
+void ValidateTokenMask(const TokenMask& mask, size_t vocab) {
+  size_t masked = 0;
+  uint32_t last = 0;
+  for (const TokenRange& r : mask) {
+    if (r.begin >= r.end || r.begin < last || r.end > vocab)
+      throw Error(codes::kInvalidArgument,
+                  "masked token ranges must be sorted, disjoint and within the vocabulary of " + std::to_string(vocab));
+    masked += r.end - r.begin;
+    last = r.end;
+  }
+  if (vocab > 0 && masked >= vocab)
+    throw Error(codes::kInvalidArgument, "every token id of the vocabulary is masked: nothing can be sampled");
 }
 
 std::vector<std::unique_ptr<LogitsProcessor>> MakeProcessorChain(const SamplingOptions& o) {

@@ -16,6 +16,20 @@
 
 namespace tokmeter::engine {
 
+// Ids that are never sampled: half-open ranges [begin, end), sorted, disjoint, within the vocabulary. A model whose
+// vocabulary is padded past its tokenizer's (to a multiple of 64 or 128) has logits for ids no tokenizer can turn into
+// text; they are masked to -infinity before the processors, the sampler and the log-probabilities, on the host
+// (Generator) and on the device (CudaDevice::Sample) alike.
+struct TokenRange {
+  uint32_t begin = 0;
+  uint32_t end = 0;
+};
+using TokenMask = std::vector<TokenRange>;
+// Sets the masked ids' logits to -infinity. Ranges past logits.size() are clipped.
+void ApplyTokenMask(std::span<float> logits, const TokenMask& mask) noexcept;
+// Checks that `mask` is sorted, disjoint, within `vocab` and leaves at least one id (ERR_INVALID_ARGUMENT).
+void ValidateTokenMask(const TokenMask& mask, size_t vocab);
+
 struct LogitsContext {
   std::span<const uint32_t> history;  // prompt tokens followed by sampled tokens
   size_t promptLength = 0;
@@ -38,6 +52,7 @@ struct SamplingOptions {
   float presencePenalty = 0.0f;    // 0: off (OpenAI rule over sampled tokens)
   float frequencyPenalty = 0.0f;   // 0: off (OpenAI rule over sampled tokens)
   uint64_t seed = 0;
+  std::shared_ptr<const TokenMask> masked;  // null: every id may be sampled
   bool greedy() const noexcept { return temperature == 0.0f; }
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <string>
@@ -175,6 +176,39 @@ TEST(eos_stops_counts_and_is_not_text) {
   CHECK_EQ(text, std::string("d"));
   CHECK(g.finishReason() == FinishReason::kStop);
   CHECK_EQ(g.usage().completionTokens, size_t{2});  // EOS counts
+}
+
+TEST(masked_ids_are_never_sampled_nor_seen_by_logprobs) {
+  auto m = std::make_shared<ScriptedModel>(50, 100);
+  auto p = Greedy(4);
+  p.logprobs = true;
+  p.sampling.masked = std::make_shared<TokenMask>(TokenMask{{5, 8}, {40, 50}});
+  Generator g(m, {3, 4, 5}, p, Letters());
+  std::vector<float> logprobs;
+  while (!g.done()) logprobs.push_back(g.Step().logprob);
+  // The favoured id (6) is masked: the argmax of what is left is the lowest id, 0; then 1, 2, 3 are favoured.
+  CHECK((Sampled(g, 3) == std::vector<uint32_t>{0, 1, 2, 3}));
+  for (float lp : logprobs) CHECK(std::isfinite(lp));
+  CHECK_NEAR(logprobs[0], -std::log(37.0), 1e-5);  // uniform over the 37 ids left
+
+  auto s = Greedy(200);
+  s.sampling.temperature = 1;
+  s.sampling.seed = 3;
+  s.sampling.masked = std::make_shared<TokenMask>(TokenMask{{0, 45}});
+  auto favours_masked = std::make_shared<ScriptedModel>(50, 400);
+  for (size_t len = 2; len <= 400; ++len) favours_masked->script[len] = 7;  // the favoured id is always masked
+  Generator sampled(favours_masked, {46, 47}, s, nullptr);
+  while (!sampled.done()) sampled.Step();
+  for (uint32_t id : Sampled(sampled, 2)) CHECK(id >= 45);
+  CHECK_ERROR(Generator(
+                  m, {1, 2},
+                  [] {
+                    auto bad = Greedy(1);
+                    bad.sampling.masked = std::make_shared<TokenMask>(TokenMask{{0, 50}});
+                    return bad;
+                  }(),
+                  nullptr),
+              "ERR_INVALID_ARGUMENT", "every token");
 }
 
 TEST(stop_string_across_tokens) {

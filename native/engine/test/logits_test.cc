@@ -103,6 +103,19 @@ TEST(chain_order_and_validation) {
   CHECK_ERROR(MakeProcessorChain(bad), "ERR_INVALID_ARGUMENT", "repetitionPenalty");
 }
 
+TEST(token_mask_removes_ranges_and_is_validated) {
+  std::vector<float> l = {1, 9, 2, 8, 7, 3};
+  const TokenMask mask = {{1, 2}, {3, 5}};
+  ValidateTokenMask(mask, l.size());
+  ApplyTokenMask(l, mask);
+  CHECK(!Removed(l[0]) && Removed(l[1]) && !Removed(l[2]) && Removed(l[3]) && Removed(l[4]) && !Removed(l[5]));
+  Sampler s(1);
+  CHECK_EQ(s.Sample(l, true), 5u);  // the argmax among the ids left
+  CHECK_ERROR(ValidateTokenMask({{3, 5}, {1, 2}}, 6), "ERR_INVALID_ARGUMENT", "sorted");
+  CHECK_ERROR(ValidateTokenMask({{4, 7}}, 6), "ERR_INVALID_ARGUMENT", "within");
+  CHECK_ERROR(ValidateTokenMask({{0, 6}}, 6), "ERR_INVALID_ARGUMENT", "every token");
+}
+
 TEST(sampler_greedy_and_seeded_draws) {
   std::vector<float> l = {0, 3, 3, 1};
   CHECK_EQ(Sampler::Argmax(l), 1u);  // ties go to the lowest id
