@@ -44,8 +44,11 @@ export function registerBillingWorker(program: Command): void {
           ...(f.table !== undefined ? { table: f.table } : {}),
           ...(f.consumer !== undefined ? { consumer: f.consumer } : {}),
         });
+        // Handle signals before announcing readiness: a caller that stops the worker as soon as it reads the line
+        // below must get the graceful stop.
+        const signal = onceSignal();
         process.stderr.write(`tokmeter billing-worker: ${w.worker.consumer} reading ${f.stream} (group ${f.group})\n`);
-        const sig = await Promise.race([onceSignal(), w.done.then(() => undefined)]);
+        const sig = await Promise.race([signal, w.done.then(() => undefined)]);
         if (sig) process.stderr.write(`tokmeter billing-worker: ${sig}, finishing the batch in hand\n`);
         await w.stop();
       }),
