@@ -17,6 +17,7 @@
 import { Buffer } from 'node:buffer';
 import { BudgetTracker, BUDGET_PERIODS, type BudgetPeriod, type BudgetReservation } from './budget.js';
 import { contextLengthError, InputTooLongError, TokmeterTypeError, SpoolFullError, UsageError } from './errors.js';
+import { checkGenerateOptions } from './generate-options.js';
 import type { Limiter } from '../scale/limiter.js';
 import type { Ledger } from './ledger.js';
 import { parsePico } from './money.js';
@@ -355,24 +356,11 @@ export function validateGenerateOptions(o: MeteredGenerateOptions): void {
   if (!o || typeof o !== 'object') throw new TokmeterTypeError('generate: options with a key are required');
   if (typeof o.key !== 'string' || o.key === '')
     throw new TokmeterTypeError(`generate: expected a non-empty string for key, got ${JSON.stringify(o.key)}`);
-  if (o.maxNewTokens !== undefined) posInt(o.maxNewTokens, 'maxNewTokens');
-  if (
-    o.temperature !== undefined &&
-    !(typeof o.temperature === 'number' && o.temperature >= 0 && Number.isFinite(o.temperature))
-  ) {
-    throw new TokmeterTypeError(`expected a non-negative number for temperature, got ${String(o.temperature)}`);
-  }
-  if (o.topP !== undefined && !(typeof o.topP === 'number' && o.topP > 0 && o.topP <= 1)) {
-    throw new TokmeterTypeError(`expected a number in (0, 1] for topP, got ${String(o.topP)}`);
-  }
-  if (o.seed !== undefined) posInt(o.seed, 'seed', true);
+  checkGenerateOptions(o as unknown as Record<string, unknown>);
   if (
     o.requestId !== undefined &&
     (typeof o.requestId !== 'string' || o.requestId === '' || o.requestId.length > 200)
   ) {
     throw new TokmeterTypeError('expected a non-empty string of at most 200 characters for requestId');
-  }
-  if (o.stop !== undefined && !(Array.isArray(o.stop) && o.stop.every((s) => typeof s === 'string'))) {
-    throw new TokmeterTypeError('expected an array of strings for stop');
   }
 }

@@ -9,12 +9,18 @@
 /** A prompt: raw text, or chat messages the model renders with its chat template. */
 export type PromptInput = string | { messages: { role: string; content: string }[] };
 
+/** What a metered generation may ask of the engine; types and bounds in generate-options.ts (one table). */
 export interface GenerateOptions {
   maxNewTokens?: number;
   temperature?: number;
   topP?: number;
+  topK?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
   seed?: number;
-  stop?: string[];
+  stop?: string | string[];
   signal?: AbortSignal;
 }
 

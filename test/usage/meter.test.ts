@@ -91,7 +91,7 @@ describe('Meter admission happens before any compute', () => {
     expect(model.generateCalls).toBe(0);
     expect(() => meter.wrap(model).generate('hi', {} as never)).toThrow(TokmeterTypeError);
     expect(() => meter.wrap(model).generate('hi', { key: 'k', maxNewTokens: -1 })).toThrow(
-      /positive integer for maxNewTokens, got -1/,
+      'expected an integer in [1, 2147483647] for maxNewTokens, got -1',
     );
   });
 });
