@@ -1,10 +1,13 @@
 /**
  * The metered run between admission and settlement: its iterator pulls from the engine's iterator (no queue of its
  * own), leaving early stops the engine and is billed, and an engine failure is billed with the engine's own usage.
- * The engine here is the real `Generation` stream object (src/model) fed with native-shaped events, or a test double.
+ * The engine is a test double, the real `Generation` stream object (src/model) fed with native-shaped events, or the
+ * real engine.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Generation } from '../../src/model/generation.js';
+import { Model } from '../../src/model/index.js';
+import { asMeterable } from '../../src/server/model-adapter.js';
 import type { NativeGeneration, NativeGenerationEvent } from '../../src/native/model-contract.js';
 import {
   Meter,
@@ -16,6 +19,7 @@ import {
   type PromptInput,
   type UsageRecord,
 } from '../../src/usage/index.js';
+import { makeTestModel, tempDir } from '../model/helpers.js';
 import { DEMO_PRICES, countWords } from './fixtures/fake-model.js';
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -215,5 +219,51 @@ describe('usage flows from the engine to the bill unchanged', () => {
     });
     expect(entry.acked).toBe(3);
     expect((await run.result).record).toMatchObject({ finishReason: 'length', completionTokens: 3 });
+  });
+});
+
+describe('with the real engine', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let model: Model;
+
+  beforeAll(async () => {
+    tmp = tempDir('metered-run');
+    model = await Model.load(await makeTestModel(tmp.dir, 'tiny'), { threads: 1, prefixCache: true });
+  });
+
+  afterAll(async () => {
+    await model?.dispose();
+    tmp?.cleanup();
+  });
+
+  it('leaving the iterator aborts the engine; the bill is its own count, prefix-cache hits included', async () => {
+    const records: UsageRecord[] = [];
+    const meter = new Meter({
+      prices: { [model.name]: DEMO_PRICES.models.demo },
+      cache: false,
+      onRecord: (r) => records.push(r),
+    });
+    const metered = meter.wrap(asMeterable(model));
+    const prompt = 'The same long system prompt, shared by both requests of this test, then a question.';
+    await metered.generate(prompt, { key: 'k', maxNewTokens: 2, temperature: 0 }).result; // fills the prefix cache
+    const before = model.stats().cachedTokens;
+    const run = metered.generate(prompt, { key: 'k', maxNewTokens: 500, temperature: 0 });
+    let taken = 0;
+    for await (const c of run) {
+      taken += c.tokens.length;
+      if (taken >= 2) break;
+    }
+    const res = await run.result;
+    expect(res.finishReason).toBe('abort');
+    expect(res.record).toMatchObject({
+      finishReason: 'abort',
+      promptTokens: model.countPrompt(prompt),
+      cachedTokens: model.stats().cachedTokens - before,
+    });
+    expect(res.record.cachedTokens).toBeGreaterThan(0);
+    expect(res.record.completionTokens).toBeGreaterThanOrEqual(taken);
+    expect(res.record.completionTokens).toBeLessThan(500);
+    expect(records).toHaveLength(2);
+    expect(model.stats()).toMatchObject({ running: 0, parked: 0 });
   });
 });
