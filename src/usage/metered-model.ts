@@ -160,23 +160,28 @@ export class MeteredModel {
         return { text: hit.text, finishReason: hit.finishReason, usage, tokens: hit.tokens, cacheHit: true, record };
       }
 
+      // What ran when the engine gives no usage of its own: the prompt and the tokens the consumer took.
+      const estimate = (): Usage => ({
+        promptTokens: admission.promptTokens,
+        completionTokens: takenTokens,
+        totalTokens: admission.promptTokens + takenTokens,
+        cachedTokens: 0,
+      });
+      const failed = async (err: unknown, usage: Usage): Promise<never> => {
+        await settle(ctx, { finishReason: 'error', usage, cacheHit: false }, accept).catch((e: Error) => meter.warn(e));
+        throw err;
+      };
       let result: GenerationResult;
       try {
         result = await adm.run!.result;
       } catch (err) {
         // The engine failed after it started: bill what it processed, by its own count when it gave one.
-        const usage: Usage = failureUsage(err) ?? {
-          promptTokens: admission.promptTokens,
-          completionTokens: takenTokens,
-          totalTokens: admission.promptTokens + takenTokens,
-          cachedTokens: 0,
-        };
-        await settle(ctx, { finishReason: 'error', usage, cacheHit: false }, accept).catch((e: Error) => meter.warn(e));
-        throw err;
+        return failed(err, failureUsage(err) ?? estimate());
       }
       const usage = billedUsage(result.usage);
       if (!usage) {
-        throw new TokmeterTypeError(`${model.name}: generate() reported an invalid usage ${String(result.usage)}`);
+        const err = new TokmeterTypeError(`${model.name}: generate() reported no valid usage`);
+        return failed(err, estimate());
       }
       const record = await settle(ctx, { finishReason: result.finishReason, usage, cacheHit: false }, accept);
       if (cacheKey !== undefined && result.finishReason !== 'abort') {

@@ -107,6 +107,65 @@ describe('the metered iterator pulls from the engine', () => {
   });
 });
 
+/** An engine that streams `chunks` chunks and then ends `result` as told (a failure, or a malformed usage). */
+function endingModel(chunks: number, end: () => Promise<GenerationResult>): MeterableModel {
+  return {
+    name: 'demo',
+    contextLength: 4096,
+    countPrompt: countWords,
+    generate: () => {
+      const result = (async () => {
+        for (let i = 0; i < chunks; i++) await turn();
+        return end();
+      })();
+      result.catch(() => undefined);
+      return {
+        result,
+        async *[Symbol.asyncIterator]() {
+          for (let i = 0; i < chunks; i++) yield { text: 'x', tokens: Uint32Array.of(i) };
+          await result;
+        },
+      };
+    },
+  };
+}
+
+describe('engines that report no usage of their own', () => {
+  it('a failure without usage is billed as the prompt plus the tokens the consumer took', async () => {
+    const records: UsageRecord[] = [];
+    const meter = new Meter({ prices: DEMO_PRICES, cache: false, onRecord: (r) => records.push(r) });
+    const run = meter
+      .wrap(endingModel(2, () => Promise.reject(new Error('lost'))))
+      .generate('a b c', { key: 'k', maxNewTokens: 9 });
+    await expect(
+      (async () => {
+        for await (const _ of run) void _;
+      })(),
+    ).rejects.toThrow('lost');
+    await expect(run.result).rejects.toThrow('lost');
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ finishReason: 'error', promptTokens: 3, completionTokens: 2, cachedTokens: 0 });
+  });
+
+  it('a malformed usage is an error, still recorded once, and releases the reservation', async () => {
+    const records: UsageRecord[] = [];
+    const meter = new Meter({
+      prices: DEMO_PRICES,
+      cache: false,
+      onRecord: (r) => records.push(r),
+      limits: { perKey: { tokensPerMinute: 1000 } },
+    });
+    const bad = { promptTokens: -1, completionTokens: 1, totalTokens: 0, cachedTokens: 0 };
+    const run = meter
+      .wrap(endingModel(0, async () => ({ text: '', finishReason: 'stop', usage: bad })))
+      .generate('a b', { key: 'k', maxNewTokens: 9 });
+    await expect(run.result).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ finishReason: 'error', promptTokens: 2, completionTokens: 0 });
+    expect(meter.limiter.tokensInWindow('k')).toBe(2);
+  });
+});
+
 /** A Model-like engine: real `Generation` objects, fed by the test with native-shaped events. */
 class EventModel implements MeterableModel {
   readonly name = 'demo';
