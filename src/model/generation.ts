@@ -9,7 +9,12 @@
  */
 import { TokmeterTypeError, toTokmeterError } from '../errors.js';
 import type { NativeGeneration, NativeGenerationEvent } from '../native/model-contract.js';
-import type { FinishReason, MeterableChunk as MeteredChunk, MeterableResult as MeteredResult } from '../usage/index.js';
+import type {
+  FinishReason,
+  MeterableChunk as MeteredChunk,
+  MeterableResult as MeteredResult,
+  Usage,
+} from '../usage/index.js';
 
 // The usage numbers and chunk shape are the metering seam's (src/usage/types.ts): one definition, so a Model is a
 // MeterableModel by construction. The Model adds log-probabilities to chunks and the sampled ids to the result.
@@ -23,6 +28,16 @@ export interface GenerationChunk extends MeteredChunk {
 export interface GenerationResult extends MeteredResult {
   /** Every token id sampled, in order. */
   tokens: Uint32Array;
+}
+
+/** The engine's counts of one generation, as they are billed: the one place a native report becomes a `Usage`. */
+export function usageOf(done: { promptTokens: number; completionTokens: number; cachedTokens: number }): Usage {
+  return {
+    promptTokens: done.promptTokens,
+    completionTokens: done.completionTokens,
+    totalTokens: done.promptTokens + done.completionTokens,
+    cachedTokens: done.cachedTokens,
+  };
 }
 
 export class Generation implements AsyncIterable<GenerationChunk> {
@@ -81,7 +96,10 @@ export class Generation implements AsyncIterable<GenerationChunk> {
     if (event.done) {
       const done = event.done;
       if (done.finishReason === 'error') {
-        this.#error = toTokmeterError(done.error);
+        // What the engine processed before it failed travels with the error: that is what a Meter bills.
+        const err = toTokmeterError(done.error);
+        if (typeof err === 'object' && err !== null) (err as { usage?: Usage }).usage = usageOf(done);
+        this.#error = err;
         this.#finished = true;
         this.#detach();
         this.#reject(this.#error);
@@ -99,12 +117,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
       text: this.#text,
       tokens: Uint32Array.from(this.#tokens),
       finishReason: done.finishReason as FinishReason,
-      usage: {
-        promptTokens: done.promptTokens,
-        completionTokens: done.completionTokens,
-        totalTokens: done.promptTokens + done.completionTokens,
-        cachedTokens: done.cachedTokens,
-      },
+      usage: usageOf(done),
     });
     this.#wake();
   }

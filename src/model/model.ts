@@ -43,6 +43,7 @@ import type {
 import { requireCuda } from '../cuda/index.js';
 import { ensureRuntime } from '../runtime.js';
 import { Tokenizer, type ChatMessage } from '../tokenizer/index.js';
+import { checkGenerateOptions } from '../usage/index.js';
 import { describe, expectInteger, expectKnownKeys, expectObject, expectPath } from '../validate.js';
 import { readModelConfig, type SamplingDefaults } from './config.js';
 import { Generation } from './generation.js';
@@ -113,6 +114,7 @@ export interface GenerateOptions {
   /**
    * 0 = greedy. Default 1, or generation_config.json's: with `do_sample: true` its temperature/top_p/top_k are the
    * defaults of temperature/topP/topK; with `do_sample: false` the default is greedy (as transformers.js).
+   * Bounds of every option: GENERATE_OPTIONS (src/usage/generate-options.ts).
    */
   temperature?: number;
   topK?: number;
@@ -162,14 +164,6 @@ async function isFile(file: string): Promise<boolean> {
 function modelAddon(): NativeModelApi {
   // The model's slice of the addon; loads ONNX Runtime on first use and maps native errors to TokmeterErrors.
   return mapNativeErrors(() => ensureRuntime().addon);
-}
-
-function expectNumber(name: string, value: unknown, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    throw new TokmeterTypeError(`expected a number in [${min}, ${max}] for ${name}, got ${describe(value)}`);
-  }
-  return value;
 }
 
 /** What the engine reports about a loaded model, plus how its tokenizer covers the model's vocabulary. */
@@ -405,12 +399,9 @@ export class Model {
         { promptTokens: prompt.length, contextLength: this.contextLength },
       );
     }
+    // Types and bounds of the sampling options: one table (generate-options.ts), shared with the Meter and the server.
+    checkGenerateOptions(o);
     const stop = options.stop === undefined ? [] : typeof options.stop === 'string' ? [options.stop] : options.stop;
-    if (!Array.isArray(stop) || stop.some((s) => typeof s !== 'string' || s.length === 0)) {
-      throw new TokmeterTypeError(
-        `expected a non-empty string or an array of them for stop, got ${describe(options.stop)}`,
-      );
-    }
     const signal = options.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) {
       throw new TokmeterTypeError(`expected an AbortSignal for signal, got ${describe(signal)}`);
@@ -428,31 +419,24 @@ export class Model {
       stop,
       logprobs: options.logprobs ?? false,
       tokenizer: this.#detok.handle(),
-      window:
-        options.highWaterMark === undefined ? 64 : expectInteger('highWaterMark', options.highWaterMark, 1, 1 << 30),
+      window: options.highWaterMark ?? 64,
     };
-    if (options.maxNewTokens !== undefined)
-      request.maxNewTokens = expectInteger('maxNewTokens', options.maxNewTokens, 1, 2 ** 31 - 1);
+    if (options.maxNewTokens !== undefined) request.maxNewTokens = options.maxNewTokens;
     // generation_config.json's sampling defaults (config.ts SamplingDefaults) fill what the caller left out.
     const d = this.#sampling;
-    const t = expectNumber('temperature', options.temperature, 0, 100);
+    const t = options.temperature;
     if (t !== undefined) request.temperature = t;
     else if (d && !d.doSample) request.temperature = 0;
     else if (d?.temperature !== undefined) request.temperature = d.temperature;
-    if (options.topK !== undefined) request.topK = expectInteger('topK', options.topK, 0, 2 ** 31 - 1);
+    if (options.topK !== undefined) request.topK = options.topK;
     else if (d?.doSample && d.topK !== undefined) request.topK = d.topK;
-    const topP = expectNumber('topP', options.topP, Number.MIN_VALUE, 1);
-    if (topP !== undefined) request.topP = topP;
+    if (options.topP !== undefined) request.topP = options.topP;
     else if (d?.doSample && d.topP !== undefined) request.topP = d.topP;
-    const minP = expectNumber('minP', options.minP, 0, 1);
-    if (minP !== undefined) request.minP = minP;
-    const rep = expectNumber('repetitionPenalty', options.repetitionPenalty, Number.MIN_VALUE, 100);
-    if (rep !== undefined) request.repetitionPenalty = rep;
-    const pres = expectNumber('presencePenalty', options.presencePenalty, -2, 2);
-    if (pres !== undefined) request.presencePenalty = pres;
-    const freq = expectNumber('frequencyPenalty', options.frequencyPenalty, -2, 2);
-    if (freq !== undefined) request.frequencyPenalty = freq;
-    if (options.seed !== undefined) request.seed = expectInteger('seed', options.seed, 0);
+    if (options.minP !== undefined) request.minP = options.minP;
+    if (options.repetitionPenalty !== undefined) request.repetitionPenalty = options.repetitionPenalty;
+    if (options.presencePenalty !== undefined) request.presencePenalty = options.presencePenalty;
+    if (options.frequencyPenalty !== undefined) request.frequencyPenalty = options.frequencyPenalty;
+    if (options.seed !== undefined) request.seed = options.seed;
 
     const run = new Generation();
     if (signal?.aborted) {

@@ -335,6 +335,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         cache: r.seed !== undefined || !sampled, // only reproducible requests may be answered from the cache
         ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
         ...(r.topP !== undefined ? { topP: r.topP } : {}),
+        ...r.samplers,
         ...(seed !== undefined ? { seed } : {}),
         ...(r.stop ? { stop: r.stop } : {}),
       });

@@ -1,10 +1,17 @@
 /**
  * Request bodies of the OpenAI-compatible routes, validated at the edge, where input enters: an unknown field, an
  * ill-typed one, or an OpenAI feature this server does not implement is a 400 that names the field. Nothing is
- * coerced. `null` means "not given" for the fields OpenAI documents as nullable.
+ * coerced. `null` means "not given" for the fields OpenAI documents as nullable. Generation options (sampling,
+ * max_tokens, stop) are checked against the one option table the library uses too (src/usage/generate-options.ts),
+ * with the API's names.
  */
 import { TokmeterTypeError } from '../errors.js';
-import type { MeterablePromptInput as PromptInput } from '../usage/index.js';
+import {
+  GENERATE_OPTIONS,
+  optionProblem,
+  type MeterablePromptInput as PromptInput,
+  type OptionSpec,
+} from '../usage/index.js';
 import { ApiError } from '../http/errors.js';
 
 /**
@@ -47,8 +54,18 @@ export interface SamplingRequest {
   topP: number | undefined;
   seed: number | undefined;
   stop: string[] | undefined;
+  /** The other samplers the engine has (vLLM's top_k, min_p, repetition_penalty; OpenAI's penalties). */
+  samplers: Samplers;
   stream: boolean;
   includeUsage: boolean;
+}
+
+export interface Samplers {
+  topK?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
 }
 
 type Body = Record<string, unknown>;
@@ -110,15 +127,6 @@ function optInt(body: Body, name: string, min: number, max = Number.MAX_SAFE_INT
   return v;
 }
 
-function optNumber(body: Body, name: string, min: number, max: number, minExclusive = false): number | undefined {
-  const v = body[name];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || (minExclusive ? v <= min : v < min) || v > max) {
-    bad(name, `expected a number in ${minExclusive ? '(' : '['}${min}, ${max}] for '${name}', got ${show(v)}`);
-  }
-  return v;
-}
-
 function optBool(body: Body, name: string): boolean | undefined {
   const v = body[name];
   if (v === undefined || v === null) return undefined;
@@ -126,17 +134,36 @@ function optBool(body: Body, name: string): boolean | undefined {
   return v;
 }
 
-const zero = (v: unknown): boolean => v === 0;
+/**
+ * A generation option by its HTTP name, checked against the option table (generate-options.ts) and reported with
+ * the API's field name. `null` means not given.
+ */
+function option(body: Body, field: string, spec: OptionSpec): unknown {
+  const v = body[field];
+  if (v === undefined || v === null) return undefined;
+  const p = optionProblem(spec, v);
+  if (p) {
+    const where = `${field}${p.path}`;
+    throw new ApiError(
+      p.unsupported ? 'ERR_UNSUPPORTED_PARAMETER' : 'ERR_INVALID_REQUEST',
+      p.message(`'${where}'`),
+      where,
+    );
+  }
+  return v;
+}
+
+const O = GENERATE_OPTIONS;
+/** The samplers read by their HTTP names (every sampler of the option table that Samplers lists). */
+const SAMPLER_FIELDS = ['topK', 'minP', 'repetitionPenalty', 'presencePenalty', 'frequencyPenalty'] as const;
+
 const isFalse = (v: unknown): boolean => v === false;
 
 /** OpenAI fields accepted only at their default value (anything else is a clear 400, never silently ignored). */
 const CHAT_UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
-  presence_penalty: zero,
-  frequency_penalty: zero,
   logprobs: isFalse,
   parallel_tool_calls: () => false,
   top_logprobs: () => false,
-  logit_bias: (v) => isObject(v) && Object.keys(v).length === 0,
   tools: (v) => Array.isArray(v) && v.length === 0,
   tool_choice: (v) => v === 'none',
   functions: () => false,
@@ -153,22 +180,36 @@ const CHAT_UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
 };
 
 const COMPLETION_UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
-  presence_penalty: zero,
-  frequency_penalty: zero,
   logprobs: () => false,
   echo: isFalse,
   suffix: () => false,
   best_of: (v) => v === 1,
-  logit_bias: (v) => isObject(v) && Object.keys(v).length === 0,
 };
 
-const COMMON = ['model', 'max_tokens', 'temperature', 'top_p', 'seed', 'stop', 'n', 'stream', 'stream_options', 'user'];
+const COMMON = [
+  'model',
+  'max_tokens',
+  'temperature',
+  'top_p',
+  'seed',
+  'stop',
+  'n',
+  'stream',
+  'stream_options',
+  'user',
+  O.topK.http,
+  O.minP.http,
+  O.repetitionPenalty.http,
+  O.presencePenalty.http,
+  O.frequencyPenalty.http,
+  O.logitBias.http,
+];
 
 function common(body: Body, input: PromptInput, promptParam: 'messages' | 'prompt'): SamplingRequest {
   if (typeof body.model !== 'string' || body.model === '')
     bad('model', `expected a model id (string) for 'model', got ${show(body.model)}`);
-  const maxTokens = optInt(body, 'max_tokens', 1);
-  const maxCompletion = optInt(body, 'max_completion_tokens', 1);
+  const maxTokens = option(body, 'max_tokens', O.maxNewTokens) as number | undefined;
+  const maxCompletion = option(body, 'max_completion_tokens', O.maxNewTokens) as number | undefined;
   if (maxTokens !== undefined && maxCompletion !== undefined && maxTokens !== maxCompletion) {
     bad(
       'max_completion_tokens',
@@ -179,19 +220,13 @@ function common(body: Body, input: PromptInput, promptParam: 'messages' | 'promp
   if (n !== undefined && n !== 1) {
     throw new ApiError('ERR_UNSUPPORTED_PARAMETER', `only n=1 is supported (one choice per request), got n=${n}`, 'n');
   }
-  let stop: string[] | undefined;
-  const s = body.stop;
-  if (typeof s === 'string') stop = [s];
-  else if (Array.isArray(s)) stop = s as string[];
-  else if (s !== undefined && s !== null)
-    bad('stop', `expected a string or an array of up to 4 strings for 'stop', got ${show(s)}`);
-  if (stop) {
-    if (stop.length > 4) bad('stop', `expected at most 4 stop sequences, got ${stop.length}`);
-    stop.forEach((x, i) => {
-      if (typeof x !== 'string' || x === '')
-        bad(`stop[${i}]`, `expected a non-empty string for 'stop[${i}]', got ${show(x)}`);
-    });
-    if (stop.length === 0) stop = undefined;
+  const s = option(body, 'stop', O.stop) as string | string[] | undefined;
+  const stop = typeof s === 'string' ? [s] : s && s.length > 0 ? s : undefined;
+  option(body, 'logit_bias', O.logitBias); // accepted empty; a bias is refused until the engine has the sampler
+  const samplers: Samplers = {};
+  for (const name of SAMPLER_FIELDS) {
+    const v = option(body, O[name].http, O[name]) as number | undefined;
+    if (v !== undefined) samplers[name] = v;
   }
   const stream = optBool(body, 'stream') ?? false;
   let includeUsage = false;
@@ -209,10 +244,11 @@ function common(body: Body, input: PromptInput, promptParam: 'messages' | 'promp
     input,
     promptParam,
     maxTokens: maxTokens ?? maxCompletion,
-    temperature: optNumber(body, 'temperature', 0, 2),
-    topP: optNumber(body, 'top_p', 0, 1, true),
-    seed: optInt(body, 'seed', 0),
+    temperature: option(body, 'temperature', O.temperature) as number | undefined,
+    topP: option(body, 'top_p', O.topP) as number | undefined,
+    seed: option(body, 'seed', O.seed) as number | undefined,
     stop,
+    samplers,
     stream,
     includeUsage,
   };

@@ -7,6 +7,7 @@ export type {
   GenerationRun,
   MeterableChunk,
   MeterableResult,
+  GenerationFailure,
   FinishReason,
   RecordFinishReason,
   Usage,
@@ -44,6 +45,17 @@ export {
   type MeteredResult,
   type Admission,
 } from './meter.js';
+export {
+  GENERATE_OPTIONS,
+  checkGenerateOptions,
+  optionProblem,
+  type OptionProblem,
+  type GenerateOptionName,
+  type OptionSpec,
+  type NumberOption,
+  type StringsOption,
+  type TokenBiasOption,
+} from './generate-options.js';
 export { ResponseCache, type ResponseCacheOptions } from './response-cache.js';
 export { RateLimiter, type RateLimits } from './rate-limiter.js';
 export { BudgetTracker, periodBounds, type BudgetPeriod } from './budget.js';

@@ -39,12 +39,20 @@ export function cacheKeyFor(
 ): string | undefined {
   const deterministic = o.temperature === 0 || o.seed !== undefined;
   if (!deterministic) return undefined;
+  // Every option that changes the output; the warpers and the seed are irrelevant to greedy decoding, the
+  // penalties apply to greedy decoding too.
+  const greedy = o.temperature === 0;
   const sampling = JSON.stringify([
     o.temperature ?? null,
-    o.temperature === 0 ? null : (o.topP ?? null), // topP is irrelevant to greedy decoding
-    o.temperature === 0 ? null : (o.seed ?? null),
+    greedy ? null : (o.topP ?? null),
+    greedy ? null : (o.seed ?? null),
     o.maxNewTokens,
-    o.stop ?? [],
+    typeof o.stop === 'string' ? [o.stop] : (o.stop ?? []),
+    greedy ? null : (o.topK ?? null),
+    greedy ? null : (o.minP ?? null),
+    o.repetitionPenalty ?? null,
+    o.presencePenalty ?? null,
+    o.frequencyPenalty ?? null,
   ]);
   // The same bytes as createHash().update(model).update('\0').update(prompt).update('\0').update(sampling) (so the
   // same key), hashed in one call where Node has crypto.hash (≥ 20.12): ~2 µs less per request on the admission path.

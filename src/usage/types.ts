@@ -9,12 +9,18 @@
 /** A prompt: raw text, or chat messages the model renders with its chat template. */
 export type MeterablePromptInput = string | { messages: { role: string; content: string }[] };
 
+/** What a metered generation may ask of the engine; types and bounds in generate-options.ts (one table). */
 export interface MeterableGenerateOptions {
   maxNewTokens?: number;
   temperature?: number;
   topP?: number;
+  topK?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
   seed?: number;
-  stop?: string[];
+  stop?: string | string[];
   signal?: AbortSignal;
 }
 
@@ -45,9 +51,27 @@ export interface MeterableResult {
   text: string;
   finishReason: FinishReason;
   usage: Usage;
+  /**
+   * Every token id sampled, in order. Optional for other engines: without it the response cache stores an answer
+   * only when its whole stream went through the Meter's iterator.
+   */
+  tokens?: Uint32Array;
 }
 
-/** A started generation: iterate it for chunks; `result` settles when it ends (also when nobody iterates). */
+/**
+ * How an engine that fails after it started reports what it processed: `result` (and the iterator) reject with an
+ * error carrying `usage`, the engine's own count (cachedTokens included). The Meter bills exactly that.
+ */
+export interface GenerationFailure extends Error {
+  usage: Usage;
+}
+
+/**
+ * A started generation: iterate it for chunks; `result` settles when it ends (also when nobody iterates).
+ * Flow control goes through the iterator: an engine may hold back while a consumer that asked for the iterator
+ * does not take the next chunk; leaving the iterator early (`return()`) stops the generation, whose `result` then
+ * settles with what was processed.
+ */
 export interface GenerationRun extends AsyncIterable<MeterableChunk> {
   readonly result: Promise<MeterableResult>;
 }
@@ -61,8 +85,9 @@ export interface GenerationRun extends AsyncIterable<MeterableChunk> {
  *   template and special tokens). It is synchronous and must not start any compute on the accelerator.
  * - `generate()` starts work only when called; the Meter calls it only after admission succeeded. It passes an
  *   explicit `maxNewTokens` (the bound the Meter reserved); the model must not produce more completion tokens.
- * - `result.usage` is authoritative for billing. Errors from `generate()` may be thrown synchronously or reported
- *   by rejecting `result` (and the iterator).
+ * - `result.usage` is authoritative for billing. Errors from `generate()` may be thrown synchronously (a refusal:
+ *   nothing ran, nothing is billed) or reported by rejecting `result` (and the iterator) with a `GenerationFailure`
+ *   whose `usage` is what ran. An error without `usage` is billed as the prompt plus the tokens the consumer took.
  * - `renderPrompt` is optional: when present, the response cache keys on its output (the rendered prompt);
  *   otherwise it keys on a canonical serialization of the input, which is equivalent for a fixed template.
  * - `preparePrompt` is optional and replaces all three for one request: the Meter calls it once, before admission,

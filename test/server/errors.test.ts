@@ -98,6 +98,11 @@ describe('request validation', () => {
       stream_options: { include_usage: true },
       user: 'u',
       presence_penalty: 0,
+      frequency_penalty: -0.5,
+      top_k: 5,
+      min_p: 0.1,
+      repetition_penalty: 1.2,
+      logit_bias: {},
     });
     expect(r).toMatchObject({
       maxTokens: 5,
@@ -105,9 +110,14 @@ describe('request validation', () => {
       topP: 0.9,
       seed: 3,
       stop: ['x'],
+      samplers: { presencePenalty: 0, frequencyPenalty: -0.5, topK: 5, minP: 0.1, repetitionPenalty: 1.2 },
       stream: true,
       includeUsage: true,
     });
+    // The messages use the API's field names and the option table's bounds.
+    expect(() => parseChatRequest({ ...chat, temperature: 3 })).toThrow(
+      "expected a number in [0, 2] for 'temperature', got 3",
+    );
     expect(r.input).toEqual({ messages: [{ role: 'user', content: 'hi' }] });
   });
 
@@ -119,7 +129,10 @@ describe('request validation', () => {
       [{ ...chat, max_tokens: 0 }, 'max_tokens', 'ERR_INVALID_REQUEST'],
       [{ ...chat, n: 2 }, 'n', 'ERR_UNSUPPORTED_PARAMETER'],
       [{ ...chat, tools: [{ type: 'function' }] }, 'tools', 'ERR_UNSUPPORTED_PARAMETER'],
-      [{ ...chat, presence_penalty: 0.5 }, 'presence_penalty', 'ERR_UNSUPPORTED_PARAMETER'],
+      [{ ...chat, presence_penalty: 2.5 }, 'presence_penalty', 'ERR_INVALID_REQUEST'],
+      [{ ...chat, top_k: -1 }, 'top_k', 'ERR_INVALID_REQUEST'],
+      [{ ...chat, logit_bias: { 5: 101 } }, 'logit_bias.5', 'ERR_INVALID_REQUEST'],
+      [{ ...chat, logit_bias: { 5: 10 } }, 'logit_bias', 'ERR_UNSUPPORTED_PARAMETER'],
       [{ ...chat, stream_options: { include_usage: true } }, 'stream_options', 'ERR_INVALID_REQUEST'],
       [{ ...chat, stream: true, stream_options: { include_usage: 1 } }, 'include_usage', 'ERR_INVALID_REQUEST'],
       [{ ...chat, stop: ['a', ''] }, 'stop[1]', 'ERR_INVALID_REQUEST'],
