@@ -40,7 +40,7 @@ import type {
 } from '../native/model-contract.js';
 import { requireCuda } from '../cuda/index.js';
 import { ensureRuntime } from '../runtime.js';
-import { Tokenizer, type ChatMessage } from '../tokenizer/index.js';
+import { Tokenizer, continueFinalMessage, type ChatMessage } from '../tokenizer/index.js';
 import { describe, expectInteger, expectKnownKeys, expectObject, expectString } from '../validate.js';
 import { readModelConfig, type SamplingDefaults } from './config.js';
 import { Generation } from './generation.js';
@@ -101,9 +101,15 @@ export const DEFAULT_MAX_QUEUE = 256;
 /** Default number of generations decoding together. */
 export const DEFAULT_MAX_BATCH = 16;
 
-/** A prompt: plain text (special tokens added), a chat, or token ids fed as they are. */
+/**
+ * A prompt: plain text (special tokens added), a chat, or token ids fed as they are. A chat opens the assistant's
+ * turn (`addGenerationPrompt`, default true), or with `continueFinalMessage` continues its final message (prefill:
+ * the template is rendered without the generation prompt and cut right after that message's text).
+ */
 export type PromptInput =
-  string | { messages: ChatMessage[]; addGenerationPrompt?: boolean } | { tokens: Uint32Array | readonly number[] };
+  | string
+  | { messages: ChatMessage[]; addGenerationPrompt?: boolean; continueFinalMessage?: boolean }
+  | { tokens: Uint32Array | readonly number[] };
 
 export interface GenerateOptions {
   /** Most tokens to sample. Default: until EOS or the context window is full. */
@@ -315,8 +321,21 @@ export class Model {
     if (typeof input === 'string') return { text: input, addSpecialTokens: true };
     const o = expectObject('prompt', input);
     if ('messages' in o) {
-      expectKnownKeys('prompt', o, ['messages', 'addGenerationPrompt']);
-      const text = this.tokenizer.applyChatTemplate(o.messages as ChatMessage[], {
+      expectKnownKeys('prompt', o, ['messages', 'addGenerationPrompt', 'continueFinalMessage']);
+      const messages = o.messages as ChatMessage[];
+      if (o.continueFinalMessage !== undefined && typeof o.continueFinalMessage !== 'boolean') {
+        throw new TokmeterTypeError(
+          `expected a boolean for prompt.continueFinalMessage, got ${describe(o.continueFinalMessage)}`,
+        );
+      }
+      if (o.continueFinalMessage === true) {
+        if (o.addGenerationPrompt === true) {
+          throw new TokmeterTypeError('continueFinalMessage and addGenerationPrompt exclude each other');
+        }
+        const text = this.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: false });
+        return { text: continueFinalMessage(text, messages), addSpecialTokens: false };
+      }
+      const text = this.tokenizer.applyChatTemplate(messages, {
         addGenerationPrompt: (o.addGenerationPrompt as boolean | undefined) ?? true,
       });
       return { text, addSpecialTokens: false };

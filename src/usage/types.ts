@@ -6,8 +6,18 @@
  * never re-tokenizes response text to bill.
  */
 
-/** A prompt: raw text, or chat messages the model renders with its chat template. */
-export type PromptInput = string | { messages: { role: string; content: string }[] };
+/**
+ * A prompt: raw text, or chat messages the model renders with its chat template (a message may carry more fields
+ * for the template, e.g. `name`). `addGenerationPrompt` (default true) opens the assistant's turn;
+ * `continueFinalMessage` continues the final (assistant) message instead of closing it.
+ */
+export type PromptInput =
+  | string
+  | {
+      messages: { role: string; content: string; name?: string }[];
+      addGenerationPrompt?: boolean;
+      continueFinalMessage?: boolean;
+    };
 
 export interface GenerateOptions {
   maxNewTokens?: number;
@@ -16,6 +26,8 @@ export interface GenerateOptions {
   seed?: number;
   stop?: string[];
   signal?: AbortSignal;
+  /** Ask for each sampled token's log-probability in the chunks (`GenerationChunk.logprobs`). */
+  logprobs?: boolean;
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -39,6 +51,8 @@ export interface GenerationChunk {
   text: string;
   /** Token ids sampled since the previous chunk, in order. */
   tokens: Uint32Array;
+  /** Log-probability of each of `tokens` (when the generation was asked for them). */
+  logprobs?: Float32Array;
 }
 
 export interface GenerationResult {
