@@ -14,10 +14,14 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Tokenizer } from '../tokenizer/index.js';
 import { TokmeterTypeError } from '../errors.js';
 import {
+  BudgetExceededError,
+  formatPico,
+  RateLimitError,
   reportToJson,
   type Meter,
   type MeterableModel,
   type MeteredModel,
+  type Admission,
   type MeteredResult,
   type MeteredRun,
 } from '../usage/index.js';
@@ -25,15 +29,26 @@ import { isDashboardUrl, liveStatsFromMetrics, registerDashboard, type RecentRec
 import { ApiError, toHttpError } from './errors.js';
 import type { Caller, KeyStore } from './keys.js';
 import type { ServerMetrics } from './metrics.js';
-import { completionBody, streamChunk, usageChunk, type Kind } from './openai-format.js';
 import {
+  completionBody,
+  logprobsFormatter,
+  meteringOf,
+  streamChunk,
+  usageChunk,
+  type Kind,
+  type TokenLogprobs,
+} from './openai-format.js';
+import {
+  DEFAULT_LIMITS,
   parseChatRequest,
   parseCompletionRequest,
   parseDetokenizeRequest,
   parseTokenizeRequest,
   parseUsageQuery,
+  type RequestLimits,
   type SamplingRequest,
 } from './requests.js';
+import { newResponseId, parseResponsesRequest, responseBody, streamResponse } from './responses.js';
 import { SseWriter } from './sse.js';
 
 export interface AppOptions {
@@ -60,6 +75,49 @@ export interface AppOptions {
   metricsKey?: string;
   /** Serve GET /metrics without a key (e.g. a scraper on a private network). Excludes `metricsKey`. */
   publicMetrics?: boolean;
+  /** Send the usage chunk on every stream, even when the request has no `stream_options.include_usage`. */
+  alwaysIncludeUsage?: boolean;
+  /** Most choices per request (`n`, or a completion's batched `prompt`); more is a 400. Default 8. */
+  maxChoices?: number;
+}
+
+/** Which route a generation came through. */
+type Route = Kind | 'response';
+
+/**
+ * A refusal that no wait can turn into an admission (the request alone is larger than the key's tokens per minute,
+ * or its maximum cost larger than a budget), restated in the API's terms as a 400: a 429 would make clients retry
+ * a request that can never succeed. Other errors are returned as they are.
+ */
+function neverAdmissible(err: unknown, r: SamplingRequest, maxParam: string, currency: string): unknown {
+  const given =
+    r.maxTokens === undefined ? `${maxParam} (not given: the server's default)` : `${maxParam} = ${r.maxTokens}`;
+  if (err instanceof RateLimitError && !Number.isFinite(err.retryAfterMs)) {
+    if (err.limit === 'rpm') {
+      return new ApiError(
+        'ERR_REQUEST_OVER_LIMIT',
+        'this key may make no requests (its limit is 0 requests per minute)',
+      );
+    }
+    const a = err.amounts;
+    return new ApiError(
+      'ERR_REQUEST_OVER_LIMIT',
+      `this request may use ${a ? `${a.requested} tokens` : 'more tokens'} (its prompt plus ${given}), more than ` +
+        `this key may use in a minute${a ? ` (${a.limit} tokens)` : ''}; no wait can admit it: lower ${maxParam} ` +
+        'or shorten the prompt',
+      maxParam,
+    );
+  }
+  if (err instanceof BudgetExceededError && err.requested > err.budget) {
+    return new ApiError(
+      'ERR_REQUEST_OVER_LIMIT',
+      `this request may cost up to ${formatPico(err.requested)} ${currency} (its prompt plus ${given} at this ` +
+        `model's prices), more than this key's whole ${err.period} budget of ${formatPico(err.budget)} ${currency}; ` +
+        `lower ${maxParam} or shorten the prompt`,
+      maxParam,
+    );
+  }
+  return err;
 }
 
 const OPEN_CALLER: Caller = { tenant: 'default', keyId: 'anonymous' };
@@ -113,6 +171,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const created = Math.floor(Date.now() / 1000);
   const states = new WeakMap<FastifyRequest, RequestState>();
   const checkMetricsKey = metricsGuard(o);
+  const limits: RequestLimits = {
+    ...DEFAULT_LIMITS,
+    ...(o.maxChoices !== undefined ? { maxChoices: o.maxChoices } : {}),
+  };
   let active = 0;
 
   const app = Fastify({ logger: o.logger ?? false, bodyLimit: o.maxBodyBytes ?? 1024 * 1024 });
@@ -150,7 +212,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const callerOf = (req: FastifyRequest): Caller => states.get(req)?.caller ?? OPEN_CALLER;
 
   app.setErrorHandler((err, req, reply) => {
-    const promptParam = req.routeOptions.url === '/v1/completions' ? 'prompt' : 'messages';
+    const url = req.routeOptions.url;
+    const promptParam = url === '/v1/completions' ? 'prompt' : url === '/v1/responses' ? 'input' : 'messages';
     const h = toHttpError(err, promptParam);
     if (h.status >= 500) req.log.error({ err }, 'request failed');
     void reply.status(h.status).headers(h.headers).send(h.body);
@@ -248,13 +311,33 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
 
   app.post('/v1/chat/completions', (req, reply) => generation('chat', req, reply));
   app.post('/v1/completions', (req, reply) => generation('completion', req, reply));
+  app.post('/v1/responses', (req, reply) => generation('response', req, reply));
 
-  async function generation(kind: Kind, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  function parse(route: Route, body: unknown): SamplingRequest {
+    if (route === 'chat') return parseChatRequest(body, limits);
+    if (route === 'completion') return parseCompletionRequest(body, limits);
+    return parseResponsesRequest(body);
+  }
+
+  async function generation(route: Route, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const state = states.get(req);
     const t0 = state?.arrived ?? performance.now(); // arrival: body parsing and validation count as overhead too
     const caller = state?.caller ?? OPEN_CALLER;
-    const r: SamplingRequest = kind === 'chat' ? parseChatRequest(req.body) : parseCompletionRequest(req.body);
+    const r = parse(route, req.body);
     checkModel(r.model);
+    // Fields outside the API that were ignored: named to the client and in the log, never silently.
+    const extraHeaders: Record<string, string> = {};
+    if (r.ignored.length > 0) {
+      extraHeaders['x-tokmeter-ignored'] = r.ignored.join(',');
+      req.log.warn({ ignored: r.ignored, route: req.routeOptions.url }, 'ignored unknown request fields');
+    }
+    if (r.inputs.length * r.n > 1) {
+      throw new ApiError(
+        'ERR_UNSUPPORTED_PARAMETER',
+        'more than one choice per request (n > 1, or a batched prompt) is not supported yet',
+        r.inputs.length > 1 ? 'prompt' : 'n',
+      );
+    }
     if (active >= maxConcurrent) {
       throw new ApiError(
         'ERR_OVERLOADED',
@@ -264,7 +347,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       );
     }
     active++; // counted from here, so concurrent admissions cannot overshoot maxConcurrent
-    const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
+    const id = route === 'response' ? newResponseId() : `${route === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
     const ac = new AbortController();
     const onClose = (): void => {
       if (!reply.raw.writableFinished) ac.abort(new Error('client disconnected'));
@@ -275,25 +358,29 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const seed = r.seed ?? (sampled ? randomInt(2 ** 31 - 1) : undefined);
     metrics.expect(id, caller.keyId);
     let run: MeteredRun;
+    let admission: Admission;
     try {
       run = metered.generate(r.input, {
         key: caller.tenant,
         requestId: id,
         signal: ac.signal,
         ...(r.maxTokens !== undefined ? { maxNewTokens: r.maxTokens } : {}),
-        cache: r.seed !== undefined || !sampled, // only reproducible requests may be answered from the cache
+        // Only reproducible requests may be answered from the cache, and it keeps no log-probabilities.
+        cache: (r.seed !== undefined || !sampled) && !r.logprobs,
+        ...(r.logprobs ? { logprobs: true } : {}),
         ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
         ...(r.topP !== undefined ? { topP: r.topP } : {}),
         ...(seed !== undefined ? { seed } : {}),
         ...(r.stop ? { stop: r.stop } : {}),
       });
-      await run.admitted;
+      admission = await run.admitted;
     } catch (err) {
       active--;
       metrics.forget(id);
       reply.raw.off('close', onClose);
-      throw err;
+      throw neverAdmissible(err, r, route === 'response' ? 'max_output_tokens' : 'max_tokens', meter.prices.currency);
     }
+    extraHeaders['x-tokmeter-cache'] = admission.cacheHit ? 'hit' : 'miss';
     metrics.inFlight.inc();
     metrics.queueDepth.inc();
     let waiting = true;
@@ -306,14 +393,25 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const head = { id, created: Math.floor(Date.now() / 1000), model: model.name };
     try {
       if (r.stream) {
-        await stream(kind, r, reply, run, head, firstToken);
+        reply.hijack();
+        const sse = new SseWriter(reply.raw);
+        const headers = { 'x-request-id': head.id, ...extraHeaders };
+        if (route === 'response') await streamResponse(sse, headers, r, run, head, firstToken, abortedError);
+        else await stream(route, r, sse, headers, run, head, firstToken);
         return reply;
       }
-      for await (const chunk of run) if (chunk.tokens.length > 0) firstToken();
+      const lp: TokenLogprobs[] = [];
+      for await (const chunk of run) {
+        if (chunk.tokens.length > 0) firstToken();
+        if (r.logprobs && chunk.logprobs) lp.push({ tokens: chunk.tokens, logprobs: chunk.logprobs });
+      }
       const res = await run.result;
       if (res.finishReason === 'abort') throw abortedError(ac.signal.aborted);
-      void reply.header('x-request-id', id);
-      return completionBody(kind, head, res.text, res.finishReason, res.usage);
+      const m = meteringOf(res);
+      void reply.headers({ 'x-request-id': id, ...extraHeaders, 'x-tokmeter-cost': `${m.cost} ${m.currency}` });
+      if (route === 'response') return responseBody(head, r, res.text, res.finishReason, res.usage);
+      const logprobs = r.logprobs ? logprobsFormatter(route, tokenizer)(lp) : null;
+      return completionBody(route, head, res.text, res.finishReason, res.usage, logprobs);
     } finally {
       if (waiting) {
         waiting = false;
@@ -335,24 +433,31 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   async function stream(
     kind: Kind,
     r: SamplingRequest,
-    reply: FastifyReply,
+    sse: SseWriter,
+    headers: Record<string, string>,
     run: ReturnType<MeteredModel['generate']>,
     head: { id: string; created: number; model: string },
     firstToken: () => void,
   ): Promise<void> {
-    reply.hijack();
-    const sse = new SseWriter(reply.raw);
+    const includeUsage = r.includeUsage || o.alwaysIncludeUsage === true;
     // A chat stream's opening role delta leaves with the headers, in one write (one packet, one wake-up of the
     // client) while the engine works on the prompt.
-    sse.start(
-      { 'x-request-id': head.id },
-      kind === 'chat' ? streamChunk(kind, head, { role: true }, r.includeUsage) : undefined,
-    );
+    sse.start(headers, kind === 'chat' ? streamChunk(kind, head, { role: true }, includeUsage) : undefined);
     let res: MeteredResult;
+    const formatLogprobs = logprobsFormatter(kind, tokenizer);
     try {
       for await (const chunk of run) {
         if (chunk.tokens.length > 0) firstToken();
-        if (chunk.text !== '') await sse.data(streamChunk(kind, head, { text: chunk.text }, r.includeUsage));
+        // With logprobs, every token is reported, also one whose text is held back (a stop-string prefix, EOS).
+        const logprobs =
+          r.logprobs && chunk.logprobs && chunk.tokens.length > 0
+            ? formatLogprobs([{ tokens: chunk.tokens, logprobs: chunk.logprobs }])
+            : undefined;
+        if (chunk.text !== '' || logprobs) {
+          await sse.data(
+            streamChunk(kind, head, { text: chunk.text, ...(logprobs ? { logprobs } : {}) }, includeUsage),
+          );
+        }
       }
       res = await run.result;
     } catch (err) {
@@ -366,8 +471,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       sse.end();
       return;
     }
-    await sse.data(streamChunk(kind, head, { finishReason: res.finishReason }, r.includeUsage));
-    if (r.includeUsage) await sse.data(usageChunk(kind, head, res.usage));
+    await sse.data(streamChunk(kind, head, { finishReason: res.finishReason }, includeUsage));
+    if (includeUsage) await sse.data(usageChunk(kind, head, res.usage, meteringOf(res)));
     await sse.data('[DONE]');
     sse.end();
   }

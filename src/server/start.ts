@@ -44,6 +44,15 @@ export interface StartOptions {
   maxBatch?: number;
   /** KV-cache memory budget of the running batch and the prefix cache (Model.load kvCacheBytes). */
   kvCacheBytes?: number;
+  /**
+   * Keep prompts' KV for reuse by later prompts that share a prefix (Model.load prefixCache): repeated system
+   * prompts are then reported as `cached_tokens` and billed at the cached-input price. Default true.
+   */
+  prefixCache?: boolean;
+  /** Send the usage chunk on every stream, even without `stream_options.include_usage`. Default false. */
+  alwaysIncludeUsage?: boolean;
+  /** Most choices per request (`n`, or a completion's batched `prompt` array); more is a 400. Default 8. */
+  maxChoices?: number;
   /** With `redis`: a separate Redis for usage events (appendfsync always); `redis` then holds only the limits. */
   redisEvents?: string;
   maxBodyBytes?: number;
@@ -105,6 +114,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     ...(o.threads !== undefined ? { threads: o.threads } : {}),
     ...(o.maxBatch !== undefined ? { maxBatch: o.maxBatch } : {}),
     ...(o.kvCacheBytes !== undefined ? { kvCacheBytes: o.kvCacheBytes } : {}),
+    prefixCache: o.prefixCache ?? true,
   });
   let ledger: Ledger | undefined;
   let meter: Meter | undefined;
@@ -150,6 +160,8 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
       ...(keys ? { keys } : {}),
       ...(o.maxBodyBytes !== undefined ? { maxBodyBytes: o.maxBodyBytes } : {}),
       ...(o.maxConcurrent !== undefined ? { maxConcurrent: o.maxConcurrent } : {}),
+      ...(o.alwaysIncludeUsage ? { alwaysIncludeUsage: true } : {}),
+      ...(o.maxChoices !== undefined ? { maxChoices: o.maxChoices } : {}),
       ...(o.logger !== undefined ? { logger: o.logger } : {}),
       ...(o.metricsKey !== undefined ? { metricsKey: o.metricsKey } : {}),
       ...(o.publicMetrics ? { publicMetrics: true } : {}),
