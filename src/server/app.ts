@@ -50,6 +50,7 @@ import {
 } from './requests.js';
 import { newResponseId, parseResponsesRequest, responseBody, streamResponse } from './responses.js';
 import { SseWriter } from './sse.js';
+import { choicesMaxTokens, choicesModel, type ChoiceChunk, type ChoicesResult } from './choices.js';
 
 export interface AppOptions {
   /** The model as the metering seam sees it (a real Model goes through `asMeterable`). */
@@ -79,10 +80,18 @@ export interface AppOptions {
   alwaysIncludeUsage?: boolean;
   /** Most choices per request (`n`, or a completion's batched `prompt`); more is a 400. Default 8. */
   maxChoices?: number;
+  /**
+   * max_tokens of a request with several choices that gives none (capped by the room its longest prompt leaves);
+   * one-choice requests get the Meter's default. Default 256, as `startServer`'s.
+   */
+  defaultMaxTokens?: number;
 }
 
 /** Which route a generation came through. */
 type Route = Kind | 'response';
+
+/** The choice a chunk belongs to (chunks of one-choice requests carry none). */
+const indexOf = (chunk: object): number => (chunk as Partial<ChoiceChunk>).index ?? 0;
 
 /**
  * A refusal that no wait can turn into an admission (the request alone is larger than the key's tokens per minute,
@@ -331,13 +340,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       extraHeaders['x-tokmeter-ignored'] = r.ignored.join(',');
       req.log.warn({ ignored: r.ignored, route: req.routeOptions.url }, 'ignored unknown request fields');
     }
-    if (r.inputs.length * r.n > 1) {
-      throw new ApiError(
-        'ERR_UNSUPPORTED_PARAMETER',
-        'more than one choice per request (n > 1, or a batched prompt) is not supported yet',
-        r.inputs.length > 1 ? 'prompt' : 'n',
-      );
-    }
+    const choices = r.inputs.length * r.n;
     if (active >= maxConcurrent) {
       throw new ApiError(
         'ERR_OVERLOADED',
@@ -360,13 +363,25 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     let run: MeteredRun;
     let admission: Admission;
     try {
-      run = metered.generate(r.input, {
+      // Several choices: one metered generation that runs them all (choices.ts), billed as one record. The Meter
+      // reserves every choice's max_tokens; its byte limit sees all the prompts.
+      let target = metered;
+      let input = r.input;
+      let maxNewTokens = r.maxTokens;
+      if (choices > 1) {
+        const each = choicesMaxTokens(model, r.inputs, r.maxTokens, o.defaultMaxTokens ?? 256);
+        target = meter.wrap(choicesModel(model, r.inputs, r.n, seed));
+        input = r.inputs.every((p) => typeof p === 'string') ? r.inputs.join('') : r.input;
+        maxNewTokens = each * choices;
+      }
+      run = target.generate(input, {
         key: caller.tenant,
         requestId: id,
         signal: ac.signal,
-        ...(r.maxTokens !== undefined ? { maxNewTokens: r.maxTokens } : {}),
-        // Only reproducible requests may be answered from the cache, and it keeps no log-probabilities.
-        cache: (r.seed !== undefined || !sampled) && !r.logprobs,
+        ...(maxNewTokens !== undefined ? { maxNewTokens } : {}),
+        // Only reproducible requests may be answered from the cache, and it keeps one answer without
+        // log-probabilities.
+        cache: (r.seed !== undefined || !sampled) && !r.logprobs && choices === 1,
         ...(r.logprobs ? { logprobs: true } : {}),
         ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
         ...(r.topP !== undefined ? { topP: r.topP } : {}),
@@ -400,18 +415,27 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         else await stream(route, r, sse, headers, run, head, firstToken);
         return reply;
       }
-      const lp: TokenLogprobs[] = [];
+      const lp: TokenLogprobs[][] = Array.from({ length: choices }, () => []);
       for await (const chunk of run) {
         if (chunk.tokens.length > 0) firstToken();
-        if (r.logprobs && chunk.logprobs) lp.push({ tokens: chunk.tokens, logprobs: chunk.logprobs });
+        if (r.logprobs && chunk.logprobs) lp[indexOf(chunk)]!.push({ tokens: chunk.tokens, logprobs: chunk.logprobs });
       }
       const res = await run.result;
       if (res.finishReason === 'abort') throw abortedError(ac.signal.aborted);
       const m = meteringOf(res);
       void reply.headers({ 'x-request-id': id, ...extraHeaders, 'x-tokmeter-cost': `${m.cost} ${m.currency}` });
       if (route === 'response') return responseBody(head, r, res.text, res.finishReason, res.usage);
-      const logprobs = r.logprobs ? logprobsFormatter(route, tokenizer)(lp) : null;
-      return completionBody(route, head, res.text, res.finishReason, res.usage, logprobs);
+      const each = choices > 1 ? (res as MeteredResult & ChoicesResult).choices : [res];
+      return completionBody(
+        route,
+        head,
+        each.map((c, i) => ({
+          text: c.text,
+          finishReason: c.finishReason,
+          logprobs: r.logprobs ? logprobsFormatter(route, tokenizer)(lp[i]!) : null,
+        })),
+        res.usage,
+      );
     } finally {
       if (waiting) {
         waiting = false;
@@ -440,22 +464,27 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     firstToken: () => void,
   ): Promise<void> {
     const includeUsage = r.includeUsage || o.alwaysIncludeUsage === true;
+    const choices = r.inputs.length * r.n;
     // A chat stream's opening role delta leaves with the headers, in one write (one packet, one wake-up of the
-    // client) while the engine works on the prompt.
+    // client) while the engine works on the prompt; with several choices, each opens with its own.
     sse.start(headers, kind === 'chat' ? streamChunk(kind, head, { role: true }, includeUsage) : undefined);
+    for (let index = 1; kind === 'chat' && index < choices; index++) {
+      await sse.data(streamChunk(kind, head, { index, role: true }, includeUsage));
+    }
     let res: MeteredResult;
-    const formatLogprobs = logprobsFormatter(kind, tokenizer);
+    const formatters = Array.from({ length: choices }, () => logprobsFormatter(kind, tokenizer));
     try {
       for await (const chunk of run) {
         if (chunk.tokens.length > 0) firstToken();
+        const index = indexOf(chunk);
         // With logprobs, every token is reported, also one whose text is held back (a stop-string prefix, EOS).
         const logprobs =
           r.logprobs && chunk.logprobs && chunk.tokens.length > 0
-            ? formatLogprobs([{ tokens: chunk.tokens, logprobs: chunk.logprobs }])
+            ? formatters[index]!([{ tokens: chunk.tokens, logprobs: chunk.logprobs }])
             : undefined;
         if (chunk.text !== '' || logprobs) {
           await sse.data(
-            streamChunk(kind, head, { text: chunk.text, ...(logprobs ? { logprobs } : {}) }, includeUsage),
+            streamChunk(kind, head, { index, text: chunk.text, ...(logprobs ? { logprobs } : {}) }, includeUsage),
           );
         }
       }
@@ -471,7 +500,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       sse.end();
       return;
     }
-    await sse.data(streamChunk(kind, head, { finishReason: res.finishReason }, includeUsage));
+    const ends = choices > 1 ? (res as MeteredResult & ChoicesResult).choices : [res];
+    for (const [index, c] of ends.entries()) {
+      await sse.data(streamChunk(kind, head, { index, finishReason: c.finishReason }, includeUsage));
+    }
     if (includeUsage) await sse.data(usageChunk(kind, head, res.usage, meteringOf(res)));
     await sse.data('[DONE]');
     sse.end();

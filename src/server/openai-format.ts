@@ -108,14 +108,14 @@ export function logprobsFormatter(
   };
 }
 
-export function completionBody(
-  kind: Kind,
-  h: Head,
-  text: string,
-  finishReason: string,
-  usage: Usage,
-  logprobs: ChatLogprobs | CompletionLogprobs | null = null,
-): object {
+/** One choice of a response. */
+export interface Choice {
+  text: string;
+  finishReason: string;
+  logprobs: ChatLogprobs | CompletionLogprobs | null;
+}
+
+export function completionBody(kind: Kind, h: Head, choices: readonly Choice[], usage: Usage): object {
   if (kind === 'chat') {
     return {
       id: h.id,
@@ -123,14 +123,12 @@ export function completionBody(
       created: h.created,
       model: h.model,
       system_fingerprint: SYSTEM_FINGERPRINT,
-      choices: [
-        {
-          index: 0,
-          message: { role: 'assistant', content: text, refusal: null },
-          logprobs,
-          finish_reason: finishReason,
-        },
-      ],
+      choices: choices.map((c, index) => ({
+        index,
+        message: { role: 'assistant', content: c.text, refusal: null },
+        logprobs: c.logprobs,
+        finish_reason: c.finishReason,
+      })),
       usage: openaiUsage(usage),
     };
   }
@@ -140,7 +138,12 @@ export function completionBody(
     created: h.created,
     model: h.model,
     system_fingerprint: SYSTEM_FINGERPRINT,
-    choices: [{ index: 0, text, logprobs, finish_reason: finishReason }],
+    choices: choices.map((c, index) => ({
+      index,
+      text: c.text,
+      logprobs: c.logprobs,
+      finish_reason: c.finishReason,
+    })),
     usage: openaiUsage(usage),
   };
 }
@@ -152,7 +155,13 @@ export function completionBody(
 export function streamChunk(
   kind: Kind,
   h: Head,
-  part: { text?: string; role?: boolean; finishReason?: string; logprobs?: ChatLogprobs | CompletionLogprobs },
+  part: {
+    index?: number;
+    text?: string;
+    role?: boolean;
+    finishReason?: string;
+    logprobs?: ChatLogprobs | CompletionLogprobs;
+  },
   includeUsage: boolean,
 ): object {
   const finish = part.finishReason ?? null;
@@ -168,14 +177,16 @@ export function streamChunk(
     return {
       ...base,
       object: 'chat.completion.chunk',
-      choices: [{ index: 0, delta, logprobs: part.logprobs ?? null, finish_reason: finish }],
+      choices: [{ index: part.index ?? 0, delta, logprobs: part.logprobs ?? null, finish_reason: finish }],
       ...usage,
     };
   }
   return {
     ...base,
     object: 'text_completion',
-    choices: [{ index: 0, text: part.text ?? '', logprobs: part.logprobs ?? null, finish_reason: finish }],
+    choices: [
+      { index: part.index ?? 0, text: part.text ?? '', logprobs: part.logprobs ?? null, finish_reason: finish },
+    ],
     ...usage,
   };
 }

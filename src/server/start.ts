@@ -161,6 +161,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
       ...(o.maxBodyBytes !== undefined ? { maxBodyBytes: o.maxBodyBytes } : {}),
       ...(o.maxConcurrent !== undefined ? { maxConcurrent: o.maxConcurrent } : {}),
       ...(o.alwaysIncludeUsage ? { alwaysIncludeUsage: true } : {}),
+      ...(o.defaultMaxTokens !== undefined ? { defaultMaxTokens: o.defaultMaxTokens } : {}),
       ...(o.maxChoices !== undefined ? { maxChoices: o.maxChoices } : {}),
       ...(o.logger !== undefined ? { logger: o.logger } : {}),
       ...(o.metricsKey !== undefined ? { metricsKey: o.metricsKey } : {}),
