@@ -20,6 +20,7 @@ export interface ServeFlags {
   kvCacheBytes?: number;
   /** commander's `--no-prefix-cache`: false when given, true otherwise. */
   prefixCache?: boolean;
+  prefixCacheBytes?: number;
   alwaysIncludeUsage?: boolean;
   maxChoices?: number;
   redisEvents?: string;
@@ -51,6 +52,7 @@ export function serveOptions(f: ServeFlags): StartOptions {
     ...(f.maxBatch !== undefined ? { maxBatch: f.maxBatch } : {}),
     ...(f.kvCacheBytes !== undefined ? { kvCacheBytes: f.kvCacheBytes } : {}),
     prefixCache: f.prefixCache ?? true,
+    ...(f.prefixCacheBytes !== undefined ? { prefixCacheBytes: f.prefixCacheBytes } : {}),
     ...(f.alwaysIncludeUsage ? { alwaysIncludeUsage: true } : {}),
     ...(f.maxChoices !== undefined ? { maxChoices: f.maxChoices } : {}),
     ...(f.redisEvents !== undefined ? { redisEvents: f.redisEvents } : {}),
@@ -99,6 +101,11 @@ export function registerServe(program: Command): void {
     .option(
       '--no-prefix-cache',
       "do not keep prompts' KV for reuse (default: kept, so repeated prefixes are cached_tokens at the cached price)",
+    )
+    .option(
+      '--prefix-cache-bytes <n>',
+      'most KV bytes the prefix cache keeps, within --kv-cache-bytes (default: what running generations leave)',
+      intArg(1),
     )
     .option('--always-include-usage', 'send the usage chunk on every stream, even without stream_options')
     .option(

@@ -67,6 +67,11 @@ export interface ModelLoadOptions {
    */
   prefixCache?: boolean;
   /**
+   * Most KV bytes the prefix cache keeps (with prefixCache), within kvCacheBytes: the cache then holds at most this,
+   * and never more than the running generations leave. Default: no bound of its own.
+   */
+  prefixCacheBytes?: number;
+  /**
    * KV memory budget in bytes, shared by the running generations and the prefix cache. Each running generation
    * set is charged 2 x kvBytesPerToken x running x the largest capacity among them (capacity: prompt +
    * maxNewTokens, or the context length without maxNewTokens) — the batch's buffers with every row padded to the
@@ -215,6 +220,7 @@ export class Model {
       'threads',
       'dtype',
       'prefixCache',
+      'prefixCacheBytes',
       'kvCacheBytes',
       'maxQueue',
       'maxBatch',
@@ -228,6 +234,13 @@ export class Model {
       options.kvCacheBytes === undefined
         ? 0
         : expectInteger('kvCacheBytes', options.kvCacheBytes, 1, Number.MAX_SAFE_INTEGER);
+    const prefixCacheBytes =
+      options.prefixCacheBytes === undefined
+        ? 0
+        : expectInteger('prefixCacheBytes', options.prefixCacheBytes, 1, Number.MAX_SAFE_INTEGER);
+    if (options.prefixCacheBytes !== undefined && options.prefixCache !== true) {
+      throw new TokmeterTypeError('prefixCacheBytes bounds the prefix cache: it needs prefixCache: true');
+    }
     const maxQueue =
       options.maxQueue === undefined ? DEFAULT_MAX_QUEUE : expectInteger('maxQueue', options.maxQueue, 0, 2 ** 31);
     const maxBatch =
@@ -257,6 +270,7 @@ export class Model {
         dtype,
         threads,
         prefixCache: options.prefixCache ?? false,
+        ...(prefixCacheBytes > 0 ? { prefixCacheBytes } : {}),
         kvCacheBytes,
         maxQueue,
         maxBatch,

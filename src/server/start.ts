@@ -49,6 +49,8 @@ export interface StartOptions {
    * prompts are then reported as `cached_tokens` and billed at the cached-input price. Default true.
    */
   prefixCache?: boolean;
+  /** Most KV bytes the prefix cache keeps, within kvCacheBytes. Default: what running generations leave. */
+  prefixCacheBytes?: number;
   /** Send the usage chunk on every stream, even without `stream_options.include_usage`. Default false. */
   alwaysIncludeUsage?: boolean;
   /** Most choices per request (`n`, or a completion's batched `prompt` array); more is a 400. Default 8. */
@@ -115,6 +117,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     ...(o.maxBatch !== undefined ? { maxBatch: o.maxBatch } : {}),
     ...(o.kvCacheBytes !== undefined ? { kvCacheBytes: o.kvCacheBytes } : {}),
     prefixCache: o.prefixCache ?? true,
+    ...(o.prefixCacheBytes !== undefined ? { prefixCacheBytes: o.prefixCacheBytes } : {}),
   });
   let ledger: Ledger | undefined;
   let meter: Meter | undefined;

@@ -35,7 +35,7 @@ it('refuses redisEvents without redis', async () => {
   );
 });
 
-it('turns the prefix cache on unless --no-prefix-cache; --always-include-usage and --max-choices pass through', async () => {
+it('turns the prefix cache on unless --no-prefix-cache; its bound, --always-include-usage and --max-choices pass through', async () => {
   const { Command } = await import('commander');
   const { registerServe } = await import('../../src/cli/serve.js');
   const parse = (args: string[]) => {
@@ -52,6 +52,7 @@ it('turns the prefix cache on unless --no-prefix-cache; --always-include-usage a
   expect(parse([])).toMatchObject({ prefixCache: true });
   expect(parse([])).not.toHaveProperty('alwaysIncludeUsage');
   expect(parse(['--no-prefix-cache'])).toMatchObject({ prefixCache: false });
+  expect(parse(['--prefix-cache-bytes', '1048576'])).toMatchObject({ prefixCache: true, prefixCacheBytes: 1 << 20 });
   expect(parse(['--always-include-usage', '--max-choices', '4'])).toMatchObject({
     alwaysIncludeUsage: true,
     maxChoices: 4,

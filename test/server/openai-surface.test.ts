@@ -107,6 +107,25 @@ describe('prefix cache (on by default in serve)', () => {
   });
 });
 
+describe('prefix cache bound', () => {
+  it('--prefix-cache-bytes bounds what the prefix cache may hold, within the KV budget', async () => {
+    expect(server.model.stats()).toMatchObject({ prefixCache: true });
+    expect(server.model.stats().cacheLimitBytes).toBe(server.model.stats().kvCacheBytes);
+    const bounded = await startTestServer({ model: modelDir, prefixCacheBytes: 1 << 20 });
+    try {
+      expect(bounded.model.stats().cacheLimitBytes).toBe(1 << 20);
+    } finally {
+      await bounded.close();
+    }
+    const off = await startTestServer({ model: modelDir, prefixCache: false });
+    try {
+      expect(off.model.stats()).toMatchObject({ prefixCache: false, cacheLimitBytes: 0 });
+    } finally {
+      await off.close();
+    }
+  });
+});
+
 describe('caching and cost visible to the client', () => {
   it('headers: x-tokmeter-cache miss then hit (response cache), x-tokmeter-cost equal to the ledger record', async () => {
     const body = { model: 'tiny', prompt: 'The price of a token is', max_tokens: 4, temperature: 0 };
