@@ -16,6 +16,7 @@ const RPM2 = { key: 'tm-rpm-key-00000000000', id: 'rpm', tenant: 'slow' };
 const BROKE = { key: 'tm-broke-key-000000000', id: 'broke', tenant: 'broke' };
 const TIGHT = { key: 'tm-tight-key-000000000', id: 'tight', tenant: 'tight' };
 const TPM = { key: 'tm-tpm-key-00000000000', id: 'tpm', tenant: 'tpm' };
+const NONE = { key: 'tm-none-key-0000000000', id: 'none', tenant: 'none' };
 const messages = [{ role: 'user' as const, content: 'hi there' }];
 
 let tmp: ReturnType<typeof tempDir>;
@@ -54,11 +55,12 @@ beforeAll(async () => {
     prices,
     ledger: `sqlite:${path.join(tmp.dir, 'usage.db')}`,
     maxBodyBytes: 64 * 1024,
-    keys: writeKeysFile(tmp.dir, [OK, RPM2, BROKE, TIGHT, TPM], {
+    keys: writeKeysFile(tmp.dir, [OK, RPM2, BROKE, TIGHT, TPM, NONE], {
       slow: { requestsPerMinute: 2 },
       broke: { budget: { day: '0.000001' } },
       tight: { budget: { day: '0.02' } },
       tpm: { tokensPerMinute: 30 },
+      none: { requestsPerMinute: 0 },
     }),
   });
 });
@@ -191,6 +193,13 @@ describe('error statuses and bodies', () => {
     expectErrorShape(r.json, { type: 'invalid_request_error', code: 'request_over_limit', param: 'max_tokens' });
     expect(r.json.error.message).toMatch(/max_tokens = 4/);
     expect(r.json.error.message).not.toMatch(/maxNewTokens/);
+    expect(r.headers.get('retry-after')).toBeNull();
+  });
+
+  it('400 without Retry-After for a key that may make no requests at all', async () => {
+    const r = await call('/v1/completions', { key: NONE.key, body: { model: 'tiny', prompt: 'a', max_tokens: 1 } });
+    expect(r.status).toBe(400);
+    expectErrorShape(r.json, { code: 'request_over_limit', param: null });
     expect(r.headers.get('retry-after')).toBeNull();
   });
 
