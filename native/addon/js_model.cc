@@ -362,6 +362,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     options.threads = static_cast<int>(OptionalInteger(o, "threads", 0, 0, 1024));
     if (!o.Get("prefixCache").IsUndefined()) options.prefixCache = ToBool(o.Get("prefixCache"), "prefixCache");
     options.kvCacheBytes = static_cast<size_t>(OptionalInteger(o, "kvCacheBytes", 0, 0, 1LL << 50));
+    options.prefixCacheBytes = static_cast<size_t>(OptionalInteger(o, "prefixCacheBytes", 0, 0, 1LL << 50));
     if (!o.Get("device").IsUndefined()) options.device = ToString(o.Get("device"), "device");
     if (options.device != "cpu" && options.device != "cuda")
       ThrowTypeError(env, "expected device 'cpu' or 'cuda', got '" + options.device + "'");

@@ -170,7 +170,10 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
   // ping-pong buffers) always fits alone.
   model->kv_budget_ = options.kvCacheBytes > 0 ? options.kvCacheBytes
                                                : std::max<size_t>(kDefaultKvBudget, 2 * model->context_ * per_token);
-  if (options.prefixCache) model->prefix_cache_ = std::make_unique<PrefixCache>(model->kv_budget_, model->kvMemory());
+  // The prefix cache's own bound: what running sequences leave of the KV budget, at most prefixCacheBytes.
+  const size_t cache_budget =
+      options.prefixCacheBytes > 0 ? std::min(options.prefixCacheBytes, model->kv_budget_) : model->kv_budget_;
+  if (options.prefixCache) model->prefix_cache_ = std::make_unique<PrefixCache>(cache_budget, model->kvMemory());
   return model;
 }
 

@@ -50,12 +50,13 @@ class OrtSequenceState;
 struct LoadOptions {
   std::string dir;
   std::string dtype = "fp32";
-  int threads = 0;             // ORT intra-op threads; 0: ORT's default
-  bool prefixCache = false;    // keep prompt KV for reuse by later prompts (prefix_cache.h)
-  size_t kvCacheBytes = 0;     // the KV budget (running sequences + prefix cache); 0: kDefaultKvBudget or one context
-  std::string device = "cpu";  // "cpu" or "cuda"
-  int deviceId = 0;            // device "cuda" only
-  size_t maxSequences = 64;    // live sequences at once (the scheduler's maxBatch): the CUDA sampler's slots
+  int threads = 0;              // ORT intra-op threads; 0: ORT's default
+  bool prefixCache = false;     // keep prompt KV for reuse by later prompts (prefix_cache.h)
+  size_t kvCacheBytes = 0;      // the KV budget (running sequences + prefix cache); 0: kDefaultKvBudget or one context
+  size_t prefixCacheBytes = 0;  // most KV bytes the prefix cache keeps, within kvCacheBytes; 0: all of kvCacheBytes
+  std::string device = "cpu";   // "cpu" or "cuda"
+  int deviceId = 0;             // device "cuda" only
+  size_t maxSequences = 64;     // live sequences at once (the scheduler's maxBatch): the CUDA sampler's slots
 };
 
 // Default KV budget: 256 MiB, raised to 2 x context x KvBytesPerToken when one full-context sequence needs more.

@@ -18,6 +18,11 @@ export interface ServeFlags {
   deviceId?: number;
   maxBatch?: number;
   kvCacheBytes?: number;
+  /** commander's `--no-prefix-cache`: false when given, true otherwise. */
+  prefixCache?: boolean;
+  prefixCacheBytes?: number;
+  alwaysIncludeUsage?: boolean;
+  maxChoices?: number;
   redisEvents?: string;
   maxBodyBytes?: number;
   defaultMaxTokens?: number;
@@ -51,6 +56,10 @@ export function serveOptions(f: ServeFlags): StartOptions {
     ...(f.deviceId !== undefined ? { deviceId: f.deviceId } : {}),
     ...(f.maxBatch !== undefined ? { maxBatch: f.maxBatch } : {}),
     ...(f.kvCacheBytes !== undefined ? { kvCacheBytes: f.kvCacheBytes } : {}),
+    prefixCache: f.prefixCache ?? true,
+    ...(f.prefixCacheBytes !== undefined ? { prefixCacheBytes: f.prefixCacheBytes } : {}),
+    ...(f.alwaysIncludeUsage ? { alwaysIncludeUsage: true } : {}),
+    ...(f.maxChoices !== undefined ? { maxChoices: f.maxChoices } : {}),
     ...(f.redisEvents !== undefined ? { redisEvents: f.redisEvents } : {}),
     ...(f.maxBodyBytes !== undefined ? { maxBodyBytes: f.maxBodyBytes } : {}),
     ...(f.defaultMaxTokens !== undefined ? { defaultMaxTokens: f.defaultMaxTokens } : {}),
@@ -106,6 +115,21 @@ export function registerServe(program: Command): void {
     .option('--device-id <n>', 'CUDA device index (with --device cuda)', intArg(0, 1024))
     .option('--max-batch <n>', 'generations stepped together (continuous batching; default 16)', intArg(1, 1024))
     .option('--kv-cache-bytes <n>', 'KV-cache budget of the running batch + prefix cache (default 256 MiB)', intArg(1))
+    .option(
+      '--no-prefix-cache',
+      "do not keep prompts' KV for reuse (default: kept, so repeated prefixes are cached_tokens at the cached price)",
+    )
+    .option(
+      '--prefix-cache-bytes <n>',
+      'most KV bytes the prefix cache keeps, within --kv-cache-bytes (default: what running generations leave)',
+      intArg(1),
+    )
+    .option('--always-include-usage', 'send the usage chunk on every stream, even without stream_options')
+    .option(
+      '--max-choices <n>',
+      'most choices per request (n, or a batched completions prompt; default 8)',
+      intArg(1, 128),
+    )
     .option('--max-body-bytes <n>', 'request body limit (413 above)', intArg(1))
     .option('--default-max-tokens <n>', 'max_tokens when a request gives none (default 256)', intArg(1))
     .option('--max-input-tokens <n>', 'prompt tokens per request (default: the context window)', intArg(1))

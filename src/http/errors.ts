@@ -96,6 +96,9 @@ export const ERROR_TABLE: Readonly<Record<string, Entry>> = {
   ERR_KV_BUDGET: { status: 400, type: 'invalid_request_error', openaiCode: 'context_length_exceeded' },
   ERR_INPUT_TOO_LONG: { status: 400, type: 'invalid_request_error', openaiCode: 'input_too_long' },
   ERR_RATE_LIMIT: { status: 429, type: 'rate_limit_error', openaiCode: 'rate_limit_exceeded' },
+  // A request that no wait can admit (larger than the key's tokens per minute or than its budget): a 400, so that
+  // clients do not retry it.
+  ERR_REQUEST_OVER_LIMIT: { status: 400, type: 'invalid_request_error', openaiCode: 'request_over_limit' },
   ERR_BUDGET_EXCEEDED: { status: 429, type: 'insufficient_quota', openaiCode: 'insufficient_quota' },
   ERR_SPOOL_FULL: { status: 503, type: 'server_error', openaiCode: 'ledger_unavailable' },
   ERR_LIMITER_UNAVAILABLE: { status: 503, type: 'server_error', openaiCode: 'limiter_unavailable' },

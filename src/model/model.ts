@@ -42,7 +42,7 @@ import type {
 } from '../native/model-contract.js';
 import { requireCuda } from '../cuda/index.js';
 import { ensureRuntime } from '../runtime.js';
-import { Tokenizer, type ChatMessage } from '../tokenizer/index.js';
+import { Tokenizer, continueFinalMessage, type ChatMessage } from '../tokenizer/index.js';
 import { checkGenerateOptions } from '../usage/index.js';
 import { describe, expectInteger, expectKnownKeys, expectObject, expectPath } from '../validate.js';
 import { readModelConfig, type SamplingDefaults } from './config.js';
@@ -69,6 +69,11 @@ export interface ModelLoadOptions {
    * without it. Default false (cachedTokens is then always 0).
    */
   prefixCache?: boolean;
+  /**
+   * Most KV bytes the prefix cache keeps (with prefixCache), within kvCacheBytes: the cache then holds at most this,
+   * and never more than the running generations leave. Default: no bound of its own.
+   */
+  prefixCacheBytes?: number;
   /**
    * KV memory budget in bytes, shared by the running generations and the prefix cache. Each running generation
    * set is charged 2 x kvBytesPerToken x running x the largest capacity among them (capacity: prompt +
@@ -104,9 +109,15 @@ export const DEFAULT_MAX_QUEUE = 256;
 /** Default number of generations decoding together. */
 export const DEFAULT_MAX_BATCH = 16;
 
-/** A prompt: plain text (special tokens added), a chat, or token ids fed as they are. */
+/**
+ * A prompt: plain text (special tokens added), a chat, or token ids fed as they are. A chat opens the assistant's
+ * turn (`addGenerationPrompt`, default true), or with `continueFinalMessage` continues its final message (prefill:
+ * the template is rendered without the generation prompt and cut right after that message's text).
+ */
 export type PromptInput =
-  string | { messages: ChatMessage[]; addGenerationPrompt?: boolean } | { tokens: Uint32Array | readonly number[] };
+  | string
+  | { messages: ChatMessage[]; addGenerationPrompt?: boolean; continueFinalMessage?: boolean }
+  | { tokens: Uint32Array | readonly number[] };
 
 export interface GenerateOptions {
   /** Most tokens to sample. Default: until EOS or the context window is full. */
@@ -229,6 +240,7 @@ export class Model {
       'threads',
       'dtype',
       'prefixCache',
+      'prefixCacheBytes',
       'kvCacheBytes',
       'maxQueue',
       'maxBatch',
@@ -242,6 +254,13 @@ export class Model {
       options.kvCacheBytes === undefined
         ? 0
         : expectInteger('kvCacheBytes', options.kvCacheBytes, 1, Number.MAX_SAFE_INTEGER);
+    const prefixCacheBytes =
+      options.prefixCacheBytes === undefined
+        ? 0
+        : expectInteger('prefixCacheBytes', options.prefixCacheBytes, 1, Number.MAX_SAFE_INTEGER);
+    if (options.prefixCacheBytes !== undefined && options.prefixCache !== true) {
+      throw new TokmeterTypeError('prefixCacheBytes bounds the prefix cache: it needs prefixCache: true');
+    }
     const maxQueue =
       options.maxQueue === undefined ? DEFAULT_MAX_QUEUE : expectInteger('maxQueue', options.maxQueue, 0, 2 ** 31);
     const maxBatch =
@@ -271,6 +290,7 @@ export class Model {
         dtype,
         threads,
         prefixCache: options.prefixCache ?? false,
+        ...(prefixCacheBytes > 0 ? { prefixCacheBytes } : {}),
         kvCacheBytes,
         maxQueue,
         maxBatch,
@@ -338,8 +358,21 @@ export class Model {
     if (typeof input === 'string') return { text: input, addSpecialTokens: true };
     const o = expectObject('prompt', input);
     if ('messages' in o) {
-      expectKnownKeys('prompt', o, ['messages', 'addGenerationPrompt']);
-      const text = this.tokenizer.applyChatTemplate(o.messages as ChatMessage[], {
+      expectKnownKeys('prompt', o, ['messages', 'addGenerationPrompt', 'continueFinalMessage']);
+      const messages = o.messages as ChatMessage[];
+      if (o.continueFinalMessage !== undefined && typeof o.continueFinalMessage !== 'boolean') {
+        throw new TokmeterTypeError(
+          `expected a boolean for prompt.continueFinalMessage, got ${describe(o.continueFinalMessage)}`,
+        );
+      }
+      if (o.continueFinalMessage === true) {
+        if (o.addGenerationPrompt === true) {
+          throw new TokmeterTypeError('continueFinalMessage and addGenerationPrompt exclude each other');
+        }
+        const text = this.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: false });
+        return { text: continueFinalMessage(text, messages), addSpecialTokens: false };
+      }
+      const text = this.tokenizer.applyChatTemplate(messages, {
         addGenerationPrompt: (o.addGenerationPrompt as boolean | undefined) ?? true,
       });
       return { text, addSpecialTokens: false };

@@ -28,6 +28,8 @@ export interface NativeLoadModelOptions {
    * 0 or absent: 256 MiB, raised to one full-context sequence (2 x contextLength x kvBytesPerToken) when larger.
    */
   kvCacheBytes?: number;
+  /** Most KV bytes the prefix cache keeps, within kvCacheBytes. 0 or absent: all that running sequences leave. */
+  prefixCacheBytes?: number;
   /** Most generations waiting for admission; generate() throws ERR_QUEUE_FULL past it. 0: unbounded. */
   maxQueue?: number;
   /** Most generations decoding together (continuous batching). 1..1024; default 1 here (the TS layer passes 16). */

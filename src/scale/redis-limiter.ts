@@ -205,6 +205,7 @@ export class RedisLimiter implements Limiter {
         'rpm',
         retry,
         `key '${req.key}' is over its limit of ${rpm} requests per minute; retry in ${retry} ms`,
+        rpm !== undefined ? { requested: 1, limit: rpm } : undefined,
       );
     }
     if (code === 2) {
@@ -217,6 +218,7 @@ export class RedisLimiter implements Limiter {
         retry === Infinity
           ? `request may use ${req.tokens} tokens, more than key '${req.key}' may use in a minute (${tpm}); lower maxNewTokens`
           : `key '${req.key}' is over its limit of ${tpm} tokens per minute (${String(c)} in use, ${req.tokens} requested); retry in ${retry} ms`,
+        tpm !== undefined ? { requested: req.tokens, limit: tpm } : undefined,
       );
     }
     if (code === 3) {

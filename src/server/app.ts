@@ -15,10 +15,14 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Tokenizer } from '../tokenizer/index.js';
 import { TokmeterTypeError } from '../errors.js';
 import {
+  BudgetExceededError,
+  formatPico,
+  RateLimitError,
   reportToJson,
   type Meter,
   type MeterableModel,
   type MeteredModel,
+  type Admission,
   type MeteredResult,
   type MeteredRun,
 } from '../usage/index.js';
@@ -27,19 +31,31 @@ import { ApiError, MethodNotAllowedError, toHttpError } from '../http/errors.js'
 import { clientErrorHandler, RouteMethods, timeoutOptions, type HttpTimeouts } from './http.js';
 import type { Caller, KeyStore } from './keys.js';
 import type { ServerMetrics } from './metrics.js';
-import { completionBody, streamChunk, usageChunk, type Kind } from './openai-format.js';
+import {
+  completionBody,
+  logprobsFormatter,
+  meteringOf,
+  streamChunk,
+  usageChunk,
+  type Kind,
+  type TokenLogprobs,
+} from './openai-format.js';
 import {
   checkChatLimits,
+  DEFAULT_LIMITS,
   parseChatRequest,
   parseCompletionRequest,
   parseDetokenizeRequest,
   parseTokenizeRequest,
   parseUsageQuery,
   type ChatLimits,
+  type RequestLimits,
   type SamplingRequest,
 } from './requests.js';
+import { newResponseId, parseResponsesRequest, responseBody, streamResponse } from './responses.js';
 import { SseWriter } from './sse.js';
 import { FailureThrottle, type ThrottleOptions } from '../http/throttle.js';
+import { choicesMaxTokens, choicesModel, type ChoiceChunk, type ChoicesResult } from './choices.js';
 
 export interface AppOptions extends HttpTimeouts, ChatLimits {
   /** The model as the metering seam sees it (a real Model goes through `asMeterable`). */
@@ -76,6 +92,57 @@ export interface AppOptions extends HttpTimeouts, ChatLimits {
    * throttle counts them all as one client. Default: none.
    */
   trustProxy?: string | string[];
+  /** Send the usage chunk on every stream, even when the request has no `stream_options.include_usage`. */
+  alwaysIncludeUsage?: boolean;
+  /** Most choices per request (`n`, or a completion's batched `prompt`); more is a 400. Default 8. */
+  maxChoices?: number;
+  /**
+   * max_tokens of a request with several choices that gives none (capped by the room its longest prompt leaves);
+   * one-choice requests get the Meter's default. Default 256, as `startServer`'s.
+   */
+  defaultMaxTokens?: number;
+}
+
+/** Which route a generation came through. */
+type Route = Kind | 'response';
+
+/** The choice a chunk belongs to (chunks of one-choice requests carry none). */
+const indexOf = (chunk: object): number => (chunk as Partial<ChoiceChunk>).index ?? 0;
+
+/**
+ * A refusal that no wait can turn into an admission (the request alone is larger than the key's tokens per minute,
+ * or its maximum cost larger than a budget), restated in the API's terms as a 400: a 429 would make clients retry
+ * a request that can never succeed. Other errors are returned as they are.
+ */
+function neverAdmissible(err: unknown, r: SamplingRequest, maxParam: string, currency: string): unknown {
+  const given =
+    r.maxTokens === undefined ? `${maxParam} (not given: the server's default)` : `${maxParam} = ${r.maxTokens}`;
+  if (err instanceof RateLimitError && !Number.isFinite(err.retryAfterMs)) {
+    if (err.limit === 'rpm') {
+      return new ApiError(
+        'ERR_REQUEST_OVER_LIMIT',
+        'this key may make no requests (its limit is 0 requests per minute)',
+      );
+    }
+    const a = err.amounts;
+    return new ApiError(
+      'ERR_REQUEST_OVER_LIMIT',
+      `this request may use ${a ? `${a.requested} tokens` : 'more tokens'} (its prompt plus ${given}), more than ` +
+        `this key may use in a minute${a ? ` (${a.limit} tokens)` : ''}; no wait can admit it: lower ${maxParam} ` +
+        'or shorten the prompt',
+      maxParam,
+    );
+  }
+  if (err instanceof BudgetExceededError && err.requested > err.budget) {
+    return new ApiError(
+      'ERR_REQUEST_OVER_LIMIT',
+      `this request may cost up to ${formatPico(err.requested)} ${currency} (its prompt plus ${given} at this ` +
+        `model's prices), more than this key's whole ${err.period} budget of ${formatPico(err.budget)} ${currency}; ` +
+        `lower ${maxParam} or shorten the prompt`,
+      maxParam,
+    );
+  }
+  return err;
 }
 
 const OPEN_CALLER: Caller = { tenant: 'default', keyId: 'anonymous' };
@@ -140,9 +207,13 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const throttle = new FailureThrottle(o.keyThrottle);
   const checkMetricsKey = metricsGuard(o, throttle);
   if (meter.ledger) metrics.observeLedger(meter.ledger);
+  const limits: RequestLimits = {
+    ...DEFAULT_LIMITS,
+    ...checkChatLimits(o),
+    ...(o.maxChoices !== undefined ? { maxChoices: o.maxChoices } : {}),
+  };
   let active = 0;
 
-  const chatLimits = checkChatLimits(o);
   const routeMethods = new RouteMethods();
   let closing = false;
 
@@ -199,7 +270,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const callerOf = (req: FastifyRequest): Caller => states.get(req)?.caller ?? OPEN_CALLER;
 
   app.setErrorHandler((err, req, reply) => {
-    const promptParam = req.routeOptions.url === '/v1/completions' ? 'prompt' : 'messages';
+    const url = req.routeOptions.url;
+    const promptParam = url === '/v1/completions' ? 'prompt' : url === '/v1/responses' ? 'input' : 'messages';
     const h = toHttpError(err, promptParam);
     if (h.status >= 500) req.log.error({ err }, 'request failed');
     void reply.status(h.status).headers(h.headers).send(h.body);
@@ -254,7 +326,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   // Counting endpoints are not billed but count against the tenant's requests per minute.
   app.post('/tokenize', async (req) => {
     const caller = callerOf(req);
-    const r = parseTokenizeRequest(req.body, chatLimits);
+    const r = parseTokenizeRequest(req.body, limits);
     checkModel(r.model);
     meter.limiter.admit(caller.tenant, 0);
     const ids =
@@ -298,14 +370,27 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
 
   app.post('/v1/chat/completions', (req, reply) => generation('chat', req, reply));
   app.post('/v1/completions', (req, reply) => generation('completion', req, reply));
+  app.post('/v1/responses', (req, reply) => generation('response', req, reply));
 
-  async function generation(kind: Kind, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+  function parse(route: Route, body: unknown): SamplingRequest {
+    if (route === 'chat') return parseChatRequest(body, limits);
+    if (route === 'completion') return parseCompletionRequest(body, limits);
+    return parseResponsesRequest(body);
+  }
+
+  async function generation(route: Route, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const state = states.get(req);
     const t0 = state?.arrived ?? performance.now(); // arrival: body parsing and validation count as overhead too
     const caller = state?.caller ?? OPEN_CALLER;
-    const r: SamplingRequest =
-      kind === 'chat' ? parseChatRequest(req.body, chatLimits) : parseCompletionRequest(req.body);
+    const r = parse(route, req.body);
     checkModel(r.model);
+    // Fields outside the API that were ignored: named to the client and in the log, never silently.
+    const extraHeaders: Record<string, string> = {};
+    if (r.ignored.length > 0) {
+      extraHeaders['x-tokmeter-ignored'] = r.ignored.join(',');
+      req.log.warn({ ignored: r.ignored, route: req.routeOptions.url }, 'ignored unknown request fields');
+    }
+    const choices = r.inputs.length * r.n;
     if (active >= maxConcurrent) {
       throw new ApiError(
         'ERR_OVERLOADED',
@@ -315,7 +400,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       );
     }
     active++; // counted from here, so concurrent admissions cannot overshoot maxConcurrent
-    const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
+    const id = route === 'response' ? newResponseId() : `${route === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
     const ac = new AbortController();
     const onClose = (): void => {
       if (!reply.raw.writableFinished) ac.abort(new Error('client disconnected'));
@@ -326,26 +411,42 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const seed = r.seed ?? (sampled ? randomInt(2 ** 31 - 1) : undefined);
     metrics.expect(id, caller.keyId);
     let run: MeteredRun;
+    let admission: Admission;
     try {
-      run = metered.generate(r.input, {
+      // Several choices: one metered generation that runs them all (choices.ts), billed as one record. The Meter
+      // reserves every choice's max_tokens; its byte limit sees all the prompts.
+      let target = metered;
+      let input = r.input;
+      let maxNewTokens = r.maxTokens;
+      if (choices > 1) {
+        const each = choicesMaxTokens(model, r.inputs, r.maxTokens, o.defaultMaxTokens ?? 256);
+        target = meter.wrap(choicesModel(model, r.inputs, r.n, seed));
+        input = r.inputs.every((p) => typeof p === 'string') ? r.inputs.join('') : r.input;
+        maxNewTokens = each * choices;
+      }
+      run = target.generate(input, {
         key: caller.tenant,
         requestId: id,
         signal: ac.signal,
-        ...(r.maxTokens !== undefined ? { maxNewTokens: r.maxTokens } : {}),
-        cache: r.seed !== undefined || !sampled, // only reproducible requests may be answered from the cache
+        ...(maxNewTokens !== undefined ? { maxNewTokens } : {}),
+        // Only reproducible requests may be answered from the cache, and it keeps one answer without
+        // log-probabilities.
+        cache: (r.seed !== undefined || !sampled) && !r.logprobs && choices === 1,
+        ...(r.logprobs ? { logprobs: true } : {}),
         ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
         ...(r.topP !== undefined ? { topP: r.topP } : {}),
         ...r.samplers,
         ...(seed !== undefined ? { seed } : {}),
         ...(r.stop ? { stop: r.stop } : {}),
       });
-      await run.admitted;
+      admission = await run.admitted;
     } catch (err) {
       active--;
       metrics.forget(id);
       reply.raw.off('close', onClose);
-      throw err;
+      throw neverAdmissible(err, r, route === 'response' ? 'max_output_tokens' : 'max_tokens', meter.prices.currency);
     }
+    extraHeaders['x-tokmeter-cache'] = admission.cacheHit ? 'hit' : 'miss';
     metrics.inFlight.inc();
     metrics.queueDepth.inc();
     let waiting = true;
@@ -358,14 +459,34 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const head = { id, created: Math.floor(Date.now() / 1000), model: model.name };
     try {
       if (r.stream) {
-        await stream(kind, r, reply, run, head, firstToken);
+        reply.hijack();
+        const sse = new SseWriter(reply.raw);
+        const headers = { 'x-request-id': head.id, ...extraHeaders };
+        if (route === 'response') await streamResponse(sse, headers, r, run, head, firstToken, abortedError);
+        else await stream(route, r, sse, headers, run, head, firstToken);
         return reply;
       }
-      for await (const chunk of run) if (chunk.tokens.length > 0) firstToken();
+      const lp: TokenLogprobs[][] = Array.from({ length: choices }, () => []);
+      for await (const chunk of run) {
+        if (chunk.tokens.length > 0) firstToken();
+        if (r.logprobs && chunk.logprobs) lp[indexOf(chunk)]!.push({ tokens: chunk.tokens, logprobs: chunk.logprobs });
+      }
       const res = await run.result;
       if (res.finishReason === 'abort') throw abortedError(ac.signal.aborted);
-      void reply.header('x-request-id', id);
-      return completionBody(kind, head, res.text, res.finishReason, res.usage);
+      const m = meteringOf(res);
+      void reply.headers({ 'x-request-id': id, ...extraHeaders, 'x-tokmeter-cost': `${m.cost} ${m.currency}` });
+      if (route === 'response') return responseBody(head, r, res.text, res.finishReason, res.usage);
+      const each = choices > 1 ? (res as MeteredResult & ChoicesResult).choices : [res];
+      return completionBody(
+        route,
+        head,
+        each.map((c, i) => ({
+          text: c.text,
+          finishReason: c.finishReason,
+          logprobs: r.logprobs ? logprobsFormatter(route, tokenizer)(lp[i]!) : null,
+        })),
+        res.usage,
+      );
     } finally {
       if (waiting) {
         waiting = false;
@@ -387,24 +508,36 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   async function stream(
     kind: Kind,
     r: SamplingRequest,
-    reply: FastifyReply,
+    sse: SseWriter,
+    headers: Record<string, string>,
     run: ReturnType<MeteredModel['generate']>,
     head: { id: string; created: number; model: string },
     firstToken: () => void,
   ): Promise<void> {
-    reply.hijack();
-    const sse = new SseWriter(reply.raw);
+    const includeUsage = r.includeUsage || o.alwaysIncludeUsage === true;
+    const choices = r.inputs.length * r.n;
     // A chat stream's opening role delta leaves with the headers, in one write (one packet, one wake-up of the
-    // client) while the engine works on the prompt.
-    sse.start(
-      { 'x-request-id': head.id },
-      kind === 'chat' ? streamChunk(kind, head, { role: true }, r.includeUsage) : undefined,
-    );
+    // client) while the engine works on the prompt; with several choices, each opens with its own.
+    sse.start(headers, kind === 'chat' ? streamChunk(kind, head, { role: true }, includeUsage) : undefined);
+    for (let index = 1; kind === 'chat' && index < choices; index++) {
+      await sse.data(streamChunk(kind, head, { index, role: true }, includeUsage));
+    }
     let res: MeteredResult;
+    const formatters = Array.from({ length: choices }, () => logprobsFormatter(kind, tokenizer));
     try {
       for await (const chunk of run) {
         if (chunk.tokens.length > 0) firstToken();
-        if (chunk.text !== '') await sse.data(streamChunk(kind, head, { text: chunk.text }, r.includeUsage));
+        const index = indexOf(chunk);
+        // With logprobs, every token is reported, also one whose text is held back (a stop-string prefix, EOS).
+        const logprobs =
+          r.logprobs && chunk.logprobs && chunk.tokens.length > 0
+            ? formatters[index]!([{ tokens: chunk.tokens, logprobs: chunk.logprobs }])
+            : undefined;
+        if (chunk.text !== '' || logprobs) {
+          await sse.data(
+            streamChunk(kind, head, { index, text: chunk.text, ...(logprobs ? { logprobs } : {}) }, includeUsage),
+          );
+        }
       }
       res = await run.result;
     } catch (err) {
@@ -418,8 +551,11 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       sse.end();
       return;
     }
-    await sse.data(streamChunk(kind, head, { finishReason: res.finishReason }, r.includeUsage));
-    if (r.includeUsage) await sse.data(usageChunk(kind, head, res.usage));
+    const ends = choices > 1 ? (res as MeteredResult & ChoicesResult).choices : [res];
+    for (const [index, c] of ends.entries()) {
+      await sse.data(streamChunk(kind, head, { index, finishReason: c.finishReason }, includeUsage));
+    }
+    if (includeUsage) await sse.data(usageChunk(kind, head, res.usage, meteringOf(res)));
     await sse.data('[DONE]');
     sse.end();
   }

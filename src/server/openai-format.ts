@@ -1,5 +1,7 @@
 /** OpenAI response and stream-chunk shapes (chat.completion, text_completion), built from engine results. */
-import type { Usage } from '../usage/index.js';
+import { Buffer } from 'node:buffer';
+import type { Tokenizer } from '../tokenizer/index.js';
+import { formatPico, type MeteredResult, type Usage } from '../usage/index.js';
 
 export type Kind = 'chat' | 'completion';
 
@@ -29,7 +31,91 @@ interface Head {
 
 export const SYSTEM_FINGERPRINT = 'tokmeter';
 
-export function completionBody(kind: Kind, h: Head, text: string, finishReason: string, usage: Usage): object {
+/**
+ * How a response was metered, as the client sees it: whether the response cache answered it, and its exact cost
+ * (the ledger record's, as a decimal of the currency unit). Sent as `x-tokmeter-cache` / `x-tokmeter-cost` headers
+ * and as extra fields of a stream's final `usage`.
+ */
+export interface Metering {
+  cache: 'hit' | 'miss';
+  cost: string;
+  currency: string;
+}
+
+export function meteringOf(res: MeteredResult): Metering {
+  return { cache: res.cacheHit ? 'hit' : 'miss', cost: formatPico(res.record.cost), currency: res.record.currency };
+}
+
+/** Sampled tokens and their log-probabilities, as the engine reports them per chunk. */
+export interface TokenLogprobs {
+  tokens: Uint32Array;
+  logprobs: Float32Array;
+}
+
+/** Chat: `{content: [{token, logprob, bytes, top_logprobs}], refusal}`; the engine gives no alternatives. */
+export interface ChatLogprobs {
+  content: { token: string; logprob: number; bytes: number[]; top_logprobs: [] }[];
+  refusal: null;
+}
+
+/** Completions: parallel arrays; `top_logprobs` lists the sampled token only (`logprobs: 0`). */
+export interface CompletionLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  top_logprobs: Record<string, number>[];
+  text_offset: number[];
+}
+
+/**
+ * Formats log-probabilities in OpenAI's shapes. A token's text is its own decoding (special tokens included; a
+ * token holding part of a UTF-8 character decodes to U+FFFD), `bytes` that text's UTF-8. Completions' `text_offset`
+ * counts characters of those texts from the start of the completion, across the calls of one formatter (a stream).
+ */
+export function logprobsFormatter(
+  kind: Kind,
+  tokenizer: Pick<Tokenizer, 'decode'>,
+): (parts: readonly TokenLogprobs[]) => ChatLogprobs | CompletionLogprobs {
+  let offset = 0;
+  return (parts) => {
+    const toks: { token: string; logprob: number }[] = [];
+    for (const p of parts) {
+      p.tokens.forEach((id, i) =>
+        toks.push({ token: tokenizer.decode([id], { skipSpecialTokens: false }), logprob: p.logprobs[i]! }),
+      );
+    }
+    if (kind === 'chat') {
+      return {
+        content: toks.map((t) => ({
+          token: t.token,
+          logprob: t.logprob,
+          bytes: [...Buffer.from(t.token, 'utf8')],
+          top_logprobs: [],
+        })),
+        refusal: null,
+      };
+    }
+    const text_offset = toks.map((t) => {
+      const at = offset;
+      offset += t.token.length;
+      return at;
+    });
+    return {
+      tokens: toks.map((t) => t.token),
+      token_logprobs: toks.map((t) => t.logprob),
+      top_logprobs: toks.map((t) => ({ [t.token]: t.logprob })),
+      text_offset,
+    };
+  };
+}
+
+/** One choice of a response. */
+export interface Choice {
+  text: string;
+  finishReason: string;
+  logprobs: ChatLogprobs | CompletionLogprobs | null;
+}
+
+export function completionBody(kind: Kind, h: Head, choices: readonly Choice[], usage: Usage): object {
   if (kind === 'chat') {
     return {
       id: h.id,
@@ -37,14 +123,12 @@ export function completionBody(kind: Kind, h: Head, text: string, finishReason: 
       created: h.created,
       model: h.model,
       system_fingerprint: SYSTEM_FINGERPRINT,
-      choices: [
-        {
-          index: 0,
-          message: { role: 'assistant', content: text, refusal: null },
-          logprobs: null,
-          finish_reason: finishReason,
-        },
-      ],
+      choices: choices.map((c, index) => ({
+        index,
+        message: { role: 'assistant', content: c.text, refusal: null },
+        logprobs: c.logprobs,
+        finish_reason: c.finishReason,
+      })),
       usage: openaiUsage(usage),
     };
   }
@@ -54,7 +138,12 @@ export function completionBody(kind: Kind, h: Head, text: string, finishReason: 
     created: h.created,
     model: h.model,
     system_fingerprint: SYSTEM_FINGERPRINT,
-    choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason }],
+    choices: choices.map((c, index) => ({
+      index,
+      text: c.text,
+      logprobs: c.logprobs,
+      finish_reason: c.finishReason,
+    })),
     usage: openaiUsage(usage),
   };
 }
@@ -66,7 +155,13 @@ export function completionBody(kind: Kind, h: Head, text: string, finishReason: 
 export function streamChunk(
   kind: Kind,
   h: Head,
-  part: { text?: string; role?: boolean; finishReason?: string },
+  part: {
+    index?: number;
+    text?: string;
+    role?: boolean;
+    finishReason?: string;
+    logprobs?: ChatLogprobs | CompletionLogprobs;
+  },
   includeUsage: boolean,
 ): object {
   const finish = part.finishReason ?? null;
@@ -82,20 +177,25 @@ export function streamChunk(
     return {
       ...base,
       object: 'chat.completion.chunk',
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      choices: [{ index: part.index ?? 0, delta, logprobs: part.logprobs ?? null, finish_reason: finish }],
       ...usage,
     };
   }
   return {
     ...base,
     object: 'text_completion',
-    choices: [{ index: 0, text: part.text ?? '', logprobs: null, finish_reason: finish }],
+    choices: [
+      { index: part.index ?? 0, text: part.text ?? '', logprobs: part.logprobs ?? null, finish_reason: finish },
+    ],
     ...usage,
   };
 }
 
-/** The final usage chunk of `stream_options.include_usage`: no choices, the request's usage. */
-export function usageChunk(kind: Kind, h: Head, usage: Usage): object {
+/**
+ * The final usage chunk of `stream_options.include_usage`: no choices, the request's usage, and how it was metered
+ * (`x_tokmeter_cache`, `x_tokmeter_cost`: extra fields that OpenAI clients ignore).
+ */
+export function usageChunk(kind: Kind, h: Head, usage: Usage, m: Metering): object {
   return {
     id: h.id,
     object: kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
@@ -103,6 +203,11 @@ export function usageChunk(kind: Kind, h: Head, usage: Usage): object {
     model: h.model,
     system_fingerprint: SYSTEM_FINGERPRINT,
     choices: [],
-    usage: openaiUsage(usage),
+    usage: { ...openaiUsage(usage), ...meteringFields(m) },
   };
+}
+
+/** The metering as extra `usage` fields of a stream's last event. */
+export function meteringFields(m: Metering): { x_tokmeter_cache: string; x_tokmeter_cost: string } {
+  return { x_tokmeter_cache: m.cache, x_tokmeter_cost: `${m.cost} ${m.currency}` };
 }

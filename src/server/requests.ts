@@ -1,7 +1,10 @@
 /**
- * Request bodies of the OpenAI-compatible routes, validated at the edge, where input enters: an unknown field, an
- * ill-typed one, or an OpenAI feature this server does not implement is a 400 that names the field. Nothing is
- * coerced. `null` means "not given" for the fields OpenAI documents as nullable. Generation options (sampling,
+ * Request bodies of the OpenAI-compatible routes, validated at the edge: an ill-typed field, or an OpenAI feature
+ * this server does not implement at a value that would change the output, is a 400 that names the field. Nothing is
+ * coerced. `null` means "not given" for the fields OpenAI documents as nullable. Fields that cannot change the
+ * output are accepted (`metadata`, `store: false`, `service_tier` auto/default, `parallel_tool_calls` without
+ * tools, `messages[].name`); an unknown top-level field of a generation request is ignored and listed in
+ * `ignored` (the server names them in the `x-tokmeter-ignored` header and its log). Generation options (sampling,
  * max_tokens, stop) are checked against the one option table the library uses too (src/usage/generate-options.ts),
  * with the API's names.
  */
@@ -44,11 +47,28 @@ export function checkChatLimits(o: ChatLimits): Required<ChatLimits> {
   return out;
 }
 
+/** Server-side bounds of a generation request. */
+export interface RequestLimits extends Required<ChatLimits> {
+  /** Most choices per request: `n` times the prompts of a batched completion. */
+  maxChoices: number;
+}
+
+export const DEFAULT_LIMITS: RequestLimits = { ...DEFAULT_CHAT_LIMITS, maxChoices: 8 };
+
 export interface SamplingRequest {
   model: string;
+  /** The first (chat: the only) prompt. */
   input: PromptInput;
-  /** Prompt field name for error params: 'messages' or 'prompt'. */
-  promptParam: 'messages' | 'prompt';
+  /** Every prompt of the request, in order (a completion's batched `prompt` array; else `[input]`). */
+  inputs: PromptInput[];
+  /** Choices per prompt (`n`). */
+  n: number;
+  /** Log-probability of each sampled token (chat `logprobs: true`, completions `logprobs` ≥ 0). */
+  logprobs: boolean;
+  /** Unknown top-level fields that were ignored, in body order. */
+  ignored: string[];
+  /** Prompt field name for error params: 'messages', 'prompt' or (Responses) 'input'. */
+  promptParam: 'messages' | 'prompt' | 'input';
   maxTokens: number | undefined;
   temperature: number | undefined;
   topP: number | undefined;
@@ -70,11 +90,11 @@ export interface Samplers {
 
 type Body = Record<string, unknown>;
 
-function bad(param: string, message: string): never {
+export function bad(param: string, message: string): never {
   throw new ApiError('ERR_INVALID_REQUEST', message, param);
 }
 
-function show(v: unknown): string {
+export function show(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (typeof v === 'string') return v.length > 40 ? `a string of length ${v.length}` : JSON.stringify(v);
@@ -82,7 +102,7 @@ function show(v: unknown): string {
   return String(v);
 }
 
-function isObject(v: unknown): v is Body {
+export function isObject(v: unknown): v is Body {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
@@ -93,12 +113,16 @@ export function expectBody(body: unknown): Body {
   return body;
 }
 
-/** Rejects fields outside `known`; OpenAI fields we do not implement get their own message. */
-function checkFields(
+/**
+ * Checks fields outside `known`: OpenAI fields we do not implement are a 400 unless at a harmless value; any other
+ * field is a 400, or, with `ignored`, collected there (top-level fields of generation requests).
+ */
+export function checkFields(
   body: Body,
   known: readonly string[],
   unsupported: Readonly<Record<string, (v: unknown) => boolean>>,
   where = '',
+  ignored?: string[],
 ): void {
   for (const [k, v] of Object.entries(body)) {
     if (known.includes(k)) continue;
@@ -111,11 +135,12 @@ function checkFields(
         `${where}${k}`,
       );
     }
-    throw new ApiError('ERR_UNKNOWN_PARAMETER', `unknown parameter '${where}${k}'`, `${where}${k}`);
+    if (ignored) ignored.push(k);
+    else throw new ApiError('ERR_UNKNOWN_PARAMETER', `unknown parameter '${where}${k}'`, `${where}${k}`);
   }
 }
 
-function optInt(body: Body, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+export function optInt(body: Body, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   const v = body[name];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
@@ -127,7 +152,22 @@ function optInt(body: Body, name: string, min: number, max = Number.MAX_SAFE_INT
   return v;
 }
 
-function optBool(body: Body, name: string): boolean | undefined {
+export function optNumber(
+  body: Body,
+  name: string,
+  min: number,
+  max: number,
+  minExclusive = false,
+): number | undefined {
+  const v = body[name];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (minExclusive ? v <= min : v < min) || v > max) {
+    bad(name, `expected a number in ${minExclusive ? '(' : '['}${min}, ${max}] for '${name}', got ${show(v)}`);
+  }
+  return v;
+}
+
+export function optBool(body: Body, name: string): boolean | undefined {
   const v = body[name];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'boolean') bad(name, `expected a boolean for '${name}', got ${show(v)}`);
@@ -138,7 +178,7 @@ function optBool(body: Body, name: string): boolean | undefined {
  * A generation option by its HTTP name, checked against the option table (generate-options.ts) and reported with
  * the API's field name. `null` means not given.
  */
-function option(body: Body, field: string, spec: OptionSpec): unknown {
+export function option(body: Body, field: string, spec: OptionSpec): unknown {
   const v = body[field];
   if (v === undefined || v === null) return undefined;
   const p = optionProblem(spec, v);
@@ -153,37 +193,57 @@ function option(body: Body, field: string, spec: OptionSpec): unknown {
   return v;
 }
 
-const O = GENERATE_OPTIONS;
+export const O = GENERATE_OPTIONS;
 /** The samplers read by their HTTP names (every sampler of the option table that Samplers lists). */
 const SAMPLER_FIELDS = ['topK', 'minP', 'repetitionPenalty', 'presencePenalty', 'frequencyPenalty'] as const;
 
+/** The samplers of `Samplers` that a body names, checked against the option table. */
+export function samplersOf(body: Body): Samplers {
+  const samplers: Samplers = {};
+  for (const name of SAMPLER_FIELDS) {
+    const v = option(body, O[name].http, O[name]) as number | undefined;
+    if (v !== undefined) samplers[name] = v;
+  }
+  return samplers;
+}
+
 const isFalse = (v: unknown): boolean => v === false;
+const isBool = (v: unknown): boolean => typeof v === 'boolean';
+/** OpenAI's metadata: up to 16 string values (keys ≤ 64, values ≤ 512 characters); stored nowhere. */
+const isMetadata = (v: unknown): boolean =>
+  isObject(v) &&
+  Object.keys(v).length <= 16 &&
+  Object.entries(v).every(([k, x]) => k.length <= 64 && typeof x === 'string' && x.length <= 512);
+/** 'auto' and 'default' are the standard tier, which is the only one there is. */
+const isStandardTier = (v: unknown): boolean => v === 'auto' || v === 'default';
 
 /** OpenAI fields accepted only at their default value (anything else is a clear 400, never silently ignored). */
 const CHAT_UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
-  logprobs: isFalse,
-  parallel_tool_calls: () => false,
-  top_logprobs: () => false,
+  // With no tools there is nothing to call in parallel or not.
+  parallel_tool_calls: isBool,
   tools: (v) => Array.isArray(v) && v.length === 0,
   tool_choice: (v) => v === 'none',
   functions: () => false,
   function_call: () => false,
   response_format: (v) => isObject(v) && v.type === 'text' && Object.keys(v).length === 1,
+  // Nothing is stored: `store: true` would promise a stored completion that never exists.
   store: isFalse,
-  metadata: () => false,
-  modalities: () => false,
+  metadata: isMetadata,
+  modalities: (v) => Array.isArray(v) && v.length === 1 && v[0] === 'text',
   audio: () => false,
   prediction: () => false,
   reasoning_effort: () => false,
-  service_tier: () => false,
+  service_tier: isStandardTier,
   web_search_options: () => false,
 };
 
 const COMPLETION_UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
-  logprobs: () => false,
   echo: isFalse,
   suffix: () => false,
   best_of: (v) => v === 1,
+  metadata: isMetadata,
+  store: isFalse,
+  service_tier: isStandardTier,
 };
 
 const COMMON = [
@@ -205,7 +265,14 @@ const COMMON = [
   O.logitBias.http,
 ];
 
-function common(body: Body, input: PromptInput, promptParam: 'messages' | 'prompt'): SamplingRequest {
+function common(
+  body: Body,
+  inputs: PromptInput[],
+  promptParam: 'messages' | 'prompt',
+  limits: RequestLimits,
+  logprobs: boolean,
+  ignored: string[],
+): SamplingRequest {
   if (typeof body.model !== 'string' || body.model === '')
     bad('model', `expected a model id (string) for 'model', got ${show(body.model)}`);
   const maxTokens = option(body, 'max_tokens', O.maxNewTokens) as number | undefined;
@@ -216,18 +283,20 @@ function common(body: Body, input: PromptInput, promptParam: 'messages' | 'promp
       `'max_tokens' (${maxTokens}) and 'max_completion_tokens' (${maxCompletion}) disagree; give one`,
     );
   }
-  const n = optInt(body, 'n', 1);
-  if (n !== undefined && n !== 1) {
-    throw new ApiError('ERR_UNSUPPORTED_PARAMETER', `only n=1 is supported (one choice per request), got n=${n}`, 'n');
+  const n = optInt(body, 'n', 1) ?? 1;
+  if (n * inputs.length > limits.maxChoices) {
+    throw new ApiError(
+      'ERR_UNSUPPORTED_PARAMETER',
+      inputs.length > 1
+        ? `${inputs.length} prompts x n=${n} = ${n * inputs.length} choices, over this server's maximum of ${limits.maxChoices} per request`
+        : `n=${n} is over this server's maximum of ${limits.maxChoices} choices per request`,
+      inputs.length > 1 && n === 1 ? 'prompt' : 'n',
+    );
   }
   const s = option(body, 'stop', O.stop) as string | string[] | undefined;
   const stop = typeof s === 'string' ? [s] : s && s.length > 0 ? s : undefined;
   option(body, 'logit_bias', O.logitBias); // accepted empty; a bias is refused until the engine has the sampler
-  const samplers: Samplers = {};
-  for (const name of SAMPLER_FIELDS) {
-    const v = option(body, O[name].http, O[name]) as number | undefined;
-    if (v !== undefined) samplers[name] = v;
-  }
+  const samplers = samplersOf(body);
   const stream = optBool(body, 'stream') ?? false;
   let includeUsage = false;
   const so = body.stream_options;
@@ -241,7 +310,11 @@ function common(body: Body, input: PromptInput, promptParam: 'messages' | 'promp
     bad('user', `expected a string for 'user', got ${show(body.user)}`);
   return {
     model: body.model,
-    input,
+    input: inputs[0]!,
+    inputs,
+    n,
+    logprobs,
+    ignored,
     promptParam,
     maxTokens: maxTokens ?? maxCompletion,
     temperature: option(body, 'temperature', O.temperature) as number | undefined,
@@ -279,9 +352,24 @@ function messageContent(v: unknown, where: string): string {
 
 const ROLES = ['system', 'developer', 'user', 'assistant'];
 
-export function parseChatRequest(raw: unknown, limits: Required<ChatLimits> = DEFAULT_CHAT_LIMITS): SamplingRequest {
+export function parseChatRequest(raw: unknown, limits: RequestLimits = DEFAULT_LIMITS): SamplingRequest {
   const body = expectBody(raw);
-  checkFields(body, [...COMMON, 'messages', 'max_completion_tokens'], CHAT_UNSUPPORTED);
+  const ignored: string[] = [];
+  checkFields(
+    body,
+    [
+      ...COMMON,
+      'messages',
+      'max_completion_tokens',
+      'logprobs',
+      'top_logprobs',
+      'continue_final_message',
+      'add_generation_prompt',
+    ],
+    CHAT_UNSUPPORTED,
+    '',
+    ignored,
+  );
   const m = body.messages;
   if (!Array.isArray(m) || m.length === 0) bad('messages', `expected a non-empty array for 'messages', got ${show(m)}`);
   if (m.length > limits.maxChatMessages) {
@@ -297,8 +385,8 @@ export function parseChatRequest(raw: unknown, limits: Required<ChatLimits> = DE
     if (!isObject(msg)) bad(where, `expected an object for '${where}', got ${show(msg)}`);
     checkFields(
       msg,
-      ['role', 'content'],
-      { name: () => false, tool_calls: () => false, tool_call_id: () => false, refusal: () => false },
+      ['role', 'content', 'name'],
+      { tool_calls: () => false, tool_call_id: () => false, refusal: () => false },
       `${where}.`,
     );
     if (typeof msg.role !== 'string' || !ROLES.includes(msg.role)) {
@@ -313,27 +401,85 @@ export function parseChatRequest(raw: unknown, limits: Required<ChatLimits> = DE
         'messages',
       );
     }
-    return { role: msg.role, content };
+    if (msg.name === undefined || msg.name === null) return { role: msg.role, content };
+    if (typeof msg.name !== 'string' || msg.name === '')
+      bad(`${where}.name`, `expected a non-empty string for '${where}.name', got ${show(msg.name)}`);
+    return { role: msg.role, content, name: msg.name }; // the chat template sees it as message.name
   });
-  return common(body, { messages }, 'messages');
+  const logprobs = optBool(body, 'logprobs') ?? false;
+  const top = optInt(body, 'top_logprobs', 0, 20);
+  if (top !== undefined && !logprobs) bad('top_logprobs', "'top_logprobs' needs 'logprobs': true");
+  if (top !== undefined && top > 0) {
+    throw new ApiError(
+      'ERR_UNSUPPORTED_PARAMETER',
+      `'top_logprobs' above 0 is not supported: the engine reports the sampled token's log-probability only (got ${top})`,
+      'top_logprobs',
+    );
+  }
+  const prefill = chatPrefill(body, messages);
+  return common(body, [{ messages, ...prefill }], 'messages', limits, logprobs, ignored);
 }
 
-export function parseCompletionRequest(raw: unknown): SamplingRequest {
+/**
+ * vLLM's `continue_final_message` / `add_generation_prompt`: continue the final assistant message (prefill) instead
+ * of opening a new turn. Returns the prompt flags (empty for the default: a new assistant turn).
+ */
+function chatPrefill(
+  body: Body,
+  messages: { role: string }[],
+): { addGenerationPrompt?: boolean; continueFinalMessage?: boolean } {
+  const cont = optBool(body, 'continue_final_message') ?? false;
+  const agp = optBool(body, 'add_generation_prompt');
+  if (cont) {
+    if (agp === true) {
+      bad(
+        'add_generation_prompt',
+        "'continue_final_message' continues the last message, so 'add_generation_prompt' must not also be true",
+      );
+    }
+    const last = messages[messages.length - 1]!;
+    if (last.role !== 'assistant') {
+      bad(
+        'continue_final_message',
+        `'continue_final_message' continues a final assistant message, but the last message's role is ${show(last.role)}`,
+      );
+    }
+    return { addGenerationPrompt: false, continueFinalMessage: true };
+  }
+  return agp === false ? { addGenerationPrompt: false } : {};
+}
+
+export function parseCompletionRequest(raw: unknown, limits: RequestLimits = DEFAULT_LIMITS): SamplingRequest {
   const body = expectBody(raw);
-  checkFields(body, [...COMMON, 'prompt'], COMPLETION_UNSUPPORTED);
-  let p = body.prompt;
+  const ignored: string[] = [];
+  checkFields(body, [...COMMON, 'prompt', 'logprobs'], COMPLETION_UNSUPPORTED, '', ignored);
+  const p = body.prompt;
+  let prompts: string[];
   if (Array.isArray(p)) {
-    if (p.length !== 1 || typeof p[0] !== 'string') {
+    if (p.length === 0) bad('prompt', "expected a non-empty string or array of strings for 'prompt', got []");
+    if (p.some((x) => typeof x !== 'string')) {
       throw new ApiError(
         'ERR_UNSUPPORTED_PARAMETER',
-        "'prompt' must be a string or an array of exactly one string (batched and token-id prompts are not supported)",
+        "'prompt' must be a string or an array of strings (token-id prompts are not supported)",
         'prompt',
       );
     }
-    p = p[0];
+    prompts = p as string[];
+  } else prompts = [p as string];
+  prompts.forEach((x, i) => {
+    const where = Array.isArray(p) ? `prompt[${i}]` : 'prompt';
+    if (typeof x !== 'string' || x === '') bad(where, `expected a non-empty string for '${where}', got ${show(x)}`);
+  });
+  // Legacy completions: logprobs is how many alternatives to list per token (0-5); 0 = the sampled token's only.
+  const lp = optInt(body, 'logprobs', 0, 5);
+  if (lp !== undefined && lp > 0) {
+    throw new ApiError(
+      'ERR_UNSUPPORTED_PARAMETER',
+      `'logprobs' above 0 is not supported: the engine reports the sampled token's log-probability only (got ${lp})`,
+      'logprobs',
+    );
   }
-  if (typeof p !== 'string' || p === '') bad('prompt', `expected a non-empty string for 'prompt', got ${show(p)}`);
-  return common(body, p, 'prompt');
+  return common(body, prompts, 'prompt', limits, lp !== undefined, ignored);
 }
 
 export interface TokenizeRequest {
@@ -346,10 +492,7 @@ export interface TokenizeRequest {
 }
 
 /** vLLM's /tokenize: `{prompt}` or `{messages}`, with add_special_tokens / add_generation_prompt. */
-export function parseTokenizeRequest(
-  raw: unknown,
-  limits: Required<ChatLimits> = DEFAULT_CHAT_LIMITS,
-): TokenizeRequest {
+export function parseTokenizeRequest(raw: unknown, limits: RequestLimits = DEFAULT_LIMITS): TokenizeRequest {
   const body = expectBody(raw);
   checkFields(body, ['model', 'prompt', 'messages', 'add_special_tokens', 'add_generation_prompt'], {});
   const model = body.model === undefined || body.model === null ? undefined : body.model;

@@ -39,8 +39,17 @@ export class SseWriter {
 
   /** Writes one `data:` event; resolves when it is buffered below the high-water mark or the client left. */
   async data(payload: object | string): Promise<void> {
+    return this.write(event(payload));
+  }
+
+  /** Writes one named event (`event: NAME` + `data:`), as the Responses API streams. */
+  async named(name: string, payload: object): Promise<void> {
+    return this.write(`event: ${name}\n${event(payload)}`);
+  }
+
+  private async write(text: string): Promise<void> {
     if (!this.open) return;
-    if (this.res.write(event(payload))) return;
+    if (this.res.write(text)) return;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         this.res.off('drain', done);

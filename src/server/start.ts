@@ -50,6 +50,17 @@ export interface StartOptions extends HttpTimeouts, ChatLimits {
   maxBatch?: number;
   /** KV-cache memory budget of the running batch and the prefix cache (Model.load kvCacheBytes). */
   kvCacheBytes?: number;
+  /**
+   * Keep prompts' KV for reuse by later prompts that share a prefix (Model.load prefixCache): repeated system
+   * prompts are then reported as `cached_tokens` and billed at the cached-input price. Default true.
+   */
+  prefixCache?: boolean;
+  /** Most KV bytes the prefix cache keeps, within kvCacheBytes. Default: what running generations leave. */
+  prefixCacheBytes?: number;
+  /** Send the usage chunk on every stream, even without `stream_options.include_usage`. Default false. */
+  alwaysIncludeUsage?: boolean;
+  /** Most choices per request (`n`, or a completion's batched `prompt` array); more is a 400. Default 8. */
+  maxChoices?: number;
   /** With `redis`: a separate Redis for usage events (appendfsync always); `redis` then holds only the limits. */
   redisEvents?: string;
   maxBodyBytes?: number;
@@ -127,6 +138,8 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     ...(o.threads !== undefined ? { threads: o.threads } : {}),
     ...(o.maxBatch !== undefined ? { maxBatch: o.maxBatch } : {}),
     ...(o.kvCacheBytes !== undefined ? { kvCacheBytes: o.kvCacheBytes } : {}),
+    prefixCache: o.prefixCache ?? true,
+    ...(o.prefixCacheBytes !== undefined ? { prefixCacheBytes: o.prefixCacheBytes } : {}),
   });
   let ledger: Ledger | undefined;
   let meter: Meter | undefined;
@@ -180,6 +193,9 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
         'maxChatMessages',
         'maxChatContentBytes',
       ]),
+      ...(o.alwaysIncludeUsage ? { alwaysIncludeUsage: true } : {}),
+      ...(o.defaultMaxTokens !== undefined ? { defaultMaxTokens: o.defaultMaxTokens } : {}),
+      ...(o.maxChoices !== undefined ? { maxChoices: o.maxChoices } : {}),
       ...(o.logger !== undefined ? { logger: o.logger } : {}),
       ...(o.metricsKey !== undefined ? { metricsKey: o.metricsKey } : {}),
       ...(o.publicMetrics ? { publicMetrics: true } : {}),

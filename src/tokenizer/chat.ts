@@ -89,3 +89,33 @@ export class ChatTemplates {
     });
   }
 }
+
+/**
+ * Cuts a chat rendered without the generation prompt right after the final message's text, so that generation
+ * continues that message instead of starting a new turn (an assistant prefill). As Hugging Face transformers'
+ * `continue_final_message`: the last occurrence of the message's text (trimmed) is located in the rendering; if the
+ * template kept the text's trailing whitespace, the cut keeps it too, otherwise the cut is after the trimmed text.
+ * A template that does not reproduce the message's text (it rewrites it) cannot be continued: TokmeterTypeError.
+ */
+export function continueFinalMessage(rendered: string, messages: readonly ChatMessage[]): string {
+  const last = messages[messages.length - 1];
+  let final: unknown = last?.content;
+  if (Array.isArray(final)) {
+    const parts = final as { text?: unknown }[];
+    final = [...parts].reverse().find((p) => typeof p?.text === 'string')?.text;
+  }
+  if (typeof final !== 'string' || final.trim() === '') {
+    throw new TokmeterTypeError('continuing the final message needs a final message with text');
+  }
+  const trimmed = final.trim();
+  const at = rendered.lastIndexOf(trimmed);
+  if (at < 0) {
+    throw new TokmeterTypeError(
+      'the final message does not appear in the rendered chat (the chat template rewrites it), so it cannot be continued',
+    );
+  }
+  const kept = final.trimStart();
+  return rendered.slice(at, at + kept.length) === kept
+    ? rendered.slice(0, at + kept.length)
+    : rendered.slice(0, at + trimmed.length);
+}

@@ -113,7 +113,11 @@ export function inputBytes(input: MeterablePromptInput): number {
 function canonicalInput(input: MeterablePromptInput): string {
   return typeof input === 'string'
     ? `t:${input}`
-    : `m:${JSON.stringify(input.messages.map((m) => [m.role, m.content]))}`;
+    : `m:${JSON.stringify([
+        input.messages.map((m) => [m.role, m.content, m.name ?? null]),
+        input.addGenerationPrompt ?? true,
+        input.continueFinalMessage ?? false,
+      ])}`;
 }
 
 /** Tags prepared prompts' bytes in the cache key, apart from the string forms ('t:', 'm:', 'r:', 'p:'). */

@@ -55,6 +55,8 @@ export class RateLimitError extends UsageError {
     readonly limit: 'rpm' | 'tpm',
     readonly retryAfterMs: number,
     message: string,
+    /** What the request asked for and the key's limit, in the limit's unit (requests or tokens), when known. */
+    readonly amounts?: { requested: number; limit: number },
   ) {
     super('ERR_RATE_LIMIT', message);
   }

@@ -107,6 +107,7 @@ export class RateLimiter {
         'rpm',
         retry,
         `key '${key}' is over its limit of ${rpm} requests per minute; retry in ${retry} ms`,
+        { requested: 1, limit: rpm },
       );
     }
     if (tpm !== undefined && w.tokSum + tokens > tpm) {
@@ -129,6 +130,7 @@ export class RateLimiter {
         retry === Infinity
           ? `request may use ${tokens} tokens, more than key '${key}' may use in a minute (${tpm}); lower maxNewTokens`
           : `key '${key}' is over its limit of ${tpm} tokens per minute (${w.tokSum} in use, ${tokens} requested); retry in ${retry} ms`,
+        { requested: tokens, limit: tpm },
       );
     }
     if (rpm !== undefined) w.req.push(now);

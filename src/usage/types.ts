@@ -6,8 +6,18 @@
  * never re-tokenizes response text to bill.
  */
 
-/** A prompt: raw text, or chat messages the model renders with its chat template. */
-export type MeterablePromptInput = string | { messages: { role: string; content: string }[] };
+/**
+ * A prompt: raw text, or chat messages the model renders with its chat template (a message may carry more fields
+ * for the template, e.g. `name`). `addGenerationPrompt` (default true) opens the assistant's turn;
+ * `continueFinalMessage` continues the final (assistant) message instead of closing it.
+ */
+export type MeterablePromptInput =
+  | string
+  | {
+      messages: { role: string; content: string; name?: string }[];
+      addGenerationPrompt?: boolean;
+      continueFinalMessage?: boolean;
+    };
 
 /** What a metered generation may ask of the engine; types and bounds in generate-options.ts (one table). */
 export interface MeterableGenerateOptions {
@@ -22,6 +32,8 @@ export interface MeterableGenerateOptions {
   seed?: number;
   stop?: string | string[];
   signal?: AbortSignal;
+  /** Ask for each sampled token's log-probability in the chunks (`GenerationChunk.logprobs`). */
+  logprobs?: boolean;
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -45,6 +57,8 @@ export interface MeterableChunk {
   text: string;
   /** Token ids sampled since the previous chunk, in order. */
   tokens: Uint32Array;
+  /** Log-probability of each of `tokens` (when the generation was asked for them). */
+  logprobs?: Float32Array;
 }
 
 export interface MeterableResult {

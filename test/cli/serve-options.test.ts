@@ -55,3 +55,27 @@ it('refuses redisEvents without redis', async () => {
     TokmeterTypeError,
   );
 });
+
+it('turns the prefix cache on unless --no-prefix-cache; its bound, --always-include-usage and --max-choices pass through', async () => {
+  const { Command } = await import('commander');
+  const { registerServe } = await import('../../src/cli/serve.js');
+  const parse = (args: string[]) => {
+    const program = new Command();
+    registerServe(program);
+    const serve = program.commands.find((c) => c.name() === 'serve')!;
+    let flags: Parameters<typeof serveOptions>[0] | undefined;
+    serve.action((f: Parameters<typeof serveOptions>[0]) => {
+      flags = f;
+    });
+    program.parse(['node', 'tokmeter', 'serve', '-m', 'dir', ...args]);
+    return serveOptions(flags!);
+  };
+  expect(parse([])).toMatchObject({ prefixCache: true });
+  expect(parse([])).not.toHaveProperty('alwaysIncludeUsage');
+  expect(parse(['--no-prefix-cache'])).toMatchObject({ prefixCache: false });
+  expect(parse(['--prefix-cache-bytes', '1048576'])).toMatchObject({ prefixCache: true, prefixCacheBytes: 1 << 20 });
+  expect(parse(['--always-include-usage', '--max-choices', '4'])).toMatchObject({
+    alwaysIncludeUsage: true,
+    maxChoices: 4,
+  });
+});

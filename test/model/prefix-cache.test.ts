@@ -150,6 +150,29 @@ describe('prefix cache', () => {
     }
   });
 
+  it('prefixCacheBytes bounds the cache below what the KV budget leaves it', async () => {
+    const perToken = plain.info.kvBytesPerToken;
+    // Room for two 40-token prompts next to a running request, but the cache's own bound holds one.
+    const m = await Model.load(tiny, {
+      threads: 1,
+      prefixCache: true,
+      kvCacheBytes: (2 * 56 + 80) * perToken,
+      prefixCacheBytes: 45 * perToken,
+    });
+    try {
+      expect(m.stats().cacheLimitBytes).toBe(45 * perToken);
+      const [a, b] = [ids(6, 40), ids(7, 40)];
+      await run(m, a);
+      await run(m, b); // evicts a: both would fit the budget's room, not the bound
+      expect(m.stats()).toMatchObject({ cacheEntries: 1, cacheBytes: 40 * perToken, cacheEvictions: 1 });
+      expect((await run(m, b)).usage.cachedTokens).toBe(39);
+      expect((await run(m, a)).usage.cachedTokens).toBe(0);
+    } finally {
+      await m.dispose();
+    }
+    await expect(Model.load(tiny, { prefixCacheBytes: 1 << 20 })).rejects.toThrow(/needs prefixCache: true/);
+  });
+
   it('stats() counts running and queued generations (maxBatch 1)', async () => {
     const one = await Model.load(tiny, { threads: 1, maxBatch: 1 });
     try {

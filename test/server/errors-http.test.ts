@@ -14,6 +14,9 @@ import { makeChatTinyModel, startTestServer, tempDir, writeKeysFile } from './he
 const OK = { key: 'tm-ok-key-000000000000', id: 'ok', tenant: 'free' };
 const RPM2 = { key: 'tm-rpm-key-00000000000', id: 'rpm', tenant: 'slow' };
 const BROKE = { key: 'tm-broke-key-000000000', id: 'broke', tenant: 'broke' };
+const TIGHT = { key: 'tm-tight-key-000000000', id: 'tight', tenant: 'tight' };
+const TPM = { key: 'tm-tpm-key-00000000000', id: 'tpm', tenant: 'tpm' };
+const NONE = { key: 'tm-none-key-0000000000', id: 'none', tenant: 'none' };
 const messages = [{ role: 'user' as const, content: 'hi there' }];
 
 let tmp: ReturnType<typeof tempDir>;
@@ -52,9 +55,12 @@ beforeAll(async () => {
     prices,
     ledger: `sqlite:${path.join(tmp.dir, 'usage.db')}`,
     maxBodyBytes: 64 * 1024,
-    keys: writeKeysFile(tmp.dir, [OK, RPM2, BROKE], {
+    keys: writeKeysFile(tmp.dir, [OK, RPM2, BROKE, TIGHT, TPM, NONE], {
       slow: { requestsPerMinute: 2 },
       broke: { budget: { day: '0.000001' } },
+      tight: { budget: { day: '0.02' } },
+      tpm: { tokensPerMinute: 30 },
+      none: { requestsPerMinute: 0 },
     }),
   });
 });
@@ -93,11 +99,10 @@ describe('error statuses and bodies', () => {
 
   it('400 naming the field for unknown, ill-typed and unsupported parameters', async () => {
     const cases: [object, string, string][] = [
-      [{ frobnicate: true }, 'frobnicate', 'unknown_parameter'],
       [{ temperature: 'hot' }, 'temperature', 'invalid_request'],
       [{ max_tokens: -1 }, 'max_tokens', 'invalid_request'],
-      [{ n: 3 }, 'n', 'unsupported_parameter'],
-      [{ logprobs: true }, 'logprobs', 'unsupported_parameter'],
+      [{ n: 9 }, 'n', 'unsupported_parameter'],
+      [{ logprobs: true, top_logprobs: 2 }, 'top_logprobs', 'unsupported_parameter'],
       [{ seed: 'x' }, 'seed', 'invalid_request'],
     ];
     for (const [extra, param, code] of cases) {
@@ -107,7 +112,7 @@ describe('error statuses and bodies', () => {
       expect(r.json.error.message).toContain(param);
     }
     const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: OK.key, maxRetries: 0 });
-    const err = await client.chat.completions.create({ model: 'tiny', messages, n: 2 }).catch((e: unknown) => e);
+    const err = await client.chat.completions.create({ model: 'tiny', messages, n: 9 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('n');
   });
@@ -165,13 +170,55 @@ describe('error statuses and bodies', () => {
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
   });
 
-  it('429 insufficient_quota with Retry-After when the budget cannot cover the request', async () => {
-    const r = await call('/v1/completions', { key: BROKE.key, body: { model: 'tiny', prompt: 'a', max_tokens: 4 } });
-    expect(r.status).toBe(429);
-    expectErrorShape(r.json, { type: 'insufficient_quota', code: 'insufficient_quota' });
-    const retry = Number(r.headers.get('retry-after'));
+  it('429 insufficient_quota with Retry-After once what is left of the budget cannot cover the request', async () => {
+    // Each request may cost ~0.007 (prompt + 4 tokens at 0.001 a token) of a 0.02 day budget: a few are admitted,
+    // then the rest of the day's budget is too small, which waiting for the next day helps.
+    const statuses: number[] = [];
+    let r: Awaited<ReturnType<typeof call>> | undefined;
+    for (let i = 0; i < 8 && r?.status !== 429; i++) {
+      r = await call('/v1/completions', { key: TIGHT.key, body: { model: 'tiny', prompt: 'a', max_tokens: 4 } });
+      statuses.push(r.status);
+    }
+    expect(statuses[0]).toBe(200);
+    expect(statuses.at(-1)).toBe(429);
+    expectErrorShape(r!.json, { type: 'insufficient_quota', code: 'insufficient_quota' });
+    const retry = Number(r!.headers.get('retry-after'));
     expect(retry).toBeGreaterThanOrEqual(1);
     expect(retry).toBeLessThanOrEqual(86_400);
+  });
+
+  it('400 naming max_tokens when the request alone costs more than the whole budget (no wait helps)', async () => {
+    const r = await call('/v1/completions', { key: BROKE.key, body: { model: 'tiny', prompt: 'a', max_tokens: 4 } });
+    expect(r.status).toBe(400);
+    expectErrorShape(r.json, { type: 'invalid_request_error', code: 'request_over_limit', param: 'max_tokens' });
+    expect(r.json.error.message).toMatch(/max_tokens = 4/);
+    expect(r.json.error.message).not.toMatch(/maxNewTokens/);
+    expect(r.headers.get('retry-after')).toBeNull();
+  });
+
+  it('400 without Retry-After for a key that may make no requests at all', async () => {
+    const r = await call('/v1/completions', { key: NONE.key, body: { model: 'tiny', prompt: 'a', max_tokens: 1 } });
+    expect(r.status).toBe(400);
+    expectErrorShape(r.json, { code: 'request_over_limit', param: null });
+    expect(r.headers.get('retry-after')).toBeNull();
+  });
+
+  it('400 naming max_tokens when the request alone needs more than the tokens per minute (no wait helps)', async () => {
+    const r = await call('/v1/chat/completions', { key: TPM.key, body: { model: 'tiny', messages, max_tokens: 40 } });
+    expect(r.status).toBe(400);
+    expectErrorShape(r.json, { type: 'invalid_request_error', code: 'request_over_limit', param: 'max_tokens' });
+    expect(r.json.error.message).toMatch(/max_tokens = 40.*\(30 tokens\)/);
+    expect(r.headers.get('retry-after')).toBeNull();
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: TPM.key, maxRetries: 0 });
+    const err = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 40 }).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    // A request that fits is admitted; one that fits the limit but not what is left of the minute is a 429.
+    expect(
+      (await call('/v1/completions', { key: TPM.key, body: { model: 'tiny', prompt: 'a', max_tokens: 20 } })).status,
+    ).toBe(200);
+    const again = await call('/v1/completions', { key: TPM.key, body: { model: 'tiny', prompt: 'a', max_tokens: 20 } });
+    expect(again.status).toBe(429);
+    expect(Number(again.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
   });
 
   it('refused requests leave no ledger record; streams refused before the first byte get a JSON error', async () => {
@@ -181,7 +228,7 @@ describe('error statuses and bodies', () => {
       key: BROKE.key,
       body: { model: 'tiny', messages, max_tokens: 4, stream: true },
     });
-    expect(r.status).toBe(429);
+    expect(r.status).toBe(400);
     expect(r.headers.get('content-type')).toContain('application/json');
     await server.meter.flush();
     expect(await (server.ledger as SqliteLedger).count()).toBe(before);
