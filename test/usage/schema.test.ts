@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
+import * as esbuild from 'esbuild';
 import { SqliteLedger, PostgresLedger, validateRecord, recordToJson, reportToCsv } from '../../src/usage/index.js';
 import { RECORD_COLUMNS } from '../../src/usage/columns.js';
 import {
@@ -273,5 +274,26 @@ describe.skipIf(!PG_URL)('PostgreSQL schema', () => {
     expect(await l.get('new-1')).toEqual(r);
     expect(await l.get('old-1')).toMatchObject({ cacheHit: true, custom: { n: 2 }, cost: 42n, finishReason: 'length' });
     await l.close();
+  });
+});
+
+describe('the dashboard bundle', () => {
+  it('imports money and CSV code from src/usage instead of copying it, and no Node.js built-in', async () => {
+    const r = await esbuild.build({
+      entryPoints: [new URL('../../src/dashboard/client/main.js', import.meta.url).pathname],
+      bundle: true,
+      write: false,
+      format: 'iife',
+      platform: 'browser',
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(r.metafile.inputs);
+    expect(inputs.some((i) => i.endsWith('src/usage/money.ts'))).toBe(true);
+    expect(inputs.some((i) => i.endsWith('src/usage/report.ts'))).toBe(true);
+    expect(inputs.some((i) => i.endsWith('src/usage/columns.ts'))).toBe(true);
+    expect(inputs.filter((i) => i.startsWith('node:') || /src\/usage\/(index|record|sql|ledger)\.ts$/.test(i))).toEqual(
+      [],
+    );
   });
 });
