@@ -224,6 +224,7 @@ function str(v: unknown, field: string, max: number): string {
 
 /** One column's value from untrusted input (JSON or code), or a TokmeterTypeError naming the field. */
 export function validateColumn(c: RecordColumn, v: unknown): unknown {
+  if (c.nullable && (v === undefined || v === null)) return null;
   switch (c.kind) {
     case 'text':
       return str(v, c.field, c.maxLength ?? 512);
@@ -294,6 +295,7 @@ export function postgresReadsAsText(c: RecordColumn): boolean {
 
 /** A value as a database driver returns it (number, bigint, string, boolean) → the record's value. */
 export function fromDatabase(c: RecordColumn, v: unknown): unknown {
+  if (v === null) return null; // only a nullable column holds NULL
   switch (c.kind) {
     case 'count':
     case 'time':
@@ -311,6 +313,7 @@ export function fromDatabase(c: RecordColumn, v: unknown): unknown {
 
 /** A column's CSV text for a record or its JSON form (cost as a string). */
 export function csvValue(c: RecordColumn, v: unknown): string | number {
+  if (v === undefined || v === null) return ''; // a nullable column without a value: an empty cell
   switch (c.kind) {
     case 'time':
       return new Date(v as number).toISOString();

@@ -23,7 +23,7 @@ export function checkTableName(name: string): string {
   return name;
 }
 
-/** `name TYPE [key] [NOT NULL]`; a PRIMARY KEY is NOT NULL already, and today's tables say so by omission. */
+/** `name TYPE [key] [NOT NULL]`; a PRIMARY KEY is NOT NULL already, and the tables earlier versions created say so by omission. */
 function columnDdl(c: RecordColumn, type: string, key: 'UNIQUE' | 'PRIMARY KEY'): string {
   const parts = [c.sql, type];
   if (c.unique) parts.push(key);
@@ -57,11 +57,14 @@ export function sqliteInsertSql(table: string): string {
   return `INSERT OR IGNORE INTO ${t} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`;
 }
 
+/** The idempotency key's column. */
+const KEY = RECORD_COLUMNS.find((c) => c.unique)!.sql;
+
 /** PostgreSQL: a batch as one array parameter per column (`postgresBatchParams`); ids already stored are skipped. */
 export function postgresInsertSql(table: string): string {
   const t = checkTableName(table);
   const arrays = RECORD_COLUMNS.map((c, i) => `$${i + 1}::${postgresArrayType(c)}[]`);
-  return `INSERT INTO ${t} (${COLUMNS.join(', ')}) SELECT * FROM unnest(${arrays.join(', ')}) ON CONFLICT (id) DO NOTHING`;
+  return `INSERT INTO ${t} (${COLUMNS.join(', ')}) SELECT * FROM unnest(${arrays.join(', ')}) ON CONFLICT (${KEY}) DO NOTHING`;
 }
 
 /** The parameters of `postgresInsertSql`: one array per column, in table order. */

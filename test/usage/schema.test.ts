@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import { SqliteLedger, PostgresLedger, validateRecord, recordToJson, reportToCsv } from '../../src/usage/index.js';
-import { RECORD_COLUMNS } from '../../src/usage/columns.js';
+import { RECORD_COLUMNS, csvValue, fromDatabase, validateColumn } from '../../src/usage/columns.js';
 import {
   COLUMNS,
   postgresInsertSql,
@@ -119,6 +119,18 @@ describe('the column table', () => {
     expect(() => validateRecord({ ...r, custom: 3 })).toThrow(/custom must be an object/);
     expect(() => validateRecord({ ...r, cachedTokens: 11 })).toThrow(/cachedTokens exceeds/);
     expect(() => validateRecord({ ...r, totalTokens: 16 })).toThrow(/totalTokens must equal/);
+  });
+
+  it('lets a nullable column be absent, and only a nullable one', () => {
+    const c = { ...RECORD_COLUMNS.find((x) => x.field === 'latencyMs')! };
+    expect(() => validateColumn(c, undefined)).toThrow(/latencyMs/);
+    const nullable = { ...c, nullable: true };
+    expect(validateColumn(nullable, undefined)).toBeNull();
+    expect(validateColumn(nullable, 5)).toBe(5);
+    expect(() => validateColumn(nullable, -5)).toThrow(/latencyMs/);
+    expect(fromDatabase(nullable, null)).toBeNull();
+    expect(csvValue(nullable, null)).toBe('');
+    expect(postgresSchema('t')[0]).toContain('latency_ms INTEGER NOT NULL');
   });
 
   it('reads rows back as either driver returns them', () => {
