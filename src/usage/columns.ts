@@ -272,10 +272,13 @@ export const SQLITE_BINDINGS: readonly (readonly [keyof UsageRecord, SqliteBindi
 
 /** A record's INSERT parameters for SQLite, in table order (bigint cost bound as a 64-bit integer). */
 export function sqliteParams(r: UsageRecord): unknown[] {
-  return SQLITE_BINDINGS.map(([field, how]) => {
+  const out = new Array<unknown>(SQLITE_BINDINGS.length);
+  for (let i = 0; i < SQLITE_BINDINGS.length; i++) {
+    const [field, how] = SQLITE_BINDINGS[i]!;
     const v = r[field];
-    return how === 'int01' ? (v ? 1 : 0) : how === 'json' ? JSON.stringify(v) : v;
-  });
+    out[i] = how === 'int01' ? (v ? 1 : 0) : how === 'json' ? JSON.stringify(v) : v;
+  }
+  return out;
 }
 
 /** The element type of the array parameter that PostgreSQL's unnest() reads for a column. */

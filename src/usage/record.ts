@@ -22,7 +22,10 @@ export function validateRecord(x: unknown): UsageRecord {
   if (typeof x !== 'object' || x === null) throw new TokmeterTypeError('usage record: expected an object');
   const o = x as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const c of RECORD_COLUMNS) out[c.field] = validateColumn(c, o[c.field]);
+  for (let i = 0; i < RECORD_COLUMNS.length; i++) {
+    const c = RECORD_COLUMNS[i]!;
+    out[c.field] = validateColumn(c, o[c.field]);
+  }
   const r = out as unknown as UsageRecord;
   if (r.cachedTokens > r.promptTokens) throw new TokmeterTypeError('usage record: cachedTokens exceeds promptTokens');
   if (r.totalTokens !== r.promptTokens + r.completionTokens) {
