@@ -276,7 +276,8 @@ export function sqliteParams(r: UsageRecord): unknown[] {
   for (let i = 0; i < SQLITE_BINDINGS.length; i++) {
     const [field, how] = SQLITE_BINDINGS[i]!;
     const v = r[field];
-    out[i] = how === 'int01' ? (v ? 1 : 0) : how === 'json' ? JSON.stringify(v) : v;
+    out[i] =
+      v === undefined || v === null ? null : how === 'int01' ? (v ? 1 : 0) : how === 'json' ? JSON.stringify(v) : v;
   }
   return out;
 }
@@ -288,6 +289,7 @@ export function postgresArrayType(c: RecordColumn): string {
 
 /** A column's value as a PostgreSQL array element (bigint and JSON as text, which pg sends exactly). */
 export function postgresValue(c: RecordColumn, v: unknown): unknown {
+  if (v === undefined || v === null) return null;
   return c.kind === 'quantities' ? JSON.stringify(v) : c.kind === 'pico' ? String(v) : v;
 }
 

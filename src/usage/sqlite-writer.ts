@@ -36,7 +36,7 @@ try {
       for (let i = 0; i < bindings.length; i++) {
         const v = r[bindings[i][0]];
         const how = bindings[i][1];
-        params[i] = how === 'int01' ? (v ? 1 : 0) : how === 'json' ? JSON.stringify(v) : v;
+        params[i] = v === undefined || v === null ? null : how === 'int01' ? (v ? 1 : 0) : how === 'json' ? JSON.stringify(v) : v;
       }
       insert.run(params);
     }

@@ -8,7 +8,14 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import { SqliteLedger, PostgresLedger, validateRecord, recordToJson, reportToCsv } from '../../src/usage/index.js';
-import { RECORD_COLUMNS, csvValue, fromDatabase, validateColumn } from '../../src/usage/columns.js';
+import {
+  RECORD_COLUMNS,
+  csvValue,
+  fromDatabase,
+  postgresValue,
+  sqliteParams,
+  validateColumn,
+} from '../../src/usage/columns.js';
 import {
   COLUMNS,
   postgresInsertSql,
@@ -130,6 +137,12 @@ describe('the column table', () => {
     expect(() => validateColumn(nullable, -5)).toThrow(/latencyMs/);
     expect(fromDatabase(nullable, null)).toBeNull();
     expect(csvValue(nullable, null)).toBe('');
+    // NULL is bound as NULL, not as JSON's null or a 0 flag
+    const custom = { ...RECORD_COLUMNS.find((x) => x.field === 'custom')!, nullable: true };
+    expect(postgresValue(custom, null)).toBeNull();
+    const params = sqliteParams({ ...makeRecord('n'), custom: null, cacheHit: undefined } as never);
+    expect(params[COLUMNS.indexOf('custom')]).toBeNull();
+    expect(params[COLUMNS.indexOf('cache_hit')]).toBeNull();
     expect(postgresSchema('t')[0]).toContain('latency_ms INTEGER NOT NULL');
   });
 
