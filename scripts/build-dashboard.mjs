@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Builds the dashboard page's script and styles (src/dashboard/client/, with uPlot from node_modules) with esbuild
 // and writes them into src/dashboard/vendor/assets.ts as two string constants, so tsc carries them into dist/ and
-// the server needs neither esbuild nor a CDN at run time.
+// the server needs neither esbuild nor a CDN at run time. The page's exact money and CSV code is src/usage/money.ts
+// and src/usage/report.ts themselves, bundled from TypeScript: those modules (and what they import) must not import
+// Node.js built-ins, and the build fails if one does (platform 'browser' cannot resolve them).
 //
 //   node scripts/build-dashboard.mjs           write src/dashboard/vendor/assets.ts
 //   node scripts/build-dashboard.mjs --check   exit 1 if the committed file differs from a fresh build
@@ -26,6 +28,7 @@ export async function buildDashboardAssets() {
     ...common,
     entryPoints: [path.join(client, 'main.js')],
     format: 'iife',
+    platform: 'browser',
     target: ['chrome109', 'firefox115', 'safari15.6'],
     legalComments: 'eof',
   });

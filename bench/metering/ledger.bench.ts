@@ -17,6 +17,14 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { PostgresLedger, SqliteLedger, type Ledger, type UsageRecord } from '../../src/usage/index.js';
+import { sqliteParams } from '../../src/usage/columns.js';
+import {
+  postgresBatchParams,
+  postgresInsertSql,
+  postgresSchema,
+  sqliteInsertSql,
+  sqliteSchema,
+} from '../../src/usage/sql.js';
 
 const N = Number(process.argv[2] ?? 100_000);
 const PG_URL = process.env.TOKMETER_TEST_PG_URL;
@@ -73,29 +81,10 @@ function baselineSqlite(dir: string): number {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('cache_size = -16384');
-  db.exec(`CREATE TABLE t (id TEXT UNIQUE, ts INTEGER, api_key TEXT, model TEXT, p INTEGER, c INTEGER, o INTEGER,
-    tt INTEGER, f TEXT, l INTEGER, h INTEGER, cu TEXT, cost INTEGER, cur TEXT, pv TEXT);
-    CREATE INDEX t_k ON t(api_key, ts); CREATE INDEX t_ts ON t(ts);`);
-  const ins = db.prepare('INSERT OR IGNORE INTO t VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)');
+  db.exec(sqliteSchema('t').join(';\n'));
+  const ins = db.prepare(sqliteInsertSql('t'));
   const tx = db.transaction((rs: UsageRecord[]) => {
-    for (const r of rs)
-      ins.run(
-        r.id,
-        r.timestamp,
-        r.key,
-        r.model,
-        r.promptTokens,
-        r.cachedTokens,
-        r.completionTokens,
-        r.totalTokens,
-        r.finishReason,
-        r.latencyMs,
-        0,
-        '{}',
-        r.cost,
-        r.currency,
-        r.priceVersion,
-      );
+    for (const r of rs) ins.run(sqliteParams(r));
   });
   const recs = Array.from({ length: N }, (_, i) => rec(i, 'raw'));
   const t0 = performance.now();
@@ -109,40 +98,12 @@ function baselineSqlite(dir: string): number {
 async function baselinePg(table: string): Promise<number> {
   const c = new pg.Client({ connectionString: PG_URL });
   await c.connect();
-  await c.query(`CREATE TABLE ${table} (
-        id TEXT PRIMARY KEY, ts BIGINT NOT NULL, api_key TEXT NOT NULL, model TEXT NOT NULL,
-        prompt_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
-        total_tokens INTEGER NOT NULL, finish_reason TEXT NOT NULL, latency_ms INTEGER NOT NULL,
-        cache_hit BOOLEAN NOT NULL, custom JSONB NOT NULL, cost BIGINT NOT NULL, currency TEXT NOT NULL,
-        price_version TEXT NOT NULL)`);
-  await c.query(`CREATE INDEX ON ${table}(api_key, ts)`);
-  await c.query(`CREATE INDEX ON ${table}(ts)`);
+  for (const stmt of postgresSchema(table)) await c.query(stmt);
   const recs = Array.from({ length: N }, (_, i) => rec(i, 'raw'));
   const t0 = performance.now();
   for (let i = 0; i < N; i += 2000) {
     const rs = recs.slice(i, i + 2000);
-    await c.query(
-      `INSERT INTO ${table} SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::int[],
-        $6::int[], $7::int[], $8::int[], $9::text[], $10::int[], $11::bool[], $12::jsonb[], $13::bigint[], $14::text[],
-        $15::text[]) ON CONFLICT (id) DO NOTHING`,
-      [
-        rs.map((r) => r.id),
-        rs.map((r) => r.timestamp),
-        rs.map((r) => r.key),
-        rs.map((r) => r.model),
-        rs.map((r) => r.promptTokens),
-        rs.map((r) => r.cachedTokens),
-        rs.map((r) => r.completionTokens),
-        rs.map((r) => r.totalTokens),
-        rs.map((r) => r.finishReason),
-        rs.map((r) => r.latencyMs),
-        rs.map((r) => r.cacheHit),
-        rs.map((r) => JSON.stringify(r.custom)),
-        rs.map((r) => r.cost.toString()),
-        rs.map((r) => r.currency),
-        rs.map((r) => r.priceVersion),
-      ],
-    );
+    await c.query(postgresInsertSql(table), postgresBatchParams(rs));
   }
   const s = (performance.now() - t0) / 1000;
   await c.query(`DROP TABLE ${table}`);

@@ -9,7 +9,18 @@
  * `pg` is loaded on the first connection, so importing the package costs nothing to a process that never uses it.
  */
 import type pg from 'pg';
-import { checkTableName, rowToRecord, aggToRow, AGG_SELECT, type RecordRow, type AggRow } from './sql.js';
+import {
+  checkTableName,
+  rowToRecord,
+  aggToRow,
+  postgresBatchParams,
+  postgresInsertSql,
+  postgresSchema,
+  AGG_SELECT,
+  POSTGRES_SELECT,
+  type RecordRow,
+  type AggRow,
+} from './sql.js';
 import { SpooledLedger, type NormalizedReportQuery, type ReportRow, type SpooledLedgerOptions } from './ledger.js';
 import { TokmeterTypeError } from './errors.js';
 import type { UsageRecord } from './types.js';
@@ -61,14 +72,7 @@ export class PostgresLedger extends SpooledLedger {
     }
     const t = this.table;
     try {
-      await pool.query(`CREATE TABLE IF NOT EXISTS ${t} (
-        id TEXT PRIMARY KEY, ts BIGINT NOT NULL, api_key TEXT NOT NULL, model TEXT NOT NULL,
-        prompt_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
-        total_tokens INTEGER NOT NULL, finish_reason TEXT NOT NULL, latency_ms INTEGER NOT NULL,
-        cache_hit BOOLEAN NOT NULL, custom JSONB NOT NULL, cost BIGINT NOT NULL, currency TEXT NOT NULL,
-        price_version TEXT NOT NULL)`);
-      await pool.query(`CREATE INDEX IF NOT EXISTS ${t}_key_ts ON ${t}(api_key, ts)`);
-      await pool.query(`CREATE INDEX IF NOT EXISTS ${t}_ts ON ${t}(ts)`);
+      for (const stmt of postgresSchema(t)) await pool.query(stmt);
     } catch (err) {
       // Two processes creating the table at once can collide on the catalog; the next attempt sees the table.
       await pool.end().catch(() => undefined);
@@ -78,30 +82,7 @@ export class PostgresLedger extends SpooledLedger {
   }
 
   protected async writeBatch(records: UsageRecord[]): Promise<void> {
-    const cols: unknown[][] = Array.from({ length: 15 }, () => new Array(records.length));
-    records.forEach((r, i) => {
-      cols[0]![i] = r.id;
-      cols[1]![i] = r.timestamp;
-      cols[2]![i] = r.key;
-      cols[3]![i] = r.model;
-      cols[4]![i] = r.promptTokens;
-      cols[5]![i] = r.cachedTokens;
-      cols[6]![i] = r.completionTokens;
-      cols[7]![i] = r.totalTokens;
-      cols[8]![i] = r.finishReason;
-      cols[9]![i] = r.latencyMs;
-      cols[10]![i] = r.cacheHit;
-      cols[11]![i] = JSON.stringify(r.custom);
-      cols[12]![i] = r.cost.toString();
-      cols[13]![i] = r.currency;
-      cols[14]![i] = r.priceVersion;
-    });
-    await this.pool!.query(
-      `INSERT INTO ${this.table} SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::int[],
-        $6::int[], $7::int[], $8::int[], $9::text[], $10::int[], $11::bool[], $12::jsonb[], $13::bigint[], $14::text[],
-        $15::text[]) ON CONFLICT (id) DO NOTHING`,
-      cols,
-    );
+    await this.pool!.query(postgresInsertSql(this.table), postgresBatchParams(records));
   }
 
   protected override async countMissing(ids: string[]): Promise<number> {
@@ -151,8 +132,7 @@ export class PostgresLedger extends SpooledLedger {
   async get(id: string): Promise<UsageRecord | undefined> {
     await this.ensureConnected();
     const r = await this.pool!.query<RecordRow>(
-      `SELECT id, ts::text AS ts, api_key, model, prompt_tokens, cached_tokens, completion_tokens, total_tokens,
-        finish_reason, latency_ms, cache_hit, custom::text AS custom, cost::text AS cost, currency, price_version
+      `SELECT ${POSTGRES_SELECT}
        FROM ${this.table} WHERE id = $1`,
       [id],
     );

@@ -10,7 +10,7 @@
  * the page never come from here: only the list of records does.
  */
 import path from 'node:path';
-import { checkTableName, rowToRecord, type RecordRow } from './sql.js';
+import { checkTableName, rowToRecord, POSTGRES_SELECT, type RecordRow } from './sql.js';
 import { SqliteLedger } from './sqlite-ledger.js';
 import type { UsageRecord } from './types.js';
 
@@ -91,8 +91,7 @@ export class PostgresRecentRecords implements RecentRecords {
     }
     const w = where(q, (i) => `$${i}`);
     const res = await this.pool.query<RecordRow>(
-      `SELECT id, ts::text AS ts, api_key, model, prompt_tokens, cached_tokens, completion_tokens, total_tokens,
-        finish_reason, latency_ms, cache_hit, custom::text AS custom, cost::text AS cost, currency, price_version
+      `SELECT ${POSTGRES_SELECT}
        FROM ${this.table} WHERE ${w.sql} ORDER BY ts DESC, id DESC LIMIT $${w.args.length + 1}`,
       [...w.args, q.limit],
     );

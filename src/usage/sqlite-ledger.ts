@@ -13,7 +13,17 @@ import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { LedgerError } from './errors.js';
 import { SqliteWriter } from './sqlite-writer.js';
-import { checkTableName, rowToRecord, aggToRow, AGG_SELECT, type RecordRow, type AggRow } from './sql.js';
+import { sqliteParams } from './columns.js';
+import {
+  checkTableName,
+  rowToRecord,
+  aggToRow,
+  sqliteInsertSql,
+  sqliteSchema,
+  AGG_SELECT,
+  type RecordRow,
+  type AggRow,
+} from './sql.js';
 import { SpooledLedger, type NormalizedReportQuery, type ReportRow, type SpooledLedgerOptions } from './ledger.js';
 import type { UsageRecord } from './types.js';
 import { expectPath } from '../validate.js';
@@ -83,39 +93,11 @@ export class SqliteLedger extends SpooledLedger {
       // 11–15k rows/s; a rowid table with a UNIQUE id and a 16 MiB page cache 30–45k rows/s (the row b-tree grows
       // at its end; only the id index takes random inserts). Rejected: WITHOUT ROWID.
       db.pragma('cache_size = -16384');
-      db.exec(`CREATE TABLE IF NOT EXISTS ${t} (
-        id TEXT UNIQUE NOT NULL, ts INTEGER NOT NULL, api_key TEXT NOT NULL, model TEXT NOT NULL,
-        prompt_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
-        total_tokens INTEGER NOT NULL, finish_reason TEXT NOT NULL, latency_ms INTEGER NOT NULL,
-        cache_hit INTEGER NOT NULL, custom TEXT NOT NULL, cost INTEGER NOT NULL, currency TEXT NOT NULL,
-        price_version TEXT NOT NULL);
-        CREATE INDEX IF NOT EXISTS ${t}_key_ts ON ${t}(api_key, ts);
-        CREATE INDEX IF NOT EXISTS ${t}_ts ON ${t}(ts);`);
-      const insertSql =
-        `INSERT OR IGNORE INTO ${t} (id, ts, api_key, model, prompt_tokens, cached_tokens, completion_tokens, ` +
-        `total_tokens, finish_reason, latency_ms, cache_hit, custom, cost, currency, price_version) ` +
-        `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+      db.exec(sqliteSchema(t).join(';\n'));
+      const insertSql = sqliteInsertSql(t);
       const insert = db.prepare(insertSql);
       this.insertMany = db.transaction((records: UsageRecord[]) => {
-        for (const r of records) {
-          insert.run(
-            r.id,
-            r.timestamp,
-            r.key,
-            r.model,
-            r.promptTokens,
-            r.cachedTokens,
-            r.completionTokens,
-            r.totalTokens,
-            r.finishReason,
-            r.latencyMs,
-            r.cacheHit ? 1 : 0,
-            JSON.stringify(r.custom),
-            r.cost,
-            r.currency,
-            r.priceVersion,
-          );
-        }
+        for (const r of records) insert.run(sqliteParams(r));
       });
       if (this.writeThread === 'worker')
         this.writer = await SqliteWriter.start(this.file, insertSql, this.busyTimeoutMs);

@@ -8,10 +8,13 @@
  * writes reject with ERR_SQLITE_WORKER and the ledger reconnects (a fresh worker) on its next retry.
  *
  * The worker is an eval'ed CommonJS script (no file of its own), so it runs the same way under tsx, vitest and
- * the compiled dist; better-sqlite3 is resolved here and passed by path.
+ * the compiled dist; better-sqlite3 is resolved here and passed by path. The INSERT statement and how each column
+ * is bound come from columns.ts through workerData, so the worker spells out no column; its three bindings mirror
+ * `sqliteParams` (a test writes the same records on both threads and compares the rows).
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { SQLITE_BINDINGS } from './columns.js';
 import type { UsageRecord } from './types.js';
 
 const WORKER_SOURCE = `
@@ -25,10 +28,17 @@ try {
   db.pragma('synchronous = FULL');
   db.pragma('cache_size = -16384');
   const insert = db.prepare(workerData.insertSql);
+  // workerData.bindings: [field, 'value' | 'int01' | 'json'] per column, in the INSERT's order (columns.ts).
+  const bindings = workerData.bindings;
+  const params = new Array(bindings.length);
   insertMany = db.transaction((rs) => {
     for (const r of rs) {
-      insert.run(r.id, r.timestamp, r.key, r.model, r.promptTokens, r.cachedTokens, r.completionTokens, r.totalTokens,
-        r.finishReason, r.latencyMs, r.cacheHit ? 1 : 0, JSON.stringify(r.custom), r.cost, r.currency, r.priceVersion);
+      for (let i = 0; i < bindings.length; i++) {
+        const v = r[bindings[i][0]];
+        const how = bindings[i][1];
+        params[i] = v === undefined || v === null ? null : how === 'int01' ? (v ? 1 : 0) : how === 'json' ? JSON.stringify(v) : v;
+      }
+      insert.run(params);
     }
   });
   parentPort.postMessage({ type: 'ready' });
@@ -75,7 +85,7 @@ export class SqliteWriter {
     const sqlitePath = createRequire(import.meta.url).resolve('better-sqlite3');
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { file, insertSql, busyTimeoutMs, sqlitePath },
+      workerData: { file, insertSql, bindings: SQLITE_BINDINGS, busyTimeoutMs, sqlitePath },
     });
     const w = new SqliteWriter(worker);
     return new Promise<SqliteWriter>((resolve, reject) => {

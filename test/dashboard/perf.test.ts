@@ -8,6 +8,8 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Summary } from '../../src/dashboard/index.js';
 import type { Meter, SqliteLedger } from '../../src/usage/index.js';
+import { sqliteParams } from '../../src/usage/columns.js';
+import { sqliteInsertSql } from '../../src/usage/sql.js';
 import { ADMIN_KEY, browserSkipReason, dashboardApp, launchChromium, sqliteMeter, tempDir } from './helpers.js';
 
 // Browser globals inside page.evaluate() callbacks: the test project is typed without the DOM library.
@@ -33,11 +35,7 @@ beforeAll(async () => {
   // Seed straight into the ledger's table in one transaction (the spool path is not what is measured here).
   const t0 = performance.now();
   const db = new Database(path.join(tmp.dir, 'usage.db'));
-  const insert = db.prepare(
-    `INSERT INTO usage_records (id, ts, api_key, model, prompt_tokens, cached_tokens, completion_tokens, total_tokens,
-      finish_reason, latency_ms, cache_hit, custom, cost, currency, price_version)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'stop', ?, 0, '{}', ?, 'USD', 'test')`,
-  );
+  const insert = db.prepare(sqliteInsertSql('usage_records'));
   db.transaction(() => {
     for (let i = 0; i < N; i++) {
       const prompt = 50 + (i % 400);
@@ -50,16 +48,23 @@ beforeAll(async () => {
       // Spread over the last 23 h 59 min so the default 24 h view holds every record.
       const ts = NOW - 60_000 - Math.floor((i / N) * (DAY - 120_000));
       insert.run(
-        `seed-${i}`,
-        ts,
-        `tenant-${i % KEYS}`,
-        i % 4 === 0 ? 'large' : 'small',
-        prompt,
-        cached,
-        completion,
-        prompt + completion,
-        20 + (i % 200),
-        cost,
+        sqliteParams({
+          id: `seed-${i}`,
+          timestamp: ts,
+          key: `tenant-${i % KEYS}`,
+          model: i % 4 === 0 ? 'large' : 'small',
+          promptTokens: prompt,
+          cachedTokens: cached,
+          completionTokens: completion,
+          totalTokens: prompt + completion,
+          finishReason: 'stop',
+          latencyMs: 20 + (i % 200),
+          cacheHit: false,
+          custom: {},
+          cost,
+          currency: 'USD',
+          priceVersion: 'test',
+        }),
       );
     }
   })();

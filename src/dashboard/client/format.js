@@ -1,16 +1,12 @@
 // Formatting helpers for the page (browser code, bundled by scripts/build-dashboard.mjs). Money stays exact: costs
-// arrive as integer pico-unit strings and are summed and printed with BigInt, as src/usage/money.ts does.
+// arrive as integer pico-unit strings and are summed and printed with BigInt by src/usage/money.ts itself, and the
+// CSV export is written by src/usage/report.ts: esbuild bundles those modules, so the page and the server format
+// and export the same way. (The page imports these two modules directly, not src/usage/index.ts, which loads the
+// ledgers and Node.js built-ins.)
+import { formatPico } from '../../usage/money.js';
 
-const PICO = 10n ** 12n;
-
-/** Pico-units (bigint) → exact decimal string, e.g. 1500000n → "0.0000015". */
-export function formatPico(pico) {
-  const neg = pico < 0n;
-  const a = neg ? -pico : pico;
-  const whole = a / PICO;
-  const frac = (a % PICO).toString().padStart(12, '0').replace(/0+$/, '');
-  return `${neg ? '-' : ''}${whole}${frac ? '.' + frac : ''}`;
-}
+export { formatPico };
+export { csvCell, csvLine } from '../../usage/report.js';
 
 /** Money for people: exact, but at least 2 and at most 6 decimals shown (the title attribute has every digit). */
 export function formatMoney(pico) {
@@ -38,12 +34,3 @@ export function fmtTime(ms) {
 /** datetime-local value (UTC wall time) ↔ ms. */
 export const toLocalInput = (ms) => new Date(ms).toISOString().slice(0, 16);
 export const fromLocalInput = (v) => Date.parse(`${v}:00Z`);
-
-/** One CSV cell (RFC 4180), with formula-looking text prefixed so spreadsheets do not evaluate it. */
-export function csvCell(v) {
-  const s = String(v ?? '');
-  const safe = typeof v === 'string' && /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
-  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
-
-export const csvLine = (cells) => cells.map(csvCell).join(',');

@@ -15,6 +15,7 @@ import {
   sumPico,
   toLocalInput,
 } from './format.js';
+import { RECORD_CSV_HEADER, REPORT_COLUMNS, recordCells, reportCells } from '../../usage/report.js';
 
 const prefix = document.body.dataset.prefix || '/dashboard';
 const $ = (id) => document.getElementById(id);
@@ -480,26 +481,14 @@ export function summaryToCsv(s, models) {
   out.push(csvLine(['tokmeter usage export']));
   out.push(csvLine(['from_utc', new Date(s.from).toISOString(), 'to_utc', new Date(s.to).toISOString()]));
   out.push(csvLine(['key', s.filters.key ?? 'all', 'model', s.filters.model ?? 'all', 'currency', s.currency]));
-  const usageHead = [
-    'requests',
-    'cache_hits',
-    'prompt_tokens',
-    'cached_tokens',
-    'completion_tokens',
-    'total_tokens',
-    'cost_pico',
-    'cost',
-  ];
-  const usage = (r) => [
-    r.requests,
-    r.cacheHits,
-    r.promptTokens,
-    r.cachedTokens,
-    r.completionTokens,
-    r.totalTokens,
-    r.costPico,
-    r.cost,
-  ];
+  // The usage columns of the server's report CSV (src/usage/report.ts), without its group and currency.
+  const usageFields = REPORT_COLUMNS.filter((c) => c.field !== 'group' && c.field !== 'currency');
+  const usageHead = usageFields.map((c) => c.csv);
+  const usage = (r) =>
+    reportCells(
+      r,
+      usageFields.map((c) => c.field),
+    );
   out.push('', csvLine(['section', ...usageHead]), csvLine(['totals', ...usage(s.totals)]));
   out.push(
     '',
@@ -537,41 +526,9 @@ export function summaryToCsv(s, models) {
   const shownModels = models ? models.models.filter((m) => !s.filters.model || m.group === s.filters.model) : [];
   for (const m of shownModels) out.push(csvLine([m.group, ...usage(m)]));
   if (s.recent) {
-    out.push(
-      '',
-      csvLine([
-        'record_id',
-        'time_utc',
-        'key',
-        'model',
-        'prompt_tokens',
-        'cached_tokens',
-        'completion_tokens',
-        'total_tokens',
-        'cost_pico',
-        'finish_reason',
-        'latency_ms',
-        'cache_hit',
-      ]),
-    );
-    for (const r of s.recent) {
-      out.push(
-        csvLine([
-          r.id,
-          new Date(r.timestamp).toISOString(),
-          r.key,
-          r.model,
-          r.promptTokens,
-          r.cachedTokens,
-          r.completionTokens,
-          r.totalTokens,
-          r.cost,
-          r.finishReason,
-          r.latencyMs,
-          r.cacheHit,
-        ]),
-      );
-    }
+    // Every column of a usage record, as src/usage/report.ts writes records.
+    out.push('', csvLine(RECORD_CSV_HEADER));
+    for (const r of s.recent) out.push(csvLine(recordCells(r)));
   }
   return out.join('\r\n') + '\r\n';
 }
