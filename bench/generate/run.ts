@@ -17,7 +17,7 @@
  * 5-8 minutes on a 2-core machine.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -37,6 +37,16 @@ const { values } = parseArgs({
   },
 });
 const dtype = values.dtype as ModelDtype;
+/** Bytes per element of the embedding table in each file (q4 files keep it float; 8-bit files quantize it). */
+const EMBEDDING_ELEMENT_BYTES: Record<ModelDtype, number> = {
+  fp32: 4,
+  fp16: 2,
+  q4: 4,
+  q4f16: 2,
+  int8: 1,
+  uint8: 1,
+  q8: 1,
+};
 if (!(MODEL_DTYPES as readonly string[]).includes(dtype)) throw new Error(`expected --dtype ${MODEL_DTYPES.join('|')}`);
 const dir = path.resolve(values.model ?? (dtype === 'fp32' ? '.models/bench' : `.models/bench-${dtype}`));
 const threads = Number(values.threads);
@@ -135,11 +145,17 @@ try {
     `\nbench/generate — ${path.basename(dir)} (${dir}), ${threads} threads, ${maxNew} new tokens, greedy, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`,
   );
   console.log(`load: tokmeter ${f(tm?.loadMs, 0)} ms, transformers.js ${f(tj?.loadMs, 0)} ms`);
-  // Decode reads every weight once per step: the bandwidth floor in steps/s at batch 1.
-  const bwFloor = tm?.weightBytes ? (bandwidth * 1e9) / tm.weightBytes : NaN;
+  // Decode reads every weight once per step, except the embedding table, of which a Gather reads one row: the
+  // bandwidth floor in steps/s at batch 1 is bandwidth / (file bytes - embedding table).
+  const config = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, number>;
+  const embeddingBytes = config.vocab_size! * config.hidden_size! * EMBEDDING_ELEMENT_BYTES[dtype];
+  const stepBytes = tm?.weightBytes ? tm.weightBytes - embeddingBytes : NaN;
+  const bwFloor = (bandwidth * 1e9) / stepBytes;
+  const mib = (n: number | undefined): string => f(n === undefined ? NaN : n / 2 ** 20);
   console.log(
-    `dtype ${dtype}: weights ${tm?.weightBytes ? (tm.weightBytes / 2 ** 20).toFixed(1) : '-'} MiB (file + external data), ` +
-      `memory bandwidth ${f(bandwidth)} GB/s (one-thread memcpy) => bandwidth floor ${f(bwFloor)} tok/s\n`,
+    `dtype ${dtype}: file ${mib(tm?.weightBytes)} MiB (+ external data), read per decode step ${mib(stepBytes)} MiB ` +
+      `(all but the embedding table's ${mib(embeddingBytes)} MiB); memory bandwidth ${f(bandwidth)} GB/s ` +
+      `(one-thread memcpy) => bandwidth floor ${f(bwFloor)} tok/s (file bytes: ${f((bandwidth * 1e9) / (tm?.weightBytes ?? NaN))})\n`,
   );
   console.log(
     'prompt | TTFT ms tokmeter / tfjs (ratio) | decode tok/s tokmeter / tfjs (ratio) | % of bandwidth floor | ORT floor steps/s | tokmeter step: ms, in Run ms, outside Run',
