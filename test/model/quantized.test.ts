@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Model, type GenerationResult } from '../../src/model/index.js';
 import { ONNX_FILE, type ModelDtype } from '../../src/modelgen/index.js';
 import { greedy as ortGreedy, openModel } from '../modelgen/helpers.js';
+import { serveOptions } from '../../src/cli/serve.js';
+import { startTestServer } from '../server/helpers.js';
 import { ids, soloRuns, same, staggered, type Case } from './batch-helpers.js';
 import { makeTestModel, recomputeGreedy, tempDir } from './helpers.js';
 
@@ -122,4 +124,25 @@ describe('8-bit files and batching', () => {
       await batched.dispose();
     }
   });
+});
+
+it('serve --dtype q4 serves the q4 file', async () => {
+  expect(serveOptions({ model: dir, port: 0, host: 'h', dtype: 'q4' })).toMatchObject({ dtype: 'q4' });
+  const server = await startTestServer({ model: dir, dtype: 'q4' });
+  try {
+    const res = await fetch(`${server.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'tiny', prompt: 'The quick brown fox', max_tokens: 6, temperature: 0 }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { choices: { text: string }[]; usage: { completion_tokens: number } };
+    expect(body.usage.completion_tokens).toBe(6);
+    const m = await Model.load(dir, { threads: 1, dtype: 'q4' });
+    const want = await m.generate('The quick brown fox', { maxNewTokens: 6, temperature: 0 }).result;
+    await m.dispose();
+    expect(body.choices[0]!.text).toBe(want.text);
+  } finally {
+    await server.close();
+  }
 });
