@@ -10,7 +10,9 @@
  * --layers N, --hidden N, --heads N, --kv-heads N, --head-dim N, --intermediate N, --context N,
  * --kv-dtype float32|float16, --no-position-ids, --attention standard|gqa (gqa: ONNX Runtime's com.microsoft
  * GroupQueryAttention op, as onnxruntime-genai exports), --external-data, --no-external-data,
- * --dtype fp32|fp16|fp32,fp16 (which ONNX files: model.onnx and/or model_fp16.onnx; default fp32),
+ * --dtype (or --dtypes) LIST of fp32, fp16, q4, q4f16, int8, uint8, q8 (which ONNX files: model.onnx,
+ * model_fp16.onnx, model_q4.onnx, ...; default fp32), --q4-block-size, --q4-zero-points, --q4-accuracy-level and
+ * --int8-per-channel (how the quantized files are quantized, src/modelgen/quantize.ts),
  * --compute fp32|fp16 (arithmetic of model_fp16.onnx: fp32 behind Casts, the default, or fp16 as a real fp16
  * export; fp16 needs --dtype to include fp16).
  */
@@ -34,7 +36,8 @@ const USAGE = `usage: make-tiny-model --out DIR [--size ${SIZES.join('|')}] [--s
        [--tokenizer ${TOKENIZERS.join('|')}] [--layers N] [--hidden N] [--heads N] [--kv-heads N]
        [--head-dim N] [--intermediate N] [--context N] [--kv-dtype float32|float16]
        [--no-position-ids] [--attention ${LLAMA_ATTENTIONS.join('|')}] [--external-data | --no-external-data] [--dtype fp32|fp16|fp32,fp16]
-       [--compute ${MODEL_COMPUTES.join('|')}]`;
+       [--compute ${MODEL_COMPUTES.join('|')}] [--q4-block-size 32|128] [--q4-zero-points] [--q4-accuracy-level 0-4]
+       [--int8-per-channel]`;
 
 function intFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -67,6 +70,11 @@ export function parseCli(argv: string[]): MakeModelOptions {
       context: { type: 'string' },
       'kv-dtype': { type: 'string' },
       dtype: { type: 'string' },
+      dtypes: { type: 'string' },
+      'q4-block-size': { type: 'string' },
+      'q4-zero-points': { type: 'boolean' },
+      'q4-accuracy-level': { type: 'string' },
+      'int8-per-channel': { type: 'boolean' },
       compute: { type: 'string' },
       'no-position-ids': { type: 'boolean' },
       attention: { type: 'string' },
@@ -91,10 +99,12 @@ export function parseCli(argv: string[]): MakeModelOptions {
     throw new UsageError(`expected --attention ${LLAMA_ATTENTIONS.join('|')}, got ${attention}`);
   if (values['external-data'] && values['no-external-data'])
     throw new UsageError('--external-data and --no-external-data conflict');
-  const dtypes = (values.dtype ?? 'fp32').split(',');
+  if (values.dtype !== undefined && values.dtypes !== undefined)
+    throw new UsageError('pass --dtype or --dtypes, not both');
+  const dtypes = (values.dtype ?? values.dtypes ?? 'fp32').split(',');
   for (const d of dtypes) {
     if (!(MODEL_DTYPES as readonly string[]).includes(d)) {
-      throw new UsageError(`expected --dtype to list ${MODEL_DTYPES.join('|')}, got ${values.dtype}`);
+      throw new UsageError(`expected --dtype to list ${MODEL_DTYPES.join('|')}, got ${values.dtype ?? values.dtypes}`);
     }
   }
   if (values.compute !== undefined) {
@@ -123,12 +133,16 @@ export function parseCli(argv: string[]): MakeModelOptions {
     ['headDim', 'head-dim'],
     ['intermediate', 'intermediate'],
     ['context', 'context'],
+    ['q4BlockSize', 'q4-block-size'],
+    ['q4AccuracyLevel', 'q4-accuracy-level'],
   ];
   for (const [key, flag] of ints) {
     const v = intFlag(flag, values[flag as keyof typeof values] as string | undefined);
     if (v !== undefined) (opts as unknown as Record<string, unknown>)[key] = v;
   }
   if (values.compute !== undefined) opts.compute = values.compute as ModelCompute;
+  if (values['q4-zero-points']) opts.q4ZeroPoints = true;
+  if (values['int8-per-channel']) opts.int8PerChannel = true;
   if (values.tokenizer !== undefined) opts.tokenizer = values.tokenizer as TokenizerName;
   return opts;
 }

@@ -13,10 +13,14 @@ function offline(dir: string): string {
   return basename(dir);
 }
 
+/** transformers.js dtype names of the files a tokmeter model folder can hold (onnx/model{suffix}.onnx). */
+export const PEER_DTYPES = ['fp32', 'fp16', 'q4', 'q4f16', 'int8', 'uint8', 'q8'] as const;
+export type PeerDtype = (typeof PEER_DTYPES)[number];
+
 /** The model in `dir` on the CPU with `threads` intra-op threads (one inter-op thread). */
 export function loadCausalLm(
   dir: string,
-  { dtype = 'fp32', threads = 1 }: { dtype?: 'fp32' | 'fp16'; threads?: number } = {},
+  { dtype = 'fp32', threads = 1 }: { dtype?: PeerDtype; threads?: number } = {},
 ): ReturnType<typeof AutoModelForCausalLM.from_pretrained> {
   return AutoModelForCausalLM.from_pretrained(offline(dir), {
     device: 'cpu',

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { ONNX_FILE, type ModelDtype } from '../../src/modelgen/index.js';
 
 interface Job {
   dir: string;
@@ -13,16 +14,21 @@ interface Job {
   maxNew: number;
   prompts: number[][];
   floorSteps: number;
+  dtype: ModelDtype;
 }
 const job = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as Job;
 const now = (): number => performance.now();
-const session = await ort.InferenceSession.create(join(job.dir, 'onnx', 'model.onnx'), {
+const session = await ort.InferenceSession.create(join(job.dir, 'onnx', ONNX_FILE[job.dtype]), {
   intraOpNumThreads: job.threads,
   interOpNumThreads: 1,
   graphOptimizationLevel: 'all',
 });
 const pastNames = session.inputNames.filter((n) => n.startsWith('past_key_values.'));
-const meta = session.inputMetadata.find((m) => m.name === pastNames[0]) as unknown as { shape: (number | string)[] };
+const meta = session.inputMetadata.find((m) => m.name === pastNames[0]) as unknown as {
+  shape: (number | string)[];
+  type: string;
+};
+const half = meta.type === 'float16';
 const heads = meta.shape[1] as number;
 const dim = meta.shape[3] as number;
 const hasPos = session.inputNames.includes('position_ids');
@@ -49,7 +55,11 @@ async function step(
 const results = [];
 for (const ids of job.prompts) {
   let past: Record<string, ort.Tensor> = {};
-  for (const name of pastNames) past[name] = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, dim]);
+  for (const name of pastNames) {
+    past[name] = half
+      ? new ort.Tensor('float16', new Uint16Array(0), [1, heads, 0, dim])
+      : new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, dim]);
+  }
   past = await step(ids, past, 0);
   let len = ids.length;
   past = await step([5], past, len++); // warm-up step

@@ -5,6 +5,11 @@
  *
  *   npx tsx bench/generate/run.ts                    # makes .models/bench (the model maker's --size bench) if missing
  *   npx tsx bench/generate/run.ts --model DIR --threads 2 --max-new 128 --prompts 16,1024 --floor-steps 32 --repeat 2
+ *   npx tsx bench/generate/run.ts --dtype q4        # onnx/model_q4.onnx of .models/bench-q4 (made if missing)
+ *
+ * --dtype (fp32, fp16, q4, q4f16, int8, uint8, q8) picks the file every engine loads. The bandwidth floor: the
+ * machine's memory bandwidth (bandwidth-child.ts) over the loaded file's weight bytes (model.info.fileBytes), the
+ * most decode steps per second a memory-bound engine can reach at batch 1.
  *
  * Each engine runs in its own child process, one after the other: transformers.js and onnxruntime-node bring their
  * own libonnxruntime.so.1 (same soname as tokmeter's), and separate processes keep their memory and thread pools
@@ -12,16 +17,17 @@
  * 5-8 minutes on a 2-core machine.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { makeModel } from '../../src/modelgen/index.js';
+import { MODEL_DTYPES, makeModel, type ModelDtype } from '../../src/modelgen/index.js';
 import { Tokenizer } from '../../src/tokenizer/index.js';
 
 const { values } = parseArgs({
   options: {
-    model: { type: 'string', default: '.models/bench' },
+    model: { type: 'string' },
+    dtype: { type: 'string', default: 'fp32' },
     threads: { type: 'string', default: '2' },
     'max-new': { type: 'string', default: '128' },
     prompts: { type: 'string', default: '16,1024' },
@@ -30,7 +36,19 @@ const { values } = parseArgs({
     repeat: { type: 'string', default: '2' },
   },
 });
-const dir = path.resolve(values.model!);
+const dtype = values.dtype as ModelDtype;
+/** Bytes per element of the embedding table in each file (q4 files keep it float; 8-bit files quantize it). */
+const EMBEDDING_ELEMENT_BYTES: Record<ModelDtype, number> = {
+  fp32: 4,
+  fp16: 2,
+  q4: 4,
+  q4f16: 2,
+  int8: 1,
+  uint8: 1,
+  q8: 1,
+};
+if (!(MODEL_DTYPES as readonly string[]).includes(dtype)) throw new Error(`expected --dtype ${MODEL_DTYPES.join('|')}`);
+const dir = path.resolve(values.model ?? (dtype === 'fp32' ? '.models/bench' : `.models/bench-${dtype}`));
 const threads = Number(values.threads);
 const maxNew = Number(values['max-new']);
 const lengths = values.prompts!.split(',').map(Number);
@@ -39,7 +57,7 @@ const repeat = Number(values.repeat);
 
 if (!existsSync(path.join(dir, 'config.json'))) {
   console.error(`making the bench model in ${dir} ...`);
-  await makeModel({ size: 'bench', out: dir, log: (l) => console.error(l) });
+  await makeModel({ size: 'bench', out: dir, dtypes: [dtype], log: (l) => console.error(l) });
 }
 
 // The same prompt ids for every engine: natural-ish text, BOS first, cut to the exact length.
@@ -59,7 +77,10 @@ for (const [i, p] of prompts.entries())
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'tokmeter-bench-'));
 const jobFile = path.join(work, 'job.json');
-writeFileSync(jobFile, JSON.stringify({ dir, threads, maxNew, prompts, floorSteps: Number(values['floor-steps']) }));
+writeFileSync(
+  jobFile,
+  JSON.stringify({ dir, dtype, threads, maxNew, prompts, floorSteps: Number(values['floor-steps']) }),
+);
 
 interface Row {
   promptTokens: number;
@@ -74,7 +95,13 @@ interface Row {
   runMsPerDecodeStep?: number;
   tokens?: number[];
 }
-function child(file: string): { engine: string; loadMs?: number; results: Row[] } {
+function child(file: string): {
+  engine: string;
+  loadMs?: number;
+  weightBytes?: number;
+  gbPerS?: number;
+  results: Row[];
+} {
   const t0 = performance.now();
   const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, file), jobFile], {
     encoding: 'utf8',
@@ -90,11 +117,12 @@ try {
   const want = (name: string): boolean => !only || only.includes(name);
   // Engines alternate, `repeat` rounds; each keeps its best round per prompt (a shared machine only adds noise,
   // never speed), so one engine is not penalised for running while a neighbour compiles.
-  type Out = { engine: string; loadMs?: number; results: Row[] };
+  type Out = { engine: string; loadMs?: number; weightBytes?: number; results: Row[] };
   const best = (a: Out | undefined, b: Out): Out => {
     if (!a) return b;
     return {
       engine: a.engine,
+      ...(a.weightBytes !== undefined ? { weightBytes: a.weightBytes } : {}),
       loadMs: Math.min(a.loadMs ?? Infinity, b.loadMs ?? Infinity),
       results: a.results.map((r, i) => {
         const o = b.results[i]!;
@@ -105,6 +133,7 @@ try {
     };
   };
   let tm: Out | undefined, tj: Out | undefined, floor: Out | undefined;
+  const bandwidth = want('bandwidth') ? (child('bandwidth-child.ts').gbPerS ?? NaN) : NaN;
   for (let round = 0; round < repeat; round++) {
     if (want('tokmeter')) tm = best(tm, child('tokmeter-child.ts'));
     if (want('transformers')) tj = best(tj, child('transformers-child.ts'));
@@ -115,9 +144,21 @@ try {
   console.log(
     `\nbench/generate — ${path.basename(dir)} (${dir}), ${threads} threads, ${maxNew} new tokens, greedy, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`,
   );
-  console.log(`load: tokmeter ${f(tm?.loadMs, 0)} ms, transformers.js ${f(tj?.loadMs, 0)} ms\n`);
+  console.log(`load: tokmeter ${f(tm?.loadMs, 0)} ms, transformers.js ${f(tj?.loadMs, 0)} ms`);
+  // Decode reads every weight once per step, except the embedding table, of which a Gather reads one row: the
+  // bandwidth floor in steps/s at batch 1 is bandwidth / (file bytes - embedding table).
+  const config = JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8')) as Record<string, number>;
+  const embeddingBytes = config.vocab_size! * config.hidden_size! * EMBEDDING_ELEMENT_BYTES[dtype];
+  const stepBytes = tm?.weightBytes ? tm.weightBytes - embeddingBytes : NaN;
+  const bwFloor = (bandwidth * 1e9) / stepBytes;
+  const mib = (n: number | undefined): string => f(n === undefined ? NaN : n / 2 ** 20);
   console.log(
-    'prompt | TTFT ms tokmeter / tfjs (ratio) | decode tok/s tokmeter / tfjs (ratio) | ORT floor steps/s | tokmeter step: ms, in Run ms, outside Run',
+    `dtype ${dtype}: file ${mib(tm?.weightBytes)} MiB (+ external data), read per decode step ${mib(stepBytes)} MiB ` +
+      `(all but the embedding table's ${mib(embeddingBytes)} MiB); memory bandwidth ${f(bandwidth)} GB/s ` +
+      `(one-thread memcpy) => bandwidth floor ${f(bwFloor)} tok/s (file bytes: ${f((bandwidth * 1e9) / (tm?.weightBytes ?? NaN))})\n`,
+  );
+  console.log(
+    'prompt | TTFT ms tokmeter / tfjs (ratio) | decode tok/s tokmeter / tfjs (ratio) | % of bandwidth floor | ORT floor steps/s | tokmeter step: ms, in Run ms, outside Run',
   );
   for (let i = 0; i < prompts.length; i++) {
     const a = tm?.results[i];
@@ -126,7 +167,7 @@ try {
     const ratio = (x?: number, y?: number): string => (x && y ? (x / y).toFixed(2) + 'x' : '-');
     console.log(
       `${String(lengths[i]).padStart(6)} | ${f(a?.ttftMs, 0)} / ${f(b?.ttftMs, 0)} (${ratio(b?.ttftMs, a?.ttftMs)} faster) | ` +
-        `${f(a?.decodeTokPerS)} / ${f(b?.decodeTokPerS)} (${ratio(a?.decodeTokPerS, b?.decodeTokPerS)}) | ${f(c?.stepsPerS)} | ` +
+        `${f(a?.decodeTokPerS)} / ${f(b?.decodeTokPerS)} (${ratio(a?.decodeTokPerS, b?.decodeTokPerS)}) | ${f(((a?.decodeTokPerS ?? NaN) / bwFloor) * 100, 0)}% | ${f(c?.stepsPerS)} | ` +
         `${f(a?.decodeStepMs, 2)}, ${f(a?.runMsPerDecodeStep, 2)}, ${a?.outsideRunShare === undefined ? '-' : (a.outsideRunShare * 100).toFixed(2) + '%'}` +
         ` (engine-side: ${a?.outsideRunShareEngine === undefined ? '-' : (a.outsideRunShareEngine * 100).toFixed(2) + '%'}, gap ${f(a?.gapMsPerStep, 3)} ms)`,
     );

@@ -3,20 +3,22 @@
  * The in-Run share comes from the engine's own counters of one-token (decode) steps.
  */
 import { readFileSync } from 'node:fs';
-import { Model } from '../../src/model/index.js';
+import { Model, type ModelDtype } from '../../src/model/index.js';
 
 interface Job {
   dir: string;
   threads: number;
   maxNew: number;
   prompts: number[][];
+  dtype: ModelDtype;
 }
 const job = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as Job;
 const now = (): number => performance.now();
 
 const t0 = now();
-const model = await Model.load(job.dir, { threads: job.threads });
+const model = await Model.load(job.dir, { threads: job.threads, dtype: job.dtype });
 const loadMs = now() - t0;
+const weightBytes = model.info.fileBytes;
 const greedy = { temperature: 0, eosTokenIds: [] as number[] };
 await model.generate({ tokens: job.prompts[0]!.slice(0, 8) }, { ...greedy, maxNewTokens: 4 }).result; // warm-up
 
@@ -52,4 +54,4 @@ for (const ids of job.prompts) {
   });
 }
 await model.dispose();
-process.stdout.write(JSON.stringify({ engine: 'tokmeter', loadMs, results }) + '\n');
+process.stdout.write(JSON.stringify({ engine: 'tokmeter', loadMs, weightBytes, results }) + '\n');

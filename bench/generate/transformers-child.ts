@@ -4,19 +4,20 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Tensor } from '@huggingface/transformers';
-import { loadCausalLm, promptTensors } from '../../scripts/transformers-offline.js';
+import { loadCausalLm, promptTensors, type PeerDtype } from '../../scripts/transformers-offline.js';
 
 interface Job {
   dir: string;
   threads: number;
   maxNew: number;
   prompts: number[][];
+  dtype: PeerDtype;
 }
 const job = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as Job;
 const now = (): number => performance.now();
 
 const t0 = now();
-const model = await loadCausalLm(job.dir, { threads: job.threads });
+const model = await loadCausalLm(job.dir, { threads: job.threads, dtype: job.dtype });
 const loadMs = now() - t0;
 
 async function generate(ids: number[], maxNew: number, times: number[]): Promise<number[]> {

@@ -26,7 +26,10 @@ interface MakeFlags {
   force?: boolean;
   tokenizer?: string;
   context?: number;
-  dtype: string;
+  dtype?: string;
+  dtypes?: string;
+  q4BlockSize?: number;
+  q4ZeroPoints?: boolean;
   quiet?: boolean;
 }
 
@@ -45,7 +48,10 @@ export function registerMakeModel(program: Command): void {
         .join(', ')})`,
     )
     .option('--context <n>', 'context length (max_position_embeddings)', intArg(2))
-    .option('--dtype <list>', `ONNX files to write: ${MODEL_DTYPES.join(',')} (comma-separated)`, 'fp32')
+    .option('--dtype <list>', `ONNX files to write: ${MODEL_DTYPES.join(',')} (comma-separated; default fp32)`)
+    .option('--dtypes <list>', 'the same as --dtype')
+    .option('--q4-block-size <n>', '4-bit files: values per quantization block (32 or 128; default 32)', intArg(16))
+    .option('--q4-zero-points', '4-bit files: asymmetric blocks with zero points (default: symmetric)')
     .option('-q, --quiet', 'no progress lines')
     .action(
       action('make-model', async (f: MakeFlags) => {
@@ -54,10 +60,12 @@ export function registerMakeModel(program: Command): void {
         if (f.tokenizer !== undefined && !(TOKENIZERS as readonly string[]).includes(f.tokenizer)) {
           throw new Error(`expected --tokenizer ${TOKENIZERS.join('|')}, got ${JSON.stringify(f.tokenizer)}`);
         }
-        const dtypes = f.dtype.split(',');
+        if (f.dtype !== undefined && f.dtypes !== undefined) throw new Error('pass --dtype or --dtypes, not both');
+        const list = f.dtype ?? f.dtypes ?? 'fp32';
+        const dtypes = list.split(',');
         for (const d of dtypes) {
           if (!(MODEL_DTYPES as readonly string[]).includes(d))
-            throw new Error(`expected --dtype to list ${MODEL_DTYPES.join('|')}, got ${JSON.stringify(f.dtype)}`);
+            throw new Error(`expected --dtype to list ${MODEL_DTYPES.join('|')}, got ${JSON.stringify(list)}`);
         }
         const opts: MakeModelOptions = {
           out: f.out,
@@ -67,6 +75,8 @@ export function registerMakeModel(program: Command): void {
           ...(f.seed !== undefined ? { seed: f.seed } : {}),
           tokenizer: (f.tokenizer as TokenizerName | undefined) ?? DEFAULT_TOKENIZER[f.size as SizeName],
           ...(f.context !== undefined ? { context: f.context } : {}),
+          ...(f.q4BlockSize !== undefined ? { q4BlockSize: f.q4BlockSize } : {}),
+          ...(f.q4ZeroPoints ? { q4ZeroPoints: true } : {}),
           ...(f.quiet ? {} : { log: (line: string) => process.stderr.write(`${line}\n`) }),
         };
         await makeModel(opts);

@@ -1,6 +1,7 @@
 /** `tokmeter serve`: the OpenAI-compatible server over one model folder. */
 import type { Command } from 'commander';
 import { startServer, type RunningServer, type StartOptions } from '../server/index.js';
+import type { ModelDtype } from '../model/index.js';
 import { action, deviceArg, intArg, onceSignal } from './util.js';
 
 export interface ServeFlags {
@@ -14,6 +15,7 @@ export interface ServeFlags {
   keys?: string;
   prices?: string;
   threads?: number;
+  dtype?: ModelDtype;
   device?: 'cpu' | 'cuda';
   deviceId?: number;
   maxBatch?: number;
@@ -52,6 +54,7 @@ export function serveOptions(f: ServeFlags): StartOptions {
     ...(f.keys !== undefined ? { keys: f.keys } : {}),
     ...(f.prices !== undefined ? { prices: f.prices } : {}),
     ...(f.threads !== undefined ? { threads: f.threads } : {}),
+    ...(f.dtype !== undefined ? { dtype: f.dtype } : {}),
     ...(f.device !== undefined ? { device: f.device } : {}),
     ...(f.deviceId !== undefined ? { deviceId: f.deviceId } : {}),
     ...(f.maxBatch !== undefined ? { maxBatch: f.maxBatch } : {}),
@@ -111,6 +114,7 @@ export function registerServe(program: Command): void {
     .option('--keys <file>', 'API keys file (sha256 hashes → tenants with limits); without it the server is open')
     .option('--prices <file>', 'price table JSON; without it the model is priced at 0')
     .option('--threads <n>', 'ONNX Runtime threads', intArg(1, 1024))
+    .option('--dtype <dtype>', 'which onnx/model*.onnx to load: fp32 (default), fp16, q4, q4f16, int8, uint8, q8')
     .option('--device <device>', "'cpu' (default) or 'cuda' (KV cache and sampling on the GPU)", deviceArg)
     .option('--device-id <n>', 'CUDA device index (with --device cuda)', intArg(0, 1024))
     .option('--max-batch <n>', 'generations stepped together (continuous batching; default 16)', intArg(1, 1024))

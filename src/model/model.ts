@@ -179,6 +179,11 @@ function modelAddon(): NativeModelApi {
 
 /** What the engine reports about a loaded model, plus how its tokenizer covers the model's vocabulary. */
 export interface ModelInfo extends NativeModelInfo {
+  /**
+   * Which file was loaded (the load option dtype, transformers.js's name). Its weight bytes are `fileBytes`: the
+   * .onnx file plus its external data, what each decode step streams from memory.
+   */
+  dtype: ModelDtype;
   /** The tokenizer's vocabulary size (largest id + 1); at most `vocabSize`, the model's (its logits). */
   tokenizerVocabSize: number;
   /**
@@ -210,12 +215,14 @@ export class Model {
     eos: number[],
     detok: DetokenizerSource,
     sampling: SamplingDefaults | undefined,
+    dtype: ModelDtype,
   ) {
     this.#native = native;
     this.#sampling = sampling;
     this.name = name;
     this.info = Object.freeze({
       ...native.info(),
+      dtype,
       tokenizerVocabSize: tokenizer.vocabSize,
       maskedTokens: native.maskedTokens(Tokenizer.nativeHandle(tokenizer)),
     });
@@ -330,7 +337,7 @@ export class Model {
         config.native.eosTokenIds && config.native.eosTokenIds.length > 0
           ? config.native.eosTokenIds
           : [...tokenizer!.eosTokenIds];
-      return new Model(native!, config.name, tokenizer!, eos, detok, config.sampling);
+      return new Model(native!, config.name, tokenizer!, eos, detok, config.sampling, dtype);
     } catch (err) {
       tokenizer?.dispose();
       detok?.dispose();

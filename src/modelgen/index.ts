@@ -5,6 +5,8 @@
  *   DIR/onnx/model.onnx  (+ onnx/model.onnx_data when weights are stored externally)
  *   DIR/onnx/model_fp16.onnx (+ _data)  with dtypes ['fp16'] (fp16 weights, KV cache and logits; computing in
  *                                       fp32, or in fp16 like a real fp16 export with compute 'fp16')
+ *   DIR/onnx/model_q4.onnx, model_q4f16.onnx, model_int8.onnx, model_uint8.onnx, model_quantized.onnx
+ *                                       quantized from the same fp32 weights (quantize.ts)
  *
  * with seeded random weights: the same options and seed give byte-identical files. The folder is written to a
  * temporary sibling directory and renamed into place, so a reader never sees a half-written model.
@@ -13,12 +15,14 @@ import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writ
 import { basename, dirname, join, resolve } from 'node:path';
 import { encodeModel, GraphBuilder } from './onnx-builder.js';
 import { buildLlamaGraph, countParameters, LLAMA_ATTENTIONS, type LlamaAttention, type LlamaSpec } from './llama.js';
+import { validateQuantSpec, type Q4Spec } from './quantize.js';
 import { SIZE_PRESETS, SIZES, type SizeName } from './sizes.js';
 import { loadTokenizerInfo, TOKENIZERS, type TokenizerName } from './tokenizers.js';
 
 export { SIZES, SIZE_PRESETS, type SizeName } from './sizes.js';
 export { TOKENIZERS, type TokenizerName } from './tokenizers.js';
 export { countParameters, LLAMA_ATTENTIONS, type LlamaAttention, type LlamaSpec } from './llama.js';
+export type { QuantSpec } from './quantize.js';
 
 export const OPSET = 17;
 export const IR_VERSION = 8;
@@ -67,6 +71,14 @@ export interface MakeModelOptions {
    * Both files hold the same seeded weights (fp16 rounded from fp32).
    */
   dtypes?: ModelDtype[];
+  /** 4-bit files (q4, q4f16): values per block along K, 32 (default) or 128 (any power of two >= 16). */
+  q4BlockSize?: number;
+  /** 4-bit files: asymmetric blocks with zero points (default false: symmetric, no zero_points input). */
+  q4ZeroPoints?: boolean;
+  /** 4-bit files: MatMulNBits accuracy_level (0-4); default: not written. */
+  q4AccuracyLevel?: number;
+  /** 8-bit files (int8, uint8, q8): a scale per output column instead of per tensor (default false). */
+  int8PerChannel?: boolean;
   /**
    * Arithmetic of onnx/model_fp16.onnx. 'fp32' (default; today's files, byte for byte): each fp16 weight behind a
    * Cast to fp32, which ONNX Runtime folds at load, so the model computes (and keeps its weights resident) in fp32.
@@ -79,11 +91,20 @@ export interface MakeModelOptions {
   log?: (line: string) => void;
 }
 
-export const MODEL_DTYPES = ['fp32', 'fp16'] as const;
+export const MODEL_DTYPES = ['fp32', 'fp16', 'q4', 'q4f16', 'int8', 'uint8', 'q8'] as const;
 export type ModelDtype = (typeof MODEL_DTYPES)[number];
 export const MODEL_COMPUTES = ['fp32', 'fp16'] as const;
 export type ModelCompute = (typeof MODEL_COMPUTES)[number];
-const ONNX_FILE: Record<ModelDtype, string> = { fp32: 'model.onnx', fp16: 'model_fp16.onnx' };
+/** File names by transformers.js dtype (its DEFAULT_DTYPE_SUFFIX_MAPPING: q8 is `_quantized`). */
+export const ONNX_FILE: Record<ModelDtype, string> = {
+  fp32: 'model.onnx',
+  fp16: 'model_fp16.onnx',
+  q4: 'model_q4.onnx',
+  q4f16: 'model_q4f16.onnx',
+  int8: 'model_int8.onnx',
+  uint8: 'model_uint8.onnx',
+  q8: 'model_quantized.onnx',
+};
 
 export interface ModelConfig {
   architectures: string[];
@@ -122,6 +143,11 @@ export interface ModelConfig {
     opset: number;
     /** Present only when model_fp16.onnx computes in fp16 (compute 'fp16'); absent means fp32 compute. */
     compute?: 'fp16';
+    /** Present only with quantized files: how they were quantized. */
+    quantization?: {
+      q4?: { block_size: number; zero_points: boolean; accuracy_level?: number };
+      int8?: { per_channel: boolean };
+    };
   };
 }
 
@@ -209,6 +235,17 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
     throw new RangeError("compute 'fp16' applies to onnx/model_fp16.onnx: add 'fp16' to dtypes");
   }
 
+  const q4: Q4Spec = {
+    bits: 4,
+    blockSize: options.q4BlockSize ?? 32,
+    zeroPoints: options.q4ZeroPoints ?? false,
+    ...(options.q4AccuracyLevel !== undefined ? { accuracyLevel: options.q4AccuracyLevel } : {}),
+  };
+  validateQuantSpec(q4);
+  const perChannel = options.int8PerChannel ?? false;
+  const hasQ4 = dtypes.includes('q4') || dtypes.includes('q4f16');
+  const hasQ8 = dtypes.some((d) => d === 'int8' || d === 'uint8' || d === 'q8');
+
   if (!external && parameters * 4 > INLINE_LIMIT_BYTES) {
     throw new RangeError(
       `${parameters} fp32 weights do not fit in one protobuf file (2 GiB limit); use externalData (--external-data)`,
@@ -246,7 +283,7 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
     torch_dtype: 'float32',
     use_cache: true,
     'transformers.js_config': {
-      dtype: dtypes.includes('fp32') ? 'fp32' : 'fp16',
+      dtype: dtypes.includes('fp32') ? 'fp32' : dtypes[0],
       ...(external ? { use_external_data_format: Object.fromEntries(dtypes.map((d) => [ONNX_FILE[d], 1])) } : {}),
     },
     tokmeter_modelgen: {
@@ -260,6 +297,22 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
       dtypes,
       opset: OPSET,
       ...(compute === 'fp16' ? { compute: 'fp16' as const } : {}),
+      ...(hasQ4 || hasQ8
+        ? {
+            quantization: {
+              ...(hasQ4
+                ? {
+                    q4: {
+                      block_size: q4.blockSize,
+                      zero_points: q4.zeroPoints,
+                      ...(q4.accuracyLevel !== undefined ? { accuracy_level: q4.accuracyLevel } : {}),
+                    },
+                  }
+                : {}),
+              ...(hasQ8 ? { int8: { per_channel: perChannel } } : {}),
+            },
+          }
+        : {}),
     },
   };
   const generationConfig = {
@@ -272,15 +325,7 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
   try {
     mkdirSync(join(tmp, 'onnx'), { recursive: true });
     for (const dtype of dtypes) {
-      const fileSpec: LlamaSpec =
-        dtype === 'fp16'
-          ? {
-              ...spec,
-              kvDtype: 'float16',
-              weightDtype: 'float16',
-              ...(compute === 'fp16' ? { computeDtype: 'float16' as const } : {}),
-            }
-          : { ...spec, weightDtype: 'float32' };
+      const fileSpec = fileSpecFor(spec, dtype, compute, q4, perChannel);
       writeOnnx(join(tmp, 'onnx'), ONNX_FILE[dtype], fileSpec, seed, external, parameters);
     }
     writeFileSync(join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
@@ -312,9 +357,36 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
   log(
     `model: ${config.tokmeter_modelgen.size}, ${formatCount(parameters)} parameters, ${spec.numLayers} layers, hidden ${spec.hiddenSize}, ` +
       `${spec.numHeads} heads / ${spec.numKvHeads} KV heads x ${spec.headDim}, vocab ${spec.vocabSize} (${tok.package}), ` +
-      `${spec.attention === 'gqa' ? 'GroupQueryAttention, ' : ''}files ${dtypes.join('+')}${compute === 'fp16' ? ' (fp16 file computes in fp16)' : ''}, KV ${dtypes.includes('fp32') ? spec.kvDtype : 'float16'}, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      `${spec.attention === 'gqa' ? 'GroupQueryAttention, ' : ''}files ${dtypes.join('+')}${compute === 'fp16' ? ' (fp16 file computes in fp16)' : ''}, KV ${dtypes.some((d) => d !== 'fp16' && d !== 'q4f16') ? spec.kvDtype : 'float16'}, ${formatBytes(bytes)} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );
   return { dir: out, config, parameters, bytes, files };
+}
+
+/**
+ * The graph of one file: fp16 (fp16 weights, KV and logits), q4 (MatMulNBits, fp32 elsewhere), q4f16 (MatMulNBits
+ * in an fp16 graph, as a real fp16 export quantized), int8 / uint8 / q8 (quantize_dynamic; q8, transformers.js's
+ * model_quantized.onnx, has uint8 weights as the uint8 file).
+ */
+function fileSpecFor(spec: LlamaSpec, dtype: ModelDtype, compute: ModelCompute, q4: Q4Spec, perChannel: boolean) {
+  const half = { kvDtype: 'float16' as const, weightDtype: 'float16' as const };
+  switch (dtype) {
+    case 'fp16':
+      return { ...spec, ...half, ...(compute === 'fp16' ? { computeDtype: 'float16' as const } : {}) };
+    case 'q4':
+      return { ...spec, weightDtype: 'float32' as const, quant: q4 };
+    case 'q4f16':
+      return { ...spec, ...half, computeDtype: 'float16' as const, quant: q4 };
+    case 'int8':
+    case 'uint8':
+    case 'q8':
+      return {
+        ...spec,
+        weightDtype: 'float32' as const,
+        quant: { bits: 8 as const, signed: dtype === 'int8', perChannel },
+      };
+    default:
+      return { ...spec, weightDtype: 'float32' as const };
+  }
 }
 
 /** Builds one decoder graph and writes `dir/fileName` (and `fileName_data` when external). */

@@ -35,6 +35,7 @@
 import { DataType, GraphBuilder, type DataTypeValue } from './onnx-builder.js';
 import { toHalfArray } from './half.js';
 import { Prng, uniformBoundForStd } from './prng.js';
+import { quantizedGather, quantizedMatMul, validateQuantSpec, type QuantSpec } from './quantize.js';
 
 /** What a padding id adds to its logit (paddingFrom): more than any real id's logit reaches. */
 export const PADDING_SCORE = 1000;
@@ -83,6 +84,14 @@ export interface LlamaSpec {
    * The op takes no mask: it assumes each row's valid keys are its first seqlens_k + 1 (right padding).
    */
   attention?: LlamaAttention;
+  /**
+   * Quantized linear layers and LM head (quantize.ts has the operators and the math), from the same fp32 draws:
+   * 4 bits: com.microsoft MatMulNBits, with fp32 weights elsewhere (q4) or in an fp16 graph (q4f16: weightDtype
+   * and computeDtype 'float16', fp16 scales); the embedding stays a float Gather, as in onnx-community's q4 files.
+   * 8 bits (fp32 weights and compute only): quantize_dynamic's DynamicQuantizeLinear + MatMulInteger, and the
+   * embedding table quantized behind a DequantizeLinear. Absent: float MatMuls.
+   */
+  quant?: QuantSpec;
 }
 
 export const LLAMA_ATTENTIONS = ['standard', 'gqa'] as const;
@@ -136,6 +145,14 @@ export function validateSpec(s: LlamaSpec): void {
   if (s.computeDtype === 'float16' && (s.weightDtype !== 'float16' || s.kvDtype !== 'float16')) {
     throw new RangeError("computeDtype 'float16' needs weightDtype and kvDtype 'float16'");
   }
+  if (s.quant) {
+    validateQuantSpec(s.quant);
+    if (s.quant.bits === 8 && s.weightDtype === 'float16')
+      throw new RangeError('8-bit quantization takes fp32 weights');
+    if (s.quant.bits === 4 && s.weightDtype === 'float16' && s.computeDtype !== 'float16') {
+      throw new RangeError("4-bit quantization with fp16 weights computes in fp16 (computeDtype 'float16')");
+    }
+  }
   if (s.attention !== undefined && !(LLAMA_ATTENTIONS as readonly string[]).includes(s.attention)) {
     throw new TypeError(`expected attention to be one of ${LLAMA_ATTENTIONS.join(', ')}, got ${String(s.attention)}`);
   }
@@ -173,6 +190,14 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
       castToFloat,
     );
   const normWeight = (name: string): string => store(name, [H], rng.fillUniform(new Float32Array(H), 0.2, 1));
+  const quant = s.quant;
+  const sharedQuantizedInputs = new Map<string, string[]>();
+  /** x @ W for a [fanIn, fanOut] weight drawn with `std`: a MatMul, or its quantized form. */
+  const linear = (x: string, name: string, dims: [number, number], std: number, output?: string): string => {
+    if (!quant) return g.op('MatMul', [x, weight(name, dims, std)], {}, output);
+    const w = rng.fillUniform(new Float32Array(dims[0] * dims[1]), uniformBoundForStd(std));
+    return quantizedMatMul(g, x, name, w, dims[0], dims[1], quant, halfCompute, sharedQuantizedInputs, output);
+  };
 
   // ---- inputs
   const inputIds = g.input('input_ids', DataType.INT64, ['batch_size', 'sequence_length']);
@@ -353,39 +378,44 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
 
   // ---- decoder
   // fp16 weights, fp32 compute: gather from the fp16 table, then Cast the rows (no fp32 copy of the whole table).
-  const embedTokens = weight('model.embed_tokens.weight', [s.vocabSize, H], 1, false);
-  let x = g.op('Gather', [embedTokens, inputIds], { axis: 0 }); // [B, S, H]
+  let x: string;
+  if (quant?.bits === 8) {
+    const table = rng.fillUniform(new Float32Array(s.vocabSize * H), uniformBoundForStd(1));
+    x = quantizedGather(g, 'model.embed_tokens.weight', table, s.vocabSize, H, quant.signed, inputIds);
+  } else {
+    const embedTokens = weight('model.embed_tokens.weight', [s.vocabSize, H], 1, false);
+    x = g.op('Gather', [embedTokens, inputIds], { axis: 0 }); // [B, S, H]
+  }
   if (halfWeights && !halfCompute) x = g.op('Cast', [x], { to: DataType.FLOAT });
 
   for (let i = 0; i < s.numLayers; i++) {
     const p = `model.layers.${i}`;
     const h = rmsNorm(x, normWeight(`${p}.input_layernorm.weight`));
-    const q = rope(toHeads(g.op('MatMul', [h, weight(`${p}.self_attn.q_proj.weight`, [H, nH * D], qkStd)]), nH));
-    const k = rope(toHeads(g.op('MatMul', [h, weight(`${p}.self_attn.k_proj.weight`, [H, nKV * D], qkStd)]), nKV));
-    const v = g.op('MatMul', [h, weight(`${p}.self_attn.v_proj.weight`, [H, nKV * D], 1 / Math.sqrt(H))]);
+    const q = rope(toHeads(linear(h, `${p}.self_attn.q_proj.weight`, [H, nH * D], qkStd), nH));
+    const k = rope(toHeads(linear(h, `${p}.self_attn.k_proj.weight`, [H, nKV * D], qkStd), nKV));
+    const v = linear(h, `${p}.self_attn.v_proj.weight`, [H, nKV * D], 1 / Math.sqrt(H));
     const merged = gqa ? groupQueryAttention(i, q, k, v) : standardAttention(i, q, k, toHeads(v, nKV));
-    const attnOut = g.op('MatMul', [
-      merged,
-      weight(`${p}.self_attn.o_proj.weight`, [nH * D, H], 1 / Math.sqrt(nH * D)),
-    ]);
+    const attnOut = linear(merged, `${p}.self_attn.o_proj.weight`, [nH * D, H], 1 / Math.sqrt(nH * D));
     x = g.op('Add', [x, attnOut]);
 
     const h2 = rmsNorm(x, normWeight(`${p}.post_attention_layernorm.weight`));
-    const gate = g.op('MatMul', [h2, weight(`${p}.mlp.gate_proj.weight`, [H, s.intermediateSize], 1 / Math.sqrt(H))]);
-    const up = g.op('MatMul', [h2, weight(`${p}.mlp.up_proj.weight`, [H, s.intermediateSize], 1 / Math.sqrt(H))]);
+    const gate = linear(h2, `${p}.mlp.gate_proj.weight`, [H, s.intermediateSize], 1 / Math.sqrt(H));
+    const up = linear(h2, `${p}.mlp.up_proj.weight`, [H, s.intermediateSize], 1 / Math.sqrt(H));
     const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]); // SiLU(gate) * up
-    const down = g.op('MatMul', [
-      act,
-      weight(`${p}.mlp.down_proj.weight`, [s.intermediateSize, H], 1 / Math.sqrt(s.intermediateSize)),
-    ]);
+    const down = linear(act, `${p}.mlp.down_proj.weight`, [s.intermediateSize, H], 1 / Math.sqrt(s.intermediateSize));
     x = g.op('Add', [x, down]);
   }
 
   const final = rmsNorm(x, normWeight('model.norm.weight'));
-  const lmHead = weight('lm_head.weight', [H, s.vocabSize], 1 / Math.sqrt(H));
   const padded = s.paddingFrom !== undefined && s.paddingFrom < s.vocabSize;
   const cast = halfWeights && !halfCompute;
-  let scores = g.op('MatMul', [final, lmHead], {}, padded || cast ? undefined : 'logits');
+  let scores = linear(
+    final,
+    'lm_head.weight',
+    [H, s.vocabSize],
+    1 / Math.sqrt(H),
+    padded || cast ? undefined : 'logits',
+  );
   if (padded) {
     const bias = new Float32Array(s.vocabSize).fill(PADDING_SCORE, s.paddingFrom);
     scores = g.op('Add', [scores, store('lm_head.padding_bias', [s.vocabSize], bias)], {}, cast ? undefined : 'logits');

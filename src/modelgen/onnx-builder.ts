@@ -22,6 +22,8 @@ export type OnnxModelProto = InstanceType<typeof onnx.ModelProto>;
 /** ONNX element types this builder writes. Values are `onnx.TensorProto.DataType`. */
 export const DataType = {
   FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
   INT32: 6,
   INT64: 7,
   BOOL: 9,
@@ -45,7 +47,7 @@ export interface ExternalDataTarget {
   alignment?: number;
 }
 
-type InitData = Float32Array | BigInt64Array | Int32Array | Uint16Array | Uint8Array;
+type InitData = Float32Array | BigInt64Array | Int32Array | Uint16Array | Uint8Array | Int8Array;
 
 export class GraphBuilder {
   private readonly nodes: InstanceType<typeof onnx.NodeProto>[] = [];

@@ -45,6 +45,7 @@ export interface NativeLoadModelOptions {
 
 export interface NativeModelInfo {
   file: string;
+  /** Bytes of the loaded .onnx file and its external data (`<file>_data*`). */
   fileBytes: number;
   layers: number;
   kvHeads: number;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { recentRecordsForSpec } from '../dashboard/index.js';
 import { TokmeterTypeError } from '../errors.js';
-import { Model } from '../model/index.js';
+import { Model, type ModelDtype } from '../model/index.js';
 import { createRedisServices, type RedisServices } from '../scale/services.js';
 import { Meter, PostgresLedger, PriceTable, SqliteLedger, type Ledger, type SpooledLedger } from '../usage/index.js';
 import { buildApp } from './app.js';
@@ -42,6 +42,8 @@ export interface StartOptions extends HttpTimeouts, ChatLimits {
   /** Price table JSON (src/usage/prices.ts); none = the model at price 0. */
   prices?: string;
   threads?: number;
+  /** Which onnx/model*.onnx of the folder to load, by transformers.js dtype (Model.load dtype; default fp32). */
+  dtype?: ModelDtype;
   /** 'cpu' (default) or 'cuda' (Model.load device; DeviceUnavailableError names what is missing). */
   device?: 'cpu' | 'cuda';
   /** CUDA device index (device 'cuda'). */
@@ -136,6 +138,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     device: o.device ?? 'cpu',
     ...(o.deviceId !== undefined ? { deviceId: o.deviceId } : {}),
     ...(o.threads !== undefined ? { threads: o.threads } : {}),
+    ...(o.dtype !== undefined ? { dtype: o.dtype } : {}),
     ...(o.maxBatch !== undefined ? { maxBatch: o.maxBatch } : {}),
     ...(o.kvCacheBytes !== undefined ? { kvCacheBytes: o.kvCacheBytes } : {}),
     prefixCache: o.prefixCache ?? true,

@@ -104,6 +104,27 @@ describe('make-tiny-model CLI', () => {
     expect(bad.stderr).toContain('expected --compute fp32|fp16, got bf16');
   });
 
+  it('--dtypes writes quantized files with the 4-bit and 8-bit options; a bad block size is an error', async () => {
+    const out = join(root, 'quant');
+    const args = ['--out', out, '--layers', '1', '--dtypes', 'q4,int8', '--q4-block-size', '128', '--q4-zero-points'];
+    const made = await cli([...args, '--int8-per-channel']);
+    expect(made.stderr).toBe('');
+    expect(made.code).toBe(0);
+    expect(readdirSync(join(out, 'onnx')).sort()).toEqual(['model_int8.onnx', 'model_q4.onnx']);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(config.tokmeter_modelgen.quantization).toEqual({
+      q4: { block_size: 128, zero_points: true },
+      int8: { per_channel: true },
+    });
+    const q4 = decodeModel(readFileSync(join(out, 'onnx', 'model_q4.onnx')));
+    const head = q4.graph!.node!.find((n) => n.output![0] === 'logits')!;
+    expect(head.input).toHaveLength(4); // with zero points
+    rmSync(out, { recursive: true });
+    const bad = await cli(['--out', join(root, 'z'), '--dtypes', 'q4', '--q4-block-size', '48']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('power of two');
+  });
+
   it('rejects bad flags with a usage message and exit code 2, and bad shapes with exit code 1', async () => {
     const badSize = await cli(['--out', join(root, 'x'), '--size', 'huge']);
     expect(badSize.code).toBe(2);

@@ -5,20 +5,21 @@
  * A separate process because transformers.js brings its own onnxruntime-node (1.30) and both bindings link
  * libonnxruntime.so.1 by soname: whichever loads second in one process fails with "version VERS_1.xx not found".
  *
- * usage: node --import tsx test/modelgen/transformers-child.ts MODEL_DIR MAX_NEW_TOKENS fp32|fp16 TEXT...
+ * usage: node --import tsx test/modelgen/transformers-child.ts MODEL_DIR MAX_NEW_TOKENS DTYPE TEXT...
+ * DTYPE: fp32, fp16, q4, q4f16, int8, uint8 or q8 (transformers.js's names; q8 loads model_quantized.onnx).
  * A TEXT of the form `chat:MESSAGE` is rendered with the folder's chat template as one user message
  * (add_generation_prompt), the way a chat server would prompt the model.
  */
 import type { Tensor } from '@huggingface/transformers';
-import { loadCausalLm, loadTokenizer } from '../../scripts/transformers-offline.js';
+import { loadCausalLm, loadTokenizer, PEER_DTYPES, type PeerDtype } from '../../scripts/transformers-offline.js';
 
 const [dir, maxNewArg, dtype, ...texts] = process.argv.slice(2);
-if (!dir || !maxNewArg || (dtype !== 'fp32' && dtype !== 'fp16') || texts.length === 0) {
-  console.error('usage: transformers-child.ts MODEL_DIR MAX_NEW_TOKENS fp32|fp16 TEXT...');
+if (!dir || !maxNewArg || !(PEER_DTYPES as readonly string[]).includes(dtype ?? '') || texts.length === 0) {
+  console.error(`usage: transformers-child.ts MODEL_DIR MAX_NEW_TOKENS ${PEER_DTYPES.join('|')} TEXT...`);
   process.exit(2);
 }
 const tokenizer = await loadTokenizer(dir);
-const model = await loadCausalLm(dir, { dtype });
+const model = await loadCausalLm(dir, { dtype: dtype as PeerDtype });
 const results = [];
 for (const text of texts) {
   const enc = text.startsWith('chat:')
