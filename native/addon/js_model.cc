@@ -412,6 +412,7 @@ Napi::Value JsModel::Info(const Napi::CallbackInfo& info) {
   o.Set("kvBytesPerToken", Napi::Number::New(env, static_cast<double>(s.KvBytesPerToken())));
   o.Set("batchable", Napi::Boolean::New(env, h->model->batchable()));
   if (!h->model->batchable()) o.Set("notBatchableReason", h->model->notBatchableReason());
+  if (!h->model->prefixCacheOffReason().empty()) o.Set("prefixCacheOffReason", h->model->prefixCacheOffReason());
   o.Set("device", h->model->device());
   o.Set("deviceName", h->model->deviceName());
   return o;

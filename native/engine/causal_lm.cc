@@ -69,6 +69,16 @@ Ort::MemoryInfo KvMemoryInfo(const CudaDevice* cuda) {
 // attention mask (rows of different lengths are padded with holes the mask marks). ORT's API cannot list nodes, so
 // the op types come from the file (`ops`, onnx_scan.h); they decide the padding (BatchPadding), and a file the scan
 // cannot read to the end is not known to be safe, so it runs one sequence at a time.
+// DynamicQuantizeLinear (dynamic int8/uint8 exports, as onnxruntime's quantize_dynamic writes them) computes one
+// activation scale over its whole input tensor, so a token's logits depend on every other token fed in the same
+// call: other rows of a batch, padding, and a prompt's other chunks. Such graphs are exact only one sequence at a
+// time with the prompt fed whole, as their reference runtimes run them; a prefix-cache hit would reuse KV computed
+// under another prompt's scale.
+constexpr const char* kRowsCoupleReason =
+    "the graph quantizes activations with DynamicQuantizeLinear (one scale per tensor), so a row's logits would "
+    "depend on the other rows of a batch";
+bool RowsCouple(const OnnxOpScan& ops) { return ops.ok() && ops.Has("", "DynamicQuantizeLinear"); }
+
 std::string NotBatchableReason(const GraphSpec& spec, const std::vector<TensorInfo>& inputs, const OnnxOpScan& ops) {
   if (!spec.hasAttentionMask) return "the graph has no attention_mask input";
   const TensorInfo* ids_info = nullptr;
@@ -80,6 +90,7 @@ std::string NotBatchableReason(const GraphSpec& spec, const std::vector<TensorIn
     return std::string("the graph's operators could not be listed (") + OnnxScanStatusName(ops.status) + ": " +
            ops.error + ")";
   }
+  if (RowsCouple(ops)) return std::string(kRowsCoupleReason);
   return "";
 }
 
@@ -173,7 +184,13 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
   // The prefix cache's own bound: what running sequences leave of the KV budget, at most prefixCacheBytes.
   const size_t cache_budget =
       options.prefixCacheBytes > 0 ? std::min(options.prefixCacheBytes, model->kv_budget_) : model->kv_budget_;
-  if (options.prefixCache) model->prefix_cache_ = std::make_unique<PrefixCache>(cache_budget, model->kvMemory());
+  if (options.prefixCache && RowsCouple(ops)) {
+    model->prefix_cache_off_reason_ =
+        "the prefix cache is off: the graph quantizes activations with DynamicQuantizeLinear (one scale per tensor), "
+        "so KV reused from another prompt's prefill would change the tokens";
+  } else if (options.prefixCache) {
+    model->prefix_cache_ = std::make_unique<PrefixCache>(cache_budget, model->kvMemory());
+  }
   return model;
 }
 

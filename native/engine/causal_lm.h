@@ -102,6 +102,8 @@ class CausalLm final : public LanguageModel {
   bool batchable() const noexcept { return not_batchable_reason_.empty(); }
   // Why the model runs one sequence at a time ("" when batchable()).
   const std::string& notBatchableReason() const noexcept { return not_batchable_reason_; }
+  // Why a requested prefix cache was not created ("" when it was, or was not requested).
+  const std::string& prefixCacheOffReason() const noexcept { return prefix_cache_off_reason_; }
   size_t kvBudget() const noexcept { return kv_budget_; }
   size_t batchBytes() const noexcept { return batch_->bytes(); }  // the running batch's KV buffers, allocated
   // Null when loaded without prefixCache.
@@ -140,6 +142,7 @@ class CausalLm final : public LanguageModel {
   Ort::RunOptions batch_run_options_;
   std::chrono::steady_clock::time_point batch_last_end_{};
   std::string not_batchable_reason_;  // "": the graph batches
+  std::string prefix_cache_off_reason_;
   size_t kv_budget_ = 0;
   size_t context_;
   std::string file_;

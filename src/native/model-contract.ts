@@ -65,6 +65,8 @@ export interface NativeModelInfo {
   batchable: boolean;
   /** Present when `batchable` is false: why the model runs one sequence at a time. */
   notBatchableReason?: string;
+  /** Set when `prefixCache: true` was asked for and the graph cannot reuse KV exactly (why); the cache is off. */
+  prefixCacheOffReason?: string;
   /** Where the model runs: 'cpu', or 'cuda' (KV cache and sampling on the GPU). */
   device: 'cpu' | 'cuda';
   /** 'cpu', or the GPU's name. */
