@@ -177,7 +177,9 @@ describe('lifecycle', () => {
     const [r1, r2] = await Promise.all([g1.result, g2.result]);
     expect(r1.finishReason).toBe('abort');
     expect(r2.finishReason).toBe('abort');
-    expect(r2.usage.completionTokens).toBe(0);
+    // g2 may join g1's batch and sample a token before the abort lands: it reports what was processed, short of
+    // its 5 tokens.
+    expect(r2.usage.completionTokens).toBeLessThan(5);
     expect(m.disposed).toBe(true);
     const err = await failure(() => m.generate('Hello'));
     expect(err).toBeInstanceOf(ClosedError);
