@@ -77,15 +77,10 @@ function stringRefs(buf, elf) {
   for (const e of elf.entries) {
     if ([DT.NEEDED, DT.RPATH, DT.RUNPATH].includes(e.tag)) refs.push({ what: `dynamic tag ${e.tag}`, off: e.val });
   }
-  const shoff = Number(buf.readBigUInt64LE(0x28));
-  const shentsize = buf.readUInt16LE(0x3a);
-  const shnum = buf.readUInt16LE(0x3c);
-  for (let i = 0; i < shnum; i++) {
-    const s = shoff + i * shentsize;
-    if (buf.readUInt32LE(s + 4) !== SHT_DYNSYM) continue;
-    const off = Number(buf.readBigUInt64LE(s + 24));
-    const size = Number(buf.readBigUInt64LE(s + 32));
-    for (let p = off; p + 24 <= off + size; p += 24) refs.push({ what: 'a dynamic symbol', off: buf.readUInt32LE(p) });
+  for (const s of sections(buf).filter((x) => x.type === SHT_DYNSYM)) {
+    for (let p = s.offset; p + 24 <= s.offset + s.size; p += 24) {
+      refs.push({ what: 'a dynamic symbol', off: buf.readUInt32LE(p) });
+    }
   }
   return refs;
 }

@@ -79,17 +79,21 @@ function hydrateSymlinks(nativeDir) {
   }
 }
 
+let serverAccount;
+/** The unprivileged account the server runs as when we are root: `postgres` if it exists, else `nobody`. */
+function serverUser() {
+  serverAccount ??= spawnSync('id', ['postgres'], { stdio: 'ignore' }).status === 0 ? 'postgres' : 'nobody';
+  return serverAccount;
+}
+
 /** Runs a command as the unprivileged account the server uses (as itself when not root). */
 function asServerUser(cmd, args, opts = {}) {
   if (process.getuid?.() !== 0) return execFileSync(cmd, args, opts);
-  const user = spawnSync('id', ['postgres'], { stdio: 'ignore' }).status === 0 ? 'postgres' : 'nobody';
-  return execFileSync('runuser', ['-u', user, '--', cmd, ...args], opts);
+  return execFileSync('runuser', ['-u', serverUser(), '--', cmd, ...args], opts);
 }
 
 function chownForServer(dir) {
-  if (process.getuid?.() !== 0) return;
-  const user = spawnSync('id', ['postgres'], { stdio: 'ignore' }).status === 0 ? 'postgres' : 'nobody';
-  execFileSync('chown', ['-R', user, dir]);
+  if (process.getuid?.() === 0) execFileSync('chown', ['-R', serverUser(), dir]);
 }
 
 export function postgresCtl(dir, port, action, bin = fs.readFileSync(path.join(dir, 'bin-dir'), 'utf8')) {

@@ -152,21 +152,6 @@ export function optInt(body: Body, name: string, min: number, max = Number.MAX_S
   return v;
 }
 
-export function optNumber(
-  body: Body,
-  name: string,
-  min: number,
-  max: number,
-  minExclusive = false,
-): number | undefined {
-  const v = body[name];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || (minExclusive ? v <= min : v < min) || v > max) {
-    bad(name, `expected a number in ${minExclusive ? '(' : '['}${min}, ${max}] for '${name}', got ${show(v)}`);
-  }
-  return v;
-}
-
 export function optBool(body: Body, name: string): boolean | undefined {
   const v = body[name];
   if (v === undefined || v === null) return undefined;

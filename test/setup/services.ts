@@ -22,9 +22,12 @@ const started: Started[] = [];
 const skipped: string[] = [];
 
 /** Starts a service; a failure to start is reported like a missing binary, with the reason. */
-async function attempt(name: string, start: () => Promise<Started | null>): Promise<Started | null> {
+async function attempt(name: string, start: () => Promise<Started | null>, missing: string): Promise<Started | null> {
   try {
-    return await start();
+    const s = await start();
+    if (s) started.push(s);
+    else skipped.push(`${name} tests (${missing})`);
+    return s;
   } catch (err) {
     skipped.push(`${name} tests (it failed to start: ${(err as Error).message.split('\n')[0]})`);
     return null;
@@ -33,23 +36,15 @@ async function attempt(name: string, start: () => Promise<Started | null>): Prom
 
 export async function setup(_project: TestProject): Promise<void> {
   if (!process.env.TOKMETER_TEST_PG_URL) {
-    const pg = await attempt('PostgreSQL', startPostgres);
+    const pg = await attempt('PostgreSQL', startPostgres, `no PostgreSQL binaries; install: ${PG_INSTALL_HINT}`);
     if (pg) {
-      started.push(pg);
       process.env.TOKMETER_TEST_PG_URL = pg.url;
       process.env.TOKMETER_TEST_PG_CTL ??= pg.ctl;
-    } else if (!skipped.some((s) => s.startsWith('PostgreSQL'))) {
-      skipped.push(`PostgreSQL tests (no PostgreSQL binaries; install: ${PG_INSTALL_HINT})`);
     }
   }
   if (!process.env.TOKMETER_TEST_REDIS_URL) {
-    const redis = await attempt('Redis', startRedis);
-    if (redis) {
-      started.push(redis);
-      process.env.TOKMETER_TEST_REDIS_URL = redis.url;
-    } else if (!skipped.some((s) => s.startsWith('Redis'))) {
-      skipped.push(`Redis tests (no redis-server; install: ${REDIS_INSTALL_HINT})`);
-    }
+    const redis = await attempt('Redis', startRedis, `no redis-server; install: ${REDIS_INSTALL_HINT}`);
+    if (redis) process.env.TOKMETER_TEST_REDIS_URL = redis.url;
   }
   if (skipped.length > 0) {
     const line = `[services] skipping ${skipped.join('; ')}`;
