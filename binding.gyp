@@ -22,13 +22,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
       "cflags_cc": ["-std=c++20", "-fexceptions", "-frtti", "-fvisibility=hidden", "-fvisibility-inlines-hidden", "-O3"],
-      "libraries": ["<!@(node scripts/fetch-static-libs.mjs --print-ldflags)", "-l:libpcre2-8.a", "-l:libutf8proc.a", "<!@(node scripts/link-flags.cjs)", "-Wl,--exclude-libs,ALL", "-static-libstdc++"],
-      "copies": [
-        {
-          "destination": "<(PRODUCT_DIR)",
-          "files": ["<!(node scripts/fetch-onnxruntime.mjs --print-lib)/libtokmeter-ort.so"]
-        }
-      ]
+      "libraries": ["<!@(node scripts/fetch-static-libs.mjs --print-ldflags)", "-l:libpcre2-8.a", "-l:libutf8proc.a", "<!@(node scripts/link-flags.cjs)", "-Wl,--exclude-libs,ALL", "-static-libstdc++"]
     }
   ]
 }

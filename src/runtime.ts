@@ -5,7 +5,9 @@
  * Search order (first existing file wins):
  *   1. TOKMETER_ORT_LIBRARY — an explicit path to the library file;
  *   2. ONNXRUNTIME_DIR/lib — a folder in the layout of ONNX Runtime's release archives (e.g. a GPU build);
- *   3. beside the loaded `.node` file — the prebuild bundles it there, and source builds copy it there;
+ *   3. beside the loaded `.node` file — the prebuild bundles it there, and the cmake build copies it there (the
+ *      node-gyp build does not: gyp's copies are hard links, and prebuildify strips what lies beside the addon in
+ *      place, which would rewrite the cache's file; a node-gyp build finds the runtime in the cache, 4);
  *   4. the build cache of scripts/fetch-onnxruntime.mjs (~/.cache/tokmeter/onnxruntime-1.29.0/lib).
  *
  * The bundled copy (3 and 4) is `libtokmeter-ort.so`: ONNX Runtime under a private soname, loaded by its path with
