@@ -77,26 +77,40 @@ afterAll(async () => {
   tmp?.cleanup();
 });
 
+/** Starts `count` stalled streaming clients of `extra` body fields; resolves with their request ids. */
+async function stalledClients(
+  count: number,
+  extra: Record<string, unknown> = {},
+): Promise<{ ids: string[]; clients: ChildProcessWithoutNullStreams; exited: Promise<number | null> }> {
+  const body = JSON.stringify({
+    model: server.model.name,
+    prompt: 'Once upon a time',
+    max_tokens: MAX_TOKENS,
+    temperature: 1,
+    stream: true,
+    ...extra,
+  });
+  const port = new URL(server.url).port;
+  const clients = spawn('python3', ['-c', SLOW_CLIENTS, port, String(count), body]);
+  let stderr = '';
+  clients.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => clients.once('exit', resolve));
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: clients.stdout }).once('line', resolve);
+      void exited.then((code) => reject(new Error(`the clients exited (${code}): ${stderr}`)));
+    });
+    return { ids: JSON.parse(line) as string[], clients, exited };
+  } catch (err) {
+    clients.kill();
+    throw err;
+  }
+}
+
 describe.skipIf(!hasPython)('slow SSE readers', () => {
   it('park their sequences, hold bounded memory, and release everything when they go away', async () => {
-    const body = JSON.stringify({
-      model: server.model.name,
-      prompt: 'Once upon a time',
-      max_tokens: MAX_TOKENS,
-      temperature: 1,
-      stream: true,
-    });
-    const port = new URL(server.url).port;
-    const clients: ChildProcessWithoutNullStreams = spawn('python3', ['-c', SLOW_CLIENTS, port, String(CLIENTS), body]);
-    let stderr = '';
-    clients.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => clients.once('exit', resolve));
+    const { ids, clients, exited } = await stalledClients(CLIENTS);
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        createInterface({ input: clients.stdout }).once('line', resolve);
-        void exited.then((code) => reject(new Error(`the clients exited (${code}): ${stderr}`)));
-      });
-      const ids = JSON.parse(line) as string[];
       expect(new Set(ids).size).toBe(CLIENTS);
 
       // Every slot is held by a stalled reader, parked; the other requests wait in the engine's queue.
@@ -137,26 +151,8 @@ describe.skipIf(!hasPython)('slow SSE readers', () => {
 
   it('park every choice of an n > 1 request whose reader stops, and release them when it goes away', async () => {
     const requests = 2;
-    const n = MAX_BATCH / requests;
-    const body = JSON.stringify({
-      model: server.model.name,
-      prompt: 'Once upon a time',
-      max_tokens: MAX_TOKENS,
-      temperature: 1,
-      stream: true,
-      n,
-    });
-    const port = new URL(server.url).port;
-    const clients = spawn('python3', ['-c', SLOW_CLIENTS, port, String(requests), body]);
-    let stderr = '';
-    clients.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => clients.once('exit', resolve));
+    const { ids, clients, exited } = await stalledClients(requests, { n: MAX_BATCH / requests });
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        createInterface({ input: clients.stdout }).once('line', resolve);
-        void exited.then((code) => reject(new Error(`the clients exited (${code}): ${stderr}`)));
-      });
-      const ids = JSON.parse(line) as string[];
       // Every choice of both requests holds a slot and is parked: nothing runs ahead into server memory.
       await expect
         .poll(() => server.model.stats(), { timeout: 120_000, interval: 50 })
