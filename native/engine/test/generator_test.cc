@@ -11,7 +11,7 @@
 
 #include "engine/generator.h"
 #include "engine/scheduler.h"
-#include "test_util.h"
+#include "test/test_util.h"
 
 using namespace tokmeter::engine;
 using namespace std::chrono_literals;
