@@ -264,6 +264,11 @@ TEST(malformed_models_and_documents) {
     d.model = model;
     return d.Text();
   };
+  auto truncated = [&](const std::string& model) {
+    std::string t = doc(model);
+    const std::string from = "\"truncation\":null";
+    return t.replace(t.find(from), from.size(), "\"truncation\":{}");
+  };
   struct Case {
     std::string text;
     const char* code;
@@ -293,8 +298,7 @@ TEST(malformed_models_and_documents) {
        "model.vocab[0][1]: expected a finite number"},
       {doc(R"({"type":"Unigram","vocab":[["a",-1]],"unk_id":3})"), "ERR_TOKENIZER_SPEC",
        "model.unk_id: 3 is not below the vocabulary size 1"},
-      {doc(R"({"type":"Unigram","vocab":[["a",-1]]})").replace("\"truncation\":null", "\"truncation\":{}"),
-       "ERR_TOKENIZER_UNSUPPORTED", "truncation"},
+      {truncated(R"({"type":"Unigram","vocab":[["a",-1]]})"), "ERR_TOKENIZER_UNSUPPORTED", "truncation"},
       {"{\"model\": {\"vocab\": {\"a\": 0}", "ERR_TOKENIZER_SPEC", "tokenizer.json: not valid JSON"},
       {"\xEF\xBB\xBF{}", "ERR_TOKENIZER_SPEC", "not valid JSON"},
       {"[]", "ERR_TOKENIZER_SPEC", "tokenizer.json: expected an object, got an array"},

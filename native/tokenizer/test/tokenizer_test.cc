@@ -358,9 +358,8 @@ TEST(unigram_scores_are_parsed_as_the_reference_parses_them) {
 
 TEST(unigram_viterbi_and_unk_fusing) {
   // The reference's own doc example (tokenizers models/unigram/model.rs, Unigram::encode).
-  auto tok =
-      Unigram(({{"<unk>", 0}, {"a", 0}, {"b", 0}, {"c", 0}, {"d", 0}, {"cd", 1}, {"ab", 2}, {"abc", 5}, {"abcd", 10}},
-               0, false));
+  auto tok = Unigram(
+      {{"<unk>", 0}, {"a", 0}, {"b", 0}, {"c", 0}, {"d", 0}, {"cd", 1}, {"ab", 2}, {"abc", 5}, {"abcd", 10}}, 0, false);
   // abcd | a | cd | xx (two unknown characters fused into one unk)
   CHECK_EQ(Ids(tok->Encode("abcdacdxx", false)), Ids({8, 1, 5, 0}));
   CHECK_EQ(Ids(tok->Encode("", false)), Ids({}));
@@ -374,11 +373,11 @@ TEST(unigram_viterbi_and_unk_fusing) {
 TEST(unigram_ties_keep_the_path_found_first) {
   // ab: "ab" (-2, from offset 0) is found before a+b (-2, last piece from offset 1): ab wins.
   // abc: a+bc (-3, last piece from offset 1) is found before ab+c (-3, from offset 2): a+bc wins.
-  auto tok = Unigram(({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"c", -1}, {"ab", -2}, {"bc", -2}}, 0, false));
+  auto tok = Unigram({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"c", -1}, {"ab", -2}, {"bc", -2}}, 0, false);
   CHECK_EQ(Ids(tok->Encode("ab", false)), Ids({4}));
   CHECK_EQ(Ids(tok->Encode("abc", false)), Ids({1, 5}));
   // A strictly better split still wins.
-  auto tok2 = Unigram(({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"c", -1}, {"ab", -2.5}, {"bc", -1.5}}, 0, false));
+  auto tok2 = Unigram({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"c", -1}, {"ab", -2.5}, {"bc", -1.5}}, 0, false);
   CHECK_EQ(Ids(tok2->Encode("abc", false)), Ids({1, 5}));
   CHECK_EQ(Ids(tok2->Encode("ab", false)), Ids({1, 2}));
 }
@@ -398,7 +397,7 @@ TEST(unigram_segmentation_is_optimal_on_random_strings) {
       pieces.emplace_back(p, -0.25 * static_cast<double>(1 + rng() % 12));
     }
   }
-  auto tok = Unigram((pieces, 0, false));
+  auto tok = Unigram(pieces, 0, false);
   std::function<double(std::string_view)> best = [&](std::string_view w) {
     if (w.empty()) return 0.0;
     double b = -1e300;
@@ -425,7 +424,7 @@ TEST(unigram_segmentation_is_optimal_on_random_strings) {
 TEST(unigram_byte_fallback_duplicates_and_missing_unk) {
   std::vector<std::pair<std::string, double>> p = {
       {"<unk>", 0}, {"a", -1}, {"<0xE2>", -5}, {"<0x82>", -5}, {"<0xAC>", -5}};
-  auto tok = Unigram((p, 0, true));
+  auto tok = Unigram(p, 0, true);
   // "€" (E2 82 AC) is unknown: its bytes; "€€" is one fused unk run: six byte pieces.
   CHECK_EQ(Ids(tok->Encode("a\xE2\x82\xAC", false)), Ids({1, 2, 3, 4}));
   CHECK_EQ(Ids(tok->Encode("\xE2\x82\xAC\xE2\x82\xAC"
@@ -438,13 +437,13 @@ TEST(unigram_byte_fallback_duplicates_and_missing_unk) {
                            false)),
            Ids({0, 1}));
   // Without byte_fallback the bytes are never used.
-  CHECK_EQ(Ids(Unigram((p, 0, false))->Encode("a\xE2\x82\xAC", false)), Ids({1, 0}));
+  CHECK_EQ(Ids(Unigram(p, 0, false)->Encode("a\xE2\x82\xAC", false)), Ids({1, 0}));
   // No unk_id: fine while every character is covered, an error otherwise.
-  auto no_unk = Unigram(({{"a", -1}, {"b", -1}}, std::nullopt, false));
+  auto no_unk = Unigram({{"a", -1}, {"b", -1}}, std::nullopt, false);
   CHECK_EQ(Ids(no_unk->Encode("ab", false)), Ids({0, 1}));
   CHECK_THROWS_CODE(no_unk->Encode("abc", false), "ERR_INVALID_ARGUMENT");
   // A duplicated piece resolves to its later id (and that id's score).
-  auto dup = Unigram(({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"a", -1}}, 0, false));
+  auto dup = Unigram({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"a", -1}}, 0, false);
   CHECK_EQ(Ids(dup->Encode("aba", false)), Ids({3, 2, 3}));
   // Scores must be finite.
   Doc inf;
