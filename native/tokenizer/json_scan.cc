@@ -22,25 +22,10 @@ constexpr int kMaxDepth = 512;
 
 // `s` quoted for a message, like JSON.stringify (quotes, backslashes, control characters), cut after 60 bytes.
 std::string Quote(std::string_view s) {
-  std::string q = "\"";
-  size_t n = 0;
-  for (char c : s) {
-    if (++n > 60) {
-      q += "...";
-      break;
-    }
-    if (c == '"' || c == '\\') {
-      q += '\\';
-      q += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-      q += buf;
-    } else {
-      q += c;
-    }
-  }
-  return q + "\"";
+  if (s.size() <= 60) return Stringify(s);
+  std::string q = Stringify(s.substr(0, 60));
+  q.insert(q.size() - 1, "...");
+  return q;
 }
 
 inline bool IsWs(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tokenizer/decoders/decoder.h"
+#include "tokenizer/json_value.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
 
@@ -83,22 +84,7 @@ namespace tt {
 using namespace tokmeter::tokenizer;
 
 // `s` as a JSON string literal (UTF-8 kept as is; quotes, backslashes and control characters escaped).
-inline std::string J(std::string_view s) {
-  std::string q = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      q += '\\';
-      q += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-      q += buf;
-    } else {
-      q += c;
-    }
-  }
-  return q + "\"";
-}
+inline std::string J(std::string_view s) { return tokmeter::tokenizer::json::Stringify(s); }
 
 // One added_tokens entry.
 inline std::string AddedJson(uint32_t id, std::string_view content, bool special, bool normalized = false,
