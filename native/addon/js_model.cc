@@ -431,6 +431,18 @@ Napi::Value JsModel::Timings(const Napi::CallbackInfo& info) {
   o.Set("decodeForwards", Napi::Number::New(env, static_cast<double>(t.decodeForwards.load())));
   o.Set("decodeGapMs", Napi::Number::New(env, static_cast<double>(t.decodeGapNanos.load()) / 1e6));
   o.Set("decodeRows", Napi::Number::New(env, static_cast<double>(t.decodeRows.load())));
+  auto phase = [&](const char* name, const engine::PhaseCounter& c) {
+    Napi::Object p = Napi::Object::New(env);
+    p.Set("ms", Napi::Number::New(env, static_cast<double>(c.nanos.load()) / 1e6));
+    p.Set("count", Napi::Number::New(env, static_cast<double>(c.count.load())));
+    p.Set("pageFaults", Napi::Number::New(env, static_cast<double>(c.pageFaults.load())));
+    o.Set(name, p);
+  };
+  phase("sequenceAlloc", t.sequenceAlloc);
+  phase("prefixLoad", t.prefixLoad);
+  phase("prefill", t.prefill);
+  phase("prefixStore", t.prefixStore);
+  phase("relayout", t.relayout);
   return o;
 }
 

@@ -1,9 +1,12 @@
 #include "engine/causal_lm.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "engine/batch_kv.h"
 #include "engine/cuda_provider.h"
@@ -59,6 +62,32 @@ uint64_t SinceNanos(std::chrono::steady_clock::time_point start) {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
 }
+
+// Minor page faults of the calling thread so far (first touches of fresh anonymous memory count here).
+uint64_t ThreadMinorFaults() noexcept {
+  rusage usage{};
+  return getrusage(RUSAGE_THREAD, &usage) == 0 ? static_cast<uint64_t>(usage.ru_minflt) : 0;
+}
+
+// Adds the scope's wall time and page faults to a phase counter: two clock reads and two getrusage calls (about a
+// microsecond), cheap next to any phase it measures.
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(PhaseCounter& counter)
+      : counter_(counter), start_(std::chrono::steady_clock::now()), faults_(ThreadMinorFaults()) {}
+  PhaseTimer(const PhaseTimer&) = delete;
+  PhaseTimer& operator=(const PhaseTimer&) = delete;
+  ~PhaseTimer() {
+    counter_.nanos += SinceNanos(start_);
+    counter_.count += 1;
+    counter_.pageFaults += ThreadMinorFaults() - faults_;
+  }
+
+ private:
+  PhaseCounter& counter_;
+  std::chrono::steady_clock::time_point start_;
+  uint64_t faults_;
+};
 
 Ort::MemoryInfo KvMemoryInfo(const CudaDevice* cuda) {
   if (cuda == nullptr) return Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
@@ -197,12 +226,15 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
 size_t CausalLm::ReusePrefix(SequenceState& sequence, std::span<const uint32_t> prompt) {
   auto& seq = static_cast<OrtSequenceState&>(sequence);
   if (!prefix_cache_ || !seq.cache) return 0;
+  PhaseTimer timer(timings_.prefixLoad);
   return prefix_cache_->Load(*seq.cache, prompt);
 }
 
 void CausalLm::KeepPrefix(SequenceState& sequence, std::span<const uint32_t> prompt) {
   auto& seq = static_cast<OrtSequenceState&>(sequence);
-  if (prefix_cache_ && seq.cache) prefix_cache_->Store(*seq.cache, prompt);
+  if (!prefix_cache_ || !seq.cache) return;
+  PhaseTimer timer(timings_.prefixStore);
+  prefix_cache_->Store(*seq.cache, prompt);
 }
 
 void CausalLm::LimitPrefixCache(size_t bytes) {
@@ -214,6 +246,7 @@ std::unique_ptr<SequenceState> CausalLm::NewSequence(size_t capacity) {
     throw Error("ERR_CONTEXT_LENGTH", "a sequence of " + std::to_string(capacity) +
                                           " tokens does not fit the model's context of " + std::to_string(context_));
   }
+  PhaseTimer timer(timings_.sequenceAlloc);
   return std::make_unique<OrtSequenceState>(this, spec_, capacity);
 }
 
@@ -225,6 +258,8 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
   // A decode step: one token after an earlier Forward (a prefill of one token, e.g. after a prefix-cache hit that
   // left only the last prompt token, is not one).
   const bool decode = n == 1 && seq.last_end.time_since_epoch().count() != 0;
+  std::optional<PhaseTimer> prefill_timer;
+  if (!decode) prefill_timer.emplace(timings_.prefill);
   if (decode) {
     timings_.decodeGapNanos +=
         static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(start - seq.last_end).count());
@@ -330,6 +365,7 @@ void CausalLm::ReleaseRow(size_t row) noexcept {
 }
 
 void CausalLm::Relayout(std::span<SequenceState* const> sequences) {
+  PhaseTimer timer(timings_.relayout);
   // Rows leaving the batch while their sequence lives on (parked): their KV goes back to their own cache first.
   for (size_t r = 0; r < rows_.size(); ++r) {
     OrtSequenceState* owner = rows_[r];

@@ -62,6 +62,12 @@ struct LoadOptions {
 // Default KV budget: 256 MiB, raised to 2 x context x KvBytesPerToken when one full-context sequence needs more.
 inline constexpr size_t kDefaultKvBudget = size_t{256} << 20;
 
+struct PhaseCounter {
+  std::atomic<uint64_t> nanos{0};
+  std::atomic<uint64_t> count{0};
+  std::atomic<uint64_t> pageFaults{0};
+};
+
 // Time spent in ORT's Run and in the whole Forward, for the benchmark's overhead figure; the decode* counters
 // cover only decode steps (one-token Forwards after a sequence's first), so a prefill never blurs the per-step split.
 struct ForwardTimings {
@@ -75,6 +81,13 @@ struct ForwardTimings {
   // Between one Forward of a sequence returning and its next decode Forward starting: sampling, detokenizing,
   // stop checks, handing the step to the stream (and any backpressure wait).
   std::atomic<uint64_t> decodeGapNanos{0};
+  // Where a request's time to first token goes besides the graph (what a prefix-cache hit pays): each phase's wall
+  // time, count and the minor page faults the inference thread took during it (first touches of fresh memory).
+  PhaseCounter sequenceAlloc;  // NewSequence: the sequence's KV buffers
+  PhaseCounter prefixLoad;     // ReusePrefix: the match and the copy of the cached KV in
+  PhaseCounter prefill;        // Forwards of more than one token, or a sequence's first (the prompt)
+  PhaseCounter prefixStore;    // KeepPrefix: the copy of the prompt's KV into a cache entry
+  PhaseCounter relayout;       // the running batch's composition changed (copies into or out of BatchKv)
 };
 
 class CausalLm final : public LanguageModel {

@@ -128,6 +128,24 @@ export interface ModelTimings {
   decodeGapMs: number;
   /** Sequence-steps done by the decode calls (a batched step counts each of its rows). */
   decodeRows: number;
+  /** A sequence's KV buffers allocated (one per request, and one per parked sequence). */
+  sequenceAlloc: PhaseTiming;
+  /** Prefix-cache lookups, with the copy of a hit's KV into the sequence. */
+  prefixLoad: PhaseTiming;
+  /** Prompt Forwards (every Forward of more than one token, and a sequence's first). */
+  prefill: PhaseTiming;
+  /** Prompts offered to the prefix cache, with the copy of their KV into an entry. */
+  prefixStore: PhaseTiming;
+  /** The running batch's composition changes (rows copied into or out of the batch KV). */
+  relayout: PhaseTiming;
+}
+
+/** One phase of the engine's KV handling, cumulative since load. */
+export interface PhaseTiming {
+  ms: number;
+  count: number;
+  /** Minor page faults the inference thread took during the phase (first touches of fresh memory). */
+  pageFaults: number;
 }
 
 /** Scheduler and prefix-cache counters (cumulative since load, except running/queued/cacheEntries/cacheBytes). */
