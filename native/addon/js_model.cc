@@ -473,6 +473,15 @@ Napi::Value JsModel::Stats(const Napi::CallbackInfo& info) {
   o.Set("cacheBytes", num(static_cast<double>(s.bytes)));
   o.Set("cacheLimitBytes", num(static_cast<double>(cache ? s.limit : 0)));
   o.Set("kvCacheBytes", num(static_cast<double>(h->model->kvBudget())));
+  o.Set("cacheNoMemory", num(static_cast<double>(s.noMemory)));
+  const engine::KvArena* arena = h->model->kvArena();
+  const engine::KvArenaStats a = arena ? arena->stats() : engine::KvArenaStats{};
+  o.Set("kvArenaBytes", num(static_cast<double>(a.capacity)));
+  o.Set("kvArenaUsedBytes", num(static_cast<double>(a.used)));
+  o.Set("kvArenaPeakBytes", num(static_cast<double>(a.peak)));
+  o.Set("kvArenaTouchedBytes", num(static_cast<double>(a.touched)));
+  o.Set("kvArenaSpills", num(static_cast<double>(a.spills)));
+  o.Set("kvArenaSpilledBytes", num(static_cast<double>(a.spilledBytes)));
   return o;
 }
 

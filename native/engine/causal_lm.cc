@@ -128,6 +128,17 @@ std::string NotBatchableReason(const GraphSpec& spec, const std::vector<TensorIn
 // right-padded rows (in a left-padded batch a shorter row attended to holes and wrote its new key at the wrong
 // place: wrong tokens, no error, test/model/gqa.test.ts). Every other graph honours the mask: left padding, where
 // a step appends every row's key at the same column.
+// The host KV arena over the whole budget: address space only until touched. A budget the system will not map
+// (an absurd kvCacheBytes) leaves KV on plain host memory, as before arenas: the budget is the scheduler's
+// accounting either way.
+std::unique_ptr<KvArena> HostArena(size_t bytes) {
+  try {
+    return std::make_unique<KvArena>(HostKvMemory(), bytes);
+  } catch (const std::bad_alloc&) {
+    return nullptr;
+  }
+}
+
 BatchKv::Padding BatchPadding(const OnnxOpScan& ops) {
   return ops.Has("com.microsoft", "GroupQueryAttention") ? BatchKv::Padding::kRight : BatchKv::Padding::kLeft;
 }
@@ -135,8 +146,9 @@ BatchKv::Padding BatchPadding(const OnnxOpScan& ops) {
 }  // namespace
 
 CausalLm::CausalLm(std::unique_ptr<CudaDevice> cuda, std::unique_ptr<Ort::Session> session, GraphSpec spec,
-                   size_t context, std::string file, uint64_t bytes, BatchKv::Padding padding)
+                   size_t context, std::string file, uint64_t bytes, BatchKv::Padding padding, size_t kvBudget)
     : cuda_(std::move(cuda)),
+      arena_(cuda_ ? nullptr : HostArena(kvBudget)),
       session_(std::move(session)),
       spec_(std::move(spec)),
       batch_(std::make_unique<BatchKv>(spec_.pastNames.size(), static_cast<size_t>(spec_.numKvHeads),
@@ -146,7 +158,9 @@ CausalLm::CausalLm(std::unique_ptr<CudaDevice> cuda, std::unique_ptr<Ort::Sessio
       file_(std::move(file)),
       file_bytes_(bytes),
       memory_(Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault)),
-      kv_info_(KvMemoryInfo(cuda_.get())) {}
+      kv_info_(KvMemoryInfo(cuda_.get())) {
+  kv_budget_ = kvBudget;
+}
 
 std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const ModelConfig& config) {
   const std::string file = ResolveModelFile(options.dir, options.dtype);
@@ -202,14 +216,14 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
   const size_t per_token = spec.KvBytesPerToken();
   const size_t vocab = static_cast<size_t>(spec.vocabSize);
   if (cuda) cuda->CreateSampler(std::max<size_t>(options.maxSequences, 1), vocab);
-  std::shared_ptr<CausalLm> model(new CausalLm(std::move(cuda), std::move(session), std::move(spec),
-                                               static_cast<size_t>(config.contextLength), file, bytes,
-                                               BatchPadding(ops)));
-  model->not_batchable_reason_ = std::move(not_batchable);
   // Default budget: 256 MiB, or more if needed so that one full-context sequence (2 x context x KV per token, the
   // ping-pong buffers) always fits alone.
-  model->kv_budget_ = options.kvCacheBytes > 0 ? options.kvCacheBytes
-                                               : std::max<size_t>(kDefaultKvBudget, 2 * model->context_ * per_token);
+  const size_t context = static_cast<size_t>(config.contextLength);
+  const size_t kv_budget =
+      options.kvCacheBytes > 0 ? options.kvCacheBytes : std::max<size_t>(kDefaultKvBudget, 2 * context * per_token);
+  std::shared_ptr<CausalLm> model(new CausalLm(std::move(cuda), std::move(session), std::move(spec), context, file,
+                                               bytes, BatchPadding(ops), kv_budget));
+  model->not_batchable_reason_ = std::move(not_batchable);
   // The prefix cache's own bound: what running sequences leave of the KV budget, at most prefixCacheBytes.
   const size_t cache_budget =
       options.prefixCacheBytes > 0 ? std::min(options.prefixCacheBytes, model->kv_budget_) : model->kv_budget_;
@@ -219,6 +233,8 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
         "so KV reused from another prompt's prefill would change the tokens";
   } else if (options.prefixCache) {
     model->prefix_cache_ = std::make_unique<PrefixCache>(cache_budget, model->kvMemory());
+    // Hits are meant to cost a decode step, not first touches of fresh pages: the whole arena is made resident now.
+    if (model->arena_) model->arena_->PrefaultAll();
   }
   return model;
 }

@@ -187,6 +187,23 @@ export interface ModelStats {
   cacheLimitBytes: number;
   /** The KV budget shared by running generations and the prefix cache. */
   kvCacheBytes: number;
+  /** Prompts not kept because the KV memory had no room for them even with every entry evicted. */
+  cacheNoMemory: number;
+  /**
+   * The host KV arena every sequence, the running batch and the prefix cache take their KV from (0 on a GPU, whose
+   * KV is device memory): its size (<= kvCacheBytes), bytes in live blocks now, the most at once, and how much of
+   * it has been made resident (all of it from load with prefixCache).
+   */
+  kvArenaBytes: number;
+  kvArenaUsedBytes: number;
+  kvArenaPeakBytes: number;
+  kvArenaTouchedBytes: number;
+  /**
+   * Blocks served outside the arena because no free run fitted (transients the KV budget does not count: a relayout's
+   * old and new batch buffers, a newcomer's prefill buffers while others run), all time; bytes of those live now.
+   */
+  kvArenaSpills: number;
+  kvArenaSpilledBytes: number;
 }
 
 export interface NativeModel {
