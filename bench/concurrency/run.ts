@@ -208,10 +208,13 @@ if (values.only === undefined || values.only === 'prefix') {
     );
   }
   const s = cached.stats();
-  console.log(
-    `KV arena: ${fmt(s.kvArenaBytes / 2 ** 20)} MiB of kvCacheBytes ${fmt(s.kvCacheBytes / 2 ** 20)} MiB, ` +
-      `peak used ${fmt(s.kvArenaPeakBytes / 2 ** 20)} MiB, spills ${s.kvArenaSpills}`,
-  );
+  // An addon without the KV arena (an older build, for a before/after run) reports none.
+  if (s.kvArenaBytes !== undefined) {
+    console.log(
+      `KV arena: ${fmt(s.kvArenaBytes / 2 ** 20)} MiB of kvCacheBytes ${fmt(s.kvCacheBytes / 2 ** 20)} MiB, ` +
+        `peak used ${fmt(s.kvArenaPeakBytes / 2 ** 20)} MiB, spills ${s.kvArenaSpills}`,
+    );
+  }
   await cached.dispose();
 }
 await plain.dispose();
