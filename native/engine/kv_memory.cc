@@ -26,17 +26,22 @@ class HostMemory final : public KvMemory {
   uint8_t* Allocate(size_t bytes) override {
     if (bytes < kHugePage) return new uint8_t[bytes > 0 ? bytes : 1];  // default-initialised
     // Over-map by one huge page and trim, so the block starts on a 2 MiB boundary (huge pages need the alignment).
-    const size_t length = (bytes + kPage() - 1) / kPage() * kPage();
+    const size_t length = (bytes + PageSize() - 1) / PageSize() * PageSize();
     void* raw = mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) throw std::bad_alloc();
     auto* base = static_cast<uint8_t*>(raw);
     const size_t lead = (kHugePage - reinterpret_cast<uintptr_t>(base) % kHugePage) % kHugePage;
     if (lead > 0) munmap(base, lead);
-    if (kHugePage - lead > 0) munmap(base + lead + length, kHugePage - lead);
+    munmap(base + lead + length, kHugePage - lead);  // lead < kHugePage: the tail is never empty
     uint8_t* block = base + lead;
     madvise(block, length, MADV_HUGEPAGE);  // advice only: EINVAL where THP is compiled out changes nothing
-    std::lock_guard<std::mutex> lock(mutex_);
-    mapped_[block] = length;
+    try {
+      std::lock_guard<std::mutex> lock(mutex_);
+      mapped_.emplace(block, length);
+    } catch (...) {
+      munmap(block, length);
+      throw std::bad_alloc();
+    }
     return block;
   }
   void Free(uint8_t* data) noexcept override {
@@ -54,12 +59,12 @@ class HostMemory final : public KvMemory {
   }
   void Prefault(uint8_t* data, size_t bytes) noexcept override {
     // Whole pages inside the range only: a page shared with a neighbouring block is left alone.
-    const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kPage() - 1) / kPage() * kPage();
-    const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) / kPage() * kPage();
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + PageSize() - 1) / PageSize() * PageSize();
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) / PageSize() * PageSize();
     if (end <= begin) return;
     auto* first = reinterpret_cast<uint8_t*>(begin);
     if (madvise(first, end - begin, kMadvPopulateWrite) == 0) return;
-    for (uint8_t* p = first; p < reinterpret_cast<uint8_t*>(end); p += kPage()) {
+    for (uint8_t* p = first; p < reinterpret_cast<uint8_t*>(end); p += PageSize()) {
       volatile uint8_t* byte = p;
       *byte = *byte;  // a write fault makes the page resident and private
     }
@@ -79,7 +84,7 @@ class HostMemory final : public KvMemory {
   }
 
  private:
-  static size_t kPage() noexcept {
+  static size_t PageSize() noexcept {
     static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     return page;
   }
