@@ -27,6 +27,7 @@ export type {
   GenerationChunk as ModelGenerationChunk,
   GenerationResult as ModelGenerationResult,
   ModelTimings,
+  PhaseTiming,
   ModelInfo,
   ModelStats,
 } from './model/index.js';

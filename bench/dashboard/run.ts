@@ -31,10 +31,10 @@ const N = 100_000;
 const KEYS = 20;
 const NOW = Date.now();
 const DAY = 86_400_000;
-let tmp: ReturnType<typeof tempDir>;
-let meter: Meter;
+let tmp: ReturnType<typeof tempDir> | undefined;
+let meter: Meter | undefined;
 let ledger: SqliteLedger;
-let app: Awaited<ReturnType<typeof dashboardApp>>;
+let app: Awaited<ReturnType<typeof dashboardApp>> | undefined;
 const expected = { prompt: 0, completion: 0, cost: 0n };
 
 async function seed(): Promise<void> {
@@ -92,7 +92,7 @@ async function dataApi(): Promise<void> {
     ['30 d', 30 * DAY],
   ] as const) {
     const t0 = performance.now();
-    const res = await app.inject({
+    const res = await app!.inject({
       url: `/dashboard/api/summary?from=${NOW - span}&to=${NOW}`,
       headers: { authorization: `Bearer ${ADMIN_KEY}` },
     });
@@ -108,7 +108,7 @@ async function dataApi(): Promise<void> {
       assert.equal(s.totals.completionTokens, expected.completion);
       assert.equal(s.totals.costPico, expected.cost.toString());
       assert.equal(s.keys.length, KEYS);
-      assert.equal(s.recent.length, 50);
+      assert.equal(s.recent?.length, 50);
     }
   }
   console.log(`[dashboard perf] /dashboard/api/summary with ${N} records:\n  ${times.join('\n  ')}`);
@@ -120,10 +120,10 @@ async function firstRender(): Promise<void> {
     console.log(`[dashboard perf] first render skipped: ${skip}`);
     return;
   }
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const addr = app.server.address();
+  await app!.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app!.server.address();
   const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/dashboard`;
-  const browser = await launchChromium(path.join(tmp.dir, 'profile'));
+  const browser = await launchChromium(path.join(tmp!.dir, 'profile'));
   try {
     const page = await browser.newPage();
     await page.goto(url);

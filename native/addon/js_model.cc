@@ -416,6 +416,18 @@ Napi::Value JsModel::Timings(const Napi::CallbackInfo& info) {
   o.Set("decodeForwards", Napi::Number::New(env, static_cast<double>(t.decodeForwards.load())));
   o.Set("decodeGapMs", Napi::Number::New(env, static_cast<double>(t.decodeGapNanos.load()) / 1e6));
   o.Set("decodeRows", Napi::Number::New(env, static_cast<double>(t.decodeRows.load())));
+  auto phase = [&](const char* name, const engine::PhaseCounter& c) {
+    Napi::Object p = Napi::Object::New(env);
+    p.Set("ms", Napi::Number::New(env, static_cast<double>(c.nanos.load()) / 1e6));
+    p.Set("count", Napi::Number::New(env, static_cast<double>(c.count.load())));
+    p.Set("pageFaults", Napi::Number::New(env, static_cast<double>(c.pageFaults.load())));
+    o.Set(name, p);
+  };
+  phase("sequenceAlloc", t.sequenceAlloc);
+  phase("prefixLoad", t.prefixLoad);
+  phase("prefill", t.prefill);
+  phase("prefixStore", t.prefixStore);
+  phase("relayout", t.relayout);
   return o;
 }
 
@@ -446,6 +458,14 @@ Napi::Value JsModel::Stats(const Napi::CallbackInfo& info) {
   o.Set("cacheBytes", num(static_cast<double>(s.bytes)));
   o.Set("cacheLimitBytes", num(static_cast<double>(e.prefixCache ? s.limit : 0)));
   o.Set("kvCacheBytes", num(static_cast<double>(e.kvBudgetBytes)));
+  o.Set("cacheNoMemory", num(static_cast<double>(s.noMemory)));
+  const engine::KvArenaStats& a = e.kvArena;
+  o.Set("kvArenaBytes", num(static_cast<double>(a.capacity)));
+  o.Set("kvArenaUsedBytes", num(static_cast<double>(a.used)));
+  o.Set("kvArenaPeakBytes", num(static_cast<double>(a.peak)));
+  o.Set("kvArenaTouchedBytes", num(static_cast<double>(a.touched)));
+  o.Set("kvArenaSpills", num(static_cast<double>(a.spills)));
+  o.Set("kvArenaSpilledBytes", num(static_cast<double>(a.spilledBytes)));
   return o;
 }
 

@@ -1,13 +1,17 @@
 #include "engine/causal_lm.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "engine/batch_kv.h"
 #include "engine/cuda_provider.h"
 #include "engine/half.h"
+#include "engine/kv_budget.h"
 #include "engine/kv_cache.h"
 #include "engine/model_files.h"
 #include "engine/onnx_scan.h"
@@ -60,6 +64,32 @@ uint64_t SinceNanos(std::chrono::steady_clock::time_point start) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
 }
 
+// Minor page faults of the calling thread so far (first touches of fresh anonymous memory count here).
+uint64_t ThreadMinorFaults() noexcept {
+  rusage usage{};
+  return getrusage(RUSAGE_THREAD, &usage) == 0 ? static_cast<uint64_t>(usage.ru_minflt) : 0;
+}
+
+// Adds the scope's wall time and page faults to a phase counter: two clock reads and two getrusage calls (about a
+// microsecond), cheap next to any phase it measures.
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(PhaseCounter& counter)
+      : counter_(counter), start_(std::chrono::steady_clock::now()), faults_(ThreadMinorFaults()) {}
+  PhaseTimer(const PhaseTimer&) = delete;
+  PhaseTimer& operator=(const PhaseTimer&) = delete;
+  ~PhaseTimer() {
+    counter_.nanos += SinceNanos(start_);
+    counter_.count += 1;
+    counter_.pageFaults += ThreadMinorFaults() - faults_;
+  }
+
+ private:
+  PhaseCounter& counter_;
+  std::chrono::steady_clock::time_point start_;
+  uint64_t faults_;
+};
+
 Ort::MemoryInfo KvMemoryInfo(const CudaDevice* cuda) {
   if (cuda == nullptr) return Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   return Ort::MemoryInfo("Cuda", OrtDeviceAllocator, cuda->deviceId(), OrtMemTypeDefault);
@@ -99,6 +129,17 @@ std::string NotBatchableReason(const GraphSpec& spec, const std::vector<TensorIn
 // right-padded rows (in a left-padded batch a shorter row attended to holes and wrote its new key at the wrong
 // place: wrong tokens, no error, test/model/gqa.test.ts). Every other graph honours the mask: left padding, where
 // a step appends every row's key at the same column.
+// The host KV arena over the whole budget: address space only until touched. A budget the system will not map
+// (an absurd kvCacheBytes) leaves KV on plain host memory, as before arenas: the budget is the scheduler's
+// accounting either way.
+std::unique_ptr<KvArena> HostArena(size_t bytes) {
+  try {
+    return std::make_unique<KvArena>(HostKvMemory(), bytes);
+  } catch (const std::bad_alloc&) {
+    return nullptr;
+  }
+}
+
 BatchKv::Padding BatchPadding(const OnnxOpScan& ops) {
   return ops.Has("com.microsoft", "GroupQueryAttention") ? BatchKv::Padding::kRight : BatchKv::Padding::kLeft;
 }
@@ -106,8 +147,9 @@ BatchKv::Padding BatchPadding(const OnnxOpScan& ops) {
 }  // namespace
 
 CausalLm::CausalLm(std::unique_ptr<CudaDevice> cuda, std::unique_ptr<Ort::Session> session, GraphSpec spec,
-                   size_t context, std::string file, uint64_t bytes, BatchKv::Padding padding)
+                   size_t context, std::string file, uint64_t bytes, BatchKv::Padding padding, size_t kvBudget)
     : cuda_(std::move(cuda)),
+      arena_(cuda_ ? nullptr : HostArena(kvBudget)),
       session_(std::move(session)),
       spec_(std::move(spec)),
       batch_(std::make_unique<BatchKv>(spec_.pastNames.size(), static_cast<size_t>(spec_.numKvHeads),
@@ -172,9 +214,12 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
   std::string not_batchable = NotBatchableReason(spec, inputs, ops);
   const size_t vocab = static_cast<size_t>(spec.vocabSize);
   if (cuda) cuda->CreateSampler(std::max<size_t>(options.maxSequences, 1), vocab);
-  std::shared_ptr<CausalLm> model(new CausalLm(std::move(cuda), std::move(session), std::move(spec),
-                                               static_cast<size_t>(config.contextLength), file, bytes,
-                                               BatchPadding(ops)));
+  // The host arena is the KV budget the engine will compute from the same numbers (kv_budget.h), so every KV
+  // buffer of this model (sequences, the running batch, prefix-cache entries) comes from one region of that size.
+  const size_t context = static_cast<size_t>(config.contextLength);
+  const size_t kv_budget = KvBudget(options.kvCacheBytes, context, spec.KvBytesPerToken());
+  std::shared_ptr<CausalLm> model(new CausalLm(std::move(cuda), std::move(session), std::move(spec), context, file,
+                                               bytes, BatchPadding(ops), kv_budget));
   model->not_batchable_reason_ = std::move(not_batchable);
   model->rows_couple_ = RowsCouple(ops);
   return model;
@@ -186,6 +231,8 @@ std::string CausalLm::EnablePrefixCache(size_t bytes) {
            "tensor), so KV reused from another prompt's prefill would change the tokens";
   }
   prefix_cache_ = std::make_unique<PrefixCache>(bytes, kvMemory());
+  // Hits are meant to cost a decode step, not first touches of fresh pages: the whole arena is made resident now.
+  if (arena_) arena_->PrefaultAll();
   return "";
 }
 
@@ -209,12 +256,15 @@ ModelInfo CausalLm::Describe() const {
 size_t CausalLm::ReusePrefix(SequenceState& sequence, std::span<const uint32_t> prompt) {
   auto& seq = static_cast<OrtSequenceState&>(sequence);
   if (!prefix_cache_ || !seq.cache) return 0;
+  PhaseTimer timer(timings_.prefixLoad);
   return prefix_cache_->Load(*seq.cache, prompt);
 }
 
 void CausalLm::KeepPrefix(SequenceState& sequence, std::span<const uint32_t> prompt) {
   auto& seq = static_cast<OrtSequenceState&>(sequence);
-  if (prefix_cache_ && seq.cache) prefix_cache_->Store(*seq.cache, prompt);
+  if (!prefix_cache_ || !seq.cache) return;
+  PhaseTimer timer(timings_.prefixStore);
+  prefix_cache_->Store(*seq.cache, prompt);
 }
 
 void CausalLm::LimitPrefixCache(size_t bytes) {
@@ -226,6 +276,7 @@ std::unique_ptr<SequenceState> CausalLm::NewSequence(size_t capacity) {
     throw Error("ERR_CONTEXT_LENGTH", "a sequence of " + std::to_string(capacity) +
                                           " tokens does not fit the model's context of " + std::to_string(context_));
   }
+  PhaseTimer timer(timings_.sequenceAlloc);
   return std::make_unique<OrtSequenceState>(this, spec_, capacity);
 }
 
@@ -237,6 +288,8 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
   // A decode step: one token after an earlier Forward (a prefill of one token, e.g. after a prefix-cache hit that
   // left only the last prompt token, is not one).
   const bool decode = n == 1 && seq.last_end.time_since_epoch().count() != 0;
+  std::optional<PhaseTimer> prefill_timer;
+  if (!decode) prefill_timer.emplace(timings_.prefill);
   if (decode) {
     timings_.decodeGapNanos +=
         static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(start - seq.last_end).count());
@@ -342,6 +395,7 @@ void CausalLm::ReleaseRow(size_t row) noexcept {
 }
 
 void CausalLm::Relayout(std::span<SequenceState* const> sequences) {
+  PhaseTimer timer(timings_.relayout);
   // Rows leaving the batch while their sequence lives on (parked): their KV goes back to their own cache first.
   for (size_t r = 0; r < rows_.size(); ++r) {
     OrtSequenceState* owner = rows_[r];

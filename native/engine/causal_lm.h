@@ -38,6 +38,7 @@
 #include "engine/batch_kv.h"
 #include "engine/cuda_device.h"
 #include "engine/graph_spec.h"
+#include "engine/kv_arena.h"
 #include "engine/language_model.h"
 #include "engine/model_config.h"
 #include "engine/prefix_cache.h"
@@ -51,6 +52,7 @@ struct LoadOptions {
   std::string dir;
   std::string dtype = "fp32";
   int threads = 0;             // ORT intra-op threads; 0: ORT's default
+  size_t kvCacheBytes = 0;     // the engine's requested KV budget (kv_budget.h's KvBudget): the host arena's size
   std::string device = "cpu";  // "cpu" or "cuda"
   int deviceId = 0;            // device "cuda" only
   size_t maxSequences = 64;    // live sequences at once (the scheduler's maxBatch): the CUDA sampler's slots
@@ -87,6 +89,7 @@ class CausalLm final : public LanguageModel {
   // Why the model runs one sequence at a time ("" when batchable()).
   const std::string& notBatchableReason() const noexcept { return not_batchable_reason_; }
   size_t batchBytes() const noexcept { return batch_->bytes(); }  // the running batch's KV buffers, allocated
+  KvArenaStats kvArenaStats() const override { return arena_ ? arena_->stats() : KvArenaStats{}; }
 
   const GraphSpec& spec() const noexcept { return spec_; }
   const std::string& file() const noexcept { return file_; }
@@ -95,10 +98,13 @@ class CausalLm final : public LanguageModel {
  private:
   friend class OrtSequenceState;
   CausalLm(std::unique_ptr<CudaDevice> cuda, std::unique_ptr<Ort::Session> session, GraphSpec spec, size_t context,
-           std::string file, uint64_t bytes, BatchKv::Padding padding);
+           std::string file, uint64_t bytes, BatchKv::Padding padding, size_t kvBudget);
   void Relayout(std::span<SequenceState* const> sequences);
   void ReleaseRow(size_t row) noexcept;  // a sequence in the batch was destroyed: its row is dead
-  KvMemory& kvMemory() noexcept { return cuda_ ? static_cast<KvMemory&>(*cuda_) : HostKvMemory(); }
+  KvMemory& kvMemory() noexcept {
+    if (cuda_) return *cuda_;
+    return arena_ ? static_cast<KvMemory&>(*arena_) : HostKvMemory();
+  }
   // Binds the logits output, before any other output: a host tensor over `host` (`bytes`, [rows, n, vocab]), or on
   // the GPU left to ORT to allocate (the returned value is then empty). Must outlive the Run.
   Ort::Value BindLogits(Ort::IoBinding& binding, uint8_t* host, size_t bytes, const int64_t* shape);
@@ -109,6 +115,9 @@ class CausalLm final : public LanguageModel {
   void KeepLogits(Ort::IoBinding& binding, std::span<SequenceState* const> rows);
   // Declared first, destroyed last: everything below may hold GPU memory or use its stream.
   std::unique_ptr<CudaDevice> cuda_;
+  // Host: where every KV buffer below comes from (kv_arena.h), kvCacheBytes long; declared before them, so it
+  // outlives them. Null on the GPU (CudaDevice is the KV memory there).
+  std::unique_ptr<KvArena> arena_;
   std::unique_ptr<Ort::Session> session_;
   GraphSpec spec_;
   // The running batch (inference thread only): rows_[r] owns row r of batch_ (null: dead, dropped at the next

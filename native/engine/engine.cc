@@ -87,6 +87,7 @@ EngineStats Engine::stats() const {
   s.prefixCache = cache != nullptr;
   if (cache) s.cache = cache->stats();
   s.kvBudgetBytes = budget_;
+  s.kvArena = model_->kvArenaStats();
   return s;
 }
 

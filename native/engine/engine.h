@@ -74,6 +74,7 @@ struct EngineStats {
   bool prefixCache = false;
   PrefixCacheStats cache;  // zeros without a prefix cache
   size_t kvBudgetBytes = 0;
+  KvArenaStats kvArena;  // the model's host KV arena (all zero without one)
 };
 
 class Engine {

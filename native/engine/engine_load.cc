@@ -13,6 +13,7 @@ std::shared_ptr<Engine> Engine::Load(const EngineOptions& options) {
   load.dir = options.dir;
   load.dtype = options.dtype;
   load.threads = options.threads;
+  load.kvCacheBytes = options.kvCacheBytes;  // the host arena is the budget the engine computes from it
   load.device = options.device;
   load.deviceId = options.deviceId;
   load.maxSequences = options.maxBatch;  // every live sequence holds a device sampler slot

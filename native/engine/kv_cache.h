@@ -81,8 +81,9 @@ class KvCache {
   size_t slot_bytes_;
   size_t length_ = 0;
   size_t current_ = 0;
-  // Deliberately not zero-filled: positions beyond length() are never read, and untouched pages of a large
-  // allocation cost no resident memory, so a context-sized capacity is only paid for as the sequence grows.
+  // Deliberately not zero-filled: positions beyond length() are never read. On the host the buffers come from the
+  // model's KV arena (kv_arena.h), whose pages stay resident from one request to the next, so a sequence does not
+  // pay first-touch faults for the memory it uses.
   KvBuffer storage_;
 };
 

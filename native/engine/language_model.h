@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 
+#include "engine/kv_arena.h"
 #include "engine/logits/processor.h"
 #include "util/error.h"
 
@@ -35,6 +36,12 @@ struct ModelInfo {
 
 // Time spent in ORT's Run and in the whole Forward, for the benchmark's overhead figure; the decode* counters
 // cover only decode steps (one-token Forwards after a sequence's first), so a prefill never blurs the per-step split.
+struct PhaseCounter {
+  std::atomic<uint64_t> nanos{0};
+  std::atomic<uint64_t> count{0};
+  std::atomic<uint64_t> pageFaults{0};
+};
+
 struct ForwardTimings {
   std::atomic<uint64_t> runNanos{0};
   std::atomic<uint64_t> forwardNanos{0};
@@ -46,6 +53,13 @@ struct ForwardTimings {
   // Between one Forward of a sequence returning and its next decode Forward starting: sampling, detokenizing,
   // stop checks, handing the step to the stream (and any backpressure wait).
   std::atomic<uint64_t> decodeGapNanos{0};
+  // Where a request's time to first token goes besides the graph (what a prefix-cache hit pays): each phase's wall
+  // time, count and the minor page faults the inference thread took during it (first touches of fresh memory).
+  PhaseCounter sequenceAlloc;  // NewSequence: the sequence's KV buffers
+  PhaseCounter prefixLoad;     // ReusePrefix: the match and the copy of the cached KV in
+  PhaseCounter prefill;        // Forwards of more than one token, or a sequence's first (the prompt)
+  PhaseCounter prefixStore;    // KeepPrefix: the copy of the prompt's KV into a cache entry
+  PhaseCounter relayout;       // the running batch's composition changed (copies into or out of BatchKv)
 };
 
 class SequenceState {
@@ -98,6 +112,8 @@ class LanguageModel {
   virtual const PrefixCache* prefixCache() const noexcept { return nullptr; }  // null: none
   virtual ModelInfo Describe() const { return {}; }
   virtual ForwardTimings* timings() noexcept { return nullptr; }  // null: not measured
+  // The host KV arena's counters (kv_arena.h); all zero where KV does not come from an arena (the GPU, test models).
+  virtual KvArenaStats kvArenaStats() const { return {}; }
 
   // Device sampling (device 'cuda'): the logits stay on the device and are processed and sampled there (native/cuda),
   // so only ids reach the host. When samplesOnDevice():

@@ -1,7 +1,6 @@
 #include "engine/prefix_cache.h"
 
 #include <algorithm>
-#include <new>
 
 namespace tokmeter::engine {
 
@@ -64,14 +63,24 @@ void PrefixCache::Store(const KvCache& cache, std::span<const uint32_t> prompt) 
     }
   }
   EvictToLocked(limit_ - bytes);
-  Entry entry;
-  entry.tokens.assign(prompt.begin(), prompt.end());
-  try {
-    entry.data = KvBuffer(*memory_, bytes);
-  } catch (const std::bad_alloc&) {  // the cache is an optimisation: no memory, no entry
+  // From the model's KV memory without spilling past it (an arena's region, kv_arena.h): when no free run fits —
+  // the region is fragmented, or transients of the running batch hold it — older entries make room, least recently
+  // used first. The cache is an optimisation: no memory, no entry.
+  uint8_t* block = memory_->TryAllocate(bytes);
+  while (block == nullptr && !entries_.empty()) {
+    stats_.bytes -= entries_.back().bytes;
+    entries_.pop_back();
+    ++stats_.evictions;
+    block = memory_->TryAllocate(bytes);
+  }
+  if (block == nullptr) {
+    ++stats_.noMemory;
     stats_.entries = entries_.size();
     return;
   }
+  Entry entry;
+  entry.data = KvBuffer::Adopt(*memory_, block);
+  entry.tokens.assign(prompt.begin(), prompt.end());
   entry.bytes = bytes;
   for (size_t t = 0; t < cache.tensorCount(); ++t) cache.CopyPrefixOut(t, n, entry.data.get() + t * tensor_bytes);
   entries_.push_front(std::move(entry));

@@ -16,7 +16,9 @@
 //   rest of the prefill are exactly what a full prefill would use.
 // - Exactness: a hit feeds the same KV values a full prefill computes for those positions; greedy outputs with and
 //   without the cache are compared in test/model/prefix-cache.test.ts.
-// Device: entries live in the model's KvMemory (GPU memory for device 'cuda'), copied with KvMemory::Copy2D.
+// Device: entries live in the model's KvMemory (the host KV arena, kv_arena.h, or GPU memory for device 'cuda'),
+// copied with KvMemory::Copy2D. An entry is taken with TryAllocate, never spilled past the arena: when no free run
+// fits, least recently used entries are evicted until one does, or the prompt is not kept (stats().noMemory).
 // Thread affinity: Load/Store on the inference thread; stats() from any thread (one mutex; the copies run under it,
 // so stats() may wait for one memcpy).
 // Matching is a linear scan over the entries (longest common prefix); fine for the tens of entries a budget holds.
@@ -25,6 +27,8 @@
 // token — 2 threads, shared 2-core machine): time to first token of a 1000-token prefix + 16-token suffix,
 // 1 new token: uncached best 1537 ms, cached best 265 ms (5.8x); a hit copies 24 MB in and the Store after the
 // prefill copies ~25 MB out, both small next to the 16-token prefill over a 1000-token past.
+// On the 72 KiB-per-token MHA model (native/engine/README.md, "Prefix-cache hits") a hit's copies first-touched
+// ~200 MB of fresh memory; from the arena they are plain memcpys.
 // Decisions:
 // - Whole prompts are stored, each entry its own copy (no radix tree): simple and exact, but prompts sharing a long
 //   prefix with different suffixes each hold the prefix (the bench's 4 prompts = 4 x 25 MB). A tree of shared
@@ -54,6 +58,7 @@ struct PrefixCacheStats {
   uint64_t stored = 0;        // entries added
   uint64_t evictions = 0;     // entries evicted for room (LRU); dominated entries are not counted
   uint64_t oversized = 0;     // prompts not kept because their KV alone exceeds the budget
+  uint64_t noMemory = 0;      // prompts not kept because the KV memory had no room even with every entry evicted
   size_t entries = 0;
   size_t bytes = 0;  // KV bytes held now (<= limit)
   size_t budget = 0;

@@ -3,4 +3,4 @@ export { QueueFullError, KvBudgetError } from './errors.js';
 export type { ModelLoadOptions, ModelDtype, ModelInfo, PromptInput, GenerateOptions } from './model.js';
 export { Generation } from './generation.js';
 export type { GenerationChunk, GenerationResult, FinishReason, Usage } from './generation.js';
-export type { ModelStats, ModelTimings } from '../native/model-contract.js';
+export type { ModelStats, ModelTimings, PhaseTiming } from '../native/model-contract.js';

@@ -81,7 +81,9 @@ export interface ModelLoadOptions {
    * longest; the prefix cache holds at most the rest (it evicts when a generation is admitted). A generation that
    * does not fit next to the running ones waits in the queue; one that alone exceeds the budget is refused with
    * KvBudgetError. Default: 256 MiB, raised to one full-context generation (2 x contextLength x kvBytesPerToken)
-   * when that is larger. Details in native/engine/README.md.
+   * when that is larger. On the CPU all KV lives in one arena of this size, reused request after request (stats()
+   * kvArena*); with prefixCache it is made resident at load, so a cache hit never pays first-touch page faults.
+   * Details in native/engine/README.md.
    */
   kvCacheBytes?: number;
   /**

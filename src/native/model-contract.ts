@@ -136,6 +136,24 @@ export interface ModelTimings {
   decodeGapMs: number;
   /** Sequence-steps done by the decode calls (a batched step counts each of its rows). */
   decodeRows: number;
+  /** A sequence's KV buffers allocated (one per request, and one per parked sequence). */
+  sequenceAlloc: PhaseTiming;
+  /** Prefix-cache lookups, with the copy of a hit's KV into the sequence. */
+  prefixLoad: PhaseTiming;
+  /** Prompt Forwards (every Forward of more than one token, and a sequence's first). */
+  prefill: PhaseTiming;
+  /** Prompts offered to the prefix cache, with the copy of their KV into an entry. */
+  prefixStore: PhaseTiming;
+  /** The running batch's composition changes (rows copied into or out of the batch KV). */
+  relayout: PhaseTiming;
+}
+
+/** One phase of the engine's KV handling, cumulative since load. */
+export interface PhaseTiming {
+  ms: number;
+  count: number;
+  /** Minor page faults the inference thread took during the phase (first touches of fresh memory). */
+  pageFaults: number;
 }
 
 /** Scheduler and prefix-cache counters (cumulative since load, except running/queued/cacheEntries/cacheBytes). */
@@ -177,6 +195,23 @@ export interface ModelStats {
   cacheLimitBytes: number;
   /** The KV budget shared by running generations and the prefix cache. */
   kvCacheBytes: number;
+  /** Prompts not kept because the KV memory had no room for them even with every entry evicted. */
+  cacheNoMemory: number;
+  /**
+   * The host KV arena every sequence, the running batch and the prefix cache take their KV from (0 on a GPU, whose
+   * KV is device memory): its size (<= kvCacheBytes), bytes in live blocks now, the most at once, and how much of
+   * it has been made resident (all of it from load with prefixCache).
+   */
+  kvArenaBytes: number;
+  kvArenaUsedBytes: number;
+  kvArenaPeakBytes: number;
+  kvArenaTouchedBytes: number;
+  /**
+   * Blocks served outside the arena because no free run fitted (transients the KV budget does not count: a relayout's
+   * old and new batch buffers, a newcomer's prefill buffers while others run), all time; bytes of those live now.
+   */
+  kvArenaSpills: number;
+  kvArenaSpilledBytes: number;
 }
 
 export interface NativeModel {

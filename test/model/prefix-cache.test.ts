@@ -193,6 +193,40 @@ describe('prefix cache', () => {
     }
   });
 
+  it('KV comes from one arena within kvCacheBytes, the same memory request after request', async () => {
+    const kvCacheBytes = 4 << 20;
+    const cached = await Model.load(tiny, { threads: 1, prefixCache: true, kvCacheBytes });
+    const uncached = await Model.load(tiny, { threads: 1, kvCacheBytes });
+    try {
+      for (let i = 0; i < 6; i++) {
+        expect((await run(cached, ids(20, 40 + i))).usage.cachedTokens).toBe(i === 0 ? 0 : 39 + i);
+      }
+      const s = cached.stats();
+      expect(s.kvArenaBytes).toBeGreaterThan(0);
+      expect(s.kvArenaBytes).toBeLessThanOrEqual(kvCacheBytes);
+      expect(s.kvArenaPeakBytes).toBeLessThanOrEqual(s.kvArenaBytes);
+      expect(s.kvArenaTouchedBytes).toBe(s.kvArenaBytes); // made resident at load: no request faults pages in
+      expect(s.kvArenaSpills).toBe(0);
+      // Nothing runs: what the arena holds is the cache's one entry (each prompt extended the last and replaced it).
+      expect(s.cacheEntries).toBe(1);
+      expect(s.kvArenaUsedBytes).toBeGreaterThanOrEqual(s.cacheBytes);
+      expect(s.kvArenaUsedBytes).toBeLessThan(s.cacheBytes + 64);
+
+      await run(uncached, ids(30, 40));
+      const first = uncached.stats();
+      expect(first.kvArenaUsedBytes).toBe(0); // freed with the generation
+      expect(first.kvArenaTouchedBytes).toBeLessThan(kvCacheBytes); // without the cache: resident only once used
+      for (let i = 1; i < 6; i++) await run(uncached, ids(30 + i, 40));
+      const later = uncached.stats();
+      expect(later.kvArenaTouchedBytes).toBe(first.kvArenaTouchedBytes); // the same pages again
+      expect(later.kvArenaPeakBytes).toBe(first.kvArenaPeakBytes);
+      expect(later.kvArenaSpills).toBe(0);
+    } finally {
+      await cached.dispose();
+      await uncached.dispose();
+    }
+  });
+
   it('validates its options', async () => {
     await expect(Model.load(tiny, { prefixCache: 'yes' as unknown as boolean })).rejects.toThrow(
       /expected a boolean for prefixCache/,
