@@ -160,6 +160,7 @@ export function parseResponsesRequest(raw: unknown): SamplingRequest {
     inputs: [{ messages }],
     n: 1,
     logprobs: false,
+    topLogprobs: 0,
     ignored,
     promptParam: 'input',
     maxTokens,
