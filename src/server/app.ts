@@ -38,6 +38,7 @@ import {
   streamChunk,
   tokenLogprobs,
   usageChunk,
+  type ChatLogprobs,
   type Kind,
   type TokenLogprobs,
 } from './openai-format.js';
@@ -473,7 +474,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         reply.hijack();
         const sse = new SseWriter(reply.raw);
         const headers = { 'x-request-id': head.id, ...extraHeaders };
-        if (route === 'response') await streamResponse(sse, headers, r, run, head, firstToken, abortedError);
+        if (route === 'response') await streamResponse(sse, headers, r, run, head, firstToken, abortedError, tokenizer);
         else await stream(route, r, sse, headers, run, head, firstToken);
         return reply;
       }
@@ -486,7 +487,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       if (res.finishReason === 'abort') throw abortedError(ac.signal.aborted);
       const m = meteringOf(res);
       void reply.headers({ 'x-request-id': id, ...extraHeaders, 'x-tokmeter-cost': `${m.cost} ${m.currency}` });
-      if (route === 'response') return responseBody(head, r, res.text, res.finishReason, res.usage);
+      if (route === 'response') {
+        const logprobs = r.logprobs ? (logprobsFormatter('chat', tokenizer)(lp[0]!) as ChatLogprobs) : undefined;
+        return responseBody(head, r, res.text, res.finishReason, res.usage, logprobs);
+      }
       const each = choices > 1 ? (res as MeteredResult & ChoicesResult).choices : [res];
       return completionBody(
         route,

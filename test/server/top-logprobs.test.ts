@@ -243,3 +243,51 @@ describe('logit_bias', () => {
     expect(out).toBe(tokenizer().decode(Array(3).fill(forced)));
   });
 });
+
+describe('responses top_logprobs', () => {
+  it('include message.output_text.logprobs lists each token with its alternatives, streamed and not', async () => {
+    const body = {
+      model: 'tiny',
+      input: 'Name a colour.',
+      max_output_tokens: 6,
+      temperature: 0,
+      include: ['message.output_text.logprobs' as const],
+      top_logprobs: 3,
+    };
+    const r = await client.responses.create(body);
+    expect(r.top_logprobs).toBe(3);
+    const part = (r.output[0] as OpenAI.Responses.ResponseOutputMessage)
+      .content[0] as OpenAI.Responses.ResponseOutputText;
+    const lps = part.logprobs!;
+    expect(lps).toHaveLength(r.usage!.output_tokens);
+    for (const t of lps) {
+      expect(t.top_logprobs).toHaveLength(3);
+      checkAlternatives(t.top_logprobs as Alt[], 3);
+      expect(t.top_logprobs[0]).toMatchObject({ token: t.token, logprob: t.logprob });
+    }
+    await expectBilled(r.id, {
+      prompt_tokens: r.usage!.input_tokens,
+      completion_tokens: r.usage!.output_tokens,
+    } as OpenAI.CompletionUsage);
+
+    const stream = await client.responses.create({ ...body, stream: true });
+    const deltas: typeof lps = [];
+    let done: typeof lps = [];
+    for await (const e of stream) {
+      if (e.type === 'response.output_text.delta') deltas.push(...(e.logprobs as typeof lps));
+      if (e.type === 'response.output_text.done') done = e.logprobs as typeof lps;
+    }
+    expect(deltas.map((t) => t.token)).toEqual(lps.map((t) => t.token));
+    expect(done).toEqual(deltas);
+    // Without include nor top_logprobs: no log-probabilities.
+    const plain = await client.responses.create({ model: 'tiny', input: 'Name a colour.', max_output_tokens: 2 });
+    expect(
+      ((plain.output[0] as OpenAI.Responses.ResponseOutputMessage).content[0] as OpenAI.Responses.ResponseOutputText)
+        .logprobs,
+    ).toEqual([]);
+    const err = await client.responses
+      .create({ model: 'tiny', input: 'x', include: ['reasoning.encrypted_content'] })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 400, param: 'include[0]' });
+  });
+});
