@@ -76,7 +76,8 @@ export interface ChatLogprobs {
 /**
  * Completions: parallel arrays; `top_logprobs` maps the `logprobs` most likely tokens' texts to their log-probabilities,
  * plus the sampled token's when it is not among them (as OpenAI does: up to logprobs + 1 entries; `logprobs: 0`
- * lists the sampled token only). Two alternatives with the same text keep the more likely one.
+ * lists the sampled token only). Ids that decode to one text share an entry: the sampled token's log-probability
+ * for its text, else the more likely one's.
  */
 export interface CompletionLogprobs {
   tokens: string[];
@@ -122,7 +123,8 @@ export function logprobsFormatter(
     }
     const topOf = (t: (typeof toks)[number]): Record<string, number> => {
       const out = Object.create(null) as Record<string, number>; // a token's text may be '__proto__'
-      for (const a of t.top) if (!(a.text in out)) out[a.text] = a.logprob;
+      // The sampled token's text maps to its own log-probability, also when another id decodes to the same text.
+      for (const a of t.top) if (!(a.text in out)) out[a.text] = a.text === t.token ? t.logprob : a.logprob;
       if (!(t.token in out)) out[t.token] = t.logprob;
       return out;
     };

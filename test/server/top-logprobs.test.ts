@@ -182,6 +182,33 @@ describe('completions logprobs N', () => {
   });
 });
 
+describe('several choices', () => {
+  it('n = 2: each choice lists its own alternatives, and the bias applies to both', async () => {
+    const forced = server.model.tokenizer.encode('sky', { addSpecialTokens: false })[0]!;
+    const r = await client.completions.create({
+      model: 'tiny',
+      prompt: 'Once upon',
+      max_tokens: 3,
+      temperature: 1,
+      seed: 2,
+      n: 2,
+      logprobs: 2,
+      logit_bias: { [forced]: 100 },
+    });
+    expect(r.choices).toHaveLength(2);
+    const text = server.model.tokenizer.decode([forced], { skipSpecialTokens: false });
+    for (const c of r.choices) {
+      expect(c.logprobs!.tokens).toEqual([text, text, text]);
+      for (const [i, top] of c.logprobs!.top_logprobs!.entries()) {
+        expect(top[text]).toBe(c.logprobs!.token_logprobs![i]);
+        expect(Object.keys(top).length).toBeLessThanOrEqual(3);
+      }
+    }
+    expect(r.usage!.completion_tokens).toBe(6);
+    await expectBilled(r.id, r.usage);
+  });
+});
+
 describe('logit_bias', () => {
   const tokenizer = () => server.model.tokenizer;
 
