@@ -209,22 +209,23 @@ TEST(top_logprobs_match_a_full_sort) {
   CHECK_EQ(top[0].id, 3u);
   CHECK_NEAR(top[0].logprob, std::log(0.75), 1e-6);
   CHECK_NEAR(top[1].logprob, std::log(0.25), 1e-6);
+}
 
-  TEST(sampler_draws_with_an_injected_uniform_source) {
-    // p = {0.5, 0.25, 0, 0.25}: the inverse CDF in id order, -inf skipped.
-    std::vector<float> l = {std::log(0.5f), std::log(0.25f), kNegInf, std::log(0.25f)};
-    std::vector<double> uniforms = {0.0, 0.49, 0.51, 0.74, 0.76, 0.999999};
-    size_t next = 0;
-    Sampler s([&] { return uniforms[next++]; });
-    std::vector<uint32_t> ids;
-    for (size_t i = 0; i < uniforms.size(); ++i) ids.push_back(s.Sample(l, false));
-    CHECK((ids == std::vector<uint32_t>{0, 0, 1, 1, 3, 3}));
-    CHECK_EQ(s.Sample(l, true), 0u);  // greedy draws no uniform
-    CHECK_EQ(next, uniforms.size());
-    // The seeded sampler is this sampler over SeededUniform.
-    Sampler seeded(42), injected(SeededUniform(42));
-    std::vector<float> flat(16, 0.0f);
-    for (int i = 0; i < 64; ++i) CHECK_EQ(seeded.Sample(flat, false), injected.Sample(flat, false));
-  }
+TEST(sampler_draws_with_an_injected_uniform_source) {
+  // p = {0.5, 0.25, 0, 0.25}: the inverse CDF in id order, -inf skipped.
+  std::vector<float> l = {std::log(0.5f), std::log(0.25f), kNegInf, std::log(0.25f)};
+  std::vector<double> uniforms = {0.0, 0.49, 0.51, 0.74, 0.76, 0.999999};
+  size_t next = 0;
+  Sampler s([&] { return uniforms[next++]; });
+  std::vector<uint32_t> ids;
+  for (size_t i = 0; i < uniforms.size(); ++i) ids.push_back(s.Sample(l, false));
+  CHECK((ids == std::vector<uint32_t>{0, 0, 1, 1, 3, 3}));
+  CHECK_EQ(s.Sample(l, true), 0u);  // greedy draws no uniform
+  CHECK_EQ(next, uniforms.size());
+  // The seeded sampler is this sampler over SeededUniform.
+  Sampler seeded(42), injected(SeededUniform(42));
+  std::vector<float> flat(16, 0.0f);
+  for (int i = 0; i < 64; ++i) CHECK_EQ(seeded.Sample(flat, false), injected.Sample(flat, false));
+}
 
-  TEST_MAIN()
+TEST_MAIN()
