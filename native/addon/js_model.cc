@@ -81,6 +81,28 @@ std::vector<uint32_t> ToIds(const Napi::Value& v, const char* what) {
   return out;
 }
 
+// {"<token id>": bias, ...} → entries in key order. Keys must be decimal token ids (no sign, no leading zero);
+// the bias bounds are checked by engine::ValidateSamplingOptions, the ids against the vocabulary by the caller.
+std::vector<engine::TokenBias> ToLogitBias(const Napi::Value& v) {
+  Napi::Env env = v.Env();
+  if (!v.IsObject() || v.IsArray()) ThrowTypeError(env, "expected an object of token id -> bias for logitBias");
+  auto o = v.As<Napi::Object>();
+  Napi::Array keys = o.GetPropertyNames();
+  std::vector<engine::TokenBias> out;
+  out.reserve(keys.Length());
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string key = keys.Get(i).ToString().Utf8Value();
+    const bool digits = !key.empty() && key.size() <= 10 && (key == "0" || key[0] != '0') &&
+                        key.find_first_not_of("0123456789") == std::string::npos;
+    const uint64_t id = digits ? std::stoull(key) : 0;
+    if (!digits || id > UINT32_MAX) ThrowTypeError(env, "expected token ids as keys of logitBias, got \"" + key + "\"");
+    Napi::Value bias = o.Get(key);
+    if (!bias.IsNumber()) ThrowTypeError(env, "expected a number for logitBias." + key);
+    out.push_back({static_cast<uint32_t>(id), static_cast<float>(bias.As<Napi::Number>().DoubleValue())});
+  }
+  return out;
+}
+
 engine::ModelConfig ToConfig(const Napi::Value& v) {
   if (!v.IsObject()) ThrowTypeError(v.Env(), "expected an object for config");
   auto o = v.As<Napi::Object>();
@@ -103,6 +125,10 @@ struct Pending {
   std::mutex mutex;
   std::vector<uint32_t> tokens;
   std::vector<float> logprobs;
+  // Top-N alternatives: per token, how many, then their ids and log-probabilities (flattened).
+  std::vector<uint8_t> topCounts;
+  std::vector<uint32_t> topIds;
+  std::vector<float> topLogprobs;
   std::string text;
   bool done = false;
   engine::GenerationOutcome outcome;
@@ -110,14 +136,15 @@ struct Pending {
   bool released = false;
 };
 
-void DeliverOnJsThread(Napi::Env env, Napi::Function onEvents, Pending* pending, bool wantLogprobs,
+void DeliverOnJsThread(Napi::Env env, Napi::Function onEvents, Pending* pending, bool wantLogprobs, bool wantTop,
                        int64_t* externalBytes, Napi::ThreadSafeFunction* tsfn);
 
 class JsStreamSink final : public engine::StreamSink {
  public:
-  JsStreamSink(Napi::ThreadSafeFunction tsfn, bool logprobs, int64_t externalBytes)
+  JsStreamSink(Napi::ThreadSafeFunction tsfn, bool logprobs, bool top, int64_t externalBytes)
       : tsfn_(std::move(tsfn)),
         logprobs_(logprobs),
+        top_(top),
         pending_(std::make_shared<Pending>()),
         external_bytes_(std::make_shared<int64_t>(externalBytes)) {}
   ~JsStreamSink() override = default;
@@ -126,6 +153,13 @@ class JsStreamSink final : public engine::StreamSink {
     std::lock_guard<std::mutex> lock(pending_->mutex);
     pending_->tokens.push_back(step.token);
     if (logprobs_) pending_->logprobs.push_back(step.logprob);
+    if (top_) {
+      pending_->topCounts.push_back(static_cast<uint8_t>(step.top.size()));
+      for (const engine::TokenLogprob& t : step.top) {
+        pending_->topIds.push_back(t.id);
+        pending_->topLogprobs.push_back(t.logprob);
+      }
+    }
     pending_->text += step.text;
     ScheduleLocked();
   }
@@ -144,25 +178,37 @@ class JsStreamSink final : public engine::StreamSink {
     auto bytes = external_bytes_;
     auto tsfn = std::make_shared<Napi::ThreadSafeFunction>(tsfn_);
     const bool logprobs = logprobs_;
+    const bool top = top_;
     const napi_status status =
-        tsfn_.NonBlockingCall([pending, bytes, tsfn, logprobs](Napi::Env env, Napi::Function fn) {
-          DeliverOnJsThread(env, fn, pending.get(), logprobs, bytes.get(), tsfn.get());
+        tsfn_.NonBlockingCall([pending, bytes, tsfn, logprobs, top](Napi::Env env, Napi::Function fn) {
+          DeliverOnJsThread(env, fn, pending.get(), logprobs, top, bytes.get(), tsfn.get());
         });
     if (status != napi_ok) pending_->hopScheduled = false;  // the environment is going away
   }
 
   Napi::ThreadSafeFunction tsfn_;
   bool logprobs_;
+  bool top_;
   std::shared_ptr<Pending> pending_;
   std::shared_ptr<int64_t> external_bytes_;
 };
 
 const char* FinishName(engine::FinishReason r) { return engine::FinishReasonName(r); }
 
-void DeliverOnJsThread(Napi::Env env, Napi::Function onEvents, Pending* pending, bool wantLogprobs,
+template <typename Array, typename T>
+Array CopyToArray(Napi::Env env, const std::vector<T>& values) {
+  auto array = Array::New(env, values.size());
+  if (!values.empty()) std::memcpy(array.Data(), values.data(), values.size() * sizeof(T));
+  return array;
+}
+
+void DeliverOnJsThread(Napi::Env env, Napi::Function onEvents, Pending* pending, bool wantLogprobs, bool wantTop,
                        int64_t* externalBytes, Napi::ThreadSafeFunction* tsfn) {
   std::vector<uint32_t> tokens;
   std::vector<float> logprobs;
+  std::vector<uint8_t> top_counts;
+  std::vector<uint32_t> top_ids;
+  std::vector<float> top_logprobs;
   std::string text;
   bool done;
   engine::GenerationOutcome outcome;
@@ -170,6 +216,9 @@ void DeliverOnJsThread(Napi::Env env, Napi::Function onEvents, Pending* pending,
     std::lock_guard<std::mutex> lock(pending->mutex);
     tokens.swap(pending->tokens);
     logprobs.swap(pending->logprobs);
+    top_counts.swap(pending->topCounts);
+    top_ids.swap(pending->topIds);
+    top_logprobs.swap(pending->topLogprobs);
     text.swap(pending->text);
     done = pending->done;
     outcome = pending->outcome;
@@ -189,6 +238,15 @@ void DeliverOnJsThread(Napi::Env env, Napi::Function onEvents, Pending* pending,
     batch.Set("logprobs", lp);
   } else {
     batch.Set("logprobs", env.Null());
+  }
+  if (wantTop) {
+    Napi::Object top = Napi::Object::New(env);
+    top.Set("counts", CopyToArray<Napi::Uint8Array>(env, top_counts));
+    top.Set("ids", CopyToArray<Napi::Uint32Array>(env, top_ids));
+    top.Set("logprobs", CopyToArray<Napi::Float32Array>(env, top_logprobs));
+    batch.Set("topLogprobs", top);
+  } else {
+    batch.Set("topLogprobs", env.Null());
   }
   if (done) {
     Napi::Object d = Napi::Object::New(env);
@@ -490,6 +548,9 @@ Napi::Value JsModel::Generate(const Napi::CallbackInfo& info) {
     p.sampling.presencePenalty = static_cast<float>(OptionalNumber(r, "presencePenalty", 0.0));
     p.sampling.frequencyPenalty = static_cast<float>(OptionalNumber(r, "frequencyPenalty", 0.0));
     p.sampling.seed = static_cast<uint64_t>(OptionalInteger(r, "seed", 0, 0, (1LL << 53) - 1));
+    if (!r.Get("logitBias").IsUndefined()) p.sampling.logitBias = ToLogitBias(r.Get("logitBias"));
+    p.topLogprobs =
+        static_cast<size_t>(OptionalInteger(r, "topLogprobs", 0, 0, static_cast<int64_t>(engine::kMaxTopLogprobs)));
     if (!r.Get("eosTokenIds").IsUndefined()) p.eosTokenIds = ToIds(r.Get("eosTokenIds"), "eosTokenIds");
     if (!r.Get("stop").IsUndefined()) p.stopStrings = ToStringArray(r.Get("stop"), "stop");
     if (!r.Get("logprobs").IsUndefined()) p.logprobs = ToBool(r.Get("logprobs"), "logprobs");
@@ -511,10 +572,12 @@ Napi::Value JsModel::Generate(const Napi::CallbackInfo& info) {
     // Report the KV cache this generation will hold to V8 (released when its final event is delivered).
     const auto kv_bytes = static_cast<int64_t>(h->engine->kvHostBytes(request));
     const bool logprobs = p.logprobs;
+    const bool top = p.topLogprobs > 0;
     auto tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "tokmeter:generate", 0, 1);
     std::shared_ptr<engine::GenerationStream> stream;
     try {
-      stream = h->engine->Start(std::move(request), std::make_unique<JsStreamSink>(tsfn, logprobs, kv_bytes), window);
+      stream =
+          h->engine->Start(std::move(request), std::make_unique<JsStreamSink>(tsfn, logprobs, top, kv_bytes), window);
     } catch (...) {
       tsfn.Release();
       throw;

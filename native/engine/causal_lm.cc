@@ -603,4 +603,28 @@ void CausalLm::SampleLast(std::span<SequenceState* const> sequences, std::span<c
   last_rows_.clear();
 }
 
+void CausalLm::LastLogitsToHost(std::span<float> out, bool release) {
+  if (!cuda_) throw Error(codes::kInternal, "LastLogitsToHost on a model that samples on the host");
+  if (!last_logits_) throw Error(codes::kInternal, "LastLogitsToHost: no logits kept from the last Forward");
+  const auto shape = last_logits_.GetTensorTypeAndShapeInfo().GetShape();
+  const size_t vocab = vocabSize();
+  if (shape.size() != 3 || shape[0] != static_cast<int64_t>(last_rows_.size()) ||
+      shape[2] != static_cast<int64_t>(vocab))
+    throw Error(codes::kInference, "the logits output has an unexpected shape");
+  const size_t rows = last_rows_.size();
+  if (out.size() != rows * vocab) throw Error(codes::kInternal, "LastLogitsToHost: output of the wrong size");
+  const size_t element = DTypeSize(spec_.logitsDtype);
+  const size_t positions = static_cast<size_t>(shape[1]);
+  const auto* base = static_cast<const uint8_t*>(last_logits_.GetTensorRawData());
+  // Each row's last position, packed, then widened to float32 (fp16 logits) on the host.
+  std::vector<uint8_t> staging(rows * vocab * element);
+  cuda_->Copy2DAndWait(staging.data(), vocab * element, base + (positions - 1) * vocab * element,
+                       positions * vocab * element, vocab * element, rows);
+  CopyLogits(staging.data(), out);
+  if (release) {
+    last_logits_ = Ort::Value{nullptr};
+    last_rows_.clear();
+  }
+}
+
 }  // namespace tokmeter::engine

@@ -83,6 +83,7 @@ class CausalLm final : public LanguageModel {
                      std::span<const uint32_t> prompt) override;
   void SampleLast(std::span<SequenceState* const> sequences, std::span<const double> uniforms, std::span<uint32_t> ids,
                   std::span<float> logprobs) override;
+  void LastLogitsToHost(std::span<float> out, bool release) override;
   const char* device() const noexcept { return cuda_ ? "cuda" : "cpu"; }
   std::string deviceName() const { return cuda_ ? cuda_->name() : std::string("cpu"); }
   bool batchable() const noexcept { return not_batchable_reason_.empty(); }

@@ -44,6 +44,12 @@ void CudaDevice::Copy2D(uint8_t* dst, size_t dstPitch, const uint8_t* src, size_
   plugin_.Check(plugin_.api().copy_2d(dst, dstPitch, src, srcPitch, width, height, stream_), "copy KV on the GPU");
 }
 
+void CudaDevice::Copy2DAndWait(uint8_t* dst, size_t dstPitch, const uint8_t* src, size_t srcPitch, size_t width,
+                               size_t height) {
+  Copy2D(dst, dstPitch, src, srcPitch, width, height);
+  plugin_.Check(plugin_.api().synchronize(stream_), "copy logits from the GPU");
+}
+
 void CudaDevice::Zero2D(uint8_t* dst, size_t pitch, size_t width, size_t height) {
   plugin_.Check(plugin_.api().memset_2d(dst, pitch, 0, width, height, stream_), "clear KV on the GPU");
 }

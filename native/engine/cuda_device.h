@@ -43,6 +43,8 @@ class CudaDevice final : public KvMemory {
   void Free(uint8_t* data) noexcept override;
   void Copy2D(uint8_t* dst, size_t dstPitch, const uint8_t* src, size_t srcPitch, size_t width, size_t height) override;
   void Zero2D(uint8_t* dst, size_t pitch, size_t width, size_t height) override;
+  // Copy2D, then waits for the stream: for a device-to-host copy the host may read `dst` on return.
+  void Copy2DAndWait(uint8_t* dst, size_t dstPitch, const uint8_t* src, size_t srcPitch, size_t width, size_t height);
 
   // The sampler: `slots` sequences at once over `vocab` logits (about slots x vocab x 29 bytes of GPU memory).
   void CreateSampler(size_t slots, size_t vocab);

@@ -28,6 +28,10 @@ void CheckRequest(const GenerationRequest& request, size_t window) {
   if (!p.stopStrings.empty() && !request.detokenizer)
     throw Error(codes::kInvalidArgument, "stop strings need a tokenizer to turn tokens into text");
   ValidateSamplingOptions(p.sampling);
+  if (p.topLogprobs > kMaxTopLogprobs) {
+    throw Error(codes::kInvalidArgument, "expected an integer in [0, " + std::to_string(kMaxTopLogprobs) +
+                                             "] for topLogprobs, got " + std::to_string(p.topLogprobs));
+  }
 }
 
 }  // namespace
@@ -74,6 +78,7 @@ size_t Engine::kvHostBytes(const GenerationRequest& request) const noexcept {
 std::shared_ptr<GenerationStream> Engine::Start(GenerationRequest request, std::unique_ptr<StreamSink> sink,
                                                 size_t window) {
   CheckRequest(request, window);
+  ValidateLogitBias(request.params.sampling.logitBias, info_.vocabSize);
   auto stream = std::make_shared<GenerationStream>(std::move(sink), window);
   request.stream = stream;
   scheduler_->Submit(std::move(request));

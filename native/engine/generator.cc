@@ -41,17 +41,21 @@ Generator::Generator(std::shared_ptr<LanguageModel> model, std::vector<uint32_t>
     }
   }
   if (params_.sampling.masked) ValidateTokenMask(*params_.sampling.masked, vocab);
+  ValidateLogitBias(params_.sampling.logitBias, vocab);
+  if (params_.topLogprobs > kMaxTopLogprobs) {
+    throw Error(codes::kInvalidArgument, "expected an integer in [0, " + std::to_string(kMaxTopLogprobs) +
+                                             "] for topLogprobs, got " + std::to_string(params_.topLogprobs));
+  }
   if (!stops_.empty() && !detokenizer_) {
     throw Error(codes::kInvalidArgument, "stop strings need a tokenizer to turn tokens into text");
   }
   capacity_ = KvCapacity(context, prompt_length_, params_.maxNewTokens);
   sequence_ = model_->NewSequence(capacity_);
-  device_ = model_->samplesOnDevice();
-  if (device_) {
-    model_->StartSampling(*sequence_, params_.sampling, tokens_);
-  } else {
-    logits_.resize(vocab);
-  }
+  device_model_ = model_->samplesOnDevice();
+  device_ = device_model_ && params_.sampling.logitBias.empty() && params_.topLogprobs == 0;
+  // Every sequence of a device model has a sampler slot: SampleLast runs over every row of a batch.
+  if (device_model_) model_->StartSampling(*sequence_, params_.sampling, tokens_);
+  if (!device_) logits_.resize(vocab);
   tokens_.reserve(capacity_ + 1);
 }
 
@@ -92,6 +96,7 @@ const StepResult* Generator::Prefill(size_t maxTokens) {
   if (prefilled_) throw Error(codes::kInternal, "Prefill() after the prefill finished");
   step_.text.clear();
   step_.logprob = 0;
+  step_.top.clear();
   if (abort_.load()) throw Error("ERR_ABORTED", "generation aborted");
   // On the first call, a prefix of the prompt may come from the model's prefix cache.
   const std::span<const uint32_t> prompt(tokens_.data(), prompt_length_);
@@ -105,6 +110,7 @@ const StepResult* Generator::Prefill(size_t maxTokens) {
   model_->Forward(*sequence_, std::span<const uint32_t>(tokens_.data() + fed_, n), logits_);  // empty: device
   fed_ += n;
   if (fed_ < prompt_length_) return nullptr;
+  if (device_model_ && !device_) model_->LastLogitsToHost(logits_, true);
   prefilled_ = true;
   usage_.promptTokens = prompt_length_;
   usage_.cachedTokens = cached_;
@@ -118,16 +124,18 @@ const StepResult& Generator::AcceptToken(uint32_t token, float logprob) {
   if (!device_) throw Error(codes::kInternal, "AcceptToken() on a generator that samples on the host");
   step_.text.clear();
   step_.logprob = 0;
+  step_.top.clear();
   fed_ = tokens_.size();
   return Took(token, params_.logprobs ? logprob : 0.0f);
 }
 
 const StepResult& Generator::Accept(std::span<const float> logits) {
   if (done() || !prefilled_) throw Error(codes::kInternal, "Accept() outside the decode phase");
-  if (device_) throw Error(codes::kInternal, "Accept() on a generator whose model samples on its device");
+  if (device_) throw Error(codes::kInternal, "Accept() on a generator that samples on its device");
   if (logits.size() != logits_.size()) throw Error(codes::kInternal, "Accept(): logits of the wrong size");
   step_.text.clear();
   step_.logprob = 0;
+  step_.top.clear();
   std::copy(logits.begin(), logits.end(), logits_.begin());
   fed_ = tokens_.size();
   return SampleAndStop();
@@ -142,10 +150,12 @@ const StepResult& Generator::Step() {
   }
   step_.text.clear();
   step_.logprob = 0;
+  step_.top.clear();
   if (abort_.load()) throw Error("ERR_ABORTED", "generation aborted");
   // Feed the token sampled last.
   const std::span<const uint32_t> pending(tokens_.data() + fed_, tokens_.size() - fed_);
   model_->Forward(*sequence_, pending, logits_);
+  if (device_model_ && !device_) model_->LastLogitsToHost(logits_, true);
   fed_ = tokens_.size();
   return SampleAndStop();
 }
@@ -165,11 +175,16 @@ const StepResult& Generator::SampleAndStop() {
   // processor, draw or log-probability sees them (a constraint that forbids tokens belongs here); (2) the logits
   // processors (processor.h's chain); (3) the sampler.
   if (params_.sampling.masked) ApplyTokenMask(logits_, *params_.sampling.masked);
-  if (params_.logprobs) raw_.assign(logits_.begin(), logits_.end());
+  const bool raw = params_.logprobs || params_.topLogprobs > 0;
+  if (raw) raw_.assign(logits_.begin(), logits_.end());
   const LogitsContext context{std::span<const uint32_t>(tokens_), prompt_length_};
   for (auto& p : processors_) p->Apply(logits_, context);
   const uint32_t token = sampler_.Sample(logits_, params_.sampling.greedy());
-  return Took(token, params_.logprobs ? Sampler::LogProb(raw_, token) : 0.0f);
+  if (!raw) return Took(token, 0.0f);
+  // The raw distribution (after the mask, before the processors) for the sampled token and the alternatives alike.
+  const LogSoftmaxNorm norm = Sampler::Norm(raw_);
+  Sampler::TopLogProbs(raw_, norm, params_.topLogprobs, step_.top);
+  return Took(token, params_.logprobs ? norm.At(raw_[token]) : 0.0f);
 }
 
 const StepResult& Generator::Took(uint32_t token, float logprob) {

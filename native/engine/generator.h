@@ -48,7 +48,10 @@ struct GenerationParams {
   std::vector<uint32_t> eosTokenIds;  // from generation_config unless the caller overrides
   std::vector<std::string> stopStrings;
   bool logprobs = false;
+  size_t topLogprobs = 0;  // 0..kMaxTopLogprobs: alternatives listed per step (StepResult::top); 0 computes nothing
 };
+
+inline constexpr size_t kMaxTopLogprobs = 20;
 
 // What a generation processed, as it is billed: reported unchanged to JS (the done event's `usage`), on success,
 // abort and failure alike. totalTokens = promptTokens + completionTokens, kept by the generator with the counts.
@@ -63,12 +66,17 @@ struct StepResult {
   uint32_t token = 0;
   float logprob = 0;  // log-probability under the model's raw distribution (before processors); if params.logprobs
   std::string text;   // text released by this step (UTF-8 complete; held back across stop-string candidates)
+  // The params.topLogprobs most likely ids under the same raw distribution as `logprob`, most likely first (ties to
+  // the lower id; fewer when fewer ids can be sampled at all). A greedy step's token is top[0] unless a logit bias or
+  // penalty moved the argmax.
+  std::vector<TokenLogprob> top;
 };
 
 class Generator {
  public:
   // Throws ERR_CONTEXT_LENGTH (prompt longer than the context, naming both numbers), ERR_INVALID_ARGUMENT (empty
-  // prompt, token id outside the vocabulary, bad sampling options, stop strings without a detokenizer).
+  // prompt, prompt or logit-bias token id outside the vocabulary, bad sampling options, topLogprobs above
+  // kMaxTopLogprobs, stop strings without a detokenizer).
   Generator(std::shared_ptr<LanguageModel> model, std::vector<uint32_t> prompt, GenerationParams params,
             std::unique_ptr<Detokenizer> detokenizer);
 
@@ -97,7 +105,12 @@ class Generator {
   // Device sampling (LanguageModel::samplesOnDevice()): after a ForwardBatch the scheduler draws each row's uniform
   // here (none for greedy rows, as the CPU sampler), samples all rows with LanguageModel::SampleLast, and hands each
   // generator its id with AcceptToken, which applies the stop rules like Accept.
-  double DrawUniform() { return params_.sampling.greedy() ? 0.0 : sampler_.NextUniform(); }
+  // A generator that needs the logits on the host (a logit bias, top-N alternatives: the device sampler has
+  // neither) samples on the host even on such a model (samplesOnDevice() false): the scheduler copies its row of
+  // logits to the host (LanguageModel::LastLogitsToHost) and hands it over with Accept; its row of SampleLast is
+  // ignored, so it draws no uniform for it.
+  bool samplesOnDevice() const noexcept { return device_; }
+  double DrawUniform() { return params_.sampling.greedy() || !device_ ? 0.0 : sampler_.NextUniform(); }
   const StepResult& AcceptToken(uint32_t token, float logprob);
 
   FinishReason finishReason() const noexcept { return finish_; }
@@ -124,7 +137,8 @@ class Generator {
   size_t cached_ = 0;
   bool started_ = false;  // the prefix cache was asked (first Prefill call)
   bool prefilled_ = false;
-  bool device_ = false;        // the model samples on its device (logits_ unused)
+  bool device_ = false;        // this generator samples on the model's device (logits_ unused)
+  bool device_model_ = false;  // the model samples on its device (its Forward leaves the logits there)
   std::vector<float> logits_;  // the last position's logits (host sampling only)
   std::vector<float> raw_;
   StepResult step_;

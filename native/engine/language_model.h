@@ -119,12 +119,19 @@ class LanguageModel {
   // so only ids reach the host. When samplesOnDevice():
   // - StartSampling(sequence, options, prompt) is called once, before the sequence's first Forward: it gives the
   //   device sampler the options and the prompt (for the repetition penalty);
-  // - Forward/ForwardBatch leave their `logits` argument untouched (callers pass an empty span);
+  // - Forward/ForwardBatch leave their `logits` argument untouched (an empty span, or a host row LastLogitsToHost
+  // fills);
   // - SampleLast(sequences, uniforms, ids, logprobs) picks each sequence's next token from the logits of the last
   //   Forward or ForwardBatch, which must have run exactly these sequences in this order. uniforms[i] is the draw of
   //   a sampling row (the sequence's CPU Sampler::NextUniform(), so a seed gives the CPU's tokens), ignored for
   //   greedy rows; logprobs[i] receives the raw log-probability of ids[i]. Penalty state follows the sampled ids.
+  // - LastLogitsToHost(out, release) copies the last position of each row of that last Forward or ForwardBatch to
+  //   the host (float32, rows x vocab) for the rows that sample on the host (Generator::samplesOnDevice), before
+  //   SampleLast; `release` (no SampleLast follows) lets the model drop the kept logits.
   virtual bool samplesOnDevice() const noexcept { return false; }
+  virtual void LastLogitsToHost(std::span<float> /*out*/, bool /*release*/) {
+    throw Error(codes::kInternal, "LastLogitsToHost on a model that samples on the host");
+  }
   virtual void StartSampling(SequenceState& /*sequence*/, const SamplingOptions& /*options*/,
                              std::span<const uint32_t> /*prompt*/) {}
   virtual void SampleLast(std::span<SequenceState* const> /*sequences*/, std::span<const double> /*uniforms*/,

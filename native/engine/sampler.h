@@ -14,8 +14,22 @@
 #include <functional>
 #include <random>
 #include <span>
+#include <vector>
 
 namespace tokmeter::engine {
+
+// An id and its log-probability (top-N alternatives of a step).
+struct TokenLogprob {
+  uint32_t id = 0;
+  float logprob = 0;
+};
+
+// What turns logits into log-probabilities: log softmax(x)[i] = x[i] - max - logTotal, computed in double.
+struct LogSoftmaxNorm {
+  double max = 0;
+  double logTotal = 0;
+  float At(float logit) const noexcept { return static_cast<float>(static_cast<double>(logit) - max - logTotal); }
+};
 
 // Uniform doubles in [0, 1) from mt19937_64 (the same on every platform).
 class SeededUniform {
@@ -38,6 +52,12 @@ class Sampler {
   uint32_t Sample(std::span<const float> logits, bool greedy);
   // log softmax(logits)[id], computed in double.
   static float LogProb(std::span<const float> logits, uint32_t id) noexcept;
+  static LogSoftmaxNorm Norm(std::span<const float> logits) noexcept;
+  // The `n` most likely ids of softmax(logits) with their log-probabilities (norm.At), most likely first, ties to the
+  // lower id (so the first is Argmax's id); ids whose logit is -infinity are never listed, so `out` may be shorter.
+  // One scan that keeps the best n in a small sorted array: O(vocab) compares, plus O(n) moves per id that enters.
+  static void TopLogProbs(std::span<const float> logits, const LogSoftmaxNorm& norm, size_t n,
+                          std::vector<TokenLogprob>& out);
   double NextUniform() { return uniform_(); }  // [0, 1)
 
  private:

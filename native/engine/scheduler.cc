@@ -396,8 +396,15 @@ void Scheduler::Loop() {
       last_batch_ = decode.size();
       try {
         if (device) {
-          // Logits stay on the device: sample every row there, only the ids come back.
+          // Logits stay on the device: sample every row there, only the ids come back. Rows that sample on the
+          // host (a logit bias, top-N alternatives) also get the batch's logits copied over; their ids are unused.
+          const bool host_rows =
+              std::any_of(decode.begin(), decode.end(), [](const Slot* s) { return !s->generator->samplesOnDevice(); });
           model_->ForwardBatch(sequences, tokens, {});
+          if (host_rows) {
+            logits.resize(decode.size() * vocab);
+            model_->LastLogitsToHost(logits, false);
+          }
           uniforms.clear();
           for (Slot* slot : decode) uniforms.push_back(slot->generator->DrawUniform());
           ids.resize(decode.size());
@@ -418,8 +425,9 @@ void Scheduler::Loop() {
         Slot& slot = *decode[i];
         Generator& g = *slot.generator;
         try {
-          const StepResult& step = device ? g.AcceptToken(ids[i], logprobs[i])
-                                          : g.Accept(std::span<const float>(logits.data() + i * vocab, vocab));
+          const StepResult& step = device && g.samplesOnDevice()
+                                       ? g.AcceptToken(ids[i], logprobs[i])
+                                       : g.Accept(std::span<const float>(logits.data() + i * vocab, vocab));
           slot.request.stream->sink().OnStep(step);
           if (g.done()) {
             GenerationOutcome outcome;

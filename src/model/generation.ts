@@ -13,12 +13,13 @@ import type {
   FinishReason,
   MeterableChunk as MeteredChunk,
   MeterableResult as MeteredResult,
+  TopLogprob,
   Usage,
 } from '../usage/index.js';
 
 // The usage numbers and chunk shape are the metering seam's (src/usage/types.ts): one definition, so a Model is a
 // MeterableModel by construction. The Model adds log-probabilities to chunks and the sampled ids to the result.
-export type { FinishReason, Usage } from '../usage/index.js';
+export type { FinishReason, TopLogprob, Usage } from '../usage/index.js';
 
 export interface GenerationChunk extends MeteredChunk {
   /** Log-probability of each token under the model's raw distribution, when `logprobs: true`. */
@@ -60,8 +61,11 @@ export class Generation implements AsyncIterable<GenerationChunk> {
   #reject!: (e: unknown) => void;
   #detach: () => void = () => {};
 
-  /** @internal Made by Model.generate(). */
-  constructor() {
+  readonly #decodeToken: (id: number) => string;
+
+  /** @internal Made by Model.generate(); `decodeToken` gives the text of one alternative (topLogprobs). */
+  constructor(decodeToken: (id: number) => string = String) {
+    this.#decodeToken = decodeToken;
     this.result = new Promise<GenerationResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -90,6 +94,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
     if (event.tokens.length > 0 || event.text.length > 0) {
       const chunk: GenerationChunk = { text: event.text, tokens: event.tokens };
       if (event.logprobs) chunk.logprobs = event.logprobs;
+      if (event.topLogprobs) chunk.topLogprobs = this.#alternatives(event.topLogprobs);
       this.#text += event.text;
       for (const t of event.tokens) this.#tokens.push(t);
       // Before anyone iterates, chunks are acknowledged on arrival (a caller that only awaits `result` must not
@@ -114,6 +119,20 @@ export class Generation implements AsyncIterable<GenerationChunk> {
     }
     this.#wake();
   };
+
+  #alternatives(top: NonNullable<NativeGenerationEvent['topLogprobs']>): TopLogprob[][] {
+    const out: TopLogprob[][] = [];
+    let at = 0;
+    for (const count of top.counts) {
+      const step: TopLogprob[] = [];
+      for (let k = 0; k < count; k++, at++) {
+        const token = top.ids[at]!;
+        step.push({ token, text: this.#decodeToken(token), logprob: top.logprobs[at]! });
+      }
+      out.push(step);
+    }
+    return out;
+  }
 
   #finish(done: { finishReason: string; usage: NativeUsage }): void {
     this.#finished = true;

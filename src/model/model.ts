@@ -143,6 +143,16 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /** Return each token's log-probability (raw model distribution) in the chunks. */
   logprobs?: boolean;
+  /**
+   * Token id (decimal string, as OpenAI's logit_bias) → bias in [-100, 100] added to its logit before the other
+   * samplers: -100 effectively bans the token, +100 effectively forces it. Ids must be within the vocabulary.
+   */
+  logitBias?: Readonly<Record<string, number>>;
+  /**
+   * List the 0-20 most likely tokens of each step in the chunks (`topLogprobs`), with log-probabilities under the
+   * same raw distribution as `logprobs` (before the logit bias and the samplers). Default 0 (nothing computed).
+   */
+  topLogprobs?: number;
   /** Ends generation on these ids instead of generation_config.json's eos_token_id. */
   eosTokenIds?: number[];
   /** Tokens the engine may compute ahead of the consumer (backpressure window). Default 64. */
@@ -162,6 +172,8 @@ const GENERATE_KEYS = [
   'stop',
   'signal',
   'logprobs',
+  'logitBias',
+  'topLogprobs',
   'eosTokenIds',
   'highWaterMark',
 ] as const;
@@ -479,8 +491,13 @@ export class Model {
     if (options.presencePenalty !== undefined) request.presencePenalty = options.presencePenalty;
     if (options.frequencyPenalty !== undefined) request.frequencyPenalty = options.frequencyPenalty;
     if (options.seed !== undefined) request.seed = options.seed;
+    if (options.logitBias !== undefined && Object.keys(options.logitBias).length > 0) {
+      request.logitBias = { ...options.logitBias };
+    }
+    if (options.topLogprobs) request.topLogprobs = options.topLogprobs;
 
-    const run = new Generation();
+    const tokenizer = this.tokenizer;
+    const run = new Generation((id) => tokenizer.decode([id], { skipSpecialTokens: false }));
     if (signal?.aborted) {
       run.settleAborted(); // nothing was processed: usage 0
       return run;

@@ -87,6 +87,10 @@ export interface NativeGenerateRequest {
   eosTokenIds?: number[];
   stop?: string[];
   logprobs?: boolean;
+  /** Token id (decimal string) → bias in [-100, 100]; ids must be within the vocabulary. */
+  logitBias?: Readonly<Record<string, number>>;
+  /** 0-20 most likely alternatives per step (NativeGenerationEvent.topLogprobs). */
+  topLogprobs?: number;
   /** Tokens the engine may run ahead of ack() (backpressure window). Default 64. */
   window?: number;
   /** Turns tokens into text (and enables stop strings); without it, events carry ids only. */
@@ -115,6 +119,8 @@ export interface NativeGenerationEvent {
   tokens: Uint32Array;
   text: string;
   logprobs: Float32Array | null;
+  /** With topLogprobs > 0: counts[i] alternatives for tokens[i], their ids and log-probabilities in order. */
+  topLogprobs: { counts: Uint8Array; ids: Uint32Array; logprobs: Float32Array } | null;
   done: NativeGenerationDone | null;
 }
 

@@ -36,7 +36,9 @@ import {
   logprobsFormatter,
   meteringOf,
   streamChunk,
+  tokenLogprobs,
   usageChunk,
+  type ChatLogprobs,
   type Kind,
   type TokenLogprobs,
 } from './openai-format.js';
@@ -384,6 +386,15 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const caller = state?.caller ?? OPEN_CALLER;
     const r = parse(route, req.body);
     checkModel(r.model);
+    for (const id of Object.keys(r.samplers.logitBias ?? {})) {
+      if (Number(id) >= tokenizer.vocabSize) {
+        throw new ApiError(
+          'ERR_INVALID_REQUEST',
+          `token id ${id} of 'logit_bias' is outside the vocabulary of ${tokenizer.vocabSize} tokens`,
+          `logit_bias.${id}`,
+        );
+      }
+    }
     // Fields outside the API that were ignored: named to the client and in the log, never silently.
     const extraHeaders: Record<string, string> = {};
     if (r.ignored.length > 0) {
@@ -433,6 +444,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         // log-probabilities.
         cache: (r.seed !== undefined || !sampled) && !r.logprobs && choices === 1,
         ...(r.logprobs ? { logprobs: true } : {}),
+        ...(r.topLogprobs > 0 ? { topLogprobs: r.topLogprobs } : {}),
         ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
         ...(r.topP !== undefined ? { topP: r.topP } : {}),
         ...r.samplers,
@@ -462,20 +474,23 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         reply.hijack();
         const sse = new SseWriter(reply.raw);
         const headers = { 'x-request-id': head.id, ...extraHeaders };
-        if (route === 'response') await streamResponse(sse, headers, r, run, head, firstToken, abortedError);
+        if (route === 'response') await streamResponse(sse, headers, r, run, head, firstToken, abortedError, tokenizer);
         else await stream(route, r, sse, headers, run, head, firstToken);
         return reply;
       }
       const lp: TokenLogprobs[][] = Array.from({ length: choices }, () => []);
       for await (const chunk of run) {
         if (chunk.tokens.length > 0) firstToken();
-        if (r.logprobs && chunk.logprobs) lp[indexOf(chunk)]!.push({ tokens: chunk.tokens, logprobs: chunk.logprobs });
+        if (r.logprobs && chunk.logprobs) lp[indexOf(chunk)]!.push(tokenLogprobs(chunk, chunk.logprobs));
       }
       const res = await run.result;
       if (res.finishReason === 'abort') throw abortedError(ac.signal.aborted);
       const m = meteringOf(res);
       void reply.headers({ 'x-request-id': id, ...extraHeaders, 'x-tokmeter-cost': `${m.cost} ${m.currency}` });
-      if (route === 'response') return responseBody(head, r, res.text, res.finishReason, res.usage);
+      if (route === 'response') {
+        const logprobs = r.logprobs ? (logprobsFormatter('chat', tokenizer)(lp[0]!) as ChatLogprobs) : undefined;
+        return responseBody(head, r, res.text, res.finishReason, res.usage, logprobs);
+      }
       const each = choices > 1 ? (res as MeteredResult & ChoicesResult).choices : [res];
       return completionBody(
         route,
@@ -531,7 +546,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         // With logprobs, every token is reported, also one whose text is held back (a stop-string prefix, EOS).
         const logprobs =
           r.logprobs && chunk.logprobs && chunk.tokens.length > 0
-            ? formatters[index]!([{ tokens: chunk.tokens, logprobs: chunk.logprobs }])
+            ? formatters[index]!([tokenLogprobs(chunk, chunk.logprobs)])
             : undefined;
         if (chunk.text !== '' || logprobs) {
           await sse.data(

@@ -1,7 +1,7 @@
 /** OpenAI response and stream-chunk shapes (chat.completion, text_completion), built from engine results. */
 import { Buffer } from 'node:buffer';
 import type { Tokenizer } from '../tokenizer/index.js';
-import { formatPico, type MeteredResult, type Usage } from '../usage/index.js';
+import { formatPico, type MeteredResult, type TopLogprob, type Usage } from '../usage/index.js';
 
 export type Kind = 'chat' | 'completion';
 
@@ -46,19 +46,39 @@ export function meteringOf(res: MeteredResult): Metering {
   return { cache: res.cacheHit ? 'hit' : 'miss', cost: formatPico(res.record.cost), currency: res.record.currency };
 }
 
-/** Sampled tokens and their log-probabilities, as the engine reports them per chunk. */
+/** Sampled tokens, their log-probabilities and (top_logprobs) each step's alternatives, per chunk. */
 export interface TokenLogprobs {
   tokens: Uint32Array;
   logprobs: Float32Array;
+  top?: TopLogprob[][];
 }
 
-/** Chat: `{content: [{token, logprob, bytes, top_logprobs}], refusal}`; the engine gives no alternatives. */
+/** A chunk's log-probabilities in the formatter's input shape. */
+export function tokenLogprobs(
+  chunk: { tokens: Uint32Array; topLogprobs?: TopLogprob[][] },
+  logprobs: Float32Array,
+): TokenLogprobs {
+  return { tokens: chunk.tokens, logprobs, ...(chunk.topLogprobs ? { top: chunk.topLogprobs } : {}) };
+}
+
+interface ChatTokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+}
+
+/** Chat: `{content: [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}], refusal}`. */
 export interface ChatLogprobs {
-  content: { token: string; logprob: number; bytes: number[]; top_logprobs: [] }[];
+  content: (ChatTokenLogprob & { top_logprobs: ChatTokenLogprob[] })[];
   refusal: null;
 }
 
-/** Completions: parallel arrays; `top_logprobs` lists the sampled token only (`logprobs: 0`). */
+/**
+ * Completions: parallel arrays; `top_logprobs` maps the `logprobs` most likely tokens' texts to their log-probabilities,
+ * plus the sampled token's when it is not among them (as OpenAI does: up to logprobs + 1 entries; `logprobs: 0`
+ * lists the sampled token only). Ids that decode to one text share an entry: the sampled token's log-probability
+ * for its text, else the more likely one's.
+ */
 export interface CompletionLogprobs {
   tokens: string[];
   token_logprobs: number[];
@@ -77,23 +97,37 @@ export function logprobsFormatter(
 ): (parts: readonly TokenLogprobs[]) => ChatLogprobs | CompletionLogprobs {
   let offset = 0;
   return (parts) => {
-    const toks: { token: string; logprob: number }[] = [];
+    const toks: { token: string; logprob: number; top: readonly TopLogprob[] }[] = [];
     for (const p of parts) {
       p.tokens.forEach((id, i) =>
-        toks.push({ token: tokenizer.decode([id], { skipSpecialTokens: false }), logprob: p.logprobs[i]! }),
+        toks.push({
+          token: tokenizer.decode([id], { skipSpecialTokens: false }),
+          logprob: p.logprobs[i]!,
+          top: p.top?.[i] ?? [],
+        }),
       );
     }
     if (kind === 'chat') {
+      const entry = (token: string, logprob: number): ChatTokenLogprob => ({
+        token,
+        logprob,
+        bytes: [...Buffer.from(token, 'utf8')],
+      });
       return {
         content: toks.map((t) => ({
-          token: t.token,
-          logprob: t.logprob,
-          bytes: [...Buffer.from(t.token, 'utf8')],
-          top_logprobs: [],
+          ...entry(t.token, t.logprob),
+          top_logprobs: t.top.map((a) => entry(a.text, a.logprob)),
         })),
         refusal: null,
       };
     }
+    const topOf = (t: (typeof toks)[number]): Record<string, number> => {
+      const out = Object.create(null) as Record<string, number>; // a token's text may be '__proto__'
+      // The sampled token's text maps to its own log-probability, also when another id decodes to the same text.
+      for (const a of t.top) if (!(a.text in out)) out[a.text] = a.text === t.token ? t.logprob : a.logprob;
+      if (!(t.token in out)) out[t.token] = t.logprob;
+      return out;
+    };
     const text_offset = toks.map((t) => {
       const at = offset;
       offset += t.token.length;
@@ -102,7 +136,7 @@ export function logprobsFormatter(
     return {
       tokens: toks.map((t) => t.token),
       token_logprobs: toks.map((t) => t.logprob),
-      top_logprobs: toks.map((t) => ({ [t.token]: t.logprob })),
+      top_logprobs: toks.map(topOf),
       text_offset,
     };
   };

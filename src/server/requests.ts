@@ -65,6 +65,8 @@ export interface SamplingRequest {
   n: number;
   /** Log-probability of each sampled token (chat `logprobs: true`, completions `logprobs` ≥ 0). */
   logprobs: boolean;
+  /** Alternatives listed per token (chat `top_logprobs` 0-20, completions `logprobs` 0-5); 0 with `logprobs` off. */
+  topLogprobs: number;
   /** Unknown top-level fields that were ignored, in body order. */
   ignored: string[];
   /** Prompt field name for error params: 'messages', 'prompt' or (Responses) 'input'. */
@@ -86,6 +88,8 @@ export interface Samplers {
   repetitionPenalty?: number;
   presencePenalty?: number;
   frequencyPenalty?: number;
+  /** OpenAI's logit_bias when it holds a bias (an empty map changes nothing and is left out). */
+  logitBias?: Record<string, number>;
 }
 
 type Body = Record<string, unknown>;
@@ -256,6 +260,7 @@ function common(
   promptParam: 'messages' | 'prompt',
   limits: RequestLimits,
   logprobs: boolean,
+  topLogprobs: number,
   ignored: string[],
 ): SamplingRequest {
   if (typeof body.model !== 'string' || body.model === '')
@@ -280,8 +285,9 @@ function common(
   }
   const s = option(body, 'stop', O.stop) as string | string[] | undefined;
   const stop = typeof s === 'string' ? [s] : s && s.length > 0 ? s : undefined;
-  option(body, 'logit_bias', O.logitBias); // accepted empty; a bias is refused until the engine has the sampler
   const samplers = samplersOf(body);
+  const bias = option(body, 'logit_bias', O.logitBias) as Record<string, number> | undefined;
+  if (bias && Object.keys(bias).length > 0) samplers.logitBias = bias;
   const stream = optBool(body, 'stream') ?? false;
   let includeUsage = false;
   const so = body.stream_options;
@@ -299,6 +305,7 @@ function common(
     inputs,
     n,
     logprobs,
+    topLogprobs,
     ignored,
     promptParam,
     maxTokens: maxTokens ?? maxCompletion,
@@ -392,17 +399,10 @@ export function parseChatRequest(raw: unknown, limits: RequestLimits = DEFAULT_L
     return { role: msg.role, content, name: msg.name }; // the chat template sees it as message.name
   });
   const logprobs = optBool(body, 'logprobs') ?? false;
-  const top = optInt(body, 'top_logprobs', 0, 20);
+  const top = optInt(body, 'top_logprobs', O.topLogprobs.min, O.topLogprobs.max);
   if (top !== undefined && !logprobs) bad('top_logprobs', "'top_logprobs' needs 'logprobs': true");
-  if (top !== undefined && top > 0) {
-    throw new ApiError(
-      'ERR_UNSUPPORTED_PARAMETER',
-      `'top_logprobs' above 0 is not supported: the engine reports the sampled token's log-probability only (got ${top})`,
-      'top_logprobs',
-    );
-  }
   const prefill = chatPrefill(body, messages);
-  return common(body, [{ messages, ...prefill }], 'messages', limits, logprobs, ignored);
+  return common(body, [{ messages, ...prefill }], 'messages', limits, logprobs, top ?? 0, ignored);
 }
 
 /**
@@ -457,14 +457,7 @@ export function parseCompletionRequest(raw: unknown, limits: RequestLimits = DEF
   });
   // Legacy completions: logprobs is how many alternatives to list per token (0-5); 0 = the sampled token's only.
   const lp = optInt(body, 'logprobs', 0, 5);
-  if (lp !== undefined && lp > 0) {
-    throw new ApiError(
-      'ERR_UNSUPPORTED_PARAMETER',
-      `'logprobs' above 0 is not supported: the engine reports the sampled token's log-probability only (got ${lp})`,
-      'logprobs',
-    );
-  }
-  return common(body, prompts, 'prompt', limits, lp !== undefined, ignored);
+  return common(body, prompts, 'prompt', limits, lp !== undefined, lp ?? 0, ignored);
 }
 
 export interface TokenizeRequest {

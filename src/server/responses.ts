@@ -13,8 +13,27 @@
 import { randomUUID } from 'node:crypto';
 import type { MeteredRun, Usage } from '../usage/index.js';
 import { ApiError, toHttpError } from '../http/errors.js';
-import { meteringFields, meteringOf, SYSTEM_FINGERPRINT } from './openai-format.js';
-import { bad, checkFields, expectBody, isObject, optBool, O, option, show, type SamplingRequest } from './requests.js';
+import type { Tokenizer } from '../tokenizer/index.js';
+import {
+  logprobsFormatter,
+  meteringFields,
+  meteringOf,
+  SYSTEM_FINGERPRINT,
+  tokenLogprobs,
+  type ChatLogprobs,
+} from './openai-format.js';
+import {
+  bad,
+  checkFields,
+  expectBody,
+  isObject,
+  optBool,
+  optInt,
+  O,
+  option,
+  show,
+  type SamplingRequest,
+} from './requests.js';
 import type { SseWriter } from './sse.js';
 
 type Body = Record<string, unknown>;
@@ -28,9 +47,7 @@ const UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
   tool_choice: (v) => v === 'none' || v === 'auto',
   parallel_tool_calls: (v) => typeof v === 'boolean',
   max_tool_calls: () => true, // with no tools, no calls
-  include: (v) => Array.isArray(v) && v.length === 0,
   reasoning: () => false,
-  top_logprobs: (v) => v === 0,
   truncation: (v) => v === 'disabled',
   prompt: () => false,
   metadata: (v) =>
@@ -54,7 +71,12 @@ const KNOWN = [
   'stream',
   'store',
   'text',
+  'include',
+  'top_logprobs',
 ];
+
+/** The one `include` value that changes the output: each output_text's `logprobs`. */
+const INCLUDE_LOGPROBS = 'message.output_text.logprobs';
 const ROLES = ['system', 'developer', 'user', 'assistant'];
 
 /** The text of an input message's content: a string, or input_text (output_text for assistant turns) parts. */
@@ -112,6 +134,7 @@ interface Echo {
   maxOutputTokens: number | null;
   temperature: number;
   topP: number;
+  topLogprobs: number;
   metadata: Record<string, string>;
   user: string | null;
 }
@@ -151,6 +174,20 @@ export function parseResponsesRequest(raw: unknown): SamplingRequest {
     }
   }
   optBool(body, 'store'); // checked, and accepted either way: nothing is stored (the response says store: false)
+  const include = body.include ?? [];
+  if (!Array.isArray(include)) bad('include', `expected an array for 'include', got ${show(include)}`);
+  include.forEach((v, i) => {
+    if (v !== INCLUDE_LOGPROBS) {
+      throw new ApiError(
+        'ERR_UNSUPPORTED_PARAMETER',
+        `only ${JSON.stringify(INCLUDE_LOGPROBS)} may be included, got ${show(v)}`,
+        `include[${i}]`,
+      );
+    }
+  });
+  // Alternatives come with the log-probabilities they belong to: asking for either lists both.
+  const top = optInt(body, 'top_logprobs', O.topLogprobs.min, O.topLogprobs.max) ?? 0;
+  const logprobs = include.length > 0 || top > 0;
   const maxTokens = option(body, 'max_output_tokens', O.maxNewTokens) as number | undefined;
   const temperature = option(body, 'temperature', O.temperature) as number | undefined;
   const topP = option(body, 'top_p', O.topP) as number | undefined;
@@ -159,7 +196,8 @@ export function parseResponsesRequest(raw: unknown): SamplingRequest {
     input: { messages },
     inputs: [{ messages }],
     n: 1,
-    logprobs: false,
+    logprobs,
+    topLogprobs: top,
     ignored,
     promptParam: 'input',
     maxTokens,
@@ -176,6 +214,7 @@ export function parseResponsesRequest(raw: unknown): SamplingRequest {
     maxOutputTokens: maxTokens ?? null,
     temperature: temperature ?? 1,
     topP: topP ?? 1,
+    topLogprobs: top,
     metadata: isObject(body.metadata) ? (body.metadata as Record<string, string>) : {},
     user: typeof body.user === 'string' ? body.user : null,
   });
@@ -208,17 +247,20 @@ interface Head {
 
 type Status = 'in_progress' | 'completed' | 'incomplete';
 
-function outputText(text: string): object {
-  return { type: 'output_text', text, annotations: [], logprobs: [] };
+/** Per token: `{token, logprob, bytes, top_logprobs}` (chat's entries); empty unless asked for. */
+type OutputLogprobs = ChatLogprobs['content'];
+
+function outputText(text: string, logprobs: OutputLogprobs = []): object {
+  return { type: 'output_text', text, annotations: [], logprobs };
 }
 
-function messageItem(itemId: string, status: Status, text: string | undefined): object {
+function messageItem(itemId: string, status: Status, text: string | undefined, logprobs?: OutputLogprobs): object {
   return {
     id: itemId,
     type: 'message',
     status,
     role: 'assistant',
-    content: text === undefined ? [] : [outputText(text)],
+    content: text === undefined ? [] : [outputText(text, logprobs)],
   };
 }
 
@@ -230,6 +272,7 @@ function responseObject(
   itemId: string,
   text: string | undefined,
   usage: object | null,
+  logprobs?: OutputLogprobs,
 ): object {
   const e = echoes.get(r)!;
   return {
@@ -242,7 +285,7 @@ function responseObject(
     instructions: e.instructions,
     max_output_tokens: e.maxOutputTokens,
     model: h.model,
-    output: text === undefined ? [] : [messageItem(itemId, status, text)],
+    output: text === undefined ? [] : [messageItem(itemId, status, text, logprobs)],
     parallel_tool_calls: true,
     previous_response_id: null,
     reasoning: { effort: null, summary: null },
@@ -251,6 +294,7 @@ function responseObject(
     text: { format: { type: 'text' } },
     tool_choice: 'auto',
     tools: [],
+    top_logprobs: e.topLogprobs,
     top_p: e.topP,
     truncation: 'disabled',
     usage,
@@ -265,8 +309,15 @@ const statusOf = (finishReason: string): Status => (finishReason === 'length' ? 
 /** The response's output item id, derived from the response id (one message per response). */
 const itemIdOf = (h: Head): string => `msg_${h.id.slice(h.id.indexOf('_') + 1)}`;
 
-export function responseBody(h: Head, r: SamplingRequest, text: string, finishReason: string, usage: Usage): object {
-  return responseObject(h, r, statusOf(finishReason), itemIdOf(h), text, responsesUsage(usage));
+export function responseBody(
+  h: Head,
+  r: SamplingRequest,
+  text: string,
+  finishReason: string,
+  usage: Usage,
+  logprobs?: ChatLogprobs,
+): object {
+  return responseObject(h, r, statusOf(finishReason), itemIdOf(h), text, responsesUsage(usage), logprobs?.content);
 }
 
 /** Streams one response as the Responses API's event sequence. */
@@ -278,7 +329,10 @@ export async function streamResponse(
   h: Head,
   firstToken: () => void,
   aborted: (clientGone: boolean) => ApiError,
+  tokenizer: Pick<Tokenizer, 'decode'>,
 ): Promise<void> {
+  const format = logprobsFormatter('chat', tokenizer);
+  const all: OutputLogprobs = [];
   const itemId = itemIdOf(h);
   let seq = 0;
   const send = (type: string, fields: object): Promise<void> =>
@@ -292,18 +346,24 @@ export async function streamResponse(
   try {
     for await (const chunk of run) {
       if (chunk.tokens.length > 0) firstToken();
-      if (chunk.text === '') continue;
-      await send('response.output_text.delta', { ...at, delta: chunk.text, logprobs: [] });
+      // With logprobs, a token whose text is held back (EOS, a stop-string prefix) still gets its delta.
+      const lp =
+        r.logprobs && chunk.logprobs && chunk.tokens.length > 0
+          ? (format([tokenLogprobs(chunk, chunk.logprobs)]) as ChatLogprobs).content
+          : [];
+      if (chunk.text === '' && lp.length === 0) continue;
+      all.push(...lp);
+      await send('response.output_text.delta', { ...at, delta: chunk.text, logprobs: lp });
     }
     const res = await run.result;
     if (res.finishReason === 'abort') throw aborted(!sse.open);
     const status = statusOf(res.finishReason);
-    await send('response.output_text.done', { ...at, text: res.text, logprobs: [] });
-    await send('response.content_part.done', { ...at, part: outputText(res.text) });
-    await send('response.output_item.done', { output_index: 0, item: messageItem(itemId, status, res.text) });
+    await send('response.output_text.done', { ...at, text: res.text, logprobs: all });
+    await send('response.content_part.done', { ...at, part: outputText(res.text, all) });
+    await send('response.output_item.done', { output_index: 0, item: messageItem(itemId, status, res.text, all) });
     const usage = { ...responsesUsage(res.usage), ...meteringFields(meteringOf(res)) };
     await send(status === 'completed' ? 'response.completed' : 'response.incomplete', {
-      response: responseObject(h, r, status, itemId, res.text, usage),
+      response: responseObject(h, r, status, itemId, res.text, usage, all),
     });
   } catch (err) {
     // Headers are sent: the error goes in the stream; the Meter has recorded the usage.

@@ -8,6 +8,9 @@
  * test/model/options-bounds.test.ts feeds each bound, just inside and just outside, to the engine directly, to
  * `Model.generate` and to the server, and expects the same decision from all three.
  *
+ * `topLogprobs` has no single HTTP field: chat's `top_logprobs` takes 0-20 and legacy completions' `logprobs` 0-5
+ * (src/server/requests.ts), both within this table's bounds.
+ *
  * Sampling options reach the engine as float32 (`float32: true`): a value is checked as the engine will hold it,
  * so a topP of 1e-50 (0 in float32) is refused here rather than by the engine.
  */
@@ -109,8 +112,14 @@ export const GENERATE_OPTIONS = {
     http: 'logit_bias',
     min: -100,
     max: 100,
-    engine: false,
-    doc: 'token id → bias added to its logit',
+    engine: true,
+    doc: 'token id → bias added to its raw logit before the other samplers; -100 bans, +100 forces',
+  },
+  topLogprobs: {
+    kind: 'integer',
+    min: 0,
+    max: 20,
+    doc: "alternatives listed per token: the most likely under the model's raw distribution; 0 = none",
   },
   seed: {
     kind: 'integer',

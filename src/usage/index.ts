@@ -6,6 +6,7 @@ export type {
   MeterableGenerateOptions,
   GenerationRun,
   MeterableChunk,
+  TopLogprob,
   MeterableResult,
   GenerationFailure,
   FinishReason,

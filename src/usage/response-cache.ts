@@ -39,6 +39,9 @@ export function cacheKeyFor(
 ): string | undefined {
   const deterministic = o.temperature === 0 || o.seed !== undefined;
   if (!deterministic) return undefined;
+  // An entry keeps the text and ids, not the alternatives of each step.
+  if ((o.topLogprobs ?? 0) > 0) return undefined;
+  const bias = Object.entries(o.logitBias ?? {});
   // Every option that changes the output; the warpers and the seed are irrelevant to greedy decoding, the
   // penalties apply to greedy decoding too.
   const greedy = o.temperature === 0;
@@ -53,6 +56,8 @@ export function cacheKeyFor(
     o.repetitionPenalty ?? null,
     o.presencePenalty ?? null,
     o.frequencyPenalty ?? null,
+    // Only when given, so keys without a bias stay as they were.
+    ...(bias.length > 0 ? [bias.map(([id, b]) => [Number(id), b]).sort((a, b) => a[0]! - b[0]!)] : []),
   ]);
   // The same bytes as createHash().update(model).update('\0').update(prompt).update('\0').update(sampling) (so the
   // same key), hashed in one call where Node has crypto.hash (≥ 20.12): ~2 µs less per request on the admission path.

@@ -34,6 +34,19 @@ export interface MeterableGenerateOptions {
   signal?: AbortSignal;
   /** Ask for each sampled token's log-probability in the chunks (`GenerationChunk.logprobs`). */
   logprobs?: boolean;
+  /** Token id (decimal string) → bias in [-100, 100] added to its logit before the other samplers. */
+  logitBias?: Readonly<Record<string, number>>;
+  /** List the 0-20 most likely tokens of each step in the chunks (`topLogprobs`). Default 0. */
+  topLogprobs?: number;
+}
+
+/** One of the most likely tokens of a step, under the model's raw distribution (the one `logprobs` uses). */
+export interface TopLogprob {
+  /** Token id. */
+  token: number;
+  /** The token decoded on its own (special tokens included; part of a UTF-8 character decodes to U+FFFD). */
+  text: string;
+  logprob: number;
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -59,6 +72,11 @@ export interface MeterableChunk {
   tokens: Uint32Array;
   /** Log-probability of each of `tokens` (when the generation was asked for them). */
   logprobs?: Float32Array;
+  /**
+   * With `topLogprobs` > 0: per token of `tokens`, the most likely alternatives at its step, most likely first (ties
+   * to the lower id; fewer only when fewer tokens can be sampled at all).
+   */
+  topLogprobs?: TopLogprob[][];
 }
 
 export interface MeterableResult {

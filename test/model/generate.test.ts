@@ -214,6 +214,44 @@ describe('sampling', () => {
     for (const lp of lps) expect(lp).toBeGreaterThan(Math.log(1 / model.info.vocabSize));
   });
 
+  it('topLogprobs: N alternatives per token (id, text, logprob), the greedy token first with its own logprob', async () => {
+    const g = model.generate(P, { maxNewTokens: 5, temperature: 0, eosTokenIds: [], logprobs: true, topLogprobs: 4 });
+    let steps = 0;
+    for await (const c of g) {
+      expect(c.topLogprobs).toHaveLength(c.tokens.length);
+      c.tokens.forEach((id, i) => {
+        const alts = c.topLogprobs![i]!;
+        expect(alts).toHaveLength(4);
+        expect(alts[0]).toEqual({
+          token: id,
+          text: model.tokenizer.decode([id], { skipSpecialTokens: false }),
+          logprob: c.logprobs![i],
+        });
+        for (let k = 1; k < alts.length; k++) expect(alts[k]!.logprob).toBeLessThanOrEqual(alts[k - 1]!.logprob);
+        steps++;
+      });
+    }
+    expect(steps).toBe(5);
+    const plain = await run(model, P, { maxNewTokens: 5, temperature: 0, eosTokenIds: [] });
+    expect(sampled(await g.result)).toEqual(sampled(plain)); // listing alternatives changes nothing sampled
+    for await (const c of model.generate(P, { maxNewTokens: 2 })) expect(c.topLogprobs).toBeUndefined();
+    expect(() => model.generate(P, { topLogprobs: 21 })).toThrow('expected an integer in [0, 20] for topLogprobs');
+  });
+
+  it('logitBias: +100 forces a token, -100 bans the greedy one; the rest of the chain sees the biased logits', async () => {
+    const base = { maxNewTokens: 4, temperature: 0, eosTokenIds: [] };
+    const plain = await run(model, P, base);
+    const forced = await run(model, P, { ...base, logitBias: { 42: 100 } });
+    expect(sampled(forced)).toEqual([42, 42, 42, 42]);
+    const first = plain.tokens[0]!;
+    const banned = await run(model, P, { ...base, maxNewTokens: 1, logitBias: { [first]: -100 } });
+    expect(banned.tokens[0]).not.toBe(first);
+    const seeded = { maxNewTokens: 30, temperature: 1, seed: 4, eosTokenIds: [] };
+    const gone = await run(model, P, { ...seeded, logitBias: { [first]: -100 } });
+    expect(sampled(gone)).not.toContain(first);
+    expect(sampled(await run(model, P, { ...seeded, logitBias: {} }))).toEqual(sampled(await run(model, P, seeded)));
+  });
+
   it('rejects bad options with precise TypeErrors', () => {
     expect(() => model.generate(P, { topP: 0 })).toThrow(/topP/);
     expect(() => model.generate(P, { temperature: -1 })).toThrow(/temperature/);

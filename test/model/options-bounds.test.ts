@@ -78,13 +78,14 @@ afterAll(async () => {
 });
 
 /** The engine's own decision: generate() throws synchronously on a value it refuses. */
-async function engineAccepts(c: Case): Promise<boolean> {
+async function engineAccepts(c: Case, logitBias?: Record<string, number>): Promise<boolean> {
   const key = c.name === 'highWaterMark' ? 'window' : c.name;
+  const extra = logitBias ? { logitBias } : { [key]: c.value };
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   let handle;
   try {
-    handle = native.generate({ prompt: Uint32Array.of(1, 2, 3), maxNewTokens: 1, [key]: c.value }, (e) => {
+    handle = native.generate({ prompt: Uint32Array.of(1, 2, 3), maxNewTokens: 1, ...extra }, (e) => {
       if (e.done) done();
     });
   } catch {
@@ -123,6 +124,56 @@ describe('the option table is what every layer enforces', () => {
     expect(() => model.generate('Hi', { stop: Array.from({ length: 17 }, (_, i) => `s${i}`) })).toThrow(
       'expected at most 16 strings for stop, got 17',
     );
+  });
+
+  it('logitBias: the engine, Model.generate and the server take the table bounds of each bias', async () => {
+    const o = GENERATE_OPTIONS.logitBias;
+    const step = 0.001;
+    const biasCases = [
+      { bias: o.min, inside: true },
+      { bias: o.max, inside: true },
+      { bias: o.min - step, inside: false },
+      { bias: o.max + step, inside: false },
+    ];
+    const tryEngine = (logitBias: Record<string, number>): Promise<boolean> =>
+      engineAccepts({ name: 'logitBias', value: 0, inside: true }, logitBias);
+    for (const c of biasCases) {
+      const bias = { 7: c.bias };
+      expect(await tryEngine(bias), `engine ${c.bias}`).toBe(c.inside);
+      if (c.inside) {
+        const g = server.model.generate('Hi', { maxNewTokens: 1, logitBias: bias });
+        g.abort();
+        await g.result;
+      } else {
+        expect(() => server.model.generate('Hi', { logitBias: bias })).toThrow(
+          `expected a number in [-100, 100] for logitBias.7, got ${c.bias}`,
+        );
+      }
+    }
+    // Keys are token ids; the engine refuses ids outside the vocabulary, naming the id.
+    expect(await tryEngine({ abc: 1 })).toBe(false);
+    expect(() => server.model.generate('Hi', { logitBias: { abc: 1 } })).toThrow('expected token ids as keys');
+    const vocab = native.info().vocabSize;
+    expect(await tryEngine({ [vocab - 1]: 1 })).toBe(true);
+    expect(await tryEngine({ [vocab]: 1 })).toBe(false);
+    expect(() => server.model.generate('Hi', { logitBias: { [vocab]: 1 } })).toThrow(
+      `logitBias token id ${vocab} is outside the model's vocabulary of ${vocab}`,
+    );
+    for (const c of biasCases) {
+      const res = await fetch(`${server.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: server.model.name, prompt: 'Hi', max_tokens: 1, logit_bias: { 7: c.bias } }),
+      });
+      const json = (await res.json()) as { error?: { param?: string; message?: string } };
+      expect(res.status, `logit_bias ${c.bias}`).toBe(c.inside ? 200 : 400);
+      if (!c.inside) {
+        expect(json.error).toMatchObject({
+          param: 'logit_bias.7',
+          message: `expected a number in [-100, 100] for 'logit_bias.7', got ${c.bias}`,
+        });
+      }
+    }
   });
 
   it('the server takes the same decisions by the API field names', async () => {

@@ -102,7 +102,7 @@ describe('error statuses and bodies', () => {
       [{ temperature: 'hot' }, 'temperature', 'invalid_request'],
       [{ max_tokens: -1 }, 'max_tokens', 'invalid_request'],
       [{ n: 9 }, 'n', 'unsupported_parameter'],
-      [{ logprobs: true, top_logprobs: 2 }, 'top_logprobs', 'unsupported_parameter'],
+      [{ logprobs: true, top_logprobs: 21 }, 'top_logprobs', 'invalid_request'],
       [{ seed: 'x' }, 'seed', 'invalid_request'],
     ];
     for (const [extra, param, code] of cases) {

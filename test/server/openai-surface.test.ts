@@ -304,7 +304,7 @@ describe('logprobs (the sampled token)', () => {
     expect(streamed.map((t) => t.token)).toEqual(content.map((t) => t.token));
     streamed.forEach((t, i) => expect(t.logprob).toBeCloseTo(content[i]!.logprob, 4));
     const err = await client.chat.completions
-      .create({ model: 'tiny', messages, max_tokens: 1, logprobs: true, top_logprobs: 3 })
+      .create({ model: 'tiny', messages, max_tokens: 1, logprobs: true, top_logprobs: 21 })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
     expect((err as any).param).toBe('top_logprobs');
@@ -328,7 +328,7 @@ describe('logprobs (the sampled token)', () => {
       expect(lp.top_logprobs![i]).toEqual({ [t]: lp.token_logprobs![i] });
     });
     const err = await client.completions
-      .create({ model: 'tiny', prompt: 'Once', max_tokens: 1, logprobs: 2 })
+      .create({ model: 'tiny', prompt: 'Once', max_tokens: 1, logprobs: 6 })
       .catch((e: unknown) => e);
     expect((err as any).param).toBe('logprobs');
   });

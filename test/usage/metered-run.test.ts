@@ -203,6 +203,7 @@ const tokens = (...ids: number[]): NativeGenerationEvent => ({
   tokens: Uint32Array.from(ids),
   text: ids.map((i) => `t${i}`).join(''),
   logprobs: null,
+  topLogprobs: null,
   done: null,
 });
 

@@ -27,6 +27,16 @@ void ValidateSamplingOptions(const SamplingOptions& o) {
     Bad("presencePenalty", "a number in [-2, 2]", o.presencePenalty);
   if (!(o.frequencyPenalty >= -2 && o.frequencyPenalty <= 2))
     Bad("frequencyPenalty", "a number in [-2, 2]", o.frequencyPenalty);
+  for (const TokenBias& b : o.logitBias)
+    if (!(b.bias >= -100 && b.bias <= 100)) Bad("logitBias." + std::to_string(b.id), "a number in [-100, 100]", b.bias);
+}
+
+void ValidateLogitBias(const std::vector<TokenBias>& bias, size_t vocab) {
+  for (const TokenBias& b : bias) {
+    if (b.id >= vocab)
+      throw Error(codes::kInvalidArgument, "logitBias token id " + std::to_string(b.id) +
+                                               " is outside the model's vocabulary of " + std::to_string(vocab));
+  }
 }
 
 void ApplyTokenMask(std::span<float> logits, const TokenMask& mask) noexcept {
@@ -54,6 +64,7 @@ void ValidateTokenMask(const TokenMask& mask, size_t vocab) {
 std::vector<std::unique_ptr<LogitsProcessor>> MakeProcessorChain(const SamplingOptions& o) {
   ValidateSamplingOptions(o);
   std::vector<std::unique_ptr<LogitsProcessor>> chain;
+  if (!o.logitBias.empty()) chain.push_back(MakeLogitBias(o.logitBias));
   if (o.repetitionPenalty != 1.0f) chain.push_back(MakeRepetitionPenalty(o.repetitionPenalty));
   if (o.presencePenalty != 0.0f || o.frequencyPenalty != 0.0f)
     chain.push_back(MakePresenceFrequencyPenalty(o.presencePenalty, o.frequencyPenalty));

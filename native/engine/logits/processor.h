@@ -42,20 +42,28 @@ class LogitsProcessor {
   virtual const char* name() const noexcept = 0;
 };
 
+// One logit-bias entry: `bias` in [-100, 100] is added to the raw logit of `id` (OpenAI's logit_bias).
+struct TokenBias {
+  uint32_t id = 0;
+  float bias = 0;
+};
+
 // Sampling options that select processors. Neutral values (the defaults) add no processor.
 struct SamplingOptions {
-  float temperature = 1.0f;        // 0: greedy (argmax of the processed logits)
-  int32_t topK = 0;                // 0: off
-  float topP = 1.0f;               // 1: off
-  float minP = 0.0f;               // 0: off
-  float repetitionPenalty = 1.0f;  // 1: off (HF/CTRL rule over prompt + sampled tokens)
-  float presencePenalty = 0.0f;    // 0: off (OpenAI rule over sampled tokens)
-  float frequencyPenalty = 0.0f;   // 0: off (OpenAI rule over sampled tokens)
+  float temperature = 1.0f;          // 0: greedy (argmax of the processed logits)
+  int32_t topK = 0;                  // 0: off
+  float topP = 1.0f;                 // 1: off
+  float minP = 0.0f;                 // 0: off
+  float repetitionPenalty = 1.0f;    // 1: off (HF/CTRL rule over prompt + sampled tokens)
+  float presencePenalty = 0.0f;      // 0: off (OpenAI rule over sampled tokens)
+  float frequencyPenalty = 0.0f;     // 0: off (OpenAI rule over sampled tokens)
+  std::vector<TokenBias> logitBias;  // empty: off; applied before every other processor
   uint64_t seed = 0;
   std::shared_ptr<const TokenMask> masked;  // null: every id may be sampled
   bool greedy() const noexcept { return temperature == 0.0f; }
 };
 
+std::unique_ptr<LogitsProcessor> MakeLogitBias(std::vector<TokenBias> bias);
 std::unique_ptr<LogitsProcessor> MakeTemperature(float temperature);
 std::unique_ptr<LogitsProcessor> MakeTopK(int32_t k);
 std::unique_ptr<LogitsProcessor> MakeTopP(float p);
@@ -63,9 +71,12 @@ std::unique_ptr<LogitsProcessor> MakeMinP(float minP);
 std::unique_ptr<LogitsProcessor> MakeRepetitionPenalty(float penalty);
 std::unique_ptr<LogitsProcessor> MakePresenceFrequencyPenalty(float presence, float frequency);
 
-// The chain in transformers' order: repetition penalty, presence/frequency penalties, then (only when sampling)
-// temperature, top-k, top-p, min-p. Validates the options (tokmeter::Error ERR_INVALID_ARGUMENT naming the field).
+// The chain: logit bias first (OpenAI adds it to the logits before sampling), then in transformers' order repetition
+// penalty, presence/frequency penalties, then (only when sampling) temperature, top-k, top-p, min-p. Validates the
+// options (tokmeter::Error ERR_INVALID_ARGUMENT naming the field).
 std::vector<std::unique_ptr<LogitsProcessor>> MakeProcessorChain(const SamplingOptions& options);
 void ValidateSamplingOptions(const SamplingOptions& options);
+// Checks that every logit-bias id is within `vocab` (ERR_INVALID_ARGUMENT naming the first id that is not).
+void ValidateLogitBias(const std::vector<TokenBias>& bias, size_t vocab);
 
 }  // namespace tokmeter::engine

@@ -428,6 +428,70 @@ TEST(scheduler_kv_budget_refuses_alone_and_queues_together) {
   CHECK(WaitFor([&] { return scheduler.stats().kvReservedBytes == 0; }));
 }
 
+TEST(top_logprobs_list_the_raw_distribution_with_the_sampled_token) {
+  auto m = std::make_shared<ScriptedModel>(50, 100);
+  auto p = Greedy(4);
+  p.logprobs = true;
+  p.topLogprobs = 3;
+  Generator g(m, {3, 4, 5}, p, Letters());
+  while (!g.done()) {
+    const StepResult& r = g.Step();
+    CHECK_EQ(r.top.size(), size_t{3});
+    CHECK_EQ(r.top[0].id, r.token);  // greedy: the sampled token is the most likely
+    CHECK(r.top[0].logprob == r.logprob);
+    CHECK_NEAR(r.top[0].logprob, 10 - std::log(std::exp(10.0) + 49), 1e-5);
+    // The rest tie at logit 0: the lowest ids other than the token, in id order.
+    std::vector<uint32_t> rest = {r.top[1].id, r.top[2].id};
+    CHECK((rest == (r.token == 0   ? std::vector<uint32_t>{1, 2}
+                    : r.token == 1 ? std::vector<uint32_t>{0, 2}
+                                   : std::vector<uint32_t>{0, 1})));
+    CHECK_NEAR(r.top[1].logprob, -std::log(std::exp(10.0) + 49), 1e-5);
+  }
+  // Off by default; alternatives without the sampled token's logprob; more than 20 refused.
+  Generator off(m, {3, 4, 5}, Greedy(1), nullptr);
+  CHECK(off.Step().top.empty());
+  auto only = Greedy(1);
+  only.topLogprobs = 1;
+  Generator alone(m, {3, 4, 5}, only, nullptr);
+  const StepResult& r = alone.Step();
+  CHECK_EQ(r.top.size(), size_t{1});
+  CHECK(r.logprob == 0.0f);
+  auto many = Greedy(1);
+  many.topLogprobs = 21;
+  CHECK_ERROR(Generator(m, {1, 2}, many, nullptr), "ERR_INVALID_ARGUMENT", "[0, 20] for topLogprobs, got 21");
+}
+
+TEST(logit_bias_forces_and_bans_and_checks_ids) {
+  auto m = std::make_shared<ScriptedModel>(50, 100);
+  auto force = Greedy(3);
+  force.sampling.logitBias = {{20, 100}};
+  force.logprobs = true;
+  force.topLogprobs = 2;
+  Generator f(m, {3, 4, 5}, force, Letters());
+  while (!f.done()) {
+    const StepResult& r = f.Step();
+    CHECK_EQ(r.token, 20u);
+    // Log-probabilities stay those of the raw distribution: the bias moved the sample, not the report.
+    CHECK(r.top[0].id != 20u);
+    CHECK_NEAR(r.logprob, -std::log(std::exp(10.0) + 49), 1e-5);
+  }
+  CHECK((Sampled(f, 3) == std::vector<uint32_t>{20, 20, 20}));
+  auto ban = Greedy(1);
+  ban.sampling.logitBias = {{6, -100}};
+  Generator b(m, {3, 4, 5}, ban, nullptr);
+  CHECK_EQ(b.Step().token, 0u);  // the favoured 6 is banned: the lowest of the ties is next
+  auto sampled = Greedy(30);
+  sampled.sampling.temperature = 1;
+  sampled.sampling.seed = 9;
+  sampled.sampling.logitBias = {{6, -100}, {7, -100}, {8, -100}};
+  Generator s(m, {3, 4, 5}, sampled, nullptr);
+  while (!s.done()) s.Step();
+  for (uint32_t id : Sampled(s, 3)) CHECK(id < 6 || id > 8);
+  auto outside = Greedy(1);
+  outside.sampling.logitBias = {{3, 1}, {50, 1}};
+  CHECK_ERROR(Generator(m, {1, 2}, outside, nullptr), "ERR_INVALID_ARGUMENT", "token id 50 is outside");
+}
+
 namespace {
 // A model that samples "on its device" (LanguageModel::samplesOnDevice, the CUDA path's contract): it keeps each
 // Forward's argmax as its device-side result, never receives host logits, and records what the loop hands it.
@@ -446,14 +510,23 @@ class DeviceModel final : public LanguageModel {
     temperature = o.temperature;
   }
   void Forward(SequenceState& s, std::span<const uint32_t> tokens, std::span<float> logits) override {
-    if (!logits.empty()) ++errors;  // host logits must not be asked for
+    std::fill(logits.begin(), logits.end(), std::nanf(""));  // never host logits: LastLogitsToHost copies them
     std::vector<float> device(vocabSize());
     inner_.Forward(s, tokens, device);
     std::lock_guard<std::mutex> lock(mutex);
     if (started.count(&s) == 0) ++errors;
     forwarded[&s] = true;
     pending[&s] = static_cast<uint32_t>(std::max_element(device.begin(), device.end()) - device.begin());
+    rows[&s] = device;
     last = {&s};
+  }
+  void LastLogitsToHost(std::span<float> out, bool release) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (out.size() != last.size() * vocabSize()) ++errors;
+    for (size_t i = 0; i < last.size() && (i + 1) * vocabSize() <= out.size(); ++i)
+      std::copy(rows[last[i]].begin(), rows[last[i]].end(), out.begin() + static_cast<std::ptrdiff_t>(i * vocabSize()));
+    hostCopies += 1;
+    if (release) last.clear();
   }
   void ForwardBatch(std::span<SequenceState* const> sequences, std::span<const uint32_t> tokens,
                     std::span<float> logits) override {
@@ -482,7 +555,9 @@ class DeviceModel final : public LanguageModel {
   std::map<SequenceState*, std::vector<uint32_t>> started;
   std::map<SequenceState*, bool> forwarded;
   std::map<SequenceState*, uint32_t> pending;
+  std::map<SequenceState*, std::vector<float>> rows;  // each sequence's last logits, "on the device"
   std::vector<SequenceState*> last;
+  int hostCopies = 0;
   std::vector<double> uniforms;
   std::atomic<int> errors{0};
   size_t maxRows = 0;
@@ -558,6 +633,55 @@ TEST(scheduler_batches_device_sampled_generations_each_as_alone) {
   CHECK(WaitFor([&] { return scheduler.running() == 0; }));
   CHECK_EQ(m->errors.load(), 0);
   CHECK_EQ(m->started.size(), size_t{6});
+  std::lock_guard<std::mutex> lock(m->mutex);
+  CHECK(m->maxRows > 1);
+}
+
+TEST(device_model_rows_with_bias_or_alternatives_sample_on_the_host) {
+  auto host = std::make_shared<ScriptedModel>(50, 100);
+  auto device = std::make_shared<DeviceModel>(50, 100);
+  auto p = Greedy(4);
+  p.logprobs = true;
+  p.topLogprobs = 2;
+  p.sampling.logitBias = {{9, 5}};
+  Generator a(host, {3, 4, 5}, p, Letters());
+  Generator b(device, {3, 4, 5}, p, Letters());
+  CHECK(!b.samplesOnDevice());
+  std::vector<StepResult> want, got;
+  while (!a.done()) want.push_back(a.Step());
+  while (!b.done()) got.push_back(b.Step());
+  CHECK((Sampled(b, 3) == Sampled(a, 3)));
+  CHECK_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
+    CHECK(got[i].logprob == want[i].logprob);  // the host's numbers, not the device's -0.5
+    CHECK_EQ(got[i].top.size(), size_t{2});
+    CHECK_EQ(got[i].top[0].id, want[i].top[0].id);
+  }
+  CHECK_EQ(device->hostCopies, 4);
+  CHECK(device->uniforms.empty());  // SampleLast never ran for it
+  CHECK_EQ(device->errors.load(), 0);
+}
+
+TEST(scheduler_mixes_device_and_host_sampled_rows_in_one_batch) {
+  auto m = std::make_shared<DeviceModel>(50, 1000);
+  Scheduler scheduler(m, Batch(4));
+  std::vector<RecordingSink*> sinks(4);
+  std::vector<std::shared_ptr<GenerationStream>> streams;
+  for (uint32_t i = 0; i < 4; ++i) {
+    auto p = Greedy(8);
+    if (i % 2 == 1) p.sampling.logitBias = {{30 + i, 100}};  // host rows, forced to one id
+    streams.push_back(Stream(&sinks[i], 1u << 30));
+    scheduler.Submit({std::vector<uint32_t>(2, i), p, nullptr, streams.back()});
+  }
+  for (uint32_t i = 0; i < 4; ++i) {
+    CHECK(WaitFor([&] { return sinks[i]->done.load(); }));
+    std::vector<uint32_t> want;
+    for (uint32_t k = 0; k < 8; ++k) want.push_back(i % 2 == 1 ? 30 + i : (i + 1 + k) % 50);
+    CHECK((sinks[i]->tokens == want));
+  }
+  CHECK(WaitFor([&] { return scheduler.running() == 0; }));
+  CHECK_EQ(m->errors.load(), 0);
+  CHECK(m->hostCopies > 0);
   std::lock_guard<std::mutex> lock(m->mutex);
   CHECK(m->maxRows > 1);
 }

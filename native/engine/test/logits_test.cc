@@ -1,8 +1,10 @@
 // Each logits processor and the sampler, against hand-computed expectations. Every test would fail if the
 // processor did nothing.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
+#include <random>
 
 #include "engine/logits/processor.h"
 #include "engine/sampler.h"
@@ -139,6 +141,74 @@ TEST(sampler_greedy_and_seeded_draws) {
   std::vector<float> masked = {kNegInf, 0, kNegInf};
   for (int i = 0; i < 100; ++i) CHECK_EQ(s.Sample(masked, false), 1u);
   CHECK_NEAR(Sampler::LogProb(two, 1), std::log(0.25), 1e-6);
+}
+
+TEST(logit_bias_adds_to_chosen_ids_first_in_the_chain) {
+  std::vector<float> l = {1, 5, 2, kNegInf};
+  MakeLogitBias({{0, 100}, {1, -100}, {3, 100}, {2, 0.5f}, {2, 0.25f}})->Apply(l, Ctx({}, 0));
+  CHECK_NEAR(l[0], 101, 1e-4);
+  CHECK_NEAR(l[1], -95, 1e-4);
+  CHECK_NEAR(l[2], 2.75, 1e-6);  // an id listed twice gets both
+  CHECK(Removed(l[3]));          // a masked id stays masked
+  CHECK_EQ(Sampler::Argmax(l), 0u);
+  // First in the chain, greedy or not, so the penalties and warpers see the biased logits.
+  SamplingOptions o;
+  o.logitBias = {{1, 3}};
+  o.temperature = 0;
+  o.repetitionPenalty = 1.2f;
+  auto greedy = MakeProcessorChain(o);
+  CHECK_EQ(greedy.size(), size_t{2});
+  CHECK_EQ(std::string(greedy[0]->name()), std::string("logitBias"));
+  o.temperature = 0.5f;
+  o.topK = 2;
+  auto chain = MakeProcessorChain(o);
+  std::vector<std::string> names;
+  for (auto& p : chain) names.push_back(p->name());
+  CHECK((names == std::vector<std::string>{"logitBias", "repetitionPenalty", "temperature", "topK"}));
+  // Bounds: [-100, 100], finite; ids are checked against the vocabulary separately.
+  SamplingOptions bad;
+  bad.logitBias = {{7, 100.5f}};
+  CHECK_ERROR(MakeProcessorChain(bad), "ERR_INVALID_ARGUMENT", "logitBias.7");
+  bad.logitBias = {{7, std::numeric_limits<float>::quiet_NaN()}};
+  CHECK_ERROR(MakeProcessorChain(bad), "ERR_INVALID_ARGUMENT", "[-100, 100]");
+  bad.logitBias = {{7, -100}, {8, 100}};
+  CHECK_EQ(MakeProcessorChain(bad).size(), size_t{1});
+  ValidateLogitBias({{0, 1}, {9, 1}}, 10);
+  CHECK_ERROR(ValidateLogitBias({{0, 1}, {10, 1}}, 10), "ERR_INVALID_ARGUMENT", "token id 10 is outside");
+}
+
+TEST(top_logprobs_match_a_full_sort) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0, 3);
+  for (int round = 0; round < 20; ++round) {
+    // Vocabularies with ties (rounded logits) and removed ids.
+    std::vector<float> l(round < 10 ? 1000 : 37);
+    for (float& x : l) x = std::round(normal(rng) * 2) / 2;
+    for (size_t i = 0; i < l.size(); i += 7) l[i] = kNegInf;
+    const LogSoftmaxNorm norm = Sampler::Norm(l);
+    std::vector<uint32_t> order;
+    for (uint32_t i = 0; i < l.size(); ++i)
+      if (!Removed(l[i])) order.push_back(i);
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return l[a] > l[b]; });
+    for (size_t n : {size_t{0}, size_t{1}, size_t{5}, size_t{20}}) {
+      std::vector<TokenLogprob> top;
+      Sampler::TopLogProbs(l, norm, n, top);
+      CHECK_EQ(top.size(), std::min(n, order.size()));
+      for (size_t k = 0; k < top.size(); ++k) {
+        CHECK_EQ(top[k].id, order[k]);  // the same ids in the same order, ties to the lower id
+        CHECK(top[k].logprob == Sampler::LogProb(l, order[k]));
+      }
+      if (n > 0) CHECK_EQ(top[0].id, Sampler::Argmax(l));
+    }
+  }
+  // Fewer ids than asked: only those that can be sampled.
+  std::vector<float> few = {kNegInf, 0, kNegInf, std::log(3.0f)};
+  std::vector<TokenLogprob> top;
+  Sampler::TopLogProbs(few, Sampler::Norm(few), 20, top);
+  CHECK_EQ(top.size(), size_t{2});
+  CHECK_EQ(top[0].id, 3u);
+  CHECK_NEAR(top[0].logprob, std::log(0.75), 1e-6);
+  CHECK_NEAR(top[1].logprob, std::log(0.25), 1e-6);
 }
 
 TEST(sampler_draws_with_an_injected_uniform_source) {
