@@ -1,4 +1,5 @@
 // Split (regex or literal, with every SplitDelimiterBehavior and invert), Whitespace, and segment emission.
+#include "tokenizer/fast_split.h"
 #include "tokenizer/pretokenizers/pre_tokenizer.h"
 #include "util/error.h"
 
@@ -75,10 +76,13 @@ class SplitPre final : public PreTokenizer {
  public:
   SplitPre(const PreTokenizerSpec& s, const std::string& field)
       : literal_(s.pattern), invert_(s.invert), behavior_(s.behavior) {
-    if (s.is_regex) regex_ = std::make_unique<Regex>(s.pattern, field + ".pattern.Regex");
+    if (s.is_regex && !(splitter_ = MakeKnownSplitter(s.pattern, s.invert)))
+      regex_ = std::make_unique<Regex>(s.pattern, field + ".pattern.Regex");
   }
   SplitPre(std::string_view regex, SplitBehavior behavior, const std::string& field)
-      : invert_(false), behavior_(behavior), regex_(std::make_unique<Regex>(regex, field)) {}
+      : invert_(false), behavior_(behavior), splitter_(MakeKnownSplitter(regex, false)) {
+    if (!splitter_) regex_ = std::make_unique<Regex>(regex, field);
+  }
 
   void Split(std::string_view piece, bool at_start, PreTokScratch& s, size_t stage, EmitFn emit) const override {
     bool streaming = behavior_ == SplitBehavior::kIsolated || behavior_ == SplitBehavior::kRemoved;
@@ -105,7 +109,9 @@ class SplitPre final : public PreTokenizer {
       prev = e;
     };
     if (piece.empty()) return;
-    if (regex_) {
+    if (splitter_) {
+      splitter_->FindAll(piece, on_match);
+    } else if (regex_) {
       regex_->FindAll(piece, s.rx, on_match);
     } else if (!literal_.empty()) {
       for (size_t pos = piece.find(literal_); pos != std::string_view::npos;
@@ -120,6 +126,7 @@ class SplitPre final : public PreTokenizer {
   std::string literal_;
   bool invert_;
   SplitBehavior behavior_;
+  std::unique_ptr<Splitter> splitter_;  // a known pattern, matched without PCRE2
   std::unique_ptr<Regex> regex_;
 };
 
