@@ -6,7 +6,7 @@
 #include <chrono>
 #include <random>
 
-#include "test_util.h"
+#include "synthetic.h"
 #include "tokenizer/fast_split.h"
 #include "tokenizer/regex.h"
 #include "tokenizer/unicode_tables.h"
