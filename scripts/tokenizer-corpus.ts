@@ -112,6 +112,25 @@ export function hardCases(): Doc[] {
   add('math', '∀x∈ℝ: x²≥0 ∑ᵢ₌₁ⁿ i = n(n+1)/2 ½ ⅓ ﬁ ﬂ ℌ ℍ 𝔸𝔹 𝕏');
   add('control', 'a\u0000b\u0001c\u001fd\u007fe\u0080f');
   add('max-codepoints', '\u{10ffff}\u{e0001}\u{e0020}\u{f0000}\ufffd\ufffe');
+  // Letters, digits and marks added in Unicode 14-16 (Kawi, Garay, Todhri, Gurung Khema, Kirat Rai, CJK Ext. H/I,
+  // Cyrillic TJE) after spaces, punctuation, letters, digits and newlines; the Unicode 17 ones (Sidetic, Tolong Siki)
+  // are not letters yet for the reference. (Not U+1E030..U+1E06D, Cyrillic modifier letters of Unicode 15: NFKC
+  // maps them to Cyrillic letters, and the NFKC tables of utf8proc, which normalizers use, do not have them yet.)
+  const newest = [
+    0x11f04, 0x11f00, 0x11f50, 0x10d4a, 0x10d41, 0x105c0, 0x16100, 0x16d40, 0x16d70, 0x1c89, 0x31350, 0x2ebf0, 0x1e5d0,
+    0x10940, 0x11db0, 0x1e4d0, 0x11b00, 0x1df25,
+  ].map((c) => String.fromCodePoint(c));
+  add(
+    'newest-unicode',
+    newest.map((c) => `a${c}b ${c}${c}1 .${c} \n${c} x'${c} A${c}a ${c}\u0301 1${c}`).join(' ') + ' ' + newest.join(''),
+  );
+  add(
+    'combining-runs',
+    'A' + '\u0301'.repeat(500) + ' ' + '\u0301'.repeat(300) + 'ABC\u0301DEF' + '\u0300a'.repeat(200),
+  );
+  add('upper-mark-runs', 'ABCDEFG\u0301HIJ ' + '\u0301ABCDEFGHIJ'.repeat(50) + " DON'T\u0301S " + 'Ǆǅǆ'.repeat(100));
+  add('long-runs', ' '.repeat(5000) + '1'.repeat(5000) + '!'.repeat(5000) + '\n'.repeat(5000) + '\r\n'.repeat(2000));
+  add('space-newline-runs', ' \n'.repeat(3000) + '\u3000\u2028'.repeat(1000) + ' \t x');
   const rnd = mulberry32(7);
   const ranges: [number, number][] = [
     [0x20, 0x7e],

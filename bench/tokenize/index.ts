@@ -17,7 +17,7 @@ import { lenmlFile, unigramVariant } from '../../scripts/tokenizer-parity.js';
 
 const require = createRequire(import.meta.url);
 const quick = process.argv.includes('--quick');
-// --only=load,throughput,batch,pathological,percall runs those sections only (default: all).
+// --only=load,throughput,categories,batch,batchloop,pathological,percall runs those sections only (default: all).
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -33,8 +33,27 @@ interface Peer {
   free?: () => void;
 }
 
-const docs = realDocs(quick ? 300_000 : 1_000_000).map((d) => d.text);
+const named = realDocs(quick ? 300_000 : 1_000_000);
+const docs = named.map((d) => d.text);
 const corpusBytes = docs.reduce((n, d) => n + Buffer.byteLength(d), 0);
+
+// Categories of the single-thread tables: prose (package READMEs, Debian copyright files), code (C++/JS/TS
+// sources), multilingual (translated messages in ~45 languages), hard (the parity corpus's generated cases: emoji,
+// combining marks, runs of spaces/newlines/digits/punctuation, newest-Unicode letters, random mixed scripts; the
+// 20 kB single words are left to the pathological section, the special-token document to the parity test, where quadratic peers are timed separately), long (the
+// whole corpus as one string).
+const categories: { name: string; texts: string[] }[] = [
+  { name: 'prose', texts: named.filter((d) => /^(readme|doc)\//.test(d.name)).map((d) => d.text) },
+  { name: 'code', texts: named.filter((d) => d.name.startsWith('src/')).map((d) => d.text) },
+  { name: 'multilingual', texts: named.filter((d) => d.name.startsWith('locale/')).map((d) => d.text) },
+  {
+    name: 'hard',
+    texts: hardCases()
+      .filter((d) => !d.name.startsWith('hard/long-word') && d.name !== 'hard/special-tokens')
+      .map((d) => d.text),
+  },
+  { name: 'long', texts: [docs.join('\n')] },
+];
 
 function timeIt(fn: () => number, minMs = 300): { ms: number; tokens: number } {
   let best = Infinity;
@@ -128,10 +147,12 @@ async function peersFor(
 
 async function throughput() {
   for (const enc of ['o200k_base', 'cl100k_base', 'llama3', 'unigram'] as const) {
-    if (!want('throughput') && enc !== 'o200k_base') continue;
-    if (!want('throughput') && !want('batch') && !want('pathological') && !want('percall')) continue;
+    if (!want('throughput') && !want('categories') && enc !== 'o200k_base') continue;
+    if (!want('throughput') && !want('categories') && !want('batch') && !want('pathological') && !want('percall'))
+      continue;
     const { ours, peers } = await peersFor(enc);
     if (want('throughput')) await singleThread(enc, ours, peers);
+    if (want('categories') && enc !== 'unigram') await byCategory(enc, ours, peers);
     if (enc === 'o200k_base' && want('batch')) await batch(ours);
     if (enc === 'o200k_base' && want('pathological')) await pathological(ours, peers);
     if (enc === 'o200k_base' && want('percall')) perCall(ours, peers);
@@ -177,6 +198,44 @@ async function singleThread(enc: string, ours: Tokenizer, peers: Peer[]) {
   }
 }
 
+/** Single-thread encode and count per category; the ratio is to the fastest peer in that category (its count, or
+ * its encode when it has no count). */
+async function byCategory(enc: string, ours: Tokenizer, peers: Peer[]) {
+  row('category', 'MB', 'encode MB/s', 'count MB/s', 'fastest peer', 'peer MB/s', 'encode vs peer', 'count vs peer');
+  for (const cat of categories) {
+    const bytes = cat.texts.reduce((n, d) => n + Buffer.byteLength(d), 0);
+    const mbps = (ms: number) => bytes / ms / 1e3;
+    const e = timeIt(() => cat.texts.reduce((n, d) => n + ours.encode(d, { addSpecialTokens: false }).length, 0));
+    const c = timeIt(() => cat.texts.reduce((n, d) => n + ours.count(d, { addSpecialTokens: false }), 0));
+    let best = { name: '-', enc: 0, cnt: 0 };
+    for (const p of peers) {
+      let pe: { ms: number };
+      if (p.encodeAsync)
+        pe = await timeAsync(async () => {
+          let n = 0;
+          for (const d of cat.texts) n += (await p.encodeAsync!(d)).length;
+          return n;
+        });
+      else pe = timeIt(() => cat.texts.reduce((n, d) => n + p.encode(d).length, 0));
+      const pc = p.count ? timeIt(() => cat.texts.reduce((n, d) => n + p.count!(d), 0)) : pe;
+      const r = { name: p.name, enc: mbps(pe.ms), cnt: mbps(pc.ms) };
+      if (Math.max(r.enc, r.cnt) > Math.max(best.enc, best.cnt)) best = r;
+    }
+    const peerBest = Math.max(best.enc, best.cnt);
+    row(
+      cat.name,
+      fmt(bytes / 1e6, 3),
+      fmt(mbps(e.ms)),
+      fmt(mbps(c.ms)),
+      best.name,
+      fmt(peerBest),
+      `${fmt(mbps(e.ms) / peerBest)}x`,
+      `${fmt(mbps(c.ms) / peerBest)}x`,
+    );
+  }
+  printTable(`${enc}: single thread by category (the peer's best of encode and count)`);
+}
+
 async function batch(ours: Tokenizer) {
   const cores = os.availableParallelism();
   const texts = [...docs, ...docs];
@@ -207,6 +266,69 @@ async function batch(ours: Tokenizer) {
   row('o200k_base', cores, fmt(bytes / all.ms / 1e3), `${fmt(one.ms / all.ms)}x`, fmt(all.util), fmt(perCpu(all)));
   printTable(
     `countBatch, ${texts.length} documents (machine load average ${load0.toFixed(1)} on ${cores} cores before the run)`,
+  );
+}
+
+/**
+ * countBatch on 2 threads against a sequential loop of count() over the same batch (the first 72 documents of the
+ * corpus, 0.3 MB or more), for every tokenizer. Alternating, 7 rounds each, median wall time.
+ */
+async function batchVsLoop() {
+  const texts: string[] = [];
+  let bytes = 0;
+  for (const d of [...docs, ...docs]) {
+    if (texts.length >= 72 && bytes >= 300_000) break;
+    texts.push(d);
+    bytes += Buffer.byteLength(d);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const load0 = os.loadavg()[0]!;
+  row('tokenizer', 'loop MB/s', 'countBatch(2) MB/s', 'speed-up', 'equal counts');
+  const files: [string, () => Promise<Tokenizer>][] = [
+    ['o200k_base', () => Tokenizer.fromTiktoken('o200k_base')],
+    ['cl100k_base', () => Tokenizer.fromTiktoken('cl100k_base')],
+    ...['gpt4o', 'llama3', 'qwen3', 'gpt2', 'llama2'].map(
+      (n) => [n, () => Tokenizer.fromFile(lenmlFile(n))] as [string, () => Promise<Tokenizer>],
+    ),
+    [
+      'unigram',
+      async () => {
+        const f = unigramVariant('unigram-bytefallback');
+        const t = await Tokenizer.fromFile(f);
+        fs.rmSync(f, { force: true });
+        return t;
+      },
+    ],
+  ];
+  for (const [name, load] of files) {
+    const t = await load();
+    const loop = () => texts.map((d) => t.count(d, { addSpecialTokens: false }));
+    const want = loop();
+    const got = await t.countBatch(texts, { threads: 2, addSpecialTokens: false });
+    await t.countBatch(texts, { threads: 2, addSpecialTokens: false });
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let r = 0; r < 7; r++) {
+      let t0 = performance.now();
+      loop();
+      a.push(performance.now() - t0);
+      t0 = performance.now();
+      await t.countBatch(texts, { threads: 2, addSpecialTokens: false });
+      b.push(performance.now() - t0);
+    }
+    const la = median(a);
+    const lb = median(b);
+    row(
+      name,
+      fmt(bytes / la / 1e3),
+      fmt(bytes / lb / 1e3),
+      `${fmt(la / lb)}x`,
+      String(got.every((n, i) => n === want[i])),
+    );
+    t.dispose();
+  }
+  printTable(
+    `countBatch on 2 threads vs a loop of count(), ${texts.length} documents, ${fmt(bytes / 1e6)} MB (median of 7; load average ${load0.toFixed(1)} before)`,
   );
 }
 
@@ -337,3 +459,4 @@ console.log(
 );
 if (want('load')) await loadTimes();
 await throughput();
+if (want('batchloop')) await batchVsLoop();

@@ -19,6 +19,13 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
+  // Runs Work() and settles the promise right here on the JS thread, without queueing: for work smaller than the cost
+  // of handing it to a thread. The caller owns (and deletes) a worker run this way.
+  void RunHere() {
+    Execute();
+    OnOK();
+  }
+
  protected:
   virtual void Work() = 0;                         // worker thread
   virtual Napi::Value Resolve(Napi::Env env) = 0;  // JS thread, after Work() succeeded

@@ -17,6 +17,7 @@ struct Job {
   const size_t n;
   const FnRef<void(size_t)> body;  // valid until the caller has closed the job and every helper inside it has left
   std::atomic<size_t> next{0};
+  std::atomic<size_t> done{0};
   std::atomic<bool> failed{false};
   std::mutex mu;
   std::condition_variable left;
@@ -30,6 +31,7 @@ struct Job {
       if (i >= n || failed.load(std::memory_order_relaxed)) return;
       try {
         body(i);
+        done.fetch_add(1, std::memory_order_release);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mu);
         if (!error) error = std::current_exception();
@@ -98,6 +100,20 @@ void ParallelFor(size_t n, unsigned threads, FnRef<void(size_t)> body) {
   std::unique_lock<std::mutex> lock(job->mu);
   job->closed = true;
   job->left.wait(lock, [&] { return job->inside == 0; });
+  if (job->error) std::rethrow_exception(job->error);
+}
+
+void ParallelForOnPool(size_t n, unsigned threads, FnRef<void(size_t)> body) {
+  if (n == 0) return;
+  unsigned helpers = static_cast<unsigned>(std::min<size_t>(std::max(threads, 1u), n));
+  helpers = std::min(helpers, Pool::kMaxHelpers);
+  auto job = std::make_shared<Job>(n, body);
+  Pool::Get().Offer(job, helpers);
+  std::unique_lock<std::mutex> lock(job->mu);
+  // Every index done (or one failed), and no helper inside: helpers notify `left` when the last one leaves.
+  job->left.wait(
+      lock, [&] { return (job->done.load(std::memory_order_acquire) == n || job->failed.load()) && job->inside == 0; });
+  job->closed = true;
   if (job->error) std::rethrow_exception(job->error);
 }
 

@@ -21,4 +21,9 @@ namespace tokmeter::tokenizer {
 
 void ParallelFor(size_t n, unsigned threads, FnRef<void(size_t)> body);
 
+// Like ParallelFor, but every index runs on `threads` pool helpers while the calling thread only waits. For callers
+// that are not where the work should run: a libuv worker (one of several, picked per call) would run its share with
+// its own thread-local caches, cold on most calls, where the pool's helpers have theirs warm from the last batch.
+void ParallelForOnPool(size_t n, unsigned threads, FnRef<void(size_t)> body);
+
 }  // namespace tokmeter::tokenizer

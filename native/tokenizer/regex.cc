@@ -5,6 +5,7 @@
 #endif
 #include <pcre2.h>
 
+#include "tokenizer/unicode_tables.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
 
@@ -14,8 +15,28 @@ namespace {
 constexpr const char* kSpaceBody =
     "\\t\\n\\x0B\\f\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}";
 // Oniguruma's Unicode \w: Letter | Mark | Decimal_Number | Connector_Punctuation.
-constexpr const char* kWordBody = "\\p{L}\\p{M}\\p{Nd}\\p{Pc}";
-constexpr const char* kDigitBody = "\\p{Nd}";
+const std::string& WordBody() {
+  using namespace unicode;  // NOLINT(google-build-using-namespace)
+  return ClassBody(kLetter | kMark | Bit(kNd) | Bit(kPc));
+}
+const std::string& DigitBody() { return unicode::ClassBody(unicode::Bit(unicode::kNd)); }
+
+// \p{Name}, \P{Name} or \p{^Name} at p[i] (p[i] == '\\') naming a general category: its length and the
+// categories, and whether it is negated; 0 when it is something else (a script, a binary property), which PCRE2
+// then reads itself.
+size_t PropertyAt(std::string_view p, size_t i, unicode::GcSet& set, bool& negate) {
+  if (i + 3 >= p.size() || (p[i + 1] != 'p' && p[i + 1] != 'P') || p[i + 2] != '{') return 0;
+  size_t close = p.find('}', i + 3);
+  if (close == std::string_view::npos) return 0;
+  std::string_view name = p.substr(i + 3, close - i - 3);
+  negate = p[i + 1] == 'P';
+  if (!name.empty() && name[0] == '^') {
+    negate = !negate;
+    name.remove_prefix(1);
+  }
+  set = unicode::CategoriesByName(name);
+  return set ? close + 1 - i : 0;
+}
 }  // namespace
 
 std::string TranslateOnigPattern(std::string_view p) {
@@ -25,6 +46,21 @@ std::string TranslateOnigPattern(std::string_view p) {
   for (size_t i = 0; i < p.size(); ++i) {
     char c = p[i];
     if (c == '\\' && i + 1 < p.size()) {
+      // General categories come from our own tables (the reference's Unicode version; PCRE2's may be older).
+      unicode::GcSet set = 0;
+      bool negated = false;
+      if (size_t len = PropertyAt(p, i, set, negated)) {
+        if (negated) set = ~set & ((unicode::GcSet{1} << unicode::kGcCount) - 1);
+        if (in_class) {
+          out += unicode::ClassBody(set);
+        } else {
+          out += '[';
+          out += unicode::ClassBody(set);
+          out += ']';
+        }
+        i += len - 1;
+        continue;
+      }
       char e = p[i + 1];
       const char* body = nullptr;
       bool negate = false;
@@ -34,14 +70,14 @@ std::string TranslateOnigPattern(std::string_view p) {
           body = kSpaceBody;
           negate = true;
           break;
-        case 'w': body = kWordBody; break;
+        case 'w': body = WordBody().c_str(); break;
         case 'W':
-          body = kWordBody;
+          body = WordBody().c_str();
           negate = true;
           break;
-        case 'd': body = kDigitBody; break;
+        case 'd': body = DigitBody().c_str(); break;
         case 'D':
-          body = kDigitBody;
+          body = DigitBody().c_str();
           negate = true;
           break;
         default: break;

@@ -2,6 +2,12 @@
 
 #include <utf8proc.h>
 
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "tokenizer/unicode_tables.h"
 #include "tokenizer/utf8.h"
 
 namespace tokmeter::tokenizer::unicode {
@@ -93,5 +99,92 @@ const ByteTables& Tables() {
 
 const std::array<char32_t, 256>& ByteToChar() { return Tables().to_char; }
 int CharToByte(char32_t c) { return c < 324 ? Tables().to_byte[c] : -1; }
+
+}  // namespace tokmeter::tokenizer::unicode
+
+// ---- Property classes from unicode_tables.h (the reference's Unicode version) ----
+
+namespace tokmeter::tokenizer::unicode {
+
+GcSet CategoriesByName(std::string_view name) {
+  struct Entry {
+    const char* short_name;
+    const char* long_name;
+    GcSet set;
+  };
+  static const Entry kEntries[] = {
+      {"L", "Letter", kLetter},
+      {"LC", "Cased_Letter", Bit(kLu) | Bit(kLl) | Bit(kLt)},
+      {"Lu", "Uppercase_Letter", Bit(kLu)},
+      {"Ll", "Lowercase_Letter", Bit(kLl)},
+      {"Lt", "Titlecase_Letter", Bit(kLt)},
+      {"Lm", "Modifier_Letter", Bit(kLm)},
+      {"Lo", "Other_Letter", Bit(kLo)},
+      {"M", "Mark", kMark},
+      {"Mn", "Nonspacing_Mark", Bit(kMn)},
+      {"Mc", "Spacing_Mark", Bit(kMc)},
+      {"Me", "Enclosing_Mark", Bit(kMe)},
+      {"N", "Number", kNumber},
+      {"Nd", "Decimal_Number", Bit(kNd)},
+      {"Nl", "Letter_Number", Bit(kNl)},
+      {"No", "Other_Number", Bit(kNo)},
+      {"P", "Punctuation", kPunct},
+      {"Pc", "Connector_Punctuation", Bit(kPc)},
+      {"Pd", "Dash_Punctuation", Bit(kPd)},
+      {"Ps", "Open_Punctuation", Bit(kPs)},
+      {"Pe", "Close_Punctuation", Bit(kPe)},
+      {"Pi", "Initial_Punctuation", Bit(kPi)},
+      {"Pf", "Final_Punctuation", Bit(kPf)},
+      {"Po", "Other_Punctuation", Bit(kPo)},
+      {"S", "Symbol", kSymbol},
+      {"Sm", "Math_Symbol", Bit(kSm)},
+      {"Sc", "Currency_Symbol", Bit(kSc)},
+      {"Sk", "Modifier_Symbol", Bit(kSk)},
+      {"So", "Other_Symbol", Bit(kSo)},
+      {"Z", "Separator", kSeparator},
+      {"Zs", "Space_Separator", Bit(kZs)},
+      {"Zl", "Line_Separator", Bit(kZl)},
+      {"Zp", "Paragraph_Separator", Bit(kZp)},
+      {"C", "Other", kOther},
+      {"Cc", "Control", Bit(kCc)},
+      {"Cf", "Format", Bit(kCf)},
+      {"Cn", "Unassigned", Bit(kCn)},
+      {"Co", "Private_Use", Bit(kCo)},
+      {"Cs", "Surrogate", Bit(kCs)},
+  };
+  for (const auto& e : kEntries)
+    if (name == e.short_name || name == e.long_name) return e.set;
+  return 0;
+}
+
+const std::string& ClassBody(GcSet set, bool white_space) {
+  static std::mutex mu;
+  static std::map<std::pair<GcSet, bool>, std::string> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto [it, fresh] = cache.try_emplace({set, white_space});
+  if (!fresh) return it->second;
+  std::string& out = it->second;
+  auto in = [&](char32_t c) {
+    if (c >= 0xD800 && c <= 0xDFFF) return false;  // not characters in UTF mode
+    uint8_t p = Props(c);
+    return ((set >> (p & kGcMask)) & 1) != 0 || (white_space && (p & kWhiteSpaceBit));
+  };
+  char buf[40];
+  for (char32_t c = 0; c < 0x110000;) {
+    if (!in(c)) {
+      ++c;
+      continue;
+    }
+    char32_t e = c;
+    while (e + 1 < 0x110000 && in(e + 1)) ++e;
+    if (e == c)
+      snprintf(buf, sizeof buf, "\\x{%X}", static_cast<unsigned>(c));
+    else
+      snprintf(buf, sizeof buf, "\\x{%X}-\\x{%X}", static_cast<unsigned>(c), static_cast<unsigned>(e));
+    out += buf;
+    c = e + 1;
+  }
+  return out;
+}
 
 }  // namespace tokmeter::tokenizer::unicode

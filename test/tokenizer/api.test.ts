@@ -61,6 +61,10 @@ describe('Tokenizer', () => {
     expect(Array.from(counts)).toEqual(texts.map((t) => gpt2.count(t)));
     const ids = await gpt2.encodeBatch(texts.slice(0, 20));
     expect(ids.map((a) => Array.from(a))).toEqual(texts.slice(0, 20).map((t) => Array.from(gpt2.encode(t))));
+    // Small batches run on the calling thread, larger ones in chunks of documents on the pool: both exact.
+    const all = await gpt2.encodeBatch(texts, { threads: 2 });
+    expect(all.map((a) => a.length)).toEqual(Array.from(counts));
+    expect(Array.from(all[399]!)).toEqual(Array.from(gpt2.encode(texts[399]!)));
     await expect(gpt2.countBatch(texts, { threads: 0 })).rejects.toThrow(/threads/);
     expect(Array.from(await gpt2.countBatch([]))).toEqual([]);
   });

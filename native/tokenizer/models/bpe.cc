@@ -3,14 +3,15 @@
 // by rank (MergeByRank), near-linear, never O(n^2) (a 1 MB run without split points is one word).
 //
 // Performance notes: pair lookups use an open-addressing table keyed by (left id, right id); short words go
-// through a per-thread cache: first a direct-mapped table of 64-byte entries (ModelScratch::word_cache, words up to 24
-// bytes with up to 4 ids), checked before the vocabulary probe of ignore_merges (a whole-token word was two cache
-// misses on multi-MB tables per piece; cl100k count on the bench corpus: ~5-10% more MB per CPU-second), then the
-// unordered_map of all short words (ModelScratch::cache), which catches what the direct-mapped slots evict (with the
-// direct table alone, 5% of words missed and re-merged: slower than before). Rejected: a naive "scan for the lowest
-// pair" loop for short words: it differs from the reference in the rare case where two pairs merge into the same token.
-// The rank buckets replaced the heap for long words: with 1M-entry heaps every push/pop was a chain of cache misses (1
-// MB of spaces / random letters: 4.7 MB/s with the heap; see bench/tokenize/README.md for the new figures).
+// through a per-thread cache: first a direct-mapped table of 128-byte entries (ModelScratch::word_cache, words up to
+// 56 bytes with up to 12 ids; up to 24 bytes and 4 ids read from one cache line), checked before the vocabulary probe
+// of ignore_merges (a whole-token word was two cache misses on multi-MB tables per piece; cl100k count on the bench
+// corpus: ~5-10% more MB per CPU-second), then the unordered_map of all short words (ModelScratch::cache), which
+// catches what the direct-mapped slots evict (with the direct table alone, 5% of words missed and re-merged: slower
+// than before). Rejected: a naive "scan for the lowest pair" loop for short words: it differs from the reference in the
+// rare case where two pairs merge into the same token. The rank buckets replaced the heap for long words: with 1M-entry
+// heaps every push/pop was a chain of cache misses (1 MB of spaces / random letters: 4.7 MB/s with the heap; see
+// bench/tokenize/README.md for the new figures).
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -293,7 +294,9 @@ class Bpe final : public Model {
       slot = &s.word_cache[(h >> 40) & (kWordCacheSize - 1)];
       if (slot->hash == h && slot->owner == uid_ && slot->len == word.size() &&
           std::memcmp(slot->key, word.data(), word.size()) == 0) {
-        for (uint32_t k = 0; k < slot->n; ++k) sink.Push(slot->ids[k]);
+        constexpr uint32_t kLine = ModelScratch::WordCacheEntry::kLineIds;
+        for (uint32_t k = 0; k < slot->n && k < kLine; ++k) sink.Push(slot->ids[k]);
+        for (uint32_t k = kLine; k < slot->n; ++k) sink.Push(slot->more_ids[k - kLine]);
         return;
       }
     }
@@ -305,7 +308,8 @@ class Bpe final : public Model {
         return;
       }
     }
-    constexpr size_t kMaxCached = 48;
+    constexpr size_t kMaxCached = 64;  // at least the direct-mapped key: Remember below reads ids from cache_ids
+    static_assert(kMaxCached >= ModelScratch::WordCacheEntry::kMaxKey);
     bool cacheable = word.size() <= kMaxCached;
     if (cacheable) {
       if (s.cache_owner != uid_) {
@@ -317,7 +321,8 @@ class Bpe final : public Model {
       auto it = s.cache.find(s.word);
       if (it != s.cache.end()) {
         for (uint32_t k = 0; k < it->second.second; ++k) sink.Push(s.cache_ids[it->second.first + k]);
-        if (slot && it->second.second <= 4) Remember(*slot, h, word, &s.cache_ids[it->second.first], it->second.second);
+        if (slot && it->second.second <= ModelScratch::WordCacheEntry::kMaxIds)
+          Remember(*slot, h, word, &s.cache_ids[it->second.first], it->second.second);
         return;
       }
     }
@@ -337,7 +342,7 @@ class Bpe final : public Model {
       if (cacheable) s.cache_ids.push_back(s.symbols[i].id);
       ++n;
     }
-    if (slot && n <= 4) Remember(*slot, h, word, s.cache_ids.data() + start, n);
+    if (slot && n <= ModelScratch::WordCacheEntry::kMaxIds) Remember(*slot, h, word, s.cache_ids.data() + start, n);
     if (cacheable) {  // also here: the second level for words whose direct-mapped slot was taken over
       if (s.cache.size() > 65536) {
         s.cache.clear();
@@ -349,7 +354,7 @@ class Bpe final : public Model {
   }
 
  private:
-  static constexpr size_t kWordCacheSize = 32768;  // 2 MB per thread (one huge page, see big_alloc.h)
+  static constexpr size_t kWordCacheSize = 32768;  // 4 MB per thread (two huge pages, see big_alloc.h)
 
   void Remember(ModelScratch::WordCacheEntry& e, uint64_t h, std::string_view word, const uint32_t* ids,
                 uint32_t n) const {
@@ -358,7 +363,9 @@ class Bpe final : public Model {
     e.len = static_cast<uint32_t>(word.size());
     e.n = n;
     std::memcpy(e.key, word.data(), word.size());
-    std::memcpy(e.ids, ids, n * sizeof(uint32_t));
+    constexpr uint32_t kLine = ModelScratch::WordCacheEntry::kLineIds;
+    std::memcpy(e.ids, ids, std::min(n, kLine) * sizeof(uint32_t));
+    if (n > kLine) std::memcpy(e.more_ids, ids + kLine, (n - kLine) * sizeof(uint32_t));
   }
 
   void Add(ModelScratch& s, uint32_t id, uint32_t len) const {

@@ -50,17 +50,21 @@ struct ModelScratch {
   std::vector<PairCacheEntry> pair_cache;
   uint64_t pair_cache_owner = 0;
   std::string word;
-  // Direct-mapped word cache, checked first (bpe.cc Tokenize): a word of up to 24 bytes and its ids when there are at
-  // most 4. One 64-byte entry per slot, so a hit is one cache line and no allocation. Each entry names the model
-  // that wrote it (Model uid), so switching models on a thread clears nothing.
+  // Direct-mapped word cache, checked first (bpe.cc Tokenize): a word of up to 56 bytes and its ids when there are at
+  // most 12. Each entry is two cache lines laid out so that a word of up to 24 bytes with up to 4 ids (most words of
+  // English prose and code) is read from the first line alone; longer words and ids (Cyrillic, Greek, Arabic, Indic
+  // words, which are 2-3 bytes a letter and several tokens) spill into the second line instead of missing the table.
+  // Each entry names the model that wrote it (Model uid), so switching models on a thread clears nothing.
   struct WordCacheEntry {
+    static constexpr uint32_t kMaxKey = 56, kMaxIds = 12, kLineIds = 4;
     uint64_t hash = 0;
     uint64_t owner = 0;  // 0: empty (model uids start at 1)
     uint32_t len = 0, n = 0;
-    char key[24];
-    uint32_t ids[4];
+    uint32_t ids[kLineIds];                 // the first ids (in the first cache line)
+    char key[kMaxKey];                      // bytes 40..95
+    uint32_t more_ids[kMaxIds - kLineIds];  // bytes 96..127
   };
-  static_assert(sizeof(WordCacheEntry) == 64);
+  static_assert(sizeof(WordCacheEntry) == 128);
   BigVector<WordCacheEntry> word_cache;
   // Word cache for the other short words: word -> [offset, length) in cache_ids; cleared when full.
   std::unordered_map<std::string, std::pair<uint32_t, uint32_t>> cache;

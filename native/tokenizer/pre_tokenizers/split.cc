@@ -1,8 +1,10 @@
 // Split (regex or literal, with every SplitDelimiterBehavior and invert), the regex splits other components use, and
-// segment emission.
+// segment emission. A regex that is one of the standard tokenizer patterns is matched by a hand-written matcher
+// (fast_split.h: linear time, the reference's Unicode classes); any other goes to PCRE2.
 #include <memory>
 #include <string>
 
+#include "tokenizer/fast_split.h"
 #include "tokenizer/json_value.h"
 #include "tokenizer/pre_tokenizers/components.h"
 #include "tokenizer/regex.h"
@@ -79,9 +81,14 @@ namespace {
 
 class SplitPre final : public PreTokenizer {
  public:
-  // A literal pattern (regex == nullptr) or a compiled regex.
-  SplitPre(std::string literal, std::unique_ptr<Regex> regex, bool invert, SplitBehavior behavior)
-      : literal_(std::move(literal)), invert_(invert), behavior_(behavior), regex_(std::move(regex)) {}
+  // A literal pattern (both matchers null), a known pattern's matcher, or a compiled regex.
+  SplitPre(std::string literal, std::unique_ptr<Splitter> splitter, std::unique_ptr<Regex> regex, bool invert,
+           SplitBehavior behavior)
+      : literal_(std::move(literal)),
+        invert_(invert),
+        behavior_(behavior),
+        splitter_(std::move(splitter)),
+        regex_(std::move(regex)) {}
 
   void Split(std::string_view piece, bool at_start, PreTokScratch& s, size_t stage, EmitFn emit) const override {
     bool streaming = behavior_ == SplitBehavior::kIsolated || behavior_ == SplitBehavior::kRemoved;
@@ -108,7 +115,9 @@ class SplitPre final : public PreTokenizer {
       prev = e;
     };
     if (piece.empty()) return;
-    if (regex_) {
+    if (splitter_) {
+      splitter_->FindAll(piece, on_match);
+    } else if (regex_) {
       regex_->FindAll(piece, s.rx, on_match);
     } else if (!literal_.empty()) {
       for (size_t pos = piece.find(literal_); pos != std::string_view::npos;
@@ -123,6 +132,7 @@ class SplitPre final : public PreTokenizer {
   std::string literal_;
   bool invert_;
   SplitBehavior behavior_;
+  std::unique_ptr<Splitter> splitter_;  // a known pattern, matched without PCRE2
   std::unique_ptr<Regex> regex_;
 };
 
@@ -144,24 +154,34 @@ SplitBehavior ReadBehavior(const json::Value& o, const std::string& path, std::o
       "expected one of Isolated, Removed, MergedWithPrevious, MergedWithNext, Contiguous, got " + json::Describe(v));
 }
 
+namespace {
+
+// The matches of a regex pattern: the known patterns' own matcher, else PCRE2 (errors name `field`).
+std::unique_ptr<PreTokenizer> PatternSplit(std::string_view pattern, const std::string& field, bool invert,
+                                           SplitBehavior behavior) {
+  std::unique_ptr<Splitter> known = MakeKnownSplitter(pattern, invert);
+  std::unique_ptr<Regex> regex;
+  if (!known) regex = std::make_unique<Regex>(pattern, field);
+  return std::make_unique<SplitPre>(std::string(), std::move(known), std::move(regex), invert, behavior);
+}
+
+}  // namespace
+
 std::unique_ptr<PreTokenizer> SplitFromJson(const json::Value& o, const std::string& path) {
   json::Pattern p = json::ReadPattern(o, path);
   const bool invert = json::Bool(o, "invert", path, false);
   const SplitBehavior behavior = ReadBehavior(o, path);
-  std::unique_ptr<Regex> regex;
-  if (p.is_regex) regex = std::make_unique<Regex>(p.text, path + ".pattern.Regex");
-  return std::make_unique<SplitPre>(p.is_regex ? std::string() : std::move(p.text), std::move(regex), invert, behavior);
+  if (p.is_regex) return PatternSplit(p.text, path + ".pattern.Regex", invert, behavior);
+  return std::make_unique<SplitPre>(std::move(p.text), nullptr, nullptr, invert, behavior);
 }
 
 std::unique_ptr<PreTokenizer> RegexSplit(std::string_view regex, const std::string& field) {
-  return std::make_unique<SplitPre>(std::string(), std::make_unique<Regex>(regex, field), false,
-                                    SplitBehavior::kIsolated);
+  return PatternSplit(regex, field, false, SplitBehavior::kIsolated);
 }
 
 std::unique_ptr<PreTokenizer> RegexMatches(std::string_view regex, const std::string& field) {
   // Keeps matches, drops what lies between them (Split with invert = true, behavior Removed).
-  return std::make_unique<SplitPre>(std::string(), std::make_unique<Regex>(regex, field), true,
-                                    SplitBehavior::kRemoved);
+  return PatternSplit(regex, field, true, SplitBehavior::kRemoved);
 }
 
 }  // namespace pre_tokenizers

@@ -71,4 +71,32 @@ TEST(concurrent_batches_share_the_pool) {
   CHECK_EQ(total.load(), 120L);
 }
 
+TEST(on_pool_runs_every_index_on_helpers_only_and_returns_errors) {
+  for (unsigned threads : {1u, 2u, 5u}) {
+    std::vector<std::atomic<int>> hits(3000);
+    std::atomic<int> on_caller{0};
+    const auto caller = std::this_thread::get_id();
+    auto body = [&](size_t i) {
+      hits[i].fetch_add(1);
+      if (std::this_thread::get_id() == caller) on_caller.fetch_add(1);
+    };
+    ParallelForOnPool(hits.size(), threads, FnRef<void(size_t)>(body));
+    bool once = true;
+    for (auto& h : hits) once = once && h.load() == 1;
+    CHECK(once);
+    CHECK_EQ(on_caller.load(), 0);
+  }
+  std::atomic<int> running{0};
+  auto failing = [&](size_t i) {
+    running.fetch_add(1);
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    running.fetch_sub(1);
+    if (i == 3) throw tokmeter::Error("ERR_Y", "index 3");
+  };
+  CHECK_THROWS_CODE(ParallelForOnPool(500, 3, FnRef<void(size_t)>(failing)), "ERR_Y");
+  CHECK_EQ(running.load(), 0);
+  auto none = [](size_t) { std::abort(); };
+  ParallelForOnPool(0, 2, FnRef<void(size_t)>(none));
+}
+
 int main() { return tt::RunAll(); }
