@@ -24,7 +24,7 @@ export const LAYERS = [
   ['native'], // the one module that loads the addon, and each part's typed slice of it
   ['runtime'], // finds and loads ONNX Runtime into the addon
   ['session', 'cuda'], // a raw ONNX graph; the CUDA plug-in's status
-  ['tokenizer', 'modelgen'], // tokenizers; the test/demo model maker (pure TypeScript)
+  ['tokenizer', 'modelgen', 'tools'], // tokenizers; the test/demo model maker; tool-call formats (pure TypeScript)
   ['usage'], // metering: prices, limits, budgets, ledgers; depends on a model only through MeterableModel
   ['model'], // Model: load + generate; implements usage's MeterableModel
   ['scale'], // many servers: Redis limiter, event sinks, billing worker
