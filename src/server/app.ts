@@ -36,7 +36,10 @@ import {
   logprobsFormatter,
   meteringOf,
   streamChunk,
+  toolCallDeltas,
   usageChunk,
+  type ChatLogprobs,
+  type CompletionLogprobs,
   type Kind,
   type TokenLogprobs,
 } from './openai-format.js';
@@ -54,6 +57,8 @@ import {
 } from './requests.js';
 import { newResponseId, parseResponsesRequest, responseBody, streamResponse } from './responses.js';
 import { SseWriter } from './sse.js';
+import { constraintError, planGeneration, readOutput, type GenerationPlan } from './structured.js';
+import { ToolCallStream, type ToolStreamEvent } from '../tools/index.js';
 import { FailureThrottle, type ThrottleOptions } from '../http/throttle.js';
 import { choicesMaxTokens, choicesModel, type ChoiceChunk, type ChoicesResult } from './choices.js';
 
@@ -384,6 +389,11 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const caller = state?.caller ?? OPEN_CALLER;
     const r = parse(route, req.body);
     checkModel(r.model);
+    // Tools and structured outputs: the prompt's shape, the output's constraint, how the output is read back.
+    const plan = planGeneration(
+      r,
+      typeof r.input === 'string' ? undefined : tokenizer.chatTemplate(r.tools ? { tools: r.tools.tools } : {}),
+    );
     // Fields outside the API that were ignored: named to the client and in the log, never silently.
     const extraHeaders: Record<string, string> = {};
     if (r.ignored.length > 0) {
@@ -416,12 +426,13 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       // Several choices: one metered generation that runs them all (choices.ts), billed as one record. The Meter
       // reserves every choice's max_tokens; its byte limit sees all the prompts.
       let target = metered;
-      let input = r.input;
+      let input = plan.input;
       let maxNewTokens = r.maxTokens;
       if (choices > 1) {
-        const each = choicesMaxTokens(model, r.inputs, r.maxTokens, o.defaultMaxTokens ?? 256);
-        target = meter.wrap(choicesModel(model, r.inputs, r.n, seed));
-        input = r.inputs.every((p) => typeof p === 'string') ? r.inputs.join('') : r.input;
+        const inputs = r.inputs.length === 1 ? [plan.input] : r.inputs;
+        const each = choicesMaxTokens(model, inputs, r.maxTokens, o.defaultMaxTokens ?? 256);
+        target = meter.wrap(choicesModel(model, inputs, r.n, seed));
+        input = inputs.every((p) => typeof p === 'string') ? inputs.join('') : plan.input;
         maxNewTokens = each * choices;
       }
       run = target.generate(input, {
@@ -431,7 +442,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         ...(maxNewTokens !== undefined ? { maxNewTokens } : {}),
         // Only reproducible requests may be answered from the cache, and it keeps one answer without
         // log-probabilities.
-        cache: (r.seed !== undefined || !sampled) && !r.logprobs && choices === 1,
+        // The response cache is keyed on the prompt alone, so a constrained output is not taken from it.
+        cache: (r.seed !== undefined || !sampled) && !r.logprobs && choices === 1 && !plan.constraint,
         ...(r.logprobs ? { logprobs: true } : {}),
         ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
         ...(r.topP !== undefined ? { topP: r.topP } : {}),
@@ -444,7 +456,12 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       active--;
       metrics.forget(id);
       reply.raw.off('close', onClose);
-      throw neverAdmissible(err, r, route === 'response' ? 'max_output_tokens' : 'max_tokens', meter.prices.currency);
+      throw neverAdmissible(
+        constraintError(err, plan),
+        r,
+        route === 'response' ? 'max_output_tokens' : 'max_tokens',
+        meter.prices.currency,
+      );
     }
     extraHeaders['x-tokmeter-cache'] = admission.cacheHit ? 'hit' : 'miss';
     metrics.inFlight.inc();
@@ -462,8 +479,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         reply.hijack();
         const sse = new SseWriter(reply.raw);
         const headers = { 'x-request-id': head.id, ...extraHeaders };
-        if (route === 'response') await streamResponse(sse, headers, r, run, head, firstToken, abortedError);
-        else await stream(route, r, sse, headers, run, head, firstToken);
+        if (route === 'response') await streamResponse(sse, headers, r, plan, run, head, firstToken, abortedError);
+        else await stream(route, r, plan, sse, headers, run, head, firstToken);
         return reply;
       }
       const lp: TokenLogprobs[][] = Array.from({ length: choices }, () => []);
@@ -475,16 +492,20 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       if (res.finishReason === 'abort') throw abortedError(ac.signal.aborted);
       const m = meteringOf(res);
       void reply.headers({ 'x-request-id': id, ...extraHeaders, 'x-tokmeter-cost': `${m.cost} ${m.currency}` });
-      if (route === 'response') return responseBody(head, r, res.text, res.finishReason, res.usage);
+      if (route === 'response') return responseBody(head, r, readOutput(plan, res.text, res.finishReason), res.usage);
       const each = choices > 1 ? (res as MeteredResult & ChoicesResult).choices : [res];
       return completionBody(
         route,
         head,
-        each.map((c, i) => ({
-          text: c.text,
-          finishReason: c.finishReason,
-          logprobs: r.logprobs ? logprobsFormatter(route, tokenizer)(lp[i]!) : null,
-        })),
+        each.map((c, i) => {
+          const out = readOutput(plan, c.text, c.finishReason);
+          return {
+            text: out.content,
+            finishReason: out.finishReason,
+            logprobs: r.logprobs ? logprobsFormatter(route, tokenizer)(lp[i]!) : null,
+            ...(out.toolCalls ? { toolCalls: out.toolCalls } : {}),
+          };
+        }),
         res.usage,
       );
     } finally {
@@ -508,6 +529,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   async function stream(
     kind: Kind,
     r: SamplingRequest,
+    plan: GenerationPlan,
     sse: SseWriter,
     headers: Record<string, string>,
     run: ReturnType<MeteredModel['generate']>,
@@ -524,6 +546,22 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     }
     let res: MeteredResult;
     const formatters = Array.from({ length: choices }, () => logprobsFormatter(kind, tokenizer));
+    // With tools, each choice's text goes through a tool-call stream: calls come out as delta.tool_calls.
+    const format = plan.format;
+    const calls = format ? Array.from({ length: choices }, () => new ToolCallStream(format)) : undefined;
+    const send = async (index: number, events: ToolStreamEvent[], logprobs?: ChatLogprobs | CompletionLogprobs) => {
+      let lp = logprobs ? { logprobs } : {};
+      for (const e of events) {
+        const parts =
+          'content' in e ? [{ text: e.content }] : toolCallDeltas(e.index, e.call).map((d) => ({ toolCalls: [d] }));
+        for (const part of parts) {
+          await sse.data(streamChunk(kind, head, { index, ...part, ...lp }, includeUsage));
+          lp = {};
+        }
+      }
+      if (logprobs && events.length === 0)
+        await sse.data(streamChunk(kind, head, { index, text: '', logprobs }, includeUsage));
+    };
     try {
       for await (const chunk of run) {
         if (chunk.tokens.length > 0) firstToken();
@@ -533,13 +571,16 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
           r.logprobs && chunk.logprobs && chunk.tokens.length > 0
             ? formatters[index]!([{ tokens: chunk.tokens, logprobs: chunk.logprobs }])
             : undefined;
-        if (chunk.text !== '' || logprobs) {
-          await sse.data(
-            streamChunk(kind, head, { index, text: chunk.text, ...(logprobs ? { logprobs } : {}) }, includeUsage),
-          );
-        }
+        await send(
+          index,
+          calls ? calls[index]!.push(chunk.text) : chunk.text === '' ? [] : [{ content: chunk.text }],
+          logprobs,
+        );
       }
       res = await run.result;
+      if (calls && res.finishReason !== 'abort') {
+        for (const [index, c] of calls.entries()) await send(index, c.end());
+      }
     } catch (err) {
       // Headers are sent: the error goes in the stream, as OpenAI does; the Meter has recorded the usage.
       await sse.data(toHttpError(err, r.promptParam).body);
@@ -553,7 +594,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     }
     const ends = choices > 1 ? (res as MeteredResult & ChoicesResult).choices : [res];
     for (const [index, c] of ends.entries()) {
-      await sse.data(streamChunk(kind, head, { index, finishReason: c.finishReason }, includeUsage));
+      const finishReason = calls && calls[index]!.calls > 0 ? 'tool_calls' : c.finishReason;
+      await sse.data(streamChunk(kind, head, { index, finishReason }, includeUsage));
     }
     if (includeUsage) await sse.data(usageChunk(kind, head, res.usage, meteringOf(res)));
     await sse.data('[DONE]');

@@ -61,10 +61,10 @@ export class ToolCallStream {
     if (!this.#inCall) return this.#send(rest);
     const parsed = this.format.parse(rest);
     if (parsed.calls.length === 0) return this.#send(rest);
-    const events: ToolStreamEvent[] = [];
+    // Text after or between the calls (a parse keeps it in `content`; the text before them was sent already)
+    // comes first, so that a consumer that closes its text before the calls (the Responses API) has all of it.
+    const events: ToolStreamEvent[] = parsed.content !== '' ? [{ content: parsed.content }] : [];
     for (const call of toToolCalls(parsed.calls, this.newId)) events.push({ call, index: this.#calls++ });
-    // Text after or between the calls (a parse keeps it in `content`); the text before them was sent already.
-    if (parsed.content !== '') events.push({ content: parsed.content });
     return events;
   }
 
