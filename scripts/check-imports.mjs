@@ -24,9 +24,9 @@ export const LAYERS = [
   ['native'], // the one module that loads the addon, and each part's typed slice of it
   ['runtime'], // finds and loads ONNX Runtime into the addon
   ['session', 'cuda'], // a raw ONNX graph; the CUDA plug-in's status
-  ['tokenizer', 'modelgen', 'tools'], // tokenizers; the test/demo model maker; tool-call formats (pure TypeScript)
+  ['tokenizer', 'modelgen'], // tokenizers; the test/demo model maker (pure TypeScript)
   ['usage'], // metering: prices, limits, budgets, ledgers; depends on a model only through MeterableModel
-  ['model'], // Model: load + generate; implements usage's MeterableModel
+  ['model', 'tools'], // Model: load + generate, implements usage's MeterableModel; tool-call formats and constraints
   ['scale'], // many servers: Redis limiter, event sinks, billing worker
   ['http'], // the HTTP edge shared by the server and the dashboard: the one error table, the failure throttle
   ['dashboard'], // the usage dashboard (a fastify plugin; receives the server's metrics as a parameter)
