@@ -57,7 +57,7 @@ import {
 } from './requests.js';
 import { newResponseId, parseResponsesRequest, responseBody, streamResponse } from './responses.js';
 import { SseWriter } from './sse.js';
-import { constraintError, planGeneration, readOutput, type GenerationPlan } from './structured.js';
+import { chatForTemplate, constraintError, planGeneration, readOutput, type GenerationPlan } from './structured.js';
 import { ToolCallStream, type ToolStreamEvent } from '../tools/index.js';
 import { FailureThrottle, type ThrottleOptions } from '../http/throttle.js';
 import { choicesMaxTokens, choicesModel, type ChoiceChunk, type ChoicesResult } from './choices.js';
@@ -334,15 +334,14 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const r = parseTokenizeRequest(req.body, limits);
     checkModel(r.model);
     meter.limiter.admit(caller.tenant, 0);
-    const ids =
-      typeof r.input === 'string'
-        ? tokenizer.encode(r.input, { addSpecialTokens: r.addSpecialTokens })
-        : tokenizer.encode(
-            tokenizer.applyChatTemplate(r.input.messages, { addGenerationPrompt: r.addGenerationPrompt }),
-            {
-              addSpecialTokens: false,
-            },
-          );
+    let ids: Uint32Array;
+    if (typeof r.input === 'string') ids = tokenizer.encode(r.input, { addSpecialTokens: r.addSpecialTokens });
+    else {
+      const template = tokenizer.chatTemplate(r.tools ? { tools: r.tools.tools } : {});
+      const chat = chatForTemplate(r.input, r.tools, template).input as Exclude<typeof r.input, string>;
+      const opts = { addGenerationPrompt: r.addGenerationPrompt, ...(chat.tools ? { tools: chat.tools } : {}) };
+      ids = tokenizer.encode(tokenizer.applyChatTemplate(chat.messages, opts), { addSpecialTokens: false });
+    }
     return { count: ids.length, max_model_len: model.contextLength, tokens: Array.from(ids) };
   });
 

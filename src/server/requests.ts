@@ -442,12 +442,14 @@ export interface TokenizeRequest {
   /** Plain prompts: the tokenizer's special tokens (default true, as generate() feeds them). */
   addSpecialTokens: boolean;
   model: string | undefined;
+  /** A chat's tools (rendered as a generation request with them would be). */
+  tools?: ToolRequest;
 }
 
 /** vLLM's /tokenize: `{prompt}` or `{messages}`, with add_special_tokens / add_generation_prompt. */
 export function parseTokenizeRequest(raw: unknown, limits: RequestLimits = DEFAULT_LIMITS): TokenizeRequest {
   const body = expectBody(raw);
-  checkFields(body, ['model', 'prompt', 'messages', 'add_special_tokens', 'add_generation_prompt'], {});
+  checkFields(body, ['model', 'prompt', 'messages', 'tools', 'add_special_tokens', 'add_generation_prompt'], {});
   const model = body.model === undefined || body.model === null ? undefined : body.model;
   if (model !== undefined && typeof model !== 'string')
     bad('model', `expected a string for 'model', got ${show(model)}`);
@@ -464,10 +466,11 @@ export function parseTokenizeRequest(raw: unknown, limits: RequestLimits = DEFAU
       model,
     };
   }
-  const chat = parseChatRequest({ model: 'x', messages: body.messages }, limits);
+  const chat = parseChatRequest({ model: 'x', messages: body.messages, tools: body.tools }, limits);
   if (body.add_special_tokens !== undefined)
     bad('add_special_tokens', "'add_special_tokens' applies to 'prompt' only (a chat template writes its own)");
   return {
+    ...(chat.tools ? { tools: chat.tools } : {}),
     input: chat.input,
     addGenerationPrompt: optBool(body, 'add_generation_prompt') ?? true,
     addSpecialTokens: false,

@@ -21,8 +21,11 @@ import {
   type ConstraintSpec,
   type ToolCall,
   type ToolCallFormat,
+  type ToolChatMessage,
+  type ToolTemplate,
 } from '../tools/index.js';
 import type { SamplingRequest } from './requests.js';
+import type { ToolRequest } from './tool-requests.js';
 
 /**
  * Whether the engine takes a `constraint` generation option. Until it does, a request whose output would have to
@@ -50,30 +53,38 @@ function constraintRefusal(param: string): ApiError {
 }
 
 /**
+ * A chat with tools or tool history in the shapes the model's chat template expects (src/tools): the one place
+ * that shapes it, so that /tokenize counts what a generation request bills. Other prompts are returned as they are.
+ */
+export function chatForTemplate(
+  input: MeterablePromptInput,
+  tools: ToolRequest | undefined,
+  template: string | undefined,
+): { input: MeterablePromptInput; tt?: ToolTemplate } {
+  if (typeof input === 'string') return { input };
+  if (!tools && !input.messages.some((m) => m.role === 'tool' || m.tool_calls !== undefined)) return { input };
+  const tt = toolTemplateOf(template ?? '');
+  const p = toolPrompt(tt, input.messages as ToolChatMessage[], tools?.tools);
+  return { input: { ...input, ...p }, tt };
+}
+
+/**
  * The plan of request `r` for a model whose chat template is `template` (undefined: the model has none; a chat
  * then fails as before, when it is rendered).
  */
 export function planGeneration(r: SamplingRequest, template: string | undefined): GenerationPlan {
-  let input = r.input;
   const structured = r.structured;
   const t = r.tools;
+  const { input, tt } = chatForTemplate(r.input, t, template);
   let format: ToolCallFormat | undefined;
   let toolConstraint: ConstraintSpec | undefined;
-  if (typeof input !== 'string') {
-    const history = input.messages.some((m) => m.role === 'tool' || m.tool_calls !== undefined);
-    if (t || history) {
-      const tt = toolTemplateOf(template ?? '');
-      const p = toolPrompt(tt, input.messages as Parameters<typeof toolPrompt>[1], t?.tools);
-      input = { ...input, ...p };
-      if (t && t.choice !== 'none') {
-        format = tt.format;
-        // `auto` is free, unless a structured output is asked for too: then the answer is a call or that output.
-        toolConstraint =
-          t.choice === 'auto'
-            ? structured && tt.format.constraint(t.tools, t.parallel)
-            : toolChoiceConstraint(tt.format, t.tools, t.choice, t.parallel);
-      }
-    }
+  if (tt && t && t.choice !== 'none') {
+    format = tt.format;
+    // `auto` is free, unless a structured output is asked for too: then the answer is a call or that output.
+    toolConstraint =
+      t.choice === 'auto'
+        ? structured && tt.format.constraint(t.tools, t.parallel)
+        : toolChoiceConstraint(tt.format, t.tools, t.choice, t.parallel);
   }
   let constraint: ConstraintSpec | undefined;
   let constraintParam: string | undefined;

@@ -127,6 +127,20 @@ describe('tools without constraints (auto, none, round trips)', () => {
     );
     expect(expected).toContain('<tool_response>\n{"temp": 21}\n</tool_response>');
     expect(r.usage!.prompt_tokens).toBe(qwen.model.tokenizer.count(expected, { addSpecialTokens: false }));
+    // /tokenize counts the same chat as the generation billed it.
+    const tok = await fetch(`${qwen.url}/tokenize`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        messages: [
+          { role: 'user', content: 'Weather in Oslo?' },
+          { role: 'assistant', content: null, tool_calls: [call] },
+          { role: 'tool', tool_call_id: 'call_abc', content: '{"temp": 21}' },
+        ],
+        tools: [weatherTool],
+      }),
+    });
+    expect(((await tok.json()) as { count: number }).count).toBe(r.usage!.prompt_tokens);
     const rec = await record(qwen, r.id);
     expect(r.usage!.completion_tokens).toBe(rec.completionTokens);
   });
