@@ -337,7 +337,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     let ids: Uint32Array;
     if (typeof r.input === 'string') ids = tokenizer.encode(r.input, { addSpecialTokens: r.addSpecialTokens });
     else {
-      const template = tokenizer.chatTemplate(r.tools ? { tools: r.tools.tools } : {});
+      const template = (): string | undefined => tokenizer.chatTemplate(r.tools ? { tools: r.tools.tools } : {});
       const chat = chatForTemplate(r.input, r.tools, template).input as Exclude<typeof r.input, string>;
       const opts = { addGenerationPrompt: r.addGenerationPrompt, ...(chat.tools ? { tools: chat.tools } : {}) };
       ids = tokenizer.encode(tokenizer.applyChatTemplate(chat.messages, opts), { addSpecialTokens: false });
@@ -389,10 +389,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const r = parse(route, req.body);
     checkModel(r.model);
     // Tools and structured outputs: the prompt's shape, the output's constraint, how the output is read back.
-    const plan = planGeneration(
-      r,
-      typeof r.input === 'string' ? undefined : tokenizer.chatTemplate(r.tools ? { tools: r.tools.tools } : {}),
-    );
+    const plan = planGeneration(r, () => tokenizer.chatTemplate(r.tools ? { tools: r.tools.tools } : {}));
     // Fields outside the API that were ignored: named to the client and in the log, never silently.
     const extraHeaders: Record<string, string> = {};
     if (r.ignored.length > 0) {

@@ -59,20 +59,20 @@ function constraintRefusal(param: string): ApiError {
 export function chatForTemplate(
   input: MeterablePromptInput,
   tools: ToolRequest | undefined,
-  template: string | undefined,
+  template: () => string | undefined,
 ): { input: MeterablePromptInput; tt?: ToolTemplate } {
   if (typeof input === 'string') return { input };
   if (!tools && !input.messages.some((m) => m.role === 'tool' || m.tool_calls !== undefined)) return { input };
-  const tt = toolTemplateOf(template ?? '');
+  const tt = toolTemplateOf(template() ?? '');
   const p = toolPrompt(tt, input.messages as ToolChatMessage[], tools?.tools);
   return { input: { ...input, ...p }, tt };
 }
 
 /**
- * The plan of request `r` for a model whose chat template is `template` (undefined: the model has none; a chat
- * then fails as before, when it is rendered).
+ * The plan of request `r` for a model whose chat template `template()` gives (asked only for a chat with tools or
+ * tool history; undefined: the model has none, and the chat fails as before, when it is rendered).
  */
-export function planGeneration(r: SamplingRequest, template: string | undefined): GenerationPlan {
+export function planGeneration(r: SamplingRequest, template: () => string | undefined): GenerationPlan {
   const structured = r.structured;
   const t = r.tools;
   const { input, tt } = chatForTemplate(r.input, t, template);
