@@ -6,7 +6,7 @@
 #include <random>
 #include <set>
 
-#include "test_util.h"
+#include "synthetic.h"
 
 using namespace tt;
 

@@ -3,7 +3,7 @@
 // byte-level tokenizer. TOKMETER_FUZZ_CASES overrides the number of cases (default 1,000,000).
 #include <random>
 
-#include "test_util.h"
+#include "synthetic.h"
 #include "tokenizer/utf8.h"
 
 using namespace tt;

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "test_util.h"
+#include "synthetic.h"
 #include "tokenizer/json_scan.h"
 
 using namespace tokmeter::tokenizer;

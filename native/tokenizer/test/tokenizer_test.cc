@@ -7,7 +7,7 @@
 #include <functional>
 #include <random>
 
-#include "test_util.h"
+#include "synthetic.h"
 #include "tokenizer/models/model.h"
 #include "tokenizer/regex.h"
 #include "tokenizer/utf8.h"
