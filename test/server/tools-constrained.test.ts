@@ -116,6 +116,19 @@ describe.skipIf(!ENGINE_CONSTRAINTS)('constrained output', () => {
       }
     });
 
+    it('a schema the engine cannot enforce is a 400 naming the field', async () => {
+      const err = await client()
+        .chat.completions.create({
+          model: 'tiny',
+          messages,
+          response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { not: { type: 'string' } } } },
+        })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+      expect((err as any).param).toBe('response_format');
+      expect((err as any).code).toBe('unsupported_parameter');
+    });
+
     it('tool_choice required: calls of the tools whose arguments validate; finish_reason tool_calls', async () => {
       for (const seed of [1, 2, 3]) {
         const r = await client().chat.completions.create({
