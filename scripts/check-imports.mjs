@@ -26,7 +26,7 @@ export const LAYERS = [
   ['session', 'cuda'], // a raw ONNX graph; the CUDA plug-in's status
   ['tokenizer', 'modelgen'], // tokenizers; the test/demo model maker (pure TypeScript)
   ['usage'], // metering: prices, limits, budgets, ledgers; depends on a model only through MeterableModel
-  ['model'], // Model: load + generate; implements usage's MeterableModel
+  ['model', 'tools'], // Model: load + generate, implements usage's MeterableModel; tool-call formats and constraints
   ['scale'], // many servers: Redis limiter, event sinks, billing worker
   ['http'], // the HTTP edge shared by the server and the dashboard: the one error table, the failure throttle
   ['dashboard'], // the usage dashboard (a fastify plugin; receives the server's metrics as a parameter)

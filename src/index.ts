@@ -31,3 +31,27 @@ export type {
   ModelInfo,
   ModelStats,
 } from './model/index.js';
+export {
+  deepseekV3,
+  hermes,
+  llama3Json,
+  toolChoiceConstraint,
+  toolPrompt,
+  toolTemplateOf,
+  ToolCallStream,
+  newCallId,
+  toToolCalls,
+} from './tools/index.js';
+export type {
+  ConstraintSpec as ToolConstraintSpec,
+  ParsedCall,
+  ParsedOutput,
+  ToolCall,
+  ToolCallFormat,
+  ToolChatMessage,
+  ToolChoice,
+  ToolDefinition,
+  ToolFormatName,
+  ToolStreamEvent,
+  ToolTemplate,
+} from './tools/index.js';

@@ -112,13 +112,14 @@ export const DEFAULT_MAX_QUEUE = 256;
 export const DEFAULT_MAX_BATCH = 16;
 
 /**
- * A prompt: plain text (special tokens added), a chat, or token ids fed as they are. A chat opens the assistant's
+ * A prompt: plain text (special tokens added), a chat, or token ids fed as they are. A chat's `tools` (Hugging Face's
+ * `{type: 'function', function: {name, description, parameters}}` list) are given to its template. A chat opens the assistant's
  * turn (`addGenerationPrompt`, default true), or with `continueFinalMessage` continues its final message (prefill:
  * the template is rendered without the generation prompt and cut right after that message's text).
  */
 export type PromptInput =
   | string
-  | { messages: ChatMessage[]; addGenerationPrompt?: boolean; continueFinalMessage?: boolean }
+  | { messages: ChatMessage[]; tools?: unknown[]; addGenerationPrompt?: boolean; continueFinalMessage?: boolean }
   | { tokens: Uint32Array | readonly number[] };
 
 export interface GenerateOptions {
@@ -379,8 +380,12 @@ export class Model {
     if (typeof input === 'string') return { text: input, addSpecialTokens: true };
     const o = expectObject('prompt', input);
     if ('messages' in o) {
-      expectKnownKeys('prompt', o, ['messages', 'addGenerationPrompt', 'continueFinalMessage']);
+      expectKnownKeys('prompt', o, ['messages', 'tools', 'addGenerationPrompt', 'continueFinalMessage']);
       const messages = o.messages as ChatMessage[];
+      if (o.tools !== undefined && !Array.isArray(o.tools)) {
+        throw new TokmeterTypeError(`expected an array of tool definitions for prompt.tools, got ${describe(o.tools)}`);
+      }
+      const tools = o.tools === undefined ? {} : { tools: o.tools as unknown[] };
       if (o.continueFinalMessage !== undefined && typeof o.continueFinalMessage !== 'boolean') {
         throw new TokmeterTypeError(
           `expected a boolean for prompt.continueFinalMessage, got ${describe(o.continueFinalMessage)}`,
@@ -390,11 +395,12 @@ export class Model {
         if (o.addGenerationPrompt === true) {
           throw new TokmeterTypeError('continueFinalMessage and addGenerationPrompt exclude each other');
         }
-        const text = this.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: false });
+        const text = this.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: false, ...tools });
         return { text: continueFinalMessage(text, messages), addSpecialTokens: false };
       }
       const text = this.tokenizer.applyChatTemplate(messages, {
         addGenerationPrompt: (o.addGenerationPrompt as boolean | undefined) ?? true,
+        ...tools,
       });
       return { text, addSpecialTokens: false };
     }

@@ -37,8 +37,10 @@ import {
   meteringOf,
   streamChunk,
   tokenLogprobs,
+  toolCallDeltas,
   usageChunk,
   type ChatLogprobs,
+  type CompletionLogprobs,
   type Kind,
   type TokenLogprobs,
 } from './openai-format.js';
@@ -56,6 +58,8 @@ import {
 } from './requests.js';
 import { newResponseId, parseResponsesRequest, responseBody, streamResponse } from './responses.js';
 import { SseWriter } from './sse.js';
+import { chatForTemplate, constraintError, planGeneration, readOutput, type GenerationPlan } from './structured.js';
+import { ToolCallStream, type ToolStreamEvent } from '../tools/index.js';
 import { FailureThrottle, type ThrottleOptions } from '../http/throttle.js';
 import { choicesMaxTokens, choicesModel, type ChoiceChunk, type ChoicesResult } from './choices.js';
 
@@ -331,15 +335,14 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const r = parseTokenizeRequest(req.body, limits);
     checkModel(r.model);
     meter.limiter.admit(caller.tenant, 0);
-    const ids =
-      typeof r.input === 'string'
-        ? tokenizer.encode(r.input, { addSpecialTokens: r.addSpecialTokens })
-        : tokenizer.encode(
-            tokenizer.applyChatTemplate(r.input.messages, { addGenerationPrompt: r.addGenerationPrompt }),
-            {
-              addSpecialTokens: false,
-            },
-          );
+    let ids: Uint32Array;
+    if (typeof r.input === 'string') ids = tokenizer.encode(r.input, { addSpecialTokens: r.addSpecialTokens });
+    else {
+      const template = (): string | undefined => tokenizer.chatTemplate(r.tools ? { tools: r.tools.tools } : {});
+      const chat = chatForTemplate(r.input, r.tools, template).input as Exclude<typeof r.input, string>;
+      const opts = { addGenerationPrompt: r.addGenerationPrompt, ...(chat.tools ? { tools: chat.tools } : {}) };
+      ids = tokenizer.encode(tokenizer.applyChatTemplate(chat.messages, opts), { addSpecialTokens: false });
+    }
     return { count: ids.length, max_model_len: model.contextLength, tokens: Array.from(ids) };
   });
 
@@ -395,6 +398,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         );
       }
     }
+    // Tools and structured outputs: the prompt's shape, the output's constraint, how the output is read back.
+    const plan = planGeneration(r, () => tokenizer.chatTemplate(r.tools ? { tools: r.tools.tools } : {}));
     // Fields outside the API that were ignored: named to the client and in the log, never silently.
     const extraHeaders: Record<string, string> = {};
     if (r.ignored.length > 0) {
@@ -427,12 +432,13 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       // Several choices: one metered generation that runs them all (choices.ts), billed as one record. The Meter
       // reserves every choice's max_tokens; its byte limit sees all the prompts.
       let target = metered;
-      let input = r.input;
+      let input = plan.input;
       let maxNewTokens = r.maxTokens;
       if (choices > 1) {
-        const each = choicesMaxTokens(model, r.inputs, r.maxTokens, o.defaultMaxTokens ?? 256);
-        target = meter.wrap(choicesModel(model, r.inputs, r.n, seed));
-        input = r.inputs.every((p) => typeof p === 'string') ? r.inputs.join('') : r.input;
+        const inputs = r.inputs.length === 1 ? [plan.input] : r.inputs;
+        const each = choicesMaxTokens(model, inputs, r.maxTokens, o.defaultMaxTokens ?? 256);
+        target = meter.wrap(choicesModel(model, inputs, r.n, seed));
+        input = inputs.every((p) => typeof p === 'string') ? inputs.join('') : plan.input;
         maxNewTokens = each * choices;
       }
       run = target.generate(input, {
@@ -442,7 +448,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         ...(maxNewTokens !== undefined ? { maxNewTokens } : {}),
         // Only reproducible requests may be answered from the cache, and it keeps one answer without
         // log-probabilities.
-        cache: (r.seed !== undefined || !sampled) && !r.logprobs && choices === 1,
+        // The response cache is keyed on the prompt alone, so a constrained output is not taken from it.
+        cache: (r.seed !== undefined || !sampled) && !r.logprobs && choices === 1 && !plan.constraint,
         ...(r.logprobs ? { logprobs: true } : {}),
         ...(r.topLogprobs > 0 ? { topLogprobs: r.topLogprobs } : {}),
         ...(r.temperature !== undefined ? { temperature: r.temperature } : {}),
@@ -456,7 +463,12 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       active--;
       metrics.forget(id);
       reply.raw.off('close', onClose);
-      throw neverAdmissible(err, r, route === 'response' ? 'max_output_tokens' : 'max_tokens', meter.prices.currency);
+      throw neverAdmissible(
+        constraintError(err, plan),
+        r,
+        route === 'response' ? 'max_output_tokens' : 'max_tokens',
+        meter.prices.currency,
+      );
     }
     extraHeaders['x-tokmeter-cache'] = admission.cacheHit ? 'hit' : 'miss';
     metrics.inFlight.inc();
@@ -474,8 +486,9 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         reply.hijack();
         const sse = new SseWriter(reply.raw);
         const headers = { 'x-request-id': head.id, ...extraHeaders };
-        if (route === 'response') await streamResponse(sse, headers, r, run, head, firstToken, abortedError, tokenizer);
-        else await stream(route, r, sse, headers, run, head, firstToken);
+        if (route === 'response')
+          await streamResponse(sse, headers, r, plan, run, head, firstToken, abortedError, tokenizer);
+        else await stream(route, r, plan, sse, headers, run, head, firstToken);
         return reply;
       }
       const lp: TokenLogprobs[][] = Array.from({ length: choices }, () => []);
@@ -489,17 +502,21 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
       void reply.headers({ 'x-request-id': id, ...extraHeaders, 'x-tokmeter-cost': `${m.cost} ${m.currency}` });
       if (route === 'response') {
         const logprobs = r.logprobs ? (logprobsFormatter('chat', tokenizer)(lp[0]!) as ChatLogprobs) : undefined;
-        return responseBody(head, r, res.text, res.finishReason, res.usage, logprobs);
+        return responseBody(head, r, readOutput(plan, res.text, res.finishReason), res.usage, logprobs);
       }
       const each = choices > 1 ? (res as MeteredResult & ChoicesResult).choices : [res];
       return completionBody(
         route,
         head,
-        each.map((c, i) => ({
-          text: c.text,
-          finishReason: c.finishReason,
-          logprobs: r.logprobs ? logprobsFormatter(route, tokenizer)(lp[i]!) : null,
-        })),
+        each.map((c, i) => {
+          const out = readOutput(plan, c.text, c.finishReason);
+          return {
+            text: out.content,
+            finishReason: out.finishReason,
+            logprobs: r.logprobs ? logprobsFormatter(route, tokenizer)(lp[i]!) : null,
+            ...(out.toolCalls ? { toolCalls: out.toolCalls } : {}),
+          };
+        }),
         res.usage,
       );
     } finally {
@@ -523,6 +540,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   async function stream(
     kind: Kind,
     r: SamplingRequest,
+    plan: GenerationPlan,
     sse: SseWriter,
     headers: Record<string, string>,
     run: ReturnType<MeteredModel['generate']>,
@@ -539,6 +557,22 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     }
     let res: MeteredResult;
     const formatters = Array.from({ length: choices }, () => logprobsFormatter(kind, tokenizer));
+    // With tools, each choice's text goes through a tool-call stream: calls come out as delta.tool_calls.
+    const format = plan.format;
+    const calls = format ? Array.from({ length: choices }, () => new ToolCallStream(format)) : undefined;
+    const send = async (index: number, events: ToolStreamEvent[], logprobs?: ChatLogprobs | CompletionLogprobs) => {
+      let lp = logprobs ? { logprobs } : {};
+      for (const e of events) {
+        const parts =
+          'content' in e ? [{ text: e.content }] : toolCallDeltas(e.index, e.call).map((d) => ({ toolCalls: [d] }));
+        for (const part of parts) {
+          await sse.data(streamChunk(kind, head, { index, ...part, ...lp }, includeUsage));
+          lp = {};
+        }
+      }
+      if (logprobs && events.length === 0)
+        await sse.data(streamChunk(kind, head, { index, text: '', logprobs }, includeUsage));
+    };
     try {
       for await (const chunk of run) {
         if (chunk.tokens.length > 0) firstToken();
@@ -548,13 +582,16 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
           r.logprobs && chunk.logprobs && chunk.tokens.length > 0
             ? formatters[index]!([tokenLogprobs(chunk, chunk.logprobs)])
             : undefined;
-        if (chunk.text !== '' || logprobs) {
-          await sse.data(
-            streamChunk(kind, head, { index, text: chunk.text, ...(logprobs ? { logprobs } : {}) }, includeUsage),
-          );
-        }
+        await send(
+          index,
+          calls ? calls[index]!.push(chunk.text) : chunk.text === '' ? [] : [{ content: chunk.text }],
+          logprobs,
+        );
       }
       res = await run.result;
+      if (calls && res.finishReason !== 'abort') {
+        for (const [index, c] of calls.entries()) await send(index, c.end());
+      }
     } catch (err) {
       // Headers are sent: the error goes in the stream, as OpenAI does; the Meter has recorded the usage.
       await sse.data(toHttpError(err, r.promptParam).body);
@@ -568,7 +605,8 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     }
     const ends = choices > 1 ? (res as MeteredResult & ChoicesResult).choices : [res];
     for (const [index, c] of ends.entries()) {
-      await sse.data(streamChunk(kind, head, { index, finishReason: c.finishReason }, includeUsage));
+      const finishReason = calls && calls[index]!.calls > 0 ? 'tool_calls' : c.finishReason;
+      await sse.data(streamChunk(kind, head, { index, finishReason }, includeUsage));
     }
     if (includeUsage) await sse.data(usageChunk(kind, head, res.usage, meteringOf(res)));
     await sse.data('[DONE]');

@@ -1,6 +1,7 @@
 /** OpenAI response and stream-chunk shapes (chat.completion, text_completion), built from engine results. */
 import { Buffer } from 'node:buffer';
 import type { Tokenizer } from '../tokenizer/index.js';
+import type { ToolCall } from '../tools/index.js';
 import { formatPico, type MeteredResult, type TopLogprob, type Usage } from '../usage/index.js';
 
 export type Kind = 'chat' | 'completion';
@@ -144,9 +145,28 @@ export function logprobsFormatter(
 
 /** One choice of a response. */
 export interface Choice {
-  text: string;
+  /** Chat: null when the message only calls tools. */
+  text: string | null;
   finishReason: string;
   logprobs: ChatLogprobs | CompletionLogprobs | null;
+  /** Chat: the calls parsed from the output. */
+  toolCalls?: ToolCall[];
+}
+
+/** One entry of a stream chunk's `delta.tool_calls`: a call's start (id, name) or a piece of its arguments. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function: { name?: string; arguments: string };
+}
+
+/** A call as stream deltas, as OpenAI sends them: id, type and name with empty arguments, then the arguments. */
+export function toolCallDeltas(index: number, call: ToolCall): ToolCallDelta[] {
+  return [
+    { index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } },
+    { index, function: { arguments: call.function.arguments } },
+  ];
 }
 
 export function completionBody(kind: Kind, h: Head, choices: readonly Choice[], usage: Usage): object {
@@ -159,7 +179,12 @@ export function completionBody(kind: Kind, h: Head, choices: readonly Choice[], 
       system_fingerprint: SYSTEM_FINGERPRINT,
       choices: choices.map((c, index) => ({
         index,
-        message: { role: 'assistant', content: c.text, refusal: null },
+        message: {
+          role: 'assistant',
+          content: c.text,
+          refusal: null,
+          ...(c.toolCalls ? { tool_calls: c.toolCalls } : {}),
+        },
         logprobs: c.logprobs,
         finish_reason: c.finishReason,
       })),
@@ -195,6 +220,7 @@ export function streamChunk(
     role?: boolean;
     finishReason?: string;
     logprobs?: ChatLogprobs | CompletionLogprobs;
+    toolCalls?: ToolCallDelta[];
   },
   includeUsage: boolean,
 ): object {
@@ -208,6 +234,7 @@ export function streamChunk(
       delta.content = '';
     }
     if (part.text !== undefined) delta.content = part.text;
+    if (part.toolCalls) delta.tool_calls = part.toolCalls;
     return {
       ...base,
       object: 'chat.completion.chunk',

@@ -16,6 +16,15 @@ import {
   type OptionSpec,
 } from '../usage/index.js';
 import { ApiError } from '../http/errors.js';
+import type { ToolChatMessage } from '../tools/index.js';
+import {
+  GUIDED_FIELDS,
+  parseStructured,
+  parseToolCalls,
+  parseToolRequest,
+  type StructuredRequest,
+  type ToolRequest,
+} from './tool-requests.js';
 
 /**
  * Bounds of a chat request, checked while its body is validated, before the chat template renders it: rendering
@@ -80,6 +89,10 @@ export interface SamplingRequest {
   samplers: Samplers;
   stream: boolean;
   includeUsage: boolean;
+  /** The request's tools and tool choice (chat, Responses); undefined without tools. */
+  tools?: ToolRequest;
+  /** The structured output asked for (`response_format`, vLLM's guided fields, Responses' `text.format`). */
+  structured?: StructuredRequest;
 }
 
 export interface Samplers {
@@ -92,76 +105,9 @@ export interface Samplers {
   logitBias?: Record<string, number>;
 }
 
-type Body = Record<string, unknown>;
+import { bad, checkFields, expectBody, isObject, optBool, optInt, show, type Body } from './fields.js';
 
-export function bad(param: string, message: string): never {
-  throw new ApiError('ERR_INVALID_REQUEST', message, param);
-}
-
-export function show(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return v.length > 40 ? `a string of length ${v.length}` : JSON.stringify(v);
-  if (typeof v === 'object') return 'an object';
-  return String(v);
-}
-
-export function isObject(v: unknown): v is Body {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export function expectBody(body: unknown): Body {
-  if (!isObject(body)) {
-    throw new ApiError('ERR_INVALID_REQUEST', `expected a JSON object as the request body, got ${show(body)}`, null);
-  }
-  return body;
-}
-
-/**
- * Checks fields outside `known`: OpenAI fields we do not implement are a 400 unless at a harmless value; any other
- * field is a 400, or, with `ignored`, collected there (top-level fields of generation requests).
- */
-export function checkFields(
-  body: Body,
-  known: readonly string[],
-  unsupported: Readonly<Record<string, (v: unknown) => boolean>>,
-  where = '',
-  ignored?: string[],
-): void {
-  for (const [k, v] of Object.entries(body)) {
-    if (known.includes(k)) continue;
-    const isDefault = unsupported[k];
-    if (isDefault) {
-      if (v === null || isDefault(v)) continue; // the documented default value: the feature is not requested
-      throw new ApiError(
-        'ERR_UNSUPPORTED_PARAMETER',
-        `'${where}${k}' is not supported by this server (got ${show(v)})`,
-        `${where}${k}`,
-      );
-    }
-    if (ignored) ignored.push(k);
-    else throw new ApiError('ERR_UNKNOWN_PARAMETER', `unknown parameter '${where}${k}'`, `${where}${k}`);
-  }
-}
-
-export function optInt(body: Body, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  const v = body[name];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    bad(
-      name,
-      `expected an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`} for '${name}', got ${show(v)}`,
-    );
-  }
-  return v;
-}
-
-export function optBool(body: Body, name: string): boolean | undefined {
-  const v = body[name];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') bad(name, `expected a boolean for '${name}', got ${show(v)}`);
-  return v;
-}
+export { bad, checkFields, expectBody, isObject, optBool, optInt, show };
 
 /**
  * A generation option by its HTTP name, checked against the option table (generate-options.ts) and reported with
@@ -197,7 +143,6 @@ export function samplersOf(body: Body): Samplers {
 }
 
 const isFalse = (v: unknown): boolean => v === false;
-const isBool = (v: unknown): boolean => typeof v === 'boolean';
 /** OpenAI's metadata: up to 16 string values (keys ≤ 64, values ≤ 512 characters); stored nowhere. */
 const isMetadata = (v: unknown): boolean =>
   isObject(v) &&
@@ -208,13 +153,9 @@ const isStandardTier = (v: unknown): boolean => v === 'auto' || v === 'default';
 
 /** OpenAI fields accepted only at their default value (anything else is a clear 400, never silently ignored). */
 const CHAT_UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
-  // With no tools there is nothing to call in parallel or not.
-  parallel_tool_calls: isBool,
-  tools: (v) => Array.isArray(v) && v.length === 0,
-  tool_choice: (v) => v === 'none',
+  // The deprecated forms of tools: refused, so that a client using them learns it instead of getting text.
   functions: () => false,
   function_call: () => false,
-  response_format: (v) => isObject(v) && v.type === 'text' && Object.keys(v).length === 1,
   // Nothing is stored: `store: true` would promise a stored completion that never exists.
   store: isFalse,
   metadata: isMetadata,
@@ -252,6 +193,7 @@ const COMMON = [
   O.presencePenalty.http,
   O.frequencyPenalty.http,
   O.logitBias.http,
+  ...GUIDED_FIELDS,
 ];
 
 function common(
@@ -299,6 +241,8 @@ function common(
   }
   if (body.user !== undefined && body.user !== null && typeof body.user !== 'string')
     bad('user', `expected a string for 'user', got ${show(body.user)}`);
+  const structured = parseStructured(body, promptParam === 'messages');
+  const tools = promptParam === 'messages' ? parseToolRequest(body, false) : undefined;
   return {
     model: body.model,
     input: inputs[0]!,
@@ -316,6 +260,8 @@ function common(
     samplers,
     stream,
     includeUsage,
+    ...(tools ? { tools } : {}),
+    ...(structured ? { structured } : {}),
   };
 }
 
@@ -342,7 +288,10 @@ function messageContent(v: unknown, where: string): string {
   return bad(where, `expected a string or an array of text parts for '${where}', got ${show(v)}`);
 }
 
-const ROLES = ['system', 'developer', 'user', 'assistant'];
+const ROLES = ['system', 'developer', 'user', 'assistant', 'tool'];
+
+/** A chat message as the request gives it to the chat template (before the tool-call format shapes it). */
+export type ChatMessage = ToolChatMessage;
 
 export function parseChatRequest(raw: unknown, limits: RequestLimits = DEFAULT_LIMITS): SamplingRequest {
   const body = expectBody(raw);
@@ -357,6 +306,10 @@ export function parseChatRequest(raw: unknown, limits: RequestLimits = DEFAULT_L
       'top_logprobs',
       'continue_final_message',
       'add_generation_prompt',
+      'tools',
+      'tool_choice',
+      'parallel_tool_calls',
+      'response_format',
     ],
     CHAT_UNSUPPORTED,
     '',
@@ -375,17 +328,30 @@ export function parseChatRequest(raw: unknown, limits: RequestLimits = DEFAULT_L
   const messages = m.map((msg, i) => {
     const where = `messages[${i}]`;
     if (!isObject(msg)) bad(where, `expected an object for '${where}', got ${show(msg)}`);
-    checkFields(
-      msg,
-      ['role', 'content', 'name'],
-      { tool_calls: () => false, tool_call_id: () => false, refusal: () => false },
-      `${where}.`,
-    );
+    checkFields(msg, ['role', 'content', 'name', 'tool_calls', 'tool_call_id'], { refusal: () => false }, `${where}.`);
     if (typeof msg.role !== 'string' || !ROLES.includes(msg.role)) {
       bad(`${where}.role`, `expected one of ${ROLES.join(', ')} for '${where}.role', got ${show(msg.role)}`);
     }
-    const content = messageContent(msg.content, `${where}.content`);
-    bytes += Buffer.byteLength(content, 'utf8');
+    const out: ChatMessage = { role: msg.role, content: null };
+    const given = (v: unknown): boolean => v !== undefined && v !== null;
+    if (given(msg.tool_calls)) {
+      if (msg.role !== 'assistant') bad(`${where}.tool_calls`, "only assistant messages have 'tool_calls'");
+      out.tool_calls = parseToolCalls(msg.tool_calls, `${where}.tool_calls`);
+      bytes += out.tool_calls.reduce((n, c) => n + Buffer.byteLength(c.function.arguments, 'utf8'), 0);
+    }
+    if (msg.role === 'tool') {
+      if (typeof msg.tool_call_id !== 'string' || msg.tool_call_id === '')
+        bad(
+          `${where}.tool_call_id`,
+          `expected the id of the call it answers for '${where}.tool_call_id', got ${show(msg.tool_call_id)}`,
+        );
+      out.tool_call_id = msg.tool_call_id;
+    } else if (given(msg.tool_call_id)) bad(`${where}.tool_call_id`, "only tool messages have a 'tool_call_id'");
+    // An assistant message that calls tools may have no text.
+    if (!(out.tool_calls && (msg.content === undefined || msg.content === null))) {
+      out.content = messageContent(msg.content, `${where}.content`);
+      bytes += Buffer.byteLength(out.content, 'utf8');
+    }
     if (bytes > limits.maxChatContentBytes) {
       throw new ApiError(
         'ERR_INPUT_TOO_LONG',
@@ -393,10 +359,12 @@ export function parseChatRequest(raw: unknown, limits: RequestLimits = DEFAULT_L
         'messages',
       );
     }
-    if (msg.name === undefined || msg.name === null) return { role: msg.role, content };
-    if (typeof msg.name !== 'string' || msg.name === '')
-      bad(`${where}.name`, `expected a non-empty string for '${where}.name', got ${show(msg.name)}`);
-    return { role: msg.role, content, name: msg.name }; // the chat template sees it as message.name
+    if (given(msg.name)) {
+      if (typeof msg.name !== 'string' || msg.name === '')
+        bad(`${where}.name`, `expected a non-empty string for '${where}.name', got ${show(msg.name)}`);
+      out.name = msg.name; // the chat template sees it as message.name
+    }
+    return out;
   });
   const logprobs = optBool(body, 'logprobs') ?? false;
   const top = optInt(body, 'top_logprobs', O.topLogprobs.min, O.topLogprobs.max);
@@ -467,12 +435,14 @@ export interface TokenizeRequest {
   /** Plain prompts: the tokenizer's special tokens (default true, as generate() feeds them). */
   addSpecialTokens: boolean;
   model: string | undefined;
+  /** A chat's tools (rendered as a generation request with them would be). */
+  tools?: ToolRequest;
 }
 
 /** vLLM's /tokenize: `{prompt}` or `{messages}`, with add_special_tokens / add_generation_prompt. */
 export function parseTokenizeRequest(raw: unknown, limits: RequestLimits = DEFAULT_LIMITS): TokenizeRequest {
   const body = expectBody(raw);
-  checkFields(body, ['model', 'prompt', 'messages', 'add_special_tokens', 'add_generation_prompt'], {});
+  checkFields(body, ['model', 'prompt', 'messages', 'tools', 'add_special_tokens', 'add_generation_prompt'], {});
   const model = body.model === undefined || body.model === null ? undefined : body.model;
   if (model !== undefined && typeof model !== 'string')
     bad('model', `expected a string for 'model', got ${show(model)}`);
@@ -489,10 +459,11 @@ export function parseTokenizeRequest(raw: unknown, limits: RequestLimits = DEFAU
       model,
     };
   }
-  const chat = parseChatRequest({ model: 'x', messages: body.messages }, limits);
+  const chat = parseChatRequest({ model: 'x', messages: body.messages, tools: body.tools }, limits);
   if (body.add_special_tokens !== undefined)
     bad('add_special_tokens', "'add_special_tokens' applies to 'prompt' only (a chat template writes its own)");
   return {
+    ...(chat.tools ? { tools: chat.tools } : {}),
     input: chat.input,
     addGenerationPrompt: optBool(body, 'add_generation_prompt') ?? true,
     addSpecialTokens: false,

@@ -32,8 +32,12 @@ import {
   O,
   option,
   show,
+  type ChatMessage,
   type SamplingRequest,
 } from './requests.js';
+import type { ChoiceOutput, GenerationPlan } from './structured.js';
+import { parseResponseFormat, parseToolRequest, type StructuredRequest } from './tool-requests.js';
+import { ToolCallStream, type ToolCall, type ToolStreamEvent } from '../tools/index.js';
 import type { SseWriter } from './sse.js';
 
 type Body = Record<string, unknown>;
@@ -43,10 +47,6 @@ const UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
   previous_response_id: () => false, // stateless: there is no stored response to continue
   conversation: () => false,
   background: (v) => v === false,
-  tools: (v) => Array.isArray(v) && v.length === 0,
-  tool_choice: (v) => v === 'none' || v === 'auto',
-  parallel_tool_calls: (v) => typeof v === 'boolean',
-  max_tool_calls: () => true, // with no tools, no calls
   reasoning: () => false,
   truncation: (v) => v === 'disabled',
   prompt: () => false,
@@ -73,6 +73,10 @@ const KNOWN = [
   'text',
   'include',
   'top_logprobs',
+  'tools',
+  'tool_choice',
+  'parallel_tool_calls',
+  'max_tool_calls',
 ];
 
 /** The one `include` value that changes the output: each output_text's `logprobs`. */
@@ -104,28 +108,61 @@ function itemText(content: unknown, role: string, where: string): string {
     .join('');
 }
 
-function inputMessages(input: unknown): { role: string; content: string }[] {
+/**
+ * The conversation of `input`: message items, and the tool items of a round trip: `function_call` items (the
+ * model's calls, as an assistant message with `tool_calls`; consecutive ones together) and `function_call_output`
+ * items (the results, as `tool` messages).
+ */
+function inputMessages(input: unknown): ChatMessage[] {
   if (typeof input === 'string') {
     if (input === '') bad('input', 'expected a non-empty string or array of items for \'input\', got ""');
     return [{ role: 'user', content: input }];
   }
   if (!Array.isArray(input) || input.length === 0)
     bad('input', `expected a non-empty string or array of items for 'input', got ${show(input)}`);
-  return input.map((item, i) => {
+  const out: ChatMessage[] = [];
+  input.forEach((item, i) => {
     const where = `input[${i}]`;
     if (!isObject(item)) bad(where, `expected an object for '${where}', got ${show(item)}`);
+    const str = (k: string): string => {
+      const v = item[k];
+      if (typeof v !== 'string') bad(`${where}.${k}`, `expected a string for '${where}.${k}', got ${show(v)}`);
+      return v;
+    };
+    if (item.type === 'function_call') {
+      checkFields(item, ['type', 'call_id', 'name', 'arguments', 'id', 'status'], {}, `${where}.`);
+      const call = {
+        id: str('call_id'),
+        type: 'function' as const,
+        function: { name: str('name'), arguments: str('arguments') },
+      };
+      const last = out[out.length - 1];
+      if (last?.role === 'assistant' && last.tool_calls) last.tool_calls.push(call);
+      else out.push({ role: 'assistant', content: null, tool_calls: [call] });
+      return;
+    }
+    if (item.type === 'function_call_output') {
+      checkFields(item, ['type', 'call_id', 'output', 'id', 'status'], {}, `${where}.`);
+      out.push({
+        role: 'tool',
+        content: itemText(item.output, 'tool', `${where}.output`),
+        tool_call_id: str('call_id'),
+      });
+      return;
+    }
     if (item.type !== undefined && item.type !== 'message') {
       throw new ApiError(
         'ERR_UNSUPPORTED_PARAMETER',
-        `only message items are supported in 'input' (no tools or reasoning), got type ${show(item.type)}`,
+        `only message, function_call and function_call_output items are supported in 'input', got type ${show(item.type)}`,
         `${where}.type`,
       );
     }
     checkFields(item, ['type', 'role', 'content', 'id', 'status'], {}, `${where}.`);
     if (typeof item.role !== 'string' || !ROLES.includes(item.role))
       bad(`${where}.role`, `expected one of ${ROLES.join(', ')} for '${where}.role', got ${show(item.role)}`);
-    return { role: item.role, content: itemText(item.content, item.role, `${where}.content`) };
+    out.push({ role: item.role, content: itemText(item.content, item.role, `${where}.content`) });
   });
+  return out;
 }
 
 /** What the response object echoes of the request. */
@@ -137,6 +174,11 @@ interface Echo {
   topLogprobs: number;
   metadata: Record<string, string>;
   user: string | null;
+  /** The request's tools, tool choice and text format, as the response echoes them. */
+  tools: object[];
+  toolChoice: unknown;
+  parallelToolCalls: boolean;
+  textFormat: object;
 }
 
 const echoes = new WeakMap<SamplingRequest, Echo>();
@@ -154,23 +196,27 @@ export function parseResponsesRequest(raw: unknown): SamplingRequest {
   if (typeof instructions === 'string' && instructions !== '')
     messages.unshift({ role: 'system', content: instructions });
   const text = body.text;
+  let structured: StructuredRequest | undefined;
   if (text !== undefined && text !== null) {
     if (!isObject(text)) bad('text', `expected an object for 'text', got ${show(text)}`);
     checkFields(text, ['format', 'verbosity'], {}, 'text.');
-    const f = text.format;
-    if (f !== undefined && f !== null && !(isObject(f) && f.type === 'text' && Object.keys(f).length === 1)) {
-      throw new ApiError(
-        'ERR_UNSUPPORTED_PARAMETER',
-        `only the text format {"type": "text"} is supported (structured outputs need a grammar engine), got ${show(isObject(f) ? f.type : f)}`,
-        'text.format',
-      );
-    }
+    structured = parseResponseFormat(text.format, 'text.format', true);
     if (text.verbosity !== undefined && text.verbosity !== null && text.verbosity !== 'medium') {
       throw new ApiError(
         'ERR_UNSUPPORTED_PARAMETER',
         `'text.verbosity' is not supported (got ${show(text.verbosity)})`,
         'text.verbosity',
       );
+    }
+  }
+  const tools = parseToolRequest(body, true);
+  const maxCalls = body.max_tool_calls;
+  if (maxCalls !== undefined && maxCalls !== null) {
+    if (typeof maxCalls !== 'number' || !Number.isSafeInteger(maxCalls) || maxCalls < 1)
+      bad('max_tool_calls', `expected an integer >= 1 for 'max_tool_calls', got ${show(maxCalls)}`);
+    // Without tools there are no calls to count; with tools, a bound the output is not held to is refused.
+    if (tools) {
+      throw new ApiError('ERR_UNSUPPORTED_PARAMETER', "'max_tool_calls' is not supported with tools", 'max_tool_calls');
     }
   }
   optBool(body, 'store'); // checked, and accepted either way: nothing is stored (the response says store: false)
@@ -208,6 +254,8 @@ export function parseResponsesRequest(raw: unknown): SamplingRequest {
     samplers: {},
     stream: optBool(body, 'stream') ?? false,
     includeUsage: true,
+    ...(tools ? { tools } : {}),
+    ...(structured ? { structured } : {}),
   };
   echoes.set(r, {
     instructions: typeof instructions === 'string' ? instructions : null,
@@ -217,6 +265,14 @@ export function parseResponsesRequest(raw: unknown): SamplingRequest {
     topLogprobs: top,
     metadata: isObject(body.metadata) ? (body.metadata as Record<string, string>) : {},
     user: typeof body.user === 'string' ? body.user : null,
+    tools: (tools?.tools ?? []).map((t) => ({ type: 'function', ...t.function, strict: t.function.strict ?? null })),
+    toolChoice: tools
+      ? typeof tools.choice === 'string'
+        ? tools.choice
+        : { type: 'function', ...tools.choice }
+      : 'auto',
+    parallelToolCalls: tools?.parallel ?? true,
+    textFormat: isObject(text) && isObject(text.format) ? text.format : { type: 'text' },
   });
   return r;
 }
@@ -264,16 +320,20 @@ function messageItem(itemId: string, status: Status, text: string | undefined, l
   };
 }
 
-/** The response object; `output` holds the assistant message once there is one. */
-function responseObject(
-  h: Head,
-  r: SamplingRequest,
-  status: Status,
-  itemId: string,
-  text: string | undefined,
-  usage: object | null,
-  logprobs?: OutputLogprobs,
-): object {
+/** A call as a `function_call` output item (`fc_` id; `call_id` is what a `function_call_output` answers). */
+function callItem(call: ToolCall, status: Status, args = call.function.arguments): object {
+  return {
+    id: `fc_${call.id.slice(call.id.indexOf('_') + 1)}`,
+    type: 'function_call',
+    status,
+    call_id: call.id,
+    name: call.function.name,
+    arguments: args,
+  };
+}
+
+/** The response object with its output items so far. */
+function responseObject(h: Head, r: SamplingRequest, status: Status, output: object[], usage: object | null): object {
   const e = echoes.get(r)!;
   return {
     id: h.id,
@@ -285,15 +345,15 @@ function responseObject(
     instructions: e.instructions,
     max_output_tokens: e.maxOutputTokens,
     model: h.model,
-    output: text === undefined ? [] : [messageItem(itemId, status, text, logprobs)],
-    parallel_tool_calls: true,
+    output,
+    parallel_tool_calls: e.parallelToolCalls,
     previous_response_id: null,
     reasoning: { effort: null, summary: null },
     store: false,
     temperature: e.temperature,
-    text: { format: { type: 'text' } },
-    tool_choice: 'auto',
-    tools: [],
+    text: { format: e.textFormat },
+    tool_choice: e.toolChoice,
+    tools: e.tools,
     top_logprobs: e.topLogprobs,
     top_p: e.topP,
     truncation: 'disabled',
@@ -306,25 +366,46 @@ function responseObject(
 
 const statusOf = (finishReason: string): Status => (finishReason === 'length' ? 'incomplete' : 'completed');
 
-/** The response's output item id, derived from the response id (one message per response). */
+/** The response's message item id, derived from the response id (at most one message per response). */
 const itemIdOf = (h: Head): string => `msg_${h.id.slice(h.id.indexOf('_') + 1)}`;
+
+/**
+ * The output items of a finished generation: the message (unless the output only calls tools, with `logprobs` when
+ * they were asked for), then the calls.
+ */
+function outputItems(h: Head, out: ChoiceOutput, logprobs?: OutputLogprobs): object[] {
+  const status = statusOf(out.finishReason);
+  const items = out.content === null ? [] : [messageItem(itemIdOf(h), status, out.content, logprobs)];
+  for (const c of out.toolCalls ?? []) items.push(callItem(c, 'completed'));
+  return items;
+}
 
 export function responseBody(
   h: Head,
   r: SamplingRequest,
-  text: string,
-  finishReason: string,
+  out: ChoiceOutput,
   usage: Usage,
   logprobs?: ChatLogprobs,
 ): object {
-  return responseObject(h, r, statusOf(finishReason), itemIdOf(h), text, responsesUsage(usage), logprobs?.content);
+  return responseObject(
+    h,
+    r,
+    statusOf(out.finishReason),
+    outputItems(h, out, logprobs?.content),
+    responsesUsage(usage),
+  );
 }
 
-/** Streams one response as the Responses API's event sequence. */
+/**
+ * Streams one response as the Responses API's event sequence. Without tools the message item opens at once; with
+ * tools it opens at the first text, and each call is its own `function_call` item (added with empty arguments,
+ * one arguments delta, arguments done, item done), after the message, which closes before the first call.
+ */
 export async function streamResponse(
   sse: SseWriter,
   headers: Record<string, string>,
   r: SamplingRequest,
+  plan: GenerationPlan,
   run: MeteredRun,
   h: Head,
   firstToken: () => void,
@@ -332,38 +413,76 @@ export async function streamResponse(
   tokenizer: Pick<Tokenizer, 'decode'>,
 ): Promise<void> {
   const format = logprobsFormatter('chat', tokenizer);
-  const all: OutputLogprobs = [];
   const itemId = itemIdOf(h);
   let seq = 0;
   const send = (type: string, fields: object): Promise<void> =>
     sse.named(type, { type, sequence_number: seq++, ...fields });
-  const at = { item_id: itemId, output_index: 0, content_index: 0 };
+  const output: object[] = [];
+  /** The message item's output index while it is open; its text. */
+  let message: { index: number; text: string; logprobs: OutputLogprobs; open: boolean } | undefined;
+  const at = (): object => ({ item_id: itemId, output_index: message!.index, content_index: 0 });
+  const openMessage = async (): Promise<void> => {
+    if (message) return;
+    message = { index: output.length, text: '', logprobs: [], open: true };
+    output.push(messageItem(itemId, 'in_progress', undefined));
+    await send('response.output_item.added', { output_index: message.index, item: output[message.index] });
+    await send('response.content_part.added', { ...at(), part: outputText('') });
+  };
+  const closeMessage = async (status: Status): Promise<void> => {
+    if (!message?.open) return;
+    message.open = false;
+    const { text, logprobs } = message;
+    await send('response.output_text.done', { ...at(), text, logprobs });
+    await send('response.content_part.done', { ...at(), part: outputText(text, logprobs) });
+    output[message.index] = messageItem(itemId, status, text, logprobs);
+    await send('response.output_item.done', { output_index: message.index, item: output[message.index] });
+  };
+  const events = async (list: ToolStreamEvent[], logprobs: OutputLogprobs = []): Promise<void> => {
+    for (const e of list) {
+      if ('content' in e) {
+        await openMessage();
+        message!.text += e.content;
+        message!.logprobs.push(...logprobs);
+        await send('response.output_text.delta', { ...at(), delta: e.content, logprobs });
+        continue;
+      }
+      await closeMessage('completed');
+      const index = output.length;
+      const item = callItem(e.call, 'completed');
+      output.push(item);
+      const id = (item as { id: string }).id;
+      await send('response.output_item.added', { output_index: index, item: callItem(e.call, 'in_progress', '') });
+      const args = e.call.function.arguments;
+      await send('response.function_call_arguments.delta', { item_id: id, output_index: index, delta: args });
+      await send('response.function_call_arguments.done', { item_id: id, output_index: index, arguments: args });
+      await send('response.output_item.done', { output_index: index, item });
+    }
+  };
   sse.start(headers);
-  await send('response.created', { response: responseObject(h, r, 'in_progress', itemId, undefined, null) });
-  await send('response.in_progress', { response: responseObject(h, r, 'in_progress', itemId, undefined, null) });
-  await send('response.output_item.added', { output_index: 0, item: messageItem(itemId, 'in_progress', undefined) });
-  await send('response.content_part.added', { ...at, part: outputText('') });
+  await send('response.created', { response: responseObject(h, r, 'in_progress', [], null) });
+  await send('response.in_progress', { response: responseObject(h, r, 'in_progress', [], null) });
+  const calls = plan.format ? new ToolCallStream(plan.format) : undefined;
+  if (!calls) await openMessage();
   try {
     for await (const chunk of run) {
       if (chunk.tokens.length > 0) firstToken();
-      // With logprobs, a token whose text is held back (EOS, a stop-string prefix) still gets its delta.
+      // With logprobs, a token whose text is held back (EOS, a stop-string prefix) still gets its delta. Output read
+      // as tool calls carries no logprobs: its text is not one output_text.
       const lp =
-        r.logprobs && chunk.logprobs && chunk.tokens.length > 0
+        !calls && r.logprobs && chunk.logprobs && chunk.tokens.length > 0
           ? (format([tokenLogprobs(chunk, chunk.logprobs)]) as ChatLogprobs).content
           : [];
       if (chunk.text === '' && lp.length === 0) continue;
-      all.push(...lp);
-      await send('response.output_text.delta', { ...at, delta: chunk.text, logprobs: lp });
+      await events(calls ? calls.push(chunk.text) : [{ content: chunk.text }], lp);
     }
     const res = await run.result;
     if (res.finishReason === 'abort') throw aborted(!sse.open);
+    if (calls) await events(calls.end());
     const status = statusOf(res.finishReason);
-    await send('response.output_text.done', { ...at, text: res.text, logprobs: all });
-    await send('response.content_part.done', { ...at, part: outputText(res.text, all) });
-    await send('response.output_item.done', { output_index: 0, item: messageItem(itemId, status, res.text, all) });
+    await closeMessage(status);
     const usage = { ...responsesUsage(res.usage), ...meteringFields(meteringOf(res)) };
     await send(status === 'completed' ? 'response.completed' : 'response.incomplete', {
-      response: responseObject(h, r, status, itemId, res.text, usage, all),
+      response: responseObject(h, r, status, output, usage),
     });
   } catch (err) {
     // Headers are sent: the error goes in the stream; the Meter has recorded the usage.

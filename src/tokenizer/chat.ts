@@ -64,8 +64,21 @@ export class ChatTemplates {
     return [...this.templates.keys()];
   }
 
+  /** The name of the template `render` uses for `opts`: the named one, else 'tool_use' for tools when there is one. */
+  #nameFor(opts: ChatTemplateOptions): string {
+    return opts.templateName ?? (opts.tools && this.templates.has('tool_use') ? 'tool_use' : 'default');
+  }
+
+  /**
+   * The source of the template `render` uses for `opts` (undefined when there is none), e.g. to tell which
+   * tool-call format it writes.
+   */
+  source(opts: ChatTemplateOptions = {}): string | undefined {
+    return this.templates.get(this.#nameFor(opts));
+  }
+
   render(messages: ChatMessage[], opts: ChatTemplateOptions = {}): string {
-    const name = opts.templateName ?? (opts.tools && this.templates.has('tool_use') ? 'tool_use' : 'default');
+    const name = this.#nameFor(opts);
     const source = this.templates.get(name);
     if (source === undefined) {
       throw new TokmeterTypeError(

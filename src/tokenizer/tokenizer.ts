@@ -335,6 +335,15 @@ export class Tokenizer {
     return this.#meta.chat.render(validateMessages(messages), opts);
   }
 
+  /**
+   * The chat template that applyChatTemplate uses for `opts` (the 'tool_use' one for tools when the config names
+   * one), or undefined when the tokenizer has none.
+   */
+  chatTemplate(opts?: Pick<ChatTemplateOptions, 'templateName' | 'tools'>): string | undefined {
+    this.#handle();
+    return this.#meta.chat.source(opts);
+  }
+
   /** Tokens of the rendered chat template (special tokens written by the template count; none are added). */
   countChat(messages: ChatMessage[], opts?: ChatTemplateOptions): number {
     return this.count(this.applyChatTemplate(messages, opts), { addSpecialTokens: false });

@@ -102,11 +102,14 @@ export function inputBytes(input: MeterablePromptInput): number {
     throw new TokmeterTypeError('input: expected a string or { messages: [...] }');
   let n = 0;
   for (const [i, m] of input.messages.entries()) {
-    if (!m || typeof m.role !== 'string' || typeof m.content !== 'string') {
-      throw new TokmeterTypeError(`input.messages[${i}]: expected { role: string, content: string }`);
+    if (!m || typeof m.role !== 'string' || (typeof m.content !== 'string' && m.content !== null)) {
+      throw new TokmeterTypeError(`input.messages[${i}]: expected { role: string, content: string | null }`);
     }
-    n += Buffer.byteLength(m.role, 'utf8') + Buffer.byteLength(m.content, 'utf8');
+    n += Buffer.byteLength(m.role, 'utf8') + Buffer.byteLength(m.content ?? '', 'utf8');
+    // An assistant message's tool calls are part of the prompt the template renders.
+    if (m.tool_calls !== undefined) n += Buffer.byteLength(JSON.stringify(m.tool_calls), 'utf8');
   }
+  if (input.tools !== undefined) n += Buffer.byteLength(JSON.stringify(input.tools), 'utf8');
   return n;
 }
 
@@ -114,9 +117,14 @@ function canonicalInput(input: MeterablePromptInput): string {
   return typeof input === 'string'
     ? `t:${input}`
     : `m:${JSON.stringify([
-        input.messages.map((m) => [m.role, m.content, m.name ?? null]),
+        input.messages.map((m) =>
+          m.tool_calls === undefined && m.tool_call_id === undefined
+            ? [m.role, m.content, m.name ?? null]
+            : [m.role, m.content, m.name ?? null, m.tool_calls ?? null, m.tool_call_id ?? null],
+        ),
         input.addGenerationPrompt ?? true,
         input.continueFinalMessage ?? false,
+        ...(input.tools !== undefined ? [input.tools] : []),
       ])}`;
 }
 

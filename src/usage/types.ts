@@ -14,7 +14,9 @@
 export type MeterablePromptInput =
   | string
   | {
-      messages: { role: string; content: string; name?: string }[];
+      messages: { role: string; content: string | null; name?: string; [field: string]: unknown }[];
+      /** Tool definitions for the chat template (`tools`). */
+      tools?: unknown[];
       addGenerationPrompt?: boolean;
       continueFinalMessage?: boolean;
     };

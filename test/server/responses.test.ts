@@ -177,9 +177,10 @@ describe('POST /v1/responses', () => {
     const cases: [object, string][] = [
       [{ previous_response_id: 'resp_123' }, 'previous_response_id'],
       [{ text: { format: { type: 'json_schema', name: 'x', schema: {} } } }, 'text.format'],
-      [{ tools: [{ type: 'function', name: 'f', parameters: {} }] }, 'tools'],
+      [{ tools: [{ type: 'web_search' }] }, 'tools[0].type'],
       [{ input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'x' }] }] }, 'input[0].content[0].type'],
-      [{ input: [{ type: 'function_call_output', call_id: 'c', output: 'x' }] }, 'input[0].type'],
+      [{ input: [{ type: 'reasoning', summary: [] }] }, 'input[0].type'],
+      [{ input: [{ type: 'function_call_output', output: 'x' }] }, 'input[0].call_id'],
       [{ max_output_tokens: 0 }, 'max_output_tokens'],
       [{ input: '' }, 'input'],
     ];
