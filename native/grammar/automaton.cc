@@ -406,8 +406,11 @@ Automata GrammarBuilder::Build(uint32_t root) {
   std::vector<RuleAuto> autos(rules);
   size_t nodeCount = 0;
   for (size_t r = 0; r < rules; ++r) {
-    if (bodies_[r] == kNoBody)
-      throw GrammarError(kErrInvalid, "", "", "internal: rule '" + names_[r] + "' has no body");
+    if (bodies_[r] == kNoBody) {
+      // A rule whose definition was abandoned (its schema admits no value): an empty language, trimmed away below.
+      autos[r].nodes.resize(1);
+      continue;
+    }
     Thompson t(exprs_, budget_, nodeCount);
     const Thompson::Frag f = t.Build(bodies_[r]);
     autos[r] = EpsilonFree(t.nodes, f.in, f.out, budget_);

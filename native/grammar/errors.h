@@ -43,4 +43,11 @@ class GrammarError : public Error {
   std::string keyword_;
 };
 
+// A schema or spec that admits no value at all (ERR_GRAMMAR_INVALID). Compilers catch it where an empty part is
+// harmless (an optional property, one branch of several) and drop that part.
+class EmptyLanguageError : public GrammarError {
+ public:
+  using GrammarError::GrammarError;
+};
+
 }  // namespace tokmeter::grammar

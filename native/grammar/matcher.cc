@@ -102,6 +102,26 @@ void Stepper::Start(uint32_t rule, StateSet& out) {
 void Stepper::Advance(const StateSet& in, uint8_t byte, StateSet& out) {
   out.Clear();
   seen_.clear();
+  if (in.tops.size() == 1) {
+    // Fast path (most steps inside a deterministic rule): one frame, one edge, a target that neither calls nor accepts.
+    const Top& t = in.tops[0];
+    const Node& node = a_.nodes[t.node];
+    uint32_t found = UINT32_MAX;
+    size_t hits = 0;
+    for (uint32_t e = node.edgesBegin; e < node.edgesEnd; ++e) {
+      const Edge& edge = a_.edges[e];
+      if (edge.lo > byte) break;
+      if (byte <= edge.hi) found = edge.target, ++hits;
+    }
+    if (hits == 0) return;
+    if (hits == 1) {
+      const Node& target = a_.nodes[found];
+      if (!target.accept && !target.hasCalls()) {
+        if (target.hasBytes()) out.tops.push_back(Top{found, t.parent});
+        return;
+      }
+    }
+  }
   for (const Top& t : in.tops) {
     const Node& node = a_.nodes[t.node];
     for (uint32_t e = node.edgesBegin; e < node.edgesEnd; ++e) {
@@ -261,6 +281,17 @@ std::shared_ptr<const MaskEntry> Grammar::Entry(uint32_t node) const {
     std::lock_guard<std::mutex> lock(mutex_);
     if (entries_[node]) return entries_[node];
   }
+  // A node of a rule that calls nothing has the same entry in every grammar with that rule: shared per vocabulary.
+  const std::string& key = leaf_keys_[automata_.nodes[node].rule];
+  std::string sharedKey;
+  if (!key.empty()) {
+    sharedKey = key + "@" + std::to_string(node - automata_.ruleStart[automata_.nodes[node].rule]);
+    if (auto shared = vocabulary_->FindShared(sharedKey)) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!entries_[node]) entries_[node] = shared;
+      return entries_[node];
+    }
+  }
   auto entry = std::make_shared<MaskEntry>();
   StackPool pool;
   Stepper st(automata_, pool, static_cast<uint32_t>(limits_.maxStackDepth));
@@ -280,6 +311,7 @@ std::shared_ptr<const MaskEntry> Grammar::Entry(uint32_t node) const {
     entry->ids = std::move(accepted);
   }
   const size_t bytes = entry->bits.size() * 8 + entry->ids.size() * 4 + entry->uncertain.size() * 4 + sizeof(MaskEntry);
+  if (!sharedKey.empty()) vocabulary_->PutShared(sharedKey, entry, bytes);
   std::lock_guard<std::mutex> lock(mutex_);
   if (entries_[node]) return entries_[node];
   // Past the memory budget entries are computed for each use rather than kept.
@@ -299,6 +331,28 @@ size_t Grammar::cachedEntries() const {
 Grammar::Grammar(Automata automata, std::shared_ptr<const Vocabulary> vocabulary, const Limits& limits)
     : automata_(std::move(automata)), vocabulary_(std::move(vocabulary)), limits_(limits) {
   entries_.resize(automata_.nodes.size());
+  // Canonical text of each rule that calls nothing (its nodes relative to its start), the key of shared entries.
+  const size_t rules = automata_.ruleStart.size();
+  leaf_keys_.assign(rules, std::string());
+  std::vector<uint32_t> end(rules, 0);
+  for (uint32_t n = 0; n < automata_.nodes.size(); ++n) end[automata_.nodes[n].rule] = n + 1;
+  for (size_t r = 0; r < rules; ++r) {
+    const uint32_t begin = automata_.ruleStart[r];
+    bool leaf = true;
+    std::string key;
+    for (uint32_t n = begin; n < end[r] && leaf; ++n) {
+      const Node& node = automata_.nodes[n];
+      leaf = !node.hasCalls();
+      key += node.accept ? 'A' : 'N';
+      for (uint32_t e = node.edgesBegin; e < node.edgesEnd; ++e) {
+        const Edge& edge = automata_.edges[e];
+        key +=
+            std::to_string(edge.lo) + "-" + std::to_string(edge.hi) + ">" + std::to_string(edge.target - begin) + ",";
+      }
+      key += ';';
+    }
+    if (leaf && key.size() < (size_t{1} << 20)) leaf_keys_[r] = std::to_string(limits_.maxStackDepth) + "|" + key;
+  }
 }
 
 }  // namespace tokmeter::grammar

@@ -28,6 +28,10 @@ constexpr uint32_t kItemsCap = 64;    // likewise for maxItems
 [[noreturn]] void Invalid(const std::string& ptr, const std::string& kw, const std::string& what) {
   throw GrammarError(kErrInvalid, ptr, kw, what);
 }
+// A schema no value satisfies (an optional property or one branch of several may be dropped instead).
+[[noreturn]] void Empty(const std::string& ptr, const std::string& kw, const std::string& what) {
+  throw EmptyLanguageError(kErrInvalid, ptr, kw, what);
+}
 
 bool IsAnnotation(std::string_view k) {
   static const std::set<std::string_view> kSet = {"title",
@@ -233,8 +237,8 @@ const char* FormatPattern(std::string_view f) {
     return "^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$";
   if (f == "ipv6") return "^(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}$";
   if (f == "uri" || f == "url" || f == "iri" || f == "uri-reference" || f == "iri-reference") {
-    return "^https?://[a-z0-9](?:[a-z0-9-]{0,20}[a-z0-9])?(?:\\.[a-z0-9](?:[a-z0-9-]{0,20}[a-z0-9])?){0,4}(?:/"
-           "[a-zA-Z0-9._~-]{0,20}){0,8}$";
+    // Also a valid `url` (which needs a top-level domain).
+    return "^https?://[a-z0-9]{1,20}(?:\\.[a-z0-9]{1,20}){0,3}\\.[a-z]{2,6}(?:/[a-zA-Z0-9._~-]{0,20}){0,8}$";
   }
   if (f == "json-pointer") return "^(?:/(?:[a-zA-Z0-9_.-]|~[01]){0,20}){0,8}$";
   if (f == "byte") return "^(?:[A-Za-z0-9+/]{4}){0,16}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$";
@@ -468,7 +472,7 @@ Value SchemaCompiler::Merge(const Value& a, const Value& b, const std::string& p
     if (*va == vb || IsAnnotation(k)) continue;
     if (k == "type") {
       const unsigned bits = DeclaredTypes(a, ptr) & DeclaredTypes(b, ptr);
-      if (bits == 0) Invalid(ptr, "allOf", "the branches' types do not intersect");
+      if (bits == 0) Empty(ptr, "allOf", "the branches' types do not intersect");
       *va = TypeValue(bits);
     } else if (k == "properties" && va->isObject() && vb.isObject()) {
       for (const auto& [name, sb] : vb.members) {
@@ -494,7 +498,7 @@ Value SchemaCompiler::Merge(const Value& a, const Value& b, const std::string& p
       for (const Value& v : va->items) {
         if (std::find(vb.items.begin(), vb.items.end(), v) != vb.items.end()) keep.push_back(v);
       }
-      if (keep.empty()) Invalid(ptr, "allOf", "the branches' enums do not intersect");
+      if (keep.empty()) Empty(ptr, "allOf", "the branches' enums do not intersect");
       va->items = std::move(keep);
     } else if (va->isNumber() && vb.isNumber() &&
                (k == "minimum" || k == "minLength" || k == "minItems" || k == "minProperties" ||
@@ -698,6 +702,16 @@ ExprId SchemaCompiler::SchemaCall(const Value& s, const std::string& ptr, size_t
   return x_.Call(r);
 }
 
+ExprId SchemaCompiler::MergedBranch(const Value& base, const Value& branch, const std::string& p, size_t depth) {
+  const Value* flat = &branch;
+  std::string tp = p;
+  for (int k = 0; k < 32 && flat->isObject() && flat->Find("$ref") && !HasConstraints(*flat, {"$ref"}); ++k) {
+    flat = &Resolve(flat->Find("$ref")->text, tp, tp);
+  }
+  owned_.push_back(std::make_unique<Value>(Merge(base, Flatten(*flat, tp, depth + 1), p, depth)));
+  return SchemaCall(*owned_.back(), p, depth);
+}
+
 ExprId SchemaCompiler::Schema(const Value& s0, const std::string& ptr, size_t depth) {
   if (depth > budget_.limits().maxSchemaDepth) {
     throw GrammarError(kErrTooLarge, ptr, "",
@@ -705,7 +719,7 @@ ExprId SchemaCompiler::Schema(const Value& s0, const std::string& ptr, size_t de
   }
   budget_.Tick(8);
   if (s0.isBool()) {
-    if (!s0.boolean) Invalid(ptr, "", "the schema 'false' admits no value");
+    if (!s0.boolean) Empty(ptr, "", "the schema 'false' admits no value");
     return x_.Call(pieces_.AnyValueRule());
   }
   if (!s0.isObject()) Invalid(ptr, "", "a schema must be an object or a boolean");
@@ -717,6 +731,10 @@ ExprId SchemaCompiler::Schema(const Value& s0, const std::string& ptr, size_t de
     std::string tp;
     const Value& target = Resolve(ref->text, ptr, tp);
     return x_.Call(RefRule(target, tp, depth));
+  }
+  if (const Value* all = s0.Find("allOf");
+      all && all->isArray() && all->items.size() == 1 && !HasConstraints(s0, {"allOf"})) {
+    return Schema(all->items[0], Child(Child(ptr, "allOf"), "0"), depth + 1);  // keeps a recursive $ref a call
   }
   const Value& s = Flatten(s0, ptr, depth);
   if (&s != &s0) return Schema(s, ptr, depth + 1);
@@ -738,19 +756,13 @@ ExprId SchemaCompiler::Schema(const Value& s0, const std::string& ptr, size_t de
       const std::string p = Child(Child(ptr, kw), std::to_string(i));
       const Value& branch = list.items[i];
       if (branch.isBool() && !branch.boolean) continue;  // a 'false' branch admits nothing
-      if (!siblings) {
-        alts.push_back(SchemaCall(branch, p, depth));
-        continue;
+      try {
+        alts.push_back(siblings ? MergedBranch(base, branch, p, depth) : SchemaCall(branch, p, depth));
+      } catch (const EmptyLanguageError&) {
+        // a branch no value satisfies adds nothing
       }
-      const Value* flat = &branch;
-      std::string tp = p;
-      for (int k = 0; k < 32 && flat->isObject() && flat->Find("$ref") && !HasConstraints(*flat, {"$ref"}); ++k) {
-        flat = &Resolve(flat->Find("$ref")->text, tp, tp);
-      }
-      owned_.push_back(std::make_unique<Value>(Merge(base, Flatten(*flat, tp, depth + 1), p, depth)));
-      alts.push_back(SchemaCall(*owned_.back(), p, depth));
     }
-    if (alts.empty()) Invalid(ptr, kw, "every branch is 'false'");
+    if (alts.empty()) Empty(ptr, kw, "no branch admits a value");
     return x_.Alt(std::move(alts));
   }
 
@@ -809,7 +821,7 @@ ExprId SchemaCompiler::Enum(const Value& s, const std::string& ptr) {
     if (seen.insert(text).second) alts.push_back(x_.Literal(text));
     budget_.Tick(text.size());
   }
-  if (alts.empty()) Invalid(ptr, kw, "no value of the allowed types");
+  if (alts.empty()) Empty(ptr, kw, "no value of the allowed types");
   return x_.Alt(std::move(alts));
 }
 
@@ -869,7 +881,7 @@ ExprId SchemaCompiler::NumberExpr(const Value& s, const std::string& ptr, bool i
       if (hi.strict && f == hi.v) --z;
     }
     ExprId out = 0;
-    if (!IntRange(x_, a, z, out)) Invalid(ptr, lo.set ? lo.kw : hi.kw, "no integer satisfies the bounds");
+    if (!IntRange(x_, a, z, out)) Empty(ptr, lo.set ? lo.kw : hi.kw, "no integer satisfies the bounds");
     return out;
   }
   for (const Bound* b : {&lo, &hi}) {
@@ -893,14 +905,14 @@ ExprId SchemaCompiler::NumberExpr(const Value& s, const std::string& ptr, bool i
     const bool sL = hi.set && B < 0 ? hi.strict : true;
     if (NonNegDecimal(x_, L, sL, lo.set ? -A : -1, lo.strict, part)) alts.push_back(x_.Seq({x_.Byte('-'), part}));
   }
-  if (alts.empty()) Invalid(ptr, lo.set ? lo.kw : hi.kw, "no number satisfies the bounds");
+  if (alts.empty()) Empty(ptr, lo.set ? lo.kw : hi.kw, "no number satisfies the bounds");
   return x_.Alt(std::move(alts));
 }
 
 ExprId SchemaCompiler::String(const Value& s, const std::string& ptr) {
   const uint32_t minLen = NonNegInt(s, ptr, "minLength", 0);
   const uint32_t maxLen = s.Find("maxLength") ? NonNegInt(s, ptr, "maxLength", 0) : kUnbounded;
-  if (maxLen != kUnbounded && maxLen < minLen) Invalid(ptr, "maxLength", "maxLength is below minLength");
+  if (maxLen != kUnbounded && maxLen < minLen) Empty(ptr, "maxLength", "maxLength is below minLength");
   const Value* pattern = s.Find("pattern");
   const Value* format = s.Find("format");
   if (pattern && format) Unsupported(ptr, "format", "format together with pattern");
@@ -941,7 +953,7 @@ ExprId SchemaCompiler::String(const Value& s, const std::string& ptr) {
 ExprId SchemaCompiler::Array(const Value& s, const std::string& ptr, size_t depth) {
   uint32_t minItems = NonNegInt(s, ptr, "minItems", 0);
   uint32_t maxItems = s.Find("maxItems") ? NonNegInt(s, ptr, "maxItems", 0) : kUnbounded;
-  if (maxItems != kUnbounded && maxItems < minItems) Invalid(ptr, "maxItems", "maxItems is below minItems");
+  if (maxItems != kUnbounded && maxItems < minItems) Empty(ptr, "maxItems", "maxItems is below minItems");
   if (const Value* u = s.Find("uniqueItems"); u && u->isBool() && u->boolean && maxItems > 1) {
     Unsupported(ptr, "uniqueItems", "uniqueItems is not supported (except with maxItems <= 1)");
   }
@@ -984,7 +996,7 @@ ExprId SchemaCompiler::Array(const Value& s, const std::string& ptr, size_t dept
   }
   const uint32_t m = static_cast<uint32_t>(prefix.size());
   if (!rest) maxItems = std::min(maxItems, m);
-  if (minItems > maxItems) Invalid(ptr, "minItems", "more items required than the schema admits");
+  if (minItems > maxItems) Empty(ptr, "minItems", "more items required than the schema admits");
   if (maxItems != kUnbounded && maxItems > std::max(minItems, std::max(m, kItemsCap)))
     maxItems = std::max(minItems, std::max(m, kItemsCap));
   if (minItems > 1024) throw GrammarError(kErrTooLarge, ptr, "minItems", "minItems above 1024");
@@ -1126,8 +1138,15 @@ ExprId SchemaCompiler::Object(const Value& s, const std::string& ptr, size_t dep
   const ExprId sep = pieces_.Sep(',');
   const ExprId colon = pieces_.Sep(':');
   std::vector<ExprId> members;
-  for (const Prop& p : props) {
-    members.push_back(x_.Seq({x_.Literal(json::Quote(p.name)), colon, SchemaCall(*p.schema, p.ptr, depth)}));
+  for (size_t i = 0; i < props.size();) {
+    const Prop& p = props[i];
+    try {
+      members.push_back(x_.Seq({x_.Literal(json::Quote(p.name)), colon, SchemaCall(*p.schema, p.ptr, depth)}));
+      ++i;
+    } catch (const EmptyLanguageError&) {
+      if (p.required) throw;
+      props.erase(props.begin() + static_cast<std::ptrdiff_t>(i));  // an optional property no value satisfies
+    }
   }
   ExprId extraTail = x_.Empty(), extraFirst = x_.Empty();
   bool hasExtra = false;

@@ -63,6 +63,7 @@ class SchemaCompiler {
  private:
   struct Ctx;
   ExprId Schema(const json::Value& s, const std::string& ptr, size_t depth);
+  ExprId MergedBranch(const json::Value& base, const json::Value& branch, const std::string& ptr, size_t depth);
   ExprId SchemaCall(const json::Value& s, const std::string& ptr, size_t depth);  // a Call when not a scalar
   ExprId Typed(const json::Value& s, const std::string& ptr, const std::string& type, size_t depth);
   ExprId Object(const json::Value& s, const std::string& ptr, size_t depth);

@@ -62,6 +62,19 @@ std::string DecodeSentencePiece(std::string_view token) {
 
 }  // namespace
 
+std::shared_ptr<const MaskEntry> Vocabulary::FindShared(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(shared_mutex_);
+  auto it = shared_.find(key);
+  return it == shared_.end() ? nullptr : it->second;
+}
+
+void Vocabulary::PutShared(const std::string& key, std::shared_ptr<const MaskEntry> entry, size_t bytes) const {
+  std::lock_guard<std::mutex> lock(shared_mutex_);
+  if (shared_bytes_ + bytes + key.size() > (size_t{256} << 20) || shared_.count(key)) return;
+  shared_bytes_ += bytes + key.size();
+  shared_.emplace(key, std::move(entry));
+}
+
 uint32_t Vocabulary::ByteLevelChar(uint8_t b) { return ByteToChar()[b]; }
 
 std::shared_ptr<const Vocabulary> Vocabulary::Build(const VocabularyInput& input) {

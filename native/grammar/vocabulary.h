@@ -15,12 +15,16 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace tokmeter::grammar {
+
+struct MaskEntry;
 
 enum class VocabKind { kByteLevel, kSentencePiece, kPlain };
 
@@ -47,6 +51,12 @@ class Vocabulary {
   const std::vector<uint32_t>& eos() const noexcept { return eos_; }
   size_t maxTokenBytes() const noexcept { return max_len_; }
 
+  // Mask cache entries shared by every grammar over this vocabulary, keyed by the canonical text of a rule that calls
+  // no other rule plus the node's offset in it (such an entry depends on nothing else). Thread-safe; bounded by
+  // bytes (entries past the budget are not kept).
+  std::shared_ptr<const MaskEntry> FindShared(const std::string& key) const;
+  void PutShared(const std::string& key, std::shared_ptr<const MaskEntry> entry, size_t bytes) const;
+
   // Trie in depth-first order.
   size_t trieSize() const noexcept { return trie_byte_.size(); }
   uint8_t trieByte(size_t i) const noexcept { return trie_byte_[i]; }
@@ -68,6 +78,9 @@ class Vocabulary {
   size_t max_len_ = 0;
   std::vector<uint8_t> trie_byte_;
   std::vector<uint32_t> trie_depth_, trie_next_, trie_ids_begin_, trie_ids_, node_of_;
+  mutable std::mutex shared_mutex_;
+  mutable std::unordered_map<std::string, std::shared_ptr<const MaskEntry>> shared_;
+  mutable size_t shared_bytes_ = 0;
 };
 
 }  // namespace tokmeter::grammar

@@ -179,7 +179,7 @@ TEST(strings_lengths_patterns_formats) {
       {"uuid", {"123e4567-e89b-12d3-a456-426614174000"}, {"123e4567e89b12d3a456426614174000"}},
       {"email", {"a.b@example.com"}, {"a@b", "@example.com"}},
       {"ipv4", {"192.168.0.1", "0.0.0.0"}, {"256.1.1.1", "1.2.3"}},
-      {"uri", {"https://example.com/a/b"}, {"example.com"}},
+      {"uri", {"https://example.com/a/b"}, {"example.com", "https://localhost"}},
   };
   for (const auto& f : formats) {
     auto fg = Schema(std::string(R"({"type":"string","format":")") + f.format + "\"}");
@@ -196,6 +196,20 @@ TEST(strings_lengths_patterns_formats) {
       }
     }
   }
+}
+
+TEST(parts_no_value_satisfies_are_dropped_where_optional) {
+  auto g = Schema(R"({"type":"object","properties":{"a":{"type":"array","enum":["x"]},"b":{"type":"integer"}}})");
+  CHECK(Accepts(g, R"({"b":1})"));
+  CHECK(!Accepts(g, R"({"a":["x"],"b":1})"));
+  auto any = Schema(R"({"anyOf":[{"type":"integer","minimum":3,"maximum":1},{"type":"null"}]})");
+  CHECK(Accepts(any, "null"));
+  ExpectRefusal(R"({"type":"object","properties":{"a":{"type":"array","enum":["x"]}},"required":["a"]})", kErrInvalid,
+                "/schema/properties/a", "enum");
+  // allOf of one recursive $ref stays a call (recursion through allOf).
+  auto rec = Schema(
+      R"({"definitions":{"n":{"type":"object","properties":{"k":{"type":"array","items":{"allOf":[{"$ref":"#/definitions/n"}]}}},"additionalProperties":false}},"$ref":"#/definitions/n"})");
+  CHECK(Accepts(rec, R"({"k":[{"k":[{}]},{}]})"));
 }
 
 TEST(annotations_are_ignored) {
