@@ -12,7 +12,7 @@
  * ~150 ms, 24 per-bucket reports ~115 ms in all, the latest 50 records < 1 ms. The first version made three passes
  * (by key, by model, per bucket) and the page's first render took 1.1–1.4 s; now the first render needs one pass
  * and the models (a second pass) load after it. A custom GROUP BY on ts was rejected: the ledger's `report()` is
- * the contract that keeps the page equal to /v1/usage. test/dashboard/perf.test.ts prints the current numbers.
+ * the contract that keeps the page equal to /v1/usage. `npx tsx bench/dashboard/run.ts` prints the current numbers.
  */
 import { TokmeterTypeError } from '../errors.js';
 import {

@@ -60,16 +60,31 @@ export function choicesMaxTokens(
   return each;
 }
 
-/** A single-consumer queue of choice chunks with an end or an error. */
+/**
+ * A single-consumer queue of choice chunks with an end or an error, with the flow control of a single generation:
+ * until an iterator is requested, chunks are kept as they come (the caller may only want `result`); once a consumer
+ * iterates, a producer that finds `limit` chunks unread waits for the consumer, so a client that stops reading
+ * stops every choice's engine stream (the scheduler parks the sequences) instead of piling tokens up here.
+ */
 class Queue implements AsyncIterable<ChoiceChunk> {
   private buf: ChoiceChunk[] = [];
   private wake: (() => void) | undefined;
+  private space: (() => void)[] = [];
+  private iterating = false;
   private done = false;
   private error: unknown;
 
-  push(c: ChoiceChunk): void {
+  constructor(
+    private readonly limit: number,
+    private readonly onLeave: () => void,
+  ) {}
+
+  /** Resolves when the producer may go on. */
+  push(c: ChoiceChunk): Promise<void> | undefined {
     this.buf.push(c);
     this.wake?.();
+    if (!this.iterating || this.done || this.buf.length <= this.limit) return undefined;
+    return new Promise<void>((resolve) => this.space.push(resolve));
   }
 
   end(err?: unknown): void {
@@ -77,21 +92,38 @@ class Queue implements AsyncIterable<ChoiceChunk> {
     this.done = true;
     this.error = err;
     this.wake?.();
+    this.release(Infinity);
+  }
+
+  private release(room: number): void {
+    while (this.space.length > 0 && room-- > 0) this.space.shift()!();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<ChoiceChunk> {
-    for (;;) {
-      const c = this.buf.shift();
-      if (c) {
-        yield c;
-        continue;
+    this.iterating = true;
+    let finished = false;
+    try {
+      for (;;) {
+        const c = this.buf.shift();
+        if (c) {
+          this.release(this.limit - this.buf.length);
+          yield c;
+          continue;
+        }
+        if (this.done) {
+          finished = true;
+          if (this.error !== undefined) throw this.error;
+          return;
+        }
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = undefined;
       }
-      if (this.done) {
-        if (this.error !== undefined) throw this.error;
-        return;
+    } finally {
+      // Leaving early (break/return/throw) stops every choice, like leaving a single generation's loop.
+      if (!finished) {
+        this.onLeave();
+        this.release(Infinity);
       }
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
     }
   }
 }
@@ -132,7 +164,6 @@ export function choicesModel(
 
   function run(prepared: PreparedPrompt[], o: MeterableGenerateOptions): GenerationRun {
     const each = Math.floor((o.maxNewTokens ?? choices) / choices);
-    const queue = new Queue();
     const results: (MeterableResult | undefined)[] = new Array(choices);
     const runs: GenerationRun[] = [];
     const ac = new AbortController();
@@ -146,6 +177,7 @@ export function choicesModel(
     });
     result.catch(() => undefined);
     let pending = choices;
+    const queue = new Queue(choices, () => ac.abort());
 
     const fail = (err: unknown): void => {
       if (failed) return;
@@ -197,7 +229,7 @@ export function choicesModel(
               first();
               first = undefined;
             }
-            queue.push({ ...chunk, index });
+            await queue.push({ ...chunk, index });
           }
           results[index] = await g.result;
         } catch (err) {

@@ -1,5 +1,5 @@
 /**
- * Issue #9's crash test against the real processes: `tokmeter serve --redis … --ledger postgres://…` (the CLI, a
+ * The crash test of the scale-out path against the real processes: `tokmeter serve --redis … --ledger postgres://…` (the CLI, a
  * tiny model from the model maker) and `tokmeter billing-worker` (the CLI), on a private Redis with AOF
  * (appendfsync always).
  *

@@ -77,26 +77,40 @@ afterAll(async () => {
   tmp?.cleanup();
 });
 
+/** Starts `count` stalled streaming clients of `extra` body fields; resolves with their request ids. */
+async function stalledClients(
+  count: number,
+  extra: Record<string, unknown> = {},
+): Promise<{ ids: string[]; clients: ChildProcessWithoutNullStreams; exited: Promise<number | null> }> {
+  const body = JSON.stringify({
+    model: server.model.name,
+    prompt: 'Once upon a time',
+    max_tokens: MAX_TOKENS,
+    temperature: 1,
+    stream: true,
+    ...extra,
+  });
+  const port = new URL(server.url).port;
+  const clients = spawn('python3', ['-c', SLOW_CLIENTS, port, String(count), body]);
+  let stderr = '';
+  clients.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => clients.once('exit', resolve));
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: clients.stdout }).once('line', resolve);
+      void exited.then((code) => reject(new Error(`the clients exited (${code}): ${stderr}`)));
+    });
+    return { ids: JSON.parse(line) as string[], clients, exited };
+  } catch (err) {
+    clients.kill();
+    throw err;
+  }
+}
+
 describe.skipIf(!hasPython)('slow SSE readers', () => {
   it('park their sequences, hold bounded memory, and release everything when they go away', async () => {
-    const body = JSON.stringify({
-      model: server.model.name,
-      prompt: 'Once upon a time',
-      max_tokens: MAX_TOKENS,
-      temperature: 1,
-      stream: true,
-    });
-    const port = new URL(server.url).port;
-    const clients: ChildProcessWithoutNullStreams = spawn('python3', ['-c', SLOW_CLIENTS, port, String(CLIENTS), body]);
-    let stderr = '';
-    clients.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => clients.once('exit', resolve));
+    const { ids, clients, exited } = await stalledClients(CLIENTS);
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        createInterface({ input: clients.stdout }).once('line', resolve);
-        void exited.then((code) => reject(new Error(`the clients exited (${code}): ${stderr}`)));
-      });
-      const ids = JSON.parse(line) as string[];
       expect(new Set(ids).size).toBe(CLIENTS);
 
       // Every slot is held by a stalled reader, parked; the other requests wait in the engine's queue.
@@ -130,6 +144,32 @@ describe.skipIf(!hasPython)('slow SSE readers', () => {
       // Only the requests that held a slot ever produced tokens (or the ones that took the slot of one that ended).
       expect(started).toBeGreaterThanOrEqual(MAX_BATCH);
       expect(started).toBeLessThan(CLIENTS);
+    } finally {
+      clients.kill();
+    }
+  }, 240_000);
+
+  it('park every choice of an n > 1 request whose reader stops, and release them when it goes away', async () => {
+    const requests = 2;
+    const { ids, clients, exited } = await stalledClients(requests, { n: MAX_BATCH / requests });
+    try {
+      // Every choice of both requests holds a slot and is parked: nothing runs ahead into server memory.
+      await expect
+        .poll(() => server.model.stats(), { timeout: 120_000, interval: 50 })
+        .toMatchObject({ running: MAX_BATCH, parked: MAX_BATCH, queued: 0 });
+      clients.stdin.end();
+      expect(await exited).toBe(0);
+      await expect
+        .poll(() => server.model.stats(), { timeout: 60_000, interval: 50 })
+        .toMatchObject({ running: 0, parked: 0, queued: 0, prefilling: 0, kvReservedBytes: 0 });
+      await server.meter.flush();
+      const ledger = server.ledger as SqliteLedger;
+      const records = await Promise.all(ids.map((id) => ledger.get(id)));
+      for (const r of records) {
+        expect(r).toBeDefined();
+        expect(r!.completionTokens).toBeGreaterThan(0);
+        expect(r!.completionTokens).toBeLessThan(MAX_TOKENS / 4);
+      }
     } finally {
       clients.kill();
     }
