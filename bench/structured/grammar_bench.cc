@@ -2,7 +2,7 @@
 // documents by choosing uniformly among the allowed tokens (the grammar does all the work), single-threaded.
 //
 //   grammar_bench --tokenizer tokenizer.json --out docs.jsonl [--samples 2] [--max-tokens 600] [--limit N]
-//                 [--seed 1] DIR...
+//                 [--stride K] [--seed 1] DIR...
 //
 // Writes one JSON line per schema to --out ({"file","compile_us","error"?,"code"?,"keyword"?,"pointer"?,
 // "docs":[{"text","finished","tokens"}]}) and a JSON summary to stdout: compile time p50/p99, mask time per token
@@ -82,7 +82,7 @@ double Percentile(std::vector<double> v, double p) {
 
 int main(int argc, char** argv) {
   std::string tokenizer, out;
-  size_t samples = 2, maxTokens = 600, limit = SIZE_MAX;
+  size_t samples = 2, maxTokens = 600, limit = SIZE_MAX, stride = 1;
   uint64_t seed = 1;
   std::vector<std::string> dirs;
   for (int i = 1; i < argc; ++i) {
@@ -117,6 +117,11 @@ int main(int argc, char** argv) {
     }
   }
   std::sort(files.begin(), files.end());
+  if (stride > 1) {  // every stride-th schema: a sample of every folder
+    std::vector<fs::path> picked;
+    for (size_t i = 0; i < files.size(); i += stride) picked.push_back(files[i]);
+    files = std::move(picked);
+  }
   if (files.size() > limit) files.resize(limit);
 
   std::ofstream os(out);

@@ -2,7 +2,11 @@
  * Structured-output bench: the grammar engine (native/grammar) over the JSONSchemaBench corpus in
  * /work/shared/jsonschemabench (or --corpus DIR), with the Llama 3 vocabulary (128,256 tokens), single-threaded.
  *
- *   npx tsx bench/structured/run.ts [--samples 2] [--max-tokens 600] [--limit N] [--corpus DIR] [--keep]
+ *   npx tsx bench/structured/run.ts [--samples 2] [--max-tokens 600] [--limit N] [--stride K] [--corpus DIR]
+ *                                   [--keep] [--verbose]
+ *
+ * --stride K takes every K-th schema of the sorted corpus (a sample of every folder); --keep leaves the documents
+ * (JSON lines) in the temp folder; --verbose names the schemas ajv itself cannot compile.
  *
  * Builds the C++ bench executable (bench/structured/grammar_bench.cc, target grammar_bench of
  * native/grammar/test), which compiles every schema, samples documents by choosing uniformly among the allowed
@@ -22,11 +26,12 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+  return i >= 0 && i + 1 < process.argv.length ? (process.argv[i + 1] ?? fallback) : fallback;
 }
 const samples = arg('samples', '2');
 const maxTokens = arg('max-tokens', '600');
 const limit = arg('limit', '');
+const stride = arg('stride', '1');
 const corpus = arg('corpus', '/work/shared/jsonschemabench');
 
 // ajv is loaded through ajv-formats so that both come from the same install (formats register on that ajv).
@@ -97,6 +102,7 @@ const folders = ['Github_trivial', 'Github_easy', 'Github_medium']
 const out = path.join(os.tmpdir(), `tokmeter-structured-${process.pid}.jsonl`);
 const args = ['--tokenizer', tokenizer, '--out', out, '--samples', samples, '--max-tokens', maxTokens];
 if (limit) args.push('--limit', limit);
+if (stride !== '1') args.push('--stride', stride);
 const summary = JSON.parse(
   execFileSync(path.join(buildDir, 'grammar_bench'), [...args, ...folders], { encoding: 'utf8', maxBuffer: 1 << 26 }),
 ) as {

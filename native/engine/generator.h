@@ -36,6 +36,7 @@
 #include "engine/logits/processor.h"
 #include "engine/sampler.h"
 #include "engine/stop_strings.h"
+#include "grammar/matcher.h"
 
 namespace tokmeter::engine {
 
@@ -48,6 +49,11 @@ struct GenerationParams {
   std::vector<uint32_t> eosTokenIds;  // from generation_config unless the caller overrides
   std::vector<std::string> stopStrings;
   bool logprobs = false;
+  // A compiled constraint (native/grammar): the generator keeps its own Matcher, masks every id the grammar does not
+  // allow next (after SamplingOptions::masked, before the logits processors) and advances it with each sampled
+  // token; the EOS ids are allowed exactly when the document is complete. Host sampling only (a model that samples
+  // on its device refuses it: ERR_INVALID_ARGUMENT).
+  std::shared_ptr<const grammar::Grammar> grammar;
 };
 
 struct Usage {
@@ -123,6 +129,9 @@ class Generator {
   bool device_ = false;        // the model samples on its device (logits_ unused)
   std::vector<float> logits_;  // the last position's logits (host sampling only)
   std::vector<float> raw_;
+  std::unique_ptr<grammar::Matcher> matcher_;
+  std::vector<uint64_t> grammar_mask_;
+  void ApplyGrammar();
   StepResult step_;
   Usage usage_;
   FinishReason finish_ = FinishReason::kNone;

@@ -281,7 +281,8 @@ std::shared_ptr<const MaskEntry> Grammar::Entry(uint32_t node) const {
     std::lock_guard<std::mutex> lock(mutex_);
     if (entries_[node]) return entries_[node];
   }
-  // A node of a rule that calls nothing has the same entry in every grammar with that rule: shared per vocabulary.
+  // A node of a rule whose closure (the rule and all it calls) has a canonical key has the same entry in every
+  // grammar with that closure: shared per vocabulary.
   const std::string& key = leaf_keys_[automata_.nodes[node].rule];
   std::string sharedKey;
   if (!key.empty()) {
@@ -331,27 +332,45 @@ size_t Grammar::cachedEntries() const {
 Grammar::Grammar(Automata automata, std::shared_ptr<const Vocabulary> vocabulary, const Limits& limits)
     : automata_(std::move(automata)), vocabulary_(std::move(vocabulary)), limits_(limits) {
   entries_.resize(automata_.nodes.size());
-  // Canonical text of each rule that calls nothing (its nodes relative to its start), the key of shared entries.
+  // Canonical text of each rule together with the rules it reaches (numbered in discovery order, nodes relative to
+  // their rule's start): the key of entries shared per vocabulary. Equal keys have equal languages from every node,
+  // so equal entries (e.g. the strings and any-JSON-value rules every schema has). Closures over 16 rules get none.
   const size_t rules = automata_.ruleStart.size();
   leaf_keys_.assign(rules, std::string());
   std::vector<uint32_t> end(rules, 0);
   for (uint32_t n = 0; n < automata_.nodes.size(); ++n) end[automata_.nodes[n].rule] = n + 1;
+  std::vector<int32_t> local(rules, -1);
   for (size_t r = 0; r < rules; ++r) {
-    const uint32_t begin = automata_.ruleStart[r];
-    bool leaf = true;
-    std::string key;
-    for (uint32_t n = begin; n < end[r] && leaf; ++n) {
-      const Node& node = automata_.nodes[n];
-      leaf = !node.hasCalls();
-      key += node.accept ? 'A' : 'N';
-      for (uint32_t e = node.edgesBegin; e < node.edgesEnd; ++e) {
-        const Edge& edge = automata_.edges[e];
-        key +=
-            std::to_string(edge.lo) + "-" + std::to_string(edge.hi) + ">" + std::to_string(edge.target - begin) + ",";
+    std::vector<uint32_t> order{static_cast<uint32_t>(r)};
+    local[r] = 0;
+    std::string key = std::to_string(limits_.maxStackDepth) + "|";
+    bool ok = true;
+    for (size_t k = 0; k < order.size() && ok; ++k) {
+      const uint32_t q = order[k];
+      const uint32_t begin = automata_.ruleStart[q];
+      for (uint32_t n = begin; n < end[q]; ++n) {
+        const Node& node = automata_.nodes[n];
+        key += node.accept ? 'A' : 'N';
+        for (uint32_t e = node.edgesBegin; e < node.edgesEnd; ++e) {
+          const Edge& edge = automata_.edges[e];
+          key +=
+              std::to_string(edge.lo) + "-" + std::to_string(edge.hi) + ">" + std::to_string(edge.target - begin) + ",";
+        }
+        for (uint32_t c = node.callsBegin; c < node.callsEnd; ++c) {
+          const CallEdge& call = automata_.calls[c];
+          if (local[call.rule] < 0) {
+            local[call.rule] = static_cast<int32_t>(order.size());
+            order.push_back(call.rule);
+          }
+          key += "c" + std::to_string(local[call.rule]) + ">" + std::to_string(call.target - begin) + ",";
+        }
+        key += ';';
       }
-      key += ';';
+      key += '#';
+      ok = order.size() <= 16 && key.size() < (size_t{1} << 18);
     }
-    if (leaf && key.size() < (size_t{1} << 20)) leaf_keys_[r] = std::to_string(limits_.maxStackDepth) + "|" + key;
+    for (uint32_t q : order) local[q] = -1;
+    if (ok) leaf_keys_[r] = std::move(key);
   }
 }
 

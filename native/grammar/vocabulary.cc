@@ -75,6 +75,16 @@ void Vocabulary::PutShared(const std::string& key, std::shared_ptr<const MaskEnt
   shared_.emplace(key, std::move(entry));
 }
 
+VocabKind DetectVocabKind(const std::vector<std::string>& tokens) {
+  size_t sp = 0, bl = 0;
+  for (const std::string& t : tokens) {
+    if (t.find("\xE2\x96\x81") != std::string::npos || (t.size() == 6 && t.starts_with("<0x") && t.back() == '>')) ++sp;
+    if (t.find("\xC4\xA0") != std::string::npos || t.find("\xC4\x8A") != std::string::npos) ++bl;
+  }
+  if (sp == 0 && bl == 0) return VocabKind::kPlain;
+  return sp > bl ? VocabKind::kSentencePiece : VocabKind::kByteLevel;
+}
+
 uint32_t Vocabulary::ByteLevelChar(uint8_t b) { return ByteToChar()[b]; }
 
 std::shared_ptr<const Vocabulary> Vocabulary::Build(const VocabularyInput& input) {

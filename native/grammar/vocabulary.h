@@ -35,6 +35,10 @@ struct VocabularyInput {
   VocabKind kind = VocabKind::kByteLevel;
 };
 
+// The spelling of a tokenizer.json vocabulary: SentencePiece when "▁" or <0xXX> byte tokens are common, byte-level
+// when the GPT-2 byte alphabet's space/newline characters (Ġ, Ċ) are, else plain.
+VocabKind DetectVocabKind(const std::vector<std::string>& tokens);
+
 class Vocabulary {
  public:
   static std::shared_ptr<const Vocabulary> Build(const VocabularyInput& input);
@@ -51,8 +55,8 @@ class Vocabulary {
   const std::vector<uint32_t>& eos() const noexcept { return eos_; }
   size_t maxTokenBytes() const noexcept { return max_len_; }
 
-  // Mask cache entries shared by every grammar over this vocabulary, keyed by the canonical text of a rule that calls
-  // no other rule plus the node's offset in it (such an entry depends on nothing else). Thread-safe; bounded by
+  // Mask cache entries shared by every grammar over this vocabulary, keyed by the canonical text of a rule and the
+  // rules it reaches plus the node's offset (such an entry depends on nothing else). Thread-safe; bounded by
   // bytes (entries past the budget are not kept).
   std::shared_ptr<const MaskEntry> FindShared(const std::string& key) const;
   void PutShared(const std::string& key, std::shared_ptr<const MaskEntry> entry, size_t bytes) const;
