@@ -98,6 +98,8 @@ int main(int argc, char** argv) {
       maxTokens = std::stoul(next());
     else if (a == "--limit")
       limit = std::stoul(next());
+    else if (a == "--stride")
+      stride = std::max<size_t>(1, std::stoul(next()));
     else if (a == "--seed")
       seed = std::stoull(next());
     else

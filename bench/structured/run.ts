@@ -60,7 +60,8 @@ function modernize(node: unknown): unknown {
   if (node === null || typeof node !== 'object') return node;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
-    if (k === '$schema' || (k === 'id' && typeof v === 'string')) continue;
+    // Keywords only: a property named "$schema" or "id" (an object under `properties`) stays.
+    if ((k === '$schema' || k === 'id') && typeof v === 'string') continue;
     out[k] = k === 'enum' || k === 'const' || k === 'default' || k === 'examples' ? v : modernize(v);
   }
   for (const [ex, bound] of [
