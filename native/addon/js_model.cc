@@ -2,15 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <string_view>
 #include <vector>
 
-#include "../engine/causal_lm.h"
+#include "../engine/engine.h"
 #include "../engine/model_files.h"
-#include "../engine/scheduler.h"
 #include "../grammar/grammar_cache.h"
 #include "../util/error.h"
 #include "js_addon_data.h"
@@ -29,10 +29,8 @@ constexpr const char* kModelClass = "NativeModel";
 constexpr const char* kGenerationClass = "NativeGeneration";
 
 struct ModelHandle {
-  std::shared_ptr<engine::CausalLm> model;
-  std::unique_ptr<engine::Scheduler> scheduler;
-  std::mutex mutex;  // guards `disposed`, `mask_source`, `mask`, `vocabulary_source` and `vocabulary`
-  bool disposed = false;
+  std::shared_ptr<engine::Engine> engine;
+  std::mutex mutex;  // guards `mask_source`, `mask`, `vocabulary_source` and `vocabulary`
 #ifdef TOKMETER_MODEL_HAS_TOKENIZER
   // The ids of the model's vocabulary that the tokenizer cannot decode (a vocabulary padded past the tokenizer's),
   // never sampled. Computed once per tokenizer (the model's own serves every request).
@@ -42,7 +40,7 @@ struct ModelHandle {
     std::lock_guard<std::mutex> lock(mutex);
     if (mask && mask_source.lock() == t) return mask;
     auto ranges = std::make_shared<engine::TokenMask>();
-    const size_t vocab = model->vocabSize();
+    const size_t vocab = engine->info().vocabSize;
     for (size_t id = 0; id < vocab; ++id) {
       if (t->HasId(static_cast<uint32_t>(id))) continue;
       if (!ranges->empty() && ranges->back().end == id) {
@@ -67,7 +65,7 @@ struct ModelHandle {
       if (vocabulary && vocabulary_source.lock() == t) return vocabulary;
     }
     grammar::VocabularyInput in;
-    const size_t n = std::max<size_t>(model->vocabSize(), t->VocabSize());
+    const size_t n = std::max<size_t>(engine->info().vocabSize, t->VocabSize());
     in.tokens.resize(n);
     in.special.assign(n, false);
     for (uint32_t id = 0; id < n; ++id) {
@@ -84,20 +82,7 @@ struct ModelHandle {
     return built;
   }
 #endif
-  void Shutdown() {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      disposed = true;
-    }
-    if (scheduler) scheduler->Shutdown();
-  }
-  ~ModelHandle() {
-    if (scheduler) scheduler->Shutdown();
-  }
 };
-
-// Whether the model's weights and KV live in host memory (device 'cpu'), i.e. count towards V8's external memory.
-bool OnHost(const ModelHandle& h) { return std::string_view(h.model->device()) == "cpu"; }
 
 // ---- conversions (JS thread) ----
 
@@ -236,9 +221,13 @@ void DeliverOnJsThread(Napi::Env env, Napi::Function onEvents, Pending* pending,
   if (done) {
     Napi::Object d = Napi::Object::New(env);
     d.Set("finishReason", outcome.failed ? "error" : FinishName(outcome.finishReason));
-    d.Set("promptTokens", Napi::Number::New(env, static_cast<double>(outcome.usage.promptTokens)));
-    d.Set("completionTokens", Napi::Number::New(env, static_cast<double>(outcome.usage.completionTokens)));
-    d.Set("cachedTokens", Napi::Number::New(env, static_cast<double>(outcome.usage.cachedTokens)));
+    // The engine's Usage as it is (also on failure: what was processed is what is billed).
+    Napi::Object usage = Napi::Object::New(env);
+    usage.Set("promptTokens", Napi::Number::New(env, static_cast<double>(outcome.usage.promptTokens)));
+    usage.Set("completionTokens", Napi::Number::New(env, static_cast<double>(outcome.usage.completionTokens)));
+    usage.Set("totalTokens", Napi::Number::New(env, static_cast<double>(outcome.usage.totalTokens)));
+    usage.Set("cachedTokens", Napi::Number::New(env, static_cast<double>(outcome.usage.cachedTokens)));
+    d.Set("usage", usage);
     if (outcome.failed) {
       d.Set("error", MakeJsError(env, outcome.errorCode, outcome.errorMessage).Value());
     }
@@ -317,7 +306,8 @@ class JsModel : public Napi::ObjectWrap<JsModel> {
     handle_ = *info[0].As<Napi::External<std::shared_ptr<ModelHandle>>>().Data();
     // V8 counts external memory towards its GC heuristics: report what lives in host memory only (a CUDA model's
     // weights and KV are in GPU memory, and reporting them would force collections that free nothing).
-    external_bytes_ = OnHost(*handle_) ? static_cast<int64_t>(handle_->model->fileBytes()) : 0;
+    const engine::EngineInfo& i = handle_->engine->info();
+    external_bytes_ = i.onHost ? static_cast<int64_t>(i.model.fileBytes) : 0;
     if (external_bytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), external_bytes_);
   }
 
@@ -340,19 +330,13 @@ class JsModel : public Napi::ObjectWrap<JsModel> {
 
 class LoadModelWorker : public PromiseWorker {
  public:
-  LoadModelWorker(Napi::Env env, engine::LoadOptions options, engine::ModelConfig config,
-                  engine::SchedulerOptions scheduler)
-      : PromiseWorker(env, "tokmeter:loadModel"),
-        options_(std::move(options)),
-        config_(std::move(config)),
-        scheduler_(scheduler) {}
+  LoadModelWorker(Napi::Env env, engine::EngineOptions options)
+      : PromiseWorker(env, "tokmeter:loadModel"), options_(std::move(options)) {}
 
  protected:
   void Work() override {
     handle_ = std::make_shared<ModelHandle>();
-    handle_->model = engine::CausalLm::Load(options_, config_);
-    scheduler_.kvBudgetBytes = handle_->model->kvBudget();
-    handle_->scheduler = std::make_unique<engine::Scheduler>(handle_->model, scheduler_);
+    handle_->engine = engine::Engine::Load(options_);
   }
   Napi::Value Resolve(Napi::Env env) override {
     auto external = Napi::External<std::shared_ptr<ModelHandle>>::New(env, &handle_);
@@ -360,9 +344,7 @@ class LoadModelWorker : public PromiseWorker {
   }
 
  private:
-  engine::LoadOptions options_;
-  engine::ModelConfig config_;
-  engine::SchedulerOptions scheduler_;
+  engine::EngineOptions options_;
   std::shared_ptr<ModelHandle> handle_;
 };
 
@@ -400,7 +382,7 @@ class DisposeWorker : public PromiseWorker {
       : PromiseWorker(env, "tokmeter:disposeModel"), handle_(std::move(handle)) {}
 
  protected:
-  void Work() override { handle_->Shutdown(); }
+  void Work() override { handle_->engine->Shutdown(); }
   Napi::Value Resolve(Napi::Env env) override { return env.Undefined(); }
 
  private:
@@ -412,7 +394,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   return Guard(env, [&]() -> Napi::Value {
     if (!info[0].IsObject()) ThrowTypeError(env, "expected an options object for loadModel");
     auto o = info[0].As<Napi::Object>();
-    engine::LoadOptions options;
+    engine::EngineOptions options;
     options.dir = ToPath(o.Get("dir"), "dir");
     if (!o.Get("dtype").IsUndefined()) options.dtype = ToString(o.Get("dtype"), "dtype");
     engine::ModelFileFor(options.dtype);  // an unknown dtype is a TypeError now, not a rejected load
@@ -424,12 +406,11 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
     if (options.device != "cpu" && options.device != "cuda")
       ThrowTypeError(env, "expected device 'cpu' or 'cuda', got '" + options.device + "'");
     options.deviceId = static_cast<int>(OptionalInteger(o, "deviceId", 0, 0, 1024));
-    engine::SchedulerOptions scheduler;
-    scheduler.maxQueue = static_cast<size_t>(OptionalInteger(o, "maxQueue", 0, 0, 1LL << 31));
-    scheduler.maxBatch = static_cast<size_t>(OptionalInteger(o, "maxBatch", 1, 1, 1024));
-    scheduler.prefillChunk = static_cast<size_t>(OptionalInteger(o, "prefillChunk", 256, 1, 1LL << 31));
-    options.maxSequences = scheduler.maxBatch;  // every live sequence holds a CUDA sampler slot
-    auto* worker = new LoadModelWorker(env, std::move(options), ToConfig(o.Get("config")), scheduler);
+    options.maxQueue = static_cast<size_t>(OptionalInteger(o, "maxQueue", 0, 0, 1LL << 31));
+    options.maxBatch = static_cast<size_t>(OptionalInteger(o, "maxBatch", 1, 1, 1024));
+    options.prefillChunk = static_cast<size_t>(OptionalInteger(o, "prefillChunk", 256, 1, 1LL << 31));
+    options.config = ToConfig(o.Get("config"));
+    auto* worker = new LoadModelWorker(env, std::move(options));
     worker->Queue();
     return worker->Promise();
   });
@@ -454,32 +435,36 @@ void JsModel::Init(Napi::Env env, Napi::Object exports) {
 Napi::Value JsModel::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto h = Require(env);
-  const auto& s = h->model->spec();
+  const engine::EngineInfo& e = h->engine->info();
+  const engine::ModelInfo& m = e.model;
+  auto num = [&](double v) { return Napi::Number::New(env, v); };
   Napi::Object o = Napi::Object::New(env);
-  o.Set("file", h->model->file());
-  o.Set("fileBytes", Napi::Number::New(env, static_cast<double>(h->model->fileBytes())));
-  o.Set("layers", Napi::Number::New(env, static_cast<double>(s.numLayers)));
-  o.Set("kvHeads", Napi::Number::New(env, static_cast<double>(s.numKvHeads)));
-  o.Set("headDim", Napi::Number::New(env, static_cast<double>(s.headDim)));
-  o.Set("vocabSize", Napi::Number::New(env, static_cast<double>(s.vocabSize)));
-  o.Set("kvDtype", engine::DTypeName(s.kvDtype));
-  o.Set("logitsDtype", engine::DTypeName(s.logitsDtype));
-  o.Set("positionIds", Napi::Boolean::New(env, s.hasPositionIds));
-  o.Set("attentionMask", Napi::Boolean::New(env, s.hasAttentionMask));
-  o.Set("contextLength", Napi::Number::New(env, static_cast<double>(h->model->contextLength())));
-  o.Set("kvBytesPerToken", Napi::Number::New(env, static_cast<double>(s.KvBytesPerToken())));
-  o.Set("batchable", Napi::Boolean::New(env, h->model->batchable()));
-  if (!h->model->batchable()) o.Set("notBatchableReason", h->model->notBatchableReason());
-  if (!h->model->prefixCacheOffReason().empty()) o.Set("prefixCacheOffReason", h->model->prefixCacheOffReason());
-  o.Set("device", h->model->device());
-  o.Set("deviceName", h->model->deviceName());
+  o.Set("file", m.file);
+  o.Set("fileBytes", num(static_cast<double>(m.fileBytes)));
+  o.Set("layers", num(static_cast<double>(m.layers)));
+  o.Set("kvHeads", num(static_cast<double>(m.kvHeads)));
+  o.Set("headDim", num(static_cast<double>(m.headDim)));
+  o.Set("vocabSize", num(static_cast<double>(e.vocabSize)));
+  o.Set("kvDtype", m.kvDtype);
+  o.Set("logitsDtype", m.logitsDtype);
+  o.Set("positionIds", Napi::Boolean::New(env, m.positionIds));
+  o.Set("attentionMask", Napi::Boolean::New(env, m.attentionMask));
+  o.Set("contextLength", num(static_cast<double>(e.contextLength)));
+  o.Set("kvBytesPerToken", num(static_cast<double>(e.kvBytesPerToken)));
+  o.Set("batchable", Napi::Boolean::New(env, e.batchable));
+  if (!e.batchable) o.Set("notBatchableReason", m.notBatchableReason);
+  if (!e.prefixCacheOffReason.empty()) o.Set("prefixCacheOffReason", e.prefixCacheOffReason);
+  o.Set("device", m.device);
+  o.Set("deviceName", m.deviceName);
   return o;
 }
 
 Napi::Value JsModel::Timings(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto h = Require(env);
-  auto& t = h->model->timings();
+  engine::ForwardTimings empty;
+  const engine::ForwardTimings* timings = h->engine->timings();
+  const engine::ForwardTimings& t = timings ? *timings : empty;
   Napi::Object o = Napi::Object::New(env);
   o.Set("runMs", Napi::Number::New(env, static_cast<double>(t.runNanos.load()) / 1e6));
   o.Set("forwardMs", Napi::Number::New(env, static_cast<double>(t.forwardNanos.load()) / 1e6));
@@ -497,7 +482,8 @@ Napi::Value JsModel::Stats(const Napi::CallbackInfo& info) {
   auto h = Require(env);
   auto num = [&](double v) { return Napi::Number::New(env, v); };
   Napi::Object o = Napi::Object::New(env);
-  const engine::SchedulerStats q = h->scheduler->stats();
+  const engine::EngineStats e = h->engine->stats();
+  const engine::SchedulerStats& q = e.scheduler;
   o.Set("running", num(static_cast<double>(q.running)));
   o.Set("queued", num(static_cast<double>(q.queued)));
   o.Set("prefilling", num(static_cast<double>(q.prefilling)));
@@ -507,9 +493,8 @@ Napi::Value JsModel::Stats(const Napi::CallbackInfo& info) {
   o.Set("batchSteps", num(static_cast<double>(q.steps)));
   o.Set("batchRows", num(static_cast<double>(q.rows)));
   o.Set("kvReservedBytes", num(static_cast<double>(q.kvReservedBytes)));
-  const engine::PrefixCache* cache = h->model->prefixCache();
-  o.Set("prefixCache", Napi::Boolean::New(env, cache != nullptr));
-  const engine::PrefixCacheStats s = cache ? cache->stats() : engine::PrefixCacheStats{};
+  o.Set("prefixCache", Napi::Boolean::New(env, e.prefixCache));
+  const engine::PrefixCacheStats& s = e.cache;
   o.Set("cacheHits", num(static_cast<double>(s.hits)));
   o.Set("cacheMisses", num(static_cast<double>(s.misses)));
   o.Set("cachedTokens", num(static_cast<double>(s.cachedTokens)));
@@ -517,8 +502,8 @@ Napi::Value JsModel::Stats(const Napi::CallbackInfo& info) {
   o.Set("cacheEvictions", num(static_cast<double>(s.evictions)));
   o.Set("cacheOversized", num(static_cast<double>(s.oversized)));
   o.Set("cacheBytes", num(static_cast<double>(s.bytes)));
-  o.Set("cacheLimitBytes", num(static_cast<double>(cache ? s.limit : 0)));
-  o.Set("kvCacheBytes", num(static_cast<double>(h->model->kvBudget())));
+  o.Set("cacheLimitBytes", num(static_cast<double>(e.prefixCache ? s.limit : 0)));
+  o.Set("kvCacheBytes", num(static_cast<double>(e.kvBudgetBytes)));
   return o;
 }
 
@@ -532,22 +517,22 @@ Napi::Value JsModel::Generate(const Napi::CallbackInfo& info) {
     engine::GenerationRequest request;
     request.prompt = ToIds(r.Get("prompt"), "prompt");
     auto& p = request.params;
-    p.maxNewTokens = static_cast<size_t>(OptionalInteger(r, "maxNewTokens", 0, 0, 1LL << 31));
+    // Absent: until the context is full (0 for the engine); given: the option table's bounds.
+    p.maxNewTokens =
+        static_cast<size_t>(OptionalInteger(r, "maxNewTokens", 0, 1, static_cast<int64_t>(engine::kMaxNewTokensLimit)));
     p.sampling.temperature = static_cast<float>(OptionalNumber(r, "temperature", 1.0));
-    p.sampling.topK = static_cast<int32_t>(OptionalInteger(r, "topK", 0, 0, 1LL << 31));
+    p.sampling.topK = static_cast<int32_t>(OptionalInteger(r, "topK", 0, 0, INT32_MAX));
     p.sampling.topP = static_cast<float>(OptionalNumber(r, "topP", 1.0));
     p.sampling.minP = static_cast<float>(OptionalNumber(r, "minP", 0.0));
     p.sampling.repetitionPenalty = static_cast<float>(OptionalNumber(r, "repetitionPenalty", 1.0));
     p.sampling.presencePenalty = static_cast<float>(OptionalNumber(r, "presencePenalty", 0.0));
     p.sampling.frequencyPenalty = static_cast<float>(OptionalNumber(r, "frequencyPenalty", 0.0));
     p.sampling.seed = static_cast<uint64_t>(OptionalInteger(r, "seed", 0, 0, (1LL << 53) - 1));
-    engine::ValidateSamplingOptions(p.sampling);
     if (!r.Get("eosTokenIds").IsUndefined()) p.eosTokenIds = ToIds(r.Get("eosTokenIds"), "eosTokenIds");
     if (!r.Get("stop").IsUndefined()) p.stopStrings = ToStringArray(r.Get("stop"), "stop");
-    for (const auto& s : p.stopStrings)
-      if (s.empty()) ThrowTypeError(env, "expected non-empty stop strings");
     if (!r.Get("logprobs").IsUndefined()) p.logprobs = ToBool(r.Get("logprobs"), "logprobs");
-    const auto window = static_cast<size_t>(OptionalInteger(r, "window", 64, 1, 1LL << 31));
+    const auto window =
+        static_cast<size_t>(OptionalInteger(r, "window", 64, 1, static_cast<int64_t>(engine::kMaxWindow)));
     Napi::Value tok = r.Get("tokenizer");
     if (!tok.IsUndefined() && !tok.IsNull()) {
 #ifdef TOKMETER_MODEL_HAS_TOKENIZER
@@ -572,20 +557,13 @@ Napi::Value JsModel::Generate(const Napi::CallbackInfo& info) {
       ThrowTypeError(env, "this build of tokmeter has no native tokenizer");
 #endif
     }
-    if (!p.stopStrings.empty() && !request.detokenizer) {
-      ThrowTypeError(env, "stop strings need a tokenizer (request.tokenizer)");
-    }
     // Report the KV cache this generation will hold to V8 (released when its final event is delivered).
-    const size_t context = h->model->contextLength();
-    size_t capacity = p.maxNewTokens > 0 ? std::min(context, request.prompt.size() + p.maxNewTokens) : context;
-    const auto kv_bytes = OnHost(*h) ? static_cast<int64_t>(capacity * h->model->spec().KvBytesPerToken() * 2) : 0;
-
+    const auto kv_bytes = static_cast<int64_t>(h->engine->kvHostBytes(request));
+    const bool logprobs = p.logprobs;
     auto tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "tokmeter:generate", 0, 1);
-    auto stream =
-        std::make_shared<engine::GenerationStream>(std::make_unique<JsStreamSink>(tsfn, p.logprobs, kv_bytes), window);
-    request.stream = stream;
+    std::shared_ptr<engine::GenerationStream> stream;
     try {
-      h->scheduler->Submit(std::move(request));
+      stream = h->engine->Start(std::move(request), std::make_unique<JsStreamSink>(tsfn, logprobs, kv_bytes), window);
     } catch (...) {
       tsfn.Release();
       throw;

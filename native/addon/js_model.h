@@ -1,4 +1,7 @@
-// JsModel — the JS face of a loaded generation model (engine::CausalLm + its engine::Scheduler thread).
+// JsModel — the JS face of a loaded generation model (an engine::Engine: the model, its inference thread, the KV
+// budget). This file only converts JS values into engine::EngineOptions / engine::GenerationRequest and back,
+// schedules Engine::Load and Engine::Shutdown on workers and streams steps through a thread-safe function; every
+// engine decision (batch size, KV capacity and budget, request bounds) is the engine's (native/engine/engine.h).
 //
 // JS surface; src/native/model-contract.ts types every field (only src/model/ uses it):
 //   loadModel({dir, dtype, threads, prefixCache, kvCacheBytes, maxQueue, maxBatch, prefillChunk, device, deviceId,
@@ -14,12 +17,15 @@
 //   model.dispose() → Promise<void>                                         (idempotent; joins the thread off-loop)
 // Streaming: the inference thread hands each step to a JsStreamSink, which queues it and schedules at most one
 // thread-safe-function call at a time; that call delivers everything queued since the last one (several steps per
-// hop when JS is busy) as {tokens: Uint32Array, text, logprobs: Float32Array|null, done: null|{...}}. JS calls
+// hop when JS is busy) as {tokens: Uint32Array, text, logprobs: Float32Array|null, done: null|{finishReason, usage,
+// error?}}; `usage` is the engine's Usage as it is (promptTokens, completionTokens, totalTokens, cachedTokens), also
+// with an error. JS calls
 // ack(n) as its consumer takes tokens; the engine waits when `window` tokens are unacknowledged (backpressure).
-// Ownership: the JS NativeModel holds a shared_ptr<ModelHandle>; each NativeGeneration holds one too, so the model
-// and its thread outlive every generation object. dispose() (or GC of the last owner) aborts queued and running
-// generations — each still gets its final `done` event with the usage of what was processed.
-// Threads: JS thread except Work() of the workers and the scheduler's inference thread, which never touch N-API.
+// Ownership: the JS NativeModel holds a shared_ptr<ModelHandle> (which holds the shared Engine); each
+// NativeGeneration holds one too, so the engine and its thread outlive every generation object. dispose() (or GC of the
+// last owner) aborts queued and running generations — each still gets its final `done` event with the usage of what was
+// processed. Threads: JS thread except Work() of the workers and the scheduler's inference thread, which never touch
+// N-API.
 #pragma once
 
 #include <napi.h>

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -16,7 +17,6 @@
 #include "js_convert.h"
 #include "js_errors.h"
 #include "tokenizer/big_alloc.h"
-#include "tokenizer/json_scan.h"
 #include "tokenizer/parallel.h"
 #include "util/error.h"
 
@@ -26,320 +26,6 @@ namespace {
 namespace tk = tokmeter::tokenizer;
 constexpr const char* kTokClass = "NativeTokenizer";
 constexpr const char* kStreamClass = "NativeDecodeStream";
-
-// ---- JS value -> Spec (JS thread) ----------------------------------------------------------------------------
-
-[[noreturn]] void SpecFail(Napi::Env env, const std::string& field, const std::string& what) {
-  throw MakeJsError(env, "ERR_TOKENIZER_SPEC", "invalid tokenizer description: " + field + ": " + what);
-}
-
-std::string Str(const Napi::Object& o, const char* key, const std::string& field, const char* fallback = nullptr) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) {
-    if (fallback) return fallback;
-    SpecFail(o.Env(), field + "." + key, "missing");
-  }
-  if (!v.IsString()) SpecFail(o.Env(), field + "." + key, "expected a string");
-  return v.As<Napi::String>().Utf8Value();
-}
-
-bool Bool(const Napi::Object& o, const char* key, const std::string& field, bool fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return fallback;
-  if (!v.IsBoolean()) SpecFail(o.Env(), field + "." + key, "expected a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-
-uint32_t U32(const Napi::Value& v, const std::string& field) {
-  if (!v.IsNumber()) SpecFail(v.Env(), field, "expected a non-negative integer");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<double>(static_cast<uint32_t>(d)))
-    SpecFail(v.Env(), field, "expected a non-negative integer");
-  return static_cast<uint32_t>(d);
-}
-
-Napi::Array Arr(const Napi::Object& o, const char* key, const std::string& field) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return Napi::Array::New(o.Env(), 0);
-  if (!v.IsArray()) SpecFail(o.Env(), field + "." + key, "expected an array");
-  return v.As<Napi::Array>();
-}
-
-std::vector<uint32_t> U32List(const Napi::Object& o, const char* key, const std::string& field) {
-  std::vector<uint32_t> out;
-  Napi::Value v = o.Get(key);
-  if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array) {
-    auto a = v.As<Napi::Uint32Array>();
-    out.assign(a.Data(), a.Data() + a.ElementLength());
-    return out;
-  }
-  Napi::Array a = Arr(o, key, field);
-  for (uint32_t i = 0; i < a.Length(); ++i)
-    out.push_back(U32(a.Get(i), field + "." + key + "[" + std::to_string(i) + "]"));
-  return out;
-}
-
-tk::SplitBehavior Behavior(const std::string& s, Napi::Env env, const std::string& field) {
-  if (s == "Isolated") return tk::SplitBehavior::kIsolated;
-  if (s == "Removed") return tk::SplitBehavior::kRemoved;
-  if (s == "MergedWithPrevious") return tk::SplitBehavior::kMergedWithPrevious;
-  if (s == "MergedWithNext") return tk::SplitBehavior::kMergedWithNext;
-  if (s == "Contiguous") return tk::SplitBehavior::kContiguous;
-  SpecFail(env, field, "unknown behavior " + s);
-}
-
-// A Buffer field whose bytes the spec borrows (std::string_view); `keep` holds a reference to it until the work
-// that reads it has ended. Empty view when the field is absent.
-std::string_view BorrowedBytes(const Napi::Object& o, const char* key, const std::string& field,
-                               std::vector<Napi::ObjectReference>& keep) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return {};
-  if (!v.IsBuffer()) SpecFail(o.Env(), field + "." + key, "expected a Buffer");
-  auto b = v.As<Napi::Buffer<char>>();
-  keep.push_back(Napi::Persistent(b.As<Napi::Object>()));
-  return std::string_view(b.Data(), b.Length());
-}
-
-tk::Spec ToSpec(const Napi::Object& js, std::vector<Napi::ObjectReference>& keep) {
-  Napi::Env env = js.Env();
-  tk::Spec spec;
-  // Model.
-  Napi::Value mv = js.Get("model");
-  if (!mv.IsObject()) SpecFail(env, "model", "expected an object");
-  Napi::Object m = mv.As<Napi::Object>();
-  auto& ms = spec.model;
-  std::string kind = Str(m, "kind", "model");
-  if (kind == "BPE")
-    ms.kind = tk::ModelSpec::Kind::kBPE;
-  else if (kind == "WordPiece")
-    ms.kind = tk::ModelSpec::Kind::kWordPiece;
-  else if (kind == "Unigram")
-    ms.kind = tk::ModelSpec::Kind::kUnigram;
-  else
-    SpecFail(env, "model.kind", "unknown model " + kind);
-  ms.vocab_json = BorrowedBytes(m, "vocabJson", "model", keep);
-  ms.merges_json = BorrowedBytes(m, "mergesJson", "model", keep);
-  ms.ranks = BorrowedBytes(m, "ranks", "model", keep);
-  if (!ms.ranks.empty()) {
-    std::string f = Str(m, "ranksFormat", "model");
-    if (f == "tiktoken")
-      ms.ranks_format = tk::ModelSpec::RanksFormat::kTiktoken;
-    else if (f == "package-json-string")
-      ms.ranks_format = tk::ModelSpec::RanksFormat::kPackageJsonString;
-    else
-      SpecFail(env, "model.ranksFormat", "unknown format " + f);
-  }
-  Napi::Value ut = m.Get("unkToken");
-  if (!ut.IsUndefined() && !ut.IsNull()) ms.unk_token = Str(m, "unkToken", "model");
-  const bool raw_vocab = !ms.vocab_json.empty() || !ms.ranks.empty();
-  Napi::Value vb = m.Get("vocabBytes"), vo = m.Get("vocabOffsets");
-  if (raw_vocab && vb.IsUndefined() && vo.IsUndefined()) {
-    // The vocabulary comes from vocabJson / ranks (parsed off the JS thread).
-  } else if (!vb.IsBuffer()) {
-    SpecFail(env, "model.vocabBytes", "expected a Buffer");
-  } else {
-    if (!vo.IsTypedArray() || vo.As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
-      SpecFail(env, "model.vocabOffsets", "expected a Uint32Array");
-    auto bytes = vb.As<Napi::Buffer<char>>();
-    auto offs = vo.As<Napi::Uint32Array>();
-    size_t n = offs.ElementLength();
-    if (n == 0) SpecFail(env, "model.vocabOffsets", "must hold vocabulary size + 1 offsets");
-    n -= 1;
-    Napi::Value pv = m.Get("present");
-    if (!pv.IsTypedArray() || pv.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-        pv.As<Napi::Uint8Array>().ElementLength() != n)
-      SpecFail(env, "model.present", "expected a Uint8Array with one entry per id");
-    auto present = pv.As<Napi::Uint8Array>();
-    ms.vocab.resize(n);
-    ms.present.resize(n);
-    for (size_t i = 0; i < n; ++i) {
-      uint32_t b = offs[i], e = offs[i + 1];
-      if (b > e || e > bytes.Length()) SpecFail(env, "model.vocabOffsets", "offsets out of order or out of range");
-      ms.vocab[i].assign(bytes.Data() + b, e - b);
-      ms.present[i] = present[i] != 0;
-    }
-  }
-  ms.vocab_is_bytes = Bool(m, "vocabIsBytes", "model", false);
-  auto merges = U32List(m, "merges", "model");
-  if (merges.size() % 2) SpecFail(env, "model.merges", "expected (left, right) id pairs");
-  ms.merges.reserve(merges.size() / 2);
-  for (size_t i = 0; i + 1 < merges.size(); i += 2) ms.merges.emplace_back(merges[i], merges[i + 1]);
-  Napi::Value mt = m.Get("mergesText");
-  if (!mt.IsUndefined() && !mt.IsNull()) {
-    if (!mt.IsBuffer()) SpecFail(env, "model.mergesText", "expected a Buffer");
-    auto b = mt.As<Napi::Buffer<char>>();
-    ms.merges_text.assign(b.Data(), b.Length());
-    ms.merges_text_pairs = Bool(m, "mergesTextPairs", "model", false);
-  }
-  ms.merges_from_ranks = Bool(m, "mergesFromRanks", "model", false);
-  ms.ignore_merges = Bool(m, "ignoreMerges", "model", false);
-  ms.byte_fallback = Bool(m, "byteFallback", "model", false);
-  ms.fuse_unk = Bool(m, "fuseUnk", "model", false);
-  Napi::Value unk = m.Get("unkId");
-  if (!unk.IsUndefined() && !unk.IsNull()) ms.unk_id = U32(unk, "model.unkId");
-  ms.continuing_subword_prefix = Str(m, "continuingSubwordPrefix", "model", "##");
-  Napi::Value mx = m.Get("maxInputCharsPerWord");
-  if (!mx.IsUndefined() && !mx.IsNull()) ms.max_input_chars_per_word = U32(mx, "model.maxInputCharsPerWord");
-  Napi::Value sc = m.Get("scores");
-  if (ms.kind == tk::ModelSpec::Kind::kUnigram) {
-    size_t n = ms.vocab.size();
-    if (!sc.IsTypedArray() || sc.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
-        sc.As<Napi::Float64Array>().ElementLength() != n)
-      SpecFail(env, "model.scores", "expected a Float64Array with one score per id");
-    auto a = sc.As<Napi::Float64Array>();
-    ms.scores.assign(a.Data(), a.Data() + n);
-  }
-
-  // Normalizers.
-  Napi::Array norms = Arr(js, "normalizers", "spec");
-  for (uint32_t i = 0; i < norms.Length(); ++i) {
-    std::string f = "normalizers[" + std::to_string(i) + "]";
-    if (!norms.Get(i).IsObject()) SpecFail(env, f, "expected an object");
-    Napi::Object o = norms.Get(i).As<Napi::Object>();
-    tk::NormalizerSpec s;
-    std::string k = Str(o, "kind", f);
-    using K = tk::NormalizerSpec::Kind;
-    if (k == "NFC")
-      s.kind = K::kNFC;
-    else if (k == "NFD")
-      s.kind = K::kNFD;
-    else if (k == "NFKC")
-      s.kind = K::kNFKC;
-    else if (k == "NFKD")
-      s.kind = K::kNFKD;
-    else if (k == "Lowercase")
-      s.kind = K::kLowercase;
-    else if (k == "Replace") {
-      s.kind = K::kReplace;
-      s.pattern = Str(o, "pattern", f);
-      s.is_regex = Bool(o, "isRegex", f, false);
-      s.content = Str(o, "content", f);
-    } else if (k == "Prepend") {
-      s.kind = K::kPrepend;
-      s.content = Str(o, "content", f);
-    } else if (k == "Strip") {
-      s.kind = K::kStrip;
-      s.left = Bool(o, "left", f, true);
-      s.right = Bool(o, "right", f, true);
-    } else if (k == "Bert") {
-      s.kind = K::kBert;
-      s.clean_text = Bool(o, "cleanText", f, true);
-      s.handle_chinese_chars = Bool(o, "handleChineseChars", f, true);
-      s.lowercase = Bool(o, "lowercase", f, true);
-      Napi::Value sa = o.Get("stripAccents");
-      if (!sa.IsUndefined() && !sa.IsNull()) s.strip_accents = Bool(o, "stripAccents", f, false);
-    } else
-      SpecFail(env, f + ".kind", "unknown normalizer " + k);
-    spec.normalizers.push_back(std::move(s));
-  }
-
-  // Pre-tokenizers.
-  Napi::Array pres = Arr(js, "preTokenizers", "spec");
-  for (uint32_t i = 0; i < pres.Length(); ++i) {
-    std::string f = "preTokenizers[" + std::to_string(i) + "]";
-    if (!pres.Get(i).IsObject()) SpecFail(env, f, "expected an object");
-    Napi::Object o = pres.Get(i).As<Napi::Object>();
-    tk::PreTokenizerSpec s;
-    using K = tk::PreTokenizerSpec::Kind;
-    std::string k = Str(o, "kind", f);
-    if (k == "Split") {
-      s.kind = K::kSplit;
-      s.pattern = Str(o, "pattern", f);
-      s.is_regex = Bool(o, "isRegex", f, true);
-      s.invert = Bool(o, "invert", f, false);
-      s.behavior = Behavior(Str(o, "behavior", f), env, f + ".behavior");
-    } else if (k == "ByteLevel") {
-      s.kind = K::kByteLevel;
-      s.add_prefix_space = Bool(o, "addPrefixSpace", f, false);
-      s.use_regex = Bool(o, "useRegex", f, true);
-    } else if (k == "Metaspace") {
-      s.kind = K::kMetaspace;
-      s.replacement = Str(o, "replacement", f);
-      std::string ps = Str(o, "prependScheme", f, "always");
-      if (ps == "always")
-        s.prepend_scheme = tk::PreTokenizerSpec::Prepend::kAlways;
-      else if (ps == "never")
-        s.prepend_scheme = tk::PreTokenizerSpec::Prepend::kNever;
-      else if (ps == "first")
-        s.prepend_scheme = tk::PreTokenizerSpec::Prepend::kFirst;
-      else
-        SpecFail(env, f + ".prependScheme", "unknown scheme " + ps);
-      s.split = Bool(o, "split", f, true);
-    } else if (k == "Whitespace")
-      s.kind = K::kWhitespace;
-    else if (k == "WhitespaceSplit")
-      s.kind = K::kWhitespaceSplit;
-    else if (k == "Digits") {
-      s.kind = K::kDigits;
-      s.individual_digits = Bool(o, "individualDigits", f, false);
-    } else if (k == "Punctuation") {
-      s.kind = K::kPunctuation;
-      s.behavior = Behavior(Str(o, "behavior", f, "Isolated"), env, f + ".behavior");
-    } else if (k == "Bert")
-      s.kind = K::kBert;
-    else
-      SpecFail(env, f + ".kind", "unknown pre-tokenizer " + k);
-    spec.pre_tokenizers.push_back(std::move(s));
-  }
-
-  // Decoders.
-  spec.has_decoder = Bool(js, "hasDecoder", "spec", false);
-  Napi::Array decs = Arr(js, "decoders", "spec");
-  for (uint32_t i = 0; i < decs.Length(); ++i) {
-    std::string f = "decoders[" + std::to_string(i) + "]";
-    if (!decs.Get(i).IsObject()) SpecFail(env, f, "expected an object");
-    Napi::Object o = decs.Get(i).As<Napi::Object>();
-    tk::DecoderSpec s;
-    using K = tk::DecoderSpec::Kind;
-    std::string k = Str(o, "kind", f);
-    if (k == "ByteLevel")
-      s.kind = K::kByteLevel;
-    else if (k == "Metaspace") {
-      s.kind = K::kMetaspace;
-      s.replacement = Str(o, "replacement", f);
-      s.prepend = Bool(o, "prepend", f, true);
-    } else if (k == "ByteFallback")
-      s.kind = K::kByteFallback;
-    else if (k == "Fuse")
-      s.kind = K::kFuse;
-    else if (k == "Strip") {
-      s.kind = K::kStrip;
-      s.content = Str(o, "content", f);
-      s.start = U32(o.Get("start"), f + ".start");
-      s.stop = U32(o.Get("stop"), f + ".stop");
-    } else if (k == "Replace") {
-      s.kind = K::kReplace;
-      s.pattern = Str(o, "pattern", f);
-      s.content = Str(o, "content", f);
-    } else if (k == "WordPiece") {
-      s.kind = K::kWordPiece;
-      s.prefix = Str(o, "prefix", f, "##");
-      s.cleanup = Bool(o, "cleanup", f, true);
-    } else
-      SpecFail(env, f + ".kind", "unknown decoder " + k);
-    spec.decoders.push_back(std::move(s));
-  }
-
-  // Added tokens and post-processing.
-  Napi::Array added = Arr(js, "addedTokens", "spec");
-  for (uint32_t i = 0; i < added.Length(); ++i) {
-    std::string f = "addedTokens[" + std::to_string(i) + "]";
-    if (!added.Get(i).IsObject()) SpecFail(env, f, "expected an object");
-    Napi::Object o = added.Get(i).As<Napi::Object>();
-    tk::AddedTokenSpec a;
-    a.id = U32(o.Get("id"), f + ".id");
-    a.content = Str(o, "content", f);
-    a.special = Bool(o, "special", f, false);
-    a.normalized = Bool(o, "normalized", f, false);
-    a.lstrip = Bool(o, "lstrip", f, false);
-    a.rstrip = Bool(o, "rstrip", f, false);
-    a.single_word = Bool(o, "singleWord", f, false);
-    spec.added_tokens.push_back(std::move(a));
-  }
-  spec.post_prefix = U32List(js, "postPrefix", "spec");
-  spec.post_suffix = U32List(js, "postSuffix", "spec");
-  return spec;
-}
 
 // ---- strings ------------------------------------------------------------------------------------------------
 
@@ -446,161 +132,185 @@ unsigned ThreadsArg(const Napi::CallbackInfo& info, size_t i) {
   return static_cast<unsigned>(d);
 }
 
+// A whole file read into a BigAlloc block (2 MiB pages where the kernel has them). A 10 MB tokenizer.json read by
+// fs.readFile lands in fresh 4 KiB pages: ~30-40 ms of first-touch faults on this machine, a quarter of loading the
+// file. Worker thread only.
+struct BigBlock {
+  uint8_t* data = nullptr;
+  size_t capacity = 0, size = 0;
+  BigBlock() = default;
+  BigBlock(const BigBlock&) = delete;
+  BigBlock& operator=(const BigBlock&) = delete;
+  ~BigBlock() {
+    if (data != nullptr) tk::BigAlloc<uint8_t>().deallocate(data, capacity);
+  }
+  std::string_view view() const { return {reinterpret_cast<const char*>(data), size}; }
+  // Hands the block over (the caller frees it with BigAlloc<uint8_t>().deallocate(data, capacity)).
+  uint8_t* release() {
+    uint8_t* d = data;
+    data = nullptr;
+    return d;
+  }
+};
+
+// Throws Error(ERR_INVALID_ARGUMENT, "<what> <path>: <strerror> (errno n)") when the file cannot be read.
+void ReadWholeFile(const std::string& path, BigBlock& out) {
+  auto fail = [&](const char* what, int e) {
+    throw Error(codes::kInvalidArgument,
+                std::string(what) + " " + path + ": " + std::strerror(e) + " (errno " + std::to_string(e) + ")");
+  };
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("open", errno);
+  struct stat st{};
+  if (fstat(fd, &st) != 0) {
+    const int e = errno;
+    close(fd);
+    fail("stat", e);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    throw Error(codes::kInvalidArgument, path + " is not a regular file");
+  }
+  out.capacity = static_cast<size_t>(st.st_size) + 1;
+  out.data = tk::BigAlloc<uint8_t>().allocate(out.capacity);
+  size_t done = 0;
+  for (;;) {
+    if (done == out.capacity) break;  // grew while being read: keep what fits
+    const ssize_t n = read(fd, out.data + done, out.capacity - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int e = errno;
+      close(fd);
+      fail("read", e);
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  close(fd);
+  out.size = done;
+}
+
+std::optional<std::string> OptString(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  if (!v.IsString()) ThrowTypeError(o.Env(), std::string("expected a string for ") + key);
+  return v.As<Napi::String>().Utf8Value();
+}
+
+std::optional<bool> OptBool(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  if (!v.IsBoolean()) ThrowTypeError(o.Env(), std::string("expected a boolean for ") + key);
+  return v.As<Napi::Boolean>().Value();
+}
+
+// tiktoken special tokens as [content, id] pairs.
+std::vector<std::pair<std::string, uint32_t>> SpecialTokens(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsArray()) ThrowTypeError(env, "expected an array of [content, id] for specialTokens");
+  auto list = v.As<Napi::Array>();
+  std::vector<std::pair<std::string, uint32_t>> out;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Value e = list.Get(i);
+    const std::string what = "specialTokens[" + std::to_string(i) + "]";
+    if (!e.IsArray() || e.As<Napi::Array>().Length() != 2) ThrowTypeError(env, "expected [content, id] for " + what);
+    auto pair = e.As<Napi::Array>();
+    Napi::Value content = pair.Get(0u), id = pair.Get(1u);
+    if (!content.IsString() || !id.IsNumber()) ThrowTypeError(env, "expected [content, id] for " + what);
+    double d = id.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d <= 4294967280.0) || d != static_cast<double>(static_cast<uint32_t>(d)))
+      ThrowTypeError(env, "expected a non-negative integer id for " + what);
+    out.emplace_back(content.As<Napi::String>().Utf8Value(), static_cast<uint32_t>(d));
+  }
+  return out;
+}
+
+// createTokenizer(source) -> Promise<NativeTokenizer>: reads the file (or takes the given bytes) and builds the
+// tokenizer on a worker thread (tokenizer/tokenizer.h FromJson / FromTiktoken). See src/native/tokenizer-contract.ts.
 class CreateWorker final : public PromiseWorker {
  public:
-  // `keep` holds the Buffers that spec's borrowed views (vocab_json, merges_json, ranks) point into.
-  CreateWorker(Napi::Env env, tk::Spec spec, std::vector<Napi::ObjectReference> keep)
-      : PromiseWorker(env, "tokmeter:createTokenizer"), spec_(std::move(spec)), keep_(std::move(keep)) {
-    for (const auto& v : spec_.model.vocab) bytes_ += static_cast<int64_t>(v.size()) * 3 + 48;
-    // Raw JSON / rank text: about one token per 12 bytes of text, each costing ~3x its bytes plus ~48 bytes.
-    bytes_ += static_cast<int64_t>(spec_.model.vocab_json.size() + spec_.model.ranks.size()) * 7;
+  CreateWorker(Napi::Env env, const Napi::Object& src) : PromiseWorker(env, "tokmeter:createTokenizer") {
+    const std::string format = OptString(src, "format").value_or("");
+    if (format != "tokenizer.json" && format != "tiktoken")
+      ThrowTypeError(env, "expected format 'tokenizer.json' or 'tiktoken'");
+    tiktoken_ = format == "tiktoken";
+    Napi::Value bytes = src.Get("bytes");
+    if (bytes.IsBuffer()) {
+      auto b = bytes.As<Napi::Buffer<char>>();
+      bytes_ = std::string_view(b.Data(), b.Length());
+      keep_ = Napi::Persistent(b.As<Napi::Object>());
+    } else if (!bytes.IsUndefined()) {
+      ThrowTypeError(env, "expected a Buffer for bytes");
+    } else {
+      path_ = ToPath(src.Get("file"), "the tokenizer file");
+    }
+    name_ = OptString(src, "name").value_or(path_.empty() ? format : path_);
+    if (tiktoken_) {
+      tiktoken_options_.pattern = OptString(src, "pattern");
+      Napi::Value st = src.Get("specialTokens");
+      if (!st.IsUndefined() && !st.IsNull()) tiktoken_options_.special_tokens = SpecialTokens(env, st);
+    } else {
+      options_.bos_token = OptString(src, "bosToken");
+      options_.eos_token = OptString(src, "eosToken");
+      options_.add_bos_token = OptBool(src, "addBosToken");
+      options_.add_eos_token = OptBool(src, "addEosToken");
+    }
   }
 
  protected:
   void Work() override {
-    tok_ = tk::Tokenizer::Create(spec_);
-    spec_ = tk::Spec();  // drops the borrowed views; the Buffers are released with the worker (JS thread)
+    BigBlock block;
+    std::string_view doc = bytes_;
+    if (!path_.empty()) {
+      try {
+        ReadWholeFile(path_, block);
+      } catch (const Error& e) {
+        throw Error("ERR_TOKENIZER_SPEC", "invalid tokenizer: " + name_ + ": cannot read: " + e.what());
+      }
+      doc = block.view();
+    }
+    // About one token per 12 bytes of text, each costing ~3x its bytes plus ~48 bytes.
+    external_ = static_cast<int64_t>(doc.size()) * 7;
+    tok_ = tiktoken_ ? tk::Tokenizer::FromTiktoken(doc, tiktoken_options_, name_)
+                     : tk::Tokenizer::FromJson(doc, options_, name_);
   }
   Napi::Value Resolve(Napi::Env env) override {
     auto ext = Napi::External<std::shared_ptr<const tk::Tokenizer>>::New(env, &tok_);
-    return AddonData::Of(env).Constructor(kTokClass).New({ext, Napi::Number::New(env, static_cast<double>(bytes_))});
+    return AddonData::Of(env).Constructor(kTokClass).New({ext, Napi::Number::New(env, static_cast<double>(external_))});
   }
 
  private:
-  tk::Spec spec_;
-  std::vector<Napi::ObjectReference> keep_;
+  bool tiktoken_ = false;
+  std::string path_, name_;
+  std::string_view bytes_;
+  Napi::ObjectReference keep_;  // holds the Buffer bytes_ points into while the worker lives
+  tk::LoadOptions options_;
+  tk::TiktokenOptions tiktoken_options_;
   std::shared_ptr<const tk::Tokenizer> tok_;
-  int64_t bytes_ = 0;
+  int64_t external_ = 0;
 };
 
-// scanJsonFields(bytes, paths, field) -> Promise<([begin, end] | null)[]>: the byte ranges of the values at the
-// given key paths of a JSON document (tokenizer/json_scan.h Locate), found on a worker thread.
-class ScanWorker final : public PromiseWorker {
- public:
-  ScanWorker(Napi::Env env, Napi::Buffer<char> bytes, std::vector<std::vector<std::string>> paths, std::string field)
-      : PromiseWorker(env, "tokmeter:scanJsonFields"),
-        doc_(bytes.Data(), bytes.Length()),
-        keep_(Napi::Persistent(bytes.As<Napi::Object>())),
-        paths_(std::move(paths)),
-        field_(std::move(field)) {}
-
- protected:
-  void Work() override { ranges_ = tk::json::Locate(doc_, paths_, field_); }
-  Napi::Value Resolve(Napi::Env env) override {
-    auto out = Napi::Array::New(env, ranges_.size());
-    for (size_t i = 0; i < ranges_.size(); ++i) {
-      if (!ranges_[i]) {
-        out.Set(static_cast<uint32_t>(i), env.Null());
-        continue;
-      }
-      auto r = Napi::Array::New(env, 2);
-      r.Set(0u, Napi::Number::New(env, static_cast<double>(ranges_[i]->begin)));
-      r.Set(1u, Napi::Number::New(env, static_cast<double>(ranges_[i]->end)));
-      out.Set(static_cast<uint32_t>(i), r);
-    }
-    return out;
-  }
-
- private:
-  std::string_view doc_;
-  Napi::ObjectReference keep_;
-  std::vector<std::vector<std::string>> paths_;
-  std::string field_;
-  std::vector<std::optional<tk::json::Range>> ranges_;
-};
-
-Napi::Value ScanJsonFields(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Guard(env, [&]() -> Napi::Value {
-    if (info.Length() < 3 || !info[0].IsBuffer() || !info[1].IsArray() || !info[2].IsString())
-      ThrowTypeError(env, "expected (bytes: Buffer, paths: string[][], field: string)");
-    auto list = info[1].As<Napi::Array>();
-    if (list.Length() > 32) ThrowTypeError(env, "expected at most 32 paths");
-    std::vector<std::vector<std::string>> paths(list.Length());
-    for (uint32_t i = 0; i < list.Length(); ++i) {
-      Napi::Value p = list.Get(i);
-      if (!p.IsArray()) ThrowTypeError(env, "expected an array of keys for paths[" + std::to_string(i) + "]");
-      auto keys = p.As<Napi::Array>();
-      for (uint32_t k = 0; k < keys.Length(); ++k) {
-        Napi::Value key = keys.Get(k);
-        if (!key.IsString()) ThrowTypeError(env, "expected a string key in paths[" + std::to_string(i) + "]");
-        paths[i].push_back(key.As<Napi::String>().Utf8Value());
-      }
-    }
-    auto* w =
-        new ScanWorker(env, info[0].As<Napi::Buffer<char>>(), std::move(paths), info[2].As<Napi::String>().Utf8Value());
-    auto p = w->Promise();
-    w->Queue();
-    return p;
-  });
-}
-
-// readFileBig(path) -> Promise<Buffer>: a whole file read on a worker thread into a BigAlloc block (2 MiB pages
-// where the kernel has them). A 10 MB tokenizer.json read by fs.readFile lands in fresh 4 KiB pages: ~30-40 ms of
-// first-touch faults on this machine, a quarter of loading the file. The block is freed by the Buffer's finalizer
-// and reported to V8 as external memory meanwhile.
+// readFileBig(path) -> Promise<Buffer>: a whole file read on a worker thread into a BigAlloc block (see BigBlock).
+// The block is freed by the Buffer's finalizer and reported to V8 as external memory meanwhile.
 class ReadFileWorker final : public PromiseWorker {
  public:
   ReadFileWorker(Napi::Env env, std::string path)
       : PromiseWorker(env, "tokmeter:readFileBig"), path_(std::move(path)) {}
-  ~ReadFileWorker() override {
-    if (data_ != nullptr) tk::BigAlloc<uint8_t>().deallocate(data_, capacity_);
-  }
 
  protected:
-  void Work() override {
-    const int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) Fail("open");
-    struct stat st{};
-    if (fstat(fd, &st) != 0) {
-      const int e = errno;
-      close(fd);
-      errno = e;
-      Fail("stat");
-    }
-    if (!S_ISREG(st.st_mode)) {
-      close(fd);
-      throw Error(codes::kInvalidArgument, path_ + " is not a regular file");
-    }
-    capacity_ = static_cast<size_t>(st.st_size) + 1;
-    data_ = tk::BigAlloc<uint8_t>().allocate(capacity_);
-    size_t done = 0;
-    for (;;) {
-      if (done == capacity_) break;  // grew while being read: keep what fits
-      const ssize_t n = read(fd, data_ + done, capacity_ - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        const int e = errno;
-        close(fd);
-        errno = e;
-        Fail("read");
-      }
-      if (n == 0) break;
-      done += static_cast<size_t>(n);
-    }
-    close(fd);
-    size_ = done;
-  }
+  void Work() override { ReadWholeFile(path_, block_); }
   Napi::Value Resolve(Napi::Env env) override {
-    uint8_t* data = data_;
-    const size_t capacity = capacity_;
-    data_ = nullptr;  // the Buffer owns it now
+    const size_t capacity = block_.capacity, size = block_.size;
+    uint8_t* data = block_.release();  // the Buffer owns it now
     Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(capacity));
-    return Napi::Buffer<uint8_t>::New(env, data, size_, [capacity](Napi::Env e, uint8_t* p) {
+    return Napi::Buffer<uint8_t>::New(env, data, size, [capacity](Napi::Env e, uint8_t* p) {
       tk::BigAlloc<uint8_t>().deallocate(p, capacity);
       Napi::MemoryManagement::AdjustExternalMemory(e, -static_cast<int64_t>(capacity));
     });
   }
 
  private:
-  [[noreturn]] void Fail(const char* what) {
-    throw Error(codes::kInvalidArgument, std::string(what) + " " + path_ + ": " + std::strerror(errno) + " (errno " +
-                                             std::to_string(errno) + ")");
-  }
   std::string path_;
-  uint8_t* data_ = nullptr;
-  size_t capacity_ = 0;
-  size_t size_ = 0;
+  BigBlock block_;
 };
 
 Napi::Value ReadFileBig(const Napi::CallbackInfo& info) {
@@ -675,7 +385,6 @@ void JsTokenizer::Init(Napi::Env env, Napi::Object exports) {
                                    });
   AddonData::Of(env).constructors[kTokClass] = Napi::Persistent(cls);
   exports.Set("createTokenizer", Napi::Function::New<&JsTokenizer::Create>(env, "createTokenizer"));
-  exports.Set("scanJsonFields", Napi::Function::New<&ScanJsonFields>(env, "scanJsonFields"));
   exports.Set("readFileBig", Napi::Function::New<&ReadFileBig>(env, "readFileBig"));
 }
 
@@ -690,10 +399,8 @@ JsTokenizer::JsTokenizer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsTo
 Napi::Value JsTokenizer::Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
-    if (info.Length() < 1 || !info[0].IsObject()) ThrowTypeError(env, "expected a tokenizer description object");
-    std::vector<Napi::ObjectReference> keep;
-    tk::Spec spec = ToSpec(info[0].As<Napi::Object>(), keep);
-    auto* w = new CreateWorker(env, std::move(spec), std::move(keep));
+    if (info.Length() < 1 || !info[0].IsObject()) ThrowTypeError(env, "expected a tokenizer source object");
+    auto* w = new CreateWorker(env, info[0].As<Napi::Object>());
     auto p = w->Promise();
     w->Queue();
     return p;

@@ -170,28 +170,40 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
   }
   const OnnxOpScan ops = ScanOnnxOpsFile(file);
   std::string not_batchable = NotBatchableReason(spec, inputs, ops);
-  const size_t per_token = spec.KvBytesPerToken();
   const size_t vocab = static_cast<size_t>(spec.vocabSize);
   if (cuda) cuda->CreateSampler(std::max<size_t>(options.maxSequences, 1), vocab);
   std::shared_ptr<CausalLm> model(new CausalLm(std::move(cuda), std::move(session), std::move(spec),
                                                static_cast<size_t>(config.contextLength), file, bytes,
                                                BatchPadding(ops)));
   model->not_batchable_reason_ = std::move(not_batchable);
-  // Default budget: 256 MiB, or more if needed so that one full-context sequence (2 x context x KV per token, the
-  // ping-pong buffers) always fits alone.
-  model->kv_budget_ = options.kvCacheBytes > 0 ? options.kvCacheBytes
-                                               : std::max<size_t>(kDefaultKvBudget, 2 * model->context_ * per_token);
-  // The prefix cache's own bound: what running sequences leave of the KV budget, at most prefixCacheBytes.
-  const size_t cache_budget =
-      options.prefixCacheBytes > 0 ? std::min(options.prefixCacheBytes, model->kv_budget_) : model->kv_budget_;
-  if (options.prefixCache && RowsCouple(ops)) {
-    model->prefix_cache_off_reason_ =
-        "the prefix cache is off: the graph quantizes activations with DynamicQuantizeLinear (one scale per tensor), "
-        "so KV reused from another prompt's prefill would change the tokens";
-  } else if (options.prefixCache) {
-    model->prefix_cache_ = std::make_unique<PrefixCache>(cache_budget, model->kvMemory());
-  }
+  model->rows_couple_ = RowsCouple(ops);
   return model;
+}
+
+std::string CausalLm::EnablePrefixCache(size_t bytes) {
+  if (rows_couple_) {
+    return "the prefix cache is off: the graph quantizes activations with DynamicQuantizeLinear (one scale per "
+           "tensor), so KV reused from another prompt's prefill would change the tokens";
+  }
+  prefix_cache_ = std::make_unique<PrefixCache>(bytes, kvMemory());
+  return "";
+}
+
+ModelInfo CausalLm::Describe() const {
+  ModelInfo info;
+  info.file = file_;
+  info.fileBytes = file_bytes_;
+  info.layers = static_cast<size_t>(spec_.numLayers);
+  info.kvHeads = static_cast<size_t>(spec_.numKvHeads);
+  info.headDim = static_cast<size_t>(spec_.headDim);
+  info.kvDtype = DTypeName(spec_.kvDtype);
+  info.logitsDtype = DTypeName(spec_.logitsDtype);
+  info.positionIds = spec_.hasPositionIds;
+  info.attentionMask = spec_.hasAttentionMask;
+  info.notBatchableReason = not_batchable_reason_;
+  info.device = device();
+  info.deviceName = deviceName();
+  return info;
 }
 
 size_t CausalLm::ReusePrefix(SequenceState& sequence, std::span<const uint32_t> prompt) {

@@ -50,32 +50,12 @@ class OrtSequenceState;
 struct LoadOptions {
   std::string dir;
   std::string dtype = "fp32";
-  int threads = 0;              // ORT intra-op threads; 0: ORT's default
-  bool prefixCache = false;     // keep prompt KV for reuse by later prompts (prefix_cache.h)
-  size_t kvCacheBytes = 0;      // the KV budget (running sequences + prefix cache); 0: kDefaultKvBudget or one context
-  size_t prefixCacheBytes = 0;  // most KV bytes the prefix cache keeps, within kvCacheBytes; 0: all of kvCacheBytes
-  std::string device = "cpu";   // "cpu" or "cuda"
-  int deviceId = 0;             // device "cuda" only
-  size_t maxSequences = 64;     // live sequences at once (the scheduler's maxBatch): the CUDA sampler's slots
+  int threads = 0;             // ORT intra-op threads; 0: ORT's default
+  std::string device = "cpu";  // "cpu" or "cuda"
+  int deviceId = 0;            // device "cuda" only
+  size_t maxSequences = 64;    // live sequences at once (the scheduler's maxBatch): the CUDA sampler's slots
 };
-
-// Default KV budget: 256 MiB, raised to 2 x context x KvBytesPerToken when one full-context sequence needs more.
-inline constexpr size_t kDefaultKvBudget = size_t{256} << 20;
-
-// Time spent in ORT's Run and in the whole Forward, for the benchmark's overhead figure; the decode* counters
-// cover only decode steps (one-token Forwards after a sequence's first), so a prefill never blurs the per-step split.
-struct ForwardTimings {
-  std::atomic<uint64_t> runNanos{0};
-  std::atomic<uint64_t> forwardNanos{0};
-  std::atomic<uint64_t> forwards{0};
-  std::atomic<uint64_t> decodeRunNanos{0};
-  std::atomic<uint64_t> decodeForwardNanos{0};
-  std::atomic<uint64_t> decodeForwards{0};
-  std::atomic<uint64_t> decodeRows{0};  // sequences stepped by the decode Forwards (a batched step counts its rows)
-  // Between one Forward of a sequence returning and its next decode Forward starting: sampling, detokenizing,
-  // stop checks, handing the step to the stream (and any backpressure wait).
-  std::atomic<uint64_t> decodeGapNanos{0};
-};
+// The KV budget and the prefix cache are the engine's (engine.h, kv_budget.h): it enables the cache after Load.
 
 class CausalLm final : public LanguageModel {
  public:
@@ -92,6 +72,10 @@ class CausalLm final : public LanguageModel {
   size_t maxBatchRows() const noexcept override { return batchable() ? static_cast<size_t>(-1) : 1; }
   size_t kvBytesPerToken() const noexcept override { return spec_.KvBytesPerToken(); }
   void LimitPrefixCache(size_t bytes) override;
+  std::string EnablePrefixCache(size_t bytes) override;
+  const PrefixCache* prefixCache() const noexcept override { return prefix_cache_.get(); }
+  ModelInfo Describe() const override;
+  ForwardTimings* timings() noexcept override { return &timings_; }
   bool samplesOnDevice() const noexcept override { return cuda_ != nullptr; }
   void StartSampling(SequenceState& sequence, const SamplingOptions& options,
                      std::span<const uint32_t> prompt) override;
@@ -102,17 +86,11 @@ class CausalLm final : public LanguageModel {
   bool batchable() const noexcept { return not_batchable_reason_.empty(); }
   // Why the model runs one sequence at a time ("" when batchable()).
   const std::string& notBatchableReason() const noexcept { return not_batchable_reason_; }
-  // Why a requested prefix cache was not created ("" when it was, or was not requested).
-  const std::string& prefixCacheOffReason() const noexcept { return prefix_cache_off_reason_; }
-  size_t kvBudget() const noexcept { return kv_budget_; }
   size_t batchBytes() const noexcept { return batch_->bytes(); }  // the running batch's KV buffers, allocated
-  // Null when loaded without prefixCache.
-  const PrefixCache* prefixCache() const noexcept { return prefix_cache_.get(); }
 
   const GraphSpec& spec() const noexcept { return spec_; }
   const std::string& file() const noexcept { return file_; }
   uint64_t fileBytes() const noexcept { return file_bytes_; }
-  ForwardTimings& timings() noexcept { return timings_; }
 
  private:
   friend class OrtSequenceState;
@@ -142,8 +120,7 @@ class CausalLm final : public LanguageModel {
   Ort::RunOptions batch_run_options_;
   std::chrono::steady_clock::time_point batch_last_end_{};
   std::string not_batchable_reason_;  // "": the graph batches
-  std::string prefix_cache_off_reason_;
-  size_t kv_budget_ = 0;
+  bool rows_couple_ = false;          // DynamicQuantizeLinear: one scale per tensor couples rows (no prefix cache)
   size_t context_;
   std::string file_;
   uint64_t file_bytes_;

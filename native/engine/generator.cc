@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "engine/kv_budget.h"
 #include "util/error.h"
 
 namespace tokmeter::engine {
@@ -55,10 +56,7 @@ Generator::Generator(std::shared_ptr<LanguageModel> model, std::vector<uint32_t>
   if (!stops_.empty() && !detokenizer_) {
     throw Error(codes::kInvalidArgument, "stop strings need a tokenizer to turn tokens into text");
   }
-  // The cache holds what can ever be fed: the prompt plus every sampled token but the last (which is never fed).
-  size_t capacity = context;
-  if (params_.maxNewTokens > 0) capacity = std::min(context, prompt_length_ + params_.maxNewTokens);
-  capacity_ = std::max<size_t>(capacity, 1);
+  capacity_ = KvCapacity(context, prompt_length_, params_.maxNewTokens);
   sequence_ = model_->NewSequence(capacity_);
   device_ = model_->samplesOnDevice();
   if (device_) {
@@ -66,7 +64,7 @@ Generator::Generator(std::shared_ptr<LanguageModel> model, std::vector<uint32_t>
   } else {
     logits_.resize(vocab);
   }
-  tokens_.reserve(capacity + 1);
+  tokens_.reserve(capacity_ + 1);
 }
 
 void Generator::ReleaseSequence() noexcept {
@@ -122,6 +120,7 @@ const StepResult* Generator::Prefill(size_t maxTokens) {
   prefilled_ = true;
   usage_.promptTokens = prompt_length_;
   usage_.cachedTokens = cached_;
+  usage_.totalTokens = usage_.promptTokens + usage_.completionTokens;
   model_->KeepPrefix(*sequence_, prompt);
   return &SampleAndStop();
 }
@@ -174,7 +173,9 @@ const StepResult& Generator::SampleAndStop() {
                        std::span<uint32_t>(&token, 1), std::span<float>(&logprob, 1));
     return Took(token, params_.logprobs ? logprob : 0.0f);
   }
-  // Ids the tokenizer cannot decode go first, so that no processor, draw or log-probability sees them.
+  // Host sampling is three stages, in this order: (1) the token mask — ids that must never be sampled get -inf, so no
+  // processor, draw or log-probability sees them (a constraint that forbids tokens belongs here); (2) the logits
+  // processors (processor.h's chain); (3) the sampler.
   if (params_.sampling.masked) ApplyTokenMask(logits_, *params_.sampling.masked);
   if (params_.logprobs) raw_.assign(logits_.begin(), logits_.end());
   if (matcher_) ApplyGrammar();
@@ -212,6 +213,7 @@ const StepResult& Generator::Took(uint32_t token, float logprob) {
   step_.logprob = logprob;
   tokens_.push_back(token);
   usage_.completionTokens += 1;
+  usage_.totalTokens = usage_.promptTokens + usage_.completionTokens;
 
   // 3. Stop rules.
   if (std::find(params_.eosTokenIds.begin(), params_.eosTokenIds.end(), token) != params_.eosTokenIds.end()) {

@@ -56,9 +56,12 @@ struct GenerationParams {
   std::shared_ptr<const grammar::Grammar> grammar;
 };
 
+// What a generation processed, as it is billed: reported unchanged to JS (the done event's `usage`), on success,
+// abort and failure alike. totalTokens = promptTokens + completionTokens, kept by the generator with the counts.
 struct Usage {
   size_t promptTokens = 0;
   size_t completionTokens = 0;
+  size_t totalTokens = 0;
   size_t cachedTokens = 0;  // of promptTokens, served from the prefix cache (not recomputed)
 };
 
@@ -95,11 +98,12 @@ class Generator {
   // After a ForwardBatch fed nextInput(): processes this sequence's logits (vocabSize() floats), samples, applies
   // the stop rules. The returned reference lives until the next Prefill/Accept/Step.
   const StepResult& Accept(std::span<const float> logits);
-  size_t capacity() const noexcept { return capacity_; }  // KV tokens the sequence may hold (fixed at construction)
+  // KV tokens the sequence may hold (kv_budget.h KvCapacity, fixed at construction).
+  size_t capacity() const noexcept { return capacity_; }
   // Device sampling (LanguageModel::samplesOnDevice()): after a ForwardBatch the scheduler draws each row's uniform
   // here (none for greedy rows, as the CPU sampler), samples all rows with LanguageModel::SampleLast, and hands each
   // generator its id with AcceptToken, which applies the stop rules like Accept.
-  double DrawUniform() noexcept { return params_.sampling.greedy() ? 0.0 : sampler_.NextUniform(); }
+  double DrawUniform() { return params_.sampling.greedy() ? 0.0 : sampler_.NextUniform(); }
   const StepResult& AcceptToken(uint32_t token, float logprob);
 
   FinishReason finishReason() const noexcept { return finish_; }

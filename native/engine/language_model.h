@@ -9,14 +9,44 @@
 // thread (it asks a Forward in progress to stop early; that Forward then throws ERR_ABORTED).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "engine/logits/processor.h"
 #include "util/error.h"
 
 namespace tokmeter::engine {
+
+class PrefixCache;
+
+// What a model tells about itself beyond the loop's needs (Engine::info()); a double leaves the defaults.
+struct ModelInfo {
+  std::string file;  // the .onnx file loaded
+  uint64_t fileBytes = 0;
+  size_t layers = 0, kvHeads = 0, headDim = 0;
+  std::string kvDtype, logitsDtype;
+  bool positionIds = false, attentionMask = false;
+  std::string notBatchableReason;  // "" when the model batches
+  std::string device = "cpu", deviceName = "cpu";
+};
+
+// Time spent in ORT's Run and in the whole Forward, for the benchmark's overhead figure; the decode* counters
+// cover only decode steps (one-token Forwards after a sequence's first), so a prefill never blurs the per-step split.
+struct ForwardTimings {
+  std::atomic<uint64_t> runNanos{0};
+  std::atomic<uint64_t> forwardNanos{0};
+  std::atomic<uint64_t> forwards{0};
+  std::atomic<uint64_t> decodeRunNanos{0};
+  std::atomic<uint64_t> decodeForwardNanos{0};
+  std::atomic<uint64_t> decodeForwards{0};
+  std::atomic<uint64_t> decodeRows{0};  // sequences stepped by the decode Forwards (a batched step counts its rows)
+  // Between one Forward of a sequence returning and its next decode Forward starting: sampling, detokenizing,
+  // stop checks, handing the step to the stream (and any backpressure wait).
+  std::atomic<uint64_t> decodeGapNanos{0};
+};
 
 class SequenceState {
  public:
@@ -62,6 +92,12 @@ class LanguageModel {
   // The scheduler's share of the KV budget changed: the prefix cache may now hold at most `bytes` (evicting least
   // recently used entries at once to fit).
   virtual void LimitPrefixCache(size_t /*bytes*/) {}
+  // Called once by the engine (engine.h), before any sequence: keep a prefix cache of at most `bytes` in the
+  // model's own KV memory. Returns "" when there is one, else why not (the request is then served without).
+  virtual std::string EnablePrefixCache(size_t /*bytes*/) { return "this model keeps no prefix cache"; }
+  virtual const PrefixCache* prefixCache() const noexcept { return nullptr; }  // null: none
+  virtual ModelInfo Describe() const { return {}; }
+  virtual ForwardTimings* timings() noexcept { return nullptr; }  // null: not measured
 
   // Device sampling (device 'cuda'): the logits stay on the device and are processed and sampled there (native/cuda),
   // so only ids reach the host. When samplesOnDevice():

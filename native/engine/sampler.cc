@@ -17,8 +17,6 @@ uint32_t Sampler::Argmax(std::span<const float> logits) noexcept {
   return best;
 }
 
-double Sampler::NextUniform() noexcept { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
-
 uint32_t Sampler::Sample(std::span<const float> logits, bool greedy) {
   const uint32_t top = Argmax(logits);
   if (greedy) return top;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/kv_budget.h"
 #include "util/error.h"
 
 namespace tokmeter::engine {
@@ -112,16 +113,11 @@ Scheduler::Scheduler(std::shared_ptr<LanguageModel> model, SchedulerOptions opti
 Scheduler::~Scheduler() { Shutdown(); }
 
 size_t Scheduler::CapacityOf(const GenerationRequest& request) const noexcept {
-  // As Generator: the prompt plus every sampled token but the last, within the context.
-  const size_t context = model_->contextLength();
-  size_t capacity = context;
-  if (request.params.maxNewTokens > 0)
-    capacity = std::min(context, request.prompt.size() + request.params.maxNewTokens);
-  return std::max<size_t>(capacity, 1);
+  return KvCapacity(model_->contextLength(), request.prompt.size(), request.params.maxNewTokens);
 }
 
 size_t Scheduler::Reservation(size_t count, size_t maxCapacity) const noexcept {
-  return 2 * per_token_ * count * maxCapacity;
+  return KvReservation(per_token_, count, maxCapacity);
 }
 
 void Scheduler::Submit(GenerationRequest request) {

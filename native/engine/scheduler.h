@@ -19,20 +19,19 @@
 // into its own cache) and is left out of the steps until the consumer takes tokens; the others keep stepping. A
 // consumer that never reads therefore holds its own KV reservation and batch slot, nothing else.
 // KV budget (kvBudgetBytes, shared with the prefix cache): the running set — prefilling, decoding and parked — is
-// charged 2 x kvBytesPerToken x n x C, where n is its size and C the largest capacity among them (prompt +
-// maxNewTokens, or the context length): exactly the batch's ping-pong buffers with every row padded to the longest
-// (batch_kv.h). The prefix cache may hold the rest (LanguageModel::LimitPrefixCache evicts when a request is
-// admitted). Submit refuses a request whose reservation alone (2 x kvBytesPerToken x capacity) exceeds the budget
-// with ERR_KV_BUDGET. Not counted: the transient copy while a relayout grows the batch buffers, and a sequence's own
-// cache while it is prefilled (its pages are touched as the prompt goes in, at most 2 x prompt x kvBytesPerToken).
-// Streaming contract (per generation, through a GenerationStream): sink->OnStep() after every step, sink->OnDone()
-// exactly once at the end (also after an abort or an error). Nothing here knows N-API.
-// Abort: GenerationStream::Abort() (any thread) marks the generation and wakes the loop; the loop settles it before
-// the next step (interrupting its own prefill Run, never a batched Run), frees its KV, reports usage of what was
-// processed. The other sequences are not touched.
-// Lifetime: the Scheduler is owned by the loaded model. Shutdown() aborts queued and running generations (their
-// sinks still get OnDone with finish reason 'abort'), then joins the thread; it is idempotent and the destructor
-// calls it. Shutdown must not be called from the inference thread itself.
+// charged KvReservation(kvBytesPerToken, n, C) (kv_budget.h), where n is its size and C the largest KvCapacity among
+// them: exactly the batch's ping-pong buffers with every row padded to the longest (batch_kv.h). The prefix cache may
+// hold the rest (LanguageModel::LimitPrefixCache evicts when a request is admitted). Submit refuses a request whose
+// reservation alone (2 x kvBytesPerToken x capacity) exceeds the budget with ERR_KV_BUDGET. Not counted: the transient
+// copy while a relayout grows the batch buffers, and a sequence's own cache while it is prefilled (its pages are
+// touched as the prompt goes in, at most 2 x prompt x kvBytesPerToken). Streaming contract (per generation, through a
+// GenerationStream): sink->OnStep() after every step, sink->OnDone() exactly once at the end (also after an abort or an
+// error). Nothing here knows N-API. Abort: GenerationStream::Abort() (any thread) marks the generation and wakes the
+// loop; the loop settles it before the next step (interrupting its own prefill Run, never a batched Run), frees its KV,
+// reports usage of what was processed. The other sequences are not touched. Lifetime: the Scheduler is owned by the
+// Engine (engine.h). Shutdown() aborts queued and running generations (their sinks still get OnDone with finish reason
+// 'abort'), then joins the thread; it is idempotent and the destructor calls it. Shutdown must not be called from the
+// inference thread itself.
 #pragma once
 
 #include <atomic>

@@ -1,11 +1,47 @@
 #include "tokenizer/added_vocabulary.h"
 
+#include <unordered_map>
+
+#include "tokenizer/json_value.h"
+
 #include <algorithm>
 
 #include "tokenizer/unicode.h"
 #include "tokenizer/utf8.h"
 
 namespace tokmeter::tokenizer {
+
+std::vector<AddedToken> AddedTokensFromJson(const json::Value* v, const std::string& path) {
+  std::vector<AddedToken> out;
+  if (!v || v->IsNull()) return out;
+  const auto& list = json::Arr(v, path);
+  std::unordered_map<uint32_t, size_t> by_id;
+  std::unordered_map<std::string, size_t> by_content;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string f = path + "[" + std::to_string(i) + "]";
+    const json::Value& o = json::Obj(&list[i], f);
+    AddedToken a;
+    a.content = json::Str(o, "content", f);
+    if (a.content.empty()) json::SpecError(f + ".content", "must not be empty");
+    a.special = json::Bool(o, "special", f, false);
+    a.id = json::Uint(o.Find("id"), f + ".id");
+    a.normalized = json::Bool(o, "normalized", f, !a.special);
+    a.lstrip = json::Bool(o, "lstrip", f, false);
+    a.rstrip = json::Bool(o, "rstrip", f, false);
+    a.single_word = json::Bool(o, "single_word", f, false);
+    // Two entries with one id (or one content) would leave which of them encodes or decodes to chance.
+    if (auto it = by_id.find(a.id); it != by_id.end())
+      json::SpecError(f + ".id", "id " + std::to_string(a.id) + " is also the id of " + path + "[" +
+                                     std::to_string(it->second) + "]");
+    if (auto it = by_content.find(a.content); it != by_content.end())
+      json::SpecError(f + ".content", json::Stringify(a.content) + " is also the content of " + path + "[" +
+                                          std::to_string(it->second) + "]");
+    by_id.emplace(a.id, i);
+    by_content.emplace(a.content, i);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
 
 uint32_t TokenMatcher::Child(uint32_t n, unsigned char b) const {
   const auto& v = nodes_[n].next;

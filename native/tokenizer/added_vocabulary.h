@@ -10,9 +10,23 @@
 #include <vector>
 
 #include "tokenizer/fn_ref.h"
-#include "tokenizer/spec.h"
 
 namespace tokmeter::tokenizer {
+
+namespace json {
+class Value;
+}
+
+// One entry of tokenizer.json's added_tokens (or a tiktoken special token).
+struct AddedToken {
+  uint32_t id = 0;
+  std::string content;
+  bool special = false, normalized = false, lstrip = false, rstrip = false, single_word = false;
+};
+
+// tokenizer.json's "added_tokens" (nullptr or null: none). Defaults as in the reference (normalized = !special);
+// two entries with one id or one content are an error naming both. `path` names the array in messages.
+std::vector<AddedToken> AddedTokensFromJson(const json::Value* v, const std::string& path);
 
 class TokenMatcher {
  public:

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "tokenizer/json_value.h"
 #include "tokenizer/models/model.h"
 #include "util/error.h"
 
@@ -21,25 +22,10 @@ constexpr int kMaxDepth = 512;
 
 // `s` quoted for a message, like JSON.stringify (quotes, backslashes, control characters), cut after 60 bytes.
 std::string Quote(std::string_view s) {
-  std::string q = "\"";
-  size_t n = 0;
-  for (char c : s) {
-    if (++n > 60) {
-      q += "...";
-      break;
-    }
-    if (c == '"' || c == '\\') {
-      q += '\\';
-      q += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-      q += buf;
-    } else {
-      q += c;
-    }
-  }
-  return q + "\"";
+  if (s.size() <= 60) return Stringify(s);
+  std::string q = Stringify(s.substr(0, 60));
+  q.insert(q.size() - 1, "...");
+  return q;
 }
 
 inline bool IsWs(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
@@ -190,7 +176,7 @@ class Reader {
 
   // Any value, checked and skipped.
   void Skip(int depth) {
-    if (depth > kMaxDepth) Error("nested too deeply");
+    if (depth > kMaxDepth) Error("nested more than 512 levels deep");
     SkipWs();
     switch (Peek()) {
       case '{':
@@ -279,7 +265,7 @@ struct Locator {
       r.Skip(static_cast<int>(depth));
       return;
     }
-    if (depth > kMaxDepth) r.Error("nested too deeply");
+    if (depth > kMaxDepth) r.Error("nested more than 512 levels deep");
     ++r.pos;
     r.SkipWs();
     if (r.Peek() == '}') {
@@ -315,7 +301,90 @@ struct Locator {
   }
 };
 
-// An id as the TS loader accepts it after JSON.parse: Number.isInteger(v) && 0 <= v <= 0xFFFFFFF0.
+// Builds a json::Value tree from a document already checked by Locate (so the grammar holds); values that start at
+// a raw range's first byte become kRaw and are jumped over.
+struct TreeBuilder {
+  Reader& r;
+  const std::vector<std::optional<Range>>& raw;
+
+  double NumberValue(std::string_view text) {
+    double d = 0;
+    auto res = std::from_chars(text.data(), text.data() + text.size(), d);
+    if (res.ec == std::errc::result_out_of_range) {
+      size_t e = text.find_first_of("eE");
+      bool tiny = e != std::string_view::npos && text.find('-', e) != std::string_view::npos;
+      d = tiny ? 0.0 : (text[0] == '-' ? -HUGE_VAL : HUGE_VAL);
+    }
+    return d;
+  }
+
+  Value Build() {
+    r.SkipWs();
+    for (const auto& rg : raw) {
+      if (rg && rg->begin == r.pos) {
+        r.pos = rg->end;
+        return Value::Raw(r.Text(rg->begin));
+      }
+    }
+    switch (r.Peek()) {
+      case '{': {
+        ++r.pos;
+        std::vector<std::pair<std::string, Value>> members;
+        r.SkipWs();
+        if (r.Peek() == '}') {
+          ++r.pos;
+          return Value::Object(std::move(members));
+        }
+        for (;;) {
+          r.SkipWs();
+          std::string key;
+          r.String<true>(&key);
+          r.SkipWs();
+          r.Expect(':', "':'");
+          Value v = Build();
+          members.emplace_back(std::move(key), std::move(v));
+          r.SkipWs();
+          if (r.Peek() == ',') {
+            ++r.pos;
+            continue;
+          }
+          r.Expect('}', "',' or '}'");
+          return Value::Object(std::move(members));
+        }
+      }
+      case '[': {
+        ++r.pos;
+        std::vector<Value> items;
+        r.SkipWs();
+        if (r.Peek() == ']') {
+          ++r.pos;
+          return Value::Array(std::move(items));
+        }
+        for (;;) {
+          items.push_back(Build());
+          r.SkipWs();
+          if (r.Peek() == ',') {
+            ++r.pos;
+            continue;
+          }
+          r.Expect(']', "',' or ']'");
+          return Value::Array(std::move(items));
+        }
+      }
+      case '"': {
+        std::string s;
+        r.String<true>(&s);
+        return Value::String(std::move(s));
+      }
+      case 't': r.pos += 4; return Value::Bool(true);
+      case 'f': r.pos += 5; return Value::Bool(false);
+      case 'n': r.pos += 4; return Value::Null();
+      default: return Value::Number(NumberValue(r.Number()));
+    }
+  }
+};
+
+// An id as accepted after JSON.parse: Number.isInteger(v) && 0 <= v <= 0xFFFFFFF0.
 bool IntegerId(std::string_view num, uint32_t& id) {
   if (num.size() <= 10 && num.find_first_not_of("0123456789") == std::string_view::npos) {
     uint64_t v = 0;
@@ -393,6 +462,24 @@ std::vector<std::optional<Range>> Locate(std::string_view doc, const std::vector
   r.SkipWs();
   if (!r.AtEnd()) r.Error("unexpected text after the JSON document");
   return out;
+}
+
+Value ParseDocument(std::string_view doc, const std::vector<std::vector<std::string>>& raw_paths,
+                    std::string_view field) {
+  std::vector<std::optional<Range>> raw;
+  try {
+    raw = Locate(doc, raw_paths, field);
+  } catch (const tokmeter::Error& e) {
+    // "invalid tokenizer: <field>: <problem> at byte n" -> "... <field>: not valid JSON: <problem> at byte n"
+    std::string msg = e.what();
+    std::string head = "invalid tokenizer: " + std::string(field) + ": ";
+    if (msg.compare(0, head.size(), head) == 0 && msg.find("levels deep") == std::string::npos)
+      msg = head + "not valid JSON: " + msg.substr(head.size());
+    throw tokmeter::Error("ERR_TOKENIZER_SPEC", msg);
+  }
+  Reader r(doc, field);
+  TreeBuilder b{r, raw};
+  return b.Build();
 }
 
 std::string DecodeString(std::string_view literal, std::string_view field) {
@@ -633,6 +720,68 @@ StringPairs ParseMerges(std::string_view text, std::string_view field) {
   r.SkipWs();
   if (!r.AtEnd()) r.Error("unexpected text after the array");
   return out;
+}
+
+ScoredVocab ParseUnigramVocab(std::string_view text, std::string_view field) {
+  Reader r(text, field);
+  ScoredVocab out;
+  const std::string f(field);
+  r.SkipWs();
+  if (r.Peek() != '[') SpecError(f, "expected an array");
+  ++r.pos;
+  r.SkipWs();
+  if (r.Peek() == ']') return out;
+  for (size_t i = 0;; ++i) {
+    r.SkipWs();
+    const std::string ef = f + "[" + std::to_string(i) + "]";
+    const size_t b = r.pos;
+    auto bad = [&] {
+      r.pos = b;
+      r.Skip(1);
+      const std::string got =
+          r.Text(b).size() > 40 ? std::string(r.Text(b).substr(0, 40)) + "..." : std::string(r.Text(b));
+      SpecError(ef, "expected [piece, score], got " + got);
+    };
+    if (r.Peek() != '[') bad();
+    ++r.pos;
+    r.SkipWs();
+    if (r.Peek() != '"') bad();
+    std::string piece;
+    r.String<true>(&piece);
+    r.SkipWs();
+    if (r.Peek() != ',') bad();
+    ++r.pos;
+    r.SkipWs();
+    const size_t nb = r.pos;
+    double score = 0;
+    bool finite = false;
+    if (r.Peek() == '-' || IsDigit(r.Peek())) {
+      std::string_view num = r.Number();
+      auto res = std::from_chars(num.data(), num.data() + num.size(), score);
+      if (res.ec == std::errc::result_out_of_range) {
+        size_t e = num.find_first_of("eE");
+        finite = e != std::string_view::npos && num.find('-', e) != std::string_view::npos;  // underflow: 0
+        score = 0;
+      } else {
+        finite = res.ec == std::errc() && std::isfinite(score);
+      }
+    } else {
+      r.Skip(1);
+    }
+    if (!finite) SpecError(ef + "[1]", "expected a finite number, got " + std::string(r.Text(nb)));
+    r.SkipWs();
+    if (r.Peek() != ']') bad();
+    ++r.pos;
+    out.tokens.push_back(std::move(piece));
+    out.scores.push_back(score);
+    r.SkipWs();
+    if (r.Peek() == ',') {
+      ++r.pos;
+      continue;
+    }
+    r.Expect(']', "',' or ']'");
+    return out;
+  }
 }
 
 Vocab ParseTiktokenRanks(std::string_view text, bool compressed, std::string_view field) {

@@ -3,7 +3,7 @@
 //
 // What is read here: the byte ranges of chosen fields of a JSON document (Locate), tokenizer.json's model.vocab
 // object (string -> id) and model.merges array ("a b" strings or [a, b] pairs), JSON string literals, and tiktoken
-// rank files. Everything else in tokenizer.json stays with the TypeScript loader (src/tokenizer/spec.ts).
+// rank files, and the whole document as a tree with those big fields left raw (json_value.h ParseDocument).
 //
 // Contract: inputs are borrowed byte views, nothing is retained; results own their memory. Plain C++, no Node
 // headers; safe to call from any thread (no shared state). Strings decode exactly as JSON.parse decodes them and are
@@ -46,12 +46,12 @@ struct Vocab {
   std::vector<bool> present;
 };
 
-// A JSON object of token -> id (tokenizer.json model.vocab for BPE and WordPiece), with the TypeScript loader's
-// semantics after JSON.parse: a duplicated key keeps its last id; an id is a JSON number whose value is an integer
-// in [0, 0xFFFFFFF0] (7, 7.0 and 7e0 alike); two tokens with one id is an error naming the second.
-// dedupe = false skips the duplicate-key pass (a hash table over every key): only for a caller that checks the
-// token strings for duplicates itself and then parses again with dedupe = true; an error in that mode may be an
-// artefact of a duplicated key, so the caller also parses again before reporting it.
+// A JSON object of token -> id (tokenizer.json model.vocab for BPE and WordPiece), read as JSON.parse reads it: a
+// duplicated key keeps its last id; an id is a JSON number whose value is an integer in [0, 0xFFFFFFF0] (7, 7.0 and 7e0
+// alike); two tokens with one id is an error naming the second. dedupe = false skips the duplicate-key pass (a hash
+// table over every key): only for a caller that checks the token strings for duplicates itself and then parses again
+// with dedupe = true; an error in that mode may be an artefact of a duplicated key, so the caller also parses again
+// before reporting it.
 Vocab ParseVocabObject(std::string_view text, std::string_view field, bool dedupe = true);
 
 // Merges as decoded string pairs: merge i is (bytes[ends[2i-1] .. ends[2i]), bytes[ends[2i] .. ends[2i+1])), with
@@ -71,8 +71,15 @@ struct StringPairs {
 };
 
 // tokenizer.json model.merges: an array whose entries are "left right" strings (exactly one space) or [left, right]
-// string pairs (the two forms may not be mixed within one entry, but may across entries, as the TS loader allows).
+// string pairs (the two forms may not be mixed within one entry, but may across entries).
 StringPairs ParseMerges(std::string_view text, std::string_view field);
+
+// Unigram's model.vocab: an array of [piece, score] whose index is the id. Scores must be finite numbers.
+struct ScoredVocab {
+  TokenStrings tokens;
+  std::vector<double> scores;
+};
+ScoredVocab ParseUnigramVocab(std::string_view text, std::string_view field);
 
 // tiktoken ranks: `compressed` is the tiktoken npm package's bpe_ranks text (lines "<prefix> <first rank> <b64>
 // <b64> ..."); otherwise a .tiktoken file ("<b64> <rank>" per line, CRLF allowed). Ranks must increase; gaps are

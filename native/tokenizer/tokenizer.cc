@@ -8,17 +8,19 @@
 #include "tokenizer/added_vocabulary.h"
 #include "tokenizer/decoders/decoder.h"
 #include "tokenizer/json_scan.h"
+#include "tokenizer/json_value.h"
 #include "tokenizer/models/model.h"
 #include "tokenizer/normalizers/normalizer.h"
 #include "tokenizer/parallel.h"
-#include "tokenizer/pretokenizers/pre_tokenizer.h"
+#include "tokenizer/post_processors/post_processor.h"
+#include "tokenizer/pre_tokenizers/pre_tokenizer.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
 
 namespace tokmeter::tokenizer {
 
 namespace {
-[[noreturn]] void SpecError(const std::string& msg) { throw tokmeter::Error("ERR_TOKENIZER_SPEC", msg); }
+using json::SpecError;
 
 struct Scratch {
   PreTokScratch pre;
@@ -53,6 +55,9 @@ struct Tokenizer::Impl {
   mutable TokenMap token_map;    // tokens -> id (added tokens win, as in the reference); built on first use
   mutable std::once_flag token_map_once;
   std::vector<uint32_t> added_ids;
+  // Added token contents -> ids: they win over model tokens in TokenToId, and are found without building the
+  // token map (which, for a tiktoken vocabulary, would build every byte-level string).
+  std::unordered_map<std::string, uint32_t> added_by_content;
   std::vector<uint8_t> is_added;  // id -> 1 for added tokens (they decode from their content)
   TokenStrings keys;              // model-domain strings (raw bytes for byte-level)
   TokenMap key_map;
@@ -71,7 +76,8 @@ struct Tokenizer::Impl {
   }
   const TokenMap& TokenIds() const {
     std::call_once(token_map_once, [this] {
-      token_map.Init(&Tokens(), tokens.size());
+      const TokenStrings& all = Tokens();  // first: builds deferred strings (sizing the table on them)
+      token_map.Init(&all, all.size());
       for (size_t id = 0; id < keys.size(); ++id)
         if (present[id]) token_map.Insert(static_cast<uint32_t>(id), /*overwrite=*/later_duplicate_wins);
       for (uint32_t id : added_ids) token_map.Insert(id, /*overwrite=*/true);
@@ -81,8 +87,7 @@ struct Tokenizer::Impl {
   std::unique_ptr<NormalizerChain> normalizer;
   std::unique_ptr<PreTokenizerChain> pre;
   std::unique_ptr<Model> model;
-  std::vector<std::unique_ptr<Decoder>> decoders;
-  bool has_decoder = false;
+  std::unique_ptr<DecoderChain> decoder;
   TokenMatcher raw_tokens, normalized_tokens;
   std::vector<uint32_t> prefix, suffix;
 
@@ -94,8 +99,6 @@ Tokenizer::Tokenizer() : impl_(std::make_unique<Impl>()) {}
 Tokenizer::~Tokenizer() = default;
 
 namespace {
-// Thrown by CreateFrom when a vocabulary parsed without its duplicate-key pass turns out to repeat a token.
-struct RetryWithExactVocab {};
 
 // Builds `map` over keys[id] for the ids with present[id]; returns the first id whose key was already there (kNone
 // if none). Hashes everything first, then inserts with the slot of a later key prefetched: the table is larger than
@@ -115,246 +118,302 @@ uint32_t BuildMap(TokenMap& map, const TokenStrings& keys, const std::vector<uin
   }
   return dup;
 }
-}  // namespace
 
-std::shared_ptr<const Tokenizer> Tokenizer::Create(const Spec& spec) {
-  try {
-    return CreateFrom(spec, /*exact_json_vocab=*/false);
-  } catch (const RetryWithExactVocab&) {
-    return CreateFrom(spec, /*exact_json_vocab=*/true);
+// Merges as decoded string pairs -> (left id, right id) through the vocabulary map. Pipelined: merge i + kAhead is
+// hashed and its slots prefetched while merge i is resolved (each lookup is otherwise a cache miss on a multi-MB
+// table; 450k merges).
+BigVector<std::pair<uint32_t, uint32_t>> ResolveMerges(const json::StringPairs& pairs, const TokenMap& vocab_ids,
+                                                       const std::string& path) {
+  auto id_of = [&](std::string_view tok, size_t i) {
+    uint32_t id = vocab_ids.Find(tok);
+    if (id == TokenMap::kNone)
+      SpecError(path + ".merges[" + std::to_string(i) + "]", json::Stringify(tok) + " is not in " + path + ".vocab");
+    return id;
+  };
+  constexpr size_t kAhead = 16;
+  uint64_t ring[kAhead][2];
+  const size_t count = pairs.size();
+  BigVector<std::pair<uint32_t, uint32_t>> resolved(count);
+  for (size_t i = 0; i < count + kAhead; ++i) {
+    if (i >= kAhead) {  // resolve merge j, whose slot (ring[j % kAhead], about to be reused) was prefetched
+      size_t j = i - kAhead;
+      uint32_t a = vocab_ids.FindHashed(pairs.Left(j), ring[j % kAhead][0]);
+      uint32_t b = vocab_ids.FindHashed(pairs.Right(j), ring[j % kAhead][1]);
+      if (a == TokenMap::kNone) id_of(pairs.Left(j), j);  // throws, naming the merge
+      if (b == TokenMap::kNone) id_of(pairs.Right(j), j);
+      resolved[j] = {a, b};
+    }
+    if (i < count) {
+      uint64_t ha = HashBytes(pairs.Left(i)), hb = HashBytes(pairs.Right(i));
+      ring[i % kAhead][0] = ha;
+      ring[i % kAhead][1] = hb;
+      vocab_ids.Prefetch(ha);
+      vocab_ids.Prefetch(hb);
+    }
   }
+  return resolved;
 }
 
-std::shared_ptr<const Tokenizer> Tokenizer::CreateFrom(const Spec& spec, bool exact_json_vocab) {
+// The vocabulary and merges of a model, read from the raw text of model.vocab / model.merges.
+struct ModelFile {
+  json::Vocab vocab;            // token strings as in tokenizer.json (raw bytes for tiktoken)
+  std::vector<double> scores;   // Unigram
+  json::StringPairs merges;     // BPE
+  std::string_view vocab_text;  // model.vocab as JSON (an object), for an exact re-read
+  bool vocab_exact = true;      // false: read without the duplicate-key pass (see Build)
+};
+
+// model.vocab (an object token -> id, or Unigram's [piece, score] array) and model.merges. The merges are parsed on
+// a helper thread while the vocabulary is parsed here (they are independent). The vocabulary object is first read
+// without the duplicate-key pass (a hash table over 200k keys): Build finds a repeated token in the map it builds
+// anyway and then reads it again exactly; any error of the fast read, which a duplicated key may explain, is
+// settled by the exact read here.
+ModelFile ReadModelFile(const json::Value& m, const std::string& type, const std::string& path) {
+  ModelFile f;
+  const json::Value* vocab = m.Get("vocab");
+  const std::string vpath = path + ".vocab";
+  if (type == "Unigram") {
+    if (!vocab || !vocab->IsRaw() || vocab->raw()[0] != '[')
+      SpecError(vpath, "expected an array, got " + json::Describe(vocab));
+    json::ScoredVocab sv = json::ParseUnigramVocab(vocab->raw(), vpath);
+    f.vocab.present.assign(sv.tokens.size(), true);
+    f.vocab.tokens = std::move(sv.tokens);
+    f.scores = std::move(sv.scores);
+    return f;
+  }
+  if (!vocab || !vocab->IsRaw() || vocab->raw()[0] != '{')
+    SpecError(vpath, "expected an object, got " + json::Describe(vocab));
+  f.vocab_text = vocab->raw();
+  const json::Value* merges = type == "BPE" ? m.Get("merges") : nullptr;
+  if (merges && (!merges->IsRaw() || merges->raw()[0] != '['))
+    SpecError(path + ".merges", "expected an array, got " + json::Describe(merges));
+  auto read_vocab = [&] {
+    try {
+      f.vocab = json::ParseVocabObject(f.vocab_text, vpath, /*dedupe=*/false);
+      f.vocab_exact = false;
+    } catch (const tokmeter::Error&) {
+      f.vocab = json::ParseVocabObject(f.vocab_text, vpath, /*dedupe=*/true);  // the definitive answer
+    }
+  };
+  if (!merges) {
+    read_vocab();
+    return f;
+  }
+  std::exception_ptr errors[2];
+  auto part = [&](size_t i) {
+    try {
+      if (i == 0)
+        read_vocab();
+      else
+        f.merges = json::ParseMerges(merges->raw(), path + ".merges");
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  };
+  ParallelFor(2, 2, FnRef<void(size_t)>(part));
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);  // a vocabulary error first, as it names what the merges refer to
+  return f;
+}
+
+}  // namespace
+
+struct Tokenizer::Ranks {
+  json::Vocab vocab;
+};
+
+std::shared_ptr<const Tokenizer> Tokenizer::FromJson(std::string_view doc, const LoadOptions& options,
+                                                     std::string_view file) {
+  json::Value root = json::ParseDocument(doc, {{"model", "vocab"}, {"model", "merges"}}, file);
+  return Build(root, nullptr, options);
+}
+
+std::shared_ptr<const Tokenizer> Tokenizer::FromTiktoken(std::string_view bytes, const TiktokenOptions& options,
+                                                         std::string_view file) {
+  const std::string f(file);
+  size_t first = 0;
+  while (first < bytes.size() && (bytes[first] == ' ' || (bytes[first] >= '\t' && bytes[first] <= '\r'))) ++first;
+  Ranks ranks;
+  std::optional<std::string> pattern = options.pattern;
+  std::vector<std::pair<std::string, uint32_t>> specials;
+  if (first < bytes.size() && bytes[first] == '{') {
+    // The tiktoken package's JSON: {pat_str, special_tokens, bpe_ranks (a 2 MB string, left raw)}.
+    json::Value doc = json::ParseDocument(bytes, {{"bpe_ranks"}}, file);
+    const json::Value& o = json::Obj(&doc, f);
+    const json::Value* br = o.Find("bpe_ranks");
+    if (!br || !br->IsRaw() || br->raw()[0] != '"')
+      SpecError(f + ".bpe_ranks", "expected a string, got " + json::Describe(br));
+    if (!pattern) pattern = json::Str(o, "pat_str", f);
+    if (options.special_tokens) {
+      specials = *options.special_tokens;
+    } else if (const json::Value* st = o.Get("special_tokens")) {
+      for (const auto& [content, id] : json::Obj(st, f + ".special_tokens").members())
+        specials.emplace_back(content, json::Uint(&id, f + ".special_tokens[" + json::Stringify(content) + "]"));
+    }
+    ranks.vocab = json::ParseTiktokenRanks(json::DecodeString(br->raw(), f + ".bpe_ranks"), true, f + ".bpe_ranks");
+  } else {
+    if (!pattern) SpecError("pattern", "a .tiktoken rank file (" + f + ") needs a pattern (its split regex)");
+    if (options.special_tokens) specials = *options.special_tokens;
+    ranks.vocab = json::ParseTiktokenRanks(bytes, false, f);
+  }
+  // The encoding as a tokenizer.json would write it: bytes split by the pattern, whole-token pieces taken directly
+  // (ignore_merges), other pieces merged lowest rank first; special tokens recognised in the text.
+  using V = json::Value;
+  V model = V::Object({});
+  model.Set("type", V::String("BPE"));
+  model.Set("ignore_merges", V::Bool(true));
+  V pre = V::Object({});
+  pre.Set("type", V::String("Split"));
+  pre.Set("pattern", V::Object({{"Regex", V::String(*pattern)}}));
+  pre.Set("behavior", V::String("Isolated"));
+  pre.Set("invert", V::Bool(false));
+  std::vector<V> added;
+  for (const auto& [content, id] : specials)
+    added.push_back(V::Object({{"id", V::Number(id)},
+                               {"content", V::String(content)},
+                               {"special", V::Bool(true)},
+                               {"normalized", V::Bool(false)}}));
+  V root = V::Object({});
+  root.Set("model", std::move(model));
+  root.Set("pre_tokenizer", std::move(pre));
+  root.Set("decoder", V::Object({{"type", V::String("ByteLevel")}}));
+  root.Set("added_tokens", V::Array(std::move(added)));
+  return Build(root, &ranks, {});
+}
+
+std::shared_ptr<const Tokenizer> Tokenizer::Build(const json::Value& root_value, Ranks* ranks,
+                                                  const LoadOptions& options) {
   std::shared_ptr<Tokenizer> t(new Tokenizer());
   Impl& m = *t->impl_;
-  const auto& ms = spec.model;
+  const json::Value& root = json::Obj(&root_value, "tokenizer.json");
+  if (root.Get("truncation")) json::Unsupported("truncation", "truncation settings");
+  if (root.Get("padding")) json::Unsupported("padding", "padding settings");
 
-  // The vocabulary: given as strings (vocab/present), or as raw tokenizer.json / tiktoken bytes parsed here.
-  json::Vocab parsed;
-  const bool from_json = !ms.vocab_json.empty();
-  const bool from_ranks = ms.ranks_format != ModelSpec::RanksFormat::kNone;
-  if (from_json && from_ranks) SpecError("model: both vocab_json and ranks are set");
-  // model.merges as JSON is parsed on a helper thread while the vocabulary is parsed here (they are independent);
-  // a merges error is held and reported where it was before, after every vocabulary check.
-  const bool merges_from_json = ms.merges.empty() && !ms.merges_json.empty();
-  json::StringPairs early_pairs;
-  std::exception_ptr merges_error;
-  if (from_json) {
-    // Fast path: no duplicate-key pass in the parser; the token-string map built below finds any repeated token,
-    // and then (or on any error, which a duplicated key may explain) the vocabulary is parsed again exactly.
-    auto parse_vocab = [&] {
-      try {
-        parsed = json::ParseVocabObject(ms.vocab_json, "model.vocab", exact_json_vocab);
-      } catch (const tokmeter::Error&) {
-        if (exact_json_vocab) throw;
-        throw RetryWithExactVocab{};
+  const json::Value& model = json::Obj(root.Find("model"), "model");
+  std::string type;
+  if (const json::Value* tv = model.Get("type")) {
+    if (!tv->IsString()) json::Unsupported("model.type", "model " + json::Describe(tv));
+    type = tv->str();
+  } else if (model.Find("merges")) {
+    type = "BPE";  // older files leave the type out
+  }
+  if (type != "BPE" && type != "WordPiece" && type != "Unigram")
+    json::Unsupported("model.type", "model " + (type.empty() ? std::string("undefined") : json::Stringify(type)));
+
+  // Components other than the model first: their errors are cheap to find.
+  m.normalizer = NormalizerChain::FromJson(root.Find("normalizer"), "normalizer");
+  m.pre = PreTokenizerChain::FromJson(root.Find("pre_tokenizer"), "pre_tokenizer");
+  m.decoder = DecoderChain::FromJson(root.Find("decoder"), "decoder");
+  const std::vector<AddedToken> added = AddedTokensFromJson(root.Find("added_tokens"), "added_tokens");
+
+  // The vocabulary: tokenizer.json's model.vocab, or tiktoken ranks (raw bytes).
+  ModelFile file;
+  const bool vocab_is_bytes = ranks != nullptr;
+  if (ranks)
+    file.vocab = std::move(ranks->vocab);
+  else
+    file = ReadModelFile(model, type, "model");
+  // Token strings -> model ids (tokenizer.json spelling), for merges and unk_token. Built first for a vocabulary read
+  // without the duplicate-key pass: a repeated JSON key shows here as a repeated token, and the vocabulary is then
+  // read again exactly (JSON.parse keeps a repeated key's last id).
+  TokenMap vocab_ids;
+  bool vocab_ids_built = false;
+  if (!vocab_is_bytes) {
+    m.tokens = std::move(file.vocab.tokens);
+    if (!file.vocab_exact) {
+      std::vector<uint8_t> present(file.vocab.present.begin(), file.vocab.present.end());
+      uint32_t dup = BuildMap(vocab_ids, m.tokens, present, m.tokens.size(), /*overwrite=*/false);
+      vocab_ids_built = true;
+      if (dup != TokenMap::kNone) {
+        file.vocab = json::ParseVocabObject(file.vocab_text, "model.vocab", /*dedupe=*/true);
+        m.tokens = std::move(file.vocab.tokens);
+        vocab_ids_built = false;
       }
-    };
-    if (merges_from_json) {
-      std::exception_ptr vocab_error;
-      auto part = [&](size_t i) {
-        try {
-          if (i == 0)
-            parse_vocab();
-          else
-            early_pairs = json::ParseMerges(ms.merges_json, "model.merges");
-        } catch (...) {
-          (i == 0 ? vocab_error : merges_error) = std::current_exception();
-        }
-      };
-      ParallelFor(2, 2, FnRef<void(size_t)>(part));
-      if (vocab_error) std::rethrow_exception(vocab_error);
-    } else {
-      parse_vocab();
-    }
-  } else if (from_ranks) {
-    if (ms.ranks_format == ModelSpec::RanksFormat::kTiktoken) {
-      parsed = json::ParseTiktokenRanks(ms.ranks, false, "tiktoken ranks");
-    } else {
-      parsed = json::ParseTiktokenRanks(json::DecodeString(ms.ranks, "bpe_ranks"), true, "bpe_ranks");
     }
   }
-  const bool owned = from_json || from_ranks;
-  const std::vector<bool>& present = owned ? parsed.present : ms.present;
-  const size_t n = owned ? parsed.tokens.size() : ms.vocab.size();
-  if (present.size() != n) SpecError("model.vocab: present[] and vocab[] differ in length");
-  const bool vocab_is_bytes = ms.vocab_is_bytes || from_ranks;
+  const size_t n = vocab_is_bytes ? file.vocab.tokens.size() : m.tokens.size();
+  if (file.vocab.present.size() != n) SpecError("model.vocab", "present[] and tokens[] differ in length");
 
-  for (const auto& p : spec.pre_tokenizers)
-    if (p.kind == PreTokenizerSpec::Kind::kByteLevel) m.byte_level = true;
-  if (vocab_is_bytes) m.byte_level = true;
-  m.later_duplicate_wins = ms.kind == ModelSpec::Kind::kUnigram;
-  if (m.byte_level && ms.kind != ModelSpec::Kind::kBPE) SpecError("model.type: ByteLevel needs a BPE model");
+  m.byte_level = m.pre->byte_level() || vocab_is_bytes;
+  m.later_duplicate_wins = type == "Unigram";
+  if (m.byte_level && type != "BPE") SpecError("model.type", "ByteLevel needs a BPE model");
 
   size_t total = n;
   // An id far beyond the number of tokens would only make us allocate gigabytes for nothing (the rule model.vocab
-  // follows in json_scan.cc and spec.ts).
-  const size_t tokens = n + spec.added_tokens.size();
-  for (size_t i = 0; i < spec.added_tokens.size(); ++i) {
-    const uint32_t id = spec.added_tokens[i].id;
+  // follows in json_scan.cc).
+  const size_t tokens = n + added.size();
+  for (size_t i = 0; i < added.size(); ++i) {
+    const uint32_t id = added[i].id;
     if (id > tokens * 16 + 65536)
-      SpecError("added_tokens[" + std::to_string(i) + "].id: id " + std::to_string(id) +
-                " is far beyond the vocabulary's " + std::to_string(tokens) + " tokens");
+      SpecError("added_tokens[" + std::to_string(i) + "].id",
+                "id " + std::to_string(id) + " is far beyond the vocabulary's " + std::to_string(tokens) + " tokens");
     total = std::max<size_t>(total, size_t{id} + 1);
   }
-  if (total > 0xFFFFFFF0u) SpecError("model.vocab: too many tokens");
+  if (total > 0xFFFFFFF0u) SpecError("model.vocab", "too many tokens");
   m.present.assign(total, 0);
+  for (size_t id = 0; id < n; ++id) m.present[id] = file.vocab.present[id] ? 1 : 0;
+  if (vocab_is_bytes) {
+    // A parsed vocabulary moves into place whole: no second 200k-string table.
+    m.keys = std::move(file.vocab.tokens);
+    m.tokens_deferred = true;  // see Impl::Tokens()
+  } else {
+    m.tokens.resize(total);
+  }
   m.special.assign(total, 0);
   m.is_added.assign(total, 0);
-  // A parsed vocabulary moves into place whole (tokens, or keys for raw bytes): no second 200k-string table.
-  if (owned && vocab_is_bytes) {
-    m.keys = std::move(parsed.tokens);
-    m.tokens_deferred = true;  // see Impl::Tokens()
-  } else if (owned) {
-    m.tokens = std::move(parsed.tokens);
-    m.tokens.resize(total);
-    m.keys.assign(n, std::string());
-  } else {
-    m.tokens.assign(total, std::string());
-    m.keys.assign(n, std::string());
-  }
-  for (size_t id = 0; id < n; ++id) {
-    if (!present[id]) continue;
-    m.present[id] = 1;
-    if (vocab_is_bytes) {
-      if (owned) continue;
-      m.keys[id] = ms.vocab[id];
-      m.tokens[id] = BytesToByteLevel(m.keys[id]);
+  if (!vocab_is_bytes) m.keys.assign(n, std::string());
+  for (size_t id = 0; id < n && !vocab_is_bytes; ++id) {
+    if (!m.present[id]) continue;
+    const std::string& v = m.tokens[id];
+    if (!utf8::IsValid(v)) SpecError("model.vocab[" + std::to_string(id) + "]", "not valid UTF-8");
+    if (m.byte_level) {
+      // Tokens outside the byte-level alphabet can never be produced by the model; they get no key.
+      if (!ByteLevelToBytesExact(v, m.keys[id])) m.keys[id].clear();
     } else {
-      if (!owned) m.tokens[id] = ms.vocab[id];
-      const std::string& v = m.tokens[id];
-      if (!utf8::IsValid(v)) SpecError("model.vocab[" + std::to_string(id) + "]: not valid UTF-8");
-      if (m.byte_level) {
-        // Tokens outside the byte-level alphabet can never be produced by the model; they get no key.
-        if (!ByteLevelToBytesExact(v, m.keys[id])) m.keys[id].clear();
-      } else {
-        m.keys[id] = v;
-      }
+      m.keys[id] = v;
     }
   }
-  parsed = {};
-
-  // Token strings -> model ids (tokenizer.json spelling), for merges and unk_token given as text. Built first for a
-  // JSON vocabulary: it is where a duplicated token (a repeated JSON key, see above) shows.
-  TokenMap vocab_ids;
-  bool vocab_ids_built = false;
-  auto build_vocab_ids = [&] {
-    if (vocab_ids_built) return;
-    uint32_t dup = BuildMap(vocab_ids, m.tokens, m.present, n, /*overwrite=*/false);
-    vocab_ids_built = true;
-    if (dup != TokenMap::kNone && from_json && !exact_json_vocab) throw RetryWithExactVocab{};
-  };
-  auto vocab_id = [&](std::string_view tok) {
-    build_vocab_ids();
+  auto vocab_id = [&](std::string_view tok) -> uint32_t {
+    if (vocab_is_bytes) return TokenMap::kNone;
+    if (!vocab_ids_built) {
+      BuildMap(vocab_ids, m.tokens, m.present, n, /*overwrite=*/m.later_duplicate_wins);
+      vocab_ids_built = true;
+    }
     return vocab_ids.Find(tok);
   };
-  if (from_json) build_vocab_ids();
 
   bool unique_keys = false;
   {
     // Unigram: a duplicate piece maps to its later id, as in the reference.
-    const bool unigram = ms.kind == ModelSpec::Kind::kUnigram;
+    const bool unigram = type == "Unigram";
     uint32_t dup = BuildMap(m.key_map, m.keys, m.present, n, /*overwrite=*/unigram);
     if (dup != TokenMap::kNone && !vocab_is_bytes && !unigram)
-      SpecError("model.vocab: duplicate token for id " + std::to_string(dup));
+      SpecError("model.vocab", "duplicate token for id " + std::to_string(dup));
     unique_keys = dup == TokenMap::kNone;
   }
 
-  // Merges given as text or JSON: resolve them against the vocabulary here, off the JS thread.
-  BigVector<std::pair<uint32_t, uint32_t>> resolved;
-  std::span<const std::pair<uint32_t, uint32_t>> merges = ms.merges;
-  auto id_of = [&](std::string_view tok, size_t i) {
-    uint32_t id = vocab_id(tok);
-    if (id == TokenMap::kNone)
-      SpecError("model.merges[" + std::to_string(i) + "]: \"" + std::string(tok) + "\" is not in model.vocab");
-    return id;
-  };
-  if (ms.merges.empty() && !ms.merges_json.empty()) {
-    if (merges_error) std::rethrow_exception(merges_error);
-    json::StringPairs pairs = from_json ? std::move(early_pairs) : json::ParseMerges(ms.merges_json, "model.merges");
-    build_vocab_ids();
-    // Pipelined: hash merge i + kAhead and prefetch its slots while resolving merge i (each lookup is otherwise a
-    // cache miss on a multi-MB table; 450k merges).
-    constexpr size_t kAhead = 16;
-    uint64_t ring[kAhead][2];
-    const size_t count = pairs.size();
-    resolved.resize(count);
-    for (size_t i = 0; i < count + kAhead; ++i) {
-      if (i >= kAhead) {  // resolve merge j, whose slot (ring[j % kAhead], about to be reused) was prefetched
-        size_t j = i - kAhead;
-        uint32_t a = vocab_ids.FindHashed(pairs.Left(j), ring[j % kAhead][0]);
-        uint32_t b = vocab_ids.FindHashed(pairs.Right(j), ring[j % kAhead][1]);
-        if (a == TokenMap::kNone) id_of(pairs.Left(j), j);  // throws, naming the merge
-        if (b == TokenMap::kNone) id_of(pairs.Right(j), j);
-        resolved[j] = {a, b};
-      }
-      if (i < count) {
-        uint64_t ha = HashBytes(pairs.Left(i)), hb = HashBytes(pairs.Right(i));
-        ring[i % kAhead][0] = ha;
-        ring[i % kAhead][1] = hb;
-        vocab_ids.Prefetch(ha);
-        vocab_ids.Prefetch(hb);
-      }
+  ModelVocab mv{m.keys, m.key_map, vocab_id, m.byte_level, unique_keys};
+  if (type == "BPE") {
+    BigVector<std::pair<uint32_t, uint32_t>> merges;
+    if (file.merges.size() > 0) {
+      vocab_id("");  // builds the map
+      merges = ResolveMerges(file.merges, vocab_ids, "model");
     }
-    merges = resolved;
-  } else if (ms.merges.empty() && !ms.merges_text.empty()) {
-    std::string_view text = ms.merges_text;
-    size_t pos = 0, index = 0;
-    auto next_line = [&](std::string_view& line) {
-      if (pos > text.size()) return false;
-      size_t e = text.find('\n', pos);
-      if (e == std::string_view::npos) e = text.size();
-      line = text.substr(pos, e - pos);
-      pos = e + 1;
-      return true;
-    };
-    std::string_view a, b;
-    while (next_line(a)) {
-      if (ms.merges_text_pairs) {
-        if (!next_line(b)) SpecError("model.merges[" + std::to_string(index) + "]: expected [left, right]");
-      } else {
-        size_t sp = a.find(' ');
-        if (sp == std::string_view::npos || a.find(' ', sp + 1) != std::string_view::npos)
-          SpecError("model.merges[" + std::to_string(index) + "]: expected \"left right\"");
-        b = a.substr(sp + 1);
-        a = a.substr(0, sp);
-      }
-      resolved.emplace_back(id_of(a, index), id_of(b, index));
-      ++index;
-    }
-    merges = resolved;
+    file.merges = {};
+    m.model = BpeFromJson(model, "model", mv, merges, /*merges_from_ranks=*/vocab_is_bytes);
+  } else if (type == "WordPiece") {
+    m.model = WordPieceFromJson(model, "model", mv);
+  } else {
+    m.model = UnigramFromJson(model, "model", mv, std::move(file.scores));
   }
-
-  // unk_token given by its string (the JSON path): resolve it like the TS loader does.
-  ModelSpec with_unk;
-  const ModelSpec* model_spec = &ms;
-  if (!ms.unk_id && ms.unk_token) {
-    uint32_t id = vocab_id(*ms.unk_token);
-    if (id == TokenMap::kNone) SpecError("model.unk_token: \"" + *ms.unk_token + "\" is not in model.vocab");
-    with_unk = ms;  // cheap: the JSON path leaves the vectors of `ms` empty
-    with_unk.unk_id = id;
-    model_spec = &with_unk;
-  }
-
-  m.normalizer = std::make_unique<NormalizerChain>(spec.normalizers);
-  m.pre = std::make_unique<PreTokenizerChain>(spec.pre_tokenizers);
-  const ModelSpec& mspec = *model_spec;
-  switch (ms.kind) {
-    case ModelSpec::Kind::kBPE: m.model = MakeBpe(mspec, merges, m.keys, m.key_map, m.byte_level, unique_keys); break;
-    case ModelSpec::Kind::kWordPiece: m.model = MakeWordPiece(mspec, m.keys, m.key_map); break;
-    case ModelSpec::Kind::kUnigram: m.model = MakeUnigram(mspec, m.keys, m.key_map); break;
-  }
-  if (mspec.unk_id && (*mspec.unk_id >= n || !m.present[*mspec.unk_id]))
-    SpecError("model.unk_token: not in the vocabulary");
+  file = {};
 
   // Added tokens.
   RegexScratch rx;
   std::string na, nb;
-  for (size_t i = 0; i < spec.added_tokens.size(); ++i) {
-    const auto& a = spec.added_tokens[i];
-    if (a.content.empty()) SpecError("added_tokens[" + std::to_string(i) + "].content: must not be empty");
-    if (!utf8::IsValid(a.content)) SpecError("added_tokens[" + std::to_string(i) + "].content: not valid UTF-8");
+  for (size_t i = 0; i < added.size(); ++i) {
+    const auto& a = added[i];
+    if (!utf8::IsValid(a.content)) SpecError("added_tokens[" + std::to_string(i) + "].content", "not valid UTF-8");
     if (m.tokens_deferred)
       m.deferred_added.emplace_back(a.id, a.content);
     else
@@ -370,14 +429,18 @@ std::shared_ptr<const Tokenizer> Tokenizer::CreateFrom(const Spec& spec, bool ex
       m.raw_tokens.Add(a.content, e);
     }
   }
-  for (const auto& a : spec.added_tokens) m.added_ids.push_back(a.id);
+  for (const auto& a : added) {
+    m.added_ids.push_back(a.id);
+    m.added_by_content[a.content] = a.id;
+  }
+  auto added_id = [&](std::string_view content) -> std::optional<uint32_t> {
+    for (const auto& a : added)
+      if (a.content == content) return a.id;
+    return std::nullopt;
+  };
 
-  // Decoders.
-  m.has_decoder = spec.has_decoder;
-  for (size_t i = 0; i < spec.decoders.size(); ++i)
-    m.decoders.push_back(MakeDecoder(spec.decoders[i], "decoder[" + std::to_string(i) + "]"));
-  m.fast_byte_decode =
-      spec.has_decoder && spec.decoders.size() == 1 && spec.decoders[0].kind == DecoderSpec::Kind::kByteLevel;
+  // Decoding.
+  m.fast_byte_decode = m.decoder->byte_level_only();
   if (m.fast_byte_decode) {
     for (size_t id = 0; id < total; ++id) {
       if (!m.present[id]) continue;
@@ -393,14 +456,32 @@ std::shared_ptr<const Tokenizer> Tokenizer::CreateFrom(const Spec& spec, bool ex
     }
   }
 
-  for (uint32_t id : spec.post_prefix)
-    if (id >= total || !m.present[id])
-      SpecError("post_processor: special token id " + std::to_string(id) + " is not in the vocabulary");
-  for (uint32_t id : spec.post_suffix)
-    if (id >= total || !m.present[id])
-      SpecError("post_processor: special token id " + std::to_string(id) + " is not in the vocabulary");
-  m.prefix = spec.post_prefix;
-  m.suffix = spec.post_suffix;
+  // Post-processing, then tokenizer_config.json's add_bos_token / add_eos_token.
+  PostProcessor post = PostProcessor::FromJson(root.Find("post_processor"), "post_processor", added_id);
+  auto config_token = [&](const std::optional<std::string>& content, const char* key) -> std::optional<uint32_t> {
+    if (!content) return std::nullopt;
+    std::optional<uint32_t> id = added_id(*content);
+    if (!id)
+      SpecError(std::string("tokenizer_config.json ") + key,
+                json::Stringify(*content) + " is not an added token of tokenizer.json");
+    return id;
+  };
+  if (auto bos = config_token(options.bos_token, "bos_token"); bos && options.add_bos_token) {
+    const bool has = !post.prefix.empty() && post.prefix.front() == *bos;
+    if (*options.add_bos_token && !has) post.prefix.insert(post.prefix.begin(), *bos);
+    if (!*options.add_bos_token && has) post.prefix.erase(post.prefix.begin());
+  }
+  if (auto eos = config_token(options.eos_token, "eos_token"); eos && options.add_eos_token) {
+    const bool has = !post.suffix.empty() && post.suffix.back() == *eos;
+    if (*options.add_eos_token && !has) post.suffix.push_back(*eos);
+    if (!*options.add_eos_token && has) post.suffix.pop_back();
+  }
+  for (const auto* ids : {&post.prefix, &post.suffix})
+    for (uint32_t id : *ids)
+      if (id >= total || !m.present[id])
+        SpecError("post_processor", "special token id " + std::to_string(id) + " is not in the vocabulary");
+  m.prefix = std::move(post.prefix);
+  m.suffix = std::move(post.suffix);
   t->vocab_size_ = static_cast<uint32_t>(total);
   return t;
 }
@@ -483,21 +564,12 @@ std::string Tokenizer::Decode(std::span<const uint32_t> ids, bool skip_special) 
   toks.reserve(ids.size());
   for (uint32_t id : ids)
     if (!(skip_special && m.special[id])) toks.push_back(m.Tokens()[id]);
-  if (!m.has_decoder) {
-    std::string out;
-    for (size_t i = 0; i < toks.size(); ++i) {
-      if (i) out.push_back(' ');
-      out += toks[i];
-    }
-    return out;
-  }
-  for (const auto& d : m.decoders) d->DecodeChain(toks);
-  std::string out;
-  for (const auto& t : toks) out += t;
-  return out;
+  return m.decoder->Decode(std::move(toks));
 }
 
 std::optional<uint32_t> Tokenizer::TokenToId(std::string_view token) const {
+  if (auto it = impl_->added_by_content.find(std::string(token)); it != impl_->added_by_content.end())
+    return it->second;
   uint32_t id = impl_->TokenIds().Find(token);
   if (id == TokenMap::kNone) return std::nullopt;
   return id;

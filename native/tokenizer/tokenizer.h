@@ -1,7 +1,13 @@
 // tokmeter::tokenizer::Tokenizer — an exact, native implementation of the Hugging Face tokenizers pipeline
 // (added tokens -> normalizer -> pre-tokenizer -> model -> post-processor; decoders for the way back).
 //
-// Lifetime and ownership: build one with Tokenizer::Create(spec); it is immutable afterwards and always held through
+// Construction: Tokenizer::FromJson reads a tokenizer.json document itself, once: the small parts as a json::Value
+// tree (json_value.h), model.vocab / model.merges with the purpose-built readers of json_scan.h; each component
+// builds itself from its JSON (normalizers/, pre_tokenizers/, models/, post_processors/, decoders/).
+// Tokenizer::FromTiktoken reads tiktoken ranks and goes through the same construction with a tokenizer.json-shaped
+// tree made for the encoding (a Split pre-tokenizer, a ByteLevel decoder, the special tokens as added tokens).
+//
+// Lifetime and ownership: build one with FromJson or FromTiktoken; it is immutable afterwards and always held through
 // std::shared_ptr<const Tokenizer>. Anything that must outlive a JS handle (a DecodeStream, an in-flight batch)
 // keeps its own shared_ptr, so disposing the JS object never frees a tokenizer that is still in use.
 //
@@ -10,7 +16,8 @@
 // between threads. A DecodeStream is single-threaded (one generation loop owns it).
 //
 // Errors: tokmeter::Error (native/util/error.h) with codes
-//   ERR_TOKENIZER_SPEC      the description is invalid or names an unsupported component (message names the field)
+//   ERR_TOKENIZER_SPEC         the document is malformed (the message names the JSON path and the problem)
+//   ERR_TOKENIZER_UNSUPPORTED  a component type tokmeter does not implement (the message names its JSON path)
 //   ERR_INVALID_ARGUMENT    text that is not valid UTF-8; a token id outside the vocabulary
 //   ERR_TOKENIZER_INTERNAL  the regex engine failed (e.g. resource limit)
 //
@@ -25,16 +32,42 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
-
-#include "tokenizer/spec.h"
 
 namespace tokmeter::tokenizer {
 
+namespace json {
+class Value;
+}
+
+// Settings from outside tokenizer.json that change the pipeline (tokenizer_config.json's add_bos_token /
+// add_eos_token, as transformers applies them): with bos_token set (the content of an added token), add_bos_token
+// true puts it first in the post-processor's prefix when it is not there, false removes it from there; likewise
+// eos_token / add_eos_token at the end of the suffix. A bos_token / eos_token that is not an added token is an error
+// naming tokenizer_config.json.
+struct LoadOptions {
+  std::optional<std::string> bos_token, eos_token;
+  std::optional<bool> add_bos_token, add_eos_token;
+};
+
+// A tiktoken encoding: `ranks` is a .tiktoken file ("<base64> <rank>" per line) or the tiktoken npm package's JSON
+// ({pat_str, special_tokens, bpe_ranks}). pattern / special_tokens override the package's (a .tiktoken file needs a
+// pattern).
+struct TiktokenOptions {
+  std::optional<std::string> pattern;
+  std::optional<std::vector<std::pair<std::string, uint32_t>>> special_tokens;
+};
+
 class Tokenizer : public std::enable_shared_from_this<Tokenizer> {
  public:
-  // Validates and compiles `spec`. Throws tokmeter::Error(ERR_TOKENIZER_SPEC) naming the field at fault.
-  static std::shared_ptr<const Tokenizer> Create(const Spec& spec);
+  // Reads a tokenizer.json document; `file` names it in messages. Throws tokmeter::Error (ERR_TOKENIZER_SPEC,
+  // ERR_TOKENIZER_UNSUPPORTED) naming the JSON path at fault.
+  static std::shared_ptr<const Tokenizer> FromJson(std::string_view tokenizer_json, const LoadOptions& options = {},
+                                                   std::string_view file = "tokenizer.json");
+  // Reads a tiktoken encoding (see TiktokenOptions).
+  static std::shared_ptr<const Tokenizer> FromTiktoken(std::string_view ranks, const TiktokenOptions& options,
+                                                       std::string_view file = "tiktoken ranks");
   ~Tokenizer();
   Tokenizer(const Tokenizer&) = delete;
   Tokenizer& operator=(const Tokenizer&) = delete;
@@ -63,7 +96,8 @@ class Tokenizer : public std::enable_shared_from_this<Tokenizer> {
 
  private:
   Tokenizer();
-  static std::shared_ptr<const Tokenizer> CreateFrom(const Spec& spec, bool exact_json_vocab);
+  struct Ranks;  // a parsed tiktoken vocabulary (tokenizer.cc)
+  static std::shared_ptr<const Tokenizer> Build(const json::Value& root, Ranks* ranks, const LoadOptions& options);
   std::unique_ptr<Impl> impl_;
   uint32_t vocab_size_ = 0;
 };

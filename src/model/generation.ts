@@ -8,7 +8,7 @@
  * the generation.
  */
 import { TokmeterTypeError, toTokmeterError } from '../errors.js';
-import type { NativeGeneration, NativeGenerationEvent } from '../native/model-contract.js';
+import type { NativeGeneration, NativeGenerationEvent, NativeUsage } from '../native/model-contract.js';
 import type {
   FinishReason,
   MeterableChunk as MeteredChunk,
@@ -30,15 +30,20 @@ export interface GenerationResult extends MeteredResult {
   tokens: Uint32Array;
 }
 
-/** The engine's counts of one generation, as they are billed: the one place a native report becomes a `Usage`. */
-export function usageOf(done: { promptTokens: number; completionTokens: number; cachedTokens: number }): Usage {
+/**
+ * The engine's counts of one generation, as they are billed: the native `Usage` (totalTokens included) copied field
+ * by field, so nothing but the four counts reaches a Meter.
+ */
+export function usageOf(u: NativeUsage): Usage {
   return {
-    promptTokens: done.promptTokens,
-    completionTokens: done.completionTokens,
-    totalTokens: done.promptTokens + done.completionTokens,
-    cachedTokens: done.cachedTokens,
+    promptTokens: u.promptTokens,
+    completionTokens: u.completionTokens,
+    totalTokens: u.totalTokens,
+    cachedTokens: u.cachedTokens,
   };
 }
+
+const NO_USAGE: NativeUsage = { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0 };
 
 export class Generation implements AsyncIterable<GenerationChunk> {
   /** Settles when the engine is done with this generation (also after abort); rejects on an engine error. */
@@ -96,7 +101,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
 
   /** @internal Settles without running (the signal was already aborted). */
   settleAborted(): void {
-    this.#finish({ finishReason: 'abort', promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
+    this.#finish({ finishReason: 'abort', usage: NO_USAGE });
   }
 
   /** Stops the generation at the next step. Idempotent; `result` still resolves with the usage so far. */
@@ -123,7 +128,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
       if (done.finishReason === 'error') {
         // What the engine processed before it failed travels with the error: that is what a Meter bills.
         const err = toTokmeterError(done.error);
-        if (typeof err === 'object' && err !== null) (err as { usage?: Usage }).usage = usageOf(done);
+        if (typeof err === 'object' && err !== null) (err as { usage?: Usage }).usage = usageOf(done.usage);
         this.#error = err;
         this.#finished = true;
         this.#detach();
@@ -135,14 +140,14 @@ export class Generation implements AsyncIterable<GenerationChunk> {
     this.#wake();
   };
 
-  #finish(done: { finishReason: string; promptTokens: number; completionTokens: number; cachedTokens: number }): void {
+  #finish(done: { finishReason: string; usage: NativeUsage }): void {
     this.#finished = true;
     this.#detach();
     this.#resolve({
       text: this.#text,
       tokens: Uint32Array.from(this.#tokens),
       finishReason: done.finishReason as FinishReason,
-      usage: usageOf(done),
+      usage: usageOf(done.usage),
     });
     this.#wake();
   }

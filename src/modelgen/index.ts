@@ -63,6 +63,12 @@ export interface MakeModelOptions {
    * GroupQueryAttention contrib op, as onnxruntime-genai's model builder exports (llama.ts has the contract).
    */
   attention?: LlamaAttention;
+  /**
+   * A fault for tests of failure handling: every Run whose total length (past + new tokens) reaches this many tokens
+   * fails inside ONNX Runtime, as a runtime or device failure in the middle of a generation would (llama.ts).
+   * Absent: none.
+   */
+  failAtLength?: number;
   /** true, false, or 'auto' (default: external when weights exceed 64 MiB). */
   externalData?: boolean | 'auto';
   /**
@@ -200,6 +206,7 @@ export async function makeModel(options: MakeModelOptions): Promise<MakeModelRes
     kvDtype: options.kvDtype ?? 'float32',
     positionIds: options.positionIds ?? true,
     attention: options.attention ?? 'standard',
+    ...(options.failAtLength !== undefined ? { failAtLength: options.failAtLength } : {}),
   };
   if (!(LLAMA_ATTENTIONS as readonly string[]).includes(spec.attention!)) {
     throw new TypeError(

@@ -92,6 +92,13 @@ export interface LlamaSpec {
    * embedding table quantized behind a DequantizeLinear. Absent: float MatMuls.
    */
   quant?: QuantSpec;
+  /**
+   * A fault for tests: the Run fails once the total length T (the attention mask's width) reaches this many tokens
+   * (>= 3; rows per Run below failAtLength - 1). The mask is reshaped to [-1, min(T, failAtLength - 1)], which holds
+   * its elements only while T < failAtLength; its sum times 0 is added to the embeddings, so the logits stay
+   * exactly those of the model without the fault. Absent: none.
+   */
+  failAtLength?: number;
 }
 
 export const LLAMA_ATTENTIONS = ['standard', 'gqa'] as const;
@@ -129,6 +136,9 @@ export function validateSpec(s: LlamaSpec): void {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
       throw new TypeError(`expected a positive integer for ${k}, got ${String(v)}`);
     }
+  }
+  if (s.failAtLength !== undefined && (!Number.isSafeInteger(s.failAtLength) || s.failAtLength < 3)) {
+    throw new TypeError(`expected an integer >= 3 for failAtLength, got ${String(s.failAtLength)}`);
   }
   if (s.numHeads % s.numKvHeads !== 0) {
     throw new RangeError(`numHeads (${s.numHeads}) must be a multiple of numKvHeads (${s.numKvHeads})`);
@@ -387,6 +397,16 @@ export function buildLlamaGraph(g: GraphBuilder, s: LlamaSpec, seed: number): vo
     x = g.op('Gather', [embedTokens, inputIds], { axis: 0 }); // [B, S, H]
   }
   if (halfWeights && !halfCompute) x = g.op('Cast', [x], { to: DataType.FLOAT });
+  if (s.failAtLength !== undefined) {
+    const width = g.op('Min', [g.op('Unsqueeze', [totalLen, g.constInt64([0])]), g.constInt64([s.failAtLength - 1])]);
+    const rows = g.op('Reshape', [attentionMask, g.op('Concat', [g.constInt64([-1]), width], { axis: 0 })]);
+    let zero = g.op('Mul', [
+      g.op('Cast', [g.op('ReduceSum', [rows], { keepdims: 0 })], { to: DataType.FLOAT }),
+      g.constFloat([0], []),
+    ]);
+    if (halfCompute) zero = g.op('Cast', [zero], { to: DataType.FLOAT16 });
+    x = g.op('Add', [x, zero]);
+  }
 
   for (let i = 0; i < s.numLayers; i++) {
     const p = `model.layers.${i}`;

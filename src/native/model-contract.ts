@@ -101,12 +101,20 @@ export interface NativeConstraint {
   readonly [constraintBrand]: true;
 }
 
-export interface NativeGenerationDone {
-  finishReason: 'stop' | 'length' | 'abort' | 'error';
+/** The engine's count of what a generation processed (native/engine/generator.h `Usage`), passed on unchanged. */
+export interface NativeUsage {
   promptTokens: number;
   completionTokens: number;
+  /** promptTokens + completionTokens, kept by the engine. */
+  totalTokens: number;
   /** Of promptTokens, those whose KV came from the prefix cache. */
   cachedTokens: number;
+}
+
+export interface NativeGenerationDone {
+  finishReason: 'stop' | 'length' | 'abort' | 'error';
+  /** Also on 'error': what was processed before the failure, which is what is billed. */
+  usage: NativeUsage;
   error?: Error;
 }
 

@@ -1,12 +1,18 @@
 /** Tokenizer error classes and their codes (registered with src/errors.ts). */
 import { TokmeterError, registerErrorCode } from '../errors.js';
 
-/** tokenizer.json / tiktoken file is malformed (ERR_TOKENIZER_SPEC) or names an unsupported component (ERR_TOKENIZER_UNSUPPORTED). */
+/**
+ * tokenizer.json / tiktoken file is malformed (ERR_TOKENIZER_SPEC) or names an unsupported component
+ * (ERR_TOKENIZER_UNSUPPORTED). Native code reads the file and names the JSON path at fault in the message.
+ */
 export class TokenizerSpecError extends TokmeterError {}
 
 registerErrorCode('ERR_TOKENIZER_SPEC', TokenizerSpecError);
 registerErrorCode('ERR_TOKENIZER_UNSUPPORTED', TokenizerSpecError);
-registerErrorCode('ERR_TOKENIZER_INTERNAL', TokmeterError);
+
+/** The native tokenizer failed while encoding (ERR_TOKENIZER_INTERNAL, e.g. the regex engine reported an error). */
+export class TokenizerError extends TokmeterError {}
+registerErrorCode('ERR_TOKENIZER_INTERNAL', TokenizerError);
 
 /**
  * A regex of the tokenizer file (a Split pre-tokenizer or Replace normalizer pattern) exceeded its match budget on
@@ -18,13 +24,4 @@ registerErrorCode('ERR_TOKENIZER_REGEX_LIMIT', RegexLimitError);
 
 export function specError(field: string, problem: string): TokenizerSpecError {
   return new TokenizerSpecError('ERR_TOKENIZER_SPEC', `invalid tokenizer: ${field}: ${problem}`);
-}
-
-export function unsupported(field: string, what: string): TokenizerSpecError {
-  return new TokenizerSpecError(
-    'ERR_TOKENIZER_UNSUPPORTED',
-    `unsupported tokenizer component at ${field}: ${what} (tokmeter implements BPE, WordPiece and Unigram models; NFC/NFD/NFKC/NFKD, ` +
-      `Lowercase, Replace, Prepend, Strip, BertNormalizer normalizers; Split, ByteLevel, Metaspace, Whitespace, ` +
-      `WhitespaceSplit, Digits, Punctuation, BertPreTokenizer pre-tokenizers; see docs)`,
-  );
 }

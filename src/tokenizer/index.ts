@@ -4,4 +4,4 @@ export type { ChatMessage, ChatTemplateOptions } from './chat.js';
 export { continueFinalMessage } from './chat.js';
 export { TIKTOKEN_ENCODINGS } from './tiktoken.js';
 export type { TiktokenEncodingName, TiktokenOptions } from './tiktoken.js';
-export { TokenizerSpecError, RegexLimitError } from './errors.js';
+export { TokenizerSpecError, TokenizerError, RegexLimitError } from './errors.js';

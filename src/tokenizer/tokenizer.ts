@@ -8,7 +8,7 @@
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { TokmeterTypeError, mapNativeErrors, toTokmeterError } from '../errors.js';
-import type { NativeDecodeStream, NativeTokenizer, NativeTokenizerSpec } from '../native/tokenizer-contract.js';
+import type { NativeDecodeStream, NativeTokenizer, NativeTokenizerSource } from '../native/tokenizer-contract.js';
 import {
   ChatTemplates,
   parseChatTemplates,
@@ -20,8 +20,7 @@ import { expectPath } from '../validate.js';
 import { specError } from './errors.js';
 import { describe } from './json.js';
 import { tokenizerAddon } from './native.js';
-import { parseJsonText, specFromTokenizerJson, specFromTokenizerJsonBytes } from './spec.js';
-import { specFromTiktoken, type TiktokenOptions } from './tiktoken.js';
+import { tiktokenSource, type TiktokenOptions } from './tiktoken.js';
 
 export interface EncodeOptions {
   /** Apply the post-processor (e.g. BOS). Default true, as in the reference. */
@@ -88,22 +87,35 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
-async function readBytes(file: string): Promise<Buffer> {
+async function readJson(file: string): Promise<unknown> {
+  let bytes: Buffer;
   try {
-    // Natively, into huge pages: a 10 MB tokenizer.json in fresh 4 KiB pages costs ~30-40 ms of page faults here.
-    return await tokenizerAddon().readFileBig(file);
+    // Natively, into huge pages: a 10 MB file in fresh 4 KiB pages costs ~30-40 ms of page faults here.
+    bytes = await tokenizerAddon().readFileBig(file);
   } catch (err) {
     throw specError(file, `cannot read: ${(err as Error).message}`);
   }
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw specError(file, `not valid JSON: ${(err as Error).message}`);
+  }
 }
 
-async function readJson(file: string): Promise<unknown> {
-  return parseJsonText((await readBytes(file)).toString('utf8'), file);
-}
-
-/** A tokenizer.json file; its big fields are parsed natively (specFromTokenizerJsonBytes). */
-async function readTokenizerJson(file: string): Promise<NativeTokenizerSpec> {
-  return specFromTokenizerJsonBytes(await readBytes(file), file);
+/** A tokenizer.json object as the bytes native code reads. */
+function jsonBytes(json: unknown): Buffer {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(json);
+  } catch (err) {
+    // Deeply nested objects overflow JSON.stringify's stack; cycles and BigInts are refused too.
+    throw specError(
+      'tokenizer.json',
+      `the object cannot be serialised (nested more than JSON.stringify takes, or cyclic): ${(err as Error).message}`,
+    );
+  }
+  if (text === undefined) throw specError('tokenizer.json', `expected an object, got ${describe(json)}`);
+  return Buffer.from(text, 'utf8');
 }
 
 /** Reused by encode() for short texts (sync calls only, so one per thread is enough). */
@@ -129,7 +141,7 @@ export class DecodeStream {
 
 export class Tokenizer {
   #native: NativeTokenizer | null;
-  readonly #meta: TokenizerMeta;
+  #meta: TokenizerMeta;
   /** Vocabulary size, added tokens included (largest id + 1). */
   readonly vocabSize: number;
 
@@ -139,11 +151,11 @@ export class Tokenizer {
     this.vocabSize = native.vocabSize();
   }
 
-  /** Builds a tokenizer from a native description (the loaders below produce one). */
-  static async fromSpec(spec: NativeTokenizerSpec, meta: Partial<TokenizerMeta> = {}): Promise<Tokenizer> {
+  /** Reads and builds the native tokenizer (on a worker thread). */
+  static async #create(source: NativeTokenizerSource, meta: Partial<TokenizerMeta> = {}): Promise<Tokenizer> {
     let native: NativeTokenizer;
     try {
-      native = await tokenizerAddon().createTokenizer(spec);
+      native = await tokenizerAddon().createTokenizer(source);
     } catch (err) {
       throw toTokmeterError(err);
     }
@@ -152,15 +164,14 @@ export class Tokenizer {
 
   /** A tokenizer.json object (already parsed) or its text. */
   static async fromJSON(json: unknown): Promise<Tokenizer> {
-    if (typeof json === 'string')
-      return Tokenizer.fromSpec(await specFromTokenizerJsonBytes(Buffer.from(json, 'utf8'), 'tokenizer.json'));
-    return Tokenizer.fromSpec(specFromTokenizerJson(json));
+    const bytes = typeof json === 'string' ? Buffer.from(json, 'utf8') : jsonBytes(json);
+    return Tokenizer.#create({ format: 'tokenizer.json', bytes, name: 'tokenizer.json' });
   }
 
   /** Loads a tokenizer.json file. */
   static async fromFile(file: string): Promise<Tokenizer> {
     expectPath('file', file);
-    return Tokenizer.fromSpec(await readTokenizerJson(file));
+    return Tokenizer.#create({ format: 'tokenizer.json', file });
   }
 
   /**
@@ -169,33 +180,24 @@ export class Tokenizer {
    */
   static async fromPretrained(dir: string): Promise<Tokenizer> {
     expectPath('dir', dir);
-    const spec = await readTokenizerJson(path.join(dir, 'tokenizer.json'));
     let config: Record<string, unknown> = {};
     const configFile = path.join(dir, 'tokenizer_config.json');
     if (await exists(configFile)) config = (await readJson(configFile)) as Record<string, unknown>;
     if (typeof config !== 'object' || config === null) throw specError('tokenizer_config.json', 'expected an object');
-    const ids = new Map(spec.addedTokens.map((a) => [a.content, a.id] as const));
-    const idOf = (key: string): number | undefined => {
-      const c = tokenContent(config[key]);
-      if (c === undefined) return undefined;
-      const id = ids.get(c);
-      if (id === undefined)
-        throw specError(`tokenizer_config.json ${key}`, `${JSON.stringify(c)} is not an added token of tokenizer.json`);
-      return id;
-    };
-    const bos = idOf('bos_token');
-    const eos = idOf('eos_token');
-    // add_bos_token / add_eos_token, when given, decide the post-processor's BOS / EOS as transformers does.
-    if (typeof config.add_bos_token === 'boolean' && bos !== undefined) {
-      const has = spec.postPrefix[0] === bos;
-      if (config.add_bos_token && !has) spec.postPrefix.unshift(bos);
-      if (!config.add_bos_token && has) spec.postPrefix.shift();
-    }
-    if (typeof config.add_eos_token === 'boolean' && eos !== undefined) {
-      const has = spec.postSuffix[spec.postSuffix.length - 1] === eos;
-      if (config.add_eos_token && !has) spec.postSuffix.push(eos);
-      if (!config.add_eos_token && has) spec.postSuffix.pop();
-    }
+    const bosToken = tokenContent(config.bos_token);
+    const eosToken = tokenContent(config.eos_token);
+    // add_bos_token / add_eos_token, when given, decide the post-processor's BOS / EOS as transformers does (native
+    // code applies them, and checks that bos_token / eos_token are added tokens of tokenizer.json).
+    const tokenizer = await Tokenizer.#create({
+      format: 'tokenizer.json',
+      file: path.join(dir, 'tokenizer.json'),
+      ...(bosToken !== undefined ? { bosToken } : {}),
+      ...(eosToken !== undefined ? { eosToken } : {}),
+      ...(typeof config.add_bos_token === 'boolean' ? { addBosToken: config.add_bos_token } : {}),
+      ...(typeof config.add_eos_token === 'boolean' ? { addEosToken: config.add_eos_token } : {}),
+    });
+    const bos = bosToken === undefined ? undefined : tokenizer.tokenToId(bosToken);
+    const eos = eosToken === undefined ? undefined : tokenizer.tokenToId(eosToken);
     const eosIds = new Set<number>(eos === undefined ? [] : [eos]);
     const genFile = path.join(dir, 'generation_config.json');
     if (await exists(genFile)) {
@@ -208,19 +210,22 @@ export class Tokenizer {
       const c = tokenContent(config[k]);
       if (c !== undefined) specials[k] = c;
     }
-    return Tokenizer.fromSpec(spec, {
+    tokenizer.#meta = {
       ...(bos !== undefined ? { bosTokenId: bos } : {}),
       eosTokenIds: [...eosIds],
       chat: new ChatTemplates(parseChatTemplates(config.chat_template), specials),
-    });
+    };
+    return tokenizer;
   }
 
   /** A tiktoken encoding by name (cl100k_base, o200k_base, p50k_base, p50k_edit, r50k_base, gpt2) or rank file. */
   static async fromTiktoken(nameOrFile: string, opts: TiktokenOptions = {}): Promise<Tokenizer> {
     expectPath('encoding name or file', nameOrFile);
-    const spec = await specFromTiktoken(nameOrFile, opts);
-    const eot = spec.addedTokens.find((a) => a.content === '<|endoftext|>');
-    return Tokenizer.fromSpec(spec, { eosTokenIds: eot ? [eot.id] : [] });
+    const tokenizer = await Tokenizer.#create(tiktokenSource(nameOrFile, opts));
+    const eot = tokenizer.tokenToId('<|endoftext|>');
+    if (eot !== undefined && tokenizer.isSpecialToken(eot))
+      tokenizer.#meta = { ...tokenizer.#meta, eosTokenIds: [eot] };
+    return tokenizer;
   }
 
   get bosTokenId(): number | undefined {

@@ -3,9 +3,10 @@
  * (OpenAI's own fields, and vLLM's top-level extras top_k, min_p and repetition_penalty). `Model.generate`, the
  * Meter and the server all check options against this table, each in its own words: the library names options as
  * `Model.generate` does ("expected a number in [0, 2] for temperature, got 3"), the HTTP API as the request does
- * ("... for 'temperature' ..."). The engine (native/engine/logits/chain.cc, native/addon/js_model.cc) accepts at
- * least every value this table accepts: test/model/options-bounds.test.ts feeds each bound, just inside and just
- * outside, to the engine directly, to `Model.generate` and to the server.
+ * ("... for 'temperature' ..."). The engine checks the same bounds (native/engine/logits/chain.cc for sampling,
+ * native/engine/engine.h for maxNewTokens, highWaterMark and stop; the addon's conversions use them too):
+ * test/model/options-bounds.test.ts feeds each bound, just inside and just outside, to the engine directly, to
+ * `Model.generate` and to the server, and expects the same decision from all three.
  *
  * Sampling options reach the engine as float32 (`float32: true`): a value is checked as the engine will hold it,
  * so a topP of 1e-50 (0 in float32) is refused here rather than by the engine.

@@ -29,14 +29,17 @@ function isCount(v: unknown): v is number {
 }
 
 /**
- * An engine's usage as it is billed: the same four counts, with totalTokens = promptTokens + completionTokens (what
- * every ledger checks). Undefined when `u` is not a usage (counts that are not non-negative integers).
+ * An engine's usage as it is billed: its four counts, unchanged. Undefined when `u` is not a usage: counts that are
+ * not non-negative integers, or a totalTokens other than promptTokens + completionTokens (what every ledger checks).
  */
 export function billedUsage(u: unknown): Usage | undefined {
   if (!u || typeof u !== 'object') return undefined;
-  const { promptTokens, completionTokens, cachedTokens } = u as Partial<Usage>;
-  if (!isCount(promptTokens) || !isCount(completionTokens) || !isCount(cachedTokens)) return undefined;
-  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, cachedTokens };
+  const { promptTokens, completionTokens, totalTokens, cachedTokens } = u as Partial<Usage>;
+  if (!isCount(promptTokens) || !isCount(completionTokens) || !isCount(totalTokens) || !isCount(cachedTokens)) {
+    return undefined;
+  }
+  if (totalTokens !== promptTokens + completionTokens) return undefined;
+  return { promptTokens, completionTokens, totalTokens, cachedTokens };
 }
 
 /** The usage an engine attached to its failure (`GenerationFailure`), or undefined when it gave none. */

@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClosedError, TokmeterTypeError } from '../../src/errors.js';
-import { Tokenizer, TokenizerSpecError } from '../../src/tokenizer/index.js';
+import { ClosedError, TokmeterTypeError, toTokmeterError } from '../../src/errors.js';
+import { Tokenizer, TokenizerError, TokenizerSpecError } from '../../src/tokenizer/index.js';
 import { lenmlFile } from '../../scripts/tokenizer-parity.js';
 
 const lenmlDir = (name: string) => path.dirname(lenmlFile(name));
@@ -139,7 +139,7 @@ describe('Tokenizer', () => {
     bad4.pre_tokenizer = { type: 'Split', pattern: { Regex: '(unclosed' }, behavior: 'Isolated', invert: false };
     const e4 = await Tokenizer.fromFile(write('d.json', bad4)).catch((e) => e);
     expect(e4.code).toBe('ERR_TOKENIZER_SPEC');
-    expect(e4.message).toMatch(/pre_tokenizer\[0\]\.pattern\.Regex/);
+    expect(e4.message).toMatch(/pre_tokenizer\.pattern\.Regex/);
     await expect(Tokenizer.fromFile(path.join(dir, 'missing.json'))).rejects.toThrow(/cannot read/);
     fs.rmSync(dir, { recursive: true });
   });
@@ -172,5 +172,21 @@ describe('Tokenizer', () => {
     expect(t.eosTokenIds).toEqual([100257]);
     t.dispose();
     await expect(Tokenizer.fromTiktoken('/nonexistent.tiktoken')).rejects.toThrow();
+  });
+
+  it('throws typed errors from every native failure of the sync paths', async () => {
+    // The native codes of encode / count / decode each map to a tokmeter class (never a plain Error).
+    const internal = toTokmeterError(
+      Object.assign(new Error('regex match failed'), { code: 'ERR_TOKENIZER_INTERNAL' }),
+    );
+    expect(internal).toBeInstanceOf(TokenizerError);
+    expect((internal as TokenizerError).code).toBe('ERR_TOKENIZER_INTERNAL');
+    const t = await Tokenizer.fromJSON({
+      model: { type: 'Unigram', unk_id: null, vocab: [['a', -1]] },
+    });
+    expect(() => t.encode('ab')).toThrow(TokmeterTypeError); // no unk_id: the reference fails too
+    expect(() => t.count('ab')).toThrow(TokmeterTypeError);
+    expect(() => t.decode([7])).toThrow(TokmeterTypeError);
+    t.dispose();
   });
 });

@@ -1,7 +1,8 @@
-// The fast loaders: tokenizer.json's model.vocab / model.merges and tiktoken ranks are parsed natively from the raw
-// bytes (native/tokenizer/json_scan.h). They must give exactly what JSON.parse plus the JS spec builder gives
-// (Tokenizer.fromJSON(object) still takes that path), reject malformed input with a typed error that names the
-// field, and keep the event loop turning while a large file loads.
+// The native loaders: tokenizer.json (model.vocab / model.merges with the purpose-built readers of
+// native/tokenizer/json_scan.h) and tiktoken ranks are read natively from the raw bytes. They must read documents
+// exactly as JSON.parse does (Tokenizer.fromJSON(JSON.parse(text)) hands native code JSON.stringify's rewrite of the
+// text: escapes, duplicate keys and number forms resolved by V8), reject malformed input with a typed error that names
+// the field, and keep the event loop turning while a large file loads.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -164,6 +164,18 @@ describe('engines that report no usage of their own', () => {
     expect(records[0]).toMatchObject({ finishReason: 'error', promptTokens: 2, completionTokens: 0 });
     expect(meter.limiter.tokensInWindow('k')).toBe(2);
   });
+
+  it('a usage whose totalTokens is not prompt + completion is malformed too (billed as is or not at all)', async () => {
+    const records: UsageRecord[] = [];
+    const meter = new Meter({ prices: DEMO_PRICES, cache: false, onRecord: (r) => records.push(r) });
+    const skewed = { promptTokens: 2, completionTokens: 3, totalTokens: 4, cachedTokens: 0 };
+    const run = meter
+      .wrap(endingModel(0, async () => ({ text: '', finishReason: 'stop', usage: skewed })))
+      .generate('a b', { key: 'k', maxNewTokens: 9 });
+    await expect(run.result).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ finishReason: 'error', promptTokens: 2, completionTokens: 0, totalTokens: 2 });
+  });
 });
 
 /** A Model-like engine: real `Generation` objects, fed by the test with native-shaped events. */
@@ -217,7 +229,11 @@ describe('usage flows from the engine to the bill unchanged', () => {
     // The engine counted 5 prompt tokens of which 4 came from its prefix cache, and 4 sampled (one not streamed).
     gen.onEvent({
       ...tokens(),
-      done: { finishReason: 'error', promptTokens: 5, completionTokens: 4, cachedTokens: 4, error: failure },
+      done: {
+        finishReason: 'error',
+        usage: { promptTokens: 5, completionTokens: 4, totalTokens: 9, cachedTokens: 4 },
+        error: failure,
+      },
     });
     await expect(reading).rejects.toMatchObject({ code: 'ERR_INFERENCE', message: 'device lost' });
     const err = await run.result.catch((e: unknown) => e);
@@ -258,7 +274,10 @@ describe('usage flows from the engine to the bill unchanged', () => {
     // The engine ends the aborted generation with its own count.
     entry.gen.onEvent({
       ...tokens(),
-      done: { finishReason: 'abort', promptTokens: 2, completionTokens: 10, cachedTokens: 1 },
+      done: {
+        finishReason: 'abort',
+        usage: { promptTokens: 2, completionTokens: 10, totalTokens: 12, cachedTokens: 1 },
+      },
     });
     const res = await run.result;
     expect(res.usage).toEqual({ promptTokens: 2, completionTokens: 10, totalTokens: 12, cachedTokens: 1 });
@@ -274,7 +293,10 @@ describe('usage flows from the engine to the bill unchanged', () => {
     entry.gen.onEvent(tokens(1, 2, 3));
     entry.gen.onEvent({
       ...tokens(),
-      done: { finishReason: 'length', promptTokens: 1, completionTokens: 3, cachedTokens: 0 },
+      done: {
+        finishReason: 'length',
+        usage: { promptTokens: 1, completionTokens: 3, totalTokens: 4, cachedTokens: 0 },
+      },
     });
     expect(entry.acked).toBe(3);
     expect((await run.result).record).toMatchObject({ finishReason: 'length', completionTokens: 3 });

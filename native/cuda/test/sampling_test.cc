@@ -191,23 +191,10 @@ std::vector<float> CpuProcess(const Row& row) {
   return x;
 }
 
-// The CPU Sampler's draw for a given uniform (its Sample() with NextUniform() replaced by u).
+// The CPU Sampler's draw for a given uniform: the engine's Sampler with that uniform injected.
 uint32_t CpuDrawWithUniform(const std::vector<float>& logits, double u) {
-  const uint32_t top = tokmeter::engine::Sampler::Argmax(logits);
-  const double max = logits[top];
-  double total = 0;
-  for (float x : logits)
-    if (x != -std::numeric_limits<float>::infinity()) total += std::exp(static_cast<double>(x) - max);
-  const double target = u * total;
-  double acc = 0;
-  uint32_t last = top;
-  for (uint32_t i = 0; i < logits.size(); ++i) {
-    if (logits[i] == -std::numeric_limits<float>::infinity()) continue;
-    acc += std::exp(static_cast<double>(logits[i]) - max);
-    last = i;
-    if (acc > target) return i;
-  }
-  return last;
+  tokmeter::engine::Sampler sampler([u] { return u; });
+  return sampler.Sample(logits, false);
 }
 
 struct Fixture {

@@ -14,13 +14,15 @@ namespace {
 }
 }  // namespace
 
+// The bounds of the TypeScript option table (src/usage/generate-options.ts), on the float32 values the engine holds;
+// test/model/options-bounds.test.ts holds the two equal.
 void ValidateSamplingOptions(const SamplingOptions& o) {
-  if (!std::isfinite(o.temperature) || o.temperature < 0) Bad("temperature", "a finite number >= 0", o.temperature);
+  if (!(o.temperature >= 0 && o.temperature <= 2)) Bad("temperature", "a number in [0, 2]", o.temperature);
   if (o.topK < 0) Bad("topK", "an integer >= 0", o.topK);
   if (!(o.topP > 0 && o.topP <= 1)) Bad("topP", "a number in (0, 1]", o.topP);
   if (!(o.minP >= 0 && o.minP <= 1)) Bad("minP", "a number in [0, 1]", o.minP);
-  if (!std::isfinite(o.repetitionPenalty) || o.repetitionPenalty <= 0)
-    Bad("repetitionPenalty", "a finite number > 0", o.repetitionPenalty);
+  if (!(o.repetitionPenalty > 0 && o.repetitionPenalty <= 100))
+    Bad("repetitionPenalty", "a number in (0, 100]", o.repetitionPenalty);
   if (!(o.presencePenalty >= -2 && o.presencePenalty <= 2))
     Bad("presencePenalty", "a number in [-2, 2]", o.presencePenalty);
   if (!(o.frequencyPenalty >= -2 && o.frequencyPenalty <= 2))

@@ -8,7 +8,7 @@
 #include "engine/batch_kv.h"
 #include "engine/kv_cache.h"
 #include "fenced_memory.h"
-#include "test_util.h"
+#include "test/test_util.h"
 
 using namespace tokmeter::engine;
 using Padding = BatchKv::Padding;

@@ -2,7 +2,7 @@
 // where one library the ONNX Runtime CUDA provider loads is missing reads as not ready (the GPU tests then skip with
 // that library named) instead of ready-then-failing at Model.load. Header only: no plug-in, no CUDA, no ORT.
 #include "engine/cuda_plugin.h"
-#include "test_util.h"
+#include "test/test_util.h"
 
 using tokmeter::engine::CudaLibraryProbe;
 using tokmeter::engine::CudaStatusReport;
@@ -53,4 +53,4 @@ TEST(NotReadyWithoutPluginProviderOrDevice) {
   CHECK(!d.ready());
 }
 
-int main() { return et::RunAll(); }
+int main() { return tmtest::RunAll(); }

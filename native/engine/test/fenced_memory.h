@@ -15,7 +15,7 @@
 #include <optional>
 
 #include "engine/kv_memory.h"
-#include "test_util.h"
+#include "test/test_util.h"
 
 namespace et {
 
@@ -95,12 +95,12 @@ class Direct {
 // Runs every registered test over host memory, then over fenced memory; fails on a leak.
 inline int RunOverBothMemories() {
   std::printf("-- host memory\n");
-  int result = RunAll();
+  int result = tmtest::RunAll();
   FencedMemory memory;
   fenced = &memory;
   kv_memory = &memory;
   std::printf("-- fenced memory (host access outside KvMemory faults)\n");
-  result |= RunAll();
+  result |= tmtest::RunAll();
   kv_memory = &tokmeter::engine::HostKvMemory();
   fenced = nullptr;
   if (memory.live() != 0 || memory.bad_frees != 0) {

@@ -12,92 +12,14 @@
 #include "engine/generator.h"
 #include "engine/scheduler.h"
 #include "grammar/grammar.h"
-#include "test_util.h"
+#include "scripted_model.h"
+#include "test/test_util.h"
 
 using namespace tokmeter::engine;
+using namespace tokmeter::engine::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-// Next token = script[position] when scripted, else (last + 1) % vocab. Records every Forward's tokens.
-class ScriptedModel final : public LanguageModel {
- public:
-  ScriptedModel(size_t vocab, size_t context) : vocab_(vocab), context_(context) {}
-  struct Seq final : SequenceState {
-    size_t len = 0, cap = 0;
-    std::atomic<bool> terminated{false};
-    size_t length() const noexcept override { return len; }
-    size_t capacity() const noexcept override { return cap; }
-    void Terminate() noexcept override { terminated = true; }
-  };
-  size_t vocabSize() const noexcept override { return vocab_; }
-  size_t contextLength() const noexcept override { return context_; }
-  std::unique_ptr<SequenceState> NewSequence(size_t capacity) override {
-    auto s = std::make_unique<Seq>();
-    s->cap = capacity;
-    ++live;
-    return std::unique_ptr<SequenceState>(new Owned(std::move(s), this));
-  }
-  void Forward(SequenceState& state, std::span<const uint32_t> tokens, std::span<float> logits) override {
-    auto& s = *static_cast<Owned&>(state).seq;
-    if (s.terminated) throw tokmeter::Error("ERR_ABORTED", "aborted");
-    if (s.len + tokens.size() > s.cap) throw tokmeter::Error("ERR_CONTEXT_LENGTH", "over capacity");
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      fed.emplace_back(tokens.begin(), tokens.end());
-      if (tokens.size() > 1) events.push_back('P');  // a prefill (every prompt here has 2+ tokens)
-    }
-    s.len += tokens.size();
-    std::fill(logits.begin(), logits.end(), 0.0f);
-    auto it = script.find(s.len);
-    const uint32_t next = it != script.end() ? it->second : (tokens.back() + 1) % static_cast<uint32_t>(vocab_);
-    logits[next] = 10.0f;
-    forwards++;
-    if (delay.count()) std::this_thread::sleep_for(delay);
-  }
-  void ForwardBatch(std::span<SequenceState* const> sequences, std::span<const uint32_t> tokens,
-                    std::span<float> logits) override {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      batches.push_back(sequences.size());
-      events.push_back('B');
-    }
-    LanguageModel::ForwardBatch(sequences, tokens, logits);  // per-sequence Forward: rows are exact by construction
-  }
-  size_t kvBytesPerToken() const noexcept override { return per_token; }
-  size_t MaxBatchSeen() {
-    std::lock_guard<std::mutex> lock(mutex);
-    size_t m = 0;
-    for (size_t b : batches) m = std::max(m, b);
-    return m;
-  }
-  size_t FedCount() {
-    std::lock_guard<std::mutex> lock(mutex);
-    return fed.size();
-  }
-
-  std::map<size_t, uint32_t> script;  // cache length after the Forward -> token to favour
-  std::vector<std::vector<uint32_t>> fed;
-  std::mutex mutex;
-  std::atomic<int> forwards{0};
-  std::atomic<int> live{0};
-  std::chrono::milliseconds delay{0};
-  std::vector<size_t> batches;  // rows of every ForwardBatch
-  std::string events;           // 'P' prefill Forward, 'B' ForwardBatch, in order
-  size_t per_token = 0;
-
- private:
-  struct Owned final : SequenceState {
-    Owned(std::unique_ptr<Seq> s, ScriptedModel* m) : seq(std::move(s)), model(m) {}
-    ~Owned() override { --model->live; }
-    size_t length() const noexcept override { return seq->len; }
-    size_t capacity() const noexcept override { return seq->cap; }
-    void Terminate() noexcept override { seq->Terminate(); }
-    std::unique_ptr<Seq> seq;
-    ScriptedModel* model;
-  };
-  size_t vocab_, context_;
-};
 
 // id -> bytes; holds back an incomplete UTF-8 tail like a real DecodeStream.
 class TableDetokenizer final : public Detokenizer {
@@ -286,32 +208,6 @@ TEST(abort_between_steps) {
   CHECK_EQ(g.usage().completionTokens, size_t{2});
   CHECK_EQ(m->live.load(), 0);
 }
-
-namespace {
-struct RecordingSink final : StreamSink {
-  std::mutex mutex;
-  std::vector<uint32_t> tokens;
-  std::atomic<bool> done{false};
-  GenerationOutcome outcome;
-  void OnStep(const StepResult& s) override {
-    std::lock_guard<std::mutex> lock(mutex);
-    tokens.push_back(s.token);
-  }
-  void OnDone(const GenerationOutcome& o) override {
-    std::lock_guard<std::mutex> lock(mutex);
-    outcome = o;
-    done = true;
-  }
-};
-// Up to 20 s: returns as soon as `cond` holds; the bound only matters on a machine so loaded that 2 s was not enough.
-bool WaitFor(const std::function<bool()>& cond) {
-  for (int i = 0; i < 4000; ++i) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return cond();
-}
-}  // namespace
 
 TEST(scheduler_streams_with_backpressure_and_abort) {
   auto m = std::make_shared<ScriptedModel>(50, 1000);

@@ -6,7 +6,7 @@
 
 #include "engine/logits/processor.h"
 #include "engine/sampler.h"
-#include "test_util.h"
+#include "test/test_util.h"
 
 using namespace tokmeter::engine;
 namespace {
@@ -139,6 +139,23 @@ TEST(sampler_greedy_and_seeded_draws) {
   std::vector<float> masked = {kNegInf, 0, kNegInf};
   for (int i = 0; i < 100; ++i) CHECK_EQ(s.Sample(masked, false), 1u);
   CHECK_NEAR(Sampler::LogProb(two, 1), std::log(0.25), 1e-6);
+}
+
+TEST(sampler_draws_with_an_injected_uniform_source) {
+  // p = {0.5, 0.25, 0, 0.25}: the inverse CDF in id order, -inf skipped.
+  std::vector<float> l = {std::log(0.5f), std::log(0.25f), kNegInf, std::log(0.25f)};
+  std::vector<double> uniforms = {0.0, 0.49, 0.51, 0.74, 0.76, 0.999999};
+  size_t next = 0;
+  Sampler s([&] { return uniforms[next++]; });
+  std::vector<uint32_t> ids;
+  for (size_t i = 0; i < uniforms.size(); ++i) ids.push_back(s.Sample(l, false));
+  CHECK((ids == std::vector<uint32_t>{0, 0, 1, 1, 3, 3}));
+  CHECK_EQ(s.Sample(l, true), 0u);  // greedy draws no uniform
+  CHECK_EQ(next, uniforms.size());
+  // The seeded sampler is this sampler over SeededUniform.
+  Sampler seeded(42), injected(SeededUniform(42));
+  std::vector<float> flat(16, 0.0f);
+  for (int i = 0; i < 64; ++i) CHECK_EQ(seeded.Sample(flat, false), injected.Sample(flat, false));
 }
 
 TEST_MAIN()

@@ -5,7 +5,7 @@
 
 #include "engine/graph_spec.h"
 #include "engine/model_files.h"
-#include "test_util.h"
+#include "test/test_util.h"
 
 using namespace tokmeter::engine;
 namespace fs = std::filesystem;

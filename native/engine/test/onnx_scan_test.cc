@@ -12,7 +12,7 @@
 #include <string>
 
 #include "engine/onnx_scan.h"
-#include "test_util.h"
+#include "test/test_util.h"
 
 using namespace tokmeter::engine;
 namespace fs = std::filesystem;

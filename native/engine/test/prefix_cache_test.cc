@@ -9,7 +9,7 @@
 #include "engine/kv_cache.h"
 #include "engine/prefix_cache.h"
 #include "fenced_memory.h"
-#include "test_util.h"
+#include "test/test_util.h"
 
 using namespace tokmeter::engine;
 

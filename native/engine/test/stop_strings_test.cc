@@ -1,5 +1,5 @@
 #include "engine/stop_strings.h"
-#include "test_util.h"
+#include "test/test_util.h"
 
 using tokmeter::engine::StopStringMatcher;
 

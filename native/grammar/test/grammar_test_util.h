@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/test/test_util.h"
+#include "test/test_util.h"
 #include "grammar/grammar.h"
 #include "grammar/matcher.h"
 #include "grammar/vocabulary.h"

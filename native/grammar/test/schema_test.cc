@@ -16,12 +16,12 @@ void ExpectRefusal(const std::string& schema, const std::string& code, const std
       std::printf("  %s: got %s at '%s' keyword '%s' (%s), expected %s at '%s' keyword '%s'\n", schema.c_str(),
                   e.code().c_str(), e.pointer().c_str(), e.keyword().c_str(), e.what(), code.c_str(), pointer.c_str(),
                   keyword.c_str());
-      ++et::failures;
+      ++tmtest::failures;
     }
     return;
   }
   std::printf("  %s: compiled, expected %s\n", schema.c_str(), code.c_str());
-  ++et::failures;
+  ++tmtest::failures;
 }
 }  // namespace
 

@@ -17,7 +17,9 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <optional>
 
+#include "tokenizer/json_value.h"
 #include "tokenizer/models/model.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
@@ -212,14 +214,18 @@ class RankLists {
 
 class Bpe final : public Model {
  public:
-  Bpe(const ModelSpec& spec, std::span<const std::pair<uint32_t, uint32_t>> merges, const TokenStrings& keys,
+  struct Options {
+    bool ignore_merges = false, byte_fallback = false, fuse_unk = false, merges_from_ranks = false;
+    uint32_t unk = kNone;
+  };
+  Bpe(const Options& o, std::span<const std::pair<uint32_t, uint32_t>> merges, const TokenStrings& keys,
       const TokenMap& map, bool byte_level, bool unique_keys)
       : map_(map),
         byte_level_(byte_level),
-        ignore_merges_(spec.ignore_merges),
-        byte_fallback_(spec.byte_fallback),
-        fuse_unk_(spec.fuse_unk),
-        unk_(spec.unk_id ? *spec.unk_id : kNone) {
+        ignore_merges_(o.ignore_merges),
+        byte_fallback_(o.byte_fallback),
+        fuse_unk_(o.fuse_unk),
+        unk_(o.unk) {
     unit_ids_.fill(kNone);
     fallback_ids_.fill(kNone);
     for (int b = 0; b < 256; ++b) {
@@ -231,7 +237,7 @@ class Bpe final : public Model {
       std::snprintf(hex, sizeof hex, "<0x%02X>", b);
       fallback_ids_[b] = map_.Find(std::string_view(hex));
     }
-    if (spec.merges_from_ranks) {
+    if (o.merges_from_ranks) {
       // tiktoken: any adjacent pair whose concatenation is a token merges, the lowest-ranked (= id) first. No pair
       // table: the concatenation is looked up in the vocabulary when needed (see Lookup).
       from_ranks_ = true;
@@ -554,9 +560,26 @@ class Bpe final : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> MakeBpe(const ModelSpec& spec, std::span<const std::pair<uint32_t, uint32_t>> merges,
-                               const TokenStrings& keys, const TokenMap& map, bool byte_level, bool unique_keys) {
-  return std::make_unique<Bpe>(spec, merges, keys, map, byte_level, unique_keys);
+std::unique_ptr<Model> BpeFromJson(const json::Value& m, const std::string& path, const ModelVocab& vocab,
+                                   std::span<const std::pair<uint32_t, uint32_t>> merges, bool merges_from_ranks) {
+  if (const json::Value* d = m.Get("dropout")) {
+    (void)d;
+    json::Unsupported(path + ".dropout", "BPE dropout (non-deterministic)");
+  }
+  for (const char* k : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+    std::optional<std::string> v = json::OptStr(m, k, path);
+    if (v && !v->empty()) json::Unsupported(path + "." + k, std::string("BPE ") + k + " " + json::Stringify(*v));
+  }
+  Bpe::Options o;
+  o.ignore_merges = json::Bool(m, "ignore_merges", path, false);
+  o.byte_fallback = json::Bool(m, "byte_fallback", path, false);
+  o.fuse_unk = json::Bool(m, "fuse_unk", path, false);
+  o.merges_from_ranks = merges_from_ranks;
+  if (std::optional<std::string> unk = json::OptStr(m, "unk_token", path)) {
+    o.unk = vocab.vocab_id(*unk);
+    if (o.unk == kNone) json::SpecError(path + ".unk_token", json::Stringify(*unk) + " is not in " + path + ".vocab");
+  }
+  return std::make_unique<Bpe>(o, merges, vocab.keys, vocab.map, vocab.byte_level, vocab.unique_keys);
 }
 
 }  // namespace tokmeter::tokenizer

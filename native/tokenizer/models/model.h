@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -12,7 +13,6 @@
 #include <vector>
 
 #include "tokenizer/big_alloc.h"
-#include "tokenizer/spec.h"
 
 namespace tokmeter::tokenizer {
 
@@ -159,16 +159,33 @@ class Model {
   virtual void Tokenize(std::string_view word, ModelScratch& scratch, IdSink& sink) const = 0;
 };
 
-// `keys[id]` is the model-domain form of each token (empty for absent ids); `map` looks them up. Both outlive
-// the model (they belong to the Tokenizer).
-// `merges`: the (left, right) id pairs in rank order (spec.merges, or spec.merges_text resolved by the caller).
-// `unique_keys`: no two ids share a key (lets the constructor skip lookups it can verify directly).
-std::unique_ptr<Model> MakeBpe(const ModelSpec& spec, std::span<const std::pair<uint32_t, uint32_t>> merges,
-                               const TokenStrings& keys, const TokenMap& map, bool byte_level, bool unique_keys);
-std::unique_ptr<Model> MakeWordPiece(const ModelSpec& spec, const TokenStrings& keys, const TokenMap& map);
+namespace json {
+class Value;
+}
+
+// What a model is built over, owned by the Tokenizer and outliving the model: keys[id] is the model-domain form of
+// each token (raw bytes for byte-level tokenizers; empty for absent ids), `map` looks keys up, `vocab_id` finds an id
+// by its tokenizer.json spelling (TokenMap::kNone when absent; for unk_token). unique_keys: no two ids share a key
+// (lets BPE skip lookups it can verify directly).
+struct ModelVocab {
+  const TokenStrings& keys;
+  const TokenMap& map;
+  std::function<uint32_t(std::string_view)> vocab_id;
+  bool byte_level = false;
+  bool unique_keys = false;
+};
+
+// Each model reads its own options from tokenizer.json's "model" object `m` (`path` names it in messages); the
+// vocabulary and merges are read by the tokenizer (the big fields, json_scan.h) and handed over.
+// BPE: `merges` are (left, right) id pairs in rank order; merges_from_ranks (tiktoken): no merge list, any adjacent
+// pair whose concatenation is a token merges, the lowest id first.
+std::unique_ptr<Model> BpeFromJson(const json::Value& m, const std::string& path, const ModelVocab& vocab,
+                                   std::span<const std::pair<uint32_t, uint32_t>> merges, bool merges_from_ranks);
+std::unique_ptr<Model> WordPieceFromJson(const json::Value& m, const std::string& path, const ModelVocab& vocab);
 // The value the reference's JSON parser gives a score whose correctly rounded value is v (see unigram.cc).
 double ReferenceScore(double v);
-// Unigram: `map` must resolve duplicate pieces to the later id (built with overwrite = true).
-std::unique_ptr<Model> MakeUnigram(const ModelSpec& spec, const TokenStrings& keys, const TokenMap& map);
+// Unigram: `vocab.map` must resolve duplicate pieces to the later id (built with overwrite = true); scores[id].
+std::unique_ptr<Model> UnigramFromJson(const json::Value& m, const std::string& path, const ModelVocab& vocab,
+                                       std::vector<double> scores);
 
 }  // namespace tokmeter::tokenizer

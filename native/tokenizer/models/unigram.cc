@@ -15,7 +15,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 
+#include "tokenizer/json_value.h"
 #include "tokenizer/models/model.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
@@ -121,8 +123,9 @@ namespace {
 
 class Unigram final : public Model {
  public:
-  Unigram(const ModelSpec& spec, const TokenStrings& keys, const TokenMap& map)
-      : map_(map), scores_(spec.scores), unk_(spec.unk_id), byte_fallback_(spec.byte_fallback) {
+  Unigram(std::vector<double> scores, std::optional<uint32_t> unk, bool byte_fallback, const TokenStrings& keys,
+          const TokenMap& map)
+      : map_(map), scores_(std::move(scores)), unk_(unk), byte_fallback_(byte_fallback) {
     size_t n = keys.size();
     if (scores_.size() != n) throw tokmeter::Error("ERR_TOKENIZER_SPEC", "model.vocab: one score per piece needed");
     std::vector<uint32_t> ids;
@@ -238,8 +241,17 @@ class Unigram final : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> MakeUnigram(const ModelSpec& spec, const TokenStrings& keys, const TokenMap& map) {
-  return std::make_unique<Unigram>(spec, keys, map);
+std::unique_ptr<Model> UnigramFromJson(const json::Value& m, const std::string& path, const ModelVocab& vocab,
+                                       std::vector<double> scores) {
+  std::optional<uint32_t> unk;
+  if (const json::Value* u = m.Get("unk_id")) {
+    unk = json::Uint(u, path + ".unk_id");
+    if (*unk >= vocab.keys.size())
+      json::SpecError(path + ".unk_id",
+                      std::to_string(*unk) + " is not below the vocabulary size " + std::to_string(vocab.keys.size()));
+  }
+  return std::make_unique<Unigram>(std::move(scores), unk, json::Bool(m, "byte_fallback", path, false), vocab.keys,
+                                   vocab.map);
 }
 
 }  // namespace tokmeter::tokenizer

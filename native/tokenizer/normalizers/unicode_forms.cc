@@ -3,15 +3,15 @@
 
 #include <cstdlib>
 
-#include "tokenizer/normalizers/normalizer.h"
+#include "tokenizer/normalizers/components.h"
 #include "util/error.h"
 
-namespace tokmeter::tokenizer {
+namespace tokmeter::tokenizer::normalizers {
 namespace {
 
-class UnicodeForm final : public Normalizer {
+class UnicodeFormImpl final : public Normalizer {
  public:
-  explicit UnicodeForm(int options, bool composed) : options_(options), composed_(composed) {}
+  explicit UnicodeFormImpl(int options, bool composed) : options_(options), composed_(composed) {}
   bool Apply(std::string_view in, std::string& out, RegexScratch&) const override {
     // ASCII text is invariant under every normalization form.
     bool ascii = true;
@@ -41,17 +41,15 @@ class UnicodeForm final : public Normalizer {
 
 }  // namespace
 
-std::unique_ptr<Normalizer> MakeUnicodeForm(NormalizerSpec::Kind kind) {
-  int base = UTF8PROC_STABLE;
-  switch (kind) {
-    case NormalizerSpec::Kind::kNFC: return std::make_unique<UnicodeForm>(base | UTF8PROC_COMPOSE, true);
-    case NormalizerSpec::Kind::kNFD: return std::make_unique<UnicodeForm>(base | UTF8PROC_DECOMPOSE, false);
-    case NormalizerSpec::Kind::kNFKC:
-      return std::make_unique<UnicodeForm>(base | UTF8PROC_COMPOSE | UTF8PROC_COMPAT, true);
-    case NormalizerSpec::Kind::kNFKD:
-      return std::make_unique<UnicodeForm>(base | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, false);
-    default: return nullptr;
+std::unique_ptr<Normalizer> UnicodeForm(Form form) {
+  const int base = UTF8PROC_STABLE;
+  switch (form) {
+    case Form::kNFC: return std::make_unique<UnicodeFormImpl>(base | UTF8PROC_COMPOSE, true);
+    case Form::kNFD: return std::make_unique<UnicodeFormImpl>(base | UTF8PROC_DECOMPOSE, false);
+    case Form::kNFKC: return std::make_unique<UnicodeFormImpl>(base | UTF8PROC_COMPOSE | UTF8PROC_COMPAT, true);
+    case Form::kNFKD: return std::make_unique<UnicodeFormImpl>(base | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, false);
   }
+  return nullptr;
 }
 
-}  // namespace tokmeter::tokenizer
+}  // namespace tokmeter::tokenizer::normalizers

@@ -6,7 +6,7 @@
 #include <random>
 #include <set>
 
-#include "test_util.h"
+#include "synthetic.h"
 
 using namespace tt;
 
@@ -64,7 +64,7 @@ TEST(long_words_merge_like_the_definition) {
       have.insert(xy);
       toks.push_back(xy);
     }
-    auto tok = Tokenizer::Create(v.b.spec);
+    auto tok = v.b.Build();
     for (size_t len : {3, 40, 255, 256, 300, 1500}) {
       std::string word;
       size_t alphabet = 1 + rng() % 3;
@@ -84,11 +84,11 @@ TEST(long_words_fall_back_when_a_merge_creates_a_lower_rank) {
   v.b.Merge("a", "a");
   v.b.Merge("aa", "aa");
   v.b.Merge("b", "aaaa");
-  std::swap(v.b.spec.model.merges[0], v.b.spec.model.merges[1]);
+  std::swap(v.b.merges[0], v.b.merges[1]);
   v.rank[{"aa", "aa"}] = 0;
   v.rank[{"a", "a"}] = 1;
   v.rank[{"b", "aaaa"}] = 2;
-  auto tok = Tokenizer::Create(v.b.spec);
+  auto tok = v.b.Build();
   std::mt19937_64 rng(11);
   for (size_t len : {5, 257, 1001, 4096}) {
     std::string word;
@@ -104,7 +104,7 @@ TEST(one_megabyte_words_stay_fast) {
   b.Merge("aa", "aa");
   b.Merge("aaaa", "aaaa");
   b.Merge("a", "b");
-  auto tok = Tokenizer::Create(b.spec);
+  auto tok = b.Build();
   std::string same(1000000, 'a'), mixed;
   std::mt19937_64 rng(3);
   for (int i = 0; i < 1000000; ++i) mixed.push_back(rng() % 2 ? 'a' : 'b');

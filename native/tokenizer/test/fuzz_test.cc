@@ -3,7 +3,7 @@
 // byte-level tokenizer. TOKMETER_FUZZ_CASES overrides the number of cases (default 1,000,000).
 #include <random>
 
-#include "test_util.h"
+#include "synthetic.h"
 #include "tokenizer/utf8.h"
 
 using namespace tt;
@@ -36,26 +36,18 @@ int main() {
   b.Merge("a", "a");
   b.Merge("\xE4", "\xB8");
   b.Merge("\xF0", "\x9F");
-  b.spec.added_tokens.push_back(
-      {static_cast<uint32_t>(b.spec.model.vocab.size()), "<|x|>", true, false, false, false, false});
-  auto byte_level = Tokenizer::Create(b.spec);
-  // A GPT-4o-like split on top.
-  Spec s2 = b.spec;
-  PreTokenizerSpec sp;
-  sp.kind = PreTokenizerSpec::Kind::kSplit;
-  sp.pattern =
+  b.doc.added.push_back(AddedJson(b.Size(), "<|x|>", true));
+  auto byte_level = b.Build();
+  // A GPT-4o-like split on top, after NFKC.
+  Doc d2 = b.Document();
+  const std::string pattern =
       "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'"
       "ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-  sp.invert = true;
-  sp.behavior = SplitBehavior::kRemoved;
-  PreTokenizerSpec bl;
-  bl.kind = PreTokenizerSpec::Kind::kByteLevel;
-  bl.use_regex = false;
-  s2.pre_tokenizers = {sp, bl};
-  NormalizerSpec nfc;
-  nfc.kind = NormalizerSpec::Kind::kNFKC;
-  s2.normalizers = {nfc};
-  auto split_nfkc = Tokenizer::Create(s2);
+  d2.pre_tokenizer = R"({"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":)" + J(pattern) +
+                     R"(},"behavior":"Removed","invert":true},{"type":"ByteLevel","add_prefix_space":false,)"
+                     R"("use_regex":false}]})";
+  d2.normalizer = R"({"type":"NFKC"})";
+  auto split_nfkc = d2.Build();
 
   std::mt19937_64 rng(12345);
   size_t invalid = 0, lossless_checked = 0;

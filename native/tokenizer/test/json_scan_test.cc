@@ -1,10 +1,10 @@
 // Unit tests of tokenizer/json_scan.h: the readers of tokenizer.json's big fields and of tiktoken rank files.
-// Expected values are what JSON.parse (then the TS loader, then Buffer.from(string, 'utf8')) gives.
+// Expected values are what JSON.parse (then Buffer.from(string, 'utf8')) gives.
 #include <random>
 #include <string>
 #include <vector>
 
-#include "test_util.h"
+#include "synthetic.h"
 #include "tokenizer/json_scan.h"
 
 using namespace tokmeter::tokenizer;
@@ -56,7 +56,7 @@ TEST(locate_rejects_malformed_documents_with_a_position) {
     CHECK(Has(e, " at byte "));
   }
   std::string deep(100000, '[');
-  CHECK(Has(ErrorOf([&] { json::Locate(deep, {{"a"}}, "f.json"); }), "nested too deeply"));
+  CHECK(Has(ErrorOf([&] { json::Locate(deep, {{"a"}}, "f.json"); }), "nested more than 512 levels deep"));
   std::string deep_obj;
   for (int i = 0; i < 2000; ++i) deep_obj += "{\"a\":";
   CHECK(Has(ErrorOf([&] { json::Locate(deep_obj, {{"a", "a", "a"}}, "f.json"); }), "ERR_TOKENIZER_SPEC"));
@@ -183,92 +183,59 @@ TEST(tiktoken_ranks_parse_both_formats) {
 }
 
 TEST(tokenizer_loads_from_json_fields) {
-  // The same small byte-level tokenizer given as strings and as raw JSON text: identical results.
+  // A small byte-level tokenizer whose tokens need escapes, with merges as [left, right] pairs and as "left right"
+  // strings: identical results.
   tt::ByteBpeBuilder builder;
-  builder.Merge("a", "a");
+  const uint32_t aa = builder.Merge("a", "a");
   builder.Merge("aa", "aa");
   builder.Merge("h", "e");
   builder.Merge("l", "l");
-  builder.Merge("he", "ll");
-  builder.Merge("\"", "\\");
+  const uint32_t hell = builder.Merge("he", "ll");
+  const uint32_t quote = builder.Merge("\"", "\\");
   builder.Merge(" ", "w");
-  Spec a = builder.spec;
-  std::string vocab = "{";
-  for (size_t id = 0; id < a.model.vocab.size(); ++id) {
-    if (!a.model.present[id]) continue;
-    if (vocab.size() > 1) vocab += ",";
-    std::string esc;
-    for (unsigned char c : a.model.vocab[id]) {
-      if (c == '"' || c == '\\') esc += '\\';
-      esc += static_cast<char>(c);
-    }
-    vocab += "\"" + esc + "\": " + std::to_string(id);
-  }
-  vocab += "}";
-  std::string merges = "[";
-  for (size_t r = 0; r < a.model.merges.size(); ++r) {
-    auto [l, rr] = a.model.merges[r];
-    auto esc = [](const std::string& s) {
-      std::string o;
-      for (unsigned char c : s) {
-        if (c == '"' || c == '\\') o += '\\';
-        o += static_cast<char>(c);
-      }
-      return o;
-    };
-    merges += (r ? ",[\"" : "[\"") + esc(a.model.vocab[l]) + "\",\"" + esc(a.model.vocab[rr]) + "\"]";
-  }
-  merges += "]";
-  Spec b = a;
-  b.model.vocab.clear();
-  b.model.present.clear();
-  b.model.merges.clear();
-  b.model.vocab_json = vocab;
-  b.model.merges_json = merges;
-  auto ta = Tokenizer::Create(a), tb = Tokenizer::Create(b);
+  auto ta = builder.Build();
+  tt::Doc strings = builder.Document();
+  strings.model = builder.Model(/*as_strings=*/true);
+  auto tb = strings.Build();
   for (const char* text : {"hello world", "aaaa bbb", "héllo 🙂", "", "x\"\\y"})
     CHECK_EQ(tt::Ids(tb->Encode(text, false)), tt::Ids(ta->Encode(text, false)));
+  CHECK_EQ(tt::Ids(ta->Encode("hell\"\\", false)), tt::Ids({hell, quote}));
   CHECK_EQ(tb->VocabSize(), ta->VocabSize());
 
-  Spec bad = b;
-  std::string bad_merges = "[[\"zz\", \"a\"]]";
-  bad.model.merges_json = bad_merges;
-  CHECK(Has(ErrorOf([&] { Tokenizer::Create(bad); }), "model.merges[0]: \"zz\" is not in model.vocab"));
-  // A vocabulary with a repeated key: the fast parse sees a repeated token, Create parses again exactly (last wins).
-  Spec dup = b;
-  std::string dup_vocab =
-      vocab.substr(0, vocab.size() - 1) + ", \"Z\": 3, \"Z\": " + std::to_string(a.model.vocab.size() + 5) + "}";
-  dup.model.vocab_json = dup_vocab;
-  auto td = Tokenizer::Create(dup);
-  CHECK_EQ(td->TokenToId("Z").value_or(0), static_cast<uint32_t>(a.model.vocab.size() + 5));
+  auto model = [&](const std::string& vocab, const std::string& merges, const std::string& extra = "") {
+    tt::Doc d = builder.Document();
+    d.model = "{\"type\":\"BPE\"" + extra + ",\"vocab\":" + vocab + ",\"merges\":" + merges + "}";
+    return d;
+  };
+  const std::string vocab = tt::VocabJson(builder.vocab);
+  CHECK(
+      Has(ErrorOf([&] { model(vocab, R"([["zz", "a"]])").Build(); }), "model.merges[0]: \"zz\" is not in model.vocab"));
+  // A vocabulary with a repeated key: the fast read sees a repeated token, and the vocabulary is read again exactly
+  // (the last id wins, as in JSON.parse).
+  const uint32_t late = builder.Size() + 5;
+  std::string dup_vocab = vocab.substr(0, vocab.size() - 1) + ", \"Z\": 3, \"Z\": " + std::to_string(late) + "}";
+  auto td = model(dup_vocab, "[]").Build();
+  CHECK_EQ(td->TokenToId("Z").value_or(0), late);
   CHECK(!td->IdToToken(3).has_value() || *td->IdToToken(3) != "Z");
-  Spec unk = b;
-  unk.model.unk_token = "nope";
-  CHECK(Has(ErrorOf([&] { Tokenizer::Create(unk); }), "model.unk_token: \"nope\" is not in model.vocab"));
+  CHECK_EQ(td->VocabSize(), late + 1);
+  CHECK(Has(ErrorOf([&] { model(vocab, "[]", R"(,"unk_token":"nope")").Build(); }),
+            "model.unk_token: \"nope\" is not in model.vocab"));
+  (void)aa;
 }
 
 TEST(tokenizer_loads_from_tiktoken_ranks) {
-  // "!" "\"" "a" "b" "ab" " ", a gap at 6, " a" (raw bytes), plus an added token; the byte-level token strings are
+  // "!" "\"" "a" "b" "ab" " ", a gap at 6, " a" (raw bytes), plus a special token; the byte-level token strings are
   // built on first use (Impl::Tokens), so check every API that reads them.
-  std::string ranks = "IQ== 0\nIg== 1\nYQ== 2\nYg== 3\nYWI= 4\nIA== 5\nIGE= 7\n";
-  for (bool package : {false, true}) {
-    Spec s;
-    s.model.kind = ModelSpec::Kind::kBPE;
-    std::string lit = "\"" + std::string("! 0 IQ== Ig== YQ== Yg== YWI= IA==\\n! 7 IGE=") + "\"";
-    s.model.ranks = package ? std::string_view(lit) : std::string_view(ranks);
-    s.model.ranks_format = package ? ModelSpec::RanksFormat::kPackageJsonString : ModelSpec::RanksFormat::kTiktoken;
-    s.model.merges_from_ranks = true;
-    s.model.ignore_merges = true;
-    PreTokenizerSpec bl;
-    bl.kind = PreTokenizerSpec::Kind::kByteLevel;
-    bl.use_regex = false;
-    s.pre_tokenizers = {bl};
-    DecoderSpec d;
-    d.kind = DecoderSpec::Kind::kByteLevel;
-    s.decoders = {d};
-    s.has_decoder = true;
-    s.added_tokens.push_back({8, "<|x|>", true, false, false, false, false});
-    auto tok = Tokenizer::Create(s);
+  const std::string ranks = "IQ== 0\nIg== 1\nYQ== 2\nYg== 3\nYWI= 4\nIA== 5\nIGE= 7\n";
+  const std::string package = R"({"pat_str": ".+", "special_tokens": {"<|x|>": 8},)"
+                              R"( "bpe_ranks": "! 0 IQ== Ig== YQ== Yg== YWI= IA==\n! 7 IGE="})";
+  for (bool from_package : {false, true}) {
+    TiktokenOptions o;
+    if (!from_package) {
+      o.pattern = ".+";
+      o.special_tokens = std::vector<std::pair<std::string, uint32_t>>{{"<|x|>", 8}};
+    }
+    auto tok = Tokenizer::FromTiktoken(from_package ? package : ranks, o);
     CHECK_EQ(tok->VocabSize(), 9u);
     CHECK_EQ(tt::Ids(tok->Encode("ab<|x|> a!", false)), std::string("[4,8,7,0]"));
     CHECK_EQ(tok->Decode(std::vector<uint32_t>{4, 8, 7, 0}, false), std::string("ab<|x|> a!"));
@@ -284,6 +251,10 @@ TEST(tokenizer_loads_from_tiktoken_ranks) {
     CHECK_EQ(tok->TokenToId("<|x|>").value_or(99), 8u);
     CHECK(tok->IsSpecial(8) && !tok->IsSpecial(7));
   }
+  // A .tiktoken file needs its split pattern; a package file's fields are checked.
+  CHECK(Has(ErrorOf([&] { Tokenizer::FromTiktoken(ranks, {}); }), "needs"));
+  CHECK(Has(ErrorOf([&] { Tokenizer::FromTiktoken(R"({"pat_str": 1, "bpe_ranks": ""})", {}); }), "pat_str"));
+  CHECK(Has(ErrorOf([&] { Tokenizer::FromTiktoken(R"({"pat_str": ".", "bpe_ranks": 5})", {}); }), "bpe_ranks"));
 }
 
 TEST(random_corruptions_throw_typed_errors_and_never_crash) {

@@ -6,7 +6,7 @@
 #include <set>
 #include <thread>
 
-#include "test_util.h"
+#include "synthetic.h"
 #include "tokenizer/parallel.h"
 
 using namespace tokmeter::tokenizer;

@@ -7,7 +7,7 @@
 #include <functional>
 #include <random>
 
-#include "test_util.h"
+#include "synthetic.h"
 #include "tokenizer/models/model.h"
 #include "tokenizer/regex.h"
 #include "tokenizer/utf8.h"
@@ -46,7 +46,7 @@ TEST(byte_level_bpe_merges_by_rank) {
   uint32_t ll = b.Merge("l", "l");
   uint32_t hell = b.Merge("he", "ll");
   uint32_t sp_w = b.Merge(" ", "w");
-  auto tok = Tokenizer::Create(b.spec);
+  auto tok = b.Build();
   auto ids = tok->Encode("hello world", false);
   std::vector<uint32_t> want = {hell, b.Id("o"), sp_w, b.Id("o"), b.Id("r"), b.Id("l"), b.Id("d")};
   CHECK_EQ(Ids(ids), Ids(want));
@@ -66,7 +66,7 @@ TEST(bpe_word_caches_keep_models_apart) {
   b2.Merge("l", "o");
   b2.Merge("h", "e");
   b2.Merge("he", "ll");
-  auto t1 = Tokenizer::Create(b1.spec), t2 = Tokenizer::Create(b2.spec);
+  auto t1 = b1.Build(), t2 = b2.Build();
   const std::string w1 = Ids(t1->Encode("hello", false)), w2 = Ids(t2->Encode("hello", false));
   CHECK(w1 != w2);
   for (int i = 0; i < 3; ++i) {
@@ -109,7 +109,7 @@ TEST(big_alloc_tables) {
 TEST(bpe_leftmost_on_equal_rank) {
   ByteBpeBuilder b;
   uint32_t aa = b.Merge("a", "a");
-  auto tok = Tokenizer::Create(b.spec);
+  auto tok = b.Build();
   CHECK_EQ(Ids(tok->Encode("aaa", false)), Ids({aa, b.Id("a")}));
   CHECK_EQ(Ids(tok->Encode("aaaa", false)), Ids({aa, aa}));
 }
@@ -119,7 +119,7 @@ TEST(bpe_long_word_is_near_linear) {
   b.Merge("a", "b");
   b.Merge("ab", "ab");
   b.Merge("abab", "abab");
-  auto tok = Tokenizer::Create(b.spec);
+  auto tok = b.Build();
   std::string small, big;
   for (int i = 0; i < 20000; ++i) small += "ab";
   for (int i = 0; i < 200000; ++i) big += "ab";
@@ -133,12 +133,10 @@ TEST(bpe_long_word_is_near_linear) {
 TEST(added_tokens_split_before_normalization) {
   ByteBpeBuilder b;
   b.Merge("h", "i");
-  b.spec.added_tokens.push_back(
-      {static_cast<uint32_t>(b.spec.model.vocab.size()), "<|end|>", true, false, false, false, false});
-  b.spec.added_tokens.push_back(
-      {static_cast<uint32_t>(b.spec.model.vocab.size() + 1), "<|e|>", true, false, true, true, false});
-  auto tok = Tokenizer::Create(b.spec);
-  uint32_t end = static_cast<uint32_t>(b.spec.model.vocab.size());
+  const uint32_t end = b.Size();
+  b.doc.added.push_back(AddedJson(end, "<|end|>", true));
+  b.doc.added.push_back(AddedJson(end + 1, "<|e|>", true, false, true, true));
+  auto tok = b.Build();
   auto ids = tok->Encode("hi<|end|>hi", false);
   CHECK_EQ(Ids(ids), Ids({b.Id("hi"), end, b.Id("hi")}));
   // lstrip / rstrip absorb the surrounding spaces.
@@ -152,11 +150,11 @@ TEST(added_tokens_split_before_normalization) {
 
 TEST(post_processor_prefix_suffix) {
   ByteBpeBuilder b;
-  uint32_t bos = static_cast<uint32_t>(b.spec.model.vocab.size());
-  b.spec.added_tokens.push_back({bos, "<s>", true, false, false, false, false});
-  b.spec.post_prefix = {bos};
-  b.spec.post_suffix = {bos};
-  auto tok = Tokenizer::Create(b.spec);
+  const uint32_t bos = b.Size();
+  b.doc.added.push_back(AddedJson(bos, "<s>", true));
+  b.doc.post_processor = R"({"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}},)"
+                         R"({"Sequence":{"id":"A","type_id":0}},{"SpecialToken":{"id":"<s>","type_id":0}}]})";
+  auto tok = b.Build();
   CHECK_EQ(Ids(tok->Encode("a", true)), Ids({bos, b.Id("a"), bos}));
   CHECK_EQ(tok->Count("a", true), size_t{3});
   CHECK_EQ(tok->Count("", true), size_t{2});
@@ -166,37 +164,26 @@ TEST(post_processor_prefix_suffix) {
 TEST(split_behaviors) {
   // Digits individual vs contiguous, through a WordPiece-free byte-level pipeline.
   ByteBpeBuilder b;
-  b.spec.pre_tokenizers.clear();
-  PreTokenizerSpec d;
-  d.kind = PreTokenizerSpec::Kind::kSplit;
-  d.pattern = "-";
-  d.is_regex = false;
-  d.behavior = SplitBehavior::kMergedWithNext;
-  b.spec.pre_tokenizers.push_back(d);
-  PreTokenizerSpec bl;
-  bl.kind = PreTokenizerSpec::Kind::kByteLevel;
-  bl.use_regex = false;
-  b.spec.pre_tokenizers.push_back(bl);
+  auto with = [&](const char* behavior) {
+    b.doc.pre_tokenizer =
+        std::string(R"({"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"String":"-"},)") +
+        R"("behavior":")" + behavior + R"(","invert":false},)" +
+        R"({"type":"ByteLevel","add_prefix_space":false,"use_regex":false}]})";
+    return b.Build();
+  };
   uint32_t dash_a = b.Merge("-", "a");
   uint32_t a_dash = b.Merge("a", "-");
-  auto tok = Tokenizer::Create(b.spec);
+  auto tok = with("MergedWithNext");
   // MergedWithNext: "a-a-a" -> "a", "-a", "-a": the pair "a-" never sees a merge.
   CHECK_EQ(Ids(tok->Encode("a-a-a", false)), Ids({b.Id("a"), dash_a, dash_a}));
-  b.spec.pre_tokenizers[0].behavior = SplitBehavior::kMergedWithPrevious;
-  auto tok2 = Tokenizer::Create(b.spec);
+  auto tok2 = with("MergedWithPrevious");
   CHECK_EQ(Ids(tok2->Encode("a-a-a", false)), Ids({a_dash, a_dash, b.Id("a")}));
-  b.spec.pre_tokenizers[0].behavior = SplitBehavior::kRemoved;
-  auto tok3 = Tokenizer::Create(b.spec);
+  auto tok3 = with("Removed");
   CHECK_EQ(Ids(tok3->Encode("a-a-a", false)), Ids({b.Id("a"), b.Id("a"), b.Id("a")}));
 }
 
 // SentencePiece-style BPE (Llama 2 layout): Prepend + Replace normalizers, byte fallback, the decoder chain.
-static Spec SentencePieceSpec() {
-  Spec s;
-  auto& m = s.model;
-  m.kind = ModelSpec::Kind::kBPE;
-  m.byte_fallback = true;
-  m.fuse_unk = true;
+static std::shared_ptr<const Tokenizer> SentencePiece() {
   std::vector<std::string> v = {"<unk>", "<s>", "</s>"};
   for (int b = 0; b < 256; ++b) {
     char hex[8];
@@ -204,41 +191,23 @@ static Spec SentencePieceSpec() {
     v.push_back(hex);
   }
   for (const char* t : {"\xE2\x96\x81", "h", "i", "\xE2\x96\x81h", "\xE2\x96\x81hi", "\xC3\xA9"}) v.push_back(t);
-  m.vocab = v;
-  m.present.assign(v.size(), true);
-  m.unk_id = 0;
-  uint32_t sp = 259, h = 260, i = 261, sph = 262;
-  m.merges = {{sp, h}, {sph, i}};
-  NormalizerSpec pre;
-  pre.kind = NormalizerSpec::Kind::kPrepend;
-  pre.content = "\xE2\x96\x81";
-  NormalizerSpec rep;
-  rep.kind = NormalizerSpec::Kind::kReplace;
-  rep.pattern = " ";
-  rep.content = "\xE2\x96\x81";
-  s.normalizers = {pre, rep};
-  DecoderSpec d1;
-  d1.kind = DecoderSpec::Kind::kReplace;
-  d1.pattern = "\xE2\x96\x81";
-  d1.content = " ";
-  DecoderSpec d2;
-  d2.kind = DecoderSpec::Kind::kByteFallback;
-  DecoderSpec d3;
-  d3.kind = DecoderSpec::Kind::kFuse;
-  DecoderSpec d4;
-  d4.kind = DecoderSpec::Kind::kStrip;
-  d4.content = " ";
-  d4.start = 1;
-  d4.stop = 0;
-  s.decoders = {d1, d2, d3, d4};
-  s.has_decoder = true;
-  s.added_tokens = {{0, "<unk>", true}, {1, "<s>", true}, {2, "</s>", true}};
-  s.post_prefix = {1};
-  return s;
+  Doc d;
+  d.model = R"({"type":"BPE","dropout":null,"unk_token":"<unk>","continuing_subword_prefix":null,)"
+            R"("end_of_word_suffix":null,"fuse_unk":true,"byte_fallback":true,"ignore_merges":false,"vocab":)" +
+            VocabJson(v) + R"(,"merges":["▁ h","▁h i"]})";
+  d.normalizer = R"({"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"▁"},)"
+                 R"({"type":"Replace","pattern":{"String":" "},"content":"▁"}]})";
+  d.decoder = R"({"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"▁"},"content":" "},)"
+              R"({"type":"ByteFallback"},{"type":"Fuse"},{"type":"Strip","content":" ","start":1,"stop":0}]})";
+  d.added = {AddedJson(0, "<unk>", true), AddedJson(1, "<s>", true), AddedJson(2, "</s>", true)};
+  d.post_processor = R"({"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}},)"
+                     R"({"Sequence":{"id":"A","type_id":0}}],"pair":[],"special_tokens":{"<s>":{"id":"<s>","ids":[1],)"
+                     R"("tokens":["<s>"]}}})";
+  return d.Build();
 }
 
 TEST(sentencepiece_byte_fallback) {
-  auto tok = Tokenizer::Create(SentencePieceSpec());
+  auto tok = SentencePiece();
   // "hi hé€": ▁hi ▁h é then € by byte fallback (E2 82 AC)
   auto ids = tok->Encode("hi h\xC3\xA9\xE2\x82\xAC", true);
   std::vector<uint32_t> want = {1, 263, 262, 264, 3 + 0xE2, 3 + 0x82, 3 + 0xAC};
@@ -250,7 +219,7 @@ TEST(sentencepiece_byte_fallback) {
 }
 
 TEST(decode_stream_never_splits_characters) {
-  auto tok = Tokenizer::Create(SentencePieceSpec());
+  auto tok = SentencePiece();
   auto ids = tok->Encode("hi h\xC3\xA9\xE2\x82\xAC hi", false);
   DecodeStream ds(tok, false);
   std::string all;
@@ -263,7 +232,7 @@ TEST(decode_stream_never_splits_characters) {
   CHECK_EQ(all, tok->Decode(ids, false));
 
   ByteBpeBuilder b;
-  auto bl = Tokenizer::Create(b.spec);
+  auto bl = b.Build();
   std::string text = "a\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x92\xBB z\xC3\xA9";
   auto ids3 = bl->Encode(text, false);
   DecodeStream ds2(bl, false);
@@ -285,7 +254,7 @@ TEST(decode_stream_survives_ids_that_change_emitted_text) {
   // SentencePiece byte fallback: "7" (byte 0x37) is emitted as soon as it is decoded; once an invalid byte (0xD9)
   // joins its byte group, Decode renders both as U+FFFD. The stream cannot take "7" back: it must not fail, must
   // stay valid UTF-8, and must emit the later text.
-  auto tok = Tokenizer::Create(SentencePieceSpec());
+  auto tok = SentencePiece();
   uint32_t seven = 3 + 0x37, bad = 3 + 0xD9;
   auto hi = tok->Encode("hi", false);
   for (bool skip : {false, true}) {
@@ -309,25 +278,17 @@ TEST(decode_stream_survives_ids_that_change_emitted_text) {
 }
 
 TEST(wordpiece_and_bert) {
-  Spec s;
-  s.model.kind = ModelSpec::Kind::kWordPiece;
-  s.model.vocab = {"[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "hello", "!", "##s"};
-  s.model.present.assign(s.model.vocab.size(), true);
-  s.model.unk_id = 0;
-  NormalizerSpec n;
-  n.kind = NormalizerSpec::Kind::kBert;
-  s.normalizers = {n};
-  PreTokenizerSpec p;
-  p.kind = PreTokenizerSpec::Kind::kBert;
-  s.pre_tokenizers = {p};
-  DecoderSpec d;
-  d.kind = DecoderSpec::Kind::kWordPiece;
-  s.decoders = {d};
-  s.has_decoder = true;
-  s.added_tokens = {{1, "[CLS]", true}, {2, "[SEP]", true}};
-  s.post_prefix = {1};
-  s.post_suffix = {2};
-  auto tok = Tokenizer::Create(s);
+  Doc d;
+  d.model = R"({"type":"WordPiece","unk_token":"[UNK]","continuing_subword_prefix":"##",)"
+            R"("max_input_chars_per_word":100,"vocab":)" +
+            VocabJson({"[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "hello", "!", "##s"}) + "}";
+  d.normalizer = R"({"type":"BertNormalizer","clean_text":true,"handle_chinese_chars":true,"strip_accents":null,)"
+                 R"("lowercase":true})";
+  d.pre_tokenizer = R"({"type":"BertPreTokenizer"})";
+  d.decoder = R"({"type":"WordPiece","prefix":"##","cleanup":true})";
+  d.added = {AddedJson(1, "[CLS]", true), AddedJson(2, "[SEP]", true)};
+  d.post_processor = R"({"type":"BertProcessing","sep":["[SEP]",2],"cls":["[CLS]",1]})";
+  auto tok = d.Build();
   auto ids = tok->Encode("UnAffable HELLO! xyz", true);
   CHECK_EQ(Ids(ids), Ids({1, 3, 4, 5, 6, 7, 0, 2}));
   CHECK_EQ(tok->Decode(ids, true), std::string("unaffable hello! [UNK]"));
@@ -335,12 +296,8 @@ TEST(wordpiece_and_bert) {
 
 TEST(nfc_and_lowercase) {
   ByteBpeBuilder b;
-  NormalizerSpec nfc;
-  nfc.kind = NormalizerSpec::Kind::kNFC;
-  NormalizerSpec low;
-  low.kind = NormalizerSpec::Kind::kLowercase;
-  b.spec.normalizers = {nfc, low};
-  auto tok = Tokenizer::Create(b.spec);
+  b.doc.normalizer = R"({"type":"Sequence","normalizers":[{"type":"NFC"},{"type":"Lowercase"}]})";
+  auto tok = b.Build();
   // "E" + combining acute -> "É" -> "é"; İ lowercases to i + U+0307.
   CHECK_EQ(tok->Decode(tok->Encode("E\xCC\x81", false), false), std::string("\xC3\xA9"));
   CHECK_EQ(tok->Decode(tok->Encode("\xC4\xB0", false), false), std::string("i\xCC\x87"));
@@ -348,31 +305,31 @@ TEST(nfc_and_lowercase) {
 
 TEST(invalid_input_and_spec_errors) {
   ByteBpeBuilder b;
-  auto tok = Tokenizer::Create(b.spec);
+  auto tok = b.Build();
   CHECK_THROWS_CODE(tok->Encode("\xFF", false), "ERR_INVALID_ARGUMENT");
   CHECK_THROWS_CODE(tok->Decode(std::vector<uint32_t>{99999}, false), "ERR_INVALID_ARGUMENT");
-  Spec bad = b.spec;
-  bad.pre_tokenizers[0].kind = PreTokenizerSpec::Kind::kSplit;
-  bad.pre_tokenizers[0].pattern = "(unclosed";
-  CHECK_THROWS_CODE(Tokenizer::Create(bad), "ERR_TOKENIZER_SPEC");
-  Spec uni = b.spec;
-  uni.model.kind = ModelSpec::Kind::kUnigram;
-  uni.pre_tokenizers.clear();
-  CHECK_THROWS_CODE(Tokenizer::Create(uni), "ERR_TOKENIZER_SPEC");  // no scores
+  Doc bad = b.Document();
+  bad.pre_tokenizer = R"({"type":"Split","pattern":{"Regex":"(unclosed"},"behavior":"Isolated","invert":false})";
+  CHECK_THROWS_CODE(bad.Build(), "ERR_TOKENIZER_SPEC");
+  Doc uni = b.Document();
+  uni.pre_tokenizer = "null";
+  uni.model = R"({"type":"Unigram","vocab":{"a":0}})";  // a Unigram vocabulary is a [piece, score] list
+  CHECK_THROWS_CODE(uni.Build(), "ERR_TOKENIZER_SPEC");
 }
 
 namespace {
-Spec UnigramSpec(std::vector<std::pair<std::string, double>> pieces, std::optional<uint32_t> unk, bool byte_fallback) {
-  Spec s;
-  s.model.kind = ModelSpec::Kind::kUnigram;
-  for (auto& [p, sc] : pieces) {
-    s.model.vocab.push_back(p);
-    s.model.scores.push_back(sc);
+std::shared_ptr<const Tokenizer> Unigram(const std::vector<std::pair<std::string, double>>& pieces,
+                                         std::optional<uint32_t> unk, bool byte_fallback) {
+  std::string v = "[";
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    char score[40];
+    std::snprintf(score, sizeof score, "%.17g", pieces[i].second);
+    v += (i ? ",[" : "[") + J(pieces[i].first) + "," + score + "]";
   }
-  s.model.present.assign(s.model.vocab.size(), true);
-  s.model.unk_id = unk;
-  s.model.byte_fallback = byte_fallback;
-  return s;
+  Doc d;
+  d.model = R"({"type":"Unigram","unk_id":)" + (unk ? std::to_string(*unk) : std::string("null")) + R"(,"vocab":)" + v +
+            R"(],"byte_fallback":)" + (byte_fallback ? "true" : "false") + "}";
+  return d.Build();
 }
 }  // namespace
 
@@ -401,9 +358,8 @@ TEST(unigram_scores_are_parsed_as_the_reference_parses_them) {
 
 TEST(unigram_viterbi_and_unk_fusing) {
   // The reference's own doc example (tokenizers models/unigram/model.rs, Unigram::encode).
-  auto tok = Tokenizer::Create(UnigramSpec(
-      {{"<unk>", 0}, {"a", 0}, {"b", 0}, {"c", 0}, {"d", 0}, {"cd", 1}, {"ab", 2}, {"abc", 5}, {"abcd", 10}}, 0,
-      false));
+  auto tok = Unigram(
+      {{"<unk>", 0}, {"a", 0}, {"b", 0}, {"c", 0}, {"d", 0}, {"cd", 1}, {"ab", 2}, {"abc", 5}, {"abcd", 10}}, 0, false);
   // abcd | a | cd | xx (two unknown characters fused into one unk)
   CHECK_EQ(Ids(tok->Encode("abcdacdxx", false)), Ids({8, 1, 5, 0}));
   CHECK_EQ(Ids(tok->Encode("", false)), Ids({}));
@@ -417,13 +373,11 @@ TEST(unigram_viterbi_and_unk_fusing) {
 TEST(unigram_ties_keep_the_path_found_first) {
   // ab: "ab" (-2, from offset 0) is found before a+b (-2, last piece from offset 1): ab wins.
   // abc: a+bc (-3, last piece from offset 1) is found before ab+c (-3, from offset 2): a+bc wins.
-  auto tok =
-      Tokenizer::Create(UnigramSpec({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"c", -1}, {"ab", -2}, {"bc", -2}}, 0, false));
+  auto tok = Unigram({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"c", -1}, {"ab", -2}, {"bc", -2}}, 0, false);
   CHECK_EQ(Ids(tok->Encode("ab", false)), Ids({4}));
   CHECK_EQ(Ids(tok->Encode("abc", false)), Ids({1, 5}));
   // A strictly better split still wins.
-  auto tok2 = Tokenizer::Create(
-      UnigramSpec({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"c", -1}, {"ab", -2.5}, {"bc", -1.5}}, 0, false));
+  auto tok2 = Unigram({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"c", -1}, {"ab", -2.5}, {"bc", -1.5}}, 0, false);
   CHECK_EQ(Ids(tok2->Encode("abc", false)), Ids({1, 5}));
   CHECK_EQ(Ids(tok2->Encode("ab", false)), Ids({1, 2}));
 }
@@ -443,7 +397,7 @@ TEST(unigram_segmentation_is_optimal_on_random_strings) {
       pieces.emplace_back(p, -0.25 * static_cast<double>(1 + rng() % 12));
     }
   }
-  auto tok = Tokenizer::Create(UnigramSpec(pieces, 0, false));
+  auto tok = Unigram(pieces, 0, false);
   std::function<double(std::string_view)> best = [&](std::string_view w) {
     if (w.empty()) return 0.0;
     double b = -1e300;
@@ -470,7 +424,7 @@ TEST(unigram_segmentation_is_optimal_on_random_strings) {
 TEST(unigram_byte_fallback_duplicates_and_missing_unk) {
   std::vector<std::pair<std::string, double>> p = {
       {"<unk>", 0}, {"a", -1}, {"<0xE2>", -5}, {"<0x82>", -5}, {"<0xAC>", -5}};
-  auto tok = Tokenizer::Create(UnigramSpec(p, 0, true));
+  auto tok = Unigram(p, 0, true);
   // "€" (E2 82 AC) is unknown: its bytes; "€€" is one fused unk run: six byte pieces.
   CHECK_EQ(Ids(tok->Encode("a\xE2\x82\xAC", false)), Ids({1, 2, 3, 4}));
   CHECK_EQ(Ids(tok->Encode("\xE2\x82\xAC\xE2\x82\xAC"
@@ -483,60 +437,65 @@ TEST(unigram_byte_fallback_duplicates_and_missing_unk) {
                            false)),
            Ids({0, 1}));
   // Without byte_fallback the bytes are never used.
-  CHECK_EQ(Ids(Tokenizer::Create(UnigramSpec(p, 0, false))->Encode("a\xE2\x82\xAC", false)), Ids({1, 0}));
+  CHECK_EQ(Ids(Unigram(p, 0, false)->Encode("a\xE2\x82\xAC", false)), Ids({1, 0}));
   // No unk_id: fine while every character is covered, an error otherwise.
-  auto no_unk = Tokenizer::Create(UnigramSpec({{"a", -1}, {"b", -1}}, std::nullopt, false));
+  auto no_unk = Unigram({{"a", -1}, {"b", -1}}, std::nullopt, false);
   CHECK_EQ(Ids(no_unk->Encode("ab", false)), Ids({0, 1}));
   CHECK_THROWS_CODE(no_unk->Encode("abc", false), "ERR_INVALID_ARGUMENT");
   // A duplicated piece resolves to its later id (and that id's score).
-  auto dup = Tokenizer::Create(UnigramSpec({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"a", -1}}, 0, false));
+  auto dup = Unigram({{"<unk>", 0}, {"a", -1}, {"b", -1}, {"a", -1}}, 0, false);
   CHECK_EQ(Ids(dup->Encode("aba", false)), Ids({3, 2, 3}));
   // Scores must be finite.
-  CHECK_THROWS_CODE(Tokenizer::Create(UnigramSpec({{"a", std::nan("")}}, std::nullopt, false)), "ERR_TOKENIZER_SPEC");
+  Doc inf;
+  inf.model = R"({"type":"Unigram","unk_id":null,"vocab":[["a",1e999]]})";
+  CHECK_THROWS_CODE(inf.Build(), "ERR_TOKENIZER_SPEC");
 }
 
+namespace {
+std::string Base64(std::string_view bytes) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
+    if (i + 1 < bytes.size()) v |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
+    if (i + 2 < bytes.size()) v |= static_cast<unsigned char>(bytes[i + 2]);
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[v & 63] : '=';
+  }
+  return out;
+}
+}  // namespace
+
 TEST(tiktoken_merges_from_ranks) {
-  Spec s;
-  s.model.kind = ModelSpec::Kind::kBPE;
-  s.model.vocab_is_bytes = true;
-  s.model.merges_from_ranks = true;
-  s.model.ignore_merges = true;
-  for (int b = 0; b < 256; ++b) s.model.vocab.emplace_back(1, static_cast<char>(b));
-  for (const char* t : {"ab", "bc", "abc", "cd"}) s.model.vocab.emplace_back(t);
-  s.model.present.assign(s.model.vocab.size(), true);
-  PreTokenizerSpec sp;
-  sp.kind = PreTokenizerSpec::Kind::kSplit;
-  sp.pattern = "\\S+|\\s+";
-  s.pre_tokenizers = {sp};
-  DecoderSpec d;
-  d.kind = DecoderSpec::Kind::kByteLevel;
-  s.decoders = {d};
-  s.has_decoder = true;
-  auto tok = Tokenizer::Create(s);
+  std::string ranks;
+  uint32_t rank = 0;
+  for (int b = 0; b < 256; ++b)
+    ranks += Base64(std::string(1, static_cast<char>(b))) + " " + std::to_string(rank++) + "\n";
+  for (const char* t : {"ab", "bc", "abc", "cd"}) ranks += Base64(t) + " " + std::to_string(rank++) + "\n";
+  TiktokenOptions o;
+  o.pattern = "\\S+|\\s+";
+  auto tok = Tokenizer::FromTiktoken(ranks, o);
   // abcd: pairs ab(256) bc(257) cd(259) -> ab first, then (ab,c)=abc(258), then d.
   CHECK_EQ(Ids(tok->Encode("abcd", false)), Ids({258, 'd'}));
   CHECK_EQ(tok->Decode(tok->Encode("abcd \xE2\x82\xAC", false), false), std::string("abcd \xE2\x82\xAC"));
 }
 
-TEST(merges_as_text_resolve_like_id_pairs) {
+TEST(merges_as_strings_resolve_like_pairs) {
   ByteBpeBuilder b;
   b.Merge("h", "e");
   b.Merge("l", "l");
   b.Merge("he", "ll");
-  auto by_ids = Tokenizer::Create(b.spec);
-  Spec text = b.spec;
-  text.model.merges.clear();
-  text.model.merges_text = "h e\nl l\nhe ll";  // byte-level alphabet: these letters map to themselves
-  auto by_text = Tokenizer::Create(text);
-  CHECK_EQ(Ids(by_text->Encode("hello hell", false)), Ids(by_ids->Encode("hello hell", false)));
-  text.model.merges_text = "h\ne\nl\nl";
-  text.model.merges_text_pairs = true;
-  CHECK_EQ(Ids(Tokenizer::Create(text)->Encode("hell", false)), Ids({b.Id("he"), b.Id("ll")}));
-  text.model.merges_text = "h e\nx y";
-  text.model.merges_text_pairs = false;
-  CHECK_THROWS_CODE(Tokenizer::Create(text), "ERR_TOKENIZER_SPEC");
-  text.model.merges_text = "h e f";
-  CHECK_THROWS_CODE(Tokenizer::Create(text), "ERR_TOKENIZER_SPEC");
+  auto by_pairs = b.Build();
+  Doc strings = b.Document();
+  strings.model = b.Model(/*as_strings=*/true);
+  CHECK_EQ(Ids(strings.Build()->Encode("hello hell", false)), Ids(by_pairs->Encode("hello hell", false)));
+  Doc bad = b.Document();
+  bad.model = R"({"type":"BPE","vocab":{"h":0,"e":1,"he":2},"merges":["h e","x y"]})";
+  CHECK_THROWS_CODE(bad.Build(), "ERR_TOKENIZER_SPEC");
+  bad.model = R"({"type":"BPE","vocab":{"h":0,"e":1,"he":2},"merges":["h e f"]})";
+  CHECK_THROWS_CODE(bad.Build(), "ERR_TOKENIZER_SPEC");
 }
 
 int main() { return tt::RunAll(); }

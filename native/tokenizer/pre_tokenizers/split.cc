@@ -1,6 +1,11 @@
-// Split (regex or literal, with every SplitDelimiterBehavior and invert), Whitespace, and segment emission.
-#include "tokenizer/pretokenizers/pre_tokenizer.h"
-#include "util/error.h"
+// Split (regex or literal, with every SplitDelimiterBehavior and invert), the regex splits other components use, and
+// segment emission.
+#include <memory>
+#include <string>
+
+#include "tokenizer/json_value.h"
+#include "tokenizer/pre_tokenizers/components.h"
+#include "tokenizer/regex.h"
 
 namespace tokmeter::tokenizer {
 
@@ -69,16 +74,14 @@ void EmitSegments(std::string_view piece, bool at_start, const std::vector<Segme
   }
 }
 
+namespace pre_tokenizers {
 namespace {
 
 class SplitPre final : public PreTokenizer {
  public:
-  SplitPre(const PreTokenizerSpec& s, const std::string& field)
-      : literal_(s.pattern), invert_(s.invert), behavior_(s.behavior) {
-    if (s.is_regex) regex_ = std::make_unique<Regex>(s.pattern, field + ".pattern.Regex");
-  }
-  SplitPre(std::string_view regex, SplitBehavior behavior, const std::string& field)
-      : invert_(false), behavior_(behavior), regex_(std::make_unique<Regex>(regex, field)) {}
+  // A literal pattern (regex == nullptr) or a compiled regex.
+  SplitPre(std::string literal, std::unique_ptr<Regex> regex, bool invert, SplitBehavior behavior)
+      : literal_(std::move(literal)), invert_(invert), behavior_(behavior), regex_(std::move(regex)) {}
 
   void Split(std::string_view piece, bool at_start, PreTokScratch& s, size_t stage, EmitFn emit) const override {
     bool streaming = behavior_ == SplitBehavior::kIsolated || behavior_ == SplitBehavior::kRemoved;
@@ -125,23 +128,41 @@ class SplitPre final : public PreTokenizer {
 
 }  // namespace
 
-std::unique_ptr<PreTokenizer> MakeSplit(const PreTokenizerSpec& s, const std::string& field) {
-  return std::make_unique<SplitPre>(s, field);
+SplitBehavior ReadBehavior(const json::Value& o, const std::string& path, std::optional<SplitBehavior> fallback) {
+  const json::Value* v = o.Get("behavior");
+  if (!v && fallback) return *fallback;
+  if (v && v->IsString()) {
+    const std::string& b = v->str();
+    if (b == "Isolated") return SplitBehavior::kIsolated;
+    if (b == "Removed") return SplitBehavior::kRemoved;
+    if (b == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
+    if (b == "MergedWithNext") return SplitBehavior::kMergedWithNext;
+    if (b == "Contiguous") return SplitBehavior::kContiguous;
+  }
+  json::SpecError(
+      path + ".behavior",
+      "expected one of Isolated, Removed, MergedWithPrevious, MergedWithNext, Contiguous, got " + json::Describe(v));
 }
 
-std::unique_ptr<PreTokenizer> MakeRegexIsolated(std::string_view regex, const std::string& field) {
-  return std::make_unique<SplitPre>(regex, SplitBehavior::kIsolated, field);
+std::unique_ptr<PreTokenizer> SplitFromJson(const json::Value& o, const std::string& path) {
+  json::Pattern p = json::ReadPattern(o, path);
+  const bool invert = json::Bool(o, "invert", path, false);
+  const SplitBehavior behavior = ReadBehavior(o, path);
+  std::unique_ptr<Regex> regex;
+  if (p.is_regex) regex = std::make_unique<Regex>(p.text, path + ".pattern.Regex");
+  return std::make_unique<SplitPre>(p.is_regex ? std::string() : std::move(p.text), std::move(regex), invert, behavior);
 }
 
-std::unique_ptr<PreTokenizer> MakeRegexRemovedGaps(std::string_view regex, const std::string& field) {
+std::unique_ptr<PreTokenizer> RegexSplit(std::string_view regex, const std::string& field) {
+  return std::make_unique<SplitPre>(std::string(), std::make_unique<Regex>(regex, field), false,
+                                    SplitBehavior::kIsolated);
+}
+
+std::unique_ptr<PreTokenizer> RegexMatches(std::string_view regex, const std::string& field) {
   // Keeps matches, drops what lies between them (Split with invert = true, behavior Removed).
-  PreTokenizerSpec s;
-  s.kind = PreTokenizerSpec::Kind::kSplit;
-  s.pattern = std::string(regex);
-  s.is_regex = true;
-  s.invert = true;
-  s.behavior = SplitBehavior::kRemoved;
-  return std::make_unique<SplitPre>(s, field);
+  return std::make_unique<SplitPre>(std::string(), std::make_unique<Regex>(regex, field), true,
+                                    SplitBehavior::kRemoved);
 }
 
+}  // namespace pre_tokenizers
 }  // namespace tokmeter::tokenizer

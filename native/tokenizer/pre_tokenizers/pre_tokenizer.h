@@ -4,6 +4,11 @@
 // PreTokenizerChain, which streams pieces from stage to stage through callbacks, so a 100 MB input never builds a
 // vector of all its words. Emitted views are valid only during the callback. `at_start` is true for a piece that
 // starts at offset 0 of the original text (Metaspace's prepend_scheme "first" depends on it).
+//
+// Construction: PreTokenizerChain::FromJson reads tokenizer.json's "pre_tokenizer" value. It dispatches on "type"
+// in one place (pre_tokenizer.cc, which also flattens Sequence); each component reads its own fields in its own
+// file (components.h). Errors name the JSON path: ERR_TOKENIZER_SPEC for a malformed field, ERR_TOKENIZER_UNSUPPORTED
+// for a type tokmeter does not implement.
 #pragma once
 
 #include <memory>
@@ -13,9 +18,15 @@
 
 #include "tokenizer/fn_ref.h"
 #include "tokenizer/regex.h"
-#include "tokenizer/spec.h"
 
 namespace tokmeter::tokenizer {
+
+namespace json {
+class Value;
+}
+
+// The reference's SplitDelimiterBehavior.
+enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
 
 struct Segment {
   size_t begin, end;
@@ -36,8 +47,6 @@ class PreTokenizer {
   virtual void Split(std::string_view piece, bool at_start, PreTokScratch& s, size_t stage, EmitFn emit) const = 0;
 };
 
-std::unique_ptr<PreTokenizer> MakePreTokenizer(const PreTokenizerSpec& spec, const std::string& field);
-
 // Applies `behavior` to the alternating match / non-match segments of `piece` (the tokenizers crate's
 // SplitDelimiterBehavior) and emits the non-empty results.
 void EmitSegments(std::string_view piece, bool at_start, const std::vector<Segment>& segs, SplitBehavior behavior,
@@ -45,15 +54,23 @@ void EmitSegments(std::string_view piece, bool at_start, const std::vector<Segme
 
 class PreTokenizerChain {
  public:
-  explicit PreTokenizerChain(const std::vector<PreTokenizerSpec>& specs);
+  // `v` is tokenizer.json's "pre_tokenizer" (nullptr or null: none), `path` its name in messages.
+  static std::unique_ptr<PreTokenizerChain> FromJson(const json::Value* v, const std::string& path);
   size_t size() const { return stages_.size(); }
+  // Whether a ByteLevel stage is present (the model then works on raw bytes).
+  bool byte_level() const { return byte_level_; }
   // Emits the final words of `piece`.
   void Run(std::string_view piece, bool at_start, PreTokScratch& s, FnRef<void(std::string_view)> emit) const;
 
  private:
   void RunFrom(size_t stage, std::string_view piece, bool at_start, PreTokScratch& s,
                FnRef<void(std::string_view)> emit) const;
+  PreTokenizerChain() = default;
+  void Add(const json::Value& v, const std::string& path, int depth);
   std::vector<std::unique_ptr<PreTokenizer>> stages_;
+  std::vector<std::string> paths_;  // each stage's JSON path
+  bool byte_level_ = false;
+  bool ends_with_byte_level_ = false;
 };
 
 }  // namespace tokmeter::tokenizer

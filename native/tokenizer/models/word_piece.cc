@@ -1,5 +1,6 @@
 // WordPiece: greedy longest-match-first, as the reference does (a word longer than max_input_chars_per_word, or
 // with any unmatched remainder, becomes a single unk).
+#include "tokenizer/json_value.h"
 #include "tokenizer/models/model.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
@@ -9,11 +10,8 @@ namespace {
 
 class WordPiece final : public Model {
  public:
-  WordPiece(const ModelSpec& spec, const TokenMap& map)
-      : map_(map), prefix_(spec.continuing_subword_prefix), max_chars_(spec.max_input_chars_per_word) {
-    if (!spec.unk_id) throw tokmeter::Error("ERR_TOKENIZER_SPEC", "model.unk_token: WordPiece needs an unk token");
-    unk_ = *spec.unk_id;
-  }
+  WordPiece(const TokenMap& map, std::string prefix, size_t max_chars, uint32_t unk)
+      : map_(map), prefix_(std::move(prefix)), max_chars_(max_chars), unk_(unk) {}
   void Tokenize(std::string_view w, ModelScratch& s, IdSink& sink) const override {
     size_t chars = 0;
     for (size_t i = 0; i < w.size(); i += utf8::SeqLen(static_cast<unsigned char>(w[i]))) ++chars;
@@ -61,8 +59,14 @@ class WordPiece final : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> MakeWordPiece(const ModelSpec& spec, const TokenStrings&, const TokenMap& map) {
-  return std::make_unique<WordPiece>(spec, map);
+std::unique_ptr<Model> WordPieceFromJson(const json::Value& m, const std::string& path, const ModelVocab& vocab) {
+  const std::string& unk = json::Str(m, "unk_token", path);
+  const uint32_t unk_id = vocab.vocab_id(unk);
+  if (unk_id == TokenMap::kNone)
+    json::SpecError(path + ".unk_token", json::Stringify(unk) + " is not in " + path + ".vocab");
+  const json::Value* max = m.Get("max_input_chars_per_word");
+  return std::make_unique<WordPiece>(vocab.map, json::OptStr(m, "continuing_subword_prefix", path).value_or("##"),
+                                     max ? json::Uint(max, path + ".max_input_chars_per_word") : 100, unk_id);
 }
 
 }  // namespace tokmeter::tokenizer
