@@ -90,8 +90,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
   /** @internal Settles with an error before anything ran (e.g. a constraint that does not compile): usage 0. */
   fail(err: unknown): void {
     if (this.#finished) return;
-    if (typeof err === 'object' && err !== null)
-      (err as { usage?: Usage }).usage = usageOf({ promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
+    if (typeof err === 'object' && err !== null) (err as { usage?: Usage }).usage = usageOf(NO_USAGE);
     this.#error = err;
     this.#finished = true;
     this.#detach();

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "test/test_util.h"
 #include "grammar/grammar.h"
 #include "grammar/matcher.h"
 #include "grammar/vocabulary.h"
+#include "test/test_util.h"
 
 namespace gt {
 
