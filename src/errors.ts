@@ -126,3 +126,24 @@ registerErrorCode('ERR_VOCAB_MISMATCH', ModelLoadError);
  */
 export class DeviceUnavailableError extends TokmeterError {}
 registerErrorCode('ERR_DEVICE_UNAVAILABLE', DeviceUnavailableError);
+
+// ---- Structured outputs (native/grammar) ----
+
+/**
+ * A constraint spec the engine cannot compile: malformed (ERR_GRAMMAR_INVALID), asking for a keyword it cannot
+ * enforce (ERR_GRAMMAR_UNSUPPORTED), or past a compile limit (ERR_GRAMMAR_TOO_LARGE). `pointer` is the JSON pointer of
+ * the offending node inside the spec (e.g. '/schema/properties/a'), `keyword` the keyword at fault ('' when none).
+ */
+export class GrammarError extends TokmeterError {
+  readonly pointer: string;
+  readonly keyword: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    const cause = options?.cause as { pointer?: unknown; keyword?: unknown } | undefined;
+    this.pointer = typeof cause?.pointer === 'string' ? cause.pointer : '';
+    this.keyword = typeof cause?.keyword === 'string' ? cause.keyword : '';
+  }
+}
+registerErrorCode('ERR_GRAMMAR_INVALID', GrammarError);
+registerErrorCode('ERR_GRAMMAR_UNSUPPORTED', GrammarError);
+registerErrorCode('ERR_GRAMMAR_TOO_LARGE', GrammarError);

@@ -1,5 +1,6 @@
 #include "js_errors.h"
 
+#include "../grammar/errors.h"
 #include "../util/error.h"
 
 namespace tokmeter::addon {
@@ -12,6 +13,11 @@ Napi::Error MakeJsError(Napi::Env env, const std::string& code, const std::strin
 }
 
 Napi::Error ToJsError(Napi::Env env, const std::exception& error) {
+  if (dynamic_cast<const grammar::GrammarError*>(&error) != nullptr) {
+    CapturedError captured;
+    captured.Capture(error);
+    return captured.ToJs(env);
+  }
   if (const auto* own = dynamic_cast<const tokmeter::Error*>(&error)) {
     return MakeJsError(env, own->code(), own->what());
   }
@@ -23,6 +29,11 @@ Napi::Error ToJsError(Napi::Env env, const std::exception& error) {
 
 void CapturedError::Capture(const std::exception& error) {
   failed = true;
+  if (const auto* g = dynamic_cast<const grammar::GrammarError*>(&error)) {
+    located = true;
+    pointer = g->pointer();
+    keyword = g->keyword();
+  }
   if (const auto* own = dynamic_cast<const tokmeter::Error*>(&error)) {
     code = own->code();
   } else if (dynamic_cast<const std::bad_alloc*>(&error) != nullptr) {
@@ -31,6 +42,15 @@ void CapturedError::Capture(const std::exception& error) {
     code = codes::kInternal;
   }
   message = error.what();
+}
+
+Napi::Error CapturedError::ToJs(Napi::Env env) const {
+  Napi::Error e = MakeJsError(env, code, message);
+  if (located) {
+    e.Set("pointer", Napi::String::New(env, pointer));
+    e.Set("keyword", Napi::String::New(env, keyword));
+  }
+  return e;
 }
 
 void ThrowTypeError(Napi::Env env, const std::string& message) {

@@ -20,8 +20,10 @@ struct CapturedError {
   bool failed = false;
   std::string code;
   std::string message;
+  bool located = false;  // a grammar error: pointer and keyword below
+  std::string pointer, keyword;
   void Capture(const std::exception& error);
-  Napi::Error ToJs(Napi::Env env) const { return MakeJsError(env, code, message); }
+  Napi::Error ToJs(Napi::Env env) const;
 };
 
 // Runs `body` on the JS thread and converts any C++ exception into a pending JS exception.

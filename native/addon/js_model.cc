@@ -11,6 +11,7 @@
 
 #include "../engine/engine.h"
 #include "../engine/model_files.h"
+#include "../grammar/grammar_cache.h"
 #include "../util/error.h"
 #include "js_addon_data.h"
 #include "js_async.h"
@@ -29,7 +30,7 @@ constexpr const char* kGenerationClass = "NativeGeneration";
 
 struct ModelHandle {
   std::shared_ptr<engine::Engine> engine;
-  std::mutex mutex;  // guards `mask_source` and `mask`
+  std::mutex mutex;  // guards `mask_source`, `mask`, `vocabulary_source` and `vocabulary`
 #ifdef TOKMETER_MODEL_HAS_TOKENIZER
   // The ids of the model's vocabulary that the tokenizer cannot decode (a vocabulary padded past the tokenizer's),
   // never sampled. Computed once per tokenizer (the model's own serves every request).
@@ -52,6 +53,33 @@ struct ModelHandle {
     mask = std::move(ranges);
     mask_source = t;
     return mask;
+  }
+  // Constraints: the tokenizer's vocabulary as bytes (built once per tokenizer, on a worker thread) and the compiled
+  // grammars by spec text (a bounded LRU).
+  std::weak_ptr<const tokenizer::Tokenizer> vocabulary_source;
+  std::shared_ptr<const grammar::Vocabulary> vocabulary;
+  grammar::GrammarCache grammars{64};
+  std::shared_ptr<const grammar::Vocabulary> VocabularyFor(const std::shared_ptr<const tokenizer::Tokenizer>& t) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (vocabulary && vocabulary_source.lock() == t) return vocabulary;
+    }
+    grammar::VocabularyInput in;
+    const size_t n = std::max<size_t>(engine->info().vocabSize, t->VocabSize());
+    in.tokens.resize(n);
+    in.special.assign(n, false);
+    for (uint32_t id = 0; id < n; ++id) {
+      if (!t->HasId(id)) continue;
+      in.tokens[id] = t->IdToToken(id).value_or("");
+      in.special[id] = t->IsSpecial(id);
+    }
+    // EOS ids are the request's (the generator allows them when the document is complete).
+    in.kind = grammar::DetectVocabKind(in.tokens);
+    auto built = grammar::Vocabulary::Build(in);
+    std::lock_guard<std::mutex> lock(mutex);
+    vocabulary = built;
+    vocabulary_source = t;
+    return built;
   }
 #endif
 };
@@ -348,6 +376,7 @@ class JsModel : public Napi::ObjectWrap<JsModel> {
   }
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
+  Napi::Value CompileConstraint(const Napi::CallbackInfo& info);
   Napi::Value Timings(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
@@ -376,6 +405,34 @@ class LoadModelWorker : public PromiseWorker {
   engine::EngineOptions options_;
   std::shared_ptr<ModelHandle> handle_;
 };
+
+#ifdef TOKMETER_MODEL_HAS_TOKENIZER
+// A compiled constraint held by JS (an External): the grammar stays alive while JS references it.
+using GrammarRef = std::shared_ptr<const grammar::Grammar>;
+
+class CompileConstraintWorker : public PromiseWorker {
+ public:
+  CompileConstraintWorker(Napi::Env env, std::shared_ptr<ModelHandle> handle,
+                          std::shared_ptr<const tokenizer::Tokenizer> tokenizer, std::string spec)
+      : PromiseWorker(env, "tokmeter:compileConstraint"),
+        handle_(std::move(handle)),
+        tokenizer_(std::move(tokenizer)),
+        spec_(std::move(spec)) {}
+
+ protected:
+  void Work() override { grammar_ = handle_->grammars.Get(spec_, handle_->VocabularyFor(tokenizer_)); }
+  Napi::Value Resolve(Napi::Env env) override {
+    return Napi::External<GrammarRef>::New(env, new GrammarRef(std::move(grammar_)),
+                                           [](Napi::Env, GrammarRef* ref) { delete ref; });
+  }
+
+ private:
+  std::shared_ptr<ModelHandle> handle_;
+  std::shared_ptr<const tokenizer::Tokenizer> tokenizer_;
+  std::string spec_;
+  GrammarRef grammar_;
+};
+#endif
 
 class DisposeWorker : public PromiseWorker {
  public:
@@ -426,6 +483,7 @@ void JsModel::Init(Napi::Env env, Napi::Object exports) {
                                        InstanceMethod<&JsModel::Stats>("stats"),
                                        InstanceMethod<&JsModel::Dispose>("dispose"),
                                        InstanceMethod<&JsModel::MaskedTokens>("maskedTokens"),
+                                       InstanceMethod<&JsModel::CompileConstraint>("compileConstraint"),
                                    });
   AddonData::Of(env).constructors[kModelClass] = Napi::Persistent(cls);
   JsGeneration::Init(env);
@@ -569,6 +627,17 @@ Napi::Value JsModel::Generate(const Napi::CallbackInfo& info) {
       ThrowTypeError(env, "this build of tokmeter has no native tokenizer");
 #endif
     }
+    Napi::Value constraint = r.Get("constraint");
+    if (!constraint.IsUndefined()) {
+#ifdef TOKMETER_MODEL_HAS_TOKENIZER
+      if (!constraint.IsExternal())
+        ThrowTypeError(env, "expected a compiled constraint (compileConstraint()) for constraint");
+      p.grammar = *constraint.As<Napi::External<GrammarRef>>().Data();
+      if (!p.grammar) ThrowTypeError(env, "expected a compiled constraint for constraint");
+#else
+      ThrowTypeError(env, "this build of tokmeter has no native tokenizer");
+#endif
+    }
     // Report the KV cache this generation will hold to V8 (released when its final event is delivered).
     const auto kv_bytes = static_cast<int64_t>(h->engine->kvHostBytes(request));
     const bool logprobs = p.logprobs;
@@ -587,6 +656,24 @@ Napi::Value JsModel::Generate(const Napi::CallbackInfo& info) {
         AddonData::Of(env).Constructor(kGenerationClass).New({Napi::External<void>::New(env, nullptr)});
     JsGeneration::Unwrap(object)->Bind(h, stream);
     return object;
+  });
+}
+
+// compileConstraint(spec: string, tokenizer): Promise<External> — compiles a constraint spec (native/grammar) over
+// the tokenizer's vocabulary on a worker thread, through the model's GrammarCache. Rejects with the grammar's typed
+// errors (code, pointer, keyword).
+Napi::Value JsModel::CompileConstraint(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto h = Require(env);
+#ifdef TOKMETER_MODEL_HAS_TOKENIZER
+    std::string spec = ToString(info[0], "constraint");
+    auto* worker = new CompileConstraintWorker(env, h, UnwrapTokenizer(info[1]), std::move(spec));
+    worker->Queue();
+    return worker->Promise();
+#else
+    ThrowTypeError(env, "this build of tokmeter has no native tokenizer");
+#endif
   });
 }
 

@@ -1,6 +1,7 @@
 #include "engine/generator.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "engine/kv_budget.h"
 #include "util/error.h"
@@ -45,6 +46,17 @@ Generator::Generator(std::shared_ptr<LanguageModel> model, std::vector<uint32_t>
   if (params_.topLogprobs > kMaxTopLogprobs) {
     throw Error(codes::kInvalidArgument, "expected an integer in [0, " + std::to_string(kMaxTopLogprobs) +
                                              "] for topLogprobs, got " + std::to_string(params_.topLogprobs));
+  }
+  if (params_.grammar) {
+    if (model_->samplesOnDevice()) {
+      throw Error(codes::kInvalidArgument,
+                  "a constraint needs host sampling; this model samples on its device (load it with device 'cpu')");
+    }
+    if (params_.grammar->vocabulary().size() > vocab) {
+      throw Error(codes::kInvalidArgument, "the constraint was compiled for a larger vocabulary than the model's");
+    }
+    matcher_ = std::make_unique<grammar::Matcher>(params_.grammar);
+    grammar_mask_.resize(params_.grammar->maskWords());
   }
   if (!stops_.empty() && !detokenizer_) {
     throw Error(codes::kInvalidArgument, "stop strings need a tokenizer to turn tokens into text");
@@ -177,6 +189,7 @@ const StepResult& Generator::SampleAndStop() {
   if (params_.sampling.masked) ApplyTokenMask(logits_, *params_.sampling.masked);
   const bool raw = params_.logprobs || params_.topLogprobs > 0;
   if (raw) raw_.assign(logits_.begin(), logits_.end());
+  if (matcher_) ApplyGrammar();
   const LogitsContext context{std::span<const uint32_t>(tokens_), prompt_length_};
   for (auto& p : processors_) p->Apply(logits_, context);
   const uint32_t token = sampler_.Sample(logits_, params_.sampling.greedy());
@@ -187,7 +200,30 @@ const StepResult& Generator::SampleAndStop() {
   return Took(token, params_.logprobs ? norm.At(raw_[token]) : 0.0f);
 }
 
+void Generator::ApplyGrammar() {
+  matcher_->FillMask(grammar_mask_);
+  // The request's EOS ids (they may differ from the vocabulary's): allowed exactly when the document is complete,
+  // or when nothing else is (a state at the nesting bound).
+  bool any = false;
+  for (uint64_t w : grammar_mask_) any = any || w != 0;
+  for (uint32_t e : params_.eosTokenIds) {
+    if (e >= grammar_mask_.size() * 64) continue;
+    if (matcher_->complete() || !any) grammar_mask_[e >> 6] |= 1ull << (e & 63);
+  }
+  const size_t n = logits_.size();
+  const float kMasked = -std::numeric_limits<float>::infinity();
+  for (size_t id = 0; id < n; ++id) {
+    const size_t w = id >> 6;
+    if (w >= grammar_mask_.size() || !(grammar_mask_[w] >> (id & 63) & 1)) logits_[id] = kMasked;
+  }
+}
+
 const StepResult& Generator::Took(uint32_t token, float logprob) {
+  if (matcher_ &&
+      std::find(params_.eosTokenIds.begin(), params_.eosTokenIds.end(), token) == params_.eosTokenIds.end() &&
+      !matcher_->Accept(token)) {
+    throw Error(codes::kInternal, "the sampled token " + std::to_string(token) + " is not allowed by the constraint");
+  }
   step_.token = token;
   step_.logprob = logprob;
   tokens_.push_back(token);

@@ -36,6 +36,7 @@
 #include "engine/logits/processor.h"
 #include "engine/sampler.h"
 #include "engine/stop_strings.h"
+#include "grammar/matcher.h"
 
 namespace tokmeter::engine {
 
@@ -49,6 +50,11 @@ struct GenerationParams {
   std::vector<std::string> stopStrings;
   bool logprobs = false;
   size_t topLogprobs = 0;  // 0..kMaxTopLogprobs: alternatives listed per step (StepResult::top); 0 computes nothing
+  // A compiled constraint (native/grammar): the generator keeps its own Matcher, masks every id the grammar does not
+  // allow next (after SamplingOptions::masked, before the logits processors) and advances it with each sampled
+  // token; the EOS ids are allowed exactly when the document is complete. Host sampling only (a model that samples
+  // on its device refuses it: ERR_INVALID_ARGUMENT).
+  std::shared_ptr<const grammar::Grammar> grammar;
 };
 
 inline constexpr size_t kMaxTopLogprobs = 20;
@@ -141,6 +147,9 @@ class Generator {
   bool device_model_ = false;  // the model samples on its device (its Forward leaves the logits there)
   std::vector<float> logits_;  // the last position's logits (host sampling only)
   std::vector<float> raw_;
+  std::unique_ptr<grammar::Matcher> matcher_;
+  std::vector<uint64_t> grammar_mask_;
+  void ApplyGrammar();
   StepResult step_;
   Usage usage_;
   FinishReason finish_ = FinishReason::kNone;

@@ -73,10 +73,33 @@ export class Generation implements AsyncIterable<GenerationChunk> {
     this.result.catch(() => {}); // the iterator reports the same error; never an unhandled rejection
   }
 
+  #abortRequested = false;
+
   /** @internal */
   attach(native: NativeGeneration, detach: () => void): void {
     this.#native = native;
     this.#detach = detach;
+  }
+
+  /** @internal Whether the engine side exists (attach() was called). */
+  get attached(): boolean {
+    return this.#native !== null;
+  }
+
+  /** @internal abort() was called before the engine side existed (a constraint still compiling). */
+  get abortRequested(): boolean {
+    return this.#abortRequested;
+  }
+
+  /** @internal Settles with an error before anything ran (e.g. a constraint that does not compile): usage 0. */
+  fail(err: unknown): void {
+    if (this.#finished) return;
+    if (typeof err === 'object' && err !== null) (err as { usage?: Usage }).usage = usageOf(NO_USAGE);
+    this.#error = err;
+    this.#finished = true;
+    this.#detach();
+    this.#reject(err);
+    this.#wake();
   }
 
   /** @internal Settles without running (the signal was already aborted). */
@@ -86,6 +109,7 @@ export class Generation implements AsyncIterable<GenerationChunk> {
 
   /** Stops the generation at the next step. Idempotent; `result` still resolves with the usage so far. */
   abort(): void {
+    this.#abortRequested = true;
     this.#native?.abort();
   }
 

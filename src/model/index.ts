@@ -4,3 +4,5 @@ export type { ModelLoadOptions, ModelDtype, ModelInfo, PromptInput, GenerateOpti
 export { Generation } from './generation.js';
 export type { GenerationChunk, GenerationResult, FinishReason, Usage } from './generation.js';
 export type { ModelStats, ModelTimings, PhaseTiming } from '../native/model-contract.js';
+export type { ConstraintSpec, JsonSchema } from '../usage/index.js';
+export { GrammarError } from '../errors.js';

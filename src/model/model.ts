@@ -30,6 +30,7 @@ import {
   ModelLoadError,
   TokmeterTypeError,
   mapNativeErrors,
+  mapNativeRejection,
   toTokmeterError,
 } from '../errors.js';
 import type {
@@ -43,7 +44,7 @@ import type {
 import { requireCuda } from '../cuda/index.js';
 import { ensureRuntime } from '../runtime.js';
 import { Tokenizer, continueFinalMessage, type ChatMessage } from '../tokenizer/index.js';
-import { checkGenerateOptions } from '../usage/index.js';
+import { checkGenerateOptions, type ConstraintSpec } from '../usage/index.js';
 import { describe, expectInteger, expectKnownKeys, expectObject, expectPath } from '../validate.js';
 import { readModelConfig, type SamplingDefaults } from './config.js';
 import { Generation } from './generation.js';
@@ -158,6 +159,13 @@ export interface GenerateOptions {
   eosTokenIds?: number[];
   /** Tokens the engine may compute ahead of the consumer (backpressure window). Default 64. */
   highWaterMark?: number;
+  /**
+   * What the output must be (JSON Schema, any JSON object, regex, choice, tool-call formats): the engine masks every
+   * token that would leave it and allows EOS exactly when the document is complete, so a generation that finishes
+   * with 'stop' is a complete document. Compiled off the event loop (cached by spec); a spec the engine cannot
+   * enforce rejects `result` with a GrammarError naming the JSON pointer and keyword. CPU models only.
+   */
+  constraint?: ConstraintSpec;
 }
 
 const GENERATE_KEYS = [
@@ -177,6 +185,7 @@ const GENERATE_KEYS = [
   'topLogprobs',
   'eosTokenIds',
   'highWaterMark',
+  'constraint',
 ] as const;
 
 async function isFile(file: string): Promise<boolean> {
@@ -509,13 +518,44 @@ export class Model {
       return run;
     }
     const onAbort = (): void => run.abort();
-    const handle = mapNativeErrors(() => native.generate(request, run.onEvent));
+    const start = (): void => {
+      const handle = mapNativeErrors(() => native.generate(request, run.onEvent));
+      run.attach(handle, () => {
+        signal?.removeEventListener('abort', onAbort);
+        this.#inFlight.delete(run);
+      });
+    };
     this.#inFlight.add(run);
     signal?.addEventListener('abort', onAbort, { once: true });
-    run.attach(handle, () => {
-      signal?.removeEventListener('abort', onAbort);
-      this.#inFlight.delete(run);
-    });
+    if (options.constraint === undefined) {
+      try {
+        start();
+      } catch (err) {
+        signal?.removeEventListener('abort', onAbort);
+        this.#inFlight.delete(run);
+        throw err;
+      }
+      return run;
+    }
+    // The constraint compiles on a worker thread (cached by spec); its errors, and an abort meanwhile, settle `run`.
+    const tokenizer = request.tokenizer;
+    if (!tokenizer) throw new TokmeterTypeError('a constraint needs the model tokenizer');
+    mapNativeRejection(native.compileConstraint(JSON.stringify(options.constraint), tokenizer))
+      .then((compiled) => {
+        if (signal?.aborted || run.abortRequested) {
+          run.settleAborted();
+          return;
+        }
+        request.constraint = compiled;
+        start();
+      })
+      .catch((err: unknown) => run.fail(toTokmeterError(err)))
+      .finally(() => {
+        if (!run.attached) {
+          signal?.removeEventListener('abort', onAbort);
+          this.#inFlight.delete(run);
+        }
+      });
     return run;
   }
 

@@ -95,6 +95,14 @@ export interface NativeGenerateRequest {
   window?: number;
   /** Turns tokens into text (and enables stop strings); without it, events carry ids only. */
   tokenizer?: NativeTokenizer;
+  /** A compiled constraint (compileConstraint()): every sampled token keeps the output inside it. */
+  constraint?: NativeConstraint;
+}
+
+declare const constraintBrand: unique symbol;
+/** A constraint spec compiled over a tokenizer's vocabulary (opaque; kept alive while referenced). */
+export interface NativeConstraint {
+  readonly [constraintBrand]: true;
 }
 
 /** The engine's count of what a generation processed (native/engine/generator.h `Usage`), passed on unchanged. */
@@ -232,6 +240,8 @@ export interface NativeModel {
    * sampler and the log-probabilities, on the CPU and in the CUDA sampler alike.
    */
   maskedTokens(tokenizer: NativeTokenizer): number;
+  /** Compiles a constraint spec (JSON text) over the tokenizer's vocabulary on a worker thread (cached by spec). */
+  compileConstraint(spec: string, tokenizer: NativeTokenizer): Promise<NativeConstraint>;
   dispose(): Promise<void>;
 }
 

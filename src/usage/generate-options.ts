@@ -15,6 +15,7 @@
  * so a topP of 1e-50 (0 in float32) is refused here rather than by the engine.
  */
 import { TokmeterTypeError } from '../errors.js';
+import { constraintProblem } from './constraint.js';
 
 export interface NumberOption {
   kind: 'number' | 'integer';
@@ -49,7 +50,14 @@ export interface TokenBiasOption {
   doc: string;
 }
 
-export type OptionSpec = NumberOption | StringsOption | TokenBiasOption;
+/** A structured-output constraint (src/usage/constraint.ts); the engine judges the schema's contents. */
+export interface ConstraintOption {
+  kind: 'constraint';
+  http?: string;
+  doc: string;
+}
+
+export type OptionSpec = NumberOption | StringsOption | TokenBiasOption | ConstraintOption;
 
 const INT32_MAX = 2 ** 31 - 1;
 
@@ -129,6 +137,10 @@ export const GENERATE_OPTIONS = {
     doc: 'makes sampling reproducible',
   },
   stop: { kind: 'strings', http: 'stop', maxItems: 16, doc: 'stop strings; the text ends before the first one' },
+  constraint: {
+    kind: 'constraint',
+    doc: 'what the output must be (JSON Schema, JSON object, regex, choice, tool-call formats); masked token by token',
+  },
   highWaterMark: {
     kind: 'integer',
     min: 1,
@@ -220,6 +232,11 @@ export function optionProblem(o: OptionSpec, value: unknown): OptionProblem | un
         return { path: '', unsupported: true, message: (f) => `${f} is not supported by this engine (got a bias)` };
       }
       return undefined;
+    }
+    case 'constraint': {
+      const p = constraintProblem(value);
+      if (!p) return undefined;
+      return { path: p[0], message: (f) => `${f} ${p[1]}` };
     }
   }
 }

@@ -34,6 +34,7 @@ export {
   type CacheHitBilling,
 } from './prices.js';
 export { formatPico, parsePico } from './money.js';
+export { constraintProblem, type ConstraintSpec, type JsonSchema } from './constraint.js';
 export {
   Meter,
   MeteredModel,

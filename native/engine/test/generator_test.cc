@@ -11,6 +11,7 @@
 
 #include "engine/generator.h"
 #include "engine/scheduler.h"
+#include "grammar/grammar.h"
 #include "scripted_model.h"
 #include "test/test_util.h"
 
@@ -98,6 +99,29 @@ TEST(eos_stops_counts_and_is_not_text) {
   CHECK_EQ(text, std::string("d"));
   CHECK(g.finishReason() == FinishReason::kStop);
   CHECK_EQ(g.usage().completionTokens, size_t{2});  // EOS counts
+}
+
+TEST(a_constraint_masks_every_step_and_forces_eos_when_complete) {
+  auto m = std::make_shared<ScriptedModel>(50, 100);
+  tokmeter::grammar::VocabularyInput in;
+  in.kind = tokmeter::grammar::VocabKind::kPlain;
+  in.tokens.resize(50);
+  for (int i = 0; i < 26; ++i) in.tokens[i] = std::string(1, static_cast<char>('a' + i));  // id i is letter i
+  in.tokens[40] = "<eos>";
+  in.special.assign(50, false);
+  in.special[40] = true;
+  auto p = Greedy(10);
+  p.eosTokenIds = {40};
+  p.grammar = tokmeter::grammar::Grammar::Compile(R"({"type":"literal","text":"cab"})",
+                                                  tokmeter::grammar::Vocabulary::Build(in));
+  // The model favours (last + 1): 6, never allowed; the argmax of what the grammar leaves is its only letter.
+  Generator g(m, {3, 4, 5}, p, Letters());
+  std::string text;
+  while (!g.done()) text += g.Step().text;
+  CHECK((Sampled(g, 3) == std::vector<uint32_t>{2, 0, 1, 40}));
+  CHECK_EQ(text, std::string("cab"));
+  CHECK(g.finishReason() == FinishReason::kStop);
+  CHECK_EQ(g.usage().completionTokens, size_t{4});  // every sampled token, EOS included
 }
 
 TEST(masked_ids_are_never_sampled_nor_seen_by_logprobs) {

@@ -1,0 +1,160 @@
+#include "grammar/vocabulary.h"
+
+#include <algorithm>
+#include <array>
+#include <numeric>
+
+#include "grammar/errors.h"
+#include "grammar/utf8.h"
+
+namespace tokmeter::grammar {
+
+namespace {
+
+std::array<uint32_t, 256> MakeByteToChar() {
+  std::array<uint32_t, 256> table{};
+  std::array<bool, 256> direct{};
+  for (int b = '!'; b <= '~'; ++b) direct[b] = true;
+  for (int b = 0xA1; b <= 0xAC; ++b) direct[b] = true;
+  for (int b = 0xAE; b <= 0xFF; ++b) direct[b] = true;
+  uint32_t n = 0;
+  for (int b = 0; b < 256; ++b) table[b] = direct[b] ? static_cast<uint32_t>(b) : 256 + n++;
+  return table;
+}
+const std::array<uint32_t, 256>& ByteToChar() {
+  static const std::array<uint32_t, 256> table = MakeByteToChar();
+  return table;
+}
+
+std::string DecodeByteLevel(std::string_view token) {
+  static const std::vector<int16_t> inverse = [] {
+    std::vector<int16_t> inv(512, -1);
+    for (int b = 0; b < 256; ++b) inv[ByteToChar()[b]] = static_cast<int16_t>(b);
+    return inv;
+  }();
+  std::string out;
+  size_t i = 0;
+  while (i < token.size()) {
+    uint32_t cp = 0;
+    if (!NextCodePoint(token, i, cp) || cp >= inverse.size() || inverse[cp] < 0) return std::string(token);
+    out += static_cast<char>(inverse[cp]);
+  }
+  return out;
+}
+
+std::string DecodeSentencePiece(std::string_view token) {
+  if (token.size() == 6 && token.substr(0, 3) == "<0x" && token[5] == '>') {
+    const int hi = HexDigit(token[3]), lo = HexDigit(token[4]);
+    if (hi >= 0 && lo >= 0) return std::string(1, static_cast<char>(hi * 16 + lo));
+  }
+  std::string out;
+  static constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581
+  for (size_t i = 0; i < token.size();) {
+    if (token.substr(i, 3) == kSpace) {
+      out += ' ';
+      i += 3;
+    } else {
+      out += token[i++];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<const MaskEntry> Vocabulary::FindShared(const std::string& key) const {
+  std::lock_guard<std::mutex> lock(shared_mutex_);
+  auto it = shared_.find(key);
+  return it == shared_.end() ? nullptr : it->second;
+}
+
+void Vocabulary::PutShared(const std::string& key, std::shared_ptr<const MaskEntry> entry, size_t bytes) const {
+  std::lock_guard<std::mutex> lock(shared_mutex_);
+  if (shared_bytes_ + bytes + key.size() > (size_t{256} << 20) || shared_.count(key)) return;
+  shared_bytes_ += bytes + key.size();
+  shared_.emplace(key, std::move(entry));
+}
+
+VocabKind DetectVocabKind(const std::vector<std::string>& tokens) {
+  size_t sp = 0, bl = 0;
+  for (const std::string& t : tokens) {
+    if (t.find("\xE2\x96\x81") != std::string::npos || (t.size() == 6 && t.starts_with("<0x") && t.back() == '>')) ++sp;
+    if (t.find("\xC4\xA0") != std::string::npos || t.find("\xC4\x8A") != std::string::npos) ++bl;
+  }
+  if (sp == 0 && bl == 0) return VocabKind::kPlain;
+  return sp > bl ? VocabKind::kSentencePiece : VocabKind::kByteLevel;
+}
+
+uint32_t Vocabulary::ByteLevelChar(uint8_t b) { return ByteToChar()[b]; }
+
+std::shared_ptr<const Vocabulary> Vocabulary::Build(const VocabularyInput& input) {
+  auto v = std::make_shared<Vocabulary>();
+  const size_t n = input.tokens.size();
+  if (n == 0 || n > (1u << 28)) throw GrammarError(kErrInvalid, "", "", "a vocabulary needs between 1 and 2^28 tokens");
+  v->size_ = n;
+  v->offsets_.reserve(n + 1);
+  v->offsets_.push_back(0);
+  v->usable_.assign(n, false);
+  for (size_t id = 0; id < n; ++id) {
+    const std::string& t = input.tokens[id];
+    const bool special = id < input.special.size() && input.special[id];
+    std::string bytes;
+    if (!special && !t.empty()) {
+      switch (input.kind) {
+        case VocabKind::kByteLevel: bytes = DecodeByteLevel(t); break;
+        case VocabKind::kSentencePiece: bytes = DecodeSentencePiece(t); break;
+        case VocabKind::kPlain: bytes = t; break;
+      }
+    }
+    v->usable_[id] = !bytes.empty();
+    v->max_len_ = std::max(v->max_len_, bytes.size());
+    v->bytes_ += bytes;
+    v->offsets_.push_back(static_cast<uint32_t>(v->bytes_.size()));
+  }
+  for (uint32_t e : input.eos) {
+    if (e >= n) throw GrammarError(kErrInvalid, "", "", "EOS id " + std::to_string(e) + " is outside the vocabulary");
+    v->usable_[e] = false;
+    v->eos_.push_back(e);
+  }
+  // Trie: sort usable ids by bytes, then emit nodes along the sorted order.
+  std::vector<uint32_t> ids;
+  for (uint32_t id = 0; id < n; ++id) {
+    if (v->usable_[id]) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end(), [&](uint32_t a, uint32_t b) {
+    const auto ba = v->bytes(a), bb = v->bytes(b);
+    return ba != bb ? ba < bb : a < b;
+  });
+  v->node_of_.assign(n, UINT32_MAX);
+  std::vector<uint32_t> path;  // trie node index per depth (depth d at path[d-1])
+  std::string_view prev;
+  std::vector<std::vector<uint32_t>> idsAt;
+  for (uint32_t id : ids) {
+    const std::string_view b = v->bytes(id);
+    size_t common = 0;
+    while (common < prev.size() && common < b.size() && prev[common] == b[common]) ++common;
+    for (size_t d = path.size(); d > common; --d) {
+      v->trie_next_[path[d - 1]] = static_cast<uint32_t>(v->trie_byte_.size());
+    }
+    path.resize(common);
+    for (size_t d = common; d < b.size(); ++d) {
+      path.push_back(static_cast<uint32_t>(v->trie_byte_.size()));
+      v->trie_byte_.push_back(static_cast<uint8_t>(b[d]));
+      v->trie_depth_.push_back(static_cast<uint32_t>(d + 1));
+      v->trie_next_.push_back(0);
+      idsAt.emplace_back();
+    }
+    idsAt[path.back()].push_back(id);
+    v->node_of_[id] = path.back();
+    prev = b;
+  }
+  for (uint32_t p : path) v->trie_next_[p] = static_cast<uint32_t>(v->trie_byte_.size());
+  v->trie_ids_begin_.push_back(0);
+  for (const auto& list : idsAt) {
+    v->trie_ids_.insert(v->trie_ids_.end(), list.begin(), list.end());
+    v->trie_ids_begin_.push_back(static_cast<uint32_t>(v->trie_ids_.size()));
+  }
+  return v;
+}
+
+}  // namespace tokmeter::grammar

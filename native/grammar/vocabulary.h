@@ -1,0 +1,90 @@
+// tokmeter::grammar::Vocabulary — a tokenizer's tokens as bytes, plus the token trie the mask computation walks.
+//
+// Build() turns the tokenizer's token strings (as tokenizer.json spells them) into the bytes each token decodes to:
+//   kByteLevel      GPT-2 byte-level BPE: every character maps back through the byte↔unicode table; a token with a
+//                   character outside the table (an added token spelled as plain text) is taken as its UTF-8 bytes;
+//   kSentencePiece  "▁" (U+2581) is a space and "<0xXX>" is the byte XX (byte fallback);
+//   kPlain          the token string's UTF-8 bytes.
+// Special tokens (control tokens such as <|eot_id|>, BOS, padding) and tokens that decode to no bytes are never
+// allowed by a grammar; the EOS ids are allowed exactly when the document is complete.
+//
+// The trie: the distinct token byte strings in depth-first (lexicographic) order; node i has a byte, a depth, the
+// index just past its subtree (`next`) and the ids that end there. Immutable after Build; shared by every grammar
+// compiled over it (std::shared_ptr<const Vocabulary>), safe to read from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace tokmeter::grammar {
+
+struct MaskEntry;
+
+enum class VocabKind { kByteLevel, kSentencePiece, kPlain };
+
+struct VocabularyInput {
+  std::vector<std::string> tokens;  // by id; ids with no token are empty strings
+  std::vector<bool> special;        // by id (may be shorter: the rest are not special)
+  std::vector<uint32_t> eos;
+  VocabKind kind = VocabKind::kByteLevel;
+};
+
+// The spelling of a tokenizer.json vocabulary: SentencePiece when "▁" or <0xXX> byte tokens are common, byte-level
+// when the GPT-2 byte alphabet's space/newline characters (Ġ, Ċ) are, else plain.
+VocabKind DetectVocabKind(const std::vector<std::string>& tokens);
+
+class Vocabulary {
+ public:
+  static std::shared_ptr<const Vocabulary> Build(const VocabularyInput& input);
+  // Byte-level BPE's table, exposed for tests: the character of byte b.
+  static uint32_t ByteLevelChar(uint8_t b);
+
+  size_t size() const noexcept { return size_; }
+  std::string_view bytes(uint32_t id) const noexcept {
+    return std::string_view(bytes_).substr(offsets_[id], offsets_[id + 1] - offsets_[id]);
+  }
+  bool usable(uint32_t id) const noexcept {
+    return usable_[id];
+  }  // may be allowed by a grammar (not special, not empty)
+  const std::vector<uint32_t>& eos() const noexcept { return eos_; }
+  size_t maxTokenBytes() const noexcept { return max_len_; }
+
+  // Mask cache entries shared by every grammar over this vocabulary, keyed by the canonical text of a rule and the
+  // rules it reaches plus the node's offset (such an entry depends on nothing else). Thread-safe; bounded by
+  // bytes (entries past the budget are not kept).
+  std::shared_ptr<const MaskEntry> FindShared(const std::string& key) const;
+  void PutShared(const std::string& key, std::shared_ptr<const MaskEntry> entry, size_t bytes) const;
+
+  // Trie in depth-first order.
+  size_t trieSize() const noexcept { return trie_byte_.size(); }
+  uint8_t trieByte(size_t i) const noexcept { return trie_byte_[i]; }
+  uint32_t trieDepth(size_t i) const noexcept { return trie_depth_[i]; }
+  uint32_t trieNext(size_t i) const noexcept { return trie_next_[i]; }
+  std::span<const uint32_t> trieTokens(size_t i) const noexcept {
+    return std::span<const uint32_t>(trie_ids_.data() + trie_ids_begin_[i],
+                                     trie_ids_begin_[i + 1] - trie_ids_begin_[i]);
+  }
+  // Trie node where token `id` ends (usable ids only).
+  uint32_t trieNodeOf(uint32_t id) const noexcept { return node_of_[id]; }
+
+ private:
+  size_t size_ = 0;
+  std::string bytes_;
+  std::vector<uint32_t> offsets_;
+  std::vector<bool> usable_;
+  std::vector<uint32_t> eos_;
+  size_t max_len_ = 0;
+  std::vector<uint8_t> trie_byte_;
+  std::vector<uint32_t> trie_depth_, trie_next_, trie_ids_begin_, trie_ids_, node_of_;
+  mutable std::mutex shared_mutex_;
+  mutable std::unordered_map<std::string, std::shared_ptr<const MaskEntry>> shared_;
+  mutable size_t shared_bytes_ = 0;
+};
+
+}  // namespace tokmeter::grammar
