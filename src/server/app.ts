@@ -457,6 +457,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         ...r.samplers,
         ...(seed !== undefined ? { seed } : {}),
         ...(r.stop ? { stop: r.stop } : {}),
+        ...(plan.constraint ? { constraint: plan.constraint } : {}),
       });
       admission = await run.admitted;
     } catch (err) {
@@ -492,11 +493,16 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
         return reply;
       }
       const lp: TokenLogprobs[][] = Array.from({ length: choices }, () => []);
-      for await (const chunk of run) {
-        if (chunk.tokens.length > 0) firstToken();
-        if (r.logprobs && chunk.logprobs) lp[indexOf(chunk)]!.push(tokenLogprobs(chunk, chunk.logprobs));
+      let res: MeteredResult;
+      try {
+        for await (const chunk of run) {
+          if (chunk.tokens.length > 0) firstToken();
+          if (r.logprobs && chunk.logprobs) lp[indexOf(chunk)]!.push(tokenLogprobs(chunk, chunk.logprobs));
+        }
+        res = await run.result;
+      } catch (err) {
+        throw constraintError(err, plan); // the constraint compiles off the event loop: its errors come here
       }
-      const res = await run.result;
       if (res.finishReason === 'abort') throw abortedError(ac.signal.aborted);
       const m = meteringOf(res);
       void reply.headers({ 'x-request-id': id, ...extraHeaders, 'x-tokmeter-cost': `${m.cost} ${m.currency}` });

@@ -31,7 +31,7 @@ import type { ToolRequest } from './tool-requests.js';
  * Whether the engine takes a `constraint` generation option. Until it does, a request whose output would have to
  * be constrained is refused (400 naming the field), never answered unconstrained.
  */
-export const ENGINE_CONSTRAINTS = false;
+export const ENGINE_CONSTRAINTS = true;
 
 export interface GenerationPlan {
   /** The prompt to generate from (the request's first prompt, shaped for tools when it is a chat). */

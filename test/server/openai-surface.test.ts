@@ -250,7 +250,7 @@ describe('lenient where harmless, strict where it matters', () => {
   it('keeps a 400 for what would change the output if ignored', async () => {
     const messages = [{ role: 'user', content: 'hi' }];
     const cases: [object, string][] = [
-      [{ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: {} } } }, 'response_format'],
+      [{ response_format: { type: 'json_schema', json_schema: { name: 'x' } } }, 'response_format.json_schema.schema'],
       [
         { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] },
         'messages[0].content[0].type',

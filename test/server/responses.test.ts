@@ -176,7 +176,7 @@ describe('POST /v1/responses', () => {
     expect(((await ok.json()) as any).store).toBe(false);
     const cases: [object, string][] = [
       [{ previous_response_id: 'resp_123' }, 'previous_response_id'],
-      [{ text: { format: { type: 'json_schema', name: 'x', schema: {} } } }, 'text.format'],
+      [{ text: { format: { type: 'json_schema', name: 'x' } } }, 'text.format.schema'],
       [{ tools: [{ type: 'web_search' }] }, 'tools[0].type'],
       [{ input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'x' }] }] }, 'input[0].content[0].type'],
       [{ input: [{ type: 'reasoning', summary: [] }] }, 'input[0].type'],
