@@ -538,9 +538,9 @@ export class Model {
       return run;
     }
     // The constraint compiles on a worker thread (cached by spec); its errors, and an abort meanwhile, settle `run`.
-    const tokenizer = request.tokenizer;
-    if (!tokenizer) throw new TokmeterTypeError('a constraint needs the model tokenizer');
-    mapNativeRejection(native.compileConstraint(JSON.stringify(options.constraint), tokenizer))
+    const vocabulary = request.tokenizer;
+    if (!vocabulary) throw new TokmeterTypeError('a constraint needs the model tokenizer');
+    mapNativeRejection(native.compileConstraint(JSON.stringify(options.constraint), vocabulary))
       .then((compiled) => {
         if (signal?.aborted || run.abortRequested) {
           run.settleAborted();

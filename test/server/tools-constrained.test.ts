@@ -8,7 +8,7 @@
  * client saw equals its ledger record.
  */
 import path from 'node:path';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeModel } from '../../src/modelgen/index.js';
