@@ -37,7 +37,7 @@ import {
   meteringOf,
   streamChunk,
   tokenLogprobs,
-  toolCallDeltas,
+  toolCallDelta,
   usageChunk,
   type ChatLogprobs,
   type CompletionLogprobs,
@@ -569,14 +569,13 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     const send = async (index: number, events: ToolStreamEvent[], logprobs?: ChatLogprobs | CompletionLogprobs) => {
       let lp = logprobs ? { logprobs } : {};
       for (const e of events) {
-        const parts =
-          'content' in e ? [{ text: e.content }] : toolCallDeltas(e.index, e.call).map((d) => ({ toolCalls: [d] }));
-        for (const part of parts) {
-          await sse.data(streamChunk(kind, head, { index, ...part, ...lp }, includeUsage));
-          lp = {};
-        }
+        const delta = toolCallDelta(e);
+        const part = e.kind === 'content' ? { text: e.text } : delta ? { toolCalls: [delta] } : undefined;
+        if (!part) continue;
+        await sse.data(streamChunk(kind, head, { index, ...part, ...lp }, includeUsage));
+        lp = {};
       }
-      if (logprobs && events.length === 0)
+      if (logprobs && 'logprobs' in lp)
         await sse.data(streamChunk(kind, head, { index, text: '', logprobs }, includeUsage));
     };
     try {
@@ -590,7 +589,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
             : undefined;
         await send(
           index,
-          calls ? calls[index]!.push(chunk.text) : chunk.text === '' ? [] : [{ content: chunk.text }],
+          calls ? calls[index]!.push(chunk.text) : chunk.text === '' ? [] : [{ kind: 'content', text: chunk.text }],
           logprobs,
         );
       }
@@ -611,7 +610,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     }
     const ends = choices > 1 ? (res as MeteredResult & ChoicesResult).choices : [res];
     for (const [index, c] of ends.entries()) {
-      const finishReason = calls && calls[index]!.calls > 0 ? 'tool_calls' : c.finishReason;
+      const finishReason = calls && calls[index]!.callsComplete ? 'tool_calls' : c.finishReason;
       await sse.data(streamChunk(kind, head, { index, finishReason }, includeUsage));
     }
     if (includeUsage) await sse.data(usageChunk(kind, head, res.usage, meteringOf(res)));

@@ -1,7 +1,7 @@
 /** OpenAI response and stream-chunk shapes (chat.completion, text_completion), built from engine results. */
 import { Buffer } from 'node:buffer';
 import type { Tokenizer } from '../tokenizer/index.js';
-import type { ToolCall } from '../tools/index.js';
+import type { ToolCall, ToolStreamEvent } from '../tools/index.js';
 import { formatPico, type MeteredResult, type TopLogprob, type Usage } from '../usage/index.js';
 
 export type Kind = 'chat' | 'completion';
@@ -161,12 +161,16 @@ export interface ToolCallDelta {
   function: { name?: string; arguments: string };
 }
 
-/** A call as stream deltas, as OpenAI sends them: id, type and name with empty arguments, then the arguments. */
-export function toolCallDeltas(index: number, call: ToolCall): ToolCallDelta[] {
-  return [
-    { index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } },
-    { index, function: { arguments: call.function.arguments } },
-  ];
+/**
+ * A tool-call stream event as a `delta.tool_calls` entry, as OpenAI sends them: a call's start with its id, type,
+ * name and empty arguments, then pieces of its arguments; undefined for events that send nothing (text, a call's
+ * end).
+ */
+export function toolCallDelta(e: ToolStreamEvent): ToolCallDelta | undefined {
+  if (e.kind === 'call')
+    return { index: e.index, id: e.id, type: 'function', function: { name: e.name, arguments: '' } };
+  if (e.kind === 'arguments') return { index: e.index, function: { arguments: e.text } };
+  return undefined;
 }
 
 export function completionBody(kind: Kind, h: Head, choices: readonly Choice[], usage: Usage): object {

@@ -437,25 +437,44 @@ export async function streamResponse(
     output[message.index] = messageItem(itemId, status, text, logprobs);
     await send('response.output_item.done', { output_index: message.index, item: output[message.index] });
   };
+  /** The open function_call items by call index: their output index and item id. */
+  const callItems = new Map<number, { index: number; id: string }>();
   const events = async (list: ToolStreamEvent[], logprobs: OutputLogprobs = []): Promise<void> => {
     for (const e of list) {
-      if ('content' in e) {
+      if (e.kind === 'content') {
         await openMessage();
-        message!.text += e.content;
+        message!.text += e.text;
         message!.logprobs.push(...logprobs);
-        await send('response.output_text.delta', { ...at(), delta: e.content, logprobs });
+        await send('response.output_text.delta', { ...at(), delta: e.text, logprobs });
         continue;
       }
-      await closeMessage('completed');
-      const index = output.length;
-      const item = callItem(e.call, 'completed');
-      output.push(item);
-      const id = (item as { id: string }).id;
-      await send('response.output_item.added', { output_index: index, item: callItem(e.call, 'in_progress', '') });
+      if (e.kind === 'call') {
+        const call: ToolCall = { id: e.id, type: 'function', function: { name: e.name, arguments: '' } };
+        const item = callItem(call, 'in_progress', '');
+        const index = output.length;
+        output.push(item);
+        callItems.set(e.index, { index, id: (item as { id: string }).id });
+        await send('response.output_item.added', { output_index: index, item });
+        continue;
+      }
+      const open = callItems.get(e.index)!;
+      if (e.kind === 'arguments') {
+        await send('response.function_call_arguments.delta', {
+          item_id: open.id,
+          output_index: open.index,
+          delta: e.text,
+        });
+        continue;
+      }
       const args = e.call.function.arguments;
-      await send('response.function_call_arguments.delta', { item_id: id, output_index: index, delta: args });
-      await send('response.function_call_arguments.done', { item_id: id, output_index: index, arguments: args });
-      await send('response.output_item.done', { output_index: index, item });
+      const item = callItem(e.call, e.complete ? 'completed' : 'incomplete');
+      output[open.index] = item;
+      await send('response.function_call_arguments.done', {
+        item_id: open.id,
+        output_index: open.index,
+        arguments: args,
+      });
+      await send('response.output_item.done', { output_index: open.index, item });
     }
   };
   sse.start(headers);
@@ -473,7 +492,7 @@ export async function streamResponse(
           ? (format([tokenLogprobs(chunk, chunk.logprobs)]) as ChatLogprobs).content
           : [];
       if (chunk.text === '' && lp.length === 0) continue;
-      await events(calls ? calls.push(chunk.text) : [{ content: chunk.text }], lp);
+      await events(calls ? calls.push(chunk.text) : [{ kind: 'content', text: chunk.text }], lp);
     }
     const res = await run.result;
     if (res.finishReason === 'abort') throw aborted(!sse.open);

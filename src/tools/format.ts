@@ -4,6 +4,7 @@
  * (so that text which may be its start is held back), build the constraint that makes the output a valid call,
  * and write calls and results back into a chat history the way the family's template expects them.
  */
+import type { CallReader } from './call-reader.js';
 import { partialMarkerAtEnd } from './json-scan.js';
 import type { ConstraintSpec, JsonSchema, ParsedCall, ParsedOutput, ToolChatMessage, ToolDefinition } from './types.js';
 
@@ -26,6 +27,8 @@ export interface ToolCallFormat {
    * but whitespace came before `pending` (formats whose calls stand alone in the message begin only there).
    */
   callStart(pending: string, atStart: boolean): CallStart | undefined;
+  /** A reader of a stream's calls from where `callStart` found one (the text from there on is pushed to it). */
+  reader(): CallReader;
   /** The output as calls of `tools`, each call's arguments valid against its tool's parameters. */
   constraint(tools: readonly ToolDefinition[], parallel: boolean): ConstraintSpec;
   /** One call as the model writes it (used to write calls into a history whose template has no tool support). */

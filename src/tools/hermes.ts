@@ -15,6 +15,7 @@ import {
   toolsJson,
   type ToolCallFormat,
 } from './format.js';
+import { BufferedCallReader, CallObjectReader } from './call-reader.js';
 import { isPlainObject, tryParse } from './json-scan.js';
 import type { ParsedCall, ParsedOutput } from './types.js';
 
@@ -54,10 +55,82 @@ function parse(text: string): ParsedOutput {
   return { content: calls.length > 0 ? content.trim() : text, calls };
 }
 
+/**
+ * A stream's calls from a `<tool_call>` on: each block's call object read as it comes, then `</tool_call>`, then the
+ * text after it. A block that is no call (bad JSON, no name) is sent as text up to its `</tool_call>`, as the
+ * whole-output parser keeps it; so is what follows a call's object inside its block when it is not `</tool_call>`.
+ */
+class HermesReader extends BufferedCallReader {
+  #state: 'open' | 'object' | 'close' | 'skip' = 'open';
+  #obj = new CallObjectReader(['arguments', 'parameters'], true);
+
+  protected step(): string | undefined {
+    for (;;) {
+      switch (this.#state) {
+        case 'open': {
+          const m = this.literal(OPEN);
+          if (m === 'partial') return undefined;
+          if (m === 'no') return this.#skip();
+          this.#state = 'object';
+          break;
+        }
+        case 'object': {
+          const r = this.readObject(this.#obj);
+          if (r === 'more') return undefined;
+          if (r === 'failed') return this.#skip();
+          this.endCall(true);
+          this.#state = 'close';
+          break;
+        }
+        case 'close': {
+          if (!this.skipSpace()) return undefined;
+          const m = this.literal(CLOSE);
+          if (m === 'partial') return undefined;
+          if (m === 'no') return this.#skip();
+          this.raw = '';
+          return this.#rest();
+        }
+        case 'skip': {
+          const at = (this.raw + this.buf).indexOf(CLOSE);
+          if (at < 0) return undefined;
+          this.consume(at + CLOSE.length - this.raw.length);
+          this.emit({ content: this.raw });
+          this.raw = '';
+          return this.#rest();
+        }
+      }
+    }
+  }
+
+  /** The rest of the block is text, up to its `</tool_call>`. */
+  #skip(): string | undefined {
+    if (this.announced) this.endCall(false);
+    this.#state = 'skip';
+    return this.step();
+  }
+
+  #rest(): string {
+    const rest = this.buf;
+    this.buf = '';
+    return rest;
+  }
+
+  protected finish(): void {
+    if (this.#state === 'object' && this.announced) {
+      this.emit({ arguments: this.#obj.takeArguments() });
+      this.endCall(false);
+    }
+    // A call whose object is complete counts without its `</tool_call>` (the generation ended first).
+    if (this.#state === 'close') this.raw = '';
+    this.flushText();
+  }
+}
+
 export const hermes: ToolCallFormat = {
   name: 'hermes',
   parse,
   callStart: markerStart(OPEN),
+  reader: () => new HermesReader(),
   constraint(tools, parallel) {
     return callsConstraint(
       tools,

@@ -5,6 +5,7 @@
  * content; output that starts like a call but is not one stays content too.
  */
 import { argumentsAsObjects, argumentsBetween, callsConstraint, toolsJson, type ToolCallFormat } from './format.js';
+import { BufferedCallReader, CallObjectReader } from './call-reader.js';
 import { isPlainObject, jsonValueEnd, tryParse } from './json-scan.js';
 import type { ParsedCall, ParsedOutput } from './types.js';
 
@@ -33,9 +34,58 @@ function parse(text: string): ParsedOutput {
   return { content: '', calls };
 }
 
+/**
+ * A stream's calls from the message's first `{` on: call objects separated by `;`. A first object that is no call
+ * makes the whole message text, as the whole-output parser does. Calls are sent as they come, so text after them
+ * (which makes the whole-output parser read the message as text) cannot take them back: it is sent as text.
+ */
+class Llama3Reader extends BufferedCallReader {
+  #state: 'lead' | 'object' | 'sep' = 'lead';
+  #obj = new CallObjectReader(['parameters', 'arguments'], false);
+
+  protected step(): string | undefined {
+    for (;;) {
+      if (this.#state === 'lead') {
+        if (!this.skipSpace()) return undefined;
+        const m = this.literal(PYTHON_TAG);
+        if (m === 'partial') return undefined;
+        this.#state = 'object';
+      } else if (this.#state === 'object') {
+        const r = this.readObject(this.#obj);
+        if (r === 'more') return undefined;
+        if (r === 'failed') return this.#text();
+        this.endCall(true);
+        this.#state = 'sep';
+      } else {
+        if (!this.skipSpace()) return undefined;
+        if (!this.buf.startsWith(';')) return this.#text();
+        this.consume(1);
+        this.#obj = new CallObjectReader(['parameters', 'arguments'], false);
+        this.#state = 'object';
+      }
+    }
+  }
+
+  /** What is left is text: a first object that is no call (all of it), or what follows the calls. */
+  #text(): string {
+    if (this.announced) this.endCall(false);
+    this.flushText();
+    return '';
+  }
+
+  protected finish(): void {
+    if (this.#state === 'object' && this.announced) {
+      this.emit({ arguments: this.#obj.takeArguments() });
+      this.endCall(false);
+    }
+    this.flushText();
+  }
+}
+
 export const llama3Json: ToolCallFormat = {
   name: 'llama3_json',
   parse,
+  reader: () => new Llama3Reader(),
   callStart(pending, atStart) {
     if (!atStart) return undefined;
     const trimmed = pending.trimStart();

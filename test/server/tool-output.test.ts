@@ -94,7 +94,8 @@ describe('chat completions', () => {
     const done = await stream.finalChatCompletion();
     const c = done.choices[0]!;
     expect(c.finish_reason).toBe('tool_calls');
-    expect(contents.join('')).toBe('Let me check.\n');
+    // The newline before the call only separates it from the text: as in the whole response, it is not content.
+    expect(contents.join('')).toBe('Let me check.');
     expect(c.message.tool_calls!.map((t: any) => [t.function.name, JSON.parse(t.function.arguments)])).toEqual([
       ['get_weather', { city: 'Oslo' }],
       ['get_weather', { city: 'Rome' }],
@@ -194,7 +195,12 @@ describe('Responses API', () => {
     const client = await serve(QWEN3_TEMPLATE, HERMES_SCRIPT);
     const stream = client.responses.stream({ model: 'demo', input: 'Weather?', tools: [fn] });
     const types: string[] = [];
-    for await (const e of stream) types.push(e.type);
+    let firstCall = -1;
+    for await (const e of stream) {
+      if (firstCall < 0 && e.type === 'response.output_item.added' && e.item.type === 'function_call')
+        firstCall = types.length;
+      types.push(e.type);
+    }
     const final = await stream.finalResponse();
     expect(types.filter((t) => t.startsWith('response.function_call_arguments'))).toEqual([
       'response.function_call_arguments.delta',
@@ -202,9 +208,10 @@ describe('Responses API', () => {
       'response.function_call_arguments.delta',
       'response.function_call_arguments.done',
     ]);
-    // The message closes before the first call opens.
-    expect(types.indexOf('response.output_text.done')).toBeLessThan(
-      types.indexOf('response.function_call_arguments.delta'),
+    // The message stays open until the output ends (text after a call belongs to it, as in the whole response).
+    expect(types.indexOf('response.output_text.delta')).toBeLessThan(firstCall);
+    expect(types.indexOf('response.output_text.done')).toBeGreaterThan(
+      types.lastIndexOf('response.function_call_arguments.done'),
     );
     expect(final.output.map((o: any) => o.type)).toEqual(['message', 'function_call', 'function_call']);
     expect((final.output[1] as any).arguments).toBe('{"city":"Oslo"}');

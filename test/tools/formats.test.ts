@@ -20,6 +20,7 @@ import {
   type ToolCallFormat,
   type ToolChatMessage,
   type ToolDefinition,
+  type ToolStreamEvent,
 } from '../../src/tools/index.js';
 
 const require = createRequire(import.meta.url);
@@ -52,20 +53,34 @@ function render(template: string, messages: ToolChatMessage[], tools?: ToolDefin
   );
 }
 
+/** What a client assembles from a stream's events: the text, the calls, and whether each call ended complete. */
+function assemble(events: ToolStreamEvent[]): { content: string; calls: ToolCall[]; complete: boolean[] } {
+  const out = { content: '', calls: [] as ToolCall[], complete: [] as boolean[] };
+  for (const e of events) {
+    if (e.kind === 'content') out.content += e.text;
+    else if (e.kind === 'call') {
+      expect(out.calls).toHaveLength(e.index);
+      out.calls.push({ id: e.id, type: 'function', function: { name: e.name, arguments: '' } });
+    } else if (e.kind === 'arguments') {
+      expect(e.text).not.toBe('');
+      out.calls[e.index]!.function.arguments += e.text;
+    } else {
+      // The call's end carries the call as its pieces built it.
+      expect(e.call).toEqual(out.calls[e.index]);
+      out.complete[e.index] = e.complete;
+    }
+  }
+  return out;
+}
+
 /** Every split of `text` into two chunks, and one chunk per character, through a stream. */
-function streamed(format: ToolCallFormat, text: string): { content: string; calls: ToolCall[] }[] {
+function streamed(format: ToolCallFormat, text: string): ReturnType<typeof assemble>[] {
   const splits: string[][] = [[...text]];
   for (let i = 0; i <= text.length; i++) splits.push([text.slice(0, i), text.slice(i)]);
   return splits.map((chunks) => {
     let n = 0;
     const s = new ToolCallStream(format, () => `call_${n++}`);
-    const events = [...chunks.flatMap((c) => s.push(c)), ...s.end()];
-    const out = { content: '', calls: [] as ToolCall[] };
-    for (const e of events) {
-      if ('content' in e) out.content += e.content;
-      else out.calls[e.index] = e.call;
-    }
-    return out;
+    return assemble([...chunks.flatMap((c) => s.push(c)), ...s.end()]);
   });
 }
 
@@ -73,6 +88,7 @@ function expectStreamMatches(format: ToolCallFormat, text: string): void {
   const whole = format.parse(text);
   for (const s of streamed(format, text)) {
     expect(s.calls.map((c) => c.function)).toEqual(whole.calls);
+    expect(s.complete).toEqual(whole.calls.map(() => true));
     expect(s.content.trim()).toBe(whole.content.trim());
   }
 }
@@ -141,8 +157,8 @@ describe('Hermes (Qwen 3 template)', () => {
 
   it('holds back a partial marker and releases it when it is not one', () => {
     const s = new ToolCallStream(hermes);
-    expect(s.push('hello <tool')).toEqual([{ content: 'hello ' }]);
-    expect(s.push('box>')).toEqual([{ content: '<toolbox>' }]);
+    expect(s.push('hello <tool')).toEqual([{ kind: 'content', text: 'hello' }]);
+    expect(s.push('box>')).toEqual([{ kind: 'content', text: ' <toolbox>' }]);
     expect(s.end()).toEqual([]);
   });
 });
@@ -162,13 +178,16 @@ describe('Llama 3.1 JSON', () => {
   });
 
   it('treats text, and JSON after text, as content', () => {
-    for (const t of [
-      'The answer is {"name": "x", "parameters": {}}',
-      '{"a": 1}',
-      '{"name": "x", "parameters": {}} and',
-    ]) {
+    for (const t of ['The answer is {"name": "x", "parameters": {}}', '{"a": 1}', '{"name": "x", "parameters": 3}']) {
       expect(llama3Json.parse(t)).toEqual({ content: t, calls: [] });
       expectStreamMatches(llama3Json, t);
+    }
+    // Text after a call: the whole output is text, but a stream has sent the call before the text came.
+    const late = '{"name": "x", "parameters": {}} and';
+    expect(llama3Json.parse(late)).toEqual({ content: late, calls: [] });
+    for (const s of streamed(llama3Json, late)) {
+      expect(s.calls.map((c) => c.function)).toEqual([{ name: 'x', arguments: '{}' }]);
+      expect(s.content.trim()).toBe('and');
     }
   });
 
