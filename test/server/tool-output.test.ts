@@ -126,6 +126,117 @@ describe('chat completions', () => {
   });
 });
 
+/** Calls whose arguments the model writes over several tokens, per family. */
+const PIECES: [string, string, string[]][] = [
+  [
+    'Qwen 3 (Hermes)',
+    QWEN3_TEMPLATE,
+    [
+      '<tool_call>\n{"name": "get_weather", "arguments": {"ci',
+      'ty": "Os',
+      'lo"}}\n</tool_call>\n<tool_call>\n{"name": "get_weather", "arguments": ',
+      '{"city": ',
+      '"Rome"}}\n</tool_call>',
+    ],
+  ],
+  [
+    'Llama 3.1 JSON',
+    LLAMA31_TEMPLATE,
+    [
+      '{"name": "get_weather", "parameters": {"ci',
+      'ty": "Os',
+      'lo"}}; {"name": "get_weather", "parameters": ',
+      '{"city": ',
+      '"Rome"}}',
+    ],
+  ],
+];
+
+describe('streamed arguments come in pieces, as the model writes them', () => {
+  for (const [family, template, script] of PIECES) {
+    it(`${family}: a start chunk (id, type, name, empty arguments), then argument pieces per index`, async () => {
+      const client = await serve(template, script);
+      const whole = await client.chat.completions.create({ model: 'demo', messages, tools });
+      const stream = await client.chat.completions.create({ model: 'demo', messages, tools, stream: true });
+      const pieces: string[][] = [];
+      let finish: string | null = null;
+      for await (const chunk of stream) {
+        const c = chunk.choices[0]!;
+        finish = c.finish_reason ?? finish;
+        for (const d of c.delta.tool_calls ?? []) {
+          if (d.id !== undefined) {
+            // OpenAI's first entry of a call: its id, type and name, no arguments yet.
+            expect(d).toEqual({
+              index: pieces.length,
+              id: d.id,
+              type: 'function',
+              function: { name: 'get_weather', arguments: '' },
+            });
+            expect(d.id).toMatch(/^call_/);
+            pieces.push([]);
+          } else {
+            expect(Object.keys(d).sort()).toEqual(['function', 'index']);
+            pieces[d.index]!.push(d.function!.arguments!);
+          }
+        }
+      }
+      expect(finish).toBe('tool_calls');
+      expect(pieces.map((p) => p.length)).toEqual([3, 2]);
+      expect(pieces.map((p) => p.join(''))).toEqual(
+        whole.choices[0]!.message.tool_calls!.map((c: any) => c.function.arguments),
+      );
+      expect(pieces.map((p) => JSON.parse(p.join('')))).toEqual([{ city: 'Oslo' }, { city: 'Rome' }]);
+
+      // The SDK's stream helper reports each piece, and its parsed arguments at each call's end.
+      const helper = client.chat.completions.stream({ model: 'demo', messages, tools });
+      const deltas: [number, string][] = [];
+      const done: unknown[] = [];
+      // (The helper also reports the start chunk's empty arguments as a delta.)
+      helper.on('tool_calls.function.arguments.delta', (e: any) => {
+        if (e.arguments_delta !== '') deltas.push([e.index, e.arguments_delta]);
+      });
+      helper.on('tool_calls.function.arguments.done', (e: any) => done.push(JSON.parse(e.arguments)));
+      await helper.finalChatCompletion();
+      expect(deltas.filter(([i]) => i === 0).map(([, d]) => d)).toEqual(pieces[0]);
+      expect(deltas.filter(([i]) => i === 1).map(([, d]) => d)).toEqual(pieces[1]);
+      expect(done).toEqual([{ city: 'Oslo' }, { city: 'Rome' }]);
+    });
+  }
+
+  it('AI SDK streamText: tool-input-start, tool-input-delta pieces, then the tool call', async () => {
+    const ai = await import('ai');
+    const { createOpenAICompatible } = await import('@ai-sdk/openai-compatible');
+    const client = await serve(QWEN3_TEMPLATE, PIECES[0]![2]);
+    const model = createOpenAICompatible({ name: 'tokmeter', baseURL: client.baseURL })('demo');
+    const aiTools = { get_weather: ai.tool({ inputSchema: ai.jsonSchema(tools[0]!.function.parameters as any) }) };
+    const s = ai.streamText({ model, prompt: 'Weather?', tools: aiTools });
+    const parts: { type: string; id?: string; delta?: string; input?: unknown }[] = [];
+    for await (const p of s.fullStream) if (p.type.startsWith('tool-')) parts.push(p as any);
+    const starts = parts.filter((p) => p.type === 'tool-input-start');
+    expect(starts).toHaveLength(2);
+    for (const st of starts) {
+      const deltas = parts.filter((p) => p.type === 'tool-input-delta' && p.id === st.id).map((p) => p.delta);
+      expect(deltas.length).toBeGreaterThan(1);
+      expect(JSON.parse(deltas.join(''))).toHaveProperty('city');
+    }
+    expect(parts.filter((p) => p.type === 'tool-call').map((p) => p.input)).toEqual([
+      { city: 'Oslo' },
+      { city: 'Rome' },
+    ]);
+    expect(await s.finishReason).toBe('tool-calls');
+  });
+
+  it('an output cut inside a call (max_tokens) keeps the call with what was written; finish_reason length', async () => {
+    const client = await serve(QWEN3_TEMPLATE, PIECES[0]![2]);
+    const done = await client.chat.completions
+      .stream({ model: 'demo', messages, tools, max_tokens: 2 })
+      .finalChatCompletion();
+    const c = done.choices[0]!;
+    expect(c.finish_reason).toBe('length');
+    expect(c.message.tool_calls!.map((t: any) => t.function.arguments)).toEqual(['{"city":"Os']);
+  });
+});
+
 describe('LangChain and the AI SDK read the calls', () => {
   it('LangChain bindTools: AIMessage.tool_calls with parsed args, invoked and streamed', async () => {
     const { ChatOpenAI } = await import('@langchain/openai');
