@@ -3,9 +3,9 @@
  * Constrained tool calls and structured outputs through real clients, from a random-weight model with Qwen 3's
  * tokenizer and chat template: `tool_choice` required / named, `response_format` json_schema (strict), streamed
  * calls, the Responses API's function_call items and text.format, LangChain's withStructuredOutput (functionCalling,
- * jsonSchema) and bindTools with a tool round trip, the AI SDK's generateObject and tools with toolChoice
- * 'required'. Every call's arguments and every document validate against their schema (ajv), and every usage a
- * client saw equals its ledger record.
+ * jsonSchema, jsonMode) and bindTools (a tool round trip; streamed), the AI SDK's generateObject, streamObject and
+ * tools with toolChoice 'required' (generateText, streamText). Every call's arguments and every document validate
+ * against their schema (ajv), and every usage a client saw equals its ledger record.
  */
 import path from 'node:path';
 import { Ajv } from 'ajv';
@@ -233,11 +233,13 @@ describe.skipIf(!ENGINE_CONSTRAINTS)('constrained output', () => {
   });
 
   describe('LangChain', () => {
-    const chat = (): any =>
+    /** `seed`: a seeded request samples the same output on every run. */
+    const chat = (seed?: number): any =>
       new langchain.ChatOpenAI({
         model: 'tiny',
         apiKey: 'unused',
         maxTokens: 300,
+        ...(seed === undefined ? {} : { modelKwargs: { seed } }),
         configuration: { baseURL: `${server.url}/v1`, fetch: recordingFetch },
       });
 
@@ -253,29 +255,74 @@ describe.skipIf(!ENGINE_CONSTRAINTS)('constrained output', () => {
       });
     }
 
-    it('bindTools with tool_choice required, then a round trip with a ToolMessage', async () => {
+    it('withStructuredOutput (jsonMode): response_format json_object, a JSON object; usage equals the ledger', async () => {
+      // jsonMode asks for a JSON object, not for the schema: the object is all it is held to. A random-weight model
+      // under the json_object grammar often writes on to max_tokens; this seed closes its object.
+      const r = await chat(8)
+        .withStructuredOutput(person, { method: 'jsonMode', includeRaw: true })
+        .invoke('A person as JSON, please');
+      expect(r.parsed).toBeTypeOf('object');
+      expect(Array.isArray(r.parsed)).toBe(false);
+      expect(r.raw.response_metadata.finish_reason).toBe('stop');
+      const rec = await record(lastId);
+      expect([r.raw.usage_metadata.input_tokens, r.raw.usage_metadata.output_tokens]).toEqual([
+        rec.promptTokens,
+        rec.completionTokens,
+      ]);
+    });
+
+    it('bindTools round trip: the model calls a tool, a ToolMessage goes back, the model answers; usage equals the ledger', async () => {
       const bound = chat().bindTools(tools, { tool_choice: 'required' });
-      const first = await bound.invoke([new lcMessages.HumanMessage(messages[0]!.content)]);
+      const history = [new lcMessages.HumanMessage(messages[0]!.content)];
+      const first = await bound.invoke(history);
       expect(first.tool_calls.length).toBeGreaterThan(0);
       for (const c of first.tool_calls) expectValid(SCHEMAS[c.name]!, c.args);
+      let rec = await record(lastId);
+      expect([first.usage_metadata.input_tokens, first.usage_metadata.output_tokens]).toEqual([
+        rec.promptTokens,
+        rec.completionTokens,
+      ]);
+      const results = first.tool_calls.map(
+        (c: any) => new lcMessages.ToolMessage({ content: '{"ok": true}', tool_call_id: c.id }),
+      );
+      // The answer: tools still offered, but the model must answer in text (tool_choice none).
       const second = await chat()
-        .bindTools(tools)
-        .invoke([
-          new lcMessages.HumanMessage(messages[0]!.content),
-          first,
-          ...first.tool_calls.map((c: any) => new lcMessages.ToolMessage({ content: 'done', tool_call_id: c.id })),
-        ]);
-      const rec = await record(lastId);
-      expect(second.usage_metadata.input_tokens).toBe(rec.promptTokens);
+        .bindTools(tools, { tool_choice: 'none' })
+        .invoke([...history, first, ...results], { max_tokens: 12 });
+      expect(second.tool_calls).toEqual([]);
+      expect(typeof second.content).toBe('string');
+      rec = await record(lastId);
+      expect([second.usage_metadata.input_tokens, second.usage_metadata.output_tokens]).toEqual([
+        rec.promptTokens,
+        rec.completionTokens,
+      ]);
+      // The prompt billed is the history the template rendered: longer than the first turn's.
+      expect(second.usage_metadata.input_tokens).toBeGreaterThan(first.usage_metadata.input_tokens);
+    });
+
+    it('bindTools streamed: tool_call_chunks concatenate into calls that validate', async () => {
+      const bound = chat(5).bindTools(tools, { tool_choice: 'required' });
+      let all: any;
+      let pieces = 0;
+      for await (const chunk of await bound.stream(messages[0]!.content)) {
+        pieces += (chunk.tool_call_chunks ?? []).filter((c: any) => c.args).length;
+        all = all ? all.concat(chunk) : chunk;
+      }
+      expect(all.tool_calls.length).toBeGreaterThan(0);
+      for (const c of all.tool_calls) expectValid(SCHEMAS[c.name]!, c.args);
+      // The arguments came in more pieces than there are calls.
+      expect(pieces).toBeGreaterThan(all.tool_calls.length);
     });
   });
 
   describe('AI SDK (@ai-sdk/openai-compatible)', () => {
-    const model = (): any =>
+    /** `includeUsage`: streams ask for the usage chunk (stream_options.include_usage). */
+    const model = (includeUsage = false): any =>
       compatible.createOpenAICompatible({
         name: 'tokmeter',
         baseURL: `${server.url}/v1`,
         supportsStructuredOutputs: true,
+        includeUsage,
       })('tiny');
 
     it('generateObject: the object validates; usage equals the ledger', async () => {
@@ -290,14 +337,32 @@ describe.skipIf(!ENGINE_CONSTRAINTS)('constrained output', () => {
       expect([r.usage.inputTokens, r.usage.outputTokens]).toEqual([rec.promptTokens, rec.completionTokens]);
     });
 
-    it("tools with toolChoice 'required': the calls' inputs validate", async () => {
+    it('streamObject: the object validates; the usage (include_usage) equals the ledger', async () => {
+      const r = ai.streamObject({
+        model: model(true),
+        schema: ai.jsonSchema(person as any),
+        prompt: 'A person, please',
+        maxOutputTokens: 200,
+      });
+      let partials = 0;
+      for await (const _ of r.partialObjectStream) partials++;
+      expect(partials).toBeGreaterThan(1);
+      expectValid(person, await r.object);
+      const usage = await r.usage;
+      const rec = await record((await r.response).id);
+      expect([usage.inputTokens, usage.outputTokens]).toEqual([rec.promptTokens, rec.completionTokens]);
+    });
+
+    const aiTools = (): any => ({
+      get_weather: ai.tool({ description: 'Weather', inputSchema: ai.jsonSchema(weather as any) }),
+      get_time: ai.tool({ description: 'Time', inputSchema: ai.jsonSchema(time as any) }),
+    });
+
+    it("tools with toolChoice 'required': the calls' inputs validate; usage equals the ledger", async () => {
       const r = await ai.generateText({
         model: model(),
         prompt: messages[0]!.content,
-        tools: {
-          get_weather: ai.tool({ description: 'Weather', inputSchema: ai.jsonSchema(weather as any) }),
-          get_time: ai.tool({ description: 'Time', inputSchema: ai.jsonSchema(time as any) }),
-        },
+        tools: aiTools(),
         toolChoice: 'required',
         maxOutputTokens: 300,
       });
@@ -305,6 +370,33 @@ describe.skipIf(!ENGINE_CONSTRAINTS)('constrained output', () => {
       for (const c of r.toolCalls as any[]) expectValid(SCHEMAS[c.toolName]!, c.input);
       const rec = await record(r.response.id);
       expect([r.usage.inputTokens, r.usage.outputTokens]).toEqual([rec.promptTokens, rec.completionTokens]);
+    });
+
+    it('streamText with tools: input deltas assemble into inputs that validate; usage equals the ledger', async () => {
+      const r = ai.streamText({
+        model: model(true),
+        prompt: messages[0]!.content,
+        tools: aiTools(),
+        toolChoice: 'required',
+        maxOutputTokens: 300,
+        seed: 5,
+      });
+      const deltas = new Map<string, string[]>();
+      for await (const p of r.fullStream as AsyncIterable<any>) {
+        if (p.type === 'tool-input-delta') deltas.set(p.id, [...(deltas.get(p.id) ?? []), p.delta]);
+      }
+      const calls = (await r.toolCalls) as any[];
+      expect(calls.length).toBeGreaterThan(0);
+      for (const c of calls) {
+        expectValid(SCHEMAS[c.toolName]!, c.input);
+        const pieces = deltas.get(c.toolCallId) ?? [];
+        expect(pieces.length).toBeGreaterThan(1);
+        expect(JSON.parse(pieces.join(''))).toEqual(c.input);
+      }
+      expect(await r.finishReason).toBe('tool-calls');
+      const usage = await r.usage;
+      const rec = await record((await r.response).id);
+      expect([usage.inputTokens, usage.outputTokens]).toEqual([rec.promptTokens, rec.completionTokens]);
     });
   });
 });
