@@ -398,8 +398,9 @@ export function responseBody(
 
 /**
  * Streams one response as the Responses API's event sequence. Without tools the message item opens at once; with
- * tools it opens at the first text, and each call is its own `function_call` item (added with empty arguments,
- * one arguments delta, arguments done, item done), after the message, which closes before the first call.
+ * tools it opens at the first text and closes when the output ends, and each call is its own `function_call` item
+ * (added with empty arguments once its name is known, an arguments delta per piece as the model writes it,
+ * arguments done, item done).
  */
 export async function streamResponse(
   sse: SseWriter,

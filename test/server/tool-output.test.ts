@@ -327,4 +327,24 @@ describe('Responses API', () => {
     expect(final.output.map((o: any) => o.type)).toEqual(['message', 'function_call', 'function_call']);
     expect((final.output[1] as any).arguments).toBe('{"city":"Oslo"}');
   });
+
+  it("streamed: each piece of a call's arguments is its own function_call_arguments.delta", async () => {
+    const client = await serve(QWEN3_TEMPLATE, PIECES[0]![2]);
+    const stream = client.responses.stream({ model: 'demo', input: 'Weather?', tools: [fn] });
+    const deltas = new Map<string, string[]>();
+    for await (const e of stream) {
+      if (e.type === 'response.function_call_arguments.delta')
+        deltas.set(e.item_id, [...(deltas.get(e.item_id) ?? []), e.delta]);
+    }
+    const final = await stream.finalResponse();
+    const calls = final.output.filter((o: any) => o.type === 'function_call') as any[];
+    expect(calls.map((c) => deltas.get(c.id))).toEqual([
+      ['{"ci', 'ty":"Os', 'lo"}'],
+      ['{"city":', '"Rome"}'],
+    ]);
+    expect(calls.map((c) => [c.arguments, c.status])).toEqual([
+      ['{"city":"Oslo"}', 'completed'],
+      ['{"city":"Rome"}', 'completed'],
+    ]);
+  });
 });
