@@ -6,13 +6,13 @@
  * content. The calls a client assembles equal the non-streamed `message.tool_calls` (ids aside), and its text equals
  * `message.content` up to the whitespace around the calls, which the non-streamed content trims.
  */
-import { randomBytes } from 'node:crypto';
+import { nodeCrypto } from '../lazy.js';
 import type { ToolCallFormat } from './format.js';
 import type { ParsedCall, ToolCall } from './types.js';
 
 /** OpenAI-style call id: `call_` and 24 random characters. */
 export function newCallId(): string {
-  return `call_${randomBytes(18).toString('base64url').slice(0, 24)}`;
+  return `call_${nodeCrypto().randomBytes(18).toString('base64url').slice(0, 24)}`;
 }
 
 /** The calls of a parsed output with fresh ids, in `message.tool_calls` shape. */
