@@ -110,11 +110,11 @@ const StepResult* Generator::Prefill(size_t maxTokens) {
   step_.logprob = 0;
   step_.top.clear();
   if (abort_.load()) throw Error("ERR_ABORTED", "generation aborted");
-  // On the first call, a prefix of the prompt may come from the model's prefix cache.
+  // On the first call, a prefix of the prompt may come from the prefix cache.
   const std::span<const uint32_t> prompt(tokens_.data(), prompt_length_);
   if (!started_) {
     started_ = true;
-    cached_ = model_->ReusePrefix(*sequence_, prompt);
+    cached_ = prefix_cache_ ? prefix_cache_->Reuse(*model_, *sequence_, prompt) : 0;
     fed_ = cached_;
   }
   size_t n = prompt_length_ - fed_;
@@ -127,7 +127,7 @@ const StepResult* Generator::Prefill(size_t maxTokens) {
   usage_.promptTokens = prompt_length_;
   usage_.cachedTokens = cached_;
   usage_.totalTokens = usage_.promptTokens + usage_.completionTokens;
-  model_->KeepPrefix(*sequence_, prompt);
+  if (prefix_cache_) prefix_cache_->Keep(*model_, *sequence_, prompt);
   return &SampleAndStop();
 }
 
