@@ -19,6 +19,7 @@ import ts from 'typescript';
  * package's entry). Units in one layer do not import each other.
  */
 export const LAYERS = [
+  ['lazy'], // built-ins and packages loaded on first use
   ['errors'], // error classes and codes: everything may throw them
   ['validate'], // argument checks at the edge
   ['native'], // the one module that loads the addon, and each part's typed slice of it

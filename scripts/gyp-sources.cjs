@@ -4,7 +4,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..');
-const folders = ['native/util', 'native/engine', 'native/tokenizer', 'native/grammar', 'native/addon'];
+const folders = ['native/util', 'native/engine', 'native/tokenizer', 'native/grammar', 'native/link', 'native/addon'];
 const out = [];
 function walk(rel) {
   const abs = path.join(root, rel);

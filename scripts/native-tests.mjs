@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const buildDir = path.join(root, 'build-native');
-const parts = ['util', 'engine', 'tokenizer', 'grammar'].filter((p) =>
+const parts = ['util', 'engine', 'tokenizer', 'grammar', 'link'].filter((p) =>
   fs.existsSync(path.join(root, 'native', p, 'test', 'CMakeLists.txt')),
 );
 if (parts.length === 0) {

@@ -16,9 +16,9 @@
  * it, in either load order. A runtime named by 1 or 2 keeps its own soname: the user chose it.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { RuntimeLoadError, toTokmeterError } from './errors.js';
+import { nodeOs } from './lazy.js';
 import { loadAddon, loadedAddonPath, type NativeAddon } from './native/binding.js';
 import type { NativeRuntimeInfo } from './native/session-contract.js';
 
@@ -41,7 +41,7 @@ export function runtimeCandidates(): { path: string; source: string }[] {
   if (addonFile) out.push({ path: path.join(path.dirname(addonFile), PRIVATE_ORT_NAME), source: 'beside the addon' });
   const cacheBase =
     process.env.TOKMETER_CACHE_DIR ??
-    path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'tokmeter');
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(nodeOs().homedir(), '.cache'), 'tokmeter');
   out.push({
     path: path.join(cacheBase, `onnxruntime-${BUNDLED_ORT_VERSION}`, 'lib', PRIVATE_ORT_NAME),
     source: 'build cache',

@@ -11,13 +11,13 @@
 
 #include "../engine/engine.h"
 #include "../engine/model_files.h"
-#include "../grammar/grammar_cache.h"
 #include "../util/error.h"
 #include "js_addon_data.h"
 #include "js_async.h"
 #include "js_convert.h"
 #include "js_errors.h"
 #if __has_include("js_tokenizer.h")
+#include "../link/tokenizer_link.h"
 #include "js_tokenizer.h"
 #define TOKMETER_MODEL_HAS_TOKENIZER 1
 #endif
@@ -30,57 +30,10 @@ constexpr const char* kGenerationClass = "NativeGeneration";
 
 struct ModelHandle {
   std::shared_ptr<engine::Engine> engine;
-  std::mutex mutex;  // guards `mask_source`, `mask`, `vocabulary_source` and `vocabulary`
 #ifdef TOKMETER_MODEL_HAS_TOKENIZER
-  // The ids of the model's vocabulary that the tokenizer cannot decode (a vocabulary padded past the tokenizer's),
-  // never sampled. Computed once per tokenizer (the model's own serves every request).
-  std::weak_ptr<const tokenizer::Tokenizer> mask_source;
-  std::shared_ptr<const engine::TokenMask> mask;
-  std::shared_ptr<const engine::TokenMask> MaskFor(const std::shared_ptr<const tokenizer::Tokenizer>& t) {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (mask && mask_source.lock() == t) return mask;
-    auto ranges = std::make_shared<engine::TokenMask>();
-    const size_t vocab = engine->info().vocabSize;
-    for (size_t id = 0; id < vocab; ++id) {
-      if (t->HasId(static_cast<uint32_t>(id))) continue;
-      if (!ranges->empty() && ranges->back().end == id) {
-        ranges->back().end = static_cast<uint32_t>(id + 1);
-      } else {
-        ranges->push_back({static_cast<uint32_t>(id), static_cast<uint32_t>(id + 1)});
-      }
-    }
-    engine::ValidateTokenMask(*ranges, vocab);
-    mask = std::move(ranges);
-    mask_source = t;
-    return mask;
-  }
-  // Constraints: the tokenizer's vocabulary as bytes (built once per tokenizer, on a worker thread) and the compiled
-  // grammars by spec text (a bounded LRU).
-  std::weak_ptr<const tokenizer::Tokenizer> vocabulary_source;
-  std::shared_ptr<const grammar::Vocabulary> vocabulary;
-  grammar::GrammarCache grammars{64};
-  std::shared_ptr<const grammar::Vocabulary> VocabularyFor(const std::shared_ptr<const tokenizer::Tokenizer>& t) {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (vocabulary && vocabulary_source.lock() == t) return vocabulary;
-    }
-    grammar::VocabularyInput in;
-    const size_t n = std::max<size_t>(engine->info().vocabSize, t->VocabSize());
-    in.tokens.resize(n);
-    in.special.assign(n, false);
-    for (uint32_t id = 0; id < n; ++id) {
-      if (!t->HasId(id)) continue;
-      in.tokens[id] = t->IdToToken(id).value_or("");
-      in.special[id] = t->IsSpecial(id);
-    }
-    // EOS ids are the request's (the generator allows them when the document is complete).
-    in.kind = grammar::DetectVocabKind(in.tokens);
-    auto built = grammar::Vocabulary::Build(in);
-    std::lock_guard<std::mutex> lock(mutex);
-    vocabulary = built;
-    vocabulary_source = t;
-    return built;
-  }
+  // The requests' tokenizers joined to this model: undecodable ids (never sampled), constraint vocabularies and
+  // compiled constraints.
+  std::unique_ptr<link::TokenizerLink> tokenizers;
 #endif
 };
 
@@ -395,6 +348,9 @@ class LoadModelWorker : public PromiseWorker {
   void Work() override {
     handle_ = std::make_shared<ModelHandle>();
     handle_->engine = engine::Engine::Load(options_);
+#ifdef TOKMETER_MODEL_HAS_TOKENIZER
+    handle_->tokenizers = std::make_unique<link::TokenizerLink>(handle_->engine->info().vocabSize);
+#endif
   }
   Napi::Value Resolve(Napi::Env env) override {
     auto external = Napi::External<std::shared_ptr<ModelHandle>>::New(env, &handle_);
@@ -420,7 +376,7 @@ class CompileConstraintWorker : public PromiseWorker {
         spec_(std::move(spec)) {}
 
  protected:
-  void Work() override { grammar_ = handle_->grammars.Get(spec_, handle_->VocabularyFor(tokenizer_)); }
+  void Work() override { grammar_ = handle_->tokenizers->Compile(spec_, tokenizer_); }
   Napi::Value Resolve(Napi::Env env) override {
     return Napi::External<GrammarRef>::New(env, new GrammarRef(std::move(grammar_)),
                                            [](Napi::Env, GrammarRef* ref) { delete ref; });
@@ -618,7 +574,7 @@ Napi::Value JsModel::Generate(const Napi::CallbackInfo& info) {
     if (!tok.IsUndefined() && !tok.IsNull()) {
 #ifdef TOKMETER_MODEL_HAS_TOKENIZER
       auto tokenizer = UnwrapTokenizer(tok);
-      p.sampling.masked = h->MaskFor(tokenizer);
+      p.sampling.masked = h->tokenizers->UndecodableIds(tokenizer);
       if (p.sampling.masked->empty()) p.sampling.masked = nullptr;
       request.detokenizer = [tokenizer]() -> std::unique_ptr<engine::Detokenizer> {
         return std::make_unique<TokenizerDetokenizer>(tokenizer);
@@ -683,7 +639,7 @@ Napi::Value JsModel::MaskedTokens(const Napi::CallbackInfo& info) {
   return Guard(env, [&]() -> Napi::Value {
     auto h = Require(env);
 #ifdef TOKMETER_MODEL_HAS_TOKENIZER
-    auto mask = h->MaskFor(UnwrapTokenizer(info[0]));
+    auto mask = h->tokenizers->UndecodableIds(UnwrapTokenizer(info[0]));
     size_t count = 0;
     for (const auto& r : *mask) count += r.end - r.begin;
     return Napi::Number::New(env, static_cast<double>(count));

@@ -1,7 +1,5 @@
 #include "engine/causal_lm.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -16,6 +14,7 @@
 #include "engine/model_files.h"
 #include "engine/onnx_scan.h"
 #include "engine/ort_runtime.h"
+#include "engine/phase_timer.h"
 #include "util/error.h"
 
 namespace tokmeter::engine {
@@ -24,7 +23,7 @@ namespace tokmeter::engine {
 class OrtSequenceState final : public SequenceState {
  public:
   OrtSequenceState(CausalLm* owner, const GraphSpec& spec, size_t capacity)
-      : owner(owner), cap(capacity), cache(std::make_unique<KvCache>(spec, capacity, owner->kvMemory())) {
+      : owner(owner), cap(capacity), cache(std::make_unique<KvCache>(spec, capacity, owner->kvMemoryRef())) {
     mask.assign(capacity, 1);
   }
   ~OrtSequenceState() override {
@@ -58,37 +57,6 @@ class OrtSequenceState final : public SequenceState {
 };
 
 namespace {
-
-uint64_t SinceNanos(std::chrono::steady_clock::time_point start) {
-  return static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
-}
-
-// Minor page faults of the calling thread so far (first touches of fresh anonymous memory count here).
-uint64_t ThreadMinorFaults() noexcept {
-  rusage usage{};
-  return getrusage(RUSAGE_THREAD, &usage) == 0 ? static_cast<uint64_t>(usage.ru_minflt) : 0;
-}
-
-// Adds the scope's wall time and page faults to a phase counter: two clock reads and two getrusage calls (about a
-// microsecond), cheap next to any phase it measures.
-class PhaseTimer {
- public:
-  explicit PhaseTimer(PhaseCounter& counter)
-      : counter_(counter), start_(std::chrono::steady_clock::now()), faults_(ThreadMinorFaults()) {}
-  PhaseTimer(const PhaseTimer&) = delete;
-  PhaseTimer& operator=(const PhaseTimer&) = delete;
-  ~PhaseTimer() {
-    counter_.nanos += SinceNanos(start_);
-    counter_.count += 1;
-    counter_.pageFaults += ThreadMinorFaults() - faults_;
-  }
-
- private:
-  PhaseCounter& counter_;
-  std::chrono::steady_clock::time_point start_;
-  uint64_t faults_;
-};
 
 Ort::MemoryInfo KvMemoryInfo(const CudaDevice* cuda) {
   if (cuda == nullptr) return Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
@@ -153,7 +121,7 @@ CausalLm::CausalLm(std::unique_ptr<CudaDevice> cuda, std::unique_ptr<Ort::Sessio
       session_(std::move(session)),
       spec_(std::move(spec)),
       batch_(std::make_unique<BatchKv>(spec_.pastNames.size(), static_cast<size_t>(spec_.numKvHeads),
-                                       static_cast<size_t>(spec_.headDim) * DTypeSize(spec_.kvDtype), kvMemory(),
+                                       static_cast<size_t>(spec_.headDim) * DTypeSize(spec_.kvDtype), kvMemoryRef(),
                                        padding)),
       context_(context),
       file_(std::move(file)),
@@ -225,15 +193,20 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
   return model;
 }
 
-std::string CausalLm::EnablePrefixCache(size_t bytes) {
+std::string CausalLm::prefixCacheRefusal() const {
   if (rows_couple_) {
     return "the prefix cache is off: the graph quantizes activations with DynamicQuantizeLinear (one scale per "
            "tensor), so KV reused from another prompt's prefill would change the tokens";
   }
-  prefix_cache_ = std::make_unique<PrefixCache>(bytes, kvMemory());
-  // Hits are meant to cost a decode step, not first touches of fresh pages: the whole arena is made resident now.
-  if (arena_) arena_->PrefaultAll();
   return "";
+}
+
+void CausalLm::PrefaultKvMemory() {
+  if (arena_) arena_->PrefaultAll();
+}
+
+KvCache* CausalLm::kvCacheOf(SequenceState& sequence) noexcept {
+  return static_cast<OrtSequenceState&>(sequence).cache.get();
 }
 
 ModelInfo CausalLm::Describe() const {
@@ -251,24 +224,6 @@ ModelInfo CausalLm::Describe() const {
   info.device = device();
   info.deviceName = deviceName();
   return info;
-}
-
-size_t CausalLm::ReusePrefix(SequenceState& sequence, std::span<const uint32_t> prompt) {
-  auto& seq = static_cast<OrtSequenceState&>(sequence);
-  if (!prefix_cache_ || !seq.cache) return 0;
-  PhaseTimer timer(timings_.prefixLoad);
-  return prefix_cache_->Load(*seq.cache, prompt);
-}
-
-void CausalLm::KeepPrefix(SequenceState& sequence, std::span<const uint32_t> prompt) {
-  auto& seq = static_cast<OrtSequenceState&>(sequence);
-  if (!prefix_cache_ || !seq.cache) return;
-  PhaseTimer timer(timings_.prefixStore);
-  prefix_cache_->Store(*seq.cache, prompt);
-}
-
-void CausalLm::LimitPrefixCache(size_t bytes) {
-  if (prefix_cache_) prefix_cache_->SetLimit(bytes);
 }
 
 std::unique_ptr<SequenceState> CausalLm::NewSequence(size_t capacity) {
@@ -401,7 +356,7 @@ void CausalLm::Relayout(std::span<SequenceState* const> sequences) {
     OrtSequenceState* owner = rows_[r];
     if (owner == nullptr) continue;
     if (std::find(sequences.begin(), sequences.end(), owner) != sequences.end()) continue;
-    auto cache = std::make_unique<KvCache>(spec_, owner->cap, kvMemory());
+    auto cache = std::make_unique<KvCache>(spec_, owner->cap, kvMemoryRef());
     batch_->ExtractRow(r, *cache);
     owner->cache = std::move(cache);
     owner->in_batch = false;

@@ -39,9 +39,9 @@
 #include "engine/cuda_device.h"
 #include "engine/graph_spec.h"
 #include "engine/kv_arena.h"
+#include "engine/kv_cache.h"
 #include "engine/language_model.h"
 #include "engine/model_config.h"
-#include "engine/prefix_cache.h"
 #include "engine/session.h"
 
 namespace tokmeter::engine {
@@ -57,7 +57,8 @@ struct LoadOptions {
   int deviceId = 0;            // device "cuda" only
   size_t maxSequences = 64;    // live sequences at once (the scheduler's maxBatch): the CUDA sampler's slots
 };
-// The KV budget and the prefix cache are the engine's (engine.h, kv_budget.h): it enables the cache after Load.
+// The KV budget and the prefix cache are the engine's (engine.h, kv_budget.h); the cache's entries live in the model's
+// KV memory (kvMemory()).
 
 class CausalLm final : public LanguageModel {
  public:
@@ -67,15 +68,14 @@ class CausalLm final : public LanguageModel {
   size_t contextLength() const noexcept override { return context_; }
   std::unique_ptr<SequenceState> NewSequence(size_t capacity) override;
   void Forward(SequenceState& sequence, std::span<const uint32_t> tokens, std::span<float> lastLogits) override;
-  size_t ReusePrefix(SequenceState& sequence, std::span<const uint32_t> prompt) override;
-  void KeepPrefix(SequenceState& sequence, std::span<const uint32_t> prompt) override;
   void ForwardBatch(std::span<SequenceState* const> sequences, std::span<const uint32_t> tokens,
                     std::span<float> logits) override;
   size_t maxBatchRows() const noexcept override { return batchable() ? static_cast<size_t>(-1) : 1; }
   size_t kvBytesPerToken() const noexcept override { return spec_.KvBytesPerToken(); }
-  void LimitPrefixCache(size_t bytes) override;
-  std::string EnablePrefixCache(size_t bytes) override;
-  const PrefixCache* prefixCache() const noexcept override { return prefix_cache_.get(); }
+  KvMemory* kvMemory() noexcept override { return &kvMemoryRef(); }
+  KvCache* kvCacheOf(SequenceState& sequence) noexcept override;
+  std::string prefixCacheRefusal() const override;
+  void PrefaultKvMemory() override;
   ModelInfo Describe() const override;
   ForwardTimings* timings() noexcept override { return &timings_; }
   bool samplesOnDevice() const noexcept override { return cuda_ != nullptr; }
@@ -102,7 +102,7 @@ class CausalLm final : public LanguageModel {
            std::string file, uint64_t bytes, BatchKv::Padding padding, size_t kvBudget);
   void Relayout(std::span<SequenceState* const> sequences);
   void ReleaseRow(size_t row) noexcept;  // a sequence in the batch was destroyed: its row is dead
-  KvMemory& kvMemory() noexcept {
+  KvMemory& kvMemoryRef() noexcept {
     if (cuda_) return *cuda_;
     return arena_ ? static_cast<KvMemory&>(*arena_) : HostKvMemory();
   }
@@ -139,7 +139,6 @@ class CausalLm final : public LanguageModel {
   Ort::Value last_logits_{nullptr};        // device: the last Forward's logits on the GPU
   std::vector<SequenceState*> last_rows_;  // device: the sequences of that Forward, one logits row each
   ForwardTimings timings_;
-  std::unique_ptr<PrefixCache> prefix_cache_;
 };
 
 }  // namespace tokmeter::engine

@@ -45,13 +45,21 @@ Engine::Engine(std::shared_ptr<LanguageModel> model, const EngineOptions& option
   info_.batchable = model_->maxBatchRows() > 1;
   info_.onHost = std::string_view(info_.model.device) == "cpu";
   budget_ = KvBudget(options.kvCacheBytes, info_.contextLength, info_.kvBytesPerToken);
-  if (options.prefixCache)
-    info_.prefixCacheOffReason = model_->EnablePrefixCache(PrefixCacheBound(budget_, options.prefixCacheBytes));
+  if (options.prefixCache) {
+    KvMemory* memory = model_->kvMemory();
+    info_.prefixCacheOffReason = memory ? model_->prefixCacheRefusal() : "this model keeps no prefix cache";
+    if (info_.prefixCacheOffReason.empty()) {
+      prefix_cache_ = std::make_shared<PrefixCache>(PrefixCacheBound(budget_, options.prefixCacheBytes), *memory);
+      // Hits are meant to cost a decode step, not first touches of fresh pages.
+      model_->PrefaultKvMemory();
+    }
+  }
   SchedulerOptions scheduler;
   scheduler.maxQueue = options.maxQueue;
   scheduler.maxBatch = options.maxBatch;  // the scheduler clamps it to maxBatchRows()
   scheduler.kvBudgetBytes = budget_;
   scheduler.prefillChunk = options.prefillChunk;
+  scheduler.prefixCache = prefix_cache_;
   scheduler_ = std::make_unique<Scheduler>(model_, scheduler);
 }
 
@@ -88,9 +96,8 @@ std::shared_ptr<GenerationStream> Engine::Start(GenerationRequest request, std::
 EngineStats Engine::stats() const {
   EngineStats s;
   s.scheduler = scheduler_->stats();
-  const PrefixCache* cache = model_->prefixCache();
-  s.prefixCache = cache != nullptr;
-  if (cache) s.cache = cache->stats();
+  s.prefixCache = prefix_cache_ != nullptr;
+  if (prefix_cache_) s.cache = prefix_cache_->stats();
   s.kvBudgetBytes = budget_;
   s.kvArena = model_->kvArenaStats();
   return s;

@@ -1,6 +1,6 @@
 // Engine — one loaded model ready to generate: the model (a LanguageModel; CausalLm for a real folder), its
-// inference thread (scheduler.h), the KV budget (kv_budget.h) and the prefix cache inside it. Everything the
-// binding needs is here as plain C++, so a C++ test builds an engine exactly as the addon does:
+// inference thread (scheduler.h), the KV budget (kv_budget.h) and the prompt-prefix cache (prefix_cache.h). Everything
+// the binding needs is here as plain C++, so a C++ test builds an engine exactly as the addon does:
 //
 //   auto engine = Engine::Load(options);                 // blocking (ORT session, graph scan): a worker thread
 //   auto engine = Engine::Create(model, options);        // the same policy over a model already made (tests)
@@ -11,8 +11,9 @@
 // - maxBatch is clamped to what the model can batch (LanguageModel::maxBatchRows()); every live sequence holds a
 //   device sampler slot, so the model is loaded with maxSequences = maxBatch.
 // - The KV budget is KvBudget(kvCacheBytes, context, kvBytesPerToken) (kv_budget.h), shared by the running
-//   generations (the scheduler charges KvReservation) and the prefix cache, which is enabled on the model with
-//   PrefixCacheBound(budget, prefixCacheBytes) when asked for and may hold what the running generations leave.
+//   generations (the scheduler charges KvReservation) and the prefix cache: made when asked for and the model allows
+//   it (LanguageModel::prefixCacheRefusal, kvMemory), bounded by PrefixCacheBound(budget, prefixCacheBytes), its
+//   entries in the model's KV memory (made resident at once), and holding what the running generations leave.
 // - A request's checks mirror the TypeScript option table (src/usage/generate-options.ts): maxNewTokens in
 //   [1, 2^31 - 1] or 0 (until the context is full), window in [1, 2^30], at most 16 stop strings, each non-empty;
 //   sampling options in engine/logits (ValidateSamplingOptions). A refusal throws ERR_INVALID_ARGUMENT; nothing ran.
@@ -108,6 +109,7 @@ class Engine {
   std::shared_ptr<LanguageModel> model_;
   EngineInfo info_;
   size_t budget_ = 0;
+  std::shared_ptr<PrefixCache> prefix_cache_;  // null: none; shared with the scheduler and its generators
   std::unique_ptr<Scheduler> scheduler_;
 };
 

@@ -48,10 +48,6 @@ Generator::Generator(std::shared_ptr<LanguageModel> model, std::vector<uint32_t>
                                              "] for topLogprobs, got " + std::to_string(params_.topLogprobs));
   }
   if (params_.grammar) {
-    if (model_->samplesOnDevice()) {
-      throw Error(codes::kInvalidArgument,
-                  "a constraint needs host sampling; this model samples on its device (load it with device 'cpu')");
-    }
     if (params_.grammar->vocabulary().size() > vocab) {
       throw Error(codes::kInvalidArgument, "the constraint was compiled for a larger vocabulary than the model's");
     }
@@ -64,7 +60,9 @@ Generator::Generator(std::shared_ptr<LanguageModel> model, std::vector<uint32_t>
   capacity_ = KvCapacity(context, prompt_length_, params_.maxNewTokens);
   sequence_ = model_->NewSequence(capacity_);
   device_model_ = model_->samplesOnDevice();
-  device_ = device_model_ && params_.sampling.logitBias.empty() && params_.topLogprobs == 0;
+  // Rows the device sampler cannot serve (a logit bias, alternatives, a constraint's mask) copy their logits to the
+  // host and sample there; the rest of the batch still samples on the device.
+  device_ = device_model_ && params_.sampling.logitBias.empty() && params_.topLogprobs == 0 && !params_.grammar;
   // Every sequence of a device model has a sampler slot: SampleLast runs over every row of a batch.
   if (device_model_) model_->StartSampling(*sequence_, params_.sampling, tokens_);
   if (!device_) logits_.resize(vocab);
@@ -110,11 +108,11 @@ const StepResult* Generator::Prefill(size_t maxTokens) {
   step_.logprob = 0;
   step_.top.clear();
   if (abort_.load()) throw Error("ERR_ABORTED", "generation aborted");
-  // On the first call, a prefix of the prompt may come from the model's prefix cache.
+  // On the first call, a prefix of the prompt may come from the prefix cache.
   const std::span<const uint32_t> prompt(tokens_.data(), prompt_length_);
   if (!started_) {
     started_ = true;
-    cached_ = model_->ReusePrefix(*sequence_, prompt);
+    cached_ = prefix_cache_ ? prefix_cache_->Reuse(*model_, *sequence_, prompt) : 0;
     fed_ = cached_;
   }
   size_t n = prompt_length_ - fed_;
@@ -127,7 +125,7 @@ const StepResult* Generator::Prefill(size_t maxTokens) {
   usage_.promptTokens = prompt_length_;
   usage_.cachedTokens = cached_;
   usage_.totalTokens = usage_.promptTokens + usage_.completionTokens;
-  model_->KeepPrefix(*sequence_, prompt);
+  if (prefix_cache_) prefix_cache_->Keep(*model_, *sequence_, prompt);
   return &SampleAndStop();
 }
 

@@ -14,7 +14,7 @@
 // Usage rule (what a Meter bills): promptTokens = tokens of the prompt fed to the model (after chat template and
 // special tokens; exactly `prompt.size()`); completionTokens = tokens sampled, EOS included, i.e. one per Step();
 // the token that completes a stop string counts too; cachedTokens = the prompt tokens whose KV came from the
-// model's prefix cache (LanguageModel::ReusePrefix), a part of promptTokens, set with it when the prefill finishes. An
+// engine's prefix cache (UsePrefixCache), a part of promptTokens, set with it when the prefill finishes. An
 // abort between steps leaves the counts of what was done; an abort during the prefill reports promptTokens = 0 when the
 // prefill did not finish (nothing was processed to completion) — see Abort().
 // Batched use (scheduler.h): the same loop split at the model call. Prefill(maxTokens) feeds the prompt in chunks
@@ -34,6 +34,7 @@
 #include "engine/detokenizer.h"
 #include "engine/language_model.h"
 #include "engine/logits/processor.h"
+#include "engine/prefix_cache.h"
 #include "engine/sampler.h"
 #include "engine/stop_strings.h"
 #include "grammar/matcher.h"
@@ -86,6 +87,10 @@ class Generator {
   Generator(std::shared_ptr<LanguageModel> model, std::vector<uint32_t> prompt, GenerationParams params,
             std::unique_ptr<Detokenizer> detokenizer);
 
+  // Before the first Step/Prefill: the prefill starts from the longest cached prefix of the prompt in `cache`, and
+  // the prompt's KV is offered to it once prefilled. Null (the default): no prefix cache.
+  void UsePrefixCache(std::shared_ptr<PrefixCache> cache) noexcept { prefix_cache_ = std::move(cache); }
+
   bool done() const noexcept { return finish_ != FinishReason::kNone; }
   // Throws ERR_ABORTED after Abort() (then call FinishAborted()); the returned reference lives until the next Step.
   const StepResult& Step();
@@ -130,6 +135,7 @@ class Generator {
   const StepResult& SampleAndStop();  // samples from the last Forward (logits_, or on the device), then Took()
   const StepResult& Took(uint32_t token, float logprob);  // records the token, applies the stop rules
   std::shared_ptr<LanguageModel> model_;
+  std::shared_ptr<PrefixCache> prefix_cache_;  // null: none
   GenerationParams params_;
   std::unique_ptr<Detokenizer> detokenizer_;
   std::unique_ptr<SequenceState> sequence_;

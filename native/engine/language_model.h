@@ -21,7 +21,8 @@
 
 namespace tokmeter::engine {
 
-class PrefixCache;
+class KvCache;
+class KvMemory;
 
 // What a model tells about itself beyond the loop's needs (Engine::info()); a double leaves the defaults.
 struct ModelInfo {
@@ -56,9 +57,9 @@ struct ForwardTimings {
   // Where a request's time to first token goes besides the graph (what a prefix-cache hit pays): each phase's wall
   // time, count and the minor page faults the inference thread took during it (first touches of fresh memory).
   PhaseCounter sequenceAlloc;  // NewSequence: the sequence's KV buffers
-  PhaseCounter prefixLoad;     // ReusePrefix: the match and the copy of the cached KV in
+  PhaseCounter prefixLoad;     // PrefixCache::Reuse: the match and the copy of the cached KV in
   PhaseCounter prefill;        // Forwards of more than one token, or a sequence's first (the prompt)
-  PhaseCounter prefixStore;    // KeepPrefix: the copy of the prompt's KV into a cache entry
+  PhaseCounter prefixStore;    // PrefixCache::Keep: the copy of the prompt's KV into a cache entry
   PhaseCounter relayout;       // the running batch's composition changed (copies into or out of BatchKv)
 };
 
@@ -80,12 +81,6 @@ class LanguageModel {
   // Feeds `tokens` after what the sequence already holds; writes the last position's logits (float32, vocabSize()
   // entries) to `lastLogits`. Throws ERR_CONTEXT_LENGTH if the tokens do not fit the sequence's capacity.
   virtual void Forward(SequenceState& sequence, std::span<const uint32_t> tokens, std::span<float> lastLogits) = 0;
-  // Prompt-prefix reuse (prefix_cache.h); a model without a prefix cache keeps the defaults (never a hit).
-  // ReusePrefix: into an empty sequence, loads the KV of the longest cached prefix of `prompt` (fewer than
-  // prompt.size() tokens) and returns its length: the request's exact cachedTokens.
-  // KeepPrefix: right after the prefill, offers the sequence's first prompt.size() positions to the cache.
-  virtual size_t ReusePrefix(SequenceState& /*sequence*/, std::span<const uint32_t> /*prompt*/) { return 0; }
-  virtual void KeepPrefix(SequenceState& /*sequence*/, std::span<const uint32_t> /*prompt*/) {}
 
   // Continuous batching (scheduler.h). ForwardBatch feeds one token to each of `sequences` (all prefilled, distinct)
   // and writes their logits as [sequences.size(), vocabSize()] to `logits`. Each row must equal what Forward of that
@@ -103,13 +98,15 @@ class LanguageModel {
   virtual size_t maxBatchRows() const noexcept { return static_cast<size_t>(-1); }
   // Bytes of KV one token of one sequence occupies (all layers, key and value); 0 when unknown (no KV budget).
   virtual size_t kvBytesPerToken() const noexcept { return 0; }
-  // The scheduler's share of the KV budget changed: the prefix cache may now hold at most `bytes` (evicting least
-  // recently used entries at once to fit).
-  virtual void LimitPrefixCache(size_t /*bytes*/) {}
-  // Called once by the engine (engine.h), before any sequence: keep a prefix cache of at most `bytes` in the
-  // model's own KV memory. Returns "" when there is one, else why not (the request is then served without).
-  virtual std::string EnablePrefixCache(size_t /*bytes*/) { return "this model keeps no prefix cache"; }
-  virtual const PrefixCache* prefixCache() const noexcept { return nullptr; }  // null: none
+  // What the engine's prompt-prefix cache (prefix_cache.h, owned by the engine) needs of a model: the memory its
+  // entries live in (where the sequences' KV lives, so copies stay on one device), each sequence's own KV (null while
+  // the sequence is not in its own cache, e.g. a row of a running batch), and whether reused KV gives the same tokens
+  // ("" when it does, else why not). A model that keeps the defaults gets no prefix cache.
+  virtual KvMemory* kvMemory() noexcept { return nullptr; }
+  virtual KvCache* kvCacheOf(SequenceState& /*sequence*/) noexcept { return nullptr; }
+  virtual std::string prefixCacheRefusal() const { return ""; }
+  // Makes the whole KV memory resident now (a prefix cache's hits should never pay first touches); optional.
+  virtual void PrefaultKvMemory() {}
   virtual ModelInfo Describe() const { return {}; }
   virtual ForwardTimings* timings() noexcept { return nullptr; }  // null: not measured
   // The host KV arena's counters (kv_arena.h); all zero where KV does not come from an arena (the GPU, test models).

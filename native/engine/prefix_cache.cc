@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/phase_timer.h"
+
 namespace tokmeter::engine {
 
 size_t PrefixCache::CommonPrefix(const std::vector<uint32_t>& a, std::span<const uint32_t> b) noexcept {
@@ -9,6 +11,22 @@ size_t PrefixCache::CommonPrefix(const std::vector<uint32_t>& a, std::span<const
   size_t i = 0;
   while (i < n && a[i] == b[i]) ++i;
   return i;
+}
+
+size_t PrefixCache::Reuse(LanguageModel& model, SequenceState& sequence, std::span<const uint32_t> prompt) {
+  KvCache* cache = model.kvCacheOf(sequence);
+  if (!cache) return 0;
+  ForwardTimings* timings = model.timings();
+  PhaseTimer timer(timings ? &timings->prefixLoad : nullptr);
+  return Load(*cache, prompt);
+}
+
+void PrefixCache::Keep(LanguageModel& model, SequenceState& sequence, std::span<const uint32_t> prompt) {
+  KvCache* cache = model.kvCacheOf(sequence);
+  if (!cache) return;
+  ForwardTimings* timings = model.timings();
+  PhaseTimer timer(timings ? &timings->prefixStore : nullptr);
+  Store(*cache, prompt);
 }
 
 size_t PrefixCache::Load(KvCache& cache, std::span<const uint32_t> prompt) {

@@ -1,6 +1,6 @@
-// PrefixCache — the model-level prompt-prefix KV cache: the KV of prompts already prefilled, kept so that a later
-// prompt sharing a prefix (a system prompt, a document, earlier chat turns) copies it into its own sequence and
-// prefills only the rest.
+// PrefixCache — the engine's prompt-prefix KV cache (one per loaded model, owned by the Engine, engine.h): the KV of
+// prompts already prefilled, kept so that a later prompt sharing a prefix (a system prompt, a document, earlier chat
+// turns) copies it into its own sequence and prefills only the rest.
 //
 // Contract:
 // - Store(cache, prompt) right after a prefill keeps positions [0, prompt.size()) of the sequence's KV, compacted to
@@ -16,12 +16,12 @@
 //   rest of the prefill are exactly what a full prefill would use.
 // - Exactness: a hit feeds the same KV values a full prefill computes for those positions; greedy outputs with and
 //   without the cache are compared in test/model/prefix-cache.test.ts.
-// Device: entries live in the model's KvMemory (the host KV arena, kv_arena.h, or GPU memory for device 'cuda'),
-// copied with KvMemory::Copy2D. An entry is taken with TryAllocate, never spilled past the arena: when no free run
-// fits, least recently used entries are evicted until one does, or the prompt is not kept (stats().noMemory).
-// Thread affinity: Load/Store on the inference thread; stats() from any thread (one mutex; the copies run under it,
-// so stats() may wait for one memcpy).
-// Matching is a linear scan over the entries (longest common prefix); fine for the tens of entries a budget holds.
+// Device: entries live in the model's KvMemory (LanguageModel::kvMemory()) (the host KV arena, kv_arena.h, or GPU
+// memory for device 'cuda'), copied with KvMemory::Copy2D. An entry is taken with TryAllocate, never spilled past the
+// arena: when no free run fits, least recently used entries are evicted until one does, or the prompt is not kept
+// (stats().noMemory). Thread affinity: Load/Store on the inference thread; stats() from any thread (one mutex; the
+// copies run under it, so stats() may wait for one memcpy). Matching is a linear scan over the entries (longest common
+// prefix); fine for the tens of entries a budget holds.
 //
 // Performance notes (bench/concurrency on the bench model — 12 layers, 4 KV heads x 64, fp32, 24 KiB of KV per
 // token — 2 threads, shared 2-core machine): time to first token of a 1000-token prefix + 16-token suffix,
@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "engine/kv_cache.h"
+#include "engine/language_model.h"
 
 namespace tokmeter::engine {
 
@@ -75,6 +76,11 @@ class PrefixCache {
   void SetLimit(size_t bytes);
   void Store(const KvCache& cache, std::span<const uint32_t> prompt);
   PrefixCacheStats stats() const;
+
+  // The generator's side: Load and Store on `sequence`'s own KV (model.kvCacheOf; none: a miss, nothing kept),
+  // timed in the model's prefixLoad / prefixStore phases.
+  size_t Reuse(LanguageModel& model, SequenceState& sequence, std::span<const uint32_t> prompt);
+  void Keep(LanguageModel& model, SequenceState& sequence, std::span<const uint32_t> prompt);
 
  private:
   struct Entry {

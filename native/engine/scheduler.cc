@@ -213,8 +213,8 @@ void Scheduler::UpdateReservation() {
     std::lock_guard<std::mutex> lock(signal_->mutex);
     reserved_ = reserved;
   }
-  if (options_.kvBudgetBytes > 0)
-    model_->LimitPrefixCache(options_.kvBudgetBytes - std::min(reserved, options_.kvBudgetBytes));
+  if (options_.kvBudgetBytes > 0 && options_.prefixCache)
+    options_.prefixCache->SetLimit(options_.kvBudgetBytes - std::min(reserved, options_.kvBudgetBytes));
 }
 
 void Scheduler::Finish(Slot& slot, GenerationOutcome outcome) {
@@ -299,6 +299,7 @@ void Scheduler::Loop() {
       try {
         slot->generator = std::make_unique<Generator>(model_, std::move(r.prompt), std::move(r.params),
                                                       r.detokenizer ? r.detokenizer() : nullptr);
+        slot->generator->UsePrefixCache(options_.prefixCache);
         r.stream->Attach(slot->generator.get());
       } catch (...) {
         Finish(*slot, FailureOf(std::current_exception(), nullptr));

@@ -21,7 +21,7 @@
 // KV budget (kvBudgetBytes, shared with the prefix cache): the running set — prefilling, decoding and parked — is
 // charged KvReservation(kvBytesPerToken, n, C) (kv_budget.h), where n is its size and C the largest KvCapacity among
 // them: exactly the batch's ping-pong buffers with every row padded to the longest (batch_kv.h). The prefix cache may
-// hold the rest (LanguageModel::LimitPrefixCache evicts when a request is admitted). Submit refuses a request whose
+// hold the rest (PrefixCache::SetLimit evicts when a request is admitted). Submit refuses a request whose
 // reservation alone (2 x kvBytesPerToken x capacity) exceeds the budget with ERR_KV_BUDGET. Not counted: the transient
 // copy while a relayout grows the batch buffers, and a sequence's own cache while it is prefilled (its pages are
 // touched as the prompt goes in, at most 2 x prompt x kvBytesPerToken). Streaming contract (per generation, through a
@@ -115,6 +115,9 @@ struct SchedulerOptions {
   size_t maxBatch = 1;        // most generations running together (clamped to the model's maxBatchRows())
   size_t kvBudgetBytes = 0;   // running KV reservation + prefix cache (0: no budget)
   size_t prefillChunk = 256;  // most prompt tokens prefilled per step while others decode (0: whole prompts)
+  // The engine's prompt-prefix cache (null: none): every generation reuses and offers prompts through it, and it may
+  // hold what the running generations' reservation leaves of kvBudgetBytes.
+  std::shared_ptr<PrefixCache> prefixCache;
 };
 
 struct SchedulerStats {

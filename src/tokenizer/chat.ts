@@ -1,7 +1,11 @@
 /** Chat templates (tokenizer_config.json `chat_template`), rendered with @huggingface/jinja. */
-import { Template } from '@huggingface/jinja';
+import type { Template } from '@huggingface/jinja';
+import { lazyModule } from '../lazy.js';
 import { TokmeterTypeError } from '../errors.js';
 import { specError } from './errors.js';
+
+// Loaded on the first render: most processes that load a tokenizer never render a chat.
+const jinja = lazyModule<typeof import('@huggingface/jinja')>('@huggingface/jinja');
 
 export interface ChatMessage {
   role: string;
@@ -90,7 +94,7 @@ export class ChatTemplates {
     }
     let t = this.compiled.get(name);
     if (!t) {
-      t = new Template(source);
+      t = new (jinja().Template)(source);
       this.compiled.set(name, t);
     }
     return t.render({

@@ -11,14 +11,14 @@
  * A call, once announced, stays a call: output that breaks it later, or ends inside it (max_tokens), leaves it
  * with the arguments written so far and marks it incomplete; the whole-output parser would read such text as content.
  */
-import { randomBytes } from 'node:crypto';
+import { nodeCrypto } from '../lazy.js';
 import type { CallEvent, CallReader } from './call-reader.js';
 import type { ToolCallFormat } from './format.js';
 import type { ParsedCall, ToolCall } from './types.js';
 
 /** OpenAI-style call id: `call_` and 24 random characters. */
 export function newCallId(): string {
-  return `call_${randomBytes(18).toString('base64url').slice(0, 24)}`;
+  return `call_${nodeCrypto().randomBytes(18).toString('base64url').slice(0, 24)}`;
 }
 
 /** The calls of a parsed output with fresh ids, in `message.tool_calls` shape. */

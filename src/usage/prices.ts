@@ -18,11 +18,11 @@
  * Exactness: a price p per 1M tokens is p*10^6 pico-units per token, so prices with up to 6 fractional digits are
  * exact and costs are integer products; more digits are rejected. Custom per-unit prices take up to 12 digits.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { PriceError } from './errors.js';
 import { parseDecimal, PICO_DIGITS } from './money.js';
 import { expectPath } from '../validate.js';
+import { nodeCrypto } from '../lazy.js';
 
 export type CacheHitBilling = 'free' | 'cached-input' | 'full';
 const BILLINGS: readonly CacheHitBilling[] = ['free', 'cached-input', 'full'];
@@ -121,7 +121,8 @@ export class PriceTable {
       );
     }
     this.currency = json.currency ?? 'USD';
-    this.version = json.version ?? `sha256:${createHash('sha256').update(canonical(json)).digest('hex').slice(0, 16)}`;
+    this.version =
+      json.version ?? `sha256:${nodeCrypto().createHash('sha256').update(canonical(json)).digest('hex').slice(0, 16)}`;
     const defaultBilling =
       json.cacheHitBilling === undefined ? 'free' : parseBilling(json.cacheHitBilling, 'price table.cacheHitBilling');
     const shared = new Map<string, bigint>();

@@ -1,11 +1,11 @@
 /** Usage record (de)serialization and validation shared by the spool and the ledgers. */
-import { randomUUID } from 'node:crypto';
+import { nodeCrypto } from '../lazy.js';
 import { TokmeterTypeError } from './errors.js';
 import { RECORD_COLUMNS, validateColumn } from './columns.js';
 import type { UsageRecord } from './types.js';
 
 export function newRecordId(): string {
-  return randomUUID();
+  return nodeCrypto().randomUUID();
 }
 
 /** JSON form: identical fields, `cost` as a decimal string of pico-units. */

@@ -22,10 +22,9 @@
  * `spool.lock` holding a bare pid (written by earlier versions) is honoured while that pid is alive. Without procfs
  * (not Linux) only the pid is checked, so there a reused pid keeps a stale claim alive until that process exits.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { nodeCrypto, nodeOs } from '../lazy.js';
 import { LedgerError } from './errors.js';
 
 /** Who holds (or held) a claim. Fields are null where the platform cannot tell them (no procfs). */
@@ -96,7 +95,7 @@ export function processIdentity(pid = process.pid): ProcessIdentity {
     start: st ? st.start : null,
     boot: readOr('/proc/sys/kernel/random/boot_id'),
     pidns,
-    host: os.hostname(),
+    host: nodeOs().hostname(),
   };
   if (pid === process.pid) self = id;
   return id;
@@ -169,7 +168,7 @@ export function spoolOwners(dir: string): SpoolOwner[] {
         out.push({ file, identity: { pid: 0, start: null, boot: null, pidns: null, host: '' }, state: 'dead' });
         continue; // earlier versions treated an unreadable pid as stale too
       }
-      identity = { pid, start: null, boot: null, pidns: null, host: os.hostname() };
+      identity = { pid, start: null, boot: null, pidns: null, host: nodeOs().hostname() };
     } else {
       continue;
     }
@@ -188,7 +187,7 @@ export function spoolOwners(dir: string): SpoolOwner[] {
 function describeOwner(o: SpoolOwner): string {
   const who = o.identity.pid > 0 ? `process ${o.identity.pid}` : 'an unreadable claim';
   if (o.state === 'alive') return o.identity.pid === process.pid ? 'this process (another open ledger)' : who;
-  return `${who}${o.identity.host && o.identity.host !== os.hostname() ? ` on ${o.identity.host}` : ''} (whose state cannot be checked from here: remove ${o.file} once it is known to be gone)`;
+  return `${who}${o.identity.host && o.identity.host !== nodeOs().hostname() ? ` on ${o.identity.host}` : ''} (whose state cannot be checked from here: remove ${o.file} once it is known to be gone)`;
 }
 
 function sleepSync(ms: number): void {
@@ -213,7 +212,7 @@ export class SpoolLock {
     const body = `${JSON.stringify(me)}\n`;
     let blocker: SpoolOwner | undefined;
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      const name = `spool.lock.${me.pid}-${randomBytes(8).toString('hex')}`;
+      const name = `spool.lock.${me.pid}-${nodeCrypto().randomBytes(8).toString('hex')}`;
       const file = path.join(dir, name);
       const tmp = path.join(dir, `.${name}.tmp`);
       const fd = fs.openSync(tmp, 'wx');

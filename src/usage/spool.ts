@@ -18,11 +18,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { crc32 } from 'node:zlib';
+import { lazyModule } from '../lazy.js';
 import { LedgerError, SpoolFullError } from './errors.js';
 import { recordToJson, validateRecord } from './record.js';
 import { SpoolLock, spoolOwners, type SpoolOwner } from './spool-lock.js';
 import type { UsageRecord } from './types.js';
+
+const zlib = lazyModule<typeof import('node:zlib')>('node:zlib');
 
 export interface SpoolOptions {
   /** Refuse new records once this many bytes are waiting for the database (default 64 MiB ≈ 190k records). */
@@ -78,7 +80,7 @@ function parseSegment(data: Buffer): { record: UsageRecord; bytes: number }[] {
     const sp = line.indexOf(32);
     if (sp !== 8) continue;
     const body = line.subarray(9);
-    if (crc32(body).toString(16).padStart(8, '0') !== line.subarray(0, 8).toString('latin1')) continue;
+    if (zlib().crc32(body).toString(16).padStart(8, '0') !== line.subarray(0, 8).toString('latin1')) continue;
     try {
       out.push({ record: validateRecord(JSON.parse(body.toString('utf8'))), bytes: line.length + 1 });
     } catch {
@@ -207,7 +209,7 @@ export class Spool {
     const tickets: SpoolTicket[] = [];
     for (const r of records) {
       const json = JSON.stringify(recordToJson(r));
-      const line = `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`; // crc32 of the UTF-8 bytes
+      const line = `${zlib().crc32(json).toString(16).padStart(8, '0')} ${json}\n`; // crc32 of the UTF-8 bytes
       text += line;
       const bytes = Buffer.byteLength(line, 'utf8');
       tickets.push({ segment: undefined, bytes });

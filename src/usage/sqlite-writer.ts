@@ -13,9 +13,12 @@
  * `sqliteParams` (a test writes the same records on both threads and compares the rows).
  */
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { lazyModule } from '../lazy.js';
 import { SQLITE_BINDINGS } from './columns.js';
 import type { UsageRecord } from './types.js';
+
+const workerThreads = lazyModule<typeof import('node:worker_threads')>('node:worker_threads');
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -83,7 +86,7 @@ export class SqliteWriter {
 
   static start(file: string, insertSql: string, busyTimeoutMs: number): Promise<SqliteWriter> {
     const sqlitePath = createRequire(import.meta.url).resolve('better-sqlite3');
-    const worker = new Worker(WORKER_SOURCE, {
+    const worker = new (workerThreads().Worker)(WORKER_SOURCE, {
       eval: true,
       workerData: { file, insertSql, bindings: SQLITE_BINDINGS, busyTimeoutMs, sqlitePath },
     });

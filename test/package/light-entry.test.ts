@@ -21,7 +21,10 @@ for (const k of Object.keys(createRequire(import.meta.url).cache)) {
 console.log(JSON.stringify({ exports: Object.keys(m), packages: [...pkgs] }));
 `;
 
-function importInFreshProcess(entry: string): {
+function importInFreshProcess(
+  entry: string,
+  forbid: string[] = HEAVY,
+): {
   status: number | null;
   stderr: string;
   exports: string[];
@@ -39,7 +42,7 @@ function importInFreshProcess(entry: string): {
       probe,
       pathToFileURL(path.join(root, entry)).href,
     ],
-    { cwd: root, encoding: 'utf8', env: { ...process.env, TOKMETER_FORBID: HEAVY.join(',') } },
+    { cwd: root, encoding: 'utf8', env: { ...process.env, TOKMETER_FORBID: forbid.join(',') } },
   );
   const last = r.stdout.trim().split('\n').pop() ?? '';
   const parsed = last.startsWith('{') ? (JSON.parse(last) as { exports: string[]; packages: string[] }) : null;
@@ -64,6 +67,12 @@ describe('the light entry', () => {
         'Session',
       ]),
     );
+  });
+
+  it('the chat-template engine is loaded on the first render, not by the import', () => {
+    const r = importInFreshProcess('src/index.ts', ['@huggingface/jinja']);
+    expect(r.stderr).not.toMatch(/forbidden module/);
+    expect(r.status).toBe(0);
   });
 
   it('the tokenizer module alone loads none of them either', () => {

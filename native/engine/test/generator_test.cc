@@ -101,6 +101,20 @@ TEST(eos_stops_counts_and_is_not_text) {
   CHECK_EQ(g.usage().completionTokens, size_t{2});  // EOS counts
 }
 
+namespace {
+// Letters a..z at ids 0..25 and an EOS at 40, as a grammar vocabulary.
+std::shared_ptr<const tokmeter::grammar::Vocabulary> LetterVocabulary() {
+  tokmeter::grammar::VocabularyInput in;
+  in.kind = tokmeter::grammar::VocabKind::kPlain;
+  in.tokens.resize(50);
+  for (int i = 0; i < 26; ++i) in.tokens[i] = std::string(1, static_cast<char>('a' + i));  // id i is letter i
+  in.tokens[40] = "<eos>";
+  in.special.assign(50, false);
+  in.special[40] = true;
+  return tokmeter::grammar::Vocabulary::Build(in);
+}
+}  // namespace
+
 TEST(a_constraint_masks_every_step_and_forces_eos_when_complete) {
   auto m = std::make_shared<ScriptedModel>(50, 100);
   tokmeter::grammar::VocabularyInput in;
@@ -683,6 +697,27 @@ TEST(device_model_rows_with_bias_or_alternatives_sample_on_the_host) {
   }
   CHECK_EQ(device->hostCopies, 4);
   CHECK(device->uniforms.empty());  // SampleLast never ran for it
+  CHECK_EQ(device->errors.load(), 0);
+}
+
+TEST(device_model_rows_with_a_constraint_sample_on_the_host) {
+  auto host = std::make_shared<ScriptedModel>(50, 100);
+  auto device = std::make_shared<DeviceModel>(50, 100);
+  auto p = Greedy(10);
+  p.eosTokenIds = {40};
+  p.grammar = tokmeter::grammar::Grammar::Compile(R"({"type":"choice","choices":["cab","dog"]})", LetterVocabulary());
+  Generator a(host, {3, 4, 5}, p, Letters());
+  Generator b(device, {3, 4, 5}, p, Letters());
+  CHECK(!b.samplesOnDevice());
+  std::string want, got;
+  while (!a.done()) want += a.Step().text;
+  while (!b.done()) got += b.Step().text;
+  CHECK((Sampled(b, 3) == Sampled(a, 3)));
+  CHECK(got == "cab" || got == "dog");
+  CHECK_EQ(got, want);
+  CHECK(b.finishReason() == FinishReason::kStop);
+  CHECK_EQ(device->hostCopies, static_cast<int>(b.usage().completionTokens));  // every step's logits came to the host
+  CHECK(device->uniforms.empty());                                             // SampleLast never ran for it
   CHECK_EQ(device->errors.load(), 0);
 }
 

@@ -152,55 +152,87 @@ TEST(loading_needs_an_empty_sequence) {
   CHECK_EQ(cache.length(), 1u);
 }
 
-// ---- the generator's side, through a double that records what is fed ----
+// ---- the generator's side: a double whose sequences own real KvCaches, and the real PrefixCache ----
 namespace {
 class PrefixModel final : public LanguageModel {
  public:
   struct Seq final : SequenceState {
-    size_t len = 0;
-    size_t length() const noexcept override { return len; }
+    KvCache cache{Spec(), 64, *et::kv_memory};
+    size_t length() const noexcept override { return cache.length(); }
     size_t capacity() const noexcept override { return 64; }
     void Terminate() noexcept override {}
   };
   size_t vocabSize() const noexcept override { return 50; }
   size_t contextLength() const noexcept override { return 64; }
   std::unique_ptr<SequenceState> NewSequence(size_t) override { return std::make_unique<Seq>(); }
+  // Writes each fed token's KV (as Prefill above) after what the sequence holds, so reused and computed KV agree.
   void Forward(SequenceState& s, std::span<const uint32_t> tokens, std::span<float> logits) override {
     fed.emplace_back(tokens.begin(), tokens.end());
-    static_cast<Seq&>(s).len += tokens.size();
+    KvCache& cache = static_cast<Seq&>(s).cache;
+    const size_t past = cache.length(), n = tokens.size(), total = past + n;
+    {
+      et::Direct direct;
+      for (size_t t = 0; t < kTensors; ++t) {
+        auto* out = static_cast<float*>(cache.present(t));
+        const auto* in = past ? static_cast<const float*>(cache.past(t)) : nullptr;
+        for (size_t h = 0; h < kHeads; ++h) {
+          for (size_t p = 0; p < past; ++p)
+            for (size_t d = 0; d < kDim; ++d) out[(h * total + p) * kDim + d] = in[(h * past + p) * kDim + d];
+          for (size_t p = 0; p < n; ++p)
+            for (size_t d = 0; d < kDim; ++d) out[(h * total + past + p) * kDim + d] = Value(t, h, tokens[p], d);
+        }
+      }
+    }
+    cache.Advance(n);
     std::fill(logits.begin(), logits.end(), 0.0f);
     logits[(tokens.back() + 1) % 50] = 1.0f;
   }
-  size_t ReusePrefix(SequenceState& s, std::span<const uint32_t> prompt) override {
-    static_cast<Seq&>(s).len = reuse;
-    return reuse;
-  }
-  void KeepPrefix(SequenceState& s, std::span<const uint32_t> prompt) override {
-    kept.assign(prompt.begin(), prompt.end());
-    keptAtLength = s.length();
-  }
-  size_t reuse = 0;
+  KvMemory* kvMemory() noexcept override { return et::kv_memory; }
+  KvCache* kvCacheOf(SequenceState& s) noexcept override { return &static_cast<Seq&>(s).cache; }
+  ForwardTimings* timings() noexcept override { return &phases; }
   std::vector<std::vector<uint32_t>> fed;
-  std::vector<uint32_t> kept;
-  size_t keptAtLength = 0;
+  ForwardTimings phases;
 };
+
+Usage Generate(const std::shared_ptr<PrefixModel>& model, const std::shared_ptr<PrefixCache>& cache,
+               std::vector<uint32_t> prompt) {
+  GenerationParams params;
+  params.maxNewTokens = 2;
+  params.sampling.temperature = 0;  // greedy: the token after t is t + 1
+  Generator g(model, std::move(prompt), params, nullptr);
+  g.UsePrefixCache(cache);
+  while (!g.done()) g.Step();
+  return g.usage();
+}
 }  // namespace
 
 TEST(generator_feeds_only_what_the_prefix_cache_lacks) {
   auto model = std::make_shared<PrefixModel>();
-  model->reuse = 3;
-  GenerationParams params;
-  params.maxNewTokens = 2;
-  Generator g(model, {1, 2, 3, 4, 5}, params, nullptr);
-  while (!g.done()) g.Step();
+  auto cache = std::make_shared<PrefixCache>(1 << 20, *et::kv_memory);
+  Usage first = Generate(model, cache, {1, 2, 3, 4, 5});
+  CHECK_EQ(first.cachedTokens, 0u);
+  CHECK(model->fed[0] == (std::vector<uint32_t>{1, 2, 3, 4, 5}));
+  CHECK_EQ(cache->stats().entries, 1u);  // the prompt was kept after its prefill
+  model->fed.clear();
+  Usage second = Generate(model, cache, {1, 2, 3, 9, 10});
   CHECK_EQ(model->fed.size(), 2u);
-  CHECK(model->fed[0] == (std::vector<uint32_t>{4, 5}));
-  CHECK(model->fed[1] == (std::vector<uint32_t>{6}));
-  CHECK(model->kept == (std::vector<uint32_t>{1, 2, 3, 4, 5}));
-  CHECK_EQ(model->keptAtLength, 5u);
-  CHECK_EQ(g.usage().promptTokens, 5u);
-  CHECK_EQ(g.usage().cachedTokens, 3u);
-  CHECK_EQ(g.usage().completionTokens, 2u);
+  CHECK(model->fed[0] == (std::vector<uint32_t>{9, 10}));  // {1, 2, 3} came from the cache
+  CHECK(model->fed[1] == (std::vector<uint32_t>{11}));
+  CHECK_EQ(second.promptTokens, 5u);
+  CHECK_EQ(second.cachedTokens, 3u);
+  CHECK_EQ(second.completionTokens, 2u);
+  CHECK_EQ(model->phases.prefixLoad.count.load(), 2u);  // timed in the model's phases
+  CHECK_EQ(model->phases.prefixStore.count.load(), 2u);
+}
+
+TEST(generator_without_a_prefix_cache_feeds_the_whole_prompt) {
+  auto model = std::make_shared<PrefixModel>();
+  auto cache = std::make_shared<PrefixCache>(1 << 20, *et::kv_memory);
+  Generate(model, cache, {1, 2, 3, 4, 5});
+  model->fed.clear();
+  Usage u = Generate(model, nullptr, {1, 2, 3, 9, 10});
+  CHECK(model->fed[0] == (std::vector<uint32_t>{1, 2, 3, 9, 10}));
+  CHECK_EQ(u.cachedTokens, 0u);
 }
 
 int main() { return et::RunOverBothMemories(); }
