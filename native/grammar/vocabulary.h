@@ -26,6 +26,22 @@ namespace tokmeter::grammar {
 
 struct MaskEntry;
 
+// Byte languages the trie records per subtree, so that a mask walk can accept a whole subtree at once (matcher.h,
+// WalkTrie). Each is a small DFA over bytes in which every state is accepting (a token may stop anywhere):
+//   0  ASCII a JSON string holds unescaped: 0x20-0x7E but '"' and '\\' (one state);
+//   1  [0-9A-Za-z] (one state);
+//   2  JSON string text as UTF-8: language 0 plus every well-formed multi-byte UTF-8 sequence (no overlongs, no
+//      surrogates, at most U+10FFFF), cut anywhere (eight states: 0 between characters, the others inside one).
+inline constexpr int kByteLanguages = 3;
+inline constexpr int kByteLanguageStates = 8;  // the most states of one language
+struct ByteLanguage {
+  int states = 1;
+  int8_t next[kByteLanguageStates][256];  // -1: the byte is outside the language there
+};
+const ByteLanguage& GetByteLanguage(int language);
+// The bit of (language, state) in Vocabulary::trieLanguagesBelow.
+constexpr int ByteLanguageBit(int language, int state) noexcept { return language < 2 ? language : 2 + state; }
+
 enum class VocabKind { kByteLevel, kSentencePiece, kPlain };
 
 struct VocabularyInput {
@@ -70,6 +86,16 @@ class Vocabulary {
     return std::span<const uint32_t>(trie_ids_.data() + trie_ids_begin_[i],
                                      trie_ids_begin_[i + 1] - trie_ids_begin_[i]);
   }
+  // Bit ByteLanguageBit(l, s) set when the bytes below trie node i (in every token of its subtree, past i's own
+  // depth), read from state s of byte language l, stay in that language; and the deepest depth in that subtree
+  // (i's own depth for a leaf).
+  uint16_t trieLanguagesBelow(size_t i) const noexcept { return trie_languages_below_[i]; }
+  uint32_t trieDepthBelow(size_t i) const noexcept { return trie_depth_below_[i]; }
+  // The ids ending at trie nodes [begin, end): contiguous, as the trie is in depth-first order.
+  std::span<const uint32_t> trieTokensIn(size_t begin, size_t end) const noexcept {
+    return std::span<const uint32_t>(trie_ids_.data() + trie_ids_begin_[begin],
+                                     trie_ids_begin_[end] - trie_ids_begin_[begin]);
+  }
   // Trie node where token `id` ends (usable ids only).
   uint32_t trieNodeOf(uint32_t id) const noexcept { return node_of_[id]; }
 
@@ -82,6 +108,8 @@ class Vocabulary {
   size_t max_len_ = 0;
   std::vector<uint8_t> trie_byte_;
   std::vector<uint32_t> trie_depth_, trie_next_, trie_ids_begin_, trie_ids_, node_of_;
+  std::vector<uint16_t> trie_languages_below_;
+  std::vector<uint32_t> trie_depth_below_;
   mutable std::mutex shared_mutex_;
   mutable std::unordered_map<std::string, std::shared_ptr<const MaskEntry>> shared_;
   mutable size_t shared_bytes_ = 0;
