@@ -284,10 +284,9 @@ std::shared_ptr<const MaskEntry> Grammar::Entry(uint32_t node) const {
   // A node of a rule whose closure (the rule and all it calls) has a canonical key has the same entry in every
   // grammar with that closure: shared per vocabulary.
   const std::string& key = leaf_keys_[automata_.nodes[node].rule];
-  std::string sharedKey;
+  const uint32_t offset = node - automata_.ruleStart[automata_.nodes[node].rule];
   if (!key.empty()) {
-    sharedKey = key + "@" + std::to_string(node - automata_.ruleStart[automata_.nodes[node].rule]);
-    if (auto shared = vocabulary_->FindShared(sharedKey)) {
+    if (auto shared = vocabulary_->FindShared(key, offset)) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!entries_[node]) entries_[node] = shared;
       return entries_[node];
@@ -312,7 +311,7 @@ std::shared_ptr<const MaskEntry> Grammar::Entry(uint32_t node) const {
     entry->ids = std::move(accepted);
   }
   const size_t bytes = entry->bits.size() * 8 + entry->ids.size() * 4 + entry->uncertain.size() * 4 + sizeof(MaskEntry);
-  if (!sharedKey.empty()) vocabulary_->PutShared(sharedKey, entry, bytes);
+  if (!key.empty()) vocabulary_->PutShared(key, offset, entry, bytes);
   std::lock_guard<std::mutex> lock(mutex_);
   if (entries_[node]) return entries_[node];
   // Past the memory budget entries are computed for each use rather than kept.

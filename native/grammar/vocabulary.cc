@@ -63,17 +63,23 @@ std::string DecodeSentencePiece(std::string_view token) {
 
 }  // namespace
 
-std::shared_ptr<const MaskEntry> Vocabulary::FindShared(const std::string& key) const {
+std::shared_ptr<const MaskEntry> Vocabulary::FindShared(const std::string& closure, uint32_t offset) const {
   std::lock_guard<std::mutex> lock(shared_mutex_);
-  auto it = shared_.find(key);
-  return it == shared_.end() ? nullptr : it->second;
+  const auto it = shared_.find(closure);
+  if (it == shared_.end()) return nullptr;
+  const auto e = it->second.find(offset);
+  return e == it->second.end() ? nullptr : e->second;
 }
 
-void Vocabulary::PutShared(const std::string& key, std::shared_ptr<const MaskEntry> entry, size_t bytes) const {
+void Vocabulary::PutShared(const std::string& closure, uint32_t offset, std::shared_ptr<const MaskEntry> entry,
+                           size_t bytes) const {
   std::lock_guard<std::mutex> lock(shared_mutex_);
-  if (shared_bytes_ + bytes + key.size() > (size_t{256} << 20) || shared_.count(key)) return;
-  shared_bytes_ += bytes + key.size();
-  shared_.emplace(key, std::move(entry));
+  const auto it = shared_.find(closure);
+  const size_t cost = bytes + (it == shared_.end() ? closure.size() : 0);
+  if (shared_bytes_ + cost > (size_t{256} << 20)) return;
+  auto& nodes = it == shared_.end() ? shared_[closure] : it->second;
+  if (!nodes.emplace(offset, std::move(entry)).second) return;
+  shared_bytes_ += cost;
 }
 
 const ByteLanguage& GetByteLanguage(int language) {

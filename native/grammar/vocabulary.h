@@ -72,10 +72,12 @@ class Vocabulary {
   size_t maxTokenBytes() const noexcept { return max_len_; }
 
   // Mask cache entries shared by every grammar over this vocabulary, keyed by the canonical text of a rule and the
-  // rules it reaches plus the node's offset (such an entry depends on nothing else). Thread-safe; bounded by
-  // bytes (entries past the budget are not kept).
-  std::shared_ptr<const MaskEntry> FindShared(const std::string& key) const;
-  void PutShared(const std::string& key, std::shared_ptr<const MaskEntry> entry, size_t bytes) const;
+  // rules it reaches (`closure`) plus the node's offset in its rule (such an entry depends on nothing else). The
+  // closure text is kept once for all of its nodes. Thread-safe; bounded by bytes (entries past the budget are not
+  // kept).
+  std::shared_ptr<const MaskEntry> FindShared(const std::string& closure, uint32_t offset) const;
+  void PutShared(const std::string& closure, uint32_t offset, std::shared_ptr<const MaskEntry> entry,
+                 size_t bytes) const;
 
   // Trie in depth-first order.
   size_t trieSize() const noexcept { return trie_byte_.size(); }
@@ -111,7 +113,7 @@ class Vocabulary {
   std::vector<uint16_t> trie_languages_below_;
   std::vector<uint32_t> trie_depth_below_;
   mutable std::mutex shared_mutex_;
-  mutable std::unordered_map<std::string, std::shared_ptr<const MaskEntry>> shared_;
+  mutable std::unordered_map<std::string, std::unordered_map<uint32_t, std::shared_ptr<const MaskEntry>>> shared_;
   mutable size_t shared_bytes_ = 0;
 };
 
