@@ -112,6 +112,7 @@ const summary = JSON.parse(
   refused: number;
   compile_us: { p50: number; p99: number; max: number };
   mask_us: { p50: number; p99: number; max: number; count: number };
+  mask_cpu_us: { p50: number; p99: number; max: number };
   docs: number;
   finished: number;
   refusals: Record<string, number>;

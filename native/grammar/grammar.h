@@ -77,8 +77,8 @@ class Grammar {
   mutable std::mutex mutex_;
   mutable std::vector<std::shared_ptr<const MaskEntry>> entries_;
   mutable size_t entry_bytes_ = 0;
-  std::vector<std::string> leaf_keys_;
-  std::vector<uint32_t> horizons_;  // per rule: canonical text of its closure (<= 16 rules), else empty
+  std::vector<ClosureKey> leaf_keys_;  // per rule: its closure's canonical text (<= 16 rules, < 1 MiB), else empty
+  std::vector<uint32_t> horizons_;
 };
 
 }  // namespace tokmeter::grammar

@@ -283,9 +283,9 @@ std::shared_ptr<const MaskEntry> Grammar::Entry(uint32_t node) const {
   }
   // A node of a rule whose closure (the rule and all it calls) has a canonical key has the same entry in every
   // grammar with that closure: shared per vocabulary.
-  const std::string& key = leaf_keys_[automata_.nodes[node].rule];
+  const ClosureKey& key = leaf_keys_[automata_.nodes[node].rule];
   const uint32_t offset = node - automata_.ruleStart[automata_.nodes[node].rule];
-  if (!key.empty()) {
+  if (!key.text.empty()) {
     if (auto shared = vocabulary_->FindShared(key, offset)) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!entries_[node]) entries_[node] = shared;
@@ -311,7 +311,7 @@ std::shared_ptr<const MaskEntry> Grammar::Entry(uint32_t node) const {
     entry->ids = std::move(accepted);
   }
   const size_t bytes = entry->bits.size() * 8 + entry->ids.size() * 4 + entry->uncertain.size() * 4 + sizeof(MaskEntry);
-  if (!key.empty()) vocabulary_->PutShared(key, offset, entry, bytes);
+  if (!key.text.empty()) vocabulary_->PutShared(key, offset, entry, bytes);
   std::lock_guard<std::mutex> lock(mutex_);
   if (entries_[node]) return entries_[node];
   // Past the memory budget entries are computed for each use rather than kept.
@@ -333,9 +333,10 @@ Grammar::Grammar(Automata automata, std::shared_ptr<const Vocabulary> vocabulary
   entries_.resize(automata_.nodes.size());
   // Canonical text of each rule together with the rules it reaches (numbered in discovery order, nodes relative to
   // their rule's start): the key of entries shared per vocabulary. Equal keys have equal languages from every node,
-  // so equal entries (e.g. the strings and any-JSON-value rules every schema has). Closures over 16 rules get none.
+  // so equal entries (e.g. the strings and any-JSON-value rules every schema has). Closures over 16 rules or 1 MiB of
+  // text get none.
   const size_t rules = automata_.ruleStart.size();
-  leaf_keys_.assign(rules, std::string());
+  leaf_keys_.assign(rules, ClosureKey{});
   std::vector<uint32_t> end(rules, 0);
   for (uint32_t n = 0; n < automata_.nodes.size(); ++n) end[automata_.nodes[n].rule] = n + 1;
   std::vector<int32_t> local(rules, -1);
@@ -366,10 +367,13 @@ Grammar::Grammar(Automata automata, std::shared_ptr<const Vocabulary> vocabulary
         key += ';';
       }
       key += '#';
-      ok = order.size() <= 16 && key.size() < (size_t{1} << 18);
+      ok = order.size() <= 16 && key.size() < (size_t{1} << 20);
     }
     for (uint32_t q : order) local[q] = -1;
-    if (ok) leaf_keys_[r] = std::move(key);
+    if (ok) {
+      leaf_keys_[r].hash = std::hash<std::string>{}(key);
+      leaf_keys_[r].text = std::move(key);
+    }
   }
   ComputeHorizons();
 }

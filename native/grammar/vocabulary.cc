@@ -63,7 +63,7 @@ std::string DecodeSentencePiece(std::string_view token) {
 
 }  // namespace
 
-std::shared_ptr<const MaskEntry> Vocabulary::FindShared(const std::string& closure, uint32_t offset) const {
+std::shared_ptr<const MaskEntry> Vocabulary::FindShared(const ClosureKey& closure, uint32_t offset) const {
   std::lock_guard<std::mutex> lock(shared_mutex_);
   const auto it = shared_.find(closure);
   if (it == shared_.end()) return nullptr;
@@ -71,11 +71,11 @@ std::shared_ptr<const MaskEntry> Vocabulary::FindShared(const std::string& closu
   return e == it->second.end() ? nullptr : e->second;
 }
 
-void Vocabulary::PutShared(const std::string& closure, uint32_t offset, std::shared_ptr<const MaskEntry> entry,
+void Vocabulary::PutShared(const ClosureKey& closure, uint32_t offset, std::shared_ptr<const MaskEntry> entry,
                            size_t bytes) const {
   std::lock_guard<std::mutex> lock(shared_mutex_);
   const auto it = shared_.find(closure);
-  const size_t cost = bytes + (it == shared_.end() ? closure.size() : 0);
+  const size_t cost = bytes + (it == shared_.end() ? closure.text.size() : 0);
   if (shared_bytes_ + cost > (size_t{256} << 20)) return;
   auto& nodes = it == shared_.end() ? shared_[closure] : it->second;
   if (!nodes.emplace(offset, std::move(entry)).second) return;

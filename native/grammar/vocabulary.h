@@ -42,6 +42,17 @@ const ByteLanguage& GetByteLanguage(int language);
 // The bit of (language, state) in Vocabulary::trieLanguagesBelow.
 constexpr int ByteLanguageBit(int language, int state) noexcept { return language < 2 ? language : 2 + state; }
 
+// The canonical text of a rule's closure (the rule and the rules it reaches), the key of mask cache entries shared
+// per vocabulary, with its hash computed once.
+struct ClosureKey {
+  std::string text;  // empty: the rule has no shared entries
+  size_t hash = 0;
+  bool operator==(const ClosureKey& o) const noexcept { return hash == o.hash && text == o.text; }
+};
+struct ClosureKeyHash {
+  size_t operator()(const ClosureKey& k) const noexcept { return k.hash; }
+};
+
 enum class VocabKind { kByteLevel, kSentencePiece, kPlain };
 
 struct VocabularyInput {
@@ -75,8 +86,8 @@ class Vocabulary {
   // rules it reaches (`closure`) plus the node's offset in its rule (such an entry depends on nothing else). The
   // closure text is kept once for all of its nodes. Thread-safe; bounded by bytes (entries past the budget are not
   // kept).
-  std::shared_ptr<const MaskEntry> FindShared(const std::string& closure, uint32_t offset) const;
-  void PutShared(const std::string& closure, uint32_t offset, std::shared_ptr<const MaskEntry> entry,
+  std::shared_ptr<const MaskEntry> FindShared(const ClosureKey& closure, uint32_t offset) const;
+  void PutShared(const ClosureKey& closure, uint32_t offset, std::shared_ptr<const MaskEntry> entry,
                  size_t bytes) const;
 
   // Trie in depth-first order.
@@ -113,7 +124,8 @@ class Vocabulary {
   std::vector<uint16_t> trie_languages_below_;
   std::vector<uint32_t> trie_depth_below_;
   mutable std::mutex shared_mutex_;
-  mutable std::unordered_map<std::string, std::unordered_map<uint32_t, std::shared_ptr<const MaskEntry>>> shared_;
+  mutable std::unordered_map<ClosureKey, std::unordered_map<uint32_t, std::shared_ptr<const MaskEntry>>, ClosureKeyHash>
+      shared_;
   mutable size_t shared_bytes_ = 0;
 };
 
