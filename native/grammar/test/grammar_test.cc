@@ -315,6 +315,38 @@ TEST(masks_with_whole_subtree_walks_match_brute_force) {
   }
 }
 
+TEST(big_string_rules_share_mask_entries_across_grammars) {
+  // A length-bounded string is a node per position, so its closure text is long (here well over 256 KiB); grammars
+  // over one vocabulary still share its entries, and masks that come from a shared entry match the brute force.
+  const auto v = SubtreeVocab();
+  const auto a = Grammar::Compile(
+      R"({"type":"json_schema","schema":{"type":"object","properties":{"s":{"type":"string","maxLength":250}}}})", v);
+  const auto b = Grammar::Compile(
+      R"({"type":"json_schema","schema":{"type":"array","items":{"type":"string","maxLength":250}}})", v);
+  auto firstNodeOf = [](const Grammar& g, const std::string& rule) -> uint32_t {
+    const Automata& at = g.automata();
+    for (uint32_t r = 0; r < at.ruleNames.size(); ++r) {
+      if (at.ruleNames[r] == rule) return at.ruleStart[r];
+    }
+    return UINT32_MAX;
+  };
+  const uint32_t na = firstNodeOf(*a, "string{0,250}"), nb = firstNodeOf(*b, "string{0,250}");
+  CHECK(na != UINT32_MAX && nb != UINT32_MAX);
+  if (na == UINT32_MAX || nb == UINT32_MAX) return;
+  size_t shared = 0, nodes = 0;
+  for (uint32_t k = 0; k < 40; ++k) {
+    if (!a->automata().nodes[na + k].hasBytes()) continue;
+    ++nodes;
+    shared += a->Entry(na + k).get() == b->Entry(nb + k).get();
+  }
+  CHECK(nodes > 0);
+  CHECK_EQ(shared, nodes);
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    const WalkResult r = RandomWalk(b, seed, 40, true);
+    CHECK(r.masksMatched);
+  }
+}
+
 TEST(finished_json_walks_parse) {
   auto g = Compile(R"({"type":"json_object"})");
   size_t finished = 0;
