@@ -112,6 +112,7 @@ const summary = JSON.parse(
   refused: number;
   compile_us: { p50: number; p99: number; max: number };
   mask_us: { p50: number; p99: number; max: number; count: number };
+  mask_cpu_us: { p50: number; p99: number; max: number };
   docs: number;
   finished: number;
   refusals: Record<string, number>;
@@ -154,6 +155,7 @@ for (const line of fs.readFileSync(out, 'utf8').split('\n')) {
   }
 }
 if (!process.argv.includes('--keep')) fs.rmSync(out, { force: true });
+else console.log(`documents kept in ${out}; summary: ${JSON.stringify(summary)}`);
 
 const us = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} us`);
 console.log(`\nstructured outputs: ${summary.schemas} schemas, vocabulary 128,256 (Llama 3), single thread`);
@@ -165,7 +167,17 @@ console.log(
   `compile    p50 ${us(summary.compile_us.p50)}  p99 ${us(summary.compile_us.p99)}  max ${us(summary.compile_us.max)}`,
 );
 console.log(
-  `mask       p50 ${us(summary.mask_us.p50)}  p99 ${us(summary.mask_us.p99)}  max ${us(summary.mask_us.max)}  (${summary.mask_us.count} masks)`,
+  `mask       p50 ${us(summary.mask_us.p50)}  p99 ${us(summary.mask_us.p99)}  max ${us(summary.mask_us.max)}  (${summary.mask_us.count} masks, wall)`,
+);
+console.log(
+  `mask CPU   p50 ${us(summary.mask_cpu_us.p50)}  p99 ${us(summary.mask_cpu_us.p99)}  max ${us(summary.mask_cpu_us.max)}` +
+    '  (the thread CPU time: wall without the waits for a core)',
+);
+console.log(
+  `load       ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')} (1/5/15-minute load average at the end; ${os.availableParallelism()} cores)`,
 );
 console.log(
   `compliance ${summary.docs} documents sampled (${samples} per schema, cap ${maxTokens} tokens), ${summary.finished} finished, ` +

@@ -208,11 +208,20 @@ void Generator::ApplyGrammar() {
     if (e >= grammar_mask_.size() * 64) continue;
     if (matcher_->complete() || !any) grammar_mask_[e >> 6] |= 1ull << (e & 63);
   }
+  // Word by word: a constrained mask is mostly all-zero words (64 logits masked at once) and a few mixed ones.
   const size_t n = logits_.size();
   const float kMasked = -std::numeric_limits<float>::infinity();
-  for (size_t id = 0; id < n; ++id) {
-    const size_t w = id >> 6;
-    if (w >= grammar_mask_.size() || !(grammar_mask_[w] >> (id & 63) & 1)) logits_[id] = kMasked;
+  for (size_t base = 0; base < n; base += 64) {
+    const size_t end = std::min(n, base + 64);
+    const uint64_t bits = (base >> 6) < grammar_mask_.size() ? grammar_mask_[base >> 6] : 0;
+    if (bits == 0) {
+      std::fill(logits_.begin() + static_cast<std::ptrdiff_t>(base), logits_.begin() + static_cast<std::ptrdiff_t>(end),
+                kMasked);
+    } else if (bits != ~0ull) {
+      for (size_t id = base; id < end; ++id) {
+        if (!(bits >> (id - base) & 1)) logits_[id] = kMasked;
+      }
+    }
   }
 }
 

@@ -59,14 +59,26 @@ class Grammar {
   std::shared_ptr<const MaskEntry> Entry(uint32_t node) const;
   size_t cachedEntries() const;
 
+  // Byte horizons, kByteLanguages per node (index node * kByteLanguages + language): the trie walk accepts a whole
+  // subtree when its bytes are in a byte language (vocabulary.h) and fewer than the language's horizon at a top
+  // frame's node (WalkTrie). Over pairs (node q, language state s): horizon 0 when q reads no byte, or its edges do
+  // not read every byte s allows exactly once; else 1 + the least horizon among the successor pairs (UINT32_MAX when
+  // no horizon-0 pair is reachable). The value kept is the pair (q, start state)'s. So every string of the language
+  // shorter than the horizon, read from q by byte edges alone, ends on a node that reads bytes: the frame stays
+  // alive whatever the stack below holds.
+  const uint32_t* horizons() const noexcept { return horizons_.data(); }
+
  private:
+  void ComputeHorizons();
+
   Automata automata_;
   std::shared_ptr<const Vocabulary> vocabulary_;
   Limits limits_;
   mutable std::mutex mutex_;
   mutable std::vector<std::shared_ptr<const MaskEntry>> entries_;
   mutable size_t entry_bytes_ = 0;
-  std::vector<std::string> leaf_keys_;  // per rule: canonical text of its closure (<= 16 rules), else empty
+  std::vector<ClosureKey> leaf_keys_;  // per rule: its closure's canonical text (<= 16 rules, < 1 MiB), else empty
+  std::vector<uint32_t> horizons_;
 };
 
 }  // namespace tokmeter::grammar

@@ -270,7 +270,7 @@ void Matcher::SlowWalk(const Top& top, std::span<uint64_t> mask) {
   StateSet start;
   start.tops.push_back(top);
   WalkTrie(
-      g.vocabulary(), st, start, levels_, false, [&](uint32_t id) { mask[id >> 6] |= 1ull << (id & 63); },
+      g.vocabulary(), g.horizons(), st, start, levels_, false, [&](uint32_t id) { mask[id >> 6] |= 1ull << (id & 63); },
       [](uint32_t) {});
 }
 
@@ -283,11 +283,10 @@ std::shared_ptr<const MaskEntry> Grammar::Entry(uint32_t node) const {
   }
   // A node of a rule whose closure (the rule and all it calls) has a canonical key has the same entry in every
   // grammar with that closure: shared per vocabulary.
-  const std::string& key = leaf_keys_[automata_.nodes[node].rule];
-  std::string sharedKey;
-  if (!key.empty()) {
-    sharedKey = key + "@" + std::to_string(node - automata_.ruleStart[automata_.nodes[node].rule]);
-    if (auto shared = vocabulary_->FindShared(sharedKey)) {
+  const ClosureKey& key = leaf_keys_[automata_.nodes[node].rule];
+  const uint32_t offset = node - automata_.ruleStart[automata_.nodes[node].rule];
+  if (!key.text.empty()) {
+    if (auto shared = vocabulary_->FindShared(key, offset)) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!entries_[node]) entries_[node] = shared;
       return entries_[node];
@@ -301,7 +300,7 @@ std::shared_ptr<const MaskEntry> Grammar::Entry(uint32_t node) const {
   std::vector<StateSet> levels;
   std::vector<uint32_t> accepted;
   WalkTrie(
-      *vocabulary_, st, start, levels, true, [&](uint32_t id) { accepted.push_back(id); },
+      *vocabulary_, horizons_.data(), st, start, levels, true, [&](uint32_t id) { accepted.push_back(id); },
       [&](uint32_t id) { entry->uncertain.push_back(id); });
   entry->maxTopDepth = pool.maxDepth() + 1;
   const size_t vocab = vocabulary_->size();
@@ -312,7 +311,7 @@ std::shared_ptr<const MaskEntry> Grammar::Entry(uint32_t node) const {
     entry->ids = std::move(accepted);
   }
   const size_t bytes = entry->bits.size() * 8 + entry->ids.size() * 4 + entry->uncertain.size() * 4 + sizeof(MaskEntry);
-  if (!sharedKey.empty()) vocabulary_->PutShared(sharedKey, entry, bytes);
+  if (!key.text.empty()) vocabulary_->PutShared(key, offset, entry, bytes);
   std::lock_guard<std::mutex> lock(mutex_);
   if (entries_[node]) return entries_[node];
   // Past the memory budget entries are computed for each use rather than kept.
@@ -334,9 +333,10 @@ Grammar::Grammar(Automata automata, std::shared_ptr<const Vocabulary> vocabulary
   entries_.resize(automata_.nodes.size());
   // Canonical text of each rule together with the rules it reaches (numbered in discovery order, nodes relative to
   // their rule's start): the key of entries shared per vocabulary. Equal keys have equal languages from every node,
-  // so equal entries (e.g. the strings and any-JSON-value rules every schema has). Closures over 16 rules get none.
+  // so equal entries (e.g. the strings and any-JSON-value rules every schema has). Closures over 16 rules or 1 MiB of
+  // text get none.
   const size_t rules = automata_.ruleStart.size();
-  leaf_keys_.assign(rules, std::string());
+  leaf_keys_.assign(rules, ClosureKey{});
   std::vector<uint32_t> end(rules, 0);
   for (uint32_t n = 0; n < automata_.nodes.size(); ++n) end[automata_.nodes[n].rule] = n + 1;
   std::vector<int32_t> local(rules, -1);
@@ -367,10 +367,85 @@ Grammar::Grammar(Automata automata, std::shared_ptr<const Vocabulary> vocabulary
         key += ';';
       }
       key += '#';
-      ok = order.size() <= 16 && key.size() < (size_t{1} << 18);
+      ok = order.size() <= 16 && key.size() < (size_t{1} << 20);
     }
     for (uint32_t q : order) local[q] = -1;
-    if (ok) leaf_keys_[r] = std::move(key);
+    if (ok) {
+      leaf_keys_[r].hash = std::hash<std::string>{}(key);
+      leaf_keys_[r].text = std::move(key);
+    }
+  }
+  ComputeHorizons();
+}
+
+void Grammar::ComputeHorizons() {
+  // Per byte language, over the product (node, language state): horizon 0 where the node reads no byte or does not
+  // read each byte the state allows exactly once; otherwise one more than the least horizon among the successors.
+  // Breadth-first from the horizon-0 pairs over the reversed arcs; pairs never reached keep UINT32_MAX.
+  const size_t nodes = automata_.nodes.size();
+  horizons_.assign(nodes * kByteLanguages, 0);
+  std::vector<uint32_t> h, predBegin, preds, queue;
+  std::vector<std::pair<uint32_t, uint32_t>> arcs;  // (successor pair, pair)
+  for (int l = 0; l < kByteLanguages; ++l) {
+    const ByteLanguage& lang = GetByteLanguage(l);
+    const size_t states = static_cast<size_t>(lang.states);
+    const size_t pairs = nodes * states;
+    uint32_t allowed[kByteLanguageStates][257];  // allowed[s][b]: bytes below b the state reads
+    for (size_t s = 0; s < states; ++s) {
+      allowed[s][0] = 0;
+      for (int b = 0; b < 256; ++b) allowed[s][b + 1] = allowed[s][b] + (lang.next[s][b] >= 0 ? 1 : 0);
+    }
+    h.assign(pairs, 0);
+    arcs.clear();
+    queue.clear();
+    for (uint32_t n = 0; n < nodes; ++n) {
+      const Node& node = automata_.nodes[n];
+      for (size_t s = 0; s < states; ++s) {
+        const uint32_t pair = static_cast<uint32_t>(n * states + s);
+        uint32_t covered = 0;
+        int prevHi = -1;
+        bool good = node.hasBytes();
+        for (uint32_t e = node.edgesBegin; e < node.edgesEnd && good; ++e) {
+          const Edge& edge = automata_.edges[e];
+          const uint32_t in = allowed[s][edge.hi + 1] - allowed[s][edge.lo];
+          if (in == 0) continue;
+          if (static_cast<int>(edge.lo) <= prevHi) good = false;  // two edges may read one byte
+          prevHi = std::max(prevHi, static_cast<int>(edge.hi));
+          covered += in;
+        }
+        if (!good || covered != allowed[s][256]) {
+          queue.push_back(pair);
+          continue;
+        }
+        h[pair] = UINT32_MAX;
+        for (uint32_t e = node.edgesBegin; e < node.edgesEnd; ++e) {
+          const Edge& edge = automata_.edges[e];
+          int last = -1;
+          for (int b = edge.lo; b <= edge.hi; ++b) {
+            const int t = lang.next[s][b];
+            if (t < 0 || t == last) continue;
+            last = t;
+            arcs.emplace_back(static_cast<uint32_t>(edge.target * states + static_cast<size_t>(t)), pair);
+          }
+        }
+      }
+    }
+    predBegin.assign(pairs + 1, 0);
+    for (const auto& [to, from] : arcs) ++predBegin[to + 1];
+    for (size_t p = 0; p < pairs; ++p) predBegin[p + 1] += predBegin[p];
+    preds.resize(arcs.size());
+    std::vector<uint32_t> fill(predBegin.begin(), predBegin.end() - 1);
+    for (const auto& [to, from] : arcs) preds[fill[to]++] = from;
+    for (size_t k = 0; k < queue.size(); ++k) {
+      const uint32_t p = queue[k];
+      for (uint32_t r = predBegin[p]; r < predBegin[p + 1]; ++r) {
+        if (h[preds[r]] == UINT32_MAX) {
+          h[preds[r]] = h[p] + 1;
+          queue.push_back(preds[r]);
+        }
+      }
+    }
+    for (size_t n = 0; n < nodes; ++n) horizons_[n * kByteLanguages + static_cast<size_t>(l)] = h[n * states];
   }
 }
 

@@ -116,9 +116,31 @@ class Matcher {
 // and, when `uncertain` is set, uncertain(id) for tokens in which the bottom rule ended before the last byte.
 // Shared by the mask cache (bottom = the node's rule, "end" = returns to an unknown caller) and by the matcher's
 // slow path (bottom = the real stack, "end" = the document is complete).
+//
+//
+// `horizons` (Grammar::horizons(), or null) lets the walk accept a live node's whole subtree at once: when the bytes
+// below it, read from a byte language's start state, stay in that language (Vocabulary::trieLanguagesBelow) and the
+// deepest token below is fewer bytes away than some top frame's horizon for the language, that frame alone reads
+// every token there to a node that reads bytes, so all of them are accepted (never uncertain) — what the
+// byte-by-byte walk finds, as it accepts a token the moment one frame is alive at its end.
+inline bool WholeSubtreeAlive(const Vocabulary& vocab, const uint32_t* horizons, const StateSet& cur, size_t i) {
+  const uint16_t languages = vocab.trieLanguagesBelow(i);
+  if (languages == 0) return false;
+  const uint32_t below = vocab.trieDepthBelow(i) - vocab.trieDepth(i);
+  for (const Top& t : cur.tops) {
+    for (int l = 0; l < kByteLanguages; ++l) {
+      if ((languages >> ByteLanguageBit(l, 0) & 1) &&
+          horizons[static_cast<size_t>(t.node) * kByteLanguages + static_cast<size_t>(l)] > below) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 template <class Accept, class Uncertain>
-void WalkTrie(const Vocabulary& vocab, Stepper& stepper, const StateSet& start, std::vector<StateSet>& levels,
-              bool collectUncertain, Accept&& accept, Uncertain&& uncertain) {
+void WalkTrie(const Vocabulary& vocab, const uint32_t* horizons, Stepper& stepper, const StateSet& start,
+              std::vector<StateSet>& levels, bool collectUncertain, Accept&& accept, Uncertain&& uncertain) {
   const size_t maxLen = vocab.maxTokenBytes();
   if (levels.size() < maxLen + 1) levels.resize(maxLen + 1);
   std::vector<uint8_t> endBefore(maxLen + 1, 0);
@@ -137,11 +159,16 @@ void WalkTrie(const Vocabulary& vocab, Stepper& stepper, const StateSet& start, 
       for (uint32_t id : vocab.trieTokens(i)) uncertain(id);
     }
     endBefore[d] = endBefore[d - 1] || cur.end;
+    const size_t next = vocab.trieNext(i);
     if (alive) {
-      ++i;
+      if (horizons != nullptr && next > i + 1 && WholeSubtreeAlive(vocab, horizons, cur, i)) {
+        for (uint32_t id : vocab.trieTokensIn(i + 1, next)) accept(id);
+        i = next;
+      } else {
+        ++i;
+      }
       continue;
     }
-    const size_t next = vocab.trieNext(i);
     if (collectUncertain && endBefore[d]) {
       for (size_t j = i + 1; j < next; ++j) {
         for (uint32_t id : vocab.trieTokens(j)) uncertain(id);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <numeric>
 
 #include "grammar/errors.h"
@@ -62,17 +63,63 @@ std::string DecodeSentencePiece(std::string_view token) {
 
 }  // namespace
 
-std::shared_ptr<const MaskEntry> Vocabulary::FindShared(const std::string& key) const {
+std::shared_ptr<const MaskEntry> Vocabulary::FindShared(const ClosureKey& closure, uint32_t offset) const {
   std::lock_guard<std::mutex> lock(shared_mutex_);
-  auto it = shared_.find(key);
-  return it == shared_.end() ? nullptr : it->second;
+  const auto it = shared_.find(closure);
+  if (it == shared_.end()) return nullptr;
+  const auto e = it->second.find(offset);
+  return e == it->second.end() ? nullptr : e->second;
 }
 
-void Vocabulary::PutShared(const std::string& key, std::shared_ptr<const MaskEntry> entry, size_t bytes) const {
+void Vocabulary::PutShared(const ClosureKey& closure, uint32_t offset, std::shared_ptr<const MaskEntry> entry,
+                           size_t bytes) const {
   std::lock_guard<std::mutex> lock(shared_mutex_);
-  if (shared_bytes_ + bytes + key.size() > (size_t{256} << 20) || shared_.count(key)) return;
-  shared_bytes_ += bytes + key.size();
-  shared_.emplace(key, std::move(entry));
+  const auto it = shared_.find(closure);
+  const size_t cost = bytes + (it == shared_.end() ? closure.text.size() : 0);
+  if (shared_bytes_ + cost > (size_t{256} << 20)) return;
+  auto& nodes = it == shared_.end() ? shared_[closure] : it->second;
+  if (!nodes.emplace(offset, std::move(entry)).second) return;
+  shared_bytes_ += cost;
+}
+
+const ByteLanguage& GetByteLanguage(int language) {
+  static const ByteLanguage* const languages = [] {
+    static ByteLanguage l[kByteLanguages];
+    for (ByteLanguage& lang : l) std::memset(lang.next, -1, sizeof lang.next);
+    auto set = [](ByteLanguage& lang, int from, int lo, int hi, int to) {
+      for (int b = lo; b <= hi; ++b) lang.next[from][b] = static_cast<int8_t>(to);
+    };
+    auto text = [&](ByteLanguage& lang) {
+      set(lang, 0, 0x20, 0x7E, 0);
+      lang.next[0]['"'] = lang.next[0]['\\'] = -1;
+    };
+    text(l[0]);
+    set(l[1], 0, '0', '9', 0);
+    set(l[1], 0, 'A', 'Z', 0);
+    set(l[1], 0, 'a', 'z', 0);
+    // UTF-8: 1 = one continuation byte left, 2 = two, 3 = two after E0 (A0-BF next), 4 = two after ED (80-9F next),
+    // 5 = three, 6 = three after F0 (90-BF next), 7 = three after F4 (80-8F next).
+    ByteLanguage& u = l[2];
+    u.states = 8;
+    text(u);
+    set(u, 0, 0xC2, 0xDF, 1);
+    set(u, 0, 0xE0, 0xE0, 3);
+    set(u, 0, 0xE1, 0xEC, 2);
+    set(u, 0, 0xED, 0xED, 4);
+    set(u, 0, 0xEE, 0xEF, 2);
+    set(u, 0, 0xF0, 0xF0, 6);
+    set(u, 0, 0xF1, 0xF3, 5);
+    set(u, 0, 0xF4, 0xF4, 7);
+    set(u, 1, 0x80, 0xBF, 0);
+    set(u, 2, 0x80, 0xBF, 1);
+    set(u, 3, 0xA0, 0xBF, 1);
+    set(u, 4, 0x80, 0x9F, 1);
+    set(u, 5, 0x80, 0xBF, 2);
+    set(u, 6, 0x90, 0xBF, 2);
+    set(u, 7, 0x80, 0x8F, 2);
+    return l;
+  }();
+  return languages[language];
 }
 
 VocabKind DetectVocabKind(const std::vector<std::string>& tokens) {
@@ -153,6 +200,30 @@ std::shared_ptr<const Vocabulary> Vocabulary::Build(const VocabularyInput& input
   for (const auto& list : idsAt) {
     v->trie_ids_.insert(v->trie_ids_.end(), list.begin(), list.end());
     v->trie_ids_begin_.push_back(static_cast<uint32_t>(v->trie_ids_.size()));
+  }
+  // Per subtree: which (byte language, state) pairs read all of it, and its deepest depth (children before parents).
+  const size_t nodes = v->trie_byte_.size();
+  constexpr uint16_t kAll = (1u << (2 + kByteLanguageStates)) - 1;
+  v->trie_languages_below_.assign(nodes, kAll);
+  v->trie_depth_below_.assign(nodes, 0);
+  for (size_t i = nodes; i-- > 0;) {
+    uint16_t ok = kAll;
+    uint32_t deepest = v->trie_depth_[i];
+    for (size_t j = i + 1; j < v->trie_next_[i]; j = v->trie_next_[j]) {
+      const uint8_t b = v->trie_byte_[j];
+      const uint16_t below = v->trie_languages_below_[j];
+      for (int l = 0; l < kByteLanguages; ++l) {
+        const ByteLanguage& lang = GetByteLanguage(l);
+        for (int st = 0; st < lang.states; ++st) {
+          const int t = lang.next[st][b];
+          if (t < 0 || !(below >> ByteLanguageBit(l, t) & 1))
+            ok &= static_cast<uint16_t>(~(1u << ByteLanguageBit(l, st)));
+        }
+      }
+      deepest = std::max(deepest, v->trie_depth_below_[j]);
+    }
+    v->trie_languages_below_[i] = ok;
+    v->trie_depth_below_[i] = deepest;
   }
   return v;
 }

@@ -1,5 +1,6 @@
 // The engine: vocabulary decoding, masks against brute force, EOS forcing, tokens across terminals, split UTF-8,
 // recursion, the spec combinators, limits, the grammar cache.
+#include <algorithm>
 #include <cstring>
 
 #include "grammar/errors.h"
@@ -173,6 +174,176 @@ TEST(masks_match_brute_force_on_random_walks) {
       CHECK(r.masksMatched);
       if (!r.masksMatched) std::printf("  spec %s seed %llu\n", spec, static_cast<unsigned long long>(seed));
     }
+  }
+}
+
+namespace {
+// A vocabulary for the whole-subtree path of the trie walk: the test vocabulary plus long ASCII runs, words with
+// '"' and '\' inside, well-formed and ill-formed UTF-8 (overlong, surrogate, above U+10FFFF, cut characters).
+std::shared_ptr<const Vocabulary> SubtreeVocab() {
+  VocabularyInput in;
+  in.kind = VocabKind::kPlain;
+  const auto base = TestVocab();
+  for (uint32_t id = 0; id < base->size(); ++id) {
+    if (base->usable(id)) in.tokens.emplace_back(base->bytes(id));
+  }
+  for (size_t n = 2; n <= 40; n += 3) {
+    in.tokens.push_back(std::string(n, 'a'));
+    in.tokens.push_back(std::string(n, ' '));
+    in.tokens.push_back("x" + std::string(n, '7'));
+  }
+  for (const char* t : {"hello",
+                        "hello world",
+                        "hello\"",
+                        "hel\\lo",
+                        "Hello42",
+                        "b-c",
+                        "caf\xC3\xA9",
+                        "\xC3\xA9t\xC3\xA9",
+                        "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E",
+                        "\xE6\x97",
+                        "a\xE6\x97",
+                        "\xC0\x80",
+                        "\xED\xA0\x80",
+                        "\xE0\x80\x80",
+                        "\xF4\x90\x80\x80",
+                        "\xF5\x80",
+                        "a\xF0\x9F\x98\x80"
+                        "b",
+                        "\x7F",
+                        "ab\ncd",
+                        "2024-01-02",
+                        "12:30:00Z",
+                        "x@y.com",
+                        "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9"}) {
+    in.tokens.push_back(t);
+  }
+  in.tokens.push_back("<|eos|>");
+  in.special.assign(in.tokens.size(), false);
+  in.special.back() = true;
+  in.eos = {static_cast<uint32_t>(in.tokens.size() - 1)};
+  return Vocabulary::Build(in);
+}
+
+const char* kSubtreeSpecs[] = {
+    R"({"type":"json_schema","schema":{"type":"object","properties":{"s":{"type":"string","minLength":2,"maxLength":20},"t":{"type":"string"}},"required":["s","t"]}})",
+    R"({"type":"json_schema","schema":{"type":"array","items":{"type":"string","maxLength":9}}})",
+    R"({"type":"json_schema","schema":{"type":"object","properties":{"id":{"type":"string","pattern":"^[0-9a-zA-Z_-]{1,30}$"},"d":{"type":"string","format":"date"},"e":{"type":"string","format":"email"}}}})",
+    R"({"type":"json_schema","schema":{"type":"object","additionalProperties":{"type":"string","pattern":"(.+/)?.+:.+"}}})",
+    R"({"type":"regex","pattern":"[a-z0-9 ]{0,25}x?"})",
+    R"({"type":"regex","pattern":"[^\n]{3,12}"})",
+    R"({"type":"json_object"})",
+};
+}  // namespace
+
+TEST(trie_records_byte_languages_per_subtree) {
+  const auto v = SubtreeVocab();
+  for (size_t i = 0; i < v->trieSize(); ++i) {
+    uint16_t expect = 0xFFFF;
+    uint32_t deepest = v->trieDepth(i);
+    for (size_t j = i + 1; j < v->trieNext(i); ++j) {
+      for (uint32_t id : v->trieTokens(j)) {
+        const std::string_view below = v->bytes(id).substr(v->trieDepth(i));
+        deepest = std::max(deepest, static_cast<uint32_t>(v->bytes(id).size()));
+        for (int l = 0; l < kByteLanguages; ++l) {
+          const ByteLanguage& lang = GetByteLanguage(l);
+          for (int st = 0; st < lang.states; ++st) {
+            int s = st;
+            for (const char c : below) s = s < 0 ? s : lang.next[s][static_cast<uint8_t>(c)];
+            if (s < 0) expect &= static_cast<uint16_t>(~(1u << ByteLanguageBit(l, st)));
+          }
+        }
+      }
+    }
+    const uint16_t used = (1u << (2 + GetByteLanguage(2).states)) - 1;
+    CHECK_EQ(static_cast<int>(v->trieLanguagesBelow(i) & used), static_cast<int>(expect & used));
+    CHECK_EQ(v->trieDepthBelow(i), deepest);
+  }
+  // Spot checks of the UTF-8 language: well-formed text reads, ill-formed does not.
+  auto reads = [](std::string_view bytes) {
+    const ByteLanguage& u = GetByteLanguage(2);
+    int s = 0;
+    for (const char c : bytes) s = s < 0 ? s : u.next[s][static_cast<uint8_t>(c)];
+    return s >= 0;
+  };
+  CHECK(reads("caf\xC3\xA9 \xE6\x97\xA5 \xF0\x9F\x98\x80 \xF4\x8F\xBF\xBF"));
+  CHECK(reads("\xE6\x97"));  // cut inside a character
+  CHECK(!reads("\xC0\x80") && !reads("\xED\xA0\x80") && !reads("\xE0\x80\x80") && !reads("\xF4\x90\x80\x80"));
+  CHECK(!reads("\"") && !reads("\\") && !reads("\n") && !reads("\x7F") && !reads("\x80"));
+}
+
+TEST(whole_subtree_walk_equals_byte_by_byte_walk) {
+  // For every node that reads bytes, the mask-cache walk with byte horizons accepts and defers exactly the tokens
+  // the byte-by-byte walk does.
+  const auto v = SubtreeVocab();
+  size_t skipped = 0;
+  for (const char* spec : kSubtreeSpecs) {
+    const auto g = Grammar::Compile(spec, v);
+    const Automata& a = g->automata();
+    for (uint32_t n = 0; n < a.nodes.size(); ++n) {
+      if (!a.nodes[n].hasBytes()) continue;
+      std::vector<uint32_t> acc[2], unc[2];
+      for (int fast = 0; fast < 2; ++fast) {
+        StackPool pool;
+        Stepper st(a, pool, static_cast<uint32_t>(g->limits().maxStackDepth));
+        StateSet start;
+        start.tops.push_back(Top{n, -1});
+        std::vector<StateSet> levels;
+        WalkTrie(
+            *v, fast ? g->horizons() : nullptr, st, start, levels, true, [&](uint32_t id) { acc[fast].push_back(id); },
+            [&](uint32_t id) { unc[fast].push_back(id); });
+        std::sort(acc[fast].begin(), acc[fast].end());
+      }
+      CHECK(acc[0] == acc[1]);
+      CHECK(unc[0] == unc[1]);
+      if (acc[0] != acc[1] || unc[0] != unc[1]) std::printf("  spec %s node %u\n", spec, n);
+      for (int l = 0; l < kByteLanguages; ++l) skipped += g->horizons()[n * kByteLanguages + l] > 1;
+    }
+  }
+  CHECK(skipped > 0);  // the fast path is exercised
+}
+
+TEST(masks_with_whole_subtree_walks_match_brute_force) {
+  const auto v = SubtreeVocab();
+  for (const char* spec : kSubtreeSpecs) {
+    const auto g = Grammar::Compile(spec, v);
+    for (uint64_t seed = 1; seed <= 8; ++seed) {
+      const WalkResult r = RandomWalk(g, seed, 40, true);
+      CHECK(r.masksMatched);
+      if (!r.masksMatched) std::printf("  spec %s seed %llu\n", spec, static_cast<unsigned long long>(seed));
+    }
+  }
+}
+
+TEST(big_string_rules_share_mask_entries_across_grammars) {
+  // A length-bounded string is a node per position, so its closure text is long (here well over 256 KiB); grammars
+  // over one vocabulary still share its entries, and masks that come from a shared entry match the brute force.
+  const auto v = SubtreeVocab();
+  const auto a = Grammar::Compile(
+      R"({"type":"json_schema","schema":{"type":"object","properties":{"s":{"type":"string","maxLength":250}}}})", v);
+  const auto b = Grammar::Compile(
+      R"({"type":"json_schema","schema":{"type":"array","items":{"type":"string","maxLength":250}}})", v);
+  auto firstNodeOf = [](const Grammar& g, const std::string& rule) -> uint32_t {
+    const Automata& at = g.automata();
+    for (uint32_t r = 0; r < at.ruleNames.size(); ++r) {
+      if (at.ruleNames[r] == rule) return at.ruleStart[r];
+    }
+    return UINT32_MAX;
+  };
+  const uint32_t na = firstNodeOf(*a, "string{0,250}"), nb = firstNodeOf(*b, "string{0,250}");
+  CHECK(na != UINT32_MAX && nb != UINT32_MAX);
+  if (na == UINT32_MAX || nb == UINT32_MAX) return;
+  size_t shared = 0, nodes = 0;
+  for (uint32_t k = 0; k < 40; ++k) {
+    if (!a->automata().nodes[na + k].hasBytes()) continue;
+    ++nodes;
+    shared += a->Entry(na + k).get() == b->Entry(nb + k).get();
+  }
+  CHECK(nodes > 0);
+  CHECK_EQ(shared, nodes);
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    const WalkResult r = RandomWalk(b, seed, 40, true);
+    CHECK(r.masksMatched);
   }
 }
 
