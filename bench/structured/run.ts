@@ -1,6 +1,7 @@
 /**
- * Structured-output bench: the grammar engine (native/grammar) over the JSONSchemaBench corpus in
- * /work/shared/jsonschemabench (or --corpus DIR), with the Llama 3 vocabulary (128,256 tokens), single-threaded.
+ * Structured-output bench: the grammar engine (native/grammar) over a JSONSchemaBench corpus (--corpus DIR, or the
+ * JSONSCHEMABENCH_DIR environment variable: a folder of subsets such as Github_trivial/, Github_easy/,
+ * Github_medium/, one schema per .json file), with the Llama 3 vocabulary (128,256 tokens), single-threaded.
  *
  *   npx tsx bench/structured/run.ts [--samples 2] [--max-tokens 600] [--limit N] [--stride K] [--corpus DIR]
  *                                   [--keep] [--verbose]
@@ -32,7 +33,13 @@ const samples = arg('samples', '2');
 const maxTokens = arg('max-tokens', '600');
 const limit = arg('limit', '');
 const stride = arg('stride', '1');
-const corpus = arg('corpus', '/work/shared/jsonschemabench');
+const corpus = arg('corpus', process.env.JSONSCHEMABENCH_DIR ?? '');
+if (!corpus || !fs.existsSync(corpus)) {
+  console.error(
+    'a JSONSchemaBench corpus is needed: --corpus DIR or JSONSCHEMABENCH_DIR (a folder of subsets, one schema per file)',
+  );
+  process.exit(2);
+}
 
 // ajv is loaded through ajv-formats so that both come from the same install (formats register on that ajv).
 const formatsPath = require.resolve('ajv-formats');
