@@ -41,6 +41,7 @@ function hostile(): Doc[] {
   add('indic', 'क्षत्रिय क्\u200dष हिन्दी বাংলা தமிழ் ગુજરાતી ಕನ್ನಡ മലയാളം');
   add('arabic-hebrew', 'ﻻ ﷺ ﷽ العربية עִבְרִית');
   add('math', '𝐀𝐁𝐂 𝔄𝔅 𝟘𝟙𝟚 ℌ ℍ ⅈ ∮ ≠ ≤');
+  add('specials', 'Hello <mask> world</s><s> <unk> <pad>x <mask>  <s>Ｈｉ</s>');
   add('mixed', 'Ｈｅｌｌｏ,  ｗｏｒｌｄ!!  ﬁne   ＴＥＸＴ\twith\ttabs  and ２　spaces');
   return docs;
 }

@@ -21,7 +21,8 @@ namespace tokmeter::tokenizer::normalizers {
 
 namespace grapheme {
 
-uint8_t Props(char32_t c) {
+namespace {
+uint8_t SearchProps(char32_t c) {
   size_t lo = 0, hi = kRangeCount;  // last range whose start <= c
   while (hi - lo > 1) {
     size_t mid = (lo + hi) / 2;
@@ -31,6 +32,17 @@ uint8_t Props(char32_t c) {
       hi = mid;
   }
   return kRangeProps[lo];
+}
+}  // namespace
+
+uint8_t Props(char32_t c) {
+  // The Basic Multilingual Plane from a direct table (64 KiB, filled once), the rest by binary search.
+  static const std::vector<uint8_t> bmp = [] {
+    std::vector<uint8_t> t(0x10000);
+    for (char32_t k = 0; k < 0x10000; ++k) t[k] = SearchProps(k);
+    return t;
+  }();
+  return c < 0x10000 ? bmp[c] : SearchProps(c);
 }
 
 size_t ClusterEnd(std::string_view s, size_t pos) {
@@ -129,6 +141,14 @@ class Precompiled final : public Normalizer {
   Precompiled(std::vector<uint32_t> trie, std::string normalized)
       : trie_(std::move(trie)), normalized_(std::move(normalized)) {}
 
+  // Call after ValuesValid(): the lookup of each ASCII character alone, for the fast path of Apply.
+  void CacheAscii() {
+    for (int b = 1; b < 0x80; ++b) {
+      const char c = static_cast<char>(b);
+      ascii_mapped_[b] = Transform(std::string_view(&c, 1), ascii_rep_[b]);
+    }
+  }
+
   // Checks every value the trie can reach: an offset inside the replacement strings, at a character boundary.
   // False when one is not (the reference would fail on it at encode time).
   bool ValuesValid() const {
@@ -163,6 +183,20 @@ class Precompiled final : public Normalizer {
     out.clear();
     bool changed = false;
     for (size_t g = 0; g < in.size();) {
+      // Between two ASCII characters the only cluster that is not a single character is CR LF, so an ASCII
+      // character followed by one (or by the end) is a cluster of its own, and its lookup is cached.
+      const unsigned char b = static_cast<unsigned char>(in[g]);
+      if (b > 0 && b < 0x80 && (g + 1 == in.size() || static_cast<unsigned char>(in[g + 1]) < 0x80) &&
+          !(b == '\r' && g + 1 < in.size() && in[g + 1] == '\n')) {
+        if (ascii_mapped_[b]) {
+          out += ascii_rep_[b];
+          changed = true;
+        } else {
+          out.push_back(static_cast<char>(b));
+        }
+        ++g;
+        continue;
+      }
       const size_t ge = grapheme::ClusterEnd(in, g);
       std::string_view rep;
       if (ge - g < 6 && Transform(in.substr(g, ge - g), rep)) {
@@ -211,6 +245,8 @@ class Precompiled final : public Normalizer {
 
   std::vector<uint32_t> trie_;
   std::string normalized_;
+  bool ascii_mapped_[0x80] = {};
+  std::string_view ascii_rep_[0x80];  // views into normalized_
 };
 
 }  // namespace
@@ -237,6 +273,7 @@ std::unique_ptr<Normalizer> PrecompiledFromJson(const json::Value& o, const std:
   if (!utf8::IsValid(normalized)) json::SpecError(field, "replacement strings are not valid UTF-8");
   auto stage = std::make_unique<Precompiled>(std::move(trie), std::move(normalized));
   if (!stage->ValuesValid()) json::SpecError(field, "the trie points outside its replacement strings");
+  stage->CacheAscii();
   return stage;
 }
 
