@@ -136,16 +136,17 @@ export const LOSSLESS: Record<string, 'exact' | 'nfc' | undefined> = {
   qwen3: 'nfc',
 };
 
+/** Parity of tokenizer `name` (or of opts.file, which stays in place) on `docs`. */
 export async function hfParity(
   name: string,
   docs: Doc[],
-  opts: { lossless?: 'exact' | 'nfc' } = {},
+  opts: { lossless?: 'exact' | 'nfc'; file?: string } = {},
 ): Promise<ParityResult> {
   const { Tokenizer: HfTokenizer } = require('tokenizers') as typeof import('tokenizers');
-  const file = tokenizerFile(name);
+  const file = opts.file ?? tokenizerFile(name);
   const ref = HfTokenizer.fromFile(file);
   const ours = await Tokenizer.fromFile(file);
-  if (file !== lenmlFile(name)) fs.rmSync(file, { force: true });
+  if (!opts.file && file !== lenmlFile(name)) fs.rmSync(file, { force: true });
   const res: ParityResult = { tokenizer: name, docs: docs.length, tokens: 0, mismatches: [], roundTripFailures: [] };
   try {
     for (const doc of docs) {

@@ -41,6 +41,8 @@ void NormalizerChain::Add(const json::Value& v, const std::string& path, int dep
     stage = StripFromJson(o, path);
   else if (type == "BertNormalizer")
     stage = BertFromJson(o, path);
+  else if (type == "Precompiled")
+    stage = PrecompiledFromJson(o, path);
   else
     json::Unsupported(path + ".type", "normalizer " + json::Stringify(type));
   stages_.push_back(std::move(stage));

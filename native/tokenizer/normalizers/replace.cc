@@ -1,37 +1,49 @@
-// Replace: every occurrence of a literal pattern replaced by `content`. A Regex pattern is refused as unsupported
-// (its replacement semantics are not covered by the parity tests).
+// Replace: every match of a pattern replaced by `content`, as the reference's NormalizedString::replace does it.
+//   - {"String": literal}: non-overlapping occurrences, left to right (an empty literal is refused).
+//   - {"Regex": source}: the matches of the Oniguruma-dialect pattern (regex.h), left to right with Oniguruma's
+//     find_iter rules; an empty match is a match too, so `content` is inserted at its position (but an empty text
+//     stays empty).
 #include <memory>
 #include <string>
 
 #include "tokenizer/json_value.h"
 #include "tokenizer/normalizers/components.h"
+#include "tokenizer/regex.h"
 
 namespace tokmeter::tokenizer::normalizers {
 namespace {
 
 class Replace final : public Normalizer {
  public:
-  Replace(std::string pattern, std::string content) : pattern_(std::move(pattern)), content_(std::move(content)) {}
-  bool Apply(std::string_view in, std::string& out, RegexScratch&) const override {
+  Replace(std::string literal, std::unique_ptr<Regex> regex, std::string content)
+      : literal_(std::move(literal)), regex_(std::move(regex)), content_(std::move(content)) {}
+  bool Apply(std::string_view in, std::string& out, RegexScratch& rx) const override {
+    if (in.empty()) return false;  // the reference matches nothing in an empty string, not even an empty match
     out.clear();
     size_t prev = 0;
     bool changed = false;
     auto on_match = [&](size_t b, size_t e) {
-      if (b == e) return;
       out.append(in.data() + prev, b - prev);
       out += content_;
       prev = e;
       changed = true;
     };
-    for (size_t pos = in.find(pattern_); pos != std::string_view::npos; pos = in.find(pattern_, pos + pattern_.size()))
-      on_match(pos, pos + pattern_.size());
+    if (regex_) {
+      regex_->FindAll(in, rx, on_match);
+    } else {
+      for (size_t pos = in.find(literal_); pos != std::string_view::npos;
+           pos = in.find(literal_, pos + literal_.size()))
+        on_match(pos, pos + literal_.size());
+    }
     if (!changed) return false;
     out.append(in.data() + prev, in.size() - prev);
     return true;
   }
 
  private:
-  std::string pattern_, content_;
+  std::string literal_;
+  std::unique_ptr<Regex> regex_;  // null for a literal pattern
+  std::string content_;
 };
 
 }  // namespace
@@ -39,9 +51,11 @@ class Replace final : public Normalizer {
 std::unique_ptr<Normalizer> ReplaceFromJson(const json::Value& o, const std::string& path) {
   const json::Pattern p = json::ReadPattern(o, path);
   std::string content = json::Str(o, "content", path);
-  if (p.is_regex) json::Unsupported(path + ".pattern", "Replace normalizer with a Regex pattern");
+  if (p.is_regex)
+    return std::make_unique<Replace>(std::string(), std::make_unique<Regex>(p.text, path + ".pattern.Regex"),
+                                     std::move(content));
   if (p.text.empty()) json::SpecError(path + ".pattern.String", "must not be empty");
-  return std::make_unique<Replace>(p.text, content);
+  return std::make_unique<Replace>(p.text, nullptr, std::move(content));
 }
 
 }  // namespace tokmeter::tokenizer::normalizers

@@ -89,6 +89,40 @@ TEST(normalizers_from_json) {
       Normalize(R"({"type":"Sequence","normalizers":[{"type":"Lowercase"},{"type":"Prepend","prepend":"_"}]})", "AB"),
       std::string("_ab"));
   CHECK_EQ(Normalize("null", "AB"), std::string("AB"));
+  // Replace with a regex (Oniguruma dialect); empty matches insert the content, except in an empty text.
+  CHECK_EQ(Normalize(R"({"type":"Replace","pattern":{"Regex":" {2,}"},"content":" "})", "a  b   c d"),
+           std::string("a b c d"));
+  CHECK_EQ(Normalize(R"({"type":"Replace","pattern":{"Regex":"x*"},"content":"-"})", "abxxc"), std::string("-a-b-c-"));
+  CHECK_EQ(Normalize(R"({"type":"Replace","pattern":{"Regex":"x*"},"content":"-"})", ""), std::string(""));
+}
+
+// A charsmap compiled by scripts/tokenizer-spm-fixture.ts (compileCharsmap) from the rules
+// U+FF21 -> "A", U+FF21 U+0301 -> U+00C1, U+FB01 -> "fi", U+0001 -> "", CR -> " ", "e" U+0301 -> U+00E9.
+const char kSmallCharsmap[] =
+    "AAQAAAAMAAAIAACAAQ0AAMwQAgAJAACArAwCAIE5AACBNQAACwAAgKEJAAAFAACAAAAAgIEFAAACAACADSkAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAALz0AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAGWkAgAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAADMKAEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAAAAAA7xQBAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AABBAMOBAGZpAAAgAMOpAA==";
+
+TEST(precompiled_normalizer) {
+  const std::string pc = std::string(R"({"type":"Precompiled","precompiled_charsmap":")") + kSmallCharsmap + "\"}";
+  // Per grapheme cluster under 6 bytes: the shortest key that prefixes the cluster decides, for the whole cluster.
+  CHECK_EQ(Normalize(pc, "\xEF\xBC\xA1\xCC\x81x"), std::string("Ax"));
+  // 7 bytes: character by character.
+  CHECK_EQ(Normalize(pc, "\xEF\xBC\xA1\xCC\x81\xCC\x81"), std::string("A\xCC\x81\xCC\x81"));
+  CHECK_EQ(Normalize(pc, "e\xCC\x81 \xEF\xAC\x81\x01!"), std::string("\xC3\xA9 fi!"));
+  // CR LF is one cluster: CR's replacement stands for both.
+  CHECK_EQ(Normalize(pc, "a\r\nb\rc"), std::string("a b c"));
+  CHECK_EQ(Normalize(pc, "untouched"), std::string("untouched"));
 }
 
 TEST(pre_tokenizers_from_json) {
@@ -178,7 +212,15 @@ TEST(malformed_components_name_the_json_path) {
     const char* message;
   };
   const Case cases[] = {
-      {"n", R"({"type":"Precompiled"})", "ERR_TOKENIZER_UNSUPPORTED", "normalizer.type: normalizer \"Precompiled\""},
+      {"n", R"({"type":"Precompiled"})", "ERR_TOKENIZER_SPEC", "normalizer.precompiled_charsmap: expected a string"},
+      {"n", R"({"type":"Precompiled","precompiled_charsmap":"*"})", "ERR_TOKENIZER_SPEC",
+       "normalizer.precompiled_charsmap: not valid base64"},
+      {"n", R"({"type":"Precompiled","precompiled_charsmap":"AAA="})", "ERR_TOKENIZER_SPEC",
+       "normalizer.precompiled_charsmap: shorter than its 4-byte header"},
+      {"n", R"({"type":"Precompiled","precompiled_charsmap":"BAAAAA=="})", "ERR_TOKENIZER_SPEC",
+       "normalizer.precompiled_charsmap: trie size 4 does not fit"},
+      {"n", R"({"type":"Precompiled","precompiled_charsmap":"CAAAAAEFAABkAACA"})", "ERR_TOKENIZER_SPEC",
+       "normalizer.precompiled_charsmap: the trie points outside its replacement strings"},
       {"n", R"({"kind":"NFC"})", "ERR_TOKENIZER_SPEC", "normalizer.type: expected a string, got undefined"},
       {"n", R"([1])", "ERR_TOKENIZER_SPEC", "normalizer: expected an object, got an array"},
       {"n", R"({"type":"Sequence","normalizers":{}})", "ERR_TOKENIZER_SPEC",
@@ -187,8 +229,8 @@ TEST(malformed_components_name_the_json_path) {
        "normalizer.normalizers[1].prepend: expected a string"},
       {"n", R"({"type":"Replace","pattern":{"String":""},"content":"x"})", "ERR_TOKENIZER_SPEC",
        "normalizer.pattern.String: must not be empty"},
-      {"n", R"({"type":"Replace","pattern":{"Regex":" +"},"content":"x"})", "ERR_TOKENIZER_UNSUPPORTED",
-       "normalizer.pattern: Replace normalizer with a Regex pattern"},
+      {"n", R"({"type":"Replace","pattern":{"Regex":"(unclosed"},"content":"x"})", "ERR_TOKENIZER_SPEC",
+       "normalizer.pattern.Regex"},
       {"n", R"({"type":"Replace","pattern":"x","content":"x"})", "ERR_TOKENIZER_SPEC",
        "normalizer.pattern: expected an object, got the string \"x\""},
       {"n", R"({"type":"Strip","strip_left":1})", "ERR_TOKENIZER_SPEC",
