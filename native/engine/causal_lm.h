@@ -72,6 +72,8 @@ class CausalLm final : public LanguageModel {
   void ForwardBatch(std::span<SequenceState* const> sequences, std::span<const uint32_t> tokens,
                     std::span<float> logits) override;
   size_t maxBatchRows() const noexcept override { return batchable() ? static_cast<size_t>(-1) : 1; }
+  // DynamicQuantizeLinear graphs: a prompt's tokens share one activation scale per tensor, so it goes in whole.
+  bool prefillWhole() const noexcept override { return rows_couple_; }
   size_t kvBytesPerToken() const noexcept override { return spec_.KvBytesPerToken(); }
   void LimitPrefixCache(size_t bytes) override;
   std::string EnablePrefixCache(size_t bytes) override;

@@ -102,6 +102,11 @@ class LanguageModel {
   // Most sequences one ForwardBatch may take (1: the model cannot batch; the scheduler then runs one at a time).
   virtual size_t maxBatchRows() const noexcept { return static_cast<size_t>(-1); }
   // Bytes of KV one token of one sequence occupies (all layers, key and value); 0 when unknown (no KV budget).
+  // True when a prompt must go through the model in one Forward: a graph that quantizes activations with one scale
+  // per tensor (DynamicQuantizeLinear) gives a prompt's tokens other logits when it is fed in pieces than when it is
+  // fed whole, as transformers.js and onnxruntime feed it. The scheduler then never splits a prompt into
+  // prefillChunk pieces: the prompt waits for the step's budget, then goes in whole.
+  virtual bool prefillWhole() const noexcept { return false; }
   virtual size_t kvBytesPerToken() const noexcept { return 0; }
   // The scheduler's share of the KV budget changed: the prefix cache may now hold at most `bytes` (evicting least
   // recently used entries at once to fit).
