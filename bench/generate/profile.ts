@@ -125,6 +125,7 @@ try {
     `Run per decode step (ORT's model_run events): mean ${(mean.run / 1000).toFixed(3)} ms, least-disturbed ` +
       `${(least.run / 1000).toFixed(3)} ms (fastest Run ${(Math.min(...decode.map((r) => r.dur)) / 1000).toFixed(3)} ms)\n`,
   );
+  console.log(`${nodes.size} kernels per decode step\n`);
   const cell = (v: View, us: number): string =>
     `${us.toFixed(0).padStart(7)} ${(((us / v.run) * 100).toFixed(1) + '%').padStart(6)}`;
   console.log('op type                    mean µs  share | least-disturbed µs  share');

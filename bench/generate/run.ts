@@ -101,6 +101,7 @@ interface Row {
   outsideRunShareEngine?: number;
   gapMsPerStep?: number;
   forwardOutsideRunMs?: number;
+  cpuOutsideRunMs?: number;
   runMsPerDecodeStep?: number;
   tokens?: number[];
 }
@@ -117,6 +118,7 @@ interface BatchRow {
   gapMsPerStep: number;
   relayoutMs: number;
   relayouts: number;
+  cpuOutsideRunMs: number;
 }
 function child(file: string): {
   engine: string;
@@ -203,7 +205,8 @@ try {
         `${f(a?.decodeTokPerS)} / ${f(b?.decodeTokPerS)} (${ratio(a?.decodeTokPerS, b?.decodeTokPerS)}) | ${f(((a?.decodeTokPerS ?? NaN) / bwFloor) * 100, 0)}% | ${f(c?.stepsPerS)} | ` +
         `${f(a?.decodeStepMs, 2)}, ${f(a?.runMsPerDecodeStep, 2)}, ${a?.outsideRunShare === undefined ? '-' : (a.outsideRunShare * 100).toFixed(2) + '%'}` +
         ` (engine-side: ${a?.outsideRunShareEngine === undefined ? '-' : (a.outsideRunShareEngine * 100).toFixed(2) + '%'}, ` +
-        `Forward outside Run ${f(a?.forwardOutsideRunMs, 3)} ms + gap ${f(a?.gapMsPerStep, 3)} ms)`,
+        `Forward outside Run ${f(a?.forwardOutsideRunMs, 3)} ms + gap ${f(a?.gapMsPerStep, 3)} ms; ` +
+        `the inference thread's CPU outside Run ${f(a?.cpuOutsideRunMs, 3)} ms)`,
     );
   }
   if (tm && tj) {
@@ -221,6 +224,7 @@ try {
         `${String(x.batch).padStart(5)}${x.serial ? ' (one at a time: the graph does not batch)' : ''} | ` +
           `${x.steps} (${f(x.meanRows, 2)}) | ${f(x.stepMs, 2)} | ${f(x.runMsPerStep, 2)} | ${pct(x.outsideRunShare)}, ` +
           `${pct(x.outsideRunShareEngine)} (${f(x.forwardOutsideRunMs, 3)} + ${f(x.gapMsPerStep, 3)}); ` +
+          `inference thread's CPU outside Run ${f(x.cpuOutsideRunMs, 3)} ms/step; ` +
           `${x.relayouts} relayout(s) at joins: ${f(x.relayoutMs, 1)} ms`,
       );
     }

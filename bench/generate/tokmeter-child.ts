@@ -55,6 +55,9 @@ for (const ids of job.prompts) {
     // The engine's own view of a decode step: its Forward plus the gap before the next one.
     outsideRunShareEngine: 1 - decodeRunMs / (decodeForwardMs + decodeGapMs),
     forwardOutsideRunMs: (decodeForwardMs - decodeRunMs) / steps,
+    cpuOutsideRunMs:
+      (after.decodeGapCpuMs - before.decodeGapCpuMs + after.decodeOutsideRunCpuMs - before.decodeOutsideRunCpuMs) /
+      steps,
     gapMsPerStep: decodeGapMs / steps,
     tokens: Array.from(r.tokens.slice(0, 8)),
   });
@@ -109,6 +112,8 @@ for (const n of job.batches) {
     outsideRunShareEngine: 1 - run / (forward - relayout + gap),
     forwardOutsideRunMs: (forward - relayout - run) / steps,
     relayoutMs: relayout,
+    // The inference thread's own CPU time outside Run per step (gap + Forward outside Run): its work, unstretched.
+    cpuOutsideRunMs: (b.decodeGapCpuMs - a.decodeGapCpuMs + b.decodeOutsideRunCpuMs - a.decodeOutsideRunCpuMs) / steps,
     relayouts: b.relayout.count - a.relayout.count,
     gapMsPerStep: gap / steps,
   });

@@ -1,6 +1,7 @@
 #include "engine/causal_lm.h"
 
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -65,6 +66,13 @@ namespace {
 uint64_t SinceNanos(std::chrono::steady_clock::time_point start) {
   return static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+}
+
+// CPU time of the calling thread so far (a vDSO-less syscall of well under a microsecond).
+uint64_t ThreadCpuNanos() noexcept {
+  timespec t{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0) return 0;
+  return static_cast<uint64_t>(t.tv_sec) * 1000000000ull + static_cast<uint64_t>(t.tv_nsec);
 }
 
 // Minor page faults of the calling thread so far (first touches of fresh anonymous memory count here).
@@ -161,9 +169,9 @@ void ApplyEnvironment(Ort::SessionOptions& ort) {
     if (entry.empty()) continue;
     const size_t eq = entry.find('=');
     if (eq == std::string_view::npos || eq == 0) {
-      throw Error(codes::kInvalidArgument,
-                  "TOKMETER_ORT_SESSION_CONFIG: expected key=value entries separated by ';', got '" +
-                      std::string(entry) + "'");
+      throw Error(
+          codes::kInvalidArgument,
+          "TOKMETER_ORT_SESSION_CONFIG: expected key=value entries separated by ';', got '" + std::string(entry) + "'");
     }
     try {
       ort.AddConfigEntry(std::string(entry.substr(0, eq)).c_str(), std::string(entry.substr(eq + 1)).c_str());
@@ -495,6 +503,7 @@ void CausalLm::Relayout(std::span<SequenceState* const> sequences) {
 void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span<const uint32_t> tokens,
                             std::span<float> logitsOut) {
   const auto start = std::chrono::steady_clock::now();
+  const uint64_t cpu_start = ThreadCpuNanos();
   const size_t rows = sequences.size();
   const size_t vocab = vocabSize();
   if (rows == 0) return;
@@ -516,9 +525,11 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
                                             std::to_string(rows_[i]->cap));
     }
   }
-  if (batch_last_end_.time_since_epoch().count() != 0) {
+  const bool gap = batch_last_end_.time_since_epoch().count() != 0;
+  if (gap) {
     timings_.decodeGapNanos +=
         static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(start - batch_last_end_).count());
+    timings_.decodeGapCpuNanos += cpu_start - batch_last_end_cpu_;
   }
 
   const size_t past = batch_->pastLength();
@@ -560,6 +571,7 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
   const int64_t present_shape[] = {static_cast<int64_t>(rows), heads, static_cast<int64_t>(total), dim};
   const size_t per_position = static_cast<size_t>(heads * dim) * DTypeSize(spec_.kvDtype);
   const auto kv_type = ToOrtType(spec_.kvDtype);
+  uint64_t run_cpu_start = 0, run_cpu_end = 0;
   try {
     Ort::IoBinding binding(*session_);
     auto ids = Ort::Value::CreateTensor<int64_t>(memory_, batch_ids_.data(), rows, row_shape, 2);
@@ -585,7 +597,9 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
       binding.BindOutput(spec_.presentNames[t].c_str(), kv.back());
     }
     const auto run_start = std::chrono::steady_clock::now();
+    run_cpu_start = ThreadCpuNanos();
     session_->Run(batch_run_options_, binding);
+    run_cpu_end = ThreadCpuNanos();
     const uint64_t run_nanos = SinceNanos(run_start);
     timings_.runNanos += run_nanos;
     timings_.decodeRunNanos += run_nanos;
@@ -596,6 +610,9 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
   batch_->Advance();
   if (!cuda_ && !direct) CopyLogits(batch_logits_.data(), logitsOut);  // on the GPU they stay there for SampleLast
   batch_last_end_ = std::chrono::steady_clock::now();
+  batch_last_end_cpu_ = ThreadCpuNanos();
+  // A relayout (a new composition) is not a per-step cost: it is counted in relayout, not here.
+  if (gap) timings_.decodeOutsideRunCpuNanos += (run_cpu_start - cpu_start) + (batch_last_end_cpu_ - run_cpu_end);
   const uint64_t forward_nanos = SinceNanos(start);
   timings_.forwardNanos += forward_nanos;
   timings_.forwards += 1;

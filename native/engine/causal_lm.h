@@ -131,6 +131,7 @@ class CausalLm final : public LanguageModel {
   std::vector<uint8_t> batch_logits_;
   Ort::RunOptions batch_run_options_;
   std::chrono::steady_clock::time_point batch_last_end_{};
+  uint64_t batch_last_end_cpu_ = 0;   // the inference thread's CPU time at batch_last_end_
   std::string not_batchable_reason_;  // "": the graph batches
   bool rows_couple_ = false;          // DynamicQuantizeLinear: one scale per tensor couples rows (no prefix cache)
   size_t context_;

@@ -53,6 +53,11 @@ struct ForwardTimings {
   // Between one Forward of a sequence returning and its next decode Forward starting: sampling, detokenizing,
   // stop checks, handing the step to the stream (and any backpressure wait).
   std::atomic<uint64_t> decodeGapNanos{0};
+  // The inference thread's own CPU time (CLOCK_THREAD_CPUTIME_ID) in those gaps and in the decode Forwards outside
+  // Run (binding, logits): the engine's work per step, which a loaded machine does not stretch the way it stretches
+  // wall time (waiting for a core, or for the JS thread woken by the step's hand-off, counts in the wall time only).
+  std::atomic<uint64_t> decodeGapCpuNanos{0};
+  std::atomic<uint64_t> decodeOutsideRunCpuNanos{0};
   // Where a request's time to first token goes besides the graph (what a prefix-cache hit pays): each phase's wall
   // time, count and the minor page faults the inference thread took during it (first touches of fresh memory).
   PhaseCounter sequenceAlloc;  // NewSequence: the sequence's KV buffers
