@@ -6,6 +6,7 @@
  *   npx tsx bench/generate/run.ts                    # makes .models/bench (the model maker's --size bench) if missing
  *   npx tsx bench/generate/run.ts --model DIR --threads 2 --max-new 128 --prompts 16,1024 --floor-steps 32 --repeat 2
  *   npx tsx bench/generate/run.ts --dtype q4        # onnx/model_q4.onnx of .models/bench-q4 (made if missing)
+ *   npx tsx bench/generate/run.ts --only tokmeter --batch 1,8 --prompts 16   # per-step overhead at batch 1 and 8
  *
  * --dtype (fp32, fp16, q4, q4f16, int8, uint8, q8) picks the file every engine loads. The bandwidth floor: the
  * machine's memory bandwidth (bandwidth-child.ts) over the loaded file's weight bytes (model.info.fileBytes), the
@@ -23,6 +24,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MODEL_DTYPES, makeModel, type ModelDtype } from '../../src/modelgen/index.js';
 import { Tokenizer } from '../../src/tokenizer/index.js';
+import { EMBEDDING_ELEMENT_BYTES } from './shared.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,19 +36,10 @@ const { values } = parseArgs({
     'floor-steps': { type: 'string', default: '32' },
     only: { type: 'string' },
     repeat: { type: 'string', default: '2' },
+    batch: { type: 'string', default: '1,8' },
   },
 });
 const dtype = values.dtype as ModelDtype;
-/** Bytes per element of the embedding table in each file (q4 files keep it float; 8-bit files quantize it). */
-const EMBEDDING_ELEMENT_BYTES: Record<ModelDtype, number> = {
-  fp32: 4,
-  fp16: 2,
-  q4: 4,
-  q4f16: 2,
-  int8: 1,
-  uint8: 1,
-  q8: 1,
-};
 if (!(MODEL_DTYPES as readonly string[]).includes(dtype)) throw new Error(`expected --dtype ${MODEL_DTYPES.join('|')}`);
 const dir = path.resolve(values.model ?? (dtype === 'fp32' ? '.models/bench' : `.models/bench-${dtype}`));
 const threads = Number(values.threads);
@@ -72,6 +65,12 @@ for (let i = 0; text.length < 12 * Math.max(...lengths); i++)
 const all = Array.from(tokenizer.encode(text, { addSpecialTokens: true }));
 tokenizer.dispose();
 const prompts = lengths.map((n) => all.slice(0, n));
+// Batched runs (tokmeter only): distinct 16-token prompts, BOS first.
+const batches = values.batch === '' ? [] : values.batch!.split(',').map(Number);
+const batchPrompts = Array.from({ length: Math.max(1, ...batches) }, (_, i) => [
+  all[0]!,
+  ...all.slice(1 + i * 15, 16 + i * 15),
+]);
 for (const [i, p] of prompts.entries())
   if (p.length !== lengths[i]) throw new Error(`could not build a ${lengths[i]}-token prompt`);
 
@@ -79,7 +78,16 @@ const work = mkdtempSync(path.join(os.tmpdir(), 'tokmeter-bench-'));
 const jobFile = path.join(work, 'job.json');
 writeFileSync(
   jobFile,
-  JSON.stringify({ dir, dtype, threads, maxNew, prompts, floorSteps: Number(values['floor-steps']) }),
+  JSON.stringify({
+    dir,
+    dtype,
+    threads,
+    maxNew,
+    prompts,
+    batches,
+    batchPrompts,
+    floorSteps: Number(values['floor-steps']),
+  }),
 );
 
 interface Row {
@@ -92,8 +100,25 @@ interface Row {
   outsideRunShare?: number;
   outsideRunShareEngine?: number;
   gapMsPerStep?: number;
+  forwardOutsideRunMs?: number;
+  cpuOutsideRunMs?: number;
   runMsPerDecodeStep?: number;
   tokens?: number[];
+}
+interface BatchRow {
+  batch: number;
+  serial: boolean;
+  steps: number;
+  meanRows: number;
+  stepMs: number;
+  runMsPerStep: number;
+  outsideRunShare?: number;
+  outsideRunShareEngine: number;
+  forwardOutsideRunMs: number;
+  gapMsPerStep: number;
+  relayoutMs: number;
+  relayouts: number;
+  cpuOutsideRunMs: number;
 }
 function child(file: string): {
   engine: string;
@@ -101,6 +126,7 @@ function child(file: string): {
   weightBytes?: number;
   gbPerS?: number;
   results: Row[];
+  batches?: BatchRow[];
 } {
   const t0 = performance.now();
   const out = execFileSync(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, file), jobFile], {
@@ -117,7 +143,7 @@ try {
   const want = (name: string): boolean => !only || only.includes(name);
   // Engines alternate, `repeat` rounds; each keeps its best round per prompt (a shared machine only adds noise,
   // never speed), so one engine is not penalised for running while a neighbour compiles.
-  type Out = { engine: string; loadMs?: number; weightBytes?: number; results: Row[] };
+  type Out = { engine: string; loadMs?: number; weightBytes?: number; results: Row[]; batches?: BatchRow[] };
   const best = (a: Out | undefined, b: Out): Out => {
     if (!a) return b;
     return {
@@ -130,6 +156,15 @@ try {
         const winner = (o[key] ?? 0) > (r[key] ?? 0) ? o : r;
         return { ...winner, ttftMs: Math.min(r.ttftMs ?? Infinity, o.ttftMs ?? Infinity) };
       }),
+      // Batched rounds: the one with the least outside Run (engine view) per batch size.
+      ...(a.batches
+        ? {
+            batches: a.batches.map((x, i) => {
+              const y = b.batches?.[i];
+              return y && y.outsideRunShareEngine < x.outsideRunShareEngine ? y : x;
+            }),
+          }
+        : {}),
     };
   };
   let tm: Out | undefined, tj: Out | undefined, floor: Out | undefined;
@@ -169,15 +204,39 @@ try {
       `${String(lengths[i]).padStart(6)} | ${f(a?.ttftMs, 0)} / ${f(b?.ttftMs, 0)} (${ratio(b?.ttftMs, a?.ttftMs)} faster) | ` +
         `${f(a?.decodeTokPerS)} / ${f(b?.decodeTokPerS)} (${ratio(a?.decodeTokPerS, b?.decodeTokPerS)}) | ${f(((a?.decodeTokPerS ?? NaN) / bwFloor) * 100, 0)}% | ${f(c?.stepsPerS)} | ` +
         `${f(a?.decodeStepMs, 2)}, ${f(a?.runMsPerDecodeStep, 2)}, ${a?.outsideRunShare === undefined ? '-' : (a.outsideRunShare * 100).toFixed(2) + '%'}` +
-        ` (engine-side: ${a?.outsideRunShareEngine === undefined ? '-' : (a.outsideRunShareEngine * 100).toFixed(2) + '%'}, gap ${f(a?.gapMsPerStep, 3)} ms)`,
+        ` (engine-side: ${a?.outsideRunShareEngine === undefined ? '-' : (a.outsideRunShareEngine * 100).toFixed(2) + '%'}, ` +
+        `Forward outside Run ${f(a?.forwardOutsideRunMs, 3)} ms + gap ${f(a?.gapMsPerStep, 3)} ms; ` +
+        `the inference thread's CPU outside Run ${f(a?.cpuOutsideRunMs, 3)} ms)`,
     );
   }
   if (tm && tj) {
     const same = tm.results.every((r, i) => JSON.stringify(r.tokens) === JSON.stringify(tj.results[i]?.tokens));
     console.log(`\nfirst 8 greedy tokens identical across engines: ${same}`);
   }
+  if (tm?.batches?.length) {
+    console.log(
+      '\ntokmeter, concurrent generations of 16-token prompts: batch | steps (mean rows) | step ms | in Run ms | ' +
+        'outside Run per step: JS view (relayouts included), engine view (Forward outside Run ms + gap ms)',
+    );
+    for (const x of tm.batches) {
+      const pct = (v?: number): string => (v === undefined ? '-' : (v * 100).toFixed(2) + '%');
+      console.log(
+        `${String(x.batch).padStart(5)}${x.serial ? ' (one at a time: the graph does not batch)' : ''} | ` +
+          `${x.steps} (${f(x.meanRows, 2)}) | ${f(x.stepMs, 2)} | ${f(x.runMsPerStep, 2)} | ${pct(x.outsideRunShare)}, ` +
+          `${pct(x.outsideRunShareEngine)} (${f(x.forwardOutsideRunMs, 3)} + ${f(x.gapMsPerStep, 3)}); ` +
+          `inference thread's CPU outside Run ${f(x.cpuOutsideRunMs, 3)} ms/step; ` +
+          `${x.relayouts} relayout(s) at joins: ${f(x.relayoutMs, 1)} ms`,
+      );
+    }
+  }
   console.log(
     '\n"outside Run" = 1 - (time inside OrtSession::Run) / (wall time between the first and last token reaching JS)',
+  );
+  console.log(
+    `load average at the end: ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', ')}`,
   );
 } finally {
   rmSync(work, { recursive: true, force: true });

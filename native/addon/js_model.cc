@@ -488,6 +488,8 @@ Napi::Value JsModel::Timings(const Napi::CallbackInfo& info) {
   o.Set("decodeForwards", Napi::Number::New(env, static_cast<double>(t.decodeForwards.load())));
   o.Set("decodeGapMs", Napi::Number::New(env, static_cast<double>(t.decodeGapNanos.load()) / 1e6));
   o.Set("decodeRows", Napi::Number::New(env, static_cast<double>(t.decodeRows.load())));
+  o.Set("decodeGapCpuMs", Napi::Number::New(env, static_cast<double>(t.decodeGapCpuNanos.load()) / 1e6));
+  o.Set("decodeOutsideRunCpuMs", Napi::Number::New(env, static_cast<double>(t.decodeOutsideRunCpuNanos.load()) / 1e6));
   auto phase = [&](const char* name, const engine::PhaseCounter& c) {
     Napi::Object p = Napi::Object::New(env);
     p.Set("ms", Napi::Number::New(env, static_cast<double>(c.nanos.load()) / 1e6));

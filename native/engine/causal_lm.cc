@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <string_view>
 
 #include "engine/batch_kv.h"
 #include "engine/cuda_provider.h"
@@ -108,6 +110,54 @@ std::unique_ptr<KvArena> HostArena(size_t bytes) {
   }
 }
 
+// Diagnostics and kernel knobs from the environment, read once per Load (README "ORT session knobs"):
+//   TOKMETER_ORT_PROFILE=PREFIX   ORT's per-node profiler: every Run's kernels, written to PREFIX_<date>.json when
+//                                 the model is disposed (bench/generate/profile.ts reads it).
+//   TOKMETER_ORT_SESSION_CONFIG=key=value[;key=value...]   session config entries, e.g.
+//                                 session.intra_op.allow_spinning=0. An entry without '=' is an error.
+void ApplyEnvironment(Ort::SessionOptions& ort) {
+  if (const char* prefix = std::getenv("TOKMETER_ORT_PROFILE"); prefix != nullptr && *prefix != '\0')
+    ort.EnableProfiling(prefix);
+  const char* config = std::getenv("TOKMETER_ORT_SESSION_CONFIG");
+  if (config == nullptr) return;
+  std::string_view rest(config);
+  while (!rest.empty()) {
+    const size_t end = std::min(rest.find(';'), rest.size());
+    const std::string_view entry = rest.substr(0, end);
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+    if (entry.empty()) continue;
+    const size_t eq = entry.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      throw Error(
+          codes::kInvalidArgument,
+          "TOKMETER_ORT_SESSION_CONFIG: expected key=value entries separated by ';', got '" + std::string(entry) + "'");
+    }
+    try {
+      ort.AddConfigEntry(std::string(entry.substr(0, eq)).c_str(), std::string(entry.substr(eq + 1)).c_str());
+    } catch (const Ort::Exception& e) {
+      throw Error(codes::kInvalidArgument, std::string("TOKMETER_ORT_SESSION_CONFIG: ") + e.what());
+    }
+  }
+}
+
+// A DynamicQuantizeLinear graph's prompt goes in whole (prefillWhole), so its [n, vocab] logits (the graph computes
+// every position's) are not bounded by prefillChunk: 4 GiB for 8 192 tokens of a 128k vocabulary. A prompt whose
+// logits alone would take more than half of the machine's physical memory is refused before any compute.
+void CheckWholePrompt(size_t tokens, size_t logitsBytes) {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return;
+  const uint64_t limit = static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 2;
+  if (logitsBytes <= limit) return;
+  throw Error("ERR_OUT_OF_MEMORY",
+              "a prompt of " + std::to_string(tokens) +
+                  " tokens goes through this graph in one pass (it quantizes activations with DynamicQuantizeLinear, "
+                  "one scale per tensor, so a prompt fed in chunks would give other tokens), and its logits alone "
+                  "need " +
+                  std::to_string(logitsBytes) + " bytes, more than half of this machine's memory (" +
+                  std::to_string(limit) + " bytes); shorten the prompt or load a q4 or float file of the model");
+}
+
 BatchKv::Padding BatchPadding(const OnnxOpScan& ops) {
   return ops.Has("com.microsoft", "GroupQueryAttention") ? BatchKv::Padding::kRight : BatchKv::Padding::kLeft;
 }
@@ -136,6 +186,7 @@ std::shared_ptr<CausalLm> CausalLm::Load(const LoadOptions& options, const Model
   session_options.intraOpThreads = options.threads;
   session_options.interOpThreads = 1;
   Ort::SessionOptions ort = MakeOrtSessionOptions(session_options);
+  ApplyEnvironment(ort);
   std::unique_ptr<CudaDevice> cuda;
   if (options.device == "cuda") {
     cuda = CudaDevice::Open(options.deviceId);  // ERR_DEVICE_UNAVAILABLE names what is missing
@@ -268,7 +319,10 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
   }
   const size_t vocab = vocabSize();
   const size_t logit_size = DTypeSize(spec_.logitsDtype);
-  if (!cuda_ && seq.logits_bytes < n * vocab * logit_size) {
+  // One token's float32 logits on the host: ORT writes them straight into `lastLogits`.
+  const bool direct = !cuda_ && n == 1 && spec_.logitsDtype == DType::kFloat32;
+  if (rows_couple_ && n > 1 && !cuda_) CheckWholePrompt(n, n * vocab * logit_size);
+  if (!cuda_ && !direct && seq.logits_bytes < n * vocab * logit_size) {
     seq.logits.reset(new uint8_t[n * vocab * logit_size]);
     seq.logits_bytes = n * vocab * logit_size;
   }
@@ -295,7 +349,8 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
       positions = Ort::Value::CreateTensor<int64_t>(memory_, seq.positions.data(), n, row, 2);
       binding.BindInput("position_ids", positions);
     }
-    Ort::Value logits = BindLogits(binding, seq.logits.get(), n * vocab * logit_size, logits_shape);
+    uint8_t* logits_host = direct ? reinterpret_cast<uint8_t*>(lastLogits.data()) : seq.logits.get();
+    Ort::Value logits = BindLogits(binding, logits_host, n * vocab * logit_size, logits_shape);
     std::vector<Ort::Value> kv;
     kv.reserve(spec_.pastNames.size() * 2);
     const size_t per_token = static_cast<size_t>(heads * dim) * kv_elem;
@@ -322,7 +377,7 @@ void CausalLm::Forward(SequenceState& sequence, std::span<const uint32_t> tokens
   }
   seq.cache->Advance(n);
 
-  if (!cuda_) {  // on the GPU the logits stay there for SampleLast
+  if (!cuda_ && !direct) {  // on the GPU the logits stay there for SampleLast
     CopyLogits(seq.logits.get() + (n - 1) * vocab * logit_size, lastLogits);
     if (n > 1) {
       // The prefill's [n, vocab] logits (131 MB for 1024 tokens of a 32k vocabulary) are not kept for decode steps.
@@ -394,6 +449,7 @@ void CausalLm::Relayout(std::span<SequenceState* const> sequences) {
 void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span<const uint32_t> tokens,
                             std::span<float> logitsOut) {
   const auto start = std::chrono::steady_clock::now();
+  const uint64_t cpu_start = ThreadCpuNanos();
   const size_t rows = sequences.size();
   const size_t vocab = vocabSize();
   if (rows == 0) return;
@@ -415,9 +471,11 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
                                             std::to_string(rows_[i]->cap));
     }
   }
-  if (batch_last_end_.time_since_epoch().count() != 0) {
+  const bool gap = batch_last_end_.time_since_epoch().count() != 0;
+  if (gap) {
     timings_.decodeGapNanos +=
         static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(start - batch_last_end_).count());
+    timings_.decodeGapCpuNanos += cpu_start - batch_last_end_cpu_;
   }
 
   const size_t past = batch_->pastLength();
@@ -444,7 +502,12 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
     }
   }
   const size_t logit_size = DTypeSize(spec_.logitsDtype);
-  if (!cuda_ && batch_logits_.size() < rows * vocab * logit_size) batch_logits_.resize(rows * vocab * logit_size);
+  // float32 logits on the host: ORT writes them straight into the caller's rows; float16 ones go through a staging
+  // buffer and are widened.
+  const bool direct = !cuda_ && spec_.logitsDtype == DType::kFloat32;
+  if (!cuda_ && !direct && batch_logits_.size() < rows * vocab * logit_size)
+    batch_logits_.resize(rows * vocab * logit_size);
+  uint8_t* logits_host = direct ? reinterpret_cast<uint8_t*>(logitsOut.data()) : batch_logits_.data();
 
   const int64_t row_shape[] = {static_cast<int64_t>(rows), 1};
   const int64_t mask_shape[] = {static_cast<int64_t>(rows), static_cast<int64_t>(total)};
@@ -454,6 +517,7 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
   const int64_t present_shape[] = {static_cast<int64_t>(rows), heads, static_cast<int64_t>(total), dim};
   const size_t per_position = static_cast<size_t>(heads * dim) * DTypeSize(spec_.kvDtype);
   const auto kv_type = ToOrtType(spec_.kvDtype);
+  uint64_t run_cpu_start = 0, run_cpu_end = 0;
   try {
     Ort::IoBinding binding(*session_);
     auto ids = Ort::Value::CreateTensor<int64_t>(memory_, batch_ids_.data(), rows, row_shape, 2);
@@ -467,7 +531,7 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
       positions = Ort::Value::CreateTensor<int64_t>(memory_, batch_positions_.data(), rows, row_shape, 2);
       binding.BindInput("position_ids", positions);
     }
-    Ort::Value logits = BindLogits(binding, batch_logits_.data(), rows * vocab * logit_size, logits_shape);
+    Ort::Value logits = BindLogits(binding, logits_host, rows * vocab * logit_size, logits_shape);
     std::vector<Ort::Value> kv;
     kv.reserve(spec_.pastNames.size() * 2);
     for (size_t t = 0; t < spec_.pastNames.size(); ++t) {
@@ -479,7 +543,9 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
       binding.BindOutput(spec_.presentNames[t].c_str(), kv.back());
     }
     const auto run_start = std::chrono::steady_clock::now();
+    run_cpu_start = ThreadCpuNanos();
     session_->Run(batch_run_options_, binding);
+    run_cpu_end = ThreadCpuNanos();
     const uint64_t run_nanos = SinceNanos(run_start);
     timings_.runNanos += run_nanos;
     timings_.decodeRunNanos += run_nanos;
@@ -488,8 +554,11 @@ void CausalLm::ForwardBatch(std::span<SequenceState* const> sequences, std::span
     throw Error(codes::kInference, std::string("inference failed: ") + e.what());
   }
   batch_->Advance();
-  if (!cuda_) CopyLogits(batch_logits_.data(), logitsOut);  // on the GPU they stay there for SampleLast
+  if (!cuda_ && !direct) CopyLogits(batch_logits_.data(), logitsOut);  // on the GPU they stay there for SampleLast
   batch_last_end_ = std::chrono::steady_clock::now();
+  batch_last_end_cpu_ = ThreadCpuNanos();
+  // A relayout (a new composition) is not a per-step cost: it is counted in relayout, not here.
+  if (gap) timings_.decodeOutsideRunCpuNanos += (run_cpu_start - cpu_start) + (batch_last_end_cpu_ - run_cpu_end);
   const uint64_t forward_nanos = SinceNanos(start);
   timings_.forwardNanos += forward_nanos;
   timings_.forwards += 1;

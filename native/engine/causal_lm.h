@@ -71,6 +71,8 @@ class CausalLm final : public LanguageModel {
   void ForwardBatch(std::span<SequenceState* const> sequences, std::span<const uint32_t> tokens,
                     std::span<float> logits) override;
   size_t maxBatchRows() const noexcept override { return batchable() ? static_cast<size_t>(-1) : 1; }
+  // DynamicQuantizeLinear graphs: a prompt's tokens share one activation scale per tensor, so it goes in whole.
+  bool prefillWhole() const noexcept override { return rows_couple_; }
   size_t kvBytesPerToken() const noexcept override { return spec_.KvBytesPerToken(); }
   KvMemory* kvMemory() noexcept override { return &kvMemoryRef(); }
   KvCache* kvCacheOf(SequenceState& sequence) noexcept override;
@@ -129,6 +131,7 @@ class CausalLm final : public LanguageModel {
   std::vector<uint8_t> batch_logits_;
   Ort::RunOptions batch_run_options_;
   std::chrono::steady_clock::time_point batch_last_end_{};
+  uint64_t batch_last_end_cpu_ = 0;   // the inference thread's CPU time at batch_last_end_
   std::string not_batchable_reason_;  // "": the graph batches
   bool rows_couple_ = false;          // DynamicQuantizeLinear: one scale per tensor couples rows (no prefix cache)
   size_t context_;

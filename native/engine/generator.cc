@@ -146,8 +146,12 @@ const StepResult& Generator::Accept(std::span<const float> logits) {
   step_.text.clear();
   step_.logprob = 0;
   step_.top.clear();
-  std::copy(logits.begin(), logits.end(), logits_.begin());
   fed_ = tokens_.size();
+  // Nothing rewrites the logits (no mask, constraint or processor) and no log-probabilities are asked: the sampler
+  // reads the batch's row where it is. Otherwise the row is copied first, since the chain works in place.
+  if (!params_.sampling.masked && !matcher_ && processors_.empty() && !params_.logprobs && params_.topLogprobs == 0)
+    return Took(sampler_.Sample(logits, params_.sampling.greedy()), 0.0f);
+  std::copy(logits.begin(), logits.end(), logits_.begin());
   return SampleAndStop();
 }
 

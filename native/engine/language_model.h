@@ -54,6 +54,11 @@ struct ForwardTimings {
   // Between one Forward of a sequence returning and its next decode Forward starting: sampling, detokenizing,
   // stop checks, handing the step to the stream (and any backpressure wait).
   std::atomic<uint64_t> decodeGapNanos{0};
+  // The inference thread's own CPU time (CLOCK_THREAD_CPUTIME_ID) in those gaps and in the decode Forwards outside
+  // Run (binding, logits): the engine's work per step, which a loaded machine does not stretch the way it stretches
+  // wall time (waiting for a core, or for the JS thread woken by the step's hand-off, counts in the wall time only).
+  std::atomic<uint64_t> decodeGapCpuNanos{0};
+  std::atomic<uint64_t> decodeOutsideRunCpuNanos{0};
   // Where a request's time to first token goes besides the graph (what a prefix-cache hit pays): each phase's wall
   // time, count and the minor page faults the inference thread took during it (first touches of fresh memory).
   PhaseCounter sequenceAlloc;  // NewSequence: the sequence's KV buffers
@@ -97,6 +102,11 @@ class LanguageModel {
   // Most sequences one ForwardBatch may take (1: the model cannot batch; the scheduler then runs one at a time).
   virtual size_t maxBatchRows() const noexcept { return static_cast<size_t>(-1); }
   // Bytes of KV one token of one sequence occupies (all layers, key and value); 0 when unknown (no KV budget).
+  // True when a prompt must go through the model in one Forward: a graph that quantizes activations with one scale
+  // per tensor (DynamicQuantizeLinear) gives a prompt's tokens other logits when it is fed in pieces than when it is
+  // fed whole, as transformers.js and onnxruntime feed it. The scheduler then never splits a prompt into
+  // prefillChunk pieces: the prompt waits for the step's budget, then goes in whole.
+  virtual bool prefillWhole() const noexcept { return false; }
   virtual size_t kvBytesPerToken() const noexcept { return 0; }
   // What the engine's prompt-prefix cache (prefix_cache.h, owned by the engine) needs of a model: the memory its
   // entries live in (where the sequences' KV lives, so copies stay on one device), each sequence's own KV (null while

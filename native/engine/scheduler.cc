@@ -248,6 +248,7 @@ void Scheduler::Loop() {
   std::vector<uint32_t> tokens;
   std::vector<float> logits;
   const bool device = model_->samplesOnDevice();
+  const bool prefill_whole = model_->prefillWhole();
   std::vector<double> uniforms;
   std::vector<uint32_t> ids;
   std::vector<float> logprobs;
@@ -352,7 +353,8 @@ void Scheduler::Loop() {
     size_t budget = options_.prefillChunk == 0 ? static_cast<size_t>(-1) : options_.prefillChunk;
     for (size_t i = 0; i < prefills.size(); ++i) {
       Slot* prefill = prefills[i];
-      const bool whole = i == 0 && decode.empty();
+      // A model whose prompts must go in whole (prefillWhole) still waits for budget left in this step.
+      const bool whole = (i == 0 && decode.empty()) || (prefill_whole && (i == 0 || budget > 0));
       if (!whole && budget == 0) break;
       Generator& g = *prefill->generator;
       const size_t before = g.promptComputed();

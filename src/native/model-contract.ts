@@ -150,6 +150,10 @@ export interface ModelTimings {
   decodeGapMs: number;
   /** Sequence-steps done by the decode calls (a batched step counts each of its rows). */
   decodeRows: number;
+  /** The inference thread's CPU time in those gaps (its own work; the wall time adds waiting for a core). */
+  decodeGapCpuMs: number;
+  /** Its CPU time in the batched decode steps outside Run (binding, logits), relayouts excepted. */
+  decodeOutsideRunCpuMs: number;
   /** A sequence's KV buffers allocated (one per request, and one per parked sequence). */
   sequenceAlloc: PhaseTiming;
   /** Prefix-cache lookups, with the copy of a hit's KV into the sequence. */

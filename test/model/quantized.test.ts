@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Model, type GenerationResult } from '../../src/model/index.js';
 import { ONNX_FILE, type ModelDtype } from '../../src/modelgen/index.js';
-import { greedy as ortGreedy, openModel } from '../modelgen/helpers.js';
+import { emptyCache, forward, greedy as ortGreedy, maxAbsDiff, openModel, row } from '../modelgen/helpers.js';
 import { serveOptions } from '../../src/cli/serve.js';
 import { startTestServer } from '../server/helpers.js';
 import { ids, soloRuns, same, staggered, type Case } from './batch-helpers.js';
@@ -148,6 +148,45 @@ describe('8-bit files, batching and the prefix cache', () => {
       await cached.dispose();
     }
   });
+
+  it.each(['int8', 'uint8'] as const)(
+    '%s: a prompt longer than prefillChunk goes in whole, as transformers.js feeds it',
+    async (dtype) => {
+      const prompt = ids(7, 40).tokens;
+      const { session, shape } = await openModel(dir, ONNX_FILE[dtype]);
+      // The graph's coupling across a prompt: fed as 16 + 24 tokens, the last position's logits are not those of
+      // the whole-prompt pass, so a chunked prefill would be a different computation.
+      const whole = await forward(session, shape, [prompt], [prompt.map(() => 1)], emptyCache(shape, 1));
+      const first = await forward(
+        session,
+        shape,
+        [prompt.slice(0, 16)],
+        [Array<number>(16).fill(1)],
+        emptyCache(shape, 1),
+      );
+      const rest = await forward(session, shape, [prompt.slice(16)], [prompt.map(() => 1)], first.cache);
+      const last = (r: { logits: Float32Array; seq: number }): Float32Array =>
+        row(r.logits, shape.vocab, r.seq, 0, r.seq - 1);
+      expect(maxAbsDiff(last(whole), last(rest))).toBeGreaterThan(0);
+      const want = await ortGreedy(session, shape, prompt, NEW);
+      await session.release();
+
+      const m = await Model.load(dir, { threads: 1, dtype, prefillChunk: 8, maxBatch: 4 });
+      try {
+        const base = m.timings().prefill.count;
+        // Another generation runs first; the long prompt arrives while it runs.
+        const other = m.generate(ids(8, 5), { ...greedyOptions, maxNewTokens: 24 });
+        const r = await m.generate({ tokens: prompt }, greedyOptions).result;
+        await other.result;
+        expect(Array.from(r.tokens)).toEqual(want);
+        expect(r.usage.promptTokens).toBe(40);
+        // Two prefill Forwards in all: the other prompt's and the 40 tokens in one (8-token chunks would be 5).
+        expect(m.timings().prefill.count - base).toBe(2);
+      } finally {
+        await m.dispose();
+      }
+    },
+  );
 
   it('q4 files batch and cache: MatMulNBits keeps rows apart', async () => {
     const m = await Model.load(dir, { threads: 1, dtype: 'q4', prefixCache: true });

@@ -411,6 +411,35 @@ TEST(scheduler_prefill_budget_spreads_long_prompts_over_steps) {
   CHECK(b->tokens.size() == 2 && c->tokens.size() == 2);
 }
 
+TEST(scheduler_feeds_a_whole_prompt_model_its_prompts_whole_even_while_others_decode) {
+  // The same arrivals as above on a model whose prompts must go in whole (prefillWhole: a DynamicQuantizeLinear
+  // graph): no prompt is split, whatever the 4-token budget; a newcomer still waits for a step with budget left.
+  auto m = std::make_shared<ScriptedModel>(50, 1000);
+  m->whole_prompts = true;
+  SchedulerOptions o;
+  o.maxBatch = 4;
+  o.prefillChunk = 4;
+  Scheduler scheduler(m, o);
+  RecordingSink *a, *b, *c;
+  auto sa = Stream(&a, 1u << 30), sb = Stream(&b, 1u << 30), sc = Stream(&c, 1u << 30);
+  m->delay = 1ms;
+  scheduler.Submit({std::vector<uint32_t>(7, 1), Greedy(100000), nullptr, sa});
+  CHECK(WaitFor([&] { return a->tokens.size() >= 2; }));  // `a` decodes
+  scheduler.Submit({std::vector<uint32_t>(10, 3), Greedy(2), nullptr, sb});
+  scheduler.Submit({std::vector<uint32_t>(3, 4), Greedy(2), nullptr, sc});
+  CHECK(WaitFor([&] { return b->done.load() && c->done.load(); }));
+  sa->Abort();
+  CHECK(WaitFor([&] { return a->done.load(); }));
+  std::lock_guard<std::mutex> lock(m->mutex);
+  // Every prompt in one Forward: a's 7, b's 10 and c's 3 tokens.
+  std::vector<size_t> prompts;
+  for (const auto& f : m->fed)
+    if (f.size() > 1) prompts.push_back(f.size());
+  CHECK((prompts == std::vector<size_t>{7, 10, 3}));
+  CHECK_EQ(b->outcome.usage.promptTokens, size_t{10});
+  CHECK(b->tokens.size() == 2 && c->tokens.size() == 2);
+}
+
 TEST(scheduler_abort_and_parking_touch_only_their_sequence) {
   auto m = std::make_shared<ScriptedModel>(50, 1000);
   m->delay = 1ms;

@@ -70,6 +70,7 @@ class ScriptedModel final : public LanguageModel {
   }
   size_t kvBytesPerToken() const noexcept override { return per_token; }
   size_t maxBatchRows() const noexcept override { return max_rows; }
+  bool prefillWhole() const noexcept override { return whole_prompts; }
   size_t MaxBatchSeen() {
     std::lock_guard<std::mutex> lock(mutex);
     size_t m = 0;
@@ -91,6 +92,7 @@ class ScriptedModel final : public LanguageModel {
   std::string events;           // 'P' prefill Forward, 'B' ForwardBatch, in order
   size_t per_token = 0;
   size_t max_rows = static_cast<size_t>(-1);  // 1: a model that cannot batch
+  bool whole_prompts = false;                 // prefillWhole(): prompts are never split into chunks
   size_t fail_at = 0;  // > 0: a Forward that would bring a sequence to this many tokens throws ERR_INFERENCE
 
  private:
