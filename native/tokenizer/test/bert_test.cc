@@ -149,4 +149,23 @@ TEST(wordpiece_unk_token_missing_from_the_vocabulary) {
   CHECK_THROWS_CODE(tok->Encode("abbb", false), "ERR_INVALID_ARGUMENT");
 }
 
+TEST(wordpiece_long_words_with_a_high_limit) {
+  // A 200,000-character word under a limit above it: pieced together (no candidate longer than the longest token is
+  // looked up, so this stays linear), or one unk when a character is missing.
+  Doc d;
+  d.model = R"({"type":"WordPiece","unk_token":"[UNK]","continuing_subword_prefix":"##",)"
+            R"("max_input_chars_per_word":1000000,"vocab":)" +
+            VocabJson({"[UNK]", "a", "##a", "aa", "##aaa", "##b"}) + "}";
+  d.pre_tokenizer = R"({"type":"BertPreTokenizer"})";
+  auto tok = d.Build();
+  const std::string word(200000, 'a');
+  auto ids = tok->Encode(word, false);
+  // The longest match first: aa, then ##aaa 66,666 times (2 + 3 x 66,666 = 200,000).
+  CHECK_EQ(ids.size(), size_t{66667});
+  CHECK_EQ(ids.front(), 3u);
+  CHECK_EQ(ids.back(), 4u);
+  CHECK_EQ(Ids(tok->Encode(word + "c", false)), Ids({0}));
+  CHECK_EQ(Ids(tok->Encode("ab", false)), Ids({1, 5}));
+}
+
 int main() { return tt::RunAll(); }
