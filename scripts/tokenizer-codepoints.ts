@@ -18,10 +18,20 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '../src/tokenizer/index.js';
 import { lenmlFile } from './tokenizer-parity.js';
+import { wordpieceJson } from './tokenizer-wordpiece.js';
 
 const require = createRequire(import.meta.url);
 
-export const CODEPOINT_HF = ['gpt2', 'llama3', 'gpt4o', 'qwen3', 'llama2', 'deepseek-v3'] as const;
+export const CODEPOINT_HF = [
+  'gpt2',
+  'llama3',
+  'gpt4o',
+  'qwen3',
+  'llama2',
+  'deepseek-v3',
+  'bert-cased',
+  'bert-uncased',
+] as const;
 export const CODEPOINT_TIKTOKEN = ['cl100k_base', 'o200k_base'] as const;
 
 /** The contexts of one code point (the script's default). */
@@ -100,6 +110,21 @@ export function deepseekStyleFile(): string {
   return file;
 }
 
+/**
+ * The BERT-style WordPiece file trained by the reference (scripts/tokenizer-wordpiece-fixture.ts): bert-cased as
+ * trained (BertNormalizer without lowercase), bert-uncased with lowercase (and so strip_accents) on. Written to a
+ * temporary file; the caller removes it.
+ */
+export function bertFile(name: string): string {
+  const lowercase = name === 'bert-uncased';
+  const j = wordpieceJson({
+    normalizer: { clean_text: true, handle_chinese_chars: true, lowercase, strip_accents: null },
+  });
+  const file = path.join(os.tmpdir(), `tokmeter-${name}-${process.pid}.json`);
+  fs.writeFileSync(file, JSON.stringify(j));
+  return file;
+}
+
 export interface CodepointMismatch {
   tokenizer: string;
   /** The first code point of the string where the ids first differ. */
@@ -158,7 +183,8 @@ export async function codepointParity(name: string, docs: { first: number; text:
     return res;
   }
   const { Tokenizer: HfTokenizer } = require('tokenizers') as typeof import('tokenizers');
-  const file = name === 'deepseek-v3' ? deepseekStyleFile() : lenmlFile(name);
+  const file =
+    name === 'deepseek-v3' ? deepseekStyleFile() : name.startsWith('bert-') ? bertFile(name) : lenmlFile(name);
   const ref = HfTokenizer.fromFile(file);
   const ours = await Tokenizer.fromFile(file);
   if (file !== lenmlFile(name)) fs.rmSync(file, { force: true });

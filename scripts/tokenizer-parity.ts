@@ -103,7 +103,7 @@ function wellFormed(s: string): string {
   return Buffer.from(s, 'utf8').toString('utf8');
 }
 
-function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+export function firstDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
   return a.length === b.length ? -1 : n;

@@ -2,11 +2,13 @@
 
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <utility>
 
+#include "tokenizer/ref_chars.h"
 #include "tokenizer/unicode_tables.h"
 #include "tokenizer/utf8.h"
 
@@ -45,17 +47,16 @@ bool IsAlphanumeric(char32_t c) {
 bool IsPunctuation(char32_t c) {
   if (c < 0x80)
     return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) || (c >= 0x7B && c <= 0x7E);
-  auto k = Cat(c);
-  return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
+  return InRanges(ref_tables::kPunctuation, ref_tables::kPunctuationSize, c);
 }
 
-bool IsNonspacingMark(char32_t c) { return c >= 0x80 && Cat(c) == UTF8PROC_CATEGORY_MN; }
+bool IsNonspacingMark(char32_t c) {
+  return c >= 0x300 && InRanges(ref_tables::kNonspacingMark, ref_tables::kNonspacingMarkSize, c);
+}
 
 bool IsBertControl(char32_t c) {
-  if (c == '\t' || c == '\n' || c == '\r') return false;
-  auto k = Cat(c);
-  return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CN ||
-         k == UTF8PROC_CATEGORY_CO;
+  if (c < 0x80) return (c < 0x20 || c == 0x7F) && c != '\t' && c != '\n' && c != '\r';
+  return InRanges(ref_tables::kOther, ref_tables::kOtherSize, c);
 }
 
 bool IsChinese(char32_t c) {
@@ -73,7 +74,10 @@ void AppendLower(std::string& out, char32_t c) {
     out.append("i\xCC\x87");
     return;
   }
-  utf8::Append(out, static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))));
+  const CodeMapping* end = ref_tables::kLower + ref_tables::kLowerSize;
+  const CodeMapping* it =
+      std::lower_bound(ref_tables::kLower, end, c, [](const CodeMapping& m, char32_t v) { return m.from < v; });
+  utf8::Append(out, it != end && it->from == c ? it->to : c);
 }
 
 namespace {

@@ -16,15 +16,16 @@ bool IsNumeric(char32_t c);
 // Rust char::is_alphanumeric (Alphabetic || Numeric); Alphabetic approximated by L*, Nl, Mn/Mc with
 // Other_Alphabetic is not available in utf8proc: letters + marks + Nl (used for single_word added tokens only).
 bool IsAlphanumeric(char32_t c);
-// tokenizers' is_punc: ASCII punctuation or general category P*.
+// tokenizers' is_punc (BertPreTokenizer, Punctuation): ASCII punctuation or general category P* of Unicode 8.0
+// (ref_chars.h).
 bool IsPunctuation(char32_t c);
-// General category Mn (nonspacing mark).
+// General category Mn of Unicode 8.0, as BertNormalizer's strip_accents has it (ref_chars.h).
 bool IsNonspacingMark(char32_t c);
-// Control per tokenizers' BertNormalizer (Cc/Cf/Cn/Co except \t \n \r).
+// BertNormalizer's control: Cc, Cf or Co of Unicode 8.0 (not Cn), except \t \n \r (ref_chars.h).
 bool IsBertControl(char32_t c);
 // CJK ideograph ranges used by BertNormalizer.handle_chinese_chars.
 bool IsChinese(char32_t c);
-// Rust char::to_lowercase, appended as UTF-8.
+// Rust char::to_lowercase (as the reference has it: ref_chars.h), appended as UTF-8.
 void AppendLower(std::string& out, char32_t c);
 
 // GPT-2 byte-level alphabet: byte -> code point, and the inverse (-1 for code points outside the alphabet).

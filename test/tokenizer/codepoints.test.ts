@@ -1,6 +1,7 @@
 // Every assigned code point (and a sample of the unassigned and private-use ones) in several contexts, once per
-// split pattern (GPT-2, cl100k/Llama 3, o200k/GPT-4o, Qwen, and DeepSeek-V3's three patterns through PCRE2): ids
-// equal to Hugging Face tokenizers'. The full product (every code point, more contexts, also llama2 and the tiktoken
+// split pattern (GPT-2, cl100k/Llama 3, o200k/GPT-4o, Qwen, and DeepSeek-V3's three patterns through PCRE2) and for
+// the BERT-style WordPiece file cased and uncased (BertNormalizer and BertPreTokenizer classes): ids equal to Hugging
+// Face tokenizers'. The full product (every code point, more contexts, also llama2 and the tiktoken
 // encodings against the tiktoken package) is `npx tsx scripts/tokenizer-codepoints.ts` (runtime in
 // bench/tokenize/README.md).
 import { describe, expect, it } from 'vitest';
@@ -13,10 +14,11 @@ describe('every code point against the reference', () => {
     expect(docs.length).toBeGreaterThan(70);
     expect(docs[0]!.first).toBe(0);
   });
-  for (const name of ['gpt2', 'llama3', 'gpt4o', 'qwen3', 'deepseek-v3']) {
+  for (const name of ['gpt2', 'llama3', 'gpt4o', 'qwen3', 'deepseek-v3', 'bert-cased', 'bert-uncased']) {
     it(`${name}: equal ids around every assigned code point`, { timeout: 600_000 }, async () => {
       const r = await codepointParity(name, docs);
-      expect(r.tokens).toBeGreaterThan(1_000_000);
+      // WordPiece makes one [UNK] of a whole word it cannot piece together: fewer tokens.
+      expect(r.tokens).toBeGreaterThan(name.startsWith('bert-') ? 900_000 : 1_000_000);
       expect(r.mismatches).toEqual([]);
     });
   }

@@ -1,10 +1,14 @@
-// BertNormalizer: control characters dropped, whitespace to spaces, CJK characters spaced, accents stripped, lowercased
-// (each optional).
+// BertNormalizer, in the reference's order: clean_text (drop U+0000, U+FFFD and the "other" characters of
+// ref_chars.h, except \t \n \r; then every whitespace character becomes a space), handle_chinese_chars (a space on
+// each side of every CJK ideograph), strip_accents (NFD, then drop the nonspacing marks), lowercase. strip_accents
+// null follows lowercase. The character classes are the reference's (Unicode 8.0, NFD of Unicode 12: ref_chars.h),
+// not the Unicode version of the rest of the pipeline.
 #include <memory>
 #include <string>
 
 #include "tokenizer/json_value.h"
 #include "tokenizer/normalizers/components.h"
+#include "tokenizer/ref_chars.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer/utf8.h"
 
@@ -19,9 +23,11 @@ class Bert final : public Normalizer {
         lower_(lowercase),
         strip_accents_(strip_accents),
         nfd_(UnicodeForm(Form::kNFD)) {}
+
   bool Apply(std::string_view in, std::string& out, RegexScratch& rx) const override {
     std::string a;
-    a.reserve(in.size());
+    a.reserve(in.size() + in.size() / 4);
+    bool nfd_kept = false;  // a character the reference's NFD does not decompose (found only when stripping)
     for (size_t i = 0; i < in.size();) {
       char32_t c = utf8::Next(in, i);
       if (clean_) {
@@ -37,21 +43,13 @@ class Bert final : public Normalizer {
         a.push_back(' ');
         continue;
       }
+      if (strip_accents_ && !nfd_kept) nfd_kept = unicode::IsNfdKept(c);
       utf8::Append(a, c);
     }
-    if (strip_accents_) {
-      std::string d;
-      if (nfd_->Apply(a, d, rx)) a.swap(d);
-      std::string b;
-      b.reserve(a.size());
-      for (size_t i = 0; i < a.size();) {
-        char32_t c = utf8::Next(a, i);
-        if (!unicode::IsNonspacingMark(c)) utf8::Append(b, c);
-      }
-      a.swap(b);
-    }
+    if (strip_accents_) StripAccents(a, nfd_kept, rx);
     if (lower_) {
       out.clear();
+      out.reserve(a.size());
       for (size_t i = 0; i < a.size();) unicode::AppendLower(out, utf8::Next(a, i));
     } else {
       out.swap(a);
@@ -60,6 +58,42 @@ class Bert final : public Normalizer {
   }
 
  private:
+  // NFD, then the nonspacing marks dropped. A character that the reference's NFD leaves alone is copied as it is and
+  // the text on each side decomposed on its own (the reference's NFD sees it as a starter: nothing reorders across).
+  void StripAccents(std::string& a, bool nfd_kept, RegexScratch& rx) const {
+    std::string d;
+    if (!nfd_kept) {
+      if (nfd_->Apply(a, d, rx)) a.swap(d);
+    } else {
+      std::string seg;
+      size_t from = 0;
+      auto flush = [&](size_t to) {
+        std::string_view part(a.data() + from, to - from);
+        if (nfd_->Apply(part, seg, rx))
+          d += seg;
+        else
+          d.append(part);
+      };
+      for (size_t i = 0; i < a.size();) {
+        size_t b = i;
+        if (unicode::IsNfdKept(utf8::Next(a, i))) {
+          flush(b);
+          d.append(a, b, i - b);
+          from = i;
+        }
+      }
+      flush(a.size());
+      a.swap(d);
+    }
+    std::string b;
+    b.reserve(a.size());
+    for (size_t i = 0; i < a.size();) {
+      size_t s = i;
+      if (!unicode::IsNonspacingMark(utf8::Next(a, i))) b.append(a, s, i - s);
+    }
+    a.swap(b);
+  }
+
   bool clean_, chinese_, lower_, strip_accents_;
   std::unique_ptr<Normalizer> nfd_;
 };
@@ -68,7 +102,7 @@ class Bert final : public Normalizer {
 
 std::unique_ptr<Normalizer> BertFromJson(const json::Value& o, const std::string& path) {
   const bool lowercase = json::Bool(o, "lowercase", path, true);
-  // strip_accents: null means "same as lowercase".
+  // strip_accents: null (or absent) means "same as lowercase".
   const bool strip_accents = json::Bool(o, "strip_accents", path, lowercase);
   return std::make_unique<Bert>(json::Bool(o, "clean_text", path, true),
                                 json::Bool(o, "handle_chinese_chars", path, true), lowercase, strip_accents);
