@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -30,27 +31,29 @@ constexpr const char* kStreamClass = "NativeDecodeStream";
 
 // ---- strings ------------------------------------------------------------------------------------------------
 
-// Copies a JS string as UTF-8 into `out` in one pass (lone surrogates become U+FFFD, as everywhere in Node).
-void Utf8Into(Napi::Env env, napi_value v, std::string& out) {
+// Copies a JS string as UTF-8 into `buf` in one pass (lone surrogates become U+FFFD, as everywhere in Node). The
+// bytes are returned as a view of `buf`, whose size is kept at its capacity: resizing it to each
+// string's length zero-filled up to 3x the string again on the next call.
+std::string_view Utf8Into(Napi::Env env, napi_value v, std::string& buf) {
   size_t len16 = 0;
   napi_status st = napi_get_value_string_utf16(env, v, nullptr, 0, &len16);
   if (st != napi_ok) ThrowTypeError(env, "expected a string");
-  size_t cap = len16 * 3 + 1;
+  size_t need = len16 * 3 + 1;
   if (len16 > (1u << 16)) {
-    // Long strings: measure first rather than zero-filling 3x the length.
+    // Long strings: measure first rather than reserving 3x the length.
     size_t exact = 0;
     napi_get_value_string_utf8(env, v, nullptr, 0, &exact);
-    cap = exact + 1;
+    need = exact + 1;
   }
-  out.resize(cap);
+  if (buf.size() < need) buf.resize(std::max(need, std::min<size_t>(buf.size() * 2, 1u << 20)));
   size_t written = 0;
-  napi_get_value_string_utf8(env, v, out.data(), out.size(), &written);
-  out.resize(written);
+  napi_get_value_string_utf8(env, v, buf.data(), need, &written);
+  return {buf.data(), written};
 }
 
 // The per-thread call buffer keeps its capacity between calls, except after a very large input.
 void ReleaseIfHuge(std::string& buf) {
-  if (buf.capacity() > (16u << 20)) std::string().swap(buf);
+  if (buf.size() > (16u << 20)) std::string().swap(buf);
 }
 
 std::string& CallBuffer() {
@@ -112,16 +115,82 @@ Napi::Uint32Array ToJsIds(Napi::Env env, const std::vector<uint32_t>& ids) {
   return arr;
 }
 
-std::vector<std::string> ToTexts(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsArray()) ThrowTypeError(info.Env(), "expected an array of strings for texts");
-  auto a = info[0].As<Napi::Array>();
-  std::vector<std::string> texts(a.Length());
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    Napi::Value v = a.Get(i);
-    if (!v.IsString()) ThrowTypeError(info.Env(), "expected a string for texts[" + std::to_string(i) + "]");
-    Utf8Into(info.Env(), v, texts[i]);
+// A batch's texts as UTF-8, back to back in one buffer: text i is bytes [ends[i-1], ends[i]). Buffers are reused
+// from batch to batch (TakeArena / GiveArena): a fresh buffer per text and per call (the former vector of strings)
+// put every batch's bytes in newly faulted pages and made the JS thread allocate and zero-fill 3x the text.
+struct TextArena {
+  std::string bytes;  // its size is its usable capacity (zero-filled once), `used` the part holding texts
+  size_t used = 0;
+  std::vector<size_t> ends;
+  size_t size() const { return ends.size(); }
+  std::string_view operator[](size_t i) const {
+    size_t b = i == 0 ? 0 : ends[i - 1];
+    return std::string_view(bytes.data() + b, ends[i] - b);
   }
-  return texts;
+};
+
+std::mutex& ArenaMutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::vector<std::unique_ptr<TextArena>>& FreeArenas() {
+  static auto* free = new std::vector<std::unique_ptr<TextArena>>();  // never destroyed: workers may outlive exit
+  return *free;
+}
+std::unique_ptr<TextArena> TakeArena() {
+  {
+    std::lock_guard<std::mutex> lock(ArenaMutex());
+    auto& free = FreeArenas();
+    if (!free.empty()) {
+      auto a = std::move(free.back());
+      free.pop_back();
+      return a;
+    }
+  }
+  return std::make_unique<TextArena>();
+}
+// Keeps up to 4 buffers of up to 64 MB for the next batches; anything beyond is freed.
+void GiveArena(std::unique_ptr<TextArena> a) {
+  if (!a || a->bytes.size() > (64u << 20)) return;
+  a->used = 0;
+  a->ends.clear();
+  std::lock_guard<std::mutex> lock(ArenaMutex());
+  if (FreeArenas().size() < 4) FreeArenas().push_back(std::move(a));
+}
+
+std::unique_ptr<TextArena> ToTexts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) ThrowTypeError(env, "expected an array of strings for texts");
+  auto a = info[0].As<Napi::Array>();
+  const uint32_t n = a.Length();
+  auto arena = TakeArena();
+  struct Back {  // returns the buffer when a text is not a string
+    std::unique_ptr<TextArena>& a;
+    bool done = false;
+    ~Back() {
+      if (!done) GiveArena(std::move(a));
+    }
+  } back{arena};
+  arena->ends.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    Napi::Value v = a.Get(i);
+    if (!v.IsString()) ThrowTypeError(env, "expected a string for texts[" + std::to_string(i) + "]");
+    size_t len16 = 0;
+    napi_get_value_string_utf16(env, v, nullptr, 0, &len16);
+    size_t need = len16 * 3 + 1;
+    if (len16 > (1u << 16)) {  // long strings: measure first rather than reserving 3x the length
+      napi_get_value_string_utf8(env, v, nullptr, 0, &need);
+      need += 1;
+    }
+    std::string& b = arena->bytes;
+    if (arena->used + need > b.size()) b.resize(std::max(arena->used + need, b.size() + b.size() / 2));
+    size_t written = 0;
+    napi_get_value_string_utf8(env, v, b.data() + arena->used, need, &written);
+    arena->used += written;
+    arena->ends.push_back(arena->used);
+  }
+  back.done = true;
+  return arena;
 }
 
 unsigned ThreadsArg(const Napi::CallbackInfo& info, size_t i) {
@@ -327,66 +396,59 @@ Napi::Value ReadFileBig(const Napi::CallbackInfo& info) {
 
 class BatchWorker final : public PromiseWorker {
  public:
-  BatchWorker(Napi::Env env, std::shared_ptr<const tk::Tokenizer> tok, std::vector<std::string> texts, bool add_special,
-              unsigned threads, bool encode)
+  BatchWorker(Napi::Env env, std::shared_ptr<const tk::Tokenizer> tok, std::unique_ptr<TextArena> texts,
+              bool add_special, unsigned threads, bool encode)
       : PromiseWorker(env, encode ? "tokmeter:encodeBatch" : "tokmeter:countBatch"),
         tok_(std::move(tok)),
         texts_(std::move(texts)),
         add_special_(add_special),
         threads_(threads),
         encode_(encode) {}
+  ~BatchWorker() override { GiveArena(std::move(texts_)); }
 
- protected:
   // Below this many bytes in all, a batch runs on the calling (JS) thread: handing it to threads costs more (a libuv
   // queue hop and pool wake-ups, tens of microseconds, plus caches that are warm on the JS thread) than the ~1 ms of
   // work, which blocks the event loop no longer than one count() of a 64 kB string.
   static constexpr size_t kInlineBytes = 64 * 1024;
-  static size_t TotalBytes(const std::vector<std::string>& texts) {
-    size_t n = 0;
-    for (const auto& t : texts) n += t.size();
-    return n;
-  }
-
-  void Work() override {
-    if (encode_)
-      ids_.resize(texts_.size());
-    else
-      counts_.resize(texts_.size());
-    auto one = [&](size_t i) {
-      if (encode_)
-        tok_->EncodeInto(texts_[i], add_special_, ids_[i]);
-      else
-        counts_[i] = static_cast<uint32_t>(std::min<size_t>(tok_->Count(texts_[i], add_special_), 0xFFFFFFFFu));
-    };
-    size_t total = TotalBytes(texts_);
-    if (total < kInlineBytes) {  // run by RunHere on the JS thread
-      for (size_t i = 0; i < texts_.size(); ++i) one(i);
-    } else {
-      // One pool task per chunk of consecutive documents (about 1/8 of a thread's share, at least 16 kB): per-document
-      // tasks made the threads trade cache lines of the result array and the task counter on every short document.
-      const size_t target = std::max<size_t>(16 * 1024, total / (8 * std::max(threads_, 1u)));
-      std::vector<size_t> starts{0};
-      for (size_t i = 0, acc = 0; i < texts_.size(); ++i) {
-        acc += texts_[i].size();
-        if (acc >= target && i + 1 < texts_.size()) {
-          starts.push_back(i + 1);
-          acc = 0;
-        }
-      }
-      starts.push_back(texts_.size());
-      auto chunk = [&](size_t c) {
-        for (size_t i = starts[c]; i < starts[c + 1]; ++i) one(i);
-      };
-      // On the pool's helpers only: this libuv thread is one of several and its caches are cold on most calls.
-      tk::ParallelForOnPool(starts.size() - 1, threads_, tk::FnRef<void(size_t)>(chunk));
-    }
-    texts_.clear();
-  }
-
- public:
-  bool Small() const { return TotalBytes(texts_) < kInlineBytes; }
+  bool Small() const { return texts_->used < kInlineBytes; }
 
  protected:
+  void Work() override {
+    const TextArena& texts = *texts_;
+    const size_t n = texts.size();
+    if (encode_)
+      ids_.resize(n);
+    else
+      counts_.resize(n);
+    auto one = [&](size_t i) {
+      if (encode_)
+        tok_->EncodeInto(texts[i], add_special_, ids_[i]);
+      else
+        counts_[i] = static_cast<uint32_t>(std::min<size_t>(tok_->Count(texts[i], add_special_), 0xFFFFFFFFu));
+    };
+    if (Small()) {  // run by RunHere on the JS thread
+      for (size_t i = 0; i < n; ++i) one(i);
+      return;
+    }
+    // One pool task per chunk of consecutive documents (about 1/8 of a thread's share by bytes, at least 16 kB):
+    // per-document tasks made the threads trade cache lines of the result array and the task counter on every
+    // short document.
+    const size_t target = std::max<size_t>(16 * 1024, texts.used / (8 * std::max(threads_, 1u)));
+    std::vector<size_t> starts{0};
+    for (size_t i = 0, from = 0; i + 1 < n; ++i) {
+      if (texts.ends[i] - from >= target) {
+        starts.push_back(i + 1);
+        from = texts.ends[i];
+      }
+    }
+    starts.push_back(n);
+    auto chunk = [&](size_t c) {
+      for (size_t i = starts[c]; i < starts[c + 1]; ++i) one(i);
+    };
+    // On the pool's helpers only: this libuv thread is one of several and its caches are cold on most calls.
+    tk::ParallelForOnPool(starts.size() - 1, threads_, tk::FnRef<void(size_t)>(chunk));
+  }
+
   Napi::Value Resolve(Napi::Env env) override {
     if (!encode_) return ToJsIds(env, counts_);
     auto out = Napi::Array::New(env, ids_.size());
@@ -396,7 +458,7 @@ class BatchWorker final : public PromiseWorker {
 
  private:
   std::shared_ptr<const tk::Tokenizer> tok_;
-  std::vector<std::string> texts_;
+  std::unique_ptr<TextArena> texts_;
   bool add_special_;
   unsigned threads_;
   bool encode_;
@@ -451,10 +513,10 @@ Napi::Value JsTokenizer::Encode(const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsString()) ThrowTypeError(env, "expected a string for text");
     bool add = BoolArg(info, 1, "addSpecialTokens");
     std::string& buf = CallBuffer();
-    Utf8Into(env, info[0], buf);
+    const std::string_view text = Utf8Into(env, info[0], buf);
     thread_local std::vector<uint32_t> ids;
     ids.clear();
-    tok->EncodeInto(buf, add, ids);
+    tok->EncodeInto(text, add, ids);
     ReleaseIfHuge(buf);
     auto out = ToJsIds(env, ids);
     if (ids.capacity() > (4u << 20)) std::vector<uint32_t>().swap(ids);
@@ -475,10 +537,10 @@ Napi::Value JsTokenizer::EncodeIntoArray(const Napi::CallbackInfo& info) {
       ThrowTypeError(env, "expected a Uint32Array for out");
     auto out = info[2].As<Napi::Uint32Array>();
     std::string& buf = CallBuffer();
-    Utf8Into(env, info[0], buf);
+    const std::string_view text = Utf8Into(env, info[0], buf);
     thread_local std::vector<uint32_t> ids;
     ids.clear();
-    tok->EncodeInto(buf, add, ids);
+    tok->EncodeInto(text, add, ids);
     ReleaseIfHuge(buf);
     if (ids.size() <= out.ElementLength() && !ids.empty())
       std::memcpy(out.Data(), ids.data(), ids.size() * sizeof(uint32_t));
@@ -495,8 +557,8 @@ Napi::Value JsTokenizer::Count(const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsString()) ThrowTypeError(env, "expected a string for text");
     bool add = BoolArg(info, 1, "addSpecialTokens");
     std::string& buf = CallBuffer();
-    Utf8Into(env, info[0], buf);
-    size_t n = tok->Count(buf, add);
+    const std::string_view text = Utf8Into(env, info[0], buf);
+    size_t n = tok->Count(text, add);
     ReleaseIfHuge(buf);
     return Napi::Number::New(env, static_cast<double>(n));
   });
