@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -156,41 +157,6 @@ void GiveArena(std::unique_ptr<TextArena> a) {
   a->ends.clear();
   std::lock_guard<std::mutex> lock(ArenaMutex());
   if (FreeArenas().size() < 4) FreeArenas().push_back(std::move(a));
-}
-
-std::unique_ptr<TextArena> ToTexts(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsArray()) ThrowTypeError(env, "expected an array of strings for texts");
-  auto a = info[0].As<Napi::Array>();
-  const uint32_t n = a.Length();
-  auto arena = TakeArena();
-  struct Back {  // returns the buffer when a text is not a string
-    std::unique_ptr<TextArena>& a;
-    bool done = false;
-    ~Back() {
-      if (!done) GiveArena(std::move(a));
-    }
-  } back{arena};
-  arena->ends.reserve(n);
-  for (uint32_t i = 0; i < n; ++i) {
-    Napi::Value v = a.Get(i);
-    if (!v.IsString()) ThrowTypeError(env, "expected a string for texts[" + std::to_string(i) + "]");
-    size_t len16 = 0;
-    napi_get_value_string_utf16(env, v, nullptr, 0, &len16);
-    size_t need = len16 * 3 + 1;
-    if (len16 > (1u << 16)) {  // long strings: measure first rather than reserving 3x the length
-      napi_get_value_string_utf8(env, v, nullptr, 0, &need);
-      need += 1;
-    }
-    std::string& b = arena->bytes;
-    if (arena->used + need > b.size()) b.resize(std::max(arena->used + need, b.size() + b.size() / 2));
-    size_t written = 0;
-    napi_get_value_string_utf8(env, v, b.data() + arena->used, need, &written);
-    arena->used += written;
-    arena->ends.push_back(arena->used);
-  }
-  back.done = true;
-  return arena;
 }
 
 unsigned ThreadsArg(const Napi::CallbackInfo& info, size_t i) {
@@ -396,57 +362,120 @@ Napi::Value ReadFileBig(const Napi::CallbackInfo& info) {
 
 class BatchWorker final : public PromiseWorker {
  public:
-  BatchWorker(Napi::Env env, std::shared_ptr<const tk::Tokenizer> tok, std::unique_ptr<TextArena> texts,
-              bool add_special, unsigned threads, bool encode)
+  BatchWorker(Napi::Env env, std::shared_ptr<const tk::Tokenizer> tok, bool add_special, unsigned threads, bool encode)
       : PromiseWorker(env, encode ? "tokmeter:encodeBatch" : "tokmeter:countBatch"),
         tok_(std::move(tok)),
-        texts_(std::move(texts)),
+        texts_(TakeArena()),
         add_special_(add_special),
         threads_(threads),
         encode_(encode) {}
-  ~BatchWorker() override { GiveArena(std::move(texts_)); }
+  ~BatchWorker() override {
+    run_.reset();  // waits for the helpers (they read texts_)
+    GiveArena(std::move(texts_));
+  }
 
   // Below this many bytes in all, a batch runs on the calling (JS) thread: handing it to threads costs more (a libuv
   // queue hop and pool wake-ups, tens of microseconds, plus caches that are warm on the JS thread) than the ~1 ms of
   // work, which blocks the event loop no longer than one count() of a 64 kB string.
   static constexpr size_t kInlineBytes = 64 * 1024;
-  bool Small() const { return texts_->used < kInlineBytes; }
+  bool Small() const { return !run_; }
 
- protected:
-  void Work() override {
-    const TextArena& texts = *texts_;
-    const size_t n = texts.size();
+  // Converts the JS texts (JS thread). A large batch is cut into chunks of consecutive documents by length, and the
+  // pool's helpers start on each chunk as soon as its texts are converted: the conversion (V8's UTF-8 writer, one
+  // pass over every text on this thread) overlaps the counting instead of preceding it.
+  void Start(Napi::Env env, Napi::Array a) {
+    const uint32_t n = a.Length();
+    std::vector<napi_value> vals(n);
+    std::vector<size_t> need(n), len(n);
+    size_t total16 = 0, total_need = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsString()) ThrowTypeError(env, "expected a string for texts[" + std::to_string(i) + "]");
+      size_t len16 = 0;
+      napi_get_value_string_utf16(env, v, nullptr, 0, &len16);
+      need[i] = len16 * 3 + 1;
+      if (len16 > (1u << 16)) {  // long strings: measure first rather than reserving 3x the length
+        napi_get_value_string_utf8(env, v, nullptr, 0, &need[i]);
+        need[i] += 1;
+      }
+      vals[i] = v;
+      len[i] = len16;
+      total16 += len16;
+      total_need += need[i];
+    }
+    TextArena& t = *texts_;
+    if (t.bytes.size() < total_need) t.bytes.resize(total_need);  // never reallocated while helpers read it
+    t.ends.assign(n, 0);
     if (encode_)
       ids_.resize(n);
     else
       counts_.resize(n);
-    auto one = [&](size_t i) {
-      if (encode_)
-        tok_->EncodeInto(texts[i], add_special_, ids_[i]);
-      else
-        counts_[i] = static_cast<uint32_t>(std::min<size_t>(tok_->Count(texts[i], add_special_), 0xFFFFFFFFu));
+    chunk_ = [this](size_t c) {
+      uint32_t have;
+      while ((have = converted_.load(std::memory_order_acquire)) < starts_[c + 1]) converted_.wait(have);
+      if (cancelled_.load(std::memory_order_relaxed)) return;
+      for (size_t i = starts_[c]; i < starts_[c + 1]; ++i) One(i);
     };
-    if (Small()) {  // run by RunHere on the JS thread
-      for (size_t i = 0; i < n; ++i) one(i);
-      return;
+    // UTF-16 units: a lower bound of the UTF-8 size.
+    if (total16 >= kInlineBytes) {
+      const size_t target = std::max<size_t>(16 * 1024, total16 / (8 * std::max(threads_, 1u)));
+      starts_.assign(1, 0);
+      for (size_t i = 0, acc = 0; i + 1 < n; ++i) {
+        acc += len[i];
+        if (acc >= target) {
+          starts_.push_back(i + 1);
+          acc = 0;
+        }
+      }
+      starts_.push_back(n);
+      run_ = std::make_unique<tk::PoolRun>(starts_.size() - 1, threads_, tk::FnRef<void(size_t)>(chunk_));
     }
-    // One pool task per chunk of consecutive documents (about 1/8 of a thread's share by bytes, at least 16 kB):
-    // per-document tasks made the threads trade cache lines of the result array and the task counter on every
-    // short document.
-    const size_t target = std::max<size_t>(16 * 1024, texts.used / (8 * std::max(threads_, 1u)));
-    std::vector<size_t> starts{0};
-    for (size_t i = 0, from = 0; i + 1 < n; ++i) {
-      if (texts.ends[i] - from >= target) {
-        starts.push_back(i + 1);
-        from = texts.ends[i];
+    struct Cancel {  // a conversion that throws must release the waiting helpers before they are waited for
+      BatchWorker& w;
+      bool done = false;
+      ~Cancel() {
+        if (done) return;
+        w.cancelled_.store(true);
+        w.converted_.store(0xFFFFFFFFu, std::memory_order_release);
+        w.converted_.notify_all();
+      }
+    } cancel{*this};
+    size_t next_chunk = 1;
+    for (uint32_t i = 0; i < n; ++i) {
+      size_t written = 0;
+      napi_get_value_string_utf8(env, vals[i], t.bytes.data() + t.used, need[i], &written);
+      t.used += written;
+      t.ends[i] = t.used;
+      if (run_ && i + 1 == starts_[next_chunk]) {  // a chunk's texts are all there
+        converted_.store(i + 1, std::memory_order_release);
+        converted_.notify_all();
+        ++next_chunk;
       }
     }
-    starts.push_back(n);
-    auto chunk = [&](size_t c) {
-      for (size_t i = starts[c]; i < starts[c + 1]; ++i) one(i);
-    };
-    // On the pool's helpers only: this libuv thread is one of several and its caches are cold on most calls.
-    tk::ParallelForOnPool(starts.size() - 1, threads_, tk::FnRef<void(size_t)>(chunk));
+    cancel.done = true;
+    // Between the two bounds (UTF-16 length under the threshold, UTF-8 size over it): all converted, cut by bytes.
+    if (!run_ && t.used >= kInlineBytes) {
+      const size_t target = std::max<size_t>(16 * 1024, t.used / (8 * std::max(threads_, 1u)));
+      starts_.assign(1, 0);
+      for (size_t i = 0, from = 0; i + 1 < n; ++i) {
+        if (t.ends[i] - from >= target) {
+          starts_.push_back(i + 1);
+          from = t.ends[i];
+        }
+      }
+      starts_.push_back(n);
+      converted_.store(n, std::memory_order_release);
+      run_ = std::make_unique<tk::PoolRun>(starts_.size() - 1, threads_, tk::FnRef<void(size_t)>(chunk_));
+    }
+  }
+
+ protected:
+  void Work() override {
+    if (run_) {  // libuv thread: only waits (its caches are cold on most calls; the pool's helpers have theirs warm)
+      run_->Wait();
+      return;
+    }
+    for (size_t i = 0; i < texts_->size(); ++i) One(i);  // a small batch, by RunHere on the JS thread
   }
 
   Napi::Value Resolve(Napi::Env env) override {
@@ -457,6 +486,13 @@ class BatchWorker final : public PromiseWorker {
   }
 
  private:
+  void One(size_t i) {
+    if (encode_)
+      tok_->EncodeInto((*texts_)[i], add_special_, ids_[i]);
+    else
+      counts_[i] = static_cast<uint32_t>(std::min<size_t>(tok_->Count((*texts_)[i], add_special_), 0xFFFFFFFFu));
+  }
+
   std::shared_ptr<const tk::Tokenizer> tok_;
   std::unique_ptr<TextArena> texts_;
   bool add_special_;
@@ -464,6 +500,13 @@ class BatchWorker final : public PromiseWorker {
   bool encode_;
   std::vector<uint32_t> counts_;
   std::vector<std::vector<uint32_t>> ids_;
+  // Large batches: chunk c is documents [starts_[c], starts_[c+1]); converted_ counts the documents converted so
+  // far (published at chunk ends).
+  std::vector<size_t> starts_;
+  std::atomic<uint32_t> converted_{0};
+  std::atomic<bool> cancelled_{false};
+  std::function<void(size_t)> chunk_;
+  std::unique_ptr<tk::PoolRun> run_;  // declared last: destroyed (waited for) first
 };
 
 void JsTokenizer::Init(Napi::Env env, Napi::Object exports) {
@@ -568,10 +611,11 @@ Napi::Value JsTokenizer::CountBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     auto tok = Get(env);
-    auto texts = ToTexts(info);
+    if (info.Length() < 1 || !info[0].IsArray()) ThrowTypeError(env, "expected an array of strings for texts");
     bool add = BoolArg(info, 1, "addSpecialTokens");
     unsigned threads = ThreadsArg(info, 2);
-    auto w = std::make_unique<BatchWorker>(env, tok, std::move(texts), add, threads, false);
+    auto w = std::make_unique<BatchWorker>(env, tok, add, threads, false);
+    w->Start(env, info[0].As<Napi::Array>());
     auto p = w->Promise();
     if (w->Small())
       w->RunHere();
@@ -585,10 +629,11 @@ Napi::Value JsTokenizer::EncodeBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     auto tok = Get(env);
-    auto texts = ToTexts(info);
+    if (info.Length() < 1 || !info[0].IsArray()) ThrowTypeError(env, "expected an array of strings for texts");
     bool add = BoolArg(info, 1, "addSpecialTokens");
     unsigned threads = ThreadsArg(info, 2);
-    auto w = std::make_unique<BatchWorker>(env, tok, std::move(texts), add, threads, true);
+    auto w = std::make_unique<BatchWorker>(env, tok, add, threads, true);
+    w->Start(env, info[0].As<Napi::Array>());
     auto p = w->Promise();
     if (w->Small())
       w->RunHere();
