@@ -118,8 +118,9 @@ void PoolRun::Wait() {
   Job& job = *job_;
   std::unique_lock<std::mutex> lock(job.mu);
   // Every index done (or one failed), and no helper inside: helpers notify `left` when the last one leaves.
-  job.left.wait(
-      lock, [&] { return (job.done.load(std::memory_order_acquire) == job.n || job.failed.load()) && job.inside == 0; });
+  job.left.wait(lock, [&] {
+    return (job.done.load(std::memory_order_acquire) == job.n || job.failed.load()) && job.inside == 0;
+  });
   job.closed = true;
   if (job.error) std::rethrow_exception(job.error);
 }
