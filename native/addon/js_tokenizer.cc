@@ -417,6 +417,7 @@ class BatchWorker final : public PromiseWorker {
       for (size_t i = starts_[c]; i < starts_[c + 1]; ++i) One(i);
     };
     // UTF-16 units: a lower bound of the UTF-8 size.
+    starts_.clear();
     if (total16 >= kInlineBytes) {
       const size_t target = std::max<size_t>(16 * 1024, total16 / (8 * std::max(threads_, 1u)));
       starts_.assign(1, 0);
@@ -428,8 +429,8 @@ class BatchWorker final : public PromiseWorker {
         }
       }
       starts_.push_back(n);
-      run_ = std::make_unique<tk::PoolRun>(starts_.size() - 1, threads_, tk::FnRef<void(size_t)>(chunk_));
     }
+    const bool pipelined = starts_.size() > 1;
     struct Cancel {  // a conversion that throws must release the waiting helpers before they are waited for
       BatchWorker& w;
       bool done = false;
@@ -446,9 +447,14 @@ class BatchWorker final : public PromiseWorker {
       napi_get_value_string_utf8(env, vals[i], t.bytes.data() + t.used, need[i], &written);
       t.used += written;
       t.ends[i] = t.used;
-      if (run_ && i + 1 == starts_[next_chunk]) {  // a chunk's texts are all there
+      if (pipelined && i + 1 == starts_[next_chunk]) {  // a chunk's texts are all there
         converted_.store(i + 1, std::memory_order_release);
         converted_.notify_all();
+        // The helpers are woken once the first chunk is ready: conversion runs far ahead of counting, so they
+        // rarely wait again (a helper woken before any text was there slept once more, a second wake-up that
+        // costs milliseconds on a loaded machine).
+        if (next_chunk == 1)
+          run_ = std::make_unique<tk::PoolRun>(starts_.size() - 1, threads_, tk::FnRef<void(size_t)>(chunk_));
         ++next_chunk;
       }
     }
