@@ -73,6 +73,11 @@ async function timeAsync(fn: () => Promise<number>): Promise<{ ms: number; token
   return { ms: performance.now() - t0, tokens };
 }
 
+const loadNow = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
 const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 const rows: string[][] = [];
 function row(...cells: (string | number)[]) {
@@ -233,7 +238,9 @@ async function byCategory(enc: string, ours: Tokenizer, peers: Peer[]) {
       `${fmt(mbps(c.ms) / peerBest)}x`,
     );
   }
-  printTable(`${enc}: single thread by category (the peer's best of encode and count)`);
+  printTable(
+    `${enc}: single thread by category (the peer's best of encode and count; load average ${loadNow()} after)`,
+  );
 }
 
 async function batch(ours: Tokenizer) {
@@ -271,7 +278,8 @@ async function batch(ours: Tokenizer) {
 
 /**
  * countBatch on 2 threads against a sequential loop of count() over the same batch (the first 72 documents of the
- * corpus, 0.3 MB or more), for every tokenizer. Alternating, 7 rounds each, median wall time.
+ * corpus, 0.3 MB or more), for every tokenizer. Alternating, 7 rounds each, median wall time. Then a small batch
+ * (16 documents of up to 640 characters), which countBatch runs on the calling thread: it must not be slower.
  */
 async function batchVsLoop() {
   const texts: string[] = [];
@@ -300,35 +308,49 @@ async function batchVsLoop() {
       },
     ],
   ];
-  for (const [name, load] of files) {
-    const t = await load();
-    const loop = () => texts.map((d) => t.count(d, { addSpecialTokens: false }));
+  // Small batches (below the size where countBatch hands work to threads): 16 short documents, ~10 kB.
+  const small: string[] = [];
+  for (const d of docs.slice(0, 16)) small.push(d.slice(0, 640));
+  const smallBytes = small.reduce((n, d) => n + Buffer.byteLength(d), 0);
+  const smallRows: string[][] = [];
+  const compare = async (t: Tokenizer, batchTexts: string[], rounds: number) => {
+    const loop = () => batchTexts.map((d) => t.count(d, { addSpecialTokens: false }));
     const want = loop();
-    const got = await t.countBatch(texts, { threads: 2, addSpecialTokens: false });
-    await t.countBatch(texts, { threads: 2, addSpecialTokens: false });
+    const got = await t.countBatch(batchTexts, { threads: 2, addSpecialTokens: false });
+    await t.countBatch(batchTexts, { threads: 2, addSpecialTokens: false });
     const a: number[] = [];
     const b: number[] = [];
-    for (let r = 0; r < 7; r++) {
+    for (let r = 0; r < rounds; r++) {
       let t0 = performance.now();
       loop();
       a.push(performance.now() - t0);
       t0 = performance.now();
-      await t.countBatch(texts, { threads: 2, addSpecialTokens: false });
+      await t.countBatch(batchTexts, { threads: 2, addSpecialTokens: false });
       b.push(performance.now() - t0);
     }
-    const la = median(a);
-    const lb = median(b);
-    row(
+    return { la: median(a), lb: median(b), equal: got.every((n, i) => n === want[i]) };
+  };
+  for (const [name, load] of files) {
+    const t = await load();
+    const big = await compare(t, texts, 7);
+    row(name, fmt(bytes / big.la / 1e3), fmt(bytes / big.lb / 1e3), `${fmt(big.la / big.lb)}x`, String(big.equal));
+    const sm = await compare(t, small, 51);
+    smallRows.push([
       name,
-      fmt(bytes / la / 1e3),
-      fmt(bytes / lb / 1e3),
-      `${fmt(la / lb)}x`,
-      String(got.every((n, i) => n === want[i])),
-    );
+      fmt(smallBytes / sm.la / 1e3),
+      fmt(smallBytes / sm.lb / 1e3),
+      `${fmt(sm.la / sm.lb)}x`,
+      String(sm.equal),
+    ]);
     t.dispose();
   }
   printTable(
-    `countBatch on 2 threads vs a loop of count(), ${texts.length} documents, ${fmt(bytes / 1e6)} MB (median of 7; load average ${load0.toFixed(1)} before)`,
+    `countBatch on 2 threads vs a loop of count(), ${texts.length} documents, ${fmt(bytes / 1e6)} MB (median of 7; load average ${load0.toFixed(1)} before, ${loadNow()} after)`,
+  );
+  row('tokenizer', 'loop MB/s', 'countBatch(2) MB/s', 'speed-up', 'equal counts');
+  for (const r of smallRows) row(...r);
+  printTable(
+    `small batches: countBatch on 2 threads vs a loop of count(), ${small.length} documents, ${fmt(smallBytes / 1e3, 1)} kB (runs on the calling thread; median of 51; load average ${loadNow()})`,
   );
 }
 

@@ -8,7 +8,9 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -30,27 +32,29 @@ constexpr const char* kStreamClass = "NativeDecodeStream";
 
 // ---- strings ------------------------------------------------------------------------------------------------
 
-// Copies a JS string as UTF-8 into `out` in one pass (lone surrogates become U+FFFD, as everywhere in Node).
-void Utf8Into(Napi::Env env, napi_value v, std::string& out) {
+// Copies a JS string as UTF-8 into `buf` in one pass (lone surrogates become U+FFFD, as everywhere in Node). The
+// bytes are returned as a view of `buf`, whose size is kept at its capacity: resizing it to each
+// string's length zero-filled up to 3x the string again on the next call.
+std::string_view Utf8Into(Napi::Env env, napi_value v, std::string& buf) {
   size_t len16 = 0;
   napi_status st = napi_get_value_string_utf16(env, v, nullptr, 0, &len16);
   if (st != napi_ok) ThrowTypeError(env, "expected a string");
-  size_t cap = len16 * 3 + 1;
+  size_t need = len16 * 3 + 1;
   if (len16 > (1u << 16)) {
-    // Long strings: measure first rather than zero-filling 3x the length.
+    // Long strings: measure first rather than reserving 3x the length.
     size_t exact = 0;
     napi_get_value_string_utf8(env, v, nullptr, 0, &exact);
-    cap = exact + 1;
+    need = exact + 1;
   }
-  out.resize(cap);
+  if (buf.size() < need) buf.resize(std::max(need, std::min<size_t>(buf.size() * 2, 1u << 20)));
   size_t written = 0;
-  napi_get_value_string_utf8(env, v, out.data(), out.size(), &written);
-  out.resize(written);
+  napi_get_value_string_utf8(env, v, buf.data(), need, &written);
+  return {buf.data(), written};
 }
 
 // The per-thread call buffer keeps its capacity between calls, except after a very large input.
 void ReleaseIfHuge(std::string& buf) {
-  if (buf.capacity() > (16u << 20)) std::string().swap(buf);
+  if (buf.size() > (16u << 20)) std::string().swap(buf);
 }
 
 std::string& CallBuffer() {
@@ -112,16 +116,47 @@ Napi::Uint32Array ToJsIds(Napi::Env env, const std::vector<uint32_t>& ids) {
   return arr;
 }
 
-std::vector<std::string> ToTexts(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsArray()) ThrowTypeError(info.Env(), "expected an array of strings for texts");
-  auto a = info[0].As<Napi::Array>();
-  std::vector<std::string> texts(a.Length());
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    Napi::Value v = a.Get(i);
-    if (!v.IsString()) ThrowTypeError(info.Env(), "expected a string for texts[" + std::to_string(i) + "]");
-    Utf8Into(info.Env(), v, texts[i]);
+// A batch's texts as UTF-8, back to back in one buffer: text i is bytes [ends[i-1], ends[i]). Buffers are reused
+// from batch to batch (TakeArena / GiveArena): a fresh buffer per text and per call (the former vector of strings)
+// put every batch's bytes in newly faulted pages and made the JS thread allocate and zero-fill 3x the text.
+struct TextArena {
+  std::string bytes;  // its size is its usable capacity (zero-filled once), `used` the part holding texts
+  size_t used = 0;
+  std::vector<size_t> ends;
+  size_t size() const { return ends.size(); }
+  std::string_view operator[](size_t i) const {
+    size_t b = i == 0 ? 0 : ends[i - 1];
+    return std::string_view(bytes.data() + b, ends[i] - b);
   }
-  return texts;
+};
+
+std::mutex& ArenaMutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::vector<std::unique_ptr<TextArena>>& FreeArenas() {
+  static auto* free = new std::vector<std::unique_ptr<TextArena>>();  // never destroyed: workers may outlive exit
+  return *free;
+}
+std::unique_ptr<TextArena> TakeArena() {
+  {
+    std::lock_guard<std::mutex> lock(ArenaMutex());
+    auto& free = FreeArenas();
+    if (!free.empty()) {
+      auto a = std::move(free.back());
+      free.pop_back();
+      return a;
+    }
+  }
+  return std::make_unique<TextArena>();
+}
+// Keeps up to 4 buffers of up to 64 MB for the next batches; anything beyond is freed.
+void GiveArena(std::unique_ptr<TextArena> a) {
+  if (!a || a->bytes.size() > (64u << 20)) return;
+  a->used = 0;
+  a->ends.clear();
+  std::lock_guard<std::mutex> lock(ArenaMutex());
+  if (FreeArenas().size() < 4) FreeArenas().push_back(std::move(a));
 }
 
 unsigned ThreadsArg(const Napi::CallbackInfo& info, size_t i) {
@@ -327,66 +362,128 @@ Napi::Value ReadFileBig(const Napi::CallbackInfo& info) {
 
 class BatchWorker final : public PromiseWorker {
  public:
-  BatchWorker(Napi::Env env, std::shared_ptr<const tk::Tokenizer> tok, std::vector<std::string> texts, bool add_special,
-              unsigned threads, bool encode)
+  BatchWorker(Napi::Env env, std::shared_ptr<const tk::Tokenizer> tok, bool add_special, unsigned threads, bool encode)
       : PromiseWorker(env, encode ? "tokmeter:encodeBatch" : "tokmeter:countBatch"),
         tok_(std::move(tok)),
-        texts_(std::move(texts)),
+        texts_(TakeArena()),
         add_special_(add_special),
         threads_(threads),
         encode_(encode) {}
+  ~BatchWorker() override {
+    run_.reset();  // waits for the helpers (they read texts_)
+    GiveArena(std::move(texts_));
+  }
 
- protected:
   // Below this many bytes in all, a batch runs on the calling (JS) thread: handing it to threads costs more (a libuv
   // queue hop and pool wake-ups, tens of microseconds, plus caches that are warm on the JS thread) than the ~1 ms of
   // work, which blocks the event loop no longer than one count() of a 64 kB string.
   static constexpr size_t kInlineBytes = 64 * 1024;
-  static size_t TotalBytes(const std::vector<std::string>& texts) {
-    size_t n = 0;
-    for (const auto& t : texts) n += t.size();
-    return n;
-  }
+  bool Small() const { return !run_; }
 
-  void Work() override {
+  // Converts the JS texts (JS thread). A large batch is cut into chunks of consecutive documents by length, and the
+  // pool's helpers start on each chunk as soon as its texts are converted: the conversion (V8's UTF-8 writer, one
+  // pass over every text on this thread) overlaps the counting instead of preceding it.
+  void Start(Napi::Env env, Napi::Array a) {
+    const uint32_t n = a.Length();
+    std::vector<napi_value> vals(n);
+    std::vector<size_t> need(n), len(n);
+    size_t total16 = 0, total_need = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsString()) ThrowTypeError(env, "expected a string for texts[" + std::to_string(i) + "]");
+      size_t len16 = 0;
+      napi_get_value_string_utf16(env, v, nullptr, 0, &len16);
+      need[i] = len16 * 3 + 1;
+      if (len16 > (1u << 16)) {  // long strings: measure first rather than reserving 3x the length
+        napi_get_value_string_utf8(env, v, nullptr, 0, &need[i]);
+        need[i] += 1;
+      }
+      vals[i] = v;
+      len[i] = len16;
+      total16 += len16;
+      total_need += need[i];
+    }
+    TextArena& t = *texts_;
+    if (t.bytes.size() < total_need) t.bytes.resize(total_need);  // never reallocated while helpers read it
+    t.ends.assign(n, 0);
     if (encode_)
-      ids_.resize(texts_.size());
+      ids_.resize(n);
     else
-      counts_.resize(texts_.size());
-    auto one = [&](size_t i) {
-      if (encode_)
-        tok_->EncodeInto(texts_[i], add_special_, ids_[i]);
-      else
-        counts_[i] = static_cast<uint32_t>(std::min<size_t>(tok_->Count(texts_[i], add_special_), 0xFFFFFFFFu));
+      counts_.resize(n);
+    chunk_ = [this](size_t c) {
+      uint32_t have;
+      while ((have = converted_.load(std::memory_order_acquire)) < starts_[c + 1]) converted_.wait(have);
+      if (cancelled_.load(std::memory_order_relaxed)) return;
+      for (size_t i = starts_[c]; i < starts_[c + 1]; ++i) One(i);
     };
-    size_t total = TotalBytes(texts_);
-    if (total < kInlineBytes) {  // run by RunHere on the JS thread
-      for (size_t i = 0; i < texts_.size(); ++i) one(i);
-    } else {
-      // One pool task per chunk of consecutive documents (about 1/8 of a thread's share, at least 16 kB): per-document
-      // tasks made the threads trade cache lines of the result array and the task counter on every short document.
-      const size_t target = std::max<size_t>(16 * 1024, total / (8 * std::max(threads_, 1u)));
-      std::vector<size_t> starts{0};
-      for (size_t i = 0, acc = 0; i < texts_.size(); ++i) {
-        acc += texts_[i].size();
-        if (acc >= target && i + 1 < texts_.size()) {
-          starts.push_back(i + 1);
+    // UTF-16 units: a lower bound of the UTF-8 size.
+    starts_.clear();
+    if (total16 >= kInlineBytes) {
+      const size_t target = std::max<size_t>(16 * 1024, total16 / (8 * std::max(threads_, 1u)));
+      starts_.assign(1, 0);
+      for (size_t i = 0, acc = 0; i + 1 < n; ++i) {
+        acc += len[i];
+        if (acc >= target) {
+          starts_.push_back(i + 1);
           acc = 0;
         }
       }
-      starts.push_back(texts_.size());
-      auto chunk = [&](size_t c) {
-        for (size_t i = starts[c]; i < starts[c + 1]; ++i) one(i);
-      };
-      // On the pool's helpers only: this libuv thread is one of several and its caches are cold on most calls.
-      tk::ParallelForOnPool(starts.size() - 1, threads_, tk::FnRef<void(size_t)>(chunk));
+      starts_.push_back(n);
     }
-    texts_.clear();
+    const bool pipelined = starts_.size() > 1;
+    struct Cancel {  // a conversion that throws must release the waiting helpers before they are waited for
+      BatchWorker& w;
+      bool done = false;
+      ~Cancel() {
+        if (done) return;
+        w.cancelled_.store(true);
+        w.converted_.store(0xFFFFFFFFu, std::memory_order_release);
+        w.converted_.notify_all();
+      }
+    } cancel{*this};
+    size_t next_chunk = 1;
+    for (uint32_t i = 0; i < n; ++i) {
+      size_t written = 0;
+      napi_get_value_string_utf8(env, vals[i], t.bytes.data() + t.used, need[i], &written);
+      t.used += written;
+      t.ends[i] = t.used;
+      if (pipelined && i + 1 == starts_[next_chunk]) {  // a chunk's texts are all there
+        converted_.store(i + 1, std::memory_order_release);
+        converted_.notify_all();
+        // The helpers are woken once the first chunk is ready: conversion runs far ahead of counting, so they
+        // rarely wait again (a helper woken before any text was there slept once more, a second wake-up that
+        // costs milliseconds on a loaded machine).
+        if (next_chunk == 1)
+          run_ = std::make_unique<tk::PoolRun>(starts_.size() - 1, threads_, tk::FnRef<void(size_t)>(chunk_));
+        ++next_chunk;
+      }
+    }
+    cancel.done = true;
+    // Between the two bounds (UTF-16 length under the threshold, UTF-8 size over it): all converted, cut by bytes.
+    if (!run_ && t.used >= kInlineBytes) {
+      const size_t target = std::max<size_t>(16 * 1024, t.used / (8 * std::max(threads_, 1u)));
+      starts_.assign(1, 0);
+      for (size_t i = 0, from = 0; i + 1 < n; ++i) {
+        if (t.ends[i] - from >= target) {
+          starts_.push_back(i + 1);
+          from = t.ends[i];
+        }
+      }
+      starts_.push_back(n);
+      converted_.store(n, std::memory_order_release);
+      run_ = std::make_unique<tk::PoolRun>(starts_.size() - 1, threads_, tk::FnRef<void(size_t)>(chunk_));
+    }
   }
 
- public:
-  bool Small() const { return TotalBytes(texts_) < kInlineBytes; }
-
  protected:
+  void Work() override {
+    if (run_) {  // libuv thread: only waits (its caches are cold on most calls; the pool's helpers have theirs warm)
+      run_->Wait();
+      return;
+    }
+    for (size_t i = 0; i < texts_->size(); ++i) One(i);  // a small batch, by RunHere on the JS thread
+  }
+
   Napi::Value Resolve(Napi::Env env) override {
     if (!encode_) return ToJsIds(env, counts_);
     auto out = Napi::Array::New(env, ids_.size());
@@ -395,13 +492,27 @@ class BatchWorker final : public PromiseWorker {
   }
 
  private:
+  void One(size_t i) {
+    if (encode_)
+      tok_->EncodeInto((*texts_)[i], add_special_, ids_[i]);
+    else
+      counts_[i] = static_cast<uint32_t>(std::min<size_t>(tok_->Count((*texts_)[i], add_special_), 0xFFFFFFFFu));
+  }
+
   std::shared_ptr<const tk::Tokenizer> tok_;
-  std::vector<std::string> texts_;
+  std::unique_ptr<TextArena> texts_;
   bool add_special_;
   unsigned threads_;
   bool encode_;
   std::vector<uint32_t> counts_;
   std::vector<std::vector<uint32_t>> ids_;
+  // Large batches: chunk c is documents [starts_[c], starts_[c+1]); converted_ counts the documents converted so
+  // far (published at chunk ends).
+  std::vector<size_t> starts_;
+  std::atomic<uint32_t> converted_{0};
+  std::atomic<bool> cancelled_{false};
+  std::function<void(size_t)> chunk_;
+  std::unique_ptr<tk::PoolRun> run_;  // declared last: destroyed (waited for) first
 };
 
 void JsTokenizer::Init(Napi::Env env, Napi::Object exports) {
@@ -451,10 +562,10 @@ Napi::Value JsTokenizer::Encode(const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsString()) ThrowTypeError(env, "expected a string for text");
     bool add = BoolArg(info, 1, "addSpecialTokens");
     std::string& buf = CallBuffer();
-    Utf8Into(env, info[0], buf);
+    const std::string_view text = Utf8Into(env, info[0], buf);
     thread_local std::vector<uint32_t> ids;
     ids.clear();
-    tok->EncodeInto(buf, add, ids);
+    tok->EncodeInto(text, add, ids);
     ReleaseIfHuge(buf);
     auto out = ToJsIds(env, ids);
     if (ids.capacity() > (4u << 20)) std::vector<uint32_t>().swap(ids);
@@ -475,10 +586,10 @@ Napi::Value JsTokenizer::EncodeIntoArray(const Napi::CallbackInfo& info) {
       ThrowTypeError(env, "expected a Uint32Array for out");
     auto out = info[2].As<Napi::Uint32Array>();
     std::string& buf = CallBuffer();
-    Utf8Into(env, info[0], buf);
+    const std::string_view text = Utf8Into(env, info[0], buf);
     thread_local std::vector<uint32_t> ids;
     ids.clear();
-    tok->EncodeInto(buf, add, ids);
+    tok->EncodeInto(text, add, ids);
     ReleaseIfHuge(buf);
     if (ids.size() <= out.ElementLength() && !ids.empty())
       std::memcpy(out.Data(), ids.data(), ids.size() * sizeof(uint32_t));
@@ -495,8 +606,8 @@ Napi::Value JsTokenizer::Count(const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsString()) ThrowTypeError(env, "expected a string for text");
     bool add = BoolArg(info, 1, "addSpecialTokens");
     std::string& buf = CallBuffer();
-    Utf8Into(env, info[0], buf);
-    size_t n = tok->Count(buf, add);
+    const std::string_view text = Utf8Into(env, info[0], buf);
+    size_t n = tok->Count(text, add);
     ReleaseIfHuge(buf);
     return Napi::Number::New(env, static_cast<double>(n));
   });
@@ -506,10 +617,11 @@ Napi::Value JsTokenizer::CountBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     auto tok = Get(env);
-    auto texts = ToTexts(info);
+    if (info.Length() < 1 || !info[0].IsArray()) ThrowTypeError(env, "expected an array of strings for texts");
     bool add = BoolArg(info, 1, "addSpecialTokens");
     unsigned threads = ThreadsArg(info, 2);
-    auto w = std::make_unique<BatchWorker>(env, tok, std::move(texts), add, threads, false);
+    auto w = std::make_unique<BatchWorker>(env, tok, add, threads, false);
+    w->Start(env, info[0].As<Napi::Array>());
     auto p = w->Promise();
     if (w->Small())
       w->RunHere();
@@ -523,10 +635,11 @@ Napi::Value JsTokenizer::EncodeBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     auto tok = Get(env);
-    auto texts = ToTexts(info);
+    if (info.Length() < 1 || !info[0].IsArray()) ThrowTypeError(env, "expected an array of strings for texts");
     bool add = BoolArg(info, 1, "addSpecialTokens");
     unsigned threads = ThreadsArg(info, 2);
-    auto w = std::make_unique<BatchWorker>(env, tok, std::move(texts), add, threads, true);
+    auto w = std::make_unique<BatchWorker>(env, tok, add, threads, true);
+    w->Start(env, info[0].As<Napi::Array>());
     auto p = w->Promise();
     if (w->Small())
       w->RunHere();

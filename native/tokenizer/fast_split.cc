@@ -223,6 +223,11 @@ class KnownSplitter final : public Splitter {
       i = e;
     }
   }
+  size_t Next(std::string_view s, size_t from, size_t* ends, size_t cap) const override {
+    size_t k = 0;
+    for (size_t i = from, n = s.size(); i < n && k < cap; ++k) ends[k] = i = MatchAt<F>(s, i);
+    return k;
+  }
 };
 
 }  // namespace

@@ -29,6 +29,12 @@ class Splitter {
   virtual ~Splitter() = default;
   // Calls on_match(begin, end) for each match, left to right (none is empty). `s` must be valid UTF-8.
   virtual void FindAll(std::string_view s, FnRef<void(size_t, size_t)> on_match) const = 0;
+  // The ends of the next (at most `cap`) matches from `from`, which must be the end of a match (or 0): the matches
+  // are s[from, ends[0]), s[ends[0], ends[1]), ... Returns how many were written (0 only when from == s.size()).
+  // The matches of these patterns cover the text, so each starts where the previous one ended. For callers that
+  // handle a batch of words at a time (Tokenizer's fused split-and-model loop): one virtual call per batch instead
+  // of one callback per word.
+  virtual size_t Next(std::string_view s, size_t from, size_t* ends, size_t cap) const = 0;
 };
 
 // A hand-written splitter when `pattern` (tokenizer.json's Split.pattern.Regex, or a tiktoken pat_str) is one of the

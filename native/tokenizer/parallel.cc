@@ -10,10 +10,9 @@
 #include <thread>
 
 namespace tokmeter::tokenizer {
-namespace {
 
-struct Job {
-  Job(size_t n_, FnRef<void(size_t)> body_) : n(n_), body(body_) {}
+struct PoolJob {
+  PoolJob(size_t n_, FnRef<void(size_t)> body_) : n(n_), body(body_) {}
   const size_t n;
   const FnRef<void(size_t)> body;  // valid until the caller has closed the job and every helper inside it has left
   std::atomic<size_t> next{0};
@@ -40,6 +39,9 @@ struct Job {
     }
   }
 };
+
+namespace {
+using Job = PoolJob;
 
 class Pool {
  public:
@@ -103,18 +105,33 @@ void ParallelFor(size_t n, unsigned threads, FnRef<void(size_t)> body) {
   if (job->error) std::rethrow_exception(job->error);
 }
 
-void ParallelForOnPool(size_t n, unsigned threads, FnRef<void(size_t)> body) {
+PoolRun::PoolRun(size_t n, unsigned threads, FnRef<void(size_t)> body) : job_(std::make_shared<Job>(n, body)) {
   if (n == 0) return;
   unsigned helpers = static_cast<unsigned>(std::min<size_t>(std::max(threads, 1u), n));
   helpers = std::min(helpers, Pool::kMaxHelpers);
-  auto job = std::make_shared<Job>(n, body);
-  Pool::Get().Offer(job, helpers);
-  std::unique_lock<std::mutex> lock(job->mu);
-  // Every index done (or one failed), and no helper inside: helpers notify `left` when the last one leaves.
-  job->left.wait(
-      lock, [&] { return (job->done.load(std::memory_order_acquire) == n || job->failed.load()) && job->inside == 0; });
-  job->closed = true;
-  if (job->error) std::rethrow_exception(job->error);
+  Pool::Get().Offer(job_, helpers);
 }
+
+void PoolRun::Wait() {
+  if (waited_) return;
+  waited_ = true;
+  Job& job = *job_;
+  std::unique_lock<std::mutex> lock(job.mu);
+  // Every index done (or one failed), and no helper inside: helpers notify `left` when the last one leaves.
+  job.left.wait(lock, [&] {
+    return (job.done.load(std::memory_order_acquire) == job.n || job.failed.load()) && job.inside == 0;
+  });
+  job.closed = true;
+  if (job.error) std::rethrow_exception(job.error);
+}
+
+PoolRun::~PoolRun() {
+  try {
+    Wait();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): the caller did not wait, so it does not want the error
+  }
+}
+
+void ParallelForOnPool(size_t n, unsigned threads, FnRef<void(size_t)> body) { PoolRun(n, threads, body).Wait(); }
 
 }  // namespace tokmeter::tokenizer

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
 #include "tokenizer/fn_ref.h"
 
@@ -25,5 +26,24 @@ void ParallelFor(size_t n, unsigned threads, FnRef<void(size_t)> body);
 // that are not where the work should run: a libuv worker (one of several, picked per call) would run its share with
 // its own thread-local caches, cold on most calls, where the pool's helpers have theirs warm from the last batch.
 void ParallelForOnPool(size_t n, unsigned threads, FnRef<void(size_t)> body);
+
+struct PoolJob;
+
+// ParallelForOnPool started without waiting: the helpers start on the indices at once while the caller goes on (a
+// batch's texts are still being converted on the JS thread while the first ones are counted). Wait() returns when
+// every index has run and no helper touches `body` any more, and rethrows body's first error; the destructor waits
+// too (errors dropped), so body's referents must outlive the PoolRun.
+class PoolRun {
+ public:
+  PoolRun(size_t n, unsigned threads, FnRef<void(size_t)> body);
+  PoolRun(const PoolRun&) = delete;
+  PoolRun& operator=(const PoolRun&) = delete;
+  ~PoolRun();
+  void Wait();
+
+ private:
+  std::shared_ptr<PoolJob> job_;
+  bool waited_ = false;
+};
 
 }  // namespace tokmeter::tokenizer

@@ -7,6 +7,7 @@
 
 #include "tokenizer/added_vocabulary.h"
 #include "tokenizer/decoders/decoder.h"
+#include "tokenizer/fast_split.h"
 #include "tokenizer/json_scan.h"
 #include "tokenizer/json_value.h"
 #include "tokenizer/models/model.h"
@@ -494,9 +495,17 @@ void Tokenizer::Impl::Run(std::string_view text, bool add_special, Sink& sink) c
     for (uint32_t id : prefix) sink.Push(id);
   auto on_token = [&](uint32_t id) { sink.Push(id); };
   auto on_word = [&](std::string_view w) { model->Tokenize(w, s.model, sink); };
+  const Splitter* split = pre->sole_splitter();
   auto pretok = [&](std::string_view piece, bool at_start) {
     if (pre->size() == 0) {
       if (!piece.empty()) model->Tokenize(piece, s.model, sink);
+    } else if (split) {
+      // One known split pattern (tiktoken encodings, GPT-2/Llama 3/Qwen/GPT-4o files): words found and tokenized a
+      // batch at a time, with no callback per word through the stages.
+      constexpr size_t kBatch = 64;
+      size_t ends[kBatch];
+      for (size_t from = 0, n; (n = split->Next(piece, from, ends, kBatch)) > 0; from = ends[n - 1])
+        model->TokenizeWords(piece, from, ends, n, s.model, sink);
     } else {
       pre->Run(piece, at_start, s.pre, FnRef<void(std::string_view)>(on_word));
     }

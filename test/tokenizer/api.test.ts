@@ -69,6 +69,27 @@ describe('Tokenizer', () => {
     expect(Array.from(await gpt2.countBatch([]))).toEqual([]);
   });
 
+  it('countBatch is exact on each path: small (calling thread), large (texts released to threads as converted)', async () => {
+    const mixed = (i: number) =>
+      `${i} ` +
+      ['plain ascii words ', 'Grüße aus Köln ', '中文文本 ', '🙂👩‍👩‍👧 ', 'x'.repeat(100) + ' '][i % 5]!.repeat(i % 97);
+    // > 64k UTF-16 units: chunks handed to the pool while later texts are still being converted.
+    const large = Array.from({ length: 300 }, (_, i) => mixed(i));
+    // < 64k UTF-16 units but > 64 kB of UTF-8 (CJK): decided after conversion.
+    const between = Array.from({ length: 8 }, (_, i) => `${i} ` + '中文文本'.repeat(900));
+    for (const texts of [large, between, large.slice(0, 5)]) {
+      const want = texts.map((t) => gpt2.count(t));
+      expect(Array.from(await gpt2.countBatch(texts, { threads: 2 }))).toEqual(want);
+      expect(Array.from(await gpt2.countBatch(texts, { threads: 3 }))).toEqual(want);
+      const ids = await gpt2.encodeBatch(texts, { threads: 2 });
+      expect(ids.map((a) => a.length)).toEqual(want);
+    }
+    // A non-string late in a large batch: rejected (before any thread starts), and the next batch is unaffected.
+    const bad = [...large, 42 as unknown as string];
+    await expect(gpt2.countBatch(bad, { threads: 2 })).rejects.toThrow(/texts\[300\]/);
+    expect(Array.from(await gpt2.countBatch(large, { threads: 2 }))).toEqual(large.map((t) => gpt2.count(t)));
+  });
+
   it('countBatch does not block the event loop', async () => {
     const big = Array.from(
       { length: 64 },

@@ -285,12 +285,53 @@ class Bpe final : public Model {
       sink.Push(unit_ids_[static_cast<unsigned char>(word[0])]);
       return;
     }
+    if (s.word_cache.empty()) s.word_cache.resize(kWordCacheSize);
+    TokenizeHashed(word, HashBytes(word), s, sink);
+  }
+
+  // A batch of words from the split: their hashes first, with the direct-mapped cache slot of each short word
+  // prefetched, then the words in order. The slots are random lines of a 4 MB table: without the look-ahead each
+  // word of repetitive text waited for one cache miss.
+  void TokenizeWords(std::string_view text, size_t from, const size_t* ends, size_t n, ModelScratch& s,
+                     IdSink& sink) const override {
+    if (s.word_cache.empty()) s.word_cache.resize(kWordCacheSize);
+    constexpr size_t kBlock = 32;
+    uint64_t hashes[kBlock];
+    for (size_t k0 = 0; k0 < n; k0 += kBlock) {
+      const size_t k1 = std::min(n, k0 + kBlock);
+      for (size_t k = k0, b = k0 == 0 ? from : ends[k0 - 1]; k < k1; b = ends[k++]) {
+        const size_t len = ends[k] - b;
+        if (len == 1) continue;
+        const uint64_t h = HashBytes(text.substr(b, len));
+        hashes[k - k0] = h;
+        if (len <= ModelScratch::WordCacheEntry::kMaxKey) {
+          const auto* e = &s.word_cache[(h >> 40) & (kWordCacheSize - 1)];
+          __builtin_prefetch(e);
+          if (len > 24) __builtin_prefetch(reinterpret_cast<const char*>(e) + 64);
+        }
+      }
+      for (size_t k = k0, b = k0 == 0 ? from : ends[k0 - 1]; k < k1; b = ends[k++]) {
+        const size_t len = ends[k] - b;
+        if (len == 1) {
+          const uint32_t id = unit_ids_[static_cast<unsigned char>(text[b])];
+          if (id != kNone) {
+            sink.Push(id);
+            continue;
+          }
+          hashes[k - k0] = HashBytes(text.substr(b, 1));
+        }
+        TokenizeHashed(text.substr(b, len), hashes[k - k0], s, sink);
+      }
+    }
+  }
+
+ private:
+  // Tokenize of a word of 1+ bytes (s.word_cache allocated) whose HashBytes is h.
+  void TokenizeHashed(std::string_view word, uint64_t h, ModelScratch& s, IdSink& sink) const {
     // The direct-mapped cache first: most words of real text repeat, and a hit costs one cache line, where the
     // vocabulary probe below (ignore_merges) is two misses on multi-MB tables.
     ModelScratch::WordCacheEntry* slot = nullptr;
-    const uint64_t h = HashBytes(word);
     if (word.size() <= sizeof slot->key) {
-      if (s.word_cache.empty()) s.word_cache.resize(kWordCacheSize);
       slot = &s.word_cache[(h >> 40) & (kWordCacheSize - 1)];
       if (slot->hash == h && slot->owner == uid_ && slot->len == word.size() &&
           std::memcmp(slot->key, word.data(), word.size()) == 0) {
@@ -326,6 +367,21 @@ class Bpe final : public Model {
         return;
       }
     }
+    // Long words (runs of spaces, newlines, digits or punctuation, long identifiers): their own bounded cache, as
+    // repeated text (a conversation counted again at every turn) repeats them too.
+    const bool long_cacheable = !cacheable && word.size() <= kLongWordMax;
+    if (long_cacheable) {
+      if (s.long_cache_owner != uid_) {
+        s.long_cache.clear();
+        s.long_cache_bytes = 0;
+        s.long_cache_owner = uid_;
+      }
+      auto it = s.long_cache.find(h);
+      if (it != s.long_cache.end() && it->second.key == word) {
+        for (uint32_t id : it->second.ids) sink.Push(id);
+        return;
+      }
+    }
     Split(word, s);
     Merge(word, s);
     struct Release {  // a pathological word must not pin tens of MB per thread
@@ -335,6 +391,21 @@ class Bpe final : public Model {
         if (s.heap.capacity() > (1u << 20)) std::vector<uint64_t>().swap(s.heap);
       }
     } release{s};
+    if (long_cacheable) {
+      std::vector<uint32_t> ids;
+      for (int32_t i = s.symbols.empty() ? -1 : 0; i != -1; i = s.symbols[i].next) ids.push_back(s.symbols[i].id);
+      for (uint32_t id : ids) sink.Push(id);
+      const size_t bytes = word.size() + ids.size() * sizeof(uint32_t) + 64;
+      if (s.long_cache_bytes + bytes > kLongCacheBytes) {
+        s.long_cache.clear();
+        s.long_cache_bytes = 0;
+      }
+      auto& e = s.long_cache[h];  // a different word with the same hash is replaced
+      s.long_cache_bytes += bytes;
+      e.key.assign(word);
+      e.ids = std::move(ids);
+      return;
+    }
     uint32_t start = static_cast<uint32_t>(s.cache_ids.size());
     uint32_t n = 0;
     for (int32_t i = s.symbols.empty() ? -1 : 0; i != -1; i = s.symbols[i].next) {
@@ -353,8 +424,9 @@ class Bpe final : public Model {
     }
   }
 
- private:
   static constexpr size_t kWordCacheSize = 32768;  // 4 MB per thread (two huge pages, see big_alloc.h)
+  // The long-word cache: words of up to 64 kB, at most 2 MB per thread (words, ids and bookkeeping).
+  static constexpr size_t kLongWordMax = 64 * 1024, kLongCacheBytes = 2u << 20;
 
   void Remember(ModelScratch::WordCacheEntry& e, uint64_t h, std::string_view word, const uint32_t* ids,
                 uint32_t n) const {

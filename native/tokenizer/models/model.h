@@ -70,6 +70,14 @@ struct ModelScratch {
   std::unordered_map<std::string, std::pair<uint32_t, uint32_t>> cache;
   std::vector<uint32_t> cache_ids;
   uint64_t cache_owner = 0;  // Model::uid() of the model that filled the cache (never reused)
+  // BPE words longer than `cache` takes: HashBytes(word) -> the word and its ids, bounded in bytes (bpe.cc).
+  struct LongWord {
+    std::string key;
+    std::vector<uint32_t> ids;
+  };
+  std::unordered_map<uint64_t, LongWord> long_cache;
+  size_t long_cache_bytes = 0;
+  uint64_t long_cache_owner = 0;
   // Unigram: best path ending at each byte offset, and the backtracked segments.
   struct LatticeNode {
     double score;
@@ -161,6 +169,12 @@ class Model {
  public:
   virtual ~Model() = default;
   virtual void Tokenize(std::string_view word, ModelScratch& scratch, IdSink& sink) const = 0;
+  // Tokenizes the consecutive words text[from, ends[0]), text[ends[0], ends[1]), ..., text[ends[n-2], ends[n-1]) (all
+  // non-empty), as n calls of Tokenize would. A model may override it to work on a batch (look ahead, prefetch).
+  virtual void TokenizeWords(std::string_view text, size_t from, const size_t* ends, size_t n, ModelScratch& scratch,
+                             IdSink& sink) const {
+    for (size_t k = 0; k < n; from = ends[k++]) Tokenize(text.substr(from, ends[k] - from), scratch, sink);
+  }
 };
 
 namespace json {

@@ -31,6 +31,10 @@ class ByteLevelPre final : public PreTokenizer {
     else if (!p.empty())
       emit(p, at_start);
   }
+  // The model works on raw bytes (the byte-to-char mapping is in the vocabulary), so without the prefix space this
+  // stage is its GPT-2 split, or nothing.
+  const Splitter* KnownSplit() const override { return !add_prefix_space_ && split_ ? split_->KnownSplit() : nullptr; }
+  bool Identity() const override { return !add_prefix_space_ && !split_; }
 
  private:
   bool add_prefix_space_;

@@ -9,6 +9,18 @@ namespace tokmeter::tokenizer {
 std::unique_ptr<PreTokenizerChain> PreTokenizerChain::FromJson(const json::Value* v, const std::string& path) {
   std::unique_ptr<PreTokenizerChain> chain(new PreTokenizerChain());
   if (v && !v->IsNull()) chain->Add(*v, path, 0);
+  const Splitter* sole = nullptr;
+  size_t known = 0;
+  bool others_identity = true;
+  for (const auto& stage : chain->stages_) {
+    if (const Splitter* k = stage->KnownSplit()) {
+      sole = k;
+      ++known;
+    } else if (!stage->Identity()) {
+      others_identity = false;
+    }
+  }
+  if (known == 1 && others_identity) chain->sole_splitter_ = sole;
   return chain;
 }
 

@@ -24,6 +24,7 @@ namespace tokmeter::tokenizer {
 namespace json {
 class Value;
 }
+class Splitter;  // fast_split.h
 
 // The reference's SplitDelimiterBehavior.
 enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
@@ -45,6 +46,11 @@ class PreTokenizer {
  public:
   virtual ~PreTokenizer() = default;
   virtual void Split(std::string_view piece, bool at_start, PreTokScratch& s, size_t stage, EmitFn emit) const = 0;
+  // The hand-written matcher when this stage emits exactly the matches of a known pattern (fast_split.h) and nothing
+  // else, whatever `at_start` is; else nullptr. Lets the tokenizer split and run the model in one loop.
+  virtual const Splitter* KnownSplit() const { return nullptr; }
+  // True when this stage emits every non-empty piece unchanged.
+  virtual bool Identity() const { return false; }
 };
 
 // Applies `behavior` to the alternating match / non-match segments of `piece` (the tokenizers crate's
@@ -59,6 +65,9 @@ class PreTokenizerChain {
   size_t size() const { return stages_.size(); }
   // Whether a ByteLevel stage is present (the model then works on raw bytes).
   bool byte_level() const { return byte_level_; }
+  // The matcher when the whole chain is one KnownSplit stage (other stages Identity): its words are that matcher's
+  // matches. nullptr otherwise.
+  const Splitter* sole_splitter() const { return sole_splitter_; }
   // Emits the final words of `piece`.
   void Run(std::string_view piece, bool at_start, PreTokScratch& s, FnRef<void(std::string_view)> emit) const;
 
@@ -71,6 +80,7 @@ class PreTokenizerChain {
   std::vector<std::string> paths_;  // each stage's JSON path
   bool byte_level_ = false;
   bool ends_with_byte_level_ = false;
+  const Splitter* sole_splitter_ = nullptr;
 };
 
 }  // namespace tokmeter::tokenizer

@@ -128,6 +128,12 @@ class SplitPre final : public PreTokenizer {
     if (!streaming) EmitSegments(piece, at_start, segs, behavior_, emit);
   }
 
+  // The known patterns' matches cover the text (no gaps), so with Isolated the words are exactly the matches,
+  // inverted or not.
+  const Splitter* KnownSplit() const override {
+    return behavior_ == SplitBehavior::kIsolated ? splitter_.get() : nullptr;
+  }
+
  private:
   std::string literal_;
   bool invert_;

@@ -99,4 +99,45 @@ TEST(on_pool_runs_every_index_on_helpers_only_and_returns_errors) {
   ParallelForOnPool(0, 2, FnRef<void(size_t)>(none));
 }
 
+// PoolRun: the helpers start before the caller waits (they can run while the caller still prepares the input), every
+// index runs once, errors come back from Wait, and destroying an unwaited run waits for its helpers.
+TEST(pool_run_starts_before_the_wait) {
+  std::atomic<uint32_t> ready{0};
+  std::vector<std::atomic<int>> hits(64);
+  auto body = [&](size_t i) {
+    uint32_t have;
+    while ((have = ready.load(std::memory_order_acquire)) <= i) ready.wait(have);
+    hits[i].fetch_add(1);
+  };
+  {
+    PoolRun run(hits.size(), 2, FnRef<void(size_t)>(body));
+    for (uint32_t i = 1; i <= hits.size(); ++i) {  // released one index at a time, as a batch's texts are converted
+      ready.store(i, std::memory_order_release);
+      ready.notify_all();
+    }
+    run.Wait();
+    run.Wait();  // a second wait returns at once
+  }
+  bool once = true;
+  for (auto& h : hits) once = once && h.load() == 1;
+  CHECK(once);
+  auto failing = [](size_t i) {
+    if (i == 5) throw tokmeter::Error("ERR_Z", "index 5");
+  };
+  PoolRun bad(20, 2, FnRef<void(size_t)>(failing));
+  CHECK_THROWS_CODE(bad.Wait(), "ERR_Z");
+  std::atomic<int> running{0}, ran{0};
+  auto slow = [&](size_t) {
+    running.fetch_add(1);
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    ran.fetch_add(1);
+    running.fetch_sub(1);
+  };
+  {
+    PoolRun unwaited(30, 2, FnRef<void(size_t)>(slow));
+  }
+  CHECK_EQ(running.load(), 0);
+  CHECK_EQ(ran.load(), 30);
+}
+
 int main() { return tt::RunAll(); }

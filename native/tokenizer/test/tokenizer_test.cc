@@ -6,6 +6,7 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <thread>
 
 #include "synthetic.h"
 #include "tokenizer/models/model.h"
@@ -88,6 +89,42 @@ TEST(bpe_word_caches_keep_models_apart) {
     CHECK_EQ(Ids(t2->Encode(words[i], false)), first[i]);
     CHECK_EQ(t2->Count(words[i], false), t2->Encode(words[i], false).size());
   }
+}
+
+// Words over 64 bytes have their own per-thread cache (bpe.cc, long_cache): repeated, alternated with other long
+// words of the same length, across two models and past the cache's byte bound, they must give what they gave first.
+TEST(bpe_long_word_cache_is_exact) {
+  ByteBpeBuilder b1, b2;
+  b1.Merge("a", "b");
+  b1.Merge("ab", "ab");
+  b2.Merge("b", "a");
+  b2.Merge("ba", "ba");
+  b2.Merge("a", "a");
+  auto t1 = b1.Build(), t2 = b2.Build();
+  std::mt19937 rng(11);
+  std::vector<std::string> words;
+  for (int i = 0; i < 3000; ++i) {  // ~3000 x ~700 bytes: more than the cache keeps, so it is cleared on the way
+    std::string w;
+    for (int k = 65 + static_cast<int>(rng() % 1200); k > 0; --k) w += "ab"[rng() % 2];
+    words.push_back(w);
+  }
+  words.push_back(std::string(5000, 'a'));
+  words.push_back(std::string(5000, 'b'));
+  std::vector<std::string> f1, f2;
+  for (const auto& w : words) {
+    f1.push_back(Ids(t1->Encode(w, false)));
+    f2.push_back(Ids(t2->Encode(w, false)));
+  }
+  for (int round = 0; round < 2; ++round)
+    for (size_t i = 0; i < words.size(); ++i) {
+      CHECK_EQ(Ids(t1->Encode(words[i], false)), f1[i]);
+      CHECK_EQ(Ids(t2->Encode(words[i], false)), f2[i]);
+      CHECK_EQ(t1->Count(words[i], false), t1->Encode(words[i], false).size());
+    }
+  // A fresh thread (empty caches) agrees.
+  std::thread([&] {
+    for (size_t i = 0; i < words.size(); i += 97) CHECK_EQ(Ids(t2->Encode(words[i], false)), f2[i]);
+  }).join();
 }
 
 TEST(big_alloc_tables) {
