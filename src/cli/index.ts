@@ -4,6 +4,7 @@
  * Each command lives in its own file; a failure prints `tokmeter <command>: <message> (<code>)` and exits 1.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
 import { registerCount } from './count.js';
 import { registerDemo } from './demo.js';
@@ -13,10 +14,11 @@ import { registerMakeModel } from './make-model.js';
 import { registerServe } from './serve.js';
 import { registerUsage } from './usage.js';
 import { registerBillingWorker } from './billing-worker.js';
+import { packageRoot } from '../native/binding.js';
 
 function version(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    const pkg = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as {
       version?: string;
     };
     return pkg.version ?? '0.0.0';

@@ -5,6 +5,7 @@
  * The addon is found by node-gyp-build: `build/Release/` (a source build) first, then `prebuilds/<platform>-<arch>/`
  * (what `npm install` users get); TOKMETER_ADDON names a file explicitly. ONNX Runtime is loaded separately and lazily: tokenizers work without it.
  */
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +18,23 @@ import type { NativeModelApi } from './model-contract.js';
 export type NativeAddon = NativeRuntimeApi & NativeSessionApi & NativeTokenizerApi & NativeCudaApi & NativeModelApi;
 
 const require = createRequire(import.meta.url);
-/** The package root: this file is src/native/binding.ts or dist/native/binding.js. */
-export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/**
+ * The package root: the nearest folder above this module whose package.json is tokmeter's. This module may be
+ * src/native/binding.ts, or part of a bundled file or chunk anywhere under dist/.
+ */
+export const packageRoot = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+function findPackageRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown };
+      if (pkg.name === 'tokmeter') return dir;
+    } catch {
+      // no readable package.json here: keep going up
+    }
+    if (path.dirname(dir) === dir) return path.resolve(from, '..', '..');
+  }
+}
 
 let addon: NativeAddon | undefined;
 let addonPath: string | undefined;
