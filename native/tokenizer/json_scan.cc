@@ -408,15 +408,6 @@ bool IntegerId(std::string_view num, uint32_t& id) {
   return true;
 }
 
-int Base64Value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
 // Decodes base64 `s` (stopping at '='), appending to `out`; false on a character outside the alphabet.
 bool DecodeBase64(std::string_view s, std::string& out) {
   uint32_t acc = 0;
@@ -846,6 +837,15 @@ Vocab ParseTiktokenRanks(std::string_view text, bool compressed, std::string_vie
     i = eol + 1;
   }
   return v;
+}
+
+int Base64Value(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
 }
 
 }  // namespace tokmeter::tokenizer::json

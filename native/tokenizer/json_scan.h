@@ -86,4 +86,7 @@ ScoredVocab ParseUnigramVocab(std::string_view text, std::string_view field);
 // absent ids. Tokens are raw bytes.
 Vocab ParseTiktokenRanks(std::string_view text, bool compressed, std::string_view field);
 
+// The 6-bit value of a base64 character (RFC 4648 alphabet), or -1 for any other character.
+int Base64Value(unsigned char c);
+
 }  // namespace tokmeter::tokenizer::json

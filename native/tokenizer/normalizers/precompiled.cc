@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tokenizer/json_scan.h"
 #include "tokenizer/json_value.h"
 #include "tokenizer/normalizers/components.h"
 #include "tokenizer/normalizers/precompiled_graphemes.h"
@@ -113,12 +114,7 @@ bool DecodeBase64(std::string_view s, std::string& out) {
   if (s.size() - end > 2) return false;
   for (size_t k = 0; k < end; ++k) {
     const char ch = s[k];
-    int v = ch >= 'A' && ch <= 'Z'   ? ch - 'A'
-            : ch >= 'a' && ch <= 'z' ? ch - 'a' + 26
-            : ch >= '0' && ch <= '9' ? ch - '0' + 52
-            : ch == '+'              ? 62
-            : ch == '/'              ? 63
-                                     : -1;
+    const int v = json::Base64Value(static_cast<unsigned char>(ch));
     if (v < 0) return false;
     acc = ((acc << 6) | static_cast<uint32_t>(v)) & 0xFFFFFF;
     bits += 6;
