@@ -278,7 +278,7 @@ async function batch(ours: Tokenizer) {
 
 /**
  * countBatch on 2 threads against a sequential loop of count() over the same batch (the first 72 documents of the
- * corpus, 0.3 MB or more), for every tokenizer. Alternating, 7 rounds each, median wall time. Then a small batch
+ * corpus, 0.3 MB or more), for every tokenizer. Alternating, 21 rounds each, median wall time. Then a small batch
  * (16 documents of up to 640 characters), which countBatch runs on the calling thread: it must not be slower.
  */
 async function batchVsLoop() {
@@ -332,7 +332,7 @@ async function batchVsLoop() {
   };
   for (const [name, load] of files) {
     const t = await load();
-    const big = await compare(t, texts, 7);
+    const big = await compare(t, texts, 21);
     row(name, fmt(bytes / big.la / 1e3), fmt(bytes / big.lb / 1e3), `${fmt(big.la / big.lb)}x`, String(big.equal));
     const sm = await compare(t, small, 51);
     smallRows.push([
@@ -345,7 +345,7 @@ async function batchVsLoop() {
     t.dispose();
   }
   printTable(
-    `countBatch on 2 threads vs a loop of count(), ${texts.length} documents, ${fmt(bytes / 1e6)} MB (median of 7; load average ${load0.toFixed(1)} before, ${loadNow()} after)`,
+    `countBatch on 2 threads vs a loop of count(), ${texts.length} documents, ${fmt(bytes / 1e6)} MB (median of 21; load average ${load0.toFixed(1)} before, ${loadNow()} after)`,
   );
   row('tokenizer', 'loop MB/s', 'countBatch(2) MB/s', 'speed-up', 'equal counts');
   for (const r of smallRows) row(...r);

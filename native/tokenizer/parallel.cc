@@ -8,14 +8,30 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace tokmeter::tokenizer {
 
+// Indices are dealt to lanes, one lane per participant: lane l holds l, l + lanes, l + 2 * lanes, ... Each participant
+// claims a lane, preferring the same lane on every call (a pool helper's number, the caller's lane 0), runs its own
+// lane from the front and, once it is empty, takes from the back of the others. So a batch counted again (a
+// conversation's messages recounted on every request, a benchmark's repeated texts) lands mostly on the threads
+// that counted the same documents last time, whose word caches hold them; dealing one shared index at a time sent
+// each document to either thread at random and re-merged half the words on each.
 struct PoolJob {
-  PoolJob(size_t n_, FnRef<void(size_t)> body_) : n(n_), body(body_) {}
+  PoolJob(size_t n_, unsigned lanes_, FnRef<void(size_t)> body_)
+      : n(n_), lane_count(std::max(1u, lanes_)), lanes(lane_count), body(body_) {
+    for (unsigned l = 0; l < lane_count; ++l) lanes[l].back = l < n ? (n - l + lane_count - 1) / lane_count : 0;
+  }
+  struct Lane {
+    std::mutex mu;
+    size_t front = 0, back = 0;  // the lane's k-th index is l + k * lane_count, for k in [front, back)
+    bool claimed = false;        // guarded by PoolJob::mu
+  };
   const size_t n;
+  const unsigned lane_count;
+  std::vector<Lane> lanes;
   const FnRef<void(size_t)> body;  // valid until the caller has closed the job and every helper inside it has left
-  std::atomic<size_t> next{0};
   std::atomic<size_t> done{0};
   std::atomic<bool> failed{false};
   std::mutex mu;
@@ -23,11 +39,44 @@ struct PoolJob {
   unsigned inside = 0;  // helpers running items (guarded by mu)
   bool closed = false;  // the caller is done: late helpers must not start (guarded by mu)
   std::exception_ptr error;
+  // A pool helper numbered h prefers lane first_helper_lane + h % helper_lanes (set before the job is offered).
+  unsigned first_helper_lane = 0, helper_lanes = 1;
 
-  void RunItems() {
-    for (;;) {
-      size_t i = next.fetch_add(1, std::memory_order_relaxed);
-      if (i >= n || failed.load(std::memory_order_relaxed)) return;
+  // The first unclaimed lane from `preferred` on (guarded by mu), or lane_count when every lane has an owner.
+  unsigned ClaimLane(unsigned preferred) {
+    for (unsigned k = 0; k < lane_count; ++k) {
+      unsigned l = (preferred + k) % lane_count;
+      if (!lanes[l].claimed) {
+        lanes[l].claimed = true;
+        return l;
+      }
+    }
+    return lane_count;
+  }
+  bool TakeFront(unsigned l, size_t& i) {
+    Lane& lane = lanes[l];
+    std::lock_guard<std::mutex> lock(lane.mu);
+    if (lane.front >= lane.back) return false;
+    i = l + lane.front++ * lane_count;
+    return true;
+  }
+  bool TakeBack(unsigned l, size_t& i) {
+    Lane& lane = lanes[l];
+    std::lock_guard<std::mutex> lock(lane.mu);
+    if (lane.front >= lane.back) return false;
+    i = l + --lane.back * lane_count;
+    return true;
+  }
+  bool Next(unsigned own, size_t& i) {
+    if (failed.load(std::memory_order_relaxed)) return false;
+    if (own < lane_count && TakeFront(own, i)) return true;
+    for (unsigned k = 1; k <= lane_count; ++k)
+      if (TakeBack((own + k) % lane_count, i)) return true;
+    return false;
+  }
+  void RunItems(unsigned own) {
+    size_t i;
+    while (Next(own, i)) {
       try {
         body(i);
         done.fetch_add(1, std::memory_order_release);
@@ -54,7 +103,7 @@ class Pool {
   void Offer(const std::shared_ptr<Job>& job, unsigned helpers) {
     std::lock_guard<std::mutex> lock(mu_);
     while (started_ < helpers && started_ < kMaxHelpers) {
-      std::thread([this] { Loop(); }).detach();
+      std::thread([this, number = started_] { Loop(number); }).detach();
       ++started_;
     }
     for (unsigned k = 0; k < helpers; ++k) queue_.push_back(job);
@@ -62,7 +111,7 @@ class Pool {
   }
 
  private:
-  void Loop() {
+  void Loop(unsigned number) {
     for (;;) {
       std::shared_ptr<Job> job;
       {
@@ -71,12 +120,14 @@ class Pool {
         job = std::move(queue_.front());
         queue_.pop_front();
       }
+      unsigned lane;
       {
         std::lock_guard<std::mutex> lock(job->mu);
         if (job->closed) continue;
         ++job->inside;
+        lane = job->ClaimLane(job->first_helper_lane + number % job->helper_lanes);
       }
-      job->RunItems();
+      job->RunItems(lane);
       std::lock_guard<std::mutex> lock(job->mu);
       if (--job->inside == 0) job->left.notify_all();
     }
@@ -96,20 +147,34 @@ void ParallelFor(size_t n, unsigned threads, FnRef<void(size_t)> body) {
     for (size_t i = 0; i < n; ++i) body(i);
     return;
   }
-  auto job = std::make_shared<Job>(n, body);
+  auto job = std::make_shared<Job>(n, helpers + 1, body);
+  job->first_helper_lane = 1;  // lane 0 is the caller's
+  job->helper_lanes = helpers;
+  unsigned own;
+  {
+    std::lock_guard<std::mutex> lock(job->mu);
+    own = job->ClaimLane(0);
+  }
   Pool::Get().Offer(job, helpers);
-  job->RunItems();
+  job->RunItems(own);
   std::unique_lock<std::mutex> lock(job->mu);
   job->closed = true;
   job->left.wait(lock, [&] { return job->inside == 0; });
   if (job->error) std::rethrow_exception(job->error);
 }
 
-PoolRun::PoolRun(size_t n, unsigned threads, FnRef<void(size_t)> body) : job_(std::make_shared<Job>(n, body)) {
+namespace {
+unsigned PoolHelpers(size_t n, unsigned threads) {
+  return std::min(static_cast<unsigned>(std::min<size_t>(std::max(threads, 1u), std::max<size_t>(n, 1))),
+                  Pool::kMaxHelpers);
+}
+}  // namespace
+
+PoolRun::PoolRun(size_t n, unsigned threads, FnRef<void(size_t)> body)
+    : job_(std::make_shared<Job>(n, PoolHelpers(n, threads), body)) {
   if (n == 0) return;
-  unsigned helpers = static_cast<unsigned>(std::min<size_t>(std::max(threads, 1u), n));
-  helpers = std::min(helpers, Pool::kMaxHelpers);
-  Pool::Get().Offer(job_, helpers);
+  job_->helper_lanes = job_->lane_count;
+  Pool::Get().Offer(job_, job_->lane_count);
 }
 
 void PoolRun::Wait() {

@@ -6,7 +6,9 @@
 // condition variable; nothing is torn down at exit, so a batch still running then cannot hang it). Helpers keep
 // their thread-local tokenizer scratch (BPE word and pair caches) warm across batches: fresh threads per call made
 // every batch start with cold caches on all threads but the caller's, which is what a 2-thread run measured.
-// Work is handed out one index at a time (dynamic balancing: documents differ in size by orders of magnitude).
+// Work is handed out one index at a time (dynamic balancing: documents differ in size by orders of magnitude), from
+// per-thread lanes: each thread runs the indices of its own lane first (the same lane on every call, so a batch
+// counted again mostly meets the caches that saw its documents) and then takes from the back of the others.
 //
 // Errors: the first exception thrown by body is rethrown on the calling thread after every index that was started
 // has finished; indices not yet started are skipped. ParallelFor returns only when no helper touches `body` any
@@ -30,7 +32,7 @@ void ParallelForOnPool(size_t n, unsigned threads, FnRef<void(size_t)> body);
 struct PoolJob;
 
 // ParallelForOnPool started without waiting: the helpers start on the indices at once while the caller goes on (a
-// batch's texts are still being converted on the JS thread while the first ones are counted). Wait() returns when
+// batch's texts are still being copied on the JS thread while the first ones are counted). Wait() returns when
 // every index has run and no helper touches `body` any more, and rethrows body's first error; the destructor waits
 // too (errors dropped), so body's referents must outlive the PoolRun.
 class PoolRun {

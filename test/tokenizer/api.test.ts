@@ -69,14 +69,22 @@ describe('Tokenizer', () => {
     expect(Array.from(await gpt2.countBatch([]))).toEqual([]);
   });
 
-  it('countBatch is exact on each path: small (calling thread), large (texts released to threads as converted)', async () => {
-    const mixed = (i: number) =>
-      `${i} ` +
-      ['plain ascii words ', 'Grüße aus Köln ', '中文文本 ', '🙂👩‍👩‍👧 ', 'x'.repeat(100) + ' '][i % 5]!.repeat(i % 97);
-    // > 64k UTF-16 units: chunks handed to the pool while later texts are still being converted.
+  it('countBatch is exact on each path: small (calling thread), large (texts released to threads as copied)', async () => {
+    // Lone surrogates (each counted as U+FFFD, as count() sees them), pairs at every offset of the threads' 8-unit
+    // transcoding blocks, 2- and 3-byte runs between ASCII.
+    const parts = [
+      'plain ascii words ',
+      'Grüße aus Köln ',
+      '中文文本 ',
+      '🙂👩‍👩‍👧 ',
+      'x'.repeat(100) + ' ',
+      'a\ud800b\udc00 \ud83d',
+    ];
+    const mixed = (i: number) => `${'.'.repeat(i % 9)}${i} ` + parts[i % parts.length]!.repeat(i % 97);
+    // > 32k UTF-16 units: chunks handed to the pool while later texts are still being copied.
     const large = Array.from({ length: 300 }, (_, i) => mixed(i));
-    // < 64k UTF-16 units but > 64 kB of UTF-8 (CJK): decided after conversion.
-    const between = Array.from({ length: 8 }, (_, i) => `${i} ` + '中文文本'.repeat(900));
+    // Just under 32k UTF-16 units, ~94 kB of UTF-8 (CJK): the calling thread.
+    const between = Array.from({ length: 8 }, (_, i) => `${i} ` + '中文文本'.repeat(1000));
     for (const texts of [large, between, large.slice(0, 5)]) {
       const want = texts.map((t) => gpt2.count(t));
       expect(Array.from(await gpt2.countBatch(texts, { threads: 2 }))).toEqual(want);
