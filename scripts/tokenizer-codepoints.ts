@@ -81,6 +81,23 @@ export function codepointDocs(opts: CodepointOptions = {}): { first: number; tex
 }
 
 /**
+ * The code points in blocks of 0x800 (surrogates excepted; planes 4-13, which are unassigned, one sample block
+ * each), each as one line of `contexts(c)`: for normalizer probes that check a whole block at once and narrow down
+ * to the line only when the block differs.
+ */
+export function* codepointBlocks(contexts: (c: string) => string): Generator<string[]> {
+  for (let first = 0; first <= 0x10ffff; first += 0x800) {
+    if (first >= 0x40000 && first < 0xe0000 && first % 0x10000 !== 0) continue;
+    const lines: string[] = [];
+    for (let cp = first; cp < first + 0x800; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      lines.push(contexts(String.fromCodePoint(cp)));
+    }
+    if (lines.length > 0) yield lines;
+  }
+}
+
+/**
  * A tokenizer.json with DeepSeek-V3's pre-tokenizer (three Splits: digits, CJK/kana runs, then a pattern with \p{P}
  * and \p{S}; none of them is a pattern with a hand-written matcher, so they exercise the PCRE2 path with our Unicode
  * classes) on the Qwen 3 vocabulary. Written to a temporary file; the caller removes it.

@@ -114,9 +114,9 @@ void Unsupported(const std::string& path, const std::string& what) {
   throw tokmeter::Error(
       "ERR_TOKENIZER_UNSUPPORTED",
       "unsupported tokenizer component at " + path + ": " + what +
-          " (tokmeter implements BPE, WordPiece and Unigram models; NFC/NFD/NFKC/NFKD, Lowercase, Replace, Prepend, "
-          "Strip, BertNormalizer normalizers; Split, ByteLevel, Metaspace, Whitespace, WhitespaceSplit, Digits, "
-          "Punctuation, BertPreTokenizer pre-tokenizers; see docs)");
+          " (tokmeter implements BPE, WordPiece, WordLevel and Unigram models; NFC/NFD/NFKC/NFKD, Lowercase, Replace, "
+          "Prepend, Strip, StripAccents, Nmt, Precompiled, BertNormalizer normalizers; Split, ByteLevel, Metaspace, "
+          "Whitespace, WhitespaceSplit, Digits, Punctuation, BertPreTokenizer pre-tokenizers; see docs)");
 }
 
 const Value& Obj(const Value* v, const std::string& path) {

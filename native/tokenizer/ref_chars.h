@@ -3,7 +3,9 @@
 // reference itself:
 //   - BertNormalizer, BertPreTokenizer and Punctuation take their classes from the unicode_categories crate
 //     (Unicode 8.0; its "other" is Cc Cf Co, without Cn) and BertNormalizer's strip_accents uses an NFD of Unicode 12;
-//   - Lowercase and BertNormalizer's lowercase are Rust's char::to_lowercase (a newer Unicode than utf8proc's).
+//   - Lowercase and BertNormalizer's lowercase are Rust's char::to_lowercase (a newer Unicode than utf8proc's);
+//   - NFC, NFD, NFKC and NFKD leave alone what the reference's (older) Unicode does not decompose;
+//   - StripAccents drops the combining marks of the reference's unicode-normalization tables.
 // unicode.h's IsPunctuation, IsNonspacingMark, IsBertControl and AppendLower read them. Stateless, thread-safe.
 #pragma once
 
@@ -28,6 +30,10 @@ extern const CodeRange kNonspacingMark[];
 extern const size_t kNonspacingMarkSize;
 extern const CodeRange kNfdKept[];
 extern const size_t kNfdKeptSize;
+extern const CodeRange kNfkdKept[];
+extern const size_t kNfkdKeptSize;
+extern const CodeRange kCombiningMark[];
+extern const size_t kCombiningMarkSize;
 // Every code point that lowercases to one other code point (U+0130, the one that lowercases to two, is not here).
 extern const CodeMapping kLower[];
 extern const size_t kLowerSize;
@@ -40,9 +46,18 @@ inline bool InRanges(const CodeRange* ranges, size_t n, char32_t c) {
   return it != ranges && c <= (it - 1)->last;
 }
 
-// A code point with a canonical decomposition that the reference's NFD (Unicode 12) does not apply.
+// A code point the reference's NFD leaves alone as a starter (it is newer than the reference's tables) where a newer
+// NFD decomposes it or gives it a combining class that reorders it.
 inline bool IsNfdKept(char32_t c) {
-  return c >= 0x10000 && InRanges(ref_tables::kNfdKept, ref_tables::kNfdKeptSize, c);
+  return c >= ref_tables::kNfdKept[0].first && InRanges(ref_tables::kNfdKept, ref_tables::kNfdKeptSize, c);
+}
+// The same for compatibility decompositions (a superset of IsNfdKept).
+inline bool IsNfkdKept(char32_t c) {
+  return c >= ref_tables::kNfkdKept[0].first && InRanges(ref_tables::kNfkdKept, ref_tables::kNfkdKeptSize, c);
+}
+// A combining mark as the StripAccents normalizer has it (all of M in the reference's unicode-normalization tables).
+inline bool IsStripAccentsMark(char32_t c) {
+  return c >= 0x300 && InRanges(ref_tables::kCombiningMark, ref_tables::kCombiningMarkSize, c);
 }
 
 }  // namespace tokmeter::tokenizer::unicode

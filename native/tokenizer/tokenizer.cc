@@ -298,7 +298,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::Build(const json::Value& root_value,
   } else if (model.Find("merges")) {
     type = "BPE";  // older files leave the type out
   }
-  if (type != "BPE" && type != "WordPiece" && type != "Unigram")
+  if (type != "BPE" && type != "WordPiece" && type != "WordLevel" && type != "Unigram")
     json::Unsupported("model.type", "model " + (type.empty() ? std::string("undefined") : json::Stringify(type)));
 
   // Components other than the model first: their errors are cheap to find.
@@ -404,6 +404,8 @@ std::shared_ptr<const Tokenizer> Tokenizer::Build(const json::Value& root_value,
     m.model = BpeFromJson(model, "model", mv, merges, /*merges_from_ranks=*/vocab_is_bytes);
   } else if (type == "WordPiece") {
     m.model = WordPieceFromJson(model, "model", mv);
+  } else if (type == "WordLevel") {
+    m.model = WordLevelFromJson(model, "model", mv);
   } else {
     m.model = UnigramFromJson(model, "model", mv, std::move(file.scores));
   }

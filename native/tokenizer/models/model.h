@@ -200,6 +200,7 @@ struct ModelVocab {
 std::unique_ptr<Model> BpeFromJson(const json::Value& m, const std::string& path, const ModelVocab& vocab,
                                    std::span<const std::pair<uint32_t, uint32_t>> merges, bool merges_from_ranks);
 std::unique_ptr<Model> WordPieceFromJson(const json::Value& m, const std::string& path, const ModelVocab& vocab);
+std::unique_ptr<Model> WordLevelFromJson(const json::Value& m, const std::string& path, const ModelVocab& vocab);
 // The value the reference's JSON parser gives a score whose correctly rounded value is v (see unigram.cc).
 double ReferenceScore(double v);
 // Unigram: `vocab.map` must resolve duplicate pieces to the later id (built with overwrite = true); scores[id].

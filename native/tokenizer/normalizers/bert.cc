@@ -8,7 +8,6 @@
 
 #include "tokenizer/json_value.h"
 #include "tokenizer/normalizers/components.h"
-#include "tokenizer/ref_chars.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer/utf8.h"
 
@@ -27,7 +26,6 @@ class Bert final : public Normalizer {
   bool Apply(std::string_view in, std::string& out, RegexScratch& rx) const override {
     std::string a;
     a.reserve(in.size() + in.size() / 4);
-    bool nfd_kept = false;  // a character the reference's NFD does not decompose (found only when stripping)
     for (size_t i = 0; i < in.size();) {
       char32_t c = utf8::Next(in, i);
       if (clean_) {
@@ -43,10 +41,9 @@ class Bert final : public Normalizer {
         a.push_back(' ');
         continue;
       }
-      if (strip_accents_ && !nfd_kept) nfd_kept = unicode::IsNfdKept(c);
       utf8::Append(a, c);
     }
-    if (strip_accents_) StripAccents(a, nfd_kept, rx);
+    if (strip_accents_) StripAccents(a, rx);
     if (lower_) {
       out.clear();
       out.reserve(a.size());
@@ -58,33 +55,10 @@ class Bert final : public Normalizer {
   }
 
  private:
-  // NFD, then the nonspacing marks dropped. A character that the reference's NFD leaves alone is copied as it is and
-  // the text on each side decomposed on its own (the reference's NFD sees it as a starter: nothing reorders across).
-  void StripAccents(std::string& a, bool nfd_kept, RegexScratch& rx) const {
+  // NFD (of the reference's Unicode version: normalizers/unicode_forms.cc), then the nonspacing marks dropped.
+  void StripAccents(std::string& a, RegexScratch& rx) const {
     std::string d;
-    if (!nfd_kept) {
-      if (nfd_->Apply(a, d, rx)) a.swap(d);
-    } else {
-      std::string seg;
-      size_t from = 0;
-      auto flush = [&](size_t to) {
-        std::string_view part(a.data() + from, to - from);
-        if (nfd_->Apply(part, seg, rx))
-          d += seg;
-        else
-          d.append(part);
-      };
-      for (size_t i = 0; i < a.size();) {
-        size_t b = i;
-        if (unicode::IsNfdKept(utf8::Next(a, i))) {
-          flush(b);
-          d.append(a, b, i - b);
-          from = i;
-        }
-      }
-      flush(a.size());
-      a.swap(d);
-    }
+    if (nfd_->Apply(a, d, rx)) a.swap(d);
     std::string b;
     b.reserve(a.size());
     for (size_t i = 0; i < a.size();) {

@@ -17,5 +17,7 @@ std::unique_ptr<Normalizer> PrependFromJson(const json::Value& o, const std::str
 std::unique_ptr<Normalizer> StripFromJson(const json::Value& o, const std::string& path);
 std::unique_ptr<Normalizer> BertFromJson(const json::Value& o, const std::string& path);
 std::unique_ptr<Normalizer> PrecompiledFromJson(const json::Value& o, const std::string& path);
+std::unique_ptr<Normalizer> StripAccentsFromJson(const json::Value& o, const std::string& path);
+std::unique_ptr<Normalizer> NmtFromJson(const json::Value& o, const std::string& path);
 
 }  // namespace tokmeter::tokenizer::normalizers

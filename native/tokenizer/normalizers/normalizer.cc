@@ -43,6 +43,10 @@ void NormalizerChain::Add(const json::Value& v, const std::string& path, int dep
     stage = BertFromJson(o, path);
   else if (type == "Precompiled")
     stage = PrecompiledFromJson(o, path);
+  else if (type == "StripAccents")
+    stage = StripAccentsFromJson(o, path);
+  else if (type == "Nmt")
+    stage = NmtFromJson(o, path);
   else
     json::Unsupported(path + ".type", "normalizer " + json::Stringify(type));
   stages_.push_back(std::move(stage));

@@ -94,6 +94,17 @@ TEST(normalizers_from_json) {
            std::string("a b c d"));
   CHECK_EQ(Normalize(R"({"type":"Replace","pattern":{"Regex":"x*"},"content":"-"})", "abxxc"), std::string("-a-b-c-"));
   CHECK_EQ(Normalize(R"({"type":"Replace","pattern":{"Regex":"x*"},"content":"-"})", ""), std::string(""));
+  // StripAccents drops every combining mark (Mc too) and decomposes nothing itself; Nmt drops or spaces controls.
+  CHECK_EQ(Normalize(R"({"type":"StripAccents"})",
+                     "e\xCC\x81 \xC3\xA9 a\xE0\xA4\x83"
+                     "b"),
+           std::string("e \xC3\xA9 ab"));
+  CHECK_EQ(Normalize(R"({"type":"Sequence","normalizers":[{"type":"NFKD"},{"type":"StripAccents"}]})", "\xC3\xA9"),
+           std::string("e"));
+  CHECK_EQ(Normalize(R"({"type":"Nmt"})", std::string("\x01"
+                                                      "a\tb\xE2\x80\x8B\x00",
+                                                      8)),
+           std::string("a b \x00", 5));
 }
 
 // A charsmap compiled by scripts/tokenizer-spm-fixture.ts (compileCharsmap) from the rules
@@ -173,6 +184,10 @@ TEST(decoders_from_json) {
   CHECK_EQ(Decode(R"({"type":"Strip","content":" ","start":1,"stop":1})", {" a ", "  b"}), std::string("a b"));
   CHECK_EQ(Decode(R"({"type":"Replace","pattern":{"String":"_"},"content":" "})", {"a_", "b"}), std::string("a b"));
   CHECK_EQ(Decode(R"({"type":"WordPiece","prefix":"##","cleanup":true})", {"un", "##aff", "!"}), std::string("unaff!"));
+  // Regex and empty-literal patterns, per token (expected values from the reference).
+  CHECK_EQ(Decode(R"({"type":"Replace","pattern":{"Regex":"_+"},"content":" "})", {"a_", "b"}), std::string("a b"));
+  CHECK_EQ(Decode(R"({"type":"Replace","pattern":{"Regex":"x*"},"content":"-"})", {"xx", "ab"}), std::string("--a-b-"));
+  CHECK_EQ(Decode(R"({"type":"Replace","pattern":{"String":""},"content":"-"})", {"ab", "b"}), std::string("-a-b--b-"));
   CHECK_EQ(Decode(R"({"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"_"},"content":" "},)"
                   R"({"type":"Fuse"}]})",
                   {"a_", "b"}),
@@ -257,8 +272,8 @@ TEST(malformed_components_name_the_json_path) {
        "decoder.start: expected a non-negative integer, got number -1"},
       {"d", R"({"type":"Strip","content":"ab","start":1,"stop":0})", "ERR_TOKENIZER_SPEC",
        "decoder.content: must be exactly one character"},
-      {"d", R"({"type":"Replace","pattern":{"Regex":"_"},"content":" "})", "ERR_TOKENIZER_UNSUPPORTED",
-       "decoder.pattern: Replace decoder with a Regex pattern"},
+      {"d", R"({"type":"Replace","pattern":{"Regex":"(_"},"content":" "})", "ERR_TOKENIZER_SPEC",
+       "decoder.pattern.Regex"},
       {"d", R"({"type":"Metaspace"})", "ERR_TOKENIZER_SPEC", "decoder.replacement: expected a string"},
       {"d", R"({"type":"WordPiece","prefix":3})", "ERR_TOKENIZER_SPEC", "decoder.prefix: expected a string or null"},
       {"d", R"({"type":"Sequence","decoders":[{"type":"Fuse"},{"type":"Nope"}]})", "ERR_TOKENIZER_UNSUPPORTED",
@@ -317,7 +332,9 @@ TEST(malformed_models_and_documents) {
     const char* message;
   };
   const std::vector<Case> cases = {
-      {doc(R"({"type":"WordLevel","vocab":{}})"), "ERR_TOKENIZER_UNSUPPORTED", "model.type: model \"WordLevel\""},
+      {doc(R"({"type":"WordLevel","vocab":[]})"), "ERR_TOKENIZER_SPEC", "model.vocab: expected an object"},
+      {doc(R"({"type":"WordPieceX","vocab":{}})"), "ERR_TOKENIZER_UNSUPPORTED", "model.type: model \"WordPieceX\""},
+      {doc(R"({"type":"WordLevel","vocab":{"a":0},"unk_token":3})"), "ERR_TOKENIZER_SPEC", "model.unk_token"},
       {doc(R"({"vocab":{"a":0}})"), "ERR_TOKENIZER_UNSUPPORTED", "model.type"},
       {doc(R"({"type":"BPE","vocab":[],"merges":[]})"), "ERR_TOKENIZER_SPEC", "model.vocab: expected an object"},
       {doc(R"({"type":"BPE","vocab":{"a":0},"merges":{}})"), "ERR_TOKENIZER_SPEC", "model.merges: expected an array"},
