@@ -114,7 +114,8 @@ std::unique_ptr<KvArena> HostArena(size_t bytes) {
 //   TOKMETER_ORT_PROFILE=PREFIX   ORT's per-node profiler: every Run's kernels, written to PREFIX_<date>.json when
 //                                 the model is disposed (bench/generate/profile.ts reads it).
 //   TOKMETER_ORT_SESSION_CONFIG=key=value[;key=value...]   session config entries, e.g.
-//                                 session.intra_op.allow_spinning=0. An entry without '=' is an error.
+//                                 session.intra_op.allow_spinning=1 (the engine's default is 0: session.cc). An
+//                                 entry without '=' is an error; an entry overrides the engine's value for its key.
 void ApplyEnvironment(Ort::SessionOptions& ort) {
   if (const char* prefix = std::getenv("TOKMETER_ORT_PROFILE"); prefix != nullptr && *prefix != '\0')
     ort.EnableProfiling(prefix);

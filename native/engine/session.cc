@@ -111,6 +111,12 @@ Ort::SessionOptions MakeOrtSessionOptions(const SessionOptions& options) {
   else if (options.graphOptimizationLevel == 2)
     level = ORT_ENABLE_EXTENDED;
   ort.SetGraphOptimizationLevel(level);
+  // ORT's intra-op pool threads spin between parallel sections and between Runs by default. Here they share the
+  // cores with the inference thread (sampling, the next step's binding), the JS thread and the tokenizer pool: with
+  // spinning on, the engine's time outside Run per step was 5.3-8.6% for int8 at batch 1 on an idle 2-core machine
+  // (1.8-2.8% off) and decoding under load ran 2.7-3.4x slower; idle decode speed showed no difference beyond the
+  // run-to-run noise. TOKMETER_ORT_SESSION_CONFIG=session.intra_op.allow_spinning=1 turns it back on.
+  ort.AddConfigEntry("session.intra_op.allow_spinning", "0");
   return ort;
 }
 
