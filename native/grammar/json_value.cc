@@ -4,7 +4,7 @@
 #include <cstdlib>
 
 #include "grammar/errors.h"
-#include "grammar/utf8.h"
+#include "util/utf8.h"
 
 namespace tokmeter::grammar::json {
 
@@ -130,7 +130,7 @@ class Parser {
     if (pos_ + 4 > s_.size()) Fail("truncated \\u escape");
     uint32_t v = 0;
     for (int i = 0; i < 4; ++i) {
-      const int h = HexDigit(static_cast<unsigned char>(s_[pos_++]));
+      const int h = utf8::HexDigit(static_cast<unsigned char>(s_[pos_++]));
       if (h < 0) Fail("bad hex digit in \\u escape");
       v = (v << 4) | static_cast<uint32_t>(h);
     }
@@ -180,7 +180,7 @@ class Parser {
           } else if (cp >= 0xD800 && cp < 0xE000) {
             cp = 0xFFFD;
           }
-          AppendUtf8(out, cp);
+          utf8::Append(out, cp);
           break;
         }
         default: Fail("unknown escape");

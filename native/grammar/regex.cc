@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "grammar/errors.h"
-#include "grammar/utf8.h"
+#include "util/utf8.h"
 
 namespace tokmeter::grammar {
 
@@ -64,7 +64,7 @@ void SplitUtf8(ExprPool& pool, uint32_t lo, uint32_t hi, std::vector<ExprId>& al
     alts.push_back(pool.Bytes({{static_cast<uint8_t>(lo), static_cast<uint8_t>(hi)}}));
     return;
   }
-  const size_t n = Utf8(lo).size();
+  const size_t n = utf8::Encode(lo).size();
   for (size_t i = 1; i < n; ++i) {
     const uint32_t m = (1u << (6 * i)) - 1;
     if ((lo & ~m) != (hi & ~m)) {
@@ -80,7 +80,7 @@ void SplitUtf8(ExprPool& pool, uint32_t lo, uint32_t hi, std::vector<ExprId>& al
       }
     }
   }
-  const std::string a = Utf8(lo), b = Utf8(hi);
+  const std::string a = utf8::Encode(lo), b = utf8::Encode(hi);
   std::vector<ExprId> seq;
   for (size_t k = 0; k < a.size(); ++k) {
     seq.push_back(pool.Bytes({{static_cast<uint8_t>(a[k]), static_cast<uint8_t>(b[k])}}));
@@ -101,7 +101,7 @@ std::string JsonEscape(uint32_t cp) {
     default: break;
   }
   if (cp < 0x20) return std::string("\\u00") + kHex[cp >> 4] + kHex[cp & 15];
-  return Utf8(cp);
+  return utf8::Encode(cp);
 }
 
 }  // namespace
@@ -155,7 +155,7 @@ class RegexParser {
     size_t i = 0;
     while (i < pattern.size()) {
       uint32_t cp = 0;
-      if (!NextCodePoint(pattern, i, cp)) Invalid("the pattern is not valid UTF-8");
+      if (!utf8::NextChecked(pattern, i, cp)) Invalid("the pattern is not valid UTF-8");
       cps_.push_back(cp);
     }
   }
@@ -262,7 +262,7 @@ class RegexParser {
     uint32_t v = 0;
     for (size_t k = 0; k < n; ++k) {
       if (AtEnd()) Invalid("truncated hex escape");
-      const int h = HexDigit(Peek());
+      const int h = utf8::HexDigit(Peek());
       ++pos_;
       if (h < 0) Invalid("bad hex digit");
       v = (v << 4) | static_cast<uint32_t>(h);

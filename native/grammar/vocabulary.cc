@@ -6,7 +6,7 @@
 #include <numeric>
 
 #include "grammar/errors.h"
-#include "grammar/utf8.h"
+#include "util/utf8.h"
 
 namespace tokmeter::grammar {
 
@@ -37,7 +37,7 @@ std::string DecodeByteLevel(std::string_view token) {
   size_t i = 0;
   while (i < token.size()) {
     uint32_t cp = 0;
-    if (!NextCodePoint(token, i, cp) || cp >= inverse.size() || inverse[cp] < 0) return std::string(token);
+    if (!utf8::NextChecked(token, i, cp) || cp >= inverse.size() || inverse[cp] < 0) return std::string(token);
     out += static_cast<char>(inverse[cp]);
   }
   return out;
@@ -45,7 +45,7 @@ std::string DecodeByteLevel(std::string_view token) {
 
 std::string DecodeSentencePiece(std::string_view token) {
   if (token.size() == 6 && token.substr(0, 3) == "<0x" && token[5] == '>') {
-    const int hi = HexDigit(token[3]), lo = HexDigit(token[4]);
+    const int hi = utf8::HexDigit(token[3]), lo = utf8::HexDigit(token[4]);
     if (hi >= 0 && lo >= 0) return std::string(1, static_cast<char>(hi * 16 + lo));
   }
   std::string out;

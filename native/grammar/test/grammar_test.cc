@@ -7,7 +7,7 @@
 #include "grammar/grammar_cache.h"
 #include "grammar/json_value.h"
 #include "grammar/test/grammar_test_util.h"
-#include "grammar/utf8.h"
+#include "util/utf8.h"
 
 using namespace gt;
 
@@ -24,12 +24,13 @@ TEST(byte_level_and_sentencepiece_vocabularies_decode_to_bytes) {
   VocabularyInput in;
   in.kind = VocabKind::kByteLevel;
   // "Ġ{" is " {"; "Ċ" is "\n"; the byte 0xC3 is "Ã"; an added token in plain text stays as its bytes.
-  in.tokens = {Utf8(Vocabulary::ByteLevelChar(' ')) + "{",
-               Utf8(Vocabulary::ByteLevelChar('\n')),
-               Utf8(Vocabulary::ByteLevelChar(0xC3)) + Utf8(Vocabulary::ByteLevelChar(0xA9)),
-               "<|eot_id|>",
-               "<tool>",
-               ""};
+  in.tokens = {
+      tokmeter::utf8::Encode(Vocabulary::ByteLevelChar(' ')) + "{",
+      tokmeter::utf8::Encode(Vocabulary::ByteLevelChar('\n')),
+      tokmeter::utf8::Encode(Vocabulary::ByteLevelChar(0xC3)) + tokmeter::utf8::Encode(Vocabulary::ByteLevelChar(0xA9)),
+      "<|eot_id|>",
+      "<tool>",
+      ""};
   in.special = {false, false, false, true, false, false};
   in.eos = {3};
   auto v = Vocabulary::Build(in);
