@@ -287,6 +287,11 @@ export function normalizerProbe(charsmap = nmtNfkcCharsmap()): object {
   };
 }
 
+/** The UTF-8 bytes a normalizerProbe's ids spell (id k >= 1 is byte k - 1). */
+export function probeBytes(ids: ArrayLike<number>): Buffer {
+  return Buffer.from(Array.from(ids, (id) => id - 1));
+}
+
 /** Writes the fixtures into `dir` (created); returns their paths. */
 export function writeSpmFixtures(dir: string): { xlmr: string; t5: string; probe: string } {
   fs.mkdirSync(dir, { recursive: true });

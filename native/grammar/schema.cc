@@ -267,7 +267,8 @@ ExprId JsonPieces::StringChar() {
   ExprId plain = 0;
   CharClassExpr(x, {{0x20, 0x10FFFF}}, CharEncoding::kJsonString, plain);  // includes \" and \\ escapes
   const ExprId hex = x.Bytes({{'0', '9'}, {'A', 'F'}, {'a', 'f'}});
-  // \uXXXX outside the surrogates (a pair would count as two characters here but one in a validator).
+  // \u escapes (four hex digits) outside the surrogates (a pair would count as two characters here but one in a
+  // validator).
   const ExprId u = x.Seq(
       {x.Literal("\\u"), x.Alt({x.Seq({x.Bytes({{'0', '9'}, {'A', 'C'}, {'a', 'c'}}), x.Repeat(hex, 3, 3)}),
                                 x.Seq({x.Bytes({{'D', 'D'}, {'d', 'd'}}), x.Bytes({{'0', '7'}}), x.Repeat(hex, 2, 2)}),

@@ -10,7 +10,7 @@
 //     `properties` at all (then with any value); their keys are ASCII [A-Za-z0-9_-] and differ from the named ones;
 //   - numbers have at most 18 integer digits and 18 fraction digits and an exponent of at most 3 digits (no
 //     exponent under a bound); integers have no fraction or exponent; strings escape only what JSON requires, plus
-//     \uXXXX escapes outside the surrogate range.
+//     \u escapes (four hex digits) outside the surrogate range.
 // Coverage and refusals are listed in native/grammar/README.md. Every refusal is a GrammarError naming the JSON
 // pointer of the schema node and the keyword.
 #pragma once

@@ -19,8 +19,13 @@ namespace tokmeter::tokenizer {
 // that counted the same documents last time, whose word caches hold them; dealing one shared index at a time sent
 // each document to either thread at random and re-merged half the words on each.
 struct PoolJob {
-  PoolJob(size_t n_, unsigned lanes_, FnRef<void(size_t)> body_)
-      : n(n_), lane_count(std::max(1u, lanes_)), lanes(lane_count), body(body_) {
+  // `caller_lane`: lane 0 belongs to the calling thread (ParallelFor), the helpers prefer the others.
+  PoolJob(size_t n_, unsigned lanes_, bool caller_lane, FnRef<void(size_t)> body_)
+      : n(n_),
+        lane_count(std::max(1u, lanes_)),
+        first_helper_lane(caller_lane && lane_count > 1 ? 1 : 0),
+        lanes(lane_count),
+        body(body_) {
     for (unsigned l = 0; l < lane_count; ++l) lanes[l].back = l < n ? (n - l + lane_count - 1) / lane_count : 0;
   }
   struct Lane {
@@ -30,6 +35,7 @@ struct PoolJob {
   };
   const size_t n;
   const unsigned lane_count;
+  const unsigned first_helper_lane;
   std::vector<Lane> lanes;
   const FnRef<void(size_t)> body;  // valid until the caller has closed the job and every helper inside it has left
   std::atomic<size_t> done{0};
@@ -39,8 +45,8 @@ struct PoolJob {
   unsigned inside = 0;  // helpers running items (guarded by mu)
   bool closed = false;  // the caller is done: late helpers must not start (guarded by mu)
   std::exception_ptr error;
-  // A pool helper numbered h prefers lane first_helper_lane + h % helper_lanes (set before the job is offered).
-  unsigned first_helper_lane = 0, helper_lanes = 1;
+  // The lane a pool helper numbered h prefers: the same one on every call while the pool does not grow.
+  unsigned HelperLane(unsigned h) const { return first_helper_lane + h % (lane_count - first_helper_lane); }
 
   // The first unclaimed lane from `preferred` on (guarded by mu), or lane_count when every lane has an owner.
   unsigned ClaimLane(unsigned preferred) {
@@ -125,7 +131,7 @@ class Pool {
         std::lock_guard<std::mutex> lock(job->mu);
         if (job->closed) continue;
         ++job->inside;
-        lane = job->ClaimLane(job->first_helper_lane + number % job->helper_lanes);
+        lane = job->ClaimLane(job->HelperLane(number));
       }
       job->RunItems(lane);
       std::lock_guard<std::mutex> lock(job->mu);
@@ -147,9 +153,7 @@ void ParallelFor(size_t n, unsigned threads, FnRef<void(size_t)> body) {
     for (size_t i = 0; i < n; ++i) body(i);
     return;
   }
-  auto job = std::make_shared<Job>(n, helpers + 1, body);
-  job->first_helper_lane = 1;  // lane 0 is the caller's
-  job->helper_lanes = helpers;
+  auto job = std::make_shared<Job>(n, helpers + 1, /*caller_lane=*/true, body);
   unsigned own;
   {
     std::lock_guard<std::mutex> lock(job->mu);
@@ -171,9 +175,8 @@ unsigned PoolHelpers(size_t n, unsigned threads) {
 }  // namespace
 
 PoolRun::PoolRun(size_t n, unsigned threads, FnRef<void(size_t)> body)
-    : job_(std::make_shared<Job>(n, PoolHelpers(n, threads), body)) {
+    : job_(std::make_shared<Job>(n, PoolHelpers(n, threads), /*caller_lane=*/false, body)) {
   if (n == 0) return;
-  job_->helper_lanes = job_->lane_count;
   Pool::Get().Offer(job_, job_->lane_count);
 }
 

@@ -165,6 +165,23 @@ Regex::Regex(std::string_view onig_pattern, std::string_view field) : field_(fie
 
 Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
 
+bool Regex::ReplaceAll(std::string_view s, std::string_view content, std::string& out, RegexScratch& scratch) const {
+  if (s.empty()) return false;
+  out.clear();
+  size_t prev = 0;
+  bool changed = false;
+  auto on_match = [&](size_t b, size_t e) {
+    out.append(s.data() + prev, b - prev);
+    out.append(content);
+    prev = e;
+    changed = true;
+  };
+  FindAll(s, scratch, on_match);
+  if (!changed) return false;
+  out.append(s.data() + prev, s.size() - prev);
+  return true;
+}
+
 void Regex::FindAll(std::string_view s, RegexScratch& scratch, FnRef<void(size_t, size_t)> on_match) const {
   auto* code = static_cast<pcre2_code*>(code_);
   auto* md = static_cast<pcre2_match_data*>(scratch.match_data());

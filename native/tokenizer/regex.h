@@ -51,6 +51,11 @@ class Regex {
   // Throws tokmeter::Error(ERR_TOKENIZER_REGEX_LIMIT) naming the field when a match attempt exceeds its budget.
   void FindAll(std::string_view subject, RegexScratch& scratch, FnRef<void(size_t, size_t)> on_match) const;
 
+  // Every match in `subject` replaced by `content`, into `out`, as the reference's Replace (normalizer and decoder)
+  // does it: FindAll's matches, an empty one included, but none at all in an empty subject. Returns false (out
+  // unspecified) when nothing matched.
+  bool ReplaceAll(std::string_view subject, std::string_view content, std::string& out, RegexScratch& scratch) const;
+
   // The PCRE2 source after translation (for tests).
   const std::string& pcre2_source() const { return source_; }
 

@@ -11,7 +11,7 @@ import { Tokenizer } from '../../src/tokenizer/index.js';
 import { buildCorpus, type Doc } from '../../scripts/tokenizer-corpus.js';
 import { codepointBlocks } from '../../scripts/tokenizer-codepoints.js';
 import { hfParity } from '../../scripts/tokenizer-parity.js';
-import { compileCharsmap, writeSpmFixtures } from '../../scripts/tokenizer-spm-fixture.js';
+import { compileCharsmap, probeBytes, writeSpmFixtures } from '../../scripts/tokenizer-spm-fixture.js';
 
 const require = createRequire(import.meta.url);
 const hf = require('tokenizers') as typeof import('tokenizers');
@@ -86,8 +86,7 @@ describe('SentencePiece-converted Unigram files against the reference', () => {
         `\r${c}`,
         `${c}\u200d`,
       ];
-      const ourBytes = (text: string) =>
-        Buffer.from(Array.from(ours.encode(text, { addSpecialTokens: false }), (id) => id - 1));
+      const ourBytes = (text: string) => probeBytes(ours.encode(text, { addSpecialTokens: false }));
       let checked = 0;
       try {
         for (const lines of codepointBlocks((c) => contexts(c).join('|'))) {

@@ -30,22 +30,8 @@ class ReplaceRegexDec final : public Decoder {
   void DecodeChain(std::vector<std::string>& tokens) const override {
     thread_local RegexScratch rx;
     std::string out;
-    for (auto& t : tokens) {
-      if (t.empty()) continue;
-      out.clear();
-      size_t prev = 0;
-      bool changed = false;
-      auto on_match = [&](size_t b, size_t e) {
-        out.append(t, prev, b - prev);
-        out += to_;
-        prev = e;
-        changed = true;
-      };
-      regex_->FindAll(t, rx, on_match);
-      if (!changed) continue;
-      out.append(t, prev, std::string::npos);
-      t.swap(out);
-    }
+    for (auto& t : tokens)
+      if (regex_->ReplaceAll(t, to_, out, rx)) t.swap(out);
   }
 
  private:

@@ -18,24 +18,16 @@ class Replace final : public Normalizer {
   Replace(std::string literal, std::unique_ptr<Regex> regex, std::string content)
       : literal_(std::move(literal)), regex_(std::move(regex)), content_(std::move(content)) {}
   bool Apply(std::string_view in, std::string& out, RegexScratch& rx) const override {
-    if (in.empty()) return false;  // the reference matches nothing in an empty string, not even an empty match
+    if (regex_) return regex_->ReplaceAll(in, content_, out, rx);
+    size_t pos = in.find(literal_);
+    if (pos == std::string_view::npos) return false;
     out.clear();
     size_t prev = 0;
-    bool changed = false;
-    auto on_match = [&](size_t b, size_t e) {
-      out.append(in.data() + prev, b - prev);
+    for (; pos != std::string_view::npos; pos = in.find(literal_, prev)) {
+      out.append(in.data() + prev, pos - prev);
       out += content_;
-      prev = e;
-      changed = true;
-    };
-    if (regex_) {
-      regex_->FindAll(in, rx, on_match);
-    } else {
-      for (size_t pos = in.find(literal_); pos != std::string_view::npos;
-           pos = in.find(literal_, pos + literal_.size()))
-        on_match(pos, pos + literal_.size());
+      prev = pos + literal_.size();
     }
-    if (!changed) return false;
     out.append(in.data() + prev, in.size() - prev);
     return true;
   }
