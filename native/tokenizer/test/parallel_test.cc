@@ -2,6 +2,7 @@
 // concurrent batches (several libuv workers at once) share the pool safely.
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -19,23 +20,33 @@ TEST(a_repeated_batch_lands_on_the_same_threads) {
   auto run = [&](std::vector<std::thread::id>& where, bool varied) {
     where.assign(kItems, std::thread::id());
     std::mutex mu;
-    std::set<std::thread::id> ids;
+    std::map<std::thread::id, size_t> ran;  // items each thread has run
+    size_t started = 0;
     auto body = [&](size_t i) {
+      size_t mine;
       {
         std::lock_guard<std::mutex> lock(mu);
-        ids.insert(std::this_thread::get_id());
         where[i] = std::this_thread::get_id();
+        mine = ++ran[std::this_thread::get_id()];
+        ++started;
       }
-      // Both helpers are inside before the batch moves on (up to 20 s on a loaded machine), so neither drains the
-      // other's lane while it is still waking up.
+      std::this_thread::sleep_for(std::chrono::microseconds(!varied ? 300 : i % 3 == 0 ? 900 : 150));
+      // Lockstep: a thread goes on only when the other has run at least one item fewer (up to 20 s on a loaded
+      // machine), so a thread the scheduler leaves out for a while does not have its lane drained by the other.
+      // Without it, a busy machine failed this test about 1 run in 12; what is checked here is where the lanes
+      // send the items, not how fast each thread gets to run them.
       for (int k = 0; k < 20000; ++k) {
         {
           std::lock_guard<std::mutex> lock(mu);
-          if (ids.size() >= 2) break;
+          if (started == kItems) break;
+          if (ran.size() >= 2) {
+            size_t least = mine;
+            for (const auto& [id, count] : ran) least = std::min(least, count);
+            if (least + 1 >= mine) break;
+          }
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
-      std::this_thread::sleep_for(std::chrono::microseconds(!varied ? 300 : i % 3 == 0 ? 900 : 150));
     };
     ParallelForOnPool(kItems, 2, FnRef<void(size_t)>(body));
   };
@@ -64,9 +75,11 @@ TEST(every_index_runs_once_on_several_threads) {
         std::lock_guard<std::mutex> lock(mu);
         ids.insert(std::this_thread::get_id());
       }
-      // Whoever runs index 0 holds it until another thread has run an index (up to 20 s), so a loaded machine
-      // that wakes the helpers late cannot let one thread do the whole batch and fail the check below.
-      if (i == 0 && threads > 1)
+      // Every item waits until a second thread has run one (up to 20 s), so the first thread in holds its first
+      // item while the batch still has thousands left for the others. Holding only index 0 was not enough: a
+      // caller descheduled before its first item let the helper run its own lane and then all of lane 0 from the
+      // back, index 0 included, so the caller found nothing left and the check below saw one thread.
+      if (threads > 1)
         for (int k = 0; k < 20000 && distinct() < 2; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     };
     ParallelFor(hits.size(), threads, FnRef<void(size_t)>(body));
