@@ -14,6 +14,7 @@ import os from 'node:os';
 import { Tokenizer } from '../../src/tokenizer/index.js';
 import { hardCases, realDocs } from '../../scripts/tokenizer-corpus.js';
 import { lenmlFile, unigramVariant } from '../../scripts/tokenizer-parity.js';
+import { TwoCoreCeiling } from './two-core-ceiling.js';
 
 const require = createRequire(import.meta.url);
 const quick = process.argv.includes('--quick');
@@ -292,7 +293,8 @@ async function batchVsLoop() {
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   const load0 = os.loadavg()[0]!;
-  row('tokenizer', 'loop MB/s', 'countBatch(2) MB/s', 'speed-up', 'quartiles', 'equal counts');
+  const ceiling = await TwoCoreCeiling.start();
+  row('tokenizer', 'loop MB/s', 'countBatch(2) MB/s', 'speed-up', 'quartiles', 'two-core ceiling', 'equal counts');
   const files: [string, () => Promise<Tokenizer>][] = [
     ['o200k_base', () => Tokenizer.fromTiktoken('o200k_base')],
     ['cl100k_base', () => Tokenizer.fromTiktoken('cl100k_base')],
@@ -314,46 +316,59 @@ async function batchVsLoop() {
   for (const d of docs.slice(0, 16)) small.push(d.slice(0, 640));
   const smallBytes = small.reduce((n, d) => n + Buffer.byteLength(d), 0);
   const smallRows: string[][] = [];
-  const compare = async (t: Tokenizer, batchTexts: string[], rounds: number) => {
+  const quartiles = (xs: number[]) => {
+    const sorted = [...xs].sort((x, y) => x - y);
+    const q = (f: number) => sorted[Math.round(f * (sorted.length - 1))]!;
+    return { q1: q(0.25), median: q(0.5), q3: q(0.75) };
+  };
+  // `withCeiling`: each round also runs the two-core ceiling (two-core-ceiling.ts) on a job as long as the loop.
+  const compare = async (t: Tokenizer, batchTexts: string[], rounds: number, withCeiling: boolean) => {
     const loop = () => batchTexts.map((d) => t.count(d, { addSpecialTokens: false }));
     const want = loop();
     const got = await t.countBatch(batchTexts, { threads: 2, addSpecialTokens: false });
     await t.countBatch(batchTexts, { threads: 2, addSpecialTokens: false });
+    let t0 = performance.now();
+    loop();
+    const iters = ceiling.iterations(performance.now() - t0);
     const a: number[] = [];
     const b: number[] = [];
+    const c: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      let t0 = performance.now();
+      t0 = performance.now();
       loop();
       a.push(performance.now() - t0);
       t0 = performance.now();
       await t.countBatch(batchTexts, { threads: 2, addSpecialTokens: false });
       b.push(performance.now() - t0);
+      if (withCeiling) c.push(ceiling.round(iters));
     }
     // Each round's loop and batch run within milliseconds of each other, so the ratio of the pair cancels what this
     // machine's speed does between rounds (a lone busy core runs up to 1.7x faster here than two busy cores do).
-    const ratios = a.map((x, i) => x / b[i]!).sort((x, y) => x - y);
-    const q = (f: number) => ratios[Math.round(f * (ratios.length - 1))]!;
+    const speedUp = quartiles(a.map((x, i) => x / b[i]!));
     return {
       la: median(a),
       lb: median(b),
-      ratio: q(0.5),
-      q1: q(0.25),
-      q3: q(0.75),
+      ratio: speedUp.median,
+      q1: speedUp.q1,
+      q3: speedUp.q3,
+      ceiling: withCeiling ? quartiles(c) : undefined,
       equal: got.every((n, i) => n === want[i]),
     };
   };
   for (const [name, load] of files) {
     const t = await load();
-    const big = await compare(t, texts, 21);
+    const big = await compare(t, texts, 21, true);
+    const ceil = big.ceiling!;
     row(
       name,
       fmt(bytes / big.la / 1e3),
       fmt(bytes / big.lb / 1e3),
       `${fmt(big.ratio)}x`,
       `${fmt(big.q1)}-${fmt(big.q3)}x`,
+      `${fmt(ceil.median)}x (${fmt(ceil.q1)}-${fmt(ceil.q3)}x)`,
       String(big.equal),
     );
-    const sm = await compare(t, small, 51);
+    const sm = await compare(t, small, 51, false);
     smallRows.push([
       name,
       fmt(smallBytes / sm.la / 1e3),
@@ -364,8 +379,9 @@ async function batchVsLoop() {
     ]);
     t.dispose();
   }
+  await ceiling.close();
   printTable(
-    `countBatch on 2 threads vs a loop of count(), ${texts.length} documents, ${fmt(bytes / 1e6)} MB (speed-up: median of 21 alternating rounds' loop/batch ratios; MB/s: medians; load average ${load0.toFixed(1)} before, ${loadNow()} after)`,
+    `countBatch on 2 threads vs a loop of count(), ${texts.length} documents, ${fmt(bytes / 1e6)} MB (speed-up: median of 21 alternating rounds' loop/batch ratios; MB/s: medians; two-core ceiling: an integer loop as long as the loop of count(), on this thread vs halved on two threads, in the same rounds; load average ${load0.toFixed(1)} before, ${loadNow()} after)`,
   );
   row('tokenizer', 'loop MB/s', 'countBatch(2) MB/s', 'speed-up', 'quartiles', 'equal counts');
   for (const r of smallRows) row(...r);
