@@ -72,11 +72,10 @@ describe('SqliteLedger', () => {
     blocker.exec('BEGIN IMMEDIATE'); // holds the write lock
     const meter = new Meter({ prices: DEMO_PRICES, ledger, cache: false });
     const m = meter.wrap(new FakeModel({ stopAfter: 2 }));
-    const t0 = performance.now();
+    // The write lock is held until after these resolve: a generation that waited for the ledger would never finish.
     const res = await Promise.all(
       Array.from({ length: 50 }, () => m.generate('a b', { key: 'k', maxNewTokens: 3 }).result),
     );
-    expect(performance.now() - t0).toBeLessThan(5000);
     expect(res).toHaveLength(50);
     await new Promise((r) => setTimeout(r, 50));
     expect(ledger.stats().pending).toBe(50);
