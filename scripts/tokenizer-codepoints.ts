@@ -28,7 +28,7 @@ export const CODEPOINT_HF = [
   'gpt4o',
   'qwen3',
   'llama2',
-  'deepseek-v3',
+  'deepseek_v3',
   'bert-cased',
   'bert-uncased',
 ] as const;
@@ -95,36 +95,6 @@ export function* codepointBlocks(contexts: (c: string) => string): Generator<str
     }
     if (lines.length > 0) yield lines;
   }
-}
-
-/**
- * A tokenizer.json with DeepSeek-V3's pre-tokenizer (three Splits: digits, CJK/kana runs, then a pattern with \p{P}
- * and \p{S}; none of them is a pattern with a hand-written matcher, so they exercise the PCRE2 path with our Unicode
- * classes) on the Qwen 3 vocabulary. Written to a temporary file; the caller removes it.
- */
-export function deepseekStyleFile(): string {
-  const j = JSON.parse(fs.readFileSync(lenmlFile('qwen3'), 'utf8'));
-  j.normalizer = null;
-  j.pre_tokenizer = {
-    type: 'Sequence',
-    pretokenizers: [
-      { type: 'Split', pattern: { Regex: '\\p{N}{1,3}' }, behavior: 'Isolated', invert: false },
-      { type: 'Split', pattern: { Regex: '[一-龥\u3040-ゟ゠-ヿ]+' }, behavior: 'Isolated', invert: false },
-      {
-        type: 'Split',
-        pattern: {
-          Regex:
-            '[!"#$%&\'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+',
-        },
-        behavior: 'Isolated',
-        invert: false,
-      },
-      { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
-    ],
-  };
-  const file = path.join(os.tmpdir(), `tokmeter-deepseek-v3-style-${process.pid}.json`);
-  fs.writeFileSync(file, JSON.stringify(j));
-  return file;
 }
 
 /**
@@ -200,8 +170,7 @@ export async function codepointParity(name: string, docs: { first: number; text:
     return res;
   }
   const { Tokenizer: HfTokenizer } = require('tokenizers') as typeof import('tokenizers');
-  const file =
-    name === 'deepseek-v3' ? deepseekStyleFile() : name.startsWith('bert-') ? bertFile(name) : lenmlFile(name);
+  const file = name.startsWith('bert-') ? bertFile(name) : lenmlFile(name);
   const ref = HfTokenizer.fromFile(file);
   const ours = await Tokenizer.fromFile(file);
   if (file !== lenmlFile(name)) fs.rmSync(file, { force: true });

@@ -16,7 +16,16 @@ import { buildCorpus, type Doc } from './tokenizer-corpus.js';
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-export const HF_TOKENIZERS = ['llama2', 'llama3', 'gpt4o', 'qwen3', 'gpt2', 'unigram', 'unigram-bytefallback'] as const;
+export const HF_TOKENIZERS = [
+  'llama2',
+  'llama3',
+  'gpt4o',
+  'qwen3',
+  'gpt2',
+  'deepseek_v3',
+  'unigram',
+  'unigram-bytefallback',
+] as const;
 export const TIKTOKENS = ['cl100k_base', 'o200k_base'] as const;
 
 export function lenmlFile(name: string): string {
@@ -134,6 +143,7 @@ export const LOSSLESS: Record<string, 'exact' | 'nfc' | undefined> = {
   llama3: 'exact',
   gpt4o: 'exact',
   qwen3: 'nfc',
+  deepseek_v3: 'exact',
 };
 
 /** Parity of tokenizer `name` (or of opts.file, which stays in place) on `docs`. */
