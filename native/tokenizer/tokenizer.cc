@@ -461,12 +461,21 @@ std::shared_ptr<const Tokenizer> Tokenizer::Build(const json::Value& root_value,
 
   // Post-processing, then tokenizer_config.json's add_bos_token / add_eos_token.
   PostProcessor post = PostProcessor::FromJson(root.Find("post_processor"), "post_processor", added_id);
+  // A config token is usually an added token; some files (InternLM2's) list none and name a model token ("<s>" at
+  // id 1), which transformers then uses by its vocabulary id and counts as special (skipped by decode with
+  // skip_special_tokens). It is not matched in text as an added token here.
   auto config_token = [&](const std::optional<std::string>& content, const char* key) -> std::optional<uint32_t> {
     if (!content) return std::nullopt;
     std::optional<uint32_t> id = added_id(*content);
-    if (!id)
+    if (!id) {
+      const uint32_t model_id = m.TokenIds().Find(*content);
+      if (model_id != TokenMap::kNone) {
+        m.special[model_id] = 1;
+        return model_id;
+      }
       SpecError(std::string("tokenizer_config.json ") + key,
-                json::Stringify(*content) + " is not an added token of tokenizer.json");
+                json::Stringify(*content) + " is neither an added token nor a token of tokenizer.json");
+    }
     return id;
   };
   if (auto bos = config_token(options.bos_token, "bos_token"); bos && options.add_bos_token) {

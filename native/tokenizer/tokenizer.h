@@ -44,8 +44,9 @@ class Value;
 // Settings from outside tokenizer.json that change the pipeline (tokenizer_config.json's add_bos_token /
 // add_eos_token, as transformers applies them): with bos_token set (the content of an added token), add_bos_token
 // true puts it first in the post-processor's prefix when it is not there, false removes it from there; likewise
-// eos_token / add_eos_token at the end of the suffix. A bos_token / eos_token that is not an added token is an error
-// naming tokenizer_config.json.
+// eos_token / add_eos_token at the end of the suffix. A bos_token / eos_token that is not an added token is looked up
+// in the model's vocabulary (some files list no added tokens); one that is in neither is an error naming
+// tokenizer_config.json.
 struct LoadOptions {
   std::optional<std::string> bos_token, eos_token;
   std::optional<bool> add_bos_token, add_eos_token;

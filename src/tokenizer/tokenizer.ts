@@ -187,7 +187,7 @@ export class Tokenizer {
     const bosToken = tokenContent(config.bos_token);
     const eosToken = tokenContent(config.eos_token);
     // add_bos_token / add_eos_token, when given, decide the post-processor's BOS / EOS as transformers does (native
-    // code applies them, and checks that bos_token / eos_token are added tokens of tokenizer.json).
+    // code applies them, and resolves bos_token / eos_token among the added tokens, then the model vocabulary).
     const tokenizer = await Tokenizer.#create({
       format: 'tokenizer.json',
       file: path.join(dir, 'tokenizer.json'),

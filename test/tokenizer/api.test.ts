@@ -178,6 +178,42 @@ describe('Tokenizer', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  it('takes tokenizer_config.json special tokens from the model vocabulary when tokenizer.json lists no added tokens', async () => {
+    // InternLM2's shape: no added_tokens; "<s>" and "</s>" are model tokens (ids 1 and 2), the template's special
+    // token comes with its ids, and tokenizer_config.json names them as bos/eos with add_bos/add_eos.
+    const j = JSON.parse(fs.readFileSync(lenmlFile('llama2'), 'utf8'));
+    j.added_tokens = [];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokmeter-vocab-specials-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(j));
+      const config = { bos_token: '<s>', eos_token: '</s>', add_bos_token: true, add_eos_token: true };
+      fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(config));
+      const t = await Tokenizer.fromPretrained(dir);
+      try {
+        expect(t.bosTokenId).toBe(1);
+        expect(t.eosTokenIds).toEqual([2]);
+        const ids = Array.from(t.encode('hi'));
+        expect(ids[0]).toBe(1);
+        expect(ids.at(-1)).toBe(2);
+        expect(ids.slice(1, -1)).toEqual(Array.from(t.encode('hi', { addSpecialTokens: false })));
+        // Special as transformers counts them: skipped by decode with skipSpecialTokens.
+        expect(t.isSpecialToken(1)).toBe(true);
+        expect(t.decode(ids, { skipSpecialTokens: true })).toBe('hi');
+      } finally {
+        t.dispose();
+      }
+      // A token in neither list is still an error naming the config file.
+      fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, eos_token: '<nope>' }));
+      const err = await Tokenizer.fromPretrained(dir).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TokenizerSpecError);
+      expect((err as Error).message).toMatch(
+        /tokenizer_config\.json eos_token.*"<nope>" is neither an added token nor/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('renders chat templates and counts chats', async () => {
     const qwen = await Tokenizer.fromPretrained(lenmlDir('qwen3'));
     try {
