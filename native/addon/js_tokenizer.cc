@@ -35,10 +35,38 @@ constexpr const char* kStreamClass = "NativeDecodeStream";
 
 // ---- strings ------------------------------------------------------------------------------------------------
 
+// An uninitialised buffer of T for text copied out of V8 on the JS thread, from BigAlloc (2 MiB pages from 1 MB on):
+// its pages are first touched there, and a zero-filled std::string / std::u16string in 4 KiB pages made that touch
+// cost more than the copy (see TextArena). Reserve() does not keep the contents: callers reserve before writing.
+template <class T>
+class RawBuffer {
+ public:
+  RawBuffer() = default;
+  RawBuffer(const RawBuffer&) = delete;
+  RawBuffer& operator=(const RawBuffer&) = delete;
+  ~RawBuffer() { Free(); }
+  T* data() const { return data_; }
+  size_t capacity() const { return capacity_; }
+  void Reserve(size_t n) {
+    if (capacity_ >= n) return;
+    Free();
+    data_ = tk::BigAlloc<T>().allocate(n);
+    capacity_ = n;
+  }
+  void Free() {
+    if (data_ != nullptr) tk::BigAlloc<T>().deallocate(data_, capacity_);
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+
+ private:
+  T* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
 // Copies a JS string as UTF-8 into `buf` in one pass (lone surrogates become U+FFFD, as everywhere in Node). The
-// bytes are returned as a view of `buf`, whose size is kept at its capacity: resizing it to each
-// string's length zero-filled up to 3x the string again on the next call.
-std::string_view Utf8Into(Napi::Env env, napi_value v, std::string& buf) {
+// bytes are returned as a view of `buf`.
+std::string_view Utf8Into(Napi::Env env, napi_value v, RawBuffer<char>& buf) {
   size_t len16 = 0;
   napi_status st = napi_get_value_string_utf16(env, v, nullptr, 0, &len16);
   if (st != napi_ok) ThrowTypeError(env, "expected a string");
@@ -49,19 +77,19 @@ std::string_view Utf8Into(Napi::Env env, napi_value v, std::string& buf) {
     napi_get_value_string_utf8(env, v, nullptr, 0, &exact);
     need = exact + 1;
   }
-  if (buf.size() < need) buf.resize(std::max(need, std::min<size_t>(buf.size() * 2, 1u << 20)));
+  if (buf.capacity() < need) buf.Reserve(std::max(need, std::min<size_t>(buf.capacity() * 2, 1u << 20)));
   size_t written = 0;
   napi_get_value_string_utf8(env, v, buf.data(), need, &written);
   return {buf.data(), written};
 }
 
 // The per-thread call buffer keeps its capacity between calls, except after a very large input.
-void ReleaseIfHuge(std::string& buf) {
-  if (buf.size() > (16u << 20)) std::string().swap(buf);
+void ReleaseIfHuge(RawBuffer<char>& buf) {
+  if (buf.capacity() > (16u << 20)) buf.Free();
 }
 
-std::string& CallBuffer() {
-  thread_local std::string buf;
+RawBuffer<char>& CallBuffer() {
+  thread_local RawBuffer<char> buf;
   return buf;
 }
 
@@ -124,37 +152,18 @@ Napi::Uint32Array ToJsIds(Napi::Env env, const std::vector<uint32_t>& ids) {
 // UTF-8 writer (646 kB of corpus text: 0.03 ms against 0.53 ms), so the JS thread hands the texts over at once and
 // the threads that count them transcode them to UTF-8 (utf8::FromUtf16), in parallel. Buffers are reused from batch
 // to batch (TakeArena / GiveArena): a fresh buffer per text and per call put every batch's bytes in newly faulted
-// pages. A new or grown buffer is neither zero-filled nor made of 4 KiB pages (BigAlloc: 2 MiB pages from 1 MB on):
-// its first touch is on the JS thread. The first batch of 64 texts of 180 kB (11.5 MB) blocked the loop for 64-68 ms
+// pages. A new or grown buffer is neither zero-filled nor made of 4 KiB pages (RawBuffer): its first touch is on
+// the JS thread. The first batch of 64 texts of 180 kB (11.5 MB) blocked the loop for 64-68 ms
 // with a zero-filled std::u16string, and for 3-5 ms in most first calls with this buffer (fresh processes, 2-core
 // VM; a call that meets memory the VM has never touched still pays its host's faults).
 struct TextArena {
-  TextArena() = default;
-  TextArena(const TextArena&) = delete;
-  TextArena& operator=(const TextArena&) = delete;
-  ~TextArena() { Free(); }
-  char16_t* units = nullptr;  // `capacity` code units, of which the first `used` hold the texts
-  size_t capacity = 0;
+  RawBuffer<char16_t> units;  // the first `used` code units hold the texts
   size_t used = 0;
   std::vector<size_t> ends;
   size_t size() const { return ends.size(); }
   std::u16string_view operator[](size_t i) const {
     size_t b = i == 0 ? 0 : ends[i - 1];
-    return std::u16string_view(units + b, ends[i] - b);
-  }
-  // Room for at least n units; the contents are not kept (called before any text is copied in).
-  void Reserve(size_t n) {
-    if (capacity >= n) return;
-    Free();
-    units = tk::BigAlloc<char16_t>().allocate(n);
-    capacity = n;
-  }
-
- private:
-  void Free() {
-    if (units != nullptr) tk::BigAlloc<char16_t>().deallocate(units, capacity);
-    units = nullptr;
-    capacity = 0;
+    return std::u16string_view(units.data() + b, ends[i] - b);
   }
 };
 
@@ -180,7 +189,7 @@ std::unique_ptr<TextArena> TakeArena() {
 }
 // Keeps up to 4 buffers of up to 64 MB for the next batches; anything beyond is freed.
 void GiveArena(std::unique_ptr<TextArena> a) {
-  if (!a || a->capacity > (32u << 20)) return;
+  if (!a || a->units.capacity() > (32u << 20)) return;
   a->used = 0;
   a->ends.clear();
   std::lock_guard<std::mutex> lock(ArenaMutex());
@@ -424,7 +433,7 @@ class BatchWorker final : public PromiseWorker {
       total16 += len[i];
     }
     TextArena& t = *texts_;
-    t.Reserve(total16 + 1);  // never reallocated while helpers read it
+    t.units.Reserve(total16 + 1);  // never reallocated while helpers read it
     t.ends.assign(n, 0);
     if (encode_)
       ids_.resize(n);
@@ -466,7 +475,7 @@ class BatchWorker final : public PromiseWorker {
     size_t next_chunk = 1;
     for (uint32_t i = 0; i < n; ++i) {
       size_t written = 0;
-      napi_get_value_string_utf16(env, vals[i], t.units + t.used, len[i] + 1, &written);
+      napi_get_value_string_utf16(env, vals[i], t.units.data() + t.used, len[i] + 1, &written);
       t.used += written;
       t.ends[i] = t.used;
       if (pipelined && i + 1 == starts_[next_chunk]) {  // a chunk's texts are all there
@@ -503,14 +512,14 @@ class BatchWorker final : public PromiseWorker {
   // Text i, transcoded into this thread's buffer (kept between batches unless it grew past 48 MB).
   void One(size_t i) {
     const std::u16string_view units = (*texts_)[i];
-    thread_local std::string utf8;
-    if (utf8.size() < units.size() * 3 + 16) utf8.resize(units.size() * 3 + 16);
+    thread_local RawBuffer<char> utf8;
+    utf8.Reserve(units.size() * 3 + 16);
     const std::string_view text(utf8.data(), tk::utf8::FromUtf16(units.data(), units.size(), utf8.data()));
     if (encode_)
       tok_->EncodeInto(text, add_special_, ids_[i]);
     else
       counts_[i] = static_cast<uint32_t>(std::min<size_t>(tok_->Count(text, add_special_), 0xFFFFFFFFu));
-    if (utf8.size() > (48u << 20)) std::string().swap(utf8);
+    if (utf8.capacity() > (48u << 20)) utf8.Free();
   }
 
   std::shared_ptr<const tk::Tokenizer> tok_;
@@ -575,7 +584,7 @@ Napi::Value JsTokenizer::Encode(const Napi::CallbackInfo& info) {
     const auto& tok = Get(env);
     if (info.Length() < 1 || !info[0].IsString()) ThrowTypeError(env, "expected a string for text");
     bool add = BoolArg(info, 1, "addSpecialTokens");
-    std::string& buf = CallBuffer();
+    RawBuffer<char>& buf = CallBuffer();
     const std::string_view text = Utf8Into(env, info[0], buf);
     thread_local std::vector<uint32_t> ids;
     ids.clear();
@@ -599,7 +608,7 @@ Napi::Value JsTokenizer::EncodeIntoArray(const Napi::CallbackInfo& info) {
         info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
       ThrowTypeError(env, "expected a Uint32Array for out");
     auto out = info[2].As<Napi::Uint32Array>();
-    std::string& buf = CallBuffer();
+    RawBuffer<char>& buf = CallBuffer();
     const std::string_view text = Utf8Into(env, info[0], buf);
     thread_local std::vector<uint32_t> ids;
     ids.clear();
@@ -619,7 +628,7 @@ Napi::Value JsTokenizer::Count(const Napi::CallbackInfo& info) {
     const auto& tok = Get(env);
     if (info.Length() < 1 || !info[0].IsString()) ThrowTypeError(env, "expected a string for text");
     bool add = BoolArg(info, 1, "addSpecialTokens");
-    std::string& buf = CallBuffer();
+    RawBuffer<char>& buf = CallBuffer();
     const std::string_view text = Utf8Into(env, info[0], buf);
     size_t n = tok->Count(text, add);
     ReleaseIfHuge(buf);
