@@ -287,8 +287,11 @@ std::shared_ptr<const Tokenizer> Tokenizer::Build(const json::Value& root_value,
   std::shared_ptr<Tokenizer> t(new Tokenizer());
   Impl& m = *t->impl_;
   const json::Value& root = json::Obj(&root_value, "tokenizer.json");
-  if (root.Get("truncation")) json::Unsupported("truncation", "truncation settings");
-  if (root.Get("padding")) json::Unsupported("padding", "padding settings");
+  // Truncation and padding settings are read past: text is always encoded whole and unpadded. A file saved after a
+  // call with truncation=True keeps that call's settings, and transformers and transformers.js, which load such
+  // files, ignore them too unless a call asks for truncation or padding; a meter counts what the text is.
+  for (const char* key : {"truncation", "padding"})
+    if (const json::Value* v = root.Get(key); v && !v->IsObject()) json::Obj(v, key);
 
   const json::Value& model = json::Obj(root.Find("model"), "model");
   std::string type;

@@ -115,6 +115,39 @@ describe('raw tokenizer.json loading', () => {
     }
   });
 
+  it('reads past truncation and padding settings: text is encoded whole, as transformers does', async () => {
+    // A tokenizer.json saved after a call with truncation=True / padding keeps those settings. The reference library
+    // applies them to every encode; transformers and transformers.js, which load model folders, ignore them unless a
+    // call asks, and so does tokmeter: a count is of the whole text.
+    const json = JSON.parse(fs.readFileSync(lenmlFile('gpt2'), 'utf8')) as Record<string, unknown>;
+    json.truncation = { direction: 'Right', max_length: 8, strategy: 'LongestFirst', stride: 0 };
+    json.padding = {
+      strategy: { Fixed: 64 },
+      direction: 'Right',
+      pad_to_multiple_of: null,
+      pad_id: 50256,
+      pad_type_id: 0,
+      pad_token: '<|endoftext|>',
+    };
+    const saved = await Tokenizer.fromFile(write('truncating.json', JSON.stringify(json)));
+    const plain = await Tokenizer.fromFile(lenmlFile('gpt2'));
+    const text = 'The quick brown fox jumps over the lazy dog, twice: the quick brown fox jumps over the lazy dog.';
+    const { Tokenizer: Hf } = require('tokenizers') as typeof import('tokenizers');
+    const ref = Hf.fromFile(lenmlFile('gpt2'));
+    const want = (await ref.encode(text)).getIds();
+    expect(want.length).toBeGreaterThan(8);
+    expect(Array.from(saved.encode(text))).toEqual(want);
+    expect(saved.count(text)).toBe(plain.count(text));
+    expect(Array.from(await saved.countBatch([text, 'a']))).toEqual([want.length, 1]);
+    saved.dispose();
+    plain.dispose();
+    // Anything but an object or null there is still a malformed file.
+    json.padding = 'yes';
+    const e = await Tokenizer.fromFile(write('bad-padding.json', JSON.stringify(json))).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(TokenizerSpecError);
+    expect((e as Error).message).toMatch(/padding: expected an object/);
+  });
+
   it('keeps the event loop free while a 9.7 MB tokenizer.json loads', async () => {
     const { value: t, utilization } = await withLoopUtilization(() => Tokenizer.fromFile(lenmlFile('gpt4o')));
     expect(t.vocabSize).toBe(200019);

@@ -11,7 +11,7 @@ const hf = require('tokenizers') as typeof import('tokenizers');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tokmeter-wordlevel-test-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function file(name: string, model: object): string {
+function file(name: string, model: object, preTokenizer: object = { type: 'Whitespace' }): string {
   const f = path.join(tmp, `${name}.json`);
   fs.writeFileSync(
     f,
@@ -23,7 +23,7 @@ function file(name: string, model: object): string {
         { id: 0, content: '[UNK]', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
       ],
       normalizer: { type: 'Lowercase' },
-      pre_tokenizer: { type: 'Whitespace' },
+      pre_tokenizer: preTokenizer,
       post_processor: null,
       decoder: null,
       model,
@@ -49,6 +49,42 @@ describe('WordLevel', () => {
       }
     } finally {
       ours.dispose();
+    }
+  });
+
+  it('CharDelimiterSplit splits on its character and drops it, as the reference', async () => {
+    const cases: [object, string[]][] = [
+      [{ type: 'CharDelimiterSplit', delimiter: '_' }, ['the_quick__brown_', '_fox', 'the quick_fox', '', '___']],
+      [
+        { type: 'Sequence', pretokenizers: [{ type: 'CharDelimiterSplit', delimiter: '▁' }, { type: 'Whitespace' }] },
+        ['▁the▁quick▁▁brown.', 'fox▁42 é▁', '▁', 'the▁fox, the fox'],
+      ],
+    ];
+    for (const [i, [pre, texts]] of cases.entries()) {
+      const f = file(`chardelim-${i}`, { type: 'WordLevel', vocab, unk_token: '[UNK]' }, pre);
+      const ref = hf.Tokenizer.fromFile(f);
+      const ours = await Tokenizer.fromFile(f);
+      try {
+        for (const text of texts) {
+          const want = (await ref.encode(text, null, { addSpecialTokens: false })).getIds();
+          expect(Array.from(ours.encode(text, { addSpecialTokens: false })), JSON.stringify(text)).toEqual(
+            Array.from(want),
+          );
+        }
+      } finally {
+        ours.dispose();
+      }
+    }
+    // The delimiter is one character.
+    for (const delimiter of ['', 'ab', 7]) {
+      const f = file(
+        'chardelim-bad',
+        { type: 'WordLevel', vocab, unk_token: '[UNK]' },
+        { type: 'CharDelimiterSplit', delimiter },
+      );
+      await expect(Tokenizer.fromFile(f)).rejects.toThrow(
+        /pre_tokenizer\.delimiter: expected a string of one character/,
+      );
     }
   });
 

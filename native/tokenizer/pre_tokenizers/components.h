@@ -19,6 +19,7 @@ std::unique_ptr<PreTokenizer> WhitespaceSplitFromJson(const json::Value& o, cons
 std::unique_ptr<PreTokenizer> DigitsFromJson(const json::Value& o, const std::string& path);
 std::unique_ptr<PreTokenizer> PunctuationFromJson(const json::Value& o, const std::string& path);
 std::unique_ptr<PreTokenizer> BertFromJson(const json::Value& o, const std::string& path);
+std::unique_ptr<PreTokenizer> CharDelimiterSplitFromJson(const json::Value& o, const std::string& path);
 
 // o.behavior (one of the SplitDelimiterBehavior names); `fallback` when absent, an error without one.
 SplitBehavior ReadBehavior(const json::Value& o, const std::string& path, std::optional<SplitBehavior> fallback = {});

@@ -54,6 +54,8 @@ void PreTokenizerChain::Add(const json::Value& v, const std::string& path, int d
     stage = PunctuationFromJson(o, path);
   else if (type == "BertPreTokenizer")
     stage = BertFromJson(o, path);
+  else if (type == "CharDelimiterSplit")
+    stage = CharDelimiterSplitFromJson(o, path);
   else
     json::Unsupported(path + ".type", "pre-tokenizer " + json::Stringify(type));
   ends_with_byte_level_ = type == "ByteLevel";

@@ -1,6 +1,6 @@
-// Split (regex or literal, with every SplitDelimiterBehavior and invert), the regex splits other components use, and
-// segment emission. A regex that is one of the standard tokenizer patterns is matched by a hand-written matcher
-// (fast_split.h: linear time, the reference's Unicode classes); any other goes to PCRE2.
+// Split (regex or literal, with every SplitDelimiterBehavior and invert), CharDelimiterSplit, the regex splits other
+// components use, and segment emission. A regex that is one of the standard tokenizer patterns is matched by a
+// hand-written matcher (fast_split.h: linear time, the reference's Unicode classes); any other goes to PCRE2.
 #include <memory>
 #include <string>
 
@@ -8,6 +8,7 @@
 #include "tokenizer/json_value.h"
 #include "tokenizer/pre_tokenizers/components.h"
 #include "tokenizer/regex.h"
+#include "tokenizer/utf8.h"
 
 namespace tokmeter::tokenizer {
 
@@ -179,6 +180,16 @@ std::unique_ptr<PreTokenizer> SplitFromJson(const json::Value& o, const std::str
   const SplitBehavior behavior = ReadBehavior(o, path);
   if (p.is_regex) return PatternSplit(p.text, path + ".pattern.Regex", invert, behavior);
   return std::make_unique<SplitPre>(std::move(p.text), nullptr, nullptr, invert, behavior);
+}
+
+// CharDelimiterSplit: the reference splits on every occurrence of one character, removing it; a literal Split with
+// behavior Removed does exactly that.
+std::unique_ptr<PreTokenizer> CharDelimiterSplitFromJson(const json::Value& o, const std::string& path) {
+  const json::Value* d = o.Get("delimiter");
+  if (!d || !d->IsString() || d->str().empty() || !utf8::IsValid(d->str()) ||
+      utf8::ValidSeqAt(d->str(), 0) != d->str().size())
+    json::SpecError(path + ".delimiter", "expected a string of one character, got " + json::Describe(d));
+  return std::make_unique<SplitPre>(d->str(), nullptr, nullptr, false, SplitBehavior::kRemoved);
 }
 
 std::unique_ptr<PreTokenizer> RegexSplit(std::string_view regex, const std::string& field) {

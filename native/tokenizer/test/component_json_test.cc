@@ -321,10 +321,10 @@ TEST(malformed_models_and_documents) {
     d.model = model;
     return d.Text();
   };
-  auto truncated = [&](const std::string& model) {
+  auto truncated = [&](const std::string& model, const std::string& settings) {
     std::string t = doc(model);
     const std::string from = "\"truncation\":null";
-    return t.replace(t.find(from), from.size(), "\"truncation\":{}");
+    return t.replace(t.find(from), from.size(), "\"truncation\":" + settings);
   };
   struct Case {
     std::string text;
@@ -355,7 +355,8 @@ TEST(malformed_models_and_documents) {
        "model.vocab[0][1]: expected a finite number"},
       {doc(R"({"type":"Unigram","vocab":[["a",-1]],"unk_id":3})"), "ERR_TOKENIZER_SPEC",
        "model.unk_id: 3 is not below the vocabulary size 1"},
-      {truncated(R"({"type":"Unigram","vocab":[["a",-1]]})"), "ERR_TOKENIZER_UNSUPPORTED", "truncation"},
+      {truncated(R"({"type":"Unigram","vocab":[["a",-1]]})", "7"), "ERR_TOKENIZER_SPEC",
+       "truncation: expected an object, got number 7"},
       {"{\"model\": {\"vocab\": {\"a\": 0}", "ERR_TOKENIZER_SPEC", "tokenizer.json: not valid JSON"},
       {"\xEF\xBB\xBF{}", "ERR_TOKENIZER_SPEC", "not valid JSON"},
       {"[]", "ERR_TOKENIZER_SPEC", "tokenizer.json: expected an object, got an array"},
@@ -369,6 +370,24 @@ TEST(malformed_models_and_documents) {
       ++tt::failures;
     }
   }
+}
+
+// A file saved after a call with truncation or padding keeps those settings; text is still encoded whole, unpadded.
+TEST(truncation_and_padding_settings_are_read_past) {
+  Doc d;
+  d.model = R"({"type":"WordLevel","vocab":{"a":0,"b":1,"[PAD]":2},"unk_token":"a"})";
+  d.pre_tokenizer = R"({"type":"WhitespaceSplit"})";
+  const auto plain = d.Build()->Encode("a b a b a b", false);
+  std::string text = d.Text();
+  const std::string trunc = "\"truncation\":null", pad = "\"padding\":null";
+  text.replace(text.find(trunc), trunc.size(),
+               R"("truncation":{"direction":"Right","max_length":2,"strategy":"LongestFirst","stride":0})");
+  text.replace(text.find(pad), pad.size(),
+               R"("padding":{"strategy":{"Fixed":16},"direction":"Right","pad_to_multiple_of":null,"pad_id":2,)"
+               R"("pad_type_id":0,"pad_token":"[PAD]"})");
+  const auto ids = Tokenizer::FromJson(text)->Encode("a b a b a b", false);
+  CHECK_EQ(ids.size(), size_t{6});
+  CHECK(ids == plain);
 }
 
 TEST(sequence_nesting_is_bounded) {
