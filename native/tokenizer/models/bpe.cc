@@ -641,10 +641,9 @@ class Bpe final : public Model {
 
 std::unique_ptr<Model> BpeFromJson(const json::Value& m, const std::string& path, const ModelVocab& vocab,
                                    std::span<const std::pair<uint32_t, uint32_t>> merges, bool merges_from_ranks) {
-  if (const json::Value* d = m.Get("dropout")) {
-    (void)d;
+  // A dropout of 0 skips no merge (the reference encodes as without one); any other is random per encode.
+  if (const json::Value* d = m.Get("dropout"); d && !(d->IsNumber() && d->number() == 0))
     json::Unsupported(path + ".dropout", "BPE dropout (non-deterministic)");
-  }
   for (const char* k : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     std::optional<std::string> v = json::OptStr(m, k, path);
     if (v && !v->empty()) json::Unsupported(path + "." + k, std::string("BPE ") + k + " " + json::Stringify(*v));

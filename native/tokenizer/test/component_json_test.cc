@@ -340,6 +340,8 @@ TEST(malformed_models_and_documents) {
       {doc(R"({"type":"BPE","vocab":{"a":0},"merges":{}})"), "ERR_TOKENIZER_SPEC", "model.merges: expected an array"},
       {doc(R"({"type":"BPE","vocab":{"a":0},"merges":[],"dropout":0.1})"), "ERR_TOKENIZER_UNSUPPORTED",
        "model.dropout"},
+      {doc(R"({"type":"BPE","vocab":{"a":0},"merges":[],"dropout":"0"})"), "ERR_TOKENIZER_UNSUPPORTED",
+       "model.dropout"},
       {doc(R"({"type":"BPE","vocab":{"a":0},"merges":[],"end_of_word_suffix":"</w>"})"), "ERR_TOKENIZER_UNSUPPORTED",
        "model.end_of_word_suffix"},
       {doc(R"({"type":"BPE","vocab":{"a":0},"merges":[],"byte_fallback":"yes"})"), "ERR_TOKENIZER_SPEC",
@@ -370,6 +372,13 @@ TEST(malformed_models_and_documents) {
       ++tt::failures;
     }
   }
+}
+
+// A BPE dropout of 0 skips no merge: such a file encodes as without one.
+TEST(bpe_dropout_zero_is_no_dropout) {
+  Doc d;
+  d.model = R"({"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"],"dropout":0.0})";
+  CHECK(d.Build()->Encode("abab", false) == (std::vector<uint32_t>{2, 2}));
 }
 
 // A file saved after a call with truncation or padding keeps those settings; text is still encoded whole, unpadded.
