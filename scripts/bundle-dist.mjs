@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// After `tsc` (which writes dist/ file by file, with the .d.ts files the package's types come from), bundles the
-// package's entries — 'tokmeter', 'tokmeter/server', 'tokmeter/dashboard', 'tokmeter/scale' and the CLI — over the
-// same sources with esbuild, replacing their dist/ files. The entries share one set of chunks (dist/chunks/), so a
+// After `tsc --emitDeclarationOnly` (which writes the .d.ts files the package's types come from), bundles the
+// package's entries — 'tokmeter', 'tokmeter/server', 'tokmeter/dashboard', 'tokmeter/scale' and the CLI — from the
+// same sources with esbuild: the only JavaScript in dist/. The entries share one set of chunks (dist/chunks/), so a
 // module common to two entries is loaded once and its classes stay one class (instanceof holds across entries), and
 // npm packages stay external. Why: a process imports one file and a few chunks instead of ~60 modules, which is most
 // of what `import { Tokenizer } from 'tokmeter'` costs (bench/import/run.ts --dist).
@@ -16,7 +16,7 @@ const entries = ['index.ts', 'server/index.ts', 'dashboard/index.ts', 'scale/ind
 // Chunk names carry a content hash: drop the previous build's.
 fs.rmSync(path.join(root, 'dist', 'chunks'), { recursive: true, force: true });
 
-await build({
+const result = await build({
   absWorkingDir: root,
   entryPoints: entries.map((e) => path.join('src', e)),
   outbase: 'src',
@@ -30,4 +30,13 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   sourcemap: false,
   logLevel: 'warning',
+  metafile: true,
 });
+
+// dist/ holds the bundles and tsc's declarations only: any other .js or .js.map (per-file output of an older build)
+// would ship in the package unused.
+const outputs = new Set(Object.keys(result.metafile.outputs).map((f) => path.resolve(root, f)));
+for (const entry of fs.readdirSync(path.join(root, 'dist'), { recursive: true, withFileTypes: true })) {
+  const file = path.join(entry.parentPath ?? entry.path, entry.name);
+  if (entry.isFile() && /\.js(\.map)?$/.test(entry.name) && !outputs.has(file)) fs.rmSync(file);
+}
