@@ -10,7 +10,6 @@ import { createRequire } from 'node:module';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tokenizer, TokenizerSpecError } from '../../src/tokenizer/index.js';
 import { lenmlFile } from '../../scripts/tokenizer-parity.js';
-import { withLoopUtilization } from '../fixtures/event-loop.js';
 
 const require = createRequire(import.meta.url);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokmeter-raw-'));
@@ -148,12 +147,22 @@ describe('raw tokenizer.json loading', () => {
     expect((e as Error).message).toMatch(/padding: expected an object/);
   });
 
-  it('keeps the event loop free while a 9.7 MB tokenizer.json loads', async () => {
-    const { value: t, utilization } = await withLoopUtilization(() => Tokenizer.fromFile(lenmlFile('gpt4o')));
+  it('keeps the event loop turning while a 9.7 MB tokenizer.json loads', async () => {
+    let ticks = 0;
+    let longest = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      longest = Math.max(longest, now - last);
+      last = now;
+      ticks++;
+    }, 1);
+    const t = await Tokenizer.fromFile(lenmlFile('gpt4o'));
+    clearInterval(timer);
     expect(t.vocabSize).toBe(200019);
-    // The file is read and parsed off the JS thread; only the small rest of the document is handled on it (about a
-    // tenth of the load's wall time here). Parsing on the loop would keep it busy nearly all the time.
-    expect(utilization).toBeLessThan(0.5);
+    expect(ticks).toBeGreaterThan(3);
+    // Only the small rest of the document is parsed on the loop; generous for loaded CI machines.
+    expect(longest).toBeLessThan(250);
     t.dispose();
   });
 });
