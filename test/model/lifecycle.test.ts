@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClosedError, ContextLengthError, ModelLoadError } from '../../src/errors.js';
 import { Model } from '../../src/model/index.js';
 import { makeTestModel, tempDir } from './helpers.js';
+import { watchLoopTicks } from '../fixtures/loop-ticks.js';
 
 let root: { dir: string; cleanup: () => void };
 let tiny: string;
@@ -217,30 +218,22 @@ describe('lifecycle', () => {
   });
 
   it('the event loop keeps turning during load and generation', async () => {
-    let ticks = 0;
-    let maxGap = 0;
-    let last = performance.now();
-    const timer = setInterval(() => {
-      const now = performance.now();
-      maxGap = Math.max(maxGap, now - last);
-      last = now;
-      ticks++;
-    }, 1);
+    const loop = watchLoopTicks();
     try {
       const t0 = performance.now();
       const m = await Model.load(tiny, { threads: 1 });
       const loadMs = performance.now() - t0;
-      const loadTicks = ticks;
+      const loadTicks = loop.ticks;
       const t1 = performance.now();
       await m.generate('Hello', { maxNewTokens: 300, temperature: 0, eosTokenIds: [] }).result;
       const genMs = performance.now() - t1;
-      const genTicks = ticks - loadTicks;
+      const genTicks = loop.ticks - loadTicks;
       await m.dispose();
       // Roughly one tick per millisecond when the loop is free; demand a fraction of that (shared 2-core machine).
       expect(loadTicks).toBeGreaterThan(Math.min(5, loadMs / 20));
       expect(genTicks).toBeGreaterThan(Math.min(10, genMs / 20));
     } finally {
-      clearInterval(timer);
+      loop.stop();
     }
   });
 });
