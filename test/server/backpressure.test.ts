@@ -82,12 +82,16 @@ async function stalledClients(
   count: number,
   extra: Record<string, unknown> = {},
 ): Promise<{ ids: string[]; clients: ChildProcessWithoutNullStreams; exited: Promise<number | null> }> {
+  // End-of-text is banned: sampled at temperature 1 from random weights, it would end a generation now and then,
+  // and a request that finishes frees its slot for a queued one (the counts below expect every request to stay).
+  const noEos = Object.fromEntries(server.model.tokenizer.eosTokenIds.map((id) => [String(id), -100]));
   const body = JSON.stringify({
     model: server.model.name,
     prompt: 'Once upon a time',
     max_tokens: MAX_TOKENS,
     temperature: 1,
     stream: true,
+    logit_bias: noEos,
     ...extra,
   });
   const port = new URL(server.url).port;
