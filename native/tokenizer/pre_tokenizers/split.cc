@@ -129,10 +129,13 @@ class SplitPre final : public PreTokenizer {
     if (!streaming) EmitSegments(piece, at_start, segs, behavior_, emit);
   }
 
-  // The known patterns' matches cover the text (no gaps), so with Isolated the words are exactly the matches,
-  // inverted or not.
+  // The known patterns' matches cover the text (no gaps), so the words are exactly the matches with Isolated
+  // (inverted or not) and with Removed inverted (the matches are kept, the empty gaps removed: GPT-4o's and gpt-oss's
+  // tokenizer.json).
   const Splitter* KnownSplit() const override {
-    return behavior_ == SplitBehavior::kIsolated ? splitter_.get() : nullptr;
+    const bool words_are_matches =
+        behavior_ == SplitBehavior::kIsolated || (invert_ && behavior_ == SplitBehavior::kRemoved);
+    return words_are_matches ? splitter_.get() : nullptr;
   }
 
  private:
