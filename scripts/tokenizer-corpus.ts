@@ -90,6 +90,15 @@ export function hardCases(): Doc[] {
     'combining',
     'e\u0301\u0302\u0303 a\u0308 Z\u0351\u0352\u0357\u035b\u0363a\u0364l\u0365g\u0366o Å Å 한국어 한국어 ñ ñ',
   );
+  // Where normalization forms compose across characters of class 0: Hangul jamo (and U+11A7, the T base, which is
+  // not a T jamo), Indic and Myanmar two-part vowels, kana voicing marks, precomposed letters with marks to reorder,
+  // singletons and compatibility characters.
+  add(
+    'normalization-edges',
+    '\uAC00\u11A7 \u1100\u1161\u11A7 \u1100\u1161\u11A8 \uAC00\u11A8 \u1100\u1100\u1161 \u0B47\u0B3E \u0B47\u0B57 ' +
+      '\u0CC6\u0CD5 \u0CC6\u0CC2\u0CD5 \u0DD9\u0DCF \u0DD9\u0DDF \u1025\u102E \u304B\u3099 \u30CF\u309A ' +
+      '\u00E9\u0323 e\u0323\u0301 \u1E9B\u0323 \u2126 \u212B \uFB01 \u00BD \u2460 \uFF21 \u0041\u030A\u0301',
+  );
   add('zalgo', 'H̵̢̛̖̗̘̙̜̝̞̟̠̤̥̦̩̪̫̬̭̮̯̰̱̲̳̹̺̻̼ͅe̸̡̢̧̨̛̖̗̘̙̜̝̞̟̠̣̤̥̦̩̪̫̬̭̮̯̰̱̲̳̹̺̻̼ͅͅl̶l̷o̴');
   add('long-spaces', ' '.repeat(3000) + 'x' + ' '.repeat(1000));
   add('long-newlines', '\n'.repeat(2000) + 'a\r\n\r\n\r\n' + '\t'.repeat(500) + ' \n \n ');
