@@ -354,16 +354,13 @@ class Bpe final : public Model {
     bool cacheable = word.size() <= kMaxCached;
     if (cacheable) {
       if (s.cache_owner != uid_) {
-        s.cache.clear();
-        s.cache_ids.clear();
+        ClearShortWords(s, 0);
         s.cache_owner = uid_;
       }
-      s.word.assign(word);
-      auto it = s.cache.find(s.word);
-      if (it != s.cache.end()) {
-        for (uint32_t k = 0; k < it->second.second; ++k) sink.Push(s.cache_ids[it->second.first + k]);
-        if (slot && it->second.second <= ModelScratch::WordCacheEntry::kMaxIds)
-          Remember(*slot, h, word, &s.cache_ids[it->second.first], it->second.second);
+      if (const auto* e = FindShortWord(s, word, h)) {
+        const uint32_t* ids = s.cache_ids.data() + e->ids_at;
+        for (uint32_t k = 0; k < e->n; ++k) sink.Push(ids[k]);
+        if (slot && e->n <= ModelScratch::WordCacheEntry::kMaxIds) Remember(*slot, h, word, ids, e->n);
         return;
       }
     }
@@ -414,17 +411,46 @@ class Bpe final : public Model {
       ++n;
     }
     if (slot && n <= ModelScratch::WordCacheEntry::kMaxIds) Remember(*slot, h, word, s.cache_ids.data() + start, n);
-    if (cacheable) {  // also here: the second level for words whose direct-mapped slot was taken over
-      if (s.cache.size() > 65536) {
-        s.cache.clear();
-        s.cache_ids.erase(s.cache_ids.begin(), s.cache_ids.begin() + start);
+    if (cacheable && n <= 0xFFFF) {  // also here: the second level for words whose direct-mapped slot was taken over
+      if (s.cache_count + 1 > kShortWordSlots / 2) {
+        ClearShortWords(s, start);
         start = 0;
       }
-      s.cache.emplace(s.word, std::make_pair(start, n));
+      AddShortWord(s, word, h, start, n);
     }
   }
 
-  static constexpr size_t kWordCacheSize = 32768;  // 4 MB per thread (two huge pages, see big_alloc.h)
+  // The second-level cache (ModelScratch::cache): linear probing from the hash's low bits (the direct-mapped level
+  // uses bits 40 and up).
+  static const ModelScratch::ShortWord* FindShortWord(const ModelScratch& s, std::string_view word, uint64_t h) {
+    if (s.cache.empty()) return nullptr;
+    for (size_t i = h & (kShortWordSlots - 1);; i = (i + 1) & (kShortWordSlots - 1)) {
+      const auto& e = s.cache[i];
+      if (e.key_len == 0) return nullptr;
+      if (e.hash == h && e.key_len == word.size() &&
+          std::memcmp(s.cache_keys.data() + e.key_at, word.data(), word.size()) == 0)
+        return &e;
+    }
+  }
+  static void AddShortWord(ModelScratch& s, std::string_view word, uint64_t h, uint32_t ids_at, uint32_t n) {
+    if (s.cache.empty()) s.cache.assign(kShortWordSlots, ModelScratch::ShortWord{});
+    size_t i = h & (kShortWordSlots - 1);
+    while (s.cache[i].key_len != 0) i = (i + 1) & (kShortWordSlots - 1);
+    s.cache[i] = {h, static_cast<uint32_t>(s.cache_keys.size()), ids_at, static_cast<uint16_t>(word.size()),
+                  static_cast<uint16_t>(n)};
+    s.cache_keys.append(word);
+    ++s.cache_count;
+  }
+  // Empties the second level, keeping cache_ids from `keep_from` on (the ids of the word being added).
+  static void ClearShortWords(ModelScratch& s, size_t keep_from) {
+    if (s.cache_count != 0) std::fill(s.cache.begin(), s.cache.end(), ModelScratch::ShortWord{});
+    s.cache_count = 0;
+    s.cache_keys.clear();
+    s.cache_ids.erase(s.cache_ids.begin(), s.cache_ids.begin() + static_cast<std::ptrdiff_t>(keep_from));
+  }
+
+  static constexpr size_t kWordCacheSize = 32768;    // 4 MB per thread (two huge pages, see big_alloc.h)
+  static constexpr size_t kShortWordSlots = 131072;  // 3 MB per thread, up to 65,536 words
   // The long-word cache: words of up to 64 kB, at most 2 MB per thread (words, ids and bookkeeping).
   static constexpr size_t kLongWordMax = 64 * 1024, kLongCacheBytes = 2u << 20;
 

@@ -114,4 +114,42 @@ TEST(one_megabyte_words_stay_fast) {
   CHECK(t1 < 2.0 && t2 < 2.0);  // generous: shared, loaded machines
 }
 
+TEST(word_caches_give_what_merging_gives_when_full) {
+  // 150,000 distinct words, more than the per-thread caches hold (32,768 direct-mapped slots, then up to 65,536 words
+  // in the second level, which is emptied when full), three times over: merged, then found in either level or merged
+  // again after the second level was emptied, in both orders. Every answer must be the definition's.
+  std::mt19937_64 rng(11);
+  RandomBpe v;
+  std::vector<std::string> toks;
+  for (char c = 'a'; c <= 'h'; ++c) toks.emplace_back(1, c);
+  std::set<std::string> have(toks.begin(), toks.end());
+  while (v.rank.size() < 60) {
+    const std::string& x = toks[rng() % toks.size()];
+    const std::string& y = toks[rng() % toks.size()];
+    std::string xy = x + y;
+    if (xy.size() > 4 || have.count(xy)) continue;
+    v.Add(x, y);
+    have.insert(xy);
+    toks.push_back(xy);
+  }
+  auto tok = v.b.Build();
+  std::vector<std::string> words;
+  std::vector<std::vector<uint32_t>> want;
+  for (uint32_t i = 0; i < 150000; ++i) {
+    std::string w;
+    for (uint32_t x = i, k = 0; k < 6; ++k, x /= 8) w.push_back(static_cast<char>('a' + x % 8));
+    if (i % 3 == 0) w += w;  // some of 12 bytes
+    want.push_back(IdsOf(v.b, NaiveBpe(w, v.rank)));
+    words.push_back(std::move(w));
+  }
+  size_t wrong = 0;
+  for (int pass = 0; pass < 3; ++pass) {
+    for (size_t j = 0; j < words.size(); ++j) {
+      const size_t i = pass == 2 ? words.size() - 1 - j : j;
+      if (tok->Encode(words[i], false) != want[i] || tok->Count(words[i], false) != want[i].size()) ++wrong;
+    }
+  }
+  CHECK_EQ(wrong, size_t{0});
+}
+
 int main() { return tt::RunAll(); }
