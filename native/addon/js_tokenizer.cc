@@ -35,9 +35,10 @@ constexpr const char* kStreamClass = "NativeDecodeStream";
 
 // ---- strings ------------------------------------------------------------------------------------------------
 
-// An uninitialised buffer of T for text copied out of V8 on the JS thread, from BigAlloc (2 MiB pages from 1 MB on):
-// its pages are first touched there, and a zero-filled std::string / std::u16string in 4 KiB pages made that touch
-// cost more than the copy (see TextArena). Reserve() does not keep the contents: callers reserve before writing.
+// An uninitialised buffer of T from BigAlloc (2 MiB pages from 1 MB on), for text copied out of V8 on the JS thread
+// (its pages are first touched there, and a zero-filled std::string / std::u16string in 4 KiB pages made that touch
+// cost more than the copy, see TextArena) and for whole files (BigBlock). Reserve() does not keep the contents:
+// callers reserve before writing.
 template <class T>
 class RawBuffer {
  public:
@@ -57,6 +58,13 @@ class RawBuffer {
     if (data_ != nullptr) tk::BigAlloc<T>().deallocate(data_, capacity_);
     data_ = nullptr;
     capacity_ = 0;
+  }
+  // Hands the buffer over: the caller frees it with BigAlloc<T>().deallocate(data, the capacity before the call).
+  T* release() {
+    T* d = data_;
+    data_ = nullptr;
+    capacity_ = 0;
+    return d;
   }
 
  private:
@@ -209,21 +217,9 @@ unsigned ThreadsArg(const Napi::CallbackInfo& info, size_t i) {
 // fs.readFile lands in fresh 4 KiB pages: ~30-40 ms of first-touch faults on this machine, a quarter of loading the
 // file. Worker thread only.
 struct BigBlock {
-  uint8_t* data = nullptr;
-  size_t capacity = 0, size = 0;
-  BigBlock() = default;
-  BigBlock(const BigBlock&) = delete;
-  BigBlock& operator=(const BigBlock&) = delete;
-  ~BigBlock() {
-    if (data != nullptr) tk::BigAlloc<uint8_t>().deallocate(data, capacity);
-  }
-  std::string_view view() const { return {reinterpret_cast<const char*>(data), size}; }
-  // Hands the block over (the caller frees it with BigAlloc<uint8_t>().deallocate(data, capacity)).
-  uint8_t* release() {
-    uint8_t* d = data;
-    data = nullptr;
-    return d;
-  }
+  RawBuffer<uint8_t> bytes;
+  size_t size = 0;
+  std::string_view view() const { return {reinterpret_cast<const char*>(bytes.data()), size}; }
 };
 
 // Throws Error(ERR_INVALID_ARGUMENT, "<what> <path>: <strerror> (errno n)") when the file cannot be read.
@@ -244,12 +240,12 @@ void ReadWholeFile(const std::string& path, BigBlock& out) {
     close(fd);
     throw Error(codes::kInvalidArgument, path + " is not a regular file");
   }
-  out.capacity = static_cast<size_t>(st.st_size) + 1;
-  out.data = tk::BigAlloc<uint8_t>().allocate(out.capacity);
+  const size_t capacity = static_cast<size_t>(st.st_size) + 1;
+  out.bytes.Reserve(capacity);
   size_t done = 0;
   for (;;) {
-    if (done == out.capacity) break;  // grew while being read: keep what fits
-    const ssize_t n = read(fd, out.data + done, out.capacity - done);
+    if (done == capacity) break;  // grew while being read: keep what fits
+    const ssize_t n = read(fd, out.bytes.data() + done, capacity - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int e = errno;
@@ -372,8 +368,8 @@ class ReadFileWorker final : public PromiseWorker {
  protected:
   void Work() override { ReadWholeFile(path_, block_); }
   Napi::Value Resolve(Napi::Env env) override {
-    const size_t capacity = block_.capacity, size = block_.size;
-    uint8_t* data = block_.release();  // the Buffer owns it now
+    const size_t capacity = block_.bytes.capacity(), size = block_.size;
+    uint8_t* data = block_.bytes.release();  // the Buffer owns it now
     Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(capacity));
     return Napi::Buffer<uint8_t>::New(env, data, size, [capacity](Napi::Env e, uint8_t* p) {
       tk::BigAlloc<uint8_t>().deallocate(p, capacity);

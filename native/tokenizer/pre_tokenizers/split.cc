@@ -189,8 +189,7 @@ std::unique_ptr<PreTokenizer> SplitFromJson(const json::Value& o, const std::str
 // behavior Removed does exactly that.
 std::unique_ptr<PreTokenizer> CharDelimiterSplitFromJson(const json::Value& o, const std::string& path) {
   const json::Value* d = o.Get("delimiter");
-  if (!d || !d->IsString() || d->str().empty() || !utf8::IsValid(d->str()) ||
-      utf8::ValidSeqAt(d->str(), 0) != d->str().size())
+  if (!d || !d->IsString() || d->str().empty() || utf8::ValidSeqAt(d->str(), 0) != d->str().size())
     json::SpecError(path + ".delimiter", "expected a string of one character, got " + json::Describe(d));
   return std::make_unique<SplitPre>(d->str(), nullptr, nullptr, false, SplitBehavior::kRemoved);
 }
