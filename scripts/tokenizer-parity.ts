@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '../src/tokenizer/index.js';
 import { buildCorpus, type Doc } from './tokenizer-corpus.js';
+import { specialToken } from './tokenizer-json-parts.js';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -58,15 +59,7 @@ export function unigramVariant(name: 'unigram' | 'unigram-bytefallback'): string
   j.model.vocab = [...specials, ...bytes, ...j.model.vocab];
   j.model.unk_id = 2;
   j.model.byte_fallback = name === 'unigram-bytefallback';
-  j.added_tokens = specials.map(([content], id) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
+  j.added_tokens = specials.map(([content], id) => specialToken(content, id));
   j.post_processor = {
     type: 'TemplateProcessing',
     single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],

@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { specialToken } from './tokenizer-json-parts.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -204,15 +205,7 @@ function pieces(): [string, number][] {
 }
 
 function added(list: string[], from: number[]): object[] {
-  return list.map((content, i) => ({
-    id: from[i],
-    content,
-    single_word: false,
-    lstrip: content === '<mask>',
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
+  return list.map((content, i) => specialToken(content, from[i]!, { lstrip: content === '<mask>' }));
 }
 
 /** XLM-RoBERTa's shape: <s> <pad> </s> <unk> first, <mask> last, unk_id 3, RobertaProcessing. */

@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { realDocs } from './tokenizer-corpus.js';
+import { specialToken } from './tokenizer-json-parts.js';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -52,15 +53,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     .slice(0, VOCAB - SPECIALS.length);
   j.model.vocab = Object.fromEntries([...SPECIALS, ...learnt.map(([tok]) => tok)].map((tok, id) => [tok, id]));
   j.model.unk_token = '[UNK]';
-  j.added_tokens = SPECIALS.map((content, id) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
+  j.added_tokens = SPECIALS.map((content, id) => specialToken(content, id));
   const special = (id: string) => ({ SpecialToken: { id, type_id: 0 } });
   j.post_processor = {
     type: 'TemplateProcessing',

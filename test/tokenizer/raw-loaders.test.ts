@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tokenizer, TokenizerSpecError } from '../../src/tokenizer/index.js';
 import { lenmlFile } from '../../scripts/tokenizer-parity.js';
+import { BYTE_CHARS } from '../../scripts/tokenizer-json-parts.js';
 import { watchLoopTicks } from '../fixtures/loop-ticks.js';
 
 const require = createRequire(import.meta.url);
@@ -31,19 +32,7 @@ function tokenizerJson(vocab: string, merges: string, extra = ''): string {
 
 /** The 256 byte-level single-byte tokens as JSON members (ids 0..255, GPT-2 byte order). */
 function byteVocab(): string[] {
-  const bs: number[] = [];
-  for (let b = 33; b <= 126; b++) bs.push(b);
-  for (let b = 161; b <= 172; b++) bs.push(b);
-  for (let b = 174; b <= 255; b++) bs.push(b);
-  const cs = [...bs];
-  let n = 0;
-  for (let b = 0; b < 256; b++)
-    if (!bs.includes(b)) {
-      bs.push(b);
-      cs.push(256 + n++);
-    }
-  const order = bs.map((b, i) => [b, cs[i]!] as const).sort((x, y) => x[0] - y[0]);
-  return order.map(([b, c]) => `${JSON.stringify(String.fromCodePoint(c))}: ${b}`);
+  return BYTE_CHARS.map((c, b) => `${JSON.stringify(c)}: ${b}`);
 }
 
 async function sameAsJsonParse(text: string, samples: string[]): Promise<void> {
