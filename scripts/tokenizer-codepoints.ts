@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '../src/tokenizer/index.js';
+import { type AffixKind, affixBpeFile } from './tokenizer-affix-fixtures.js';
 import { lenmlFile } from './tokenizer-parity.js';
 import { wordpieceJson } from './tokenizer-wordpiece.js';
 
@@ -170,7 +171,11 @@ export async function codepointParity(name: string, docs: { first: number; text:
     return res;
   }
   const { Tokenizer: HfTokenizer } = require('tokenizers') as typeof import('tokenizers');
-  const file = name.startsWith('bert-') ? bertFile(name) : lenmlFile(name);
+  const file = name.startsWith('bert-')
+    ? bertFile(name)
+    : name.startsWith('bpe-')
+      ? affixBpeFile(name.slice(4) as AffixKind)
+      : lenmlFile(name);
   const ref = HfTokenizer.fromFile(file);
   const ours = await Tokenizer.fromFile(file);
   if (file !== lenmlFile(name)) fs.rmSync(file, { force: true });

@@ -1,8 +1,9 @@
 // Every assigned code point (and a sample of the unassigned and private-use ones) in several contexts, once per
 // split pattern (GPT-2, cl100k/Llama 3, o200k/GPT-4o, Qwen, and DeepSeek-V3's real tokenizer.json, whose three
 // patterns go through PCRE2 with our Unicode classes) and for
-// the BERT-style WordPiece file cased and uncased (BertNormalizer and BertPreTokenizer classes): ids equal to Hugging
-// Face tokenizers'. The full product (every code point, more contexts, also llama2 and the tiktoken
+// the BERT-style WordPiece file cased and uncased (BertNormalizer and BertPreTokenizer classes), and the BPE files
+// with word affixes (CLIP's split and Lowercase, GPT-1's BERT pipeline, the Whitespace pre-tokenizer's \w): ids
+// equal to Hugging Face tokenizers'. The full product (every code point, more contexts, also llama2 and the tiktoken
 // encodings against the tiktoken package) is `npx tsx scripts/tokenizer-codepoints.ts` (runtime in
 // bench/tokenize/README.md).
 import { describe, expect, it } from 'vitest';
@@ -15,7 +16,18 @@ describe('every code point against the reference', () => {
     expect(docs.length).toBeGreaterThan(70);
     expect(docs[0]!.first).toBe(0);
   });
-  for (const name of ['gpt2', 'llama3', 'gpt4o', 'qwen3', 'deepseek_v3', 'bert-cased', 'bert-uncased']) {
+  for (const name of [
+    'gpt2',
+    'llama3',
+    'gpt4o',
+    'qwen3',
+    'deepseek_v3',
+    'bert-cased',
+    'bert-uncased',
+    'bpe-clip',
+    'bpe-gpt1',
+    'bpe-prefix',
+  ]) {
     it(`${name}: equal ids around every assigned code point`, { timeout: 600_000 }, async () => {
       const r = await codepointParity(name, docs);
       // WordPiece makes one [UNK] of a whole word it cannot piece together: fewer tokens.

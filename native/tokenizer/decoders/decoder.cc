@@ -41,6 +41,10 @@ void DecoderChain::Add(const json::Value& v, const std::string& path, int depth)
     stage = ReplaceFromJson(o, path);
   else if (type == "WordPiece")
     stage = WordPieceFromJson(o, path);
+  else if (type == "BPEDecoder")
+    stage = BpeDecoderFromJson(o, path);
+  else if (type == "CTC")
+    stage = CtcFromJson(o, path);
   else
     json::Unsupported(path + ".type", "decoder " + json::Stringify(type));
   stages_.push_back(std::move(stage));

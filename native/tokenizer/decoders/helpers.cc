@@ -34,4 +34,11 @@ void ReplaceAll(std::string& s, const std::string& from, const std::string& to) 
   s.swap(out);
 }
 
+void Cleanup(std::string& s) {
+  static const char* const kPairs[][2] = {{" .", "."},   {" ?", "?"},     {" !", "!"},    {" ,", ","},
+                                          {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},  {" do not", " don't"},
+                                          {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+  for (const auto& p : kPairs) ReplaceAll(s, p[0], p[1]);
+}
+
 }  // namespace tokmeter::tokenizer::decoders

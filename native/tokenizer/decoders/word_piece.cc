@@ -22,12 +22,7 @@ class WordPieceDec final : public Decoder {
         else
           t.insert(0, " ");
       }
-      if (cleanup_) {
-        static const char* kPairs[][2] = {{" .", "."},   {" ?", "?"},     {" !", "!"},    {" ,", ","},
-                                          {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},  {" do not", " don't"},
-                                          {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
-        for (const auto& p : kPairs) ReplaceAll(t, p[0], p[1]);
-      }
+      if (cleanup_) Cleanup(t);
     }
   }
 

@@ -20,6 +20,7 @@
 #include <functional>
 #include <optional>
 
+#include "tokenizer/decoders/decoder.h"
 #include "tokenizer/json_value.h"
 #include "tokenizer/models/model.h"
 #include "tokenizer/utf8.h"
@@ -218,6 +219,8 @@ class Bpe final : public Model {
   struct Options {
     bool ignore_merges = false, byte_fallback = false, fuse_unk = false, merges_from_ranks = false;
     uint32_t unk = kNone;
+    // continuing_subword_prefix / end_of_word_suffix, in the keys' encoding (raw bytes for a byte-level vocabulary).
+    std::string prefix, suffix;
   };
   Bpe(const Options& o, std::span<const std::pair<uint32_t, uint32_t>> merges, const TokenStrings& keys,
       const TokenMap& map, bool byte_level, bool unique_keys)
@@ -226,7 +229,9 @@ class Bpe final : public Model {
         ignore_merges_(o.ignore_merges),
         byte_fallback_(o.byte_fallback),
         fuse_unk_(o.fuse_unk),
-        unk_(o.unk) {
+        unk_(o.unk),
+        prefix_(o.prefix),
+        suffix_(o.suffix) {
     unit_ids_.fill(kNone);
     fallback_ids_.fill(kNone);
     for (int b = 0; b < 256; ++b) {
@@ -238,6 +243,9 @@ class Bpe final : public Model {
       std::snprintf(hex, sizeof hex, "<0x%02X>", b);
       fallback_ids_[b] = map_.Find(std::string_view(hex));
     }
+    // A one-unit word is its unit's token, unless an end_of_word_suffix is appended to the last unit (then Split).
+    word_unit_ids_ = unit_ids_;
+    if (!suffix_.empty()) word_unit_ids_.fill(kNone);
     if (o.merges_from_ranks) {
       // tiktoken: any adjacent pair whose concatenation is a token merges, the lowest-ranked (= id) first. No pair
       // table: the concatenation is looked up in the vocabulary when needed (see Lookup).
@@ -257,7 +265,12 @@ class Bpe final : public Model {
         if (a >= keys.size() || b >= keys.size())
           throw tokmeter::Error("ERR_TOKENIZER_SPEC", "model.merges[" + std::to_string(r) + "]: id out of range");
         const std::string& ka = keys[a];
-        const std::string& kb = keys[b];
+        // The merged token is the left one followed by the right one without its continuing_subword_prefix.
+        if (!prefix_.empty() && keys[b].compare(0, prefix_.size(), prefix_) != 0)
+          throw tokmeter::Error("ERR_TOKENIZER_SPEC", "model.merges[" + std::to_string(r) +
+                                                          "]: the right token does not start with "
+                                                          "continuing_subword_prefix");
+        const std::string_view kb = std::string_view(keys[b]).substr(prefix_.size());
         uint32_t merged = kNone;
         if (unique_keys && guess + 1 < keys.size()) {
           const std::string& g = keys[guess + 1];
@@ -281,8 +294,8 @@ class Bpe final : public Model {
 
   void Tokenize(std::string_view word, ModelScratch& s, IdSink& sink) const override {
     if (word.empty()) return;
-    if (word.size() == 1 && unit_ids_[static_cast<unsigned char>(word[0])] != kNone) {
-      sink.Push(unit_ids_[static_cast<unsigned char>(word[0])]);
+    if (word.size() == 1 && word_unit_ids_[static_cast<unsigned char>(word[0])] != kNone) {
+      sink.Push(word_unit_ids_[static_cast<unsigned char>(word[0])]);
       return;
     }
     if (s.word_cache.empty()) s.word_cache.resize(kWordCacheSize);
@@ -313,7 +326,7 @@ class Bpe final : public Model {
       for (size_t k = k0, b = k0 == 0 ? from : ends[k0 - 1]; k < k1; b = ends[k++]) {
         const size_t len = ends[k] - b;
         if (len == 1) {
-          const uint32_t id = unit_ids_[static_cast<unsigned char>(text[b])];
+          const uint32_t id = word_unit_ids_[static_cast<unsigned char>(text[b])];
           if (id != kNone) {
             sink.Push(id);
             continue;
@@ -508,7 +521,9 @@ class Bpe final : public Model {
     return m ? Found{m->rank, m->new_id, true} : Found{0, 0, false};
   }
 
-  // Initial symbols, with unknown/byte-fallback handling exactly as the reference's merge_word.
+  // Initial symbols, with unknown/byte-fallback handling exactly as the reference's merge_word: each unit (a byte of
+  // a byte-level word, else a character) is looked up with continuing_subword_prefix in front when it is not the
+  // first and end_of_word_suffix after it when it is the last; byte fallback covers those affixes' bytes too.
   void Split(std::string_view w, ModelScratch& s) const {
     s.symbols.clear();
     s.symbols.reserve(w.size());
@@ -518,8 +533,16 @@ class Bpe final : public Model {
       unsigned char b0 = static_cast<unsigned char>(w[i]);
       size_t n = byte_level_ ? 1 : utf8::SeqLen(b0);
       if (i + n > w.size()) n = w.size() - i;
-      uint32_t id = n == 1 ? unit_ids_[b0] : kNone;
-      if (id == kNone && n > 1) id = map_.Find(w.substr(i, n));
+      std::string_view unit = w.substr(i, n);
+      const bool prefixed = i != 0 && !prefix_.empty(), suffixed = i + n == w.size() && !suffix_.empty();
+      uint32_t id = kNone;
+      if (prefixed || suffixed) {
+        s.affixed.assign(prefixed ? prefix_ : std::string()).append(unit).append(suffixed ? suffix_ : std::string());
+        unit = s.affixed;
+        id = map_.Find(unit);
+      } else {
+        id = n == 1 ? unit_ids_[b0] : map_.Find(unit);
+      }
       if (id != kNone) {
         if (unk_id != kNone) {
           Add(s, unk_id, unk_len);
@@ -530,9 +553,9 @@ class Bpe final : public Model {
         bool done = false;
         if (byte_fallback_) {
           bool all = true;
-          for (size_t k = 0; k < n; ++k) all = all && fallback_ids_[static_cast<unsigned char>(w[i + k])] != kNone;
+          for (char c : unit) all = all && fallback_ids_[static_cast<unsigned char>(c)] != kNone;
           if (all) {
-            for (size_t k = 0; k < n; ++k) Add(s, fallback_ids_[static_cast<unsigned char>(w[i + k])], 1);
+            for (char c : unit) Add(s, fallback_ids_[static_cast<unsigned char>(c)], 1);
             done = true;
           }
         }
@@ -655,7 +678,9 @@ class Bpe final : public Model {
   const TokenMap& map_;
   bool byte_level_, ignore_merges_, byte_fallback_, fuse_unk_;
   uint32_t unk_;
+  std::string prefix_, suffix_;
   std::array<uint32_t, 256> unit_ids_;
+  std::array<uint32_t, 256> word_unit_ids_;  // words of one byte (Tokenize, TokenizeWords)
   std::array<uint32_t, 256> fallback_ids_;
   PairMap merges_;
   bool from_ranks_ = false;
@@ -670,11 +695,19 @@ std::unique_ptr<Model> BpeFromJson(const json::Value& m, const std::string& path
   // A dropout of 0 skips no merge (the reference encodes as without one); any other is random per encode.
   if (const json::Value* d = m.Get("dropout"); d && !(d->IsNumber() && d->number() == 0))
     json::Unsupported(path + ".dropout", "BPE dropout (non-deterministic)");
-  for (const char* k : {"continuing_subword_prefix", "end_of_word_suffix"}) {
-    std::optional<std::string> v = json::OptStr(m, k, path);
-    if (v && !v->empty()) json::Unsupported(path + "." + k, std::string("BPE ") + k + " " + json::Stringify(*v));
-  }
   Bpe::Options o;
+  // Affixes are written like the vocabulary's keys (in the byte-level alphabet for a byte-level vocabulary).
+  auto affix = [&](const char* key) {
+    std::string v = json::OptStr(m, key, path).value_or(std::string());
+    if (!vocab.byte_level || v.empty()) return v;
+    std::string bytes;
+    if (!ByteLevelToBytesExact(v, bytes))
+      json::Unsupported(path + "." + key, std::string("BPE ") + key + " " + json::Stringify(v) +
+                                              " outside the byte-level alphabet of the vocabulary");
+    return bytes;
+  };
+  o.prefix = affix("continuing_subword_prefix");
+  o.suffix = affix("end_of_word_suffix");
   o.ignore_merges = json::Bool(m, "ignore_merges", path, false);
   o.byte_fallback = json::Bool(m, "byte_fallback", path, false);
   o.fuse_unk = json::Bool(m, "fuse_unk", path, false);

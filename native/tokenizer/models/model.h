@@ -50,6 +50,7 @@ struct ModelScratch {
   std::vector<PairCacheEntry> pair_cache;
   uint64_t pair_cache_owner = 0;
   std::string word;
+  std::string affixed;  // BPE: a unit with continuing_subword_prefix / end_of_word_suffix
   // Direct-mapped word cache, checked first (bpe.cc Tokenize): a word of up to 56 bytes and its ids when there are at
   // most 12. Each entry is two cache lines laid out so that a word of up to 24 bytes with up to 4 ids (most words of
   // English prose and code) is read from the first line alone; longer words and ids (Cyrillic, Greek, Arabic, Indic

@@ -9,15 +9,19 @@ namespace tokmeter::tokenizer::pre_tokenizers {
 
 namespace {
 
-// Rust regex \w is Alphabetic + M + Nd + Pc + Join_Control.
-constexpr const char* kWhitespacePattern =
-    "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}]+|[^\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}"
-    "\\s]+";
+// The reference's \w (Rust regex): Alphabetic + M + Nd + Pc + Join_Control, of its Unicode version. Alphabetic is
+// spelled out as the letters, Nl and the Other_Alphabetic characters outside M (circled and squared Latin letters,
+// category So), so that every class comes from our own tables (regex.cc): PCRE2's \p{Alphabetic} is of an older
+// Unicode, which split words at letters added since (Kawi, Garay, ...).
+constexpr const char* kWord =
+    "\\p{L}\\p{Nl}\\p{M}\\p{Nd}\\p{Pc}\\x{24B6}-\\x{24E9}\\x{1F130}-\\x{1F149}\\x{1F150}-\\x{1F169}\\x{1F170}-\\x{"
+    "1F189}"
+    "\\x{200C}\\x{200D}";
 
 }  // namespace
 
 std::unique_ptr<PreTokenizer> WhitespaceFromJson(const json::Value&, const std::string& path) {
-  return RegexMatches(kWhitespacePattern, path);
+  return RegexMatches(std::string("[") + kWord + "]+|[^" + kWord + "\\s]+", path);
 }
 
 }  // namespace tokmeter::tokenizer::pre_tokenizers
