@@ -1,6 +1,7 @@
 // Every assigned code point (and a sample of the unassigned and private-use ones) in several contexts, once per
 // split pattern (GPT-2, cl100k/Llama 3, o200k/GPT-4o, Qwen, and DeepSeek-V3's real tokenizer.json, whose three
-// patterns go through PCRE2 with our Unicode classes) and for
+// patterns go through PCRE2 with our Unicode classes), for Llama 2's SentencePiece BPE (merged piece by piece between
+// U+2581s) and for
 // the BERT-style WordPiece file cased and uncased (BertNormalizer and BertPreTokenizer classes), and the BPE files
 // with word affixes (CLIP's split and Lowercase, GPT-1's BERT pipeline, the Whitespace pre-tokenizer's \w): ids
 // equal to Hugging Face tokenizers'. The full product (every code point, more contexts, also llama2 and the tiktoken
@@ -18,6 +19,7 @@ describe('every code point against the reference', () => {
   });
   for (const name of [
     'gpt2',
+    'llama2',
     'llama3',
     'gpt4o',
     'qwen3',

@@ -6,12 +6,12 @@
 // through a per-thread cache: first a direct-mapped table of 128-byte entries (ModelScratch::word_cache, words up to
 // 56 bytes with up to 12 ids; up to 24 bytes and 4 ids read from one cache line), checked before the vocabulary probe
 // of ignore_merges (a whole-token word was two cache misses on multi-MB tables per piece; cl100k count on the bench
-// corpus: ~5-10% more MB per CPU-second), then the unordered_map of all short words (ModelScratch::cache), which
-// catches what the direct-mapped slots evict (with the direct table alone, 5% of words missed and re-merged: slower
-// than before). Rejected: a naive "scan for the lowest pair" loop for short words: it differs from the reference in the
-// rare case where two pairs merge into the same token. The rank buckets replaced the heap for long words: with 1M-entry
-// heaps every push/pop was a chain of cache misses (1 MB of spaces / random letters: 4.7 MB/s with the heap; see
-// bench/tokenize/README.md for the new figures).
+// corpus: ~5-10% more MB per CPU-second), then an open-addressing table of all short words (ModelScratch::cache),
+// which catches what the direct-mapped slots evict (with the direct table alone, 5% of words missed and re-merged:
+// slower than before). Rejected: a naive "scan for the lowest pair" loop for short words: it differs from the reference
+// in the rare case where two pairs merge into the same token. The rank buckets replaced the heap for long words: with
+// 1M-entry heaps every push/pop was a chain of cache misses (1 MB of spaces / random letters: 4.7 MB/s with the heap;
+// see bench/tokenize/README.md for the new figures).
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -246,6 +246,8 @@ class Bpe final : public Model {
     // A one-unit word is its unit's token, unless an end_of_word_suffix is appended to the last unit (then Split).
     word_unit_ids_ = unit_ids_;
     if (!suffix_.empty()) word_unit_ids_.fill(kNone);
+    metaspace_cuts_ = !byte_level_ && !o.merges_from_ranks && prefix_.empty() && suffix_.empty() &&
+                      map_.Find(kMetaspace) != kNone && !AnyKeyJoinsAtMetaspace(keys);
     if (o.merges_from_ranks) {
       // tiktoken: any adjacent pair whose concatenation is a token merges, the lowest-ranked (= id) first. No pair
       // table: the concatenation is looked up in the vocabulary when needed (see Lookup).
@@ -294,6 +296,10 @@ class Bpe final : public Model {
 
   void Tokenize(std::string_view word, ModelScratch& s, IdSink& sink) const override {
     if (word.empty()) return;
+    if (metaspace_cuts_ && word.size() > kMetaspace.size()) {
+      TokenizeMetaspaceWords(word, s, sink);
+      return;
+    }
     if (word.size() == 1 && word_unit_ids_[static_cast<unsigned char>(word[0])] != kNone) {
       sink.Push(word_unit_ids_[static_cast<unsigned char>(word[0])]);
       return;
@@ -339,6 +345,41 @@ class Bpe final : public Model {
   }
 
  private:
+  static constexpr std::string_view kMetaspace = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+
+  // SentencePiece-style files without a pre-tokenizer (Llama 2, Mistral, Gemma, Yi) give the model the whole text as
+  // one word: merging it took ~45 ms per 0.56 MB of new text (the whole-text cache made repeated text fast). When no
+  // token has U+2581 right after another character, no merge can join a character to a following U+2581, so the
+  // word cut in front of each U+2581 that follows another character merges, piece by piece, exactly as the whole:
+  // the reference's merge queue never pairs symbols across a cut, and within a piece it pops the same pairs in the
+  // same order. (U+2581 is in the vocabulary, so no run of unknown characters spans a cut either.) The pieces then go
+  // through the word caches like the words of a split.
+  static bool AnyKeyJoinsAtMetaspace(const TokenStrings& keys) {
+    for (const std::string& k : keys) {
+      for (size_t p = k.find(kMetaspace, 1); p != std::string::npos; p = k.find(kMetaspace, p + 1)) {
+        if (p < kMetaspace.size() || k.compare(p - kMetaspace.size(), kMetaspace.size(), kMetaspace) != 0) return true;
+      }
+    }
+    return false;
+  }
+  void TokenizeMetaspaceWords(std::string_view word, ModelScratch& s, IdSink& sink) const {
+    if (s.word_cache.empty()) s.word_cache.resize(kWordCacheSize);
+    constexpr size_t kBatch = 64;
+    size_t ends[kBatch];
+    size_t n = 0, from = 0;
+    for (size_t p = word.find(kMetaspace, 1); p != std::string_view::npos; p = word.find(kMetaspace, p + 1)) {
+      if (p >= kMetaspace.size() && word.compare(p - kMetaspace.size(), kMetaspace.size(), kMetaspace) == 0) continue;
+      ends[n++] = p;
+      if (n == kBatch) {
+        TokenizeWords(word, from, ends, n, s, sink);
+        from = ends[n - 1];
+        n = 0;
+      }
+    }
+    ends[n++] = word.size();
+    TokenizeWords(word, from, ends, n, s, sink);
+  }
+
   // Tokenize of a word of 1+ bytes (s.word_cache allocated) whose HashBytes is h.
   void TokenizeHashed(std::string_view word, uint64_t h, ModelScratch& s, IdSink& sink) const {
     // The direct-mapped cache first: most words of real text repeat, and a hit costs one cache line, where the
@@ -679,6 +720,7 @@ class Bpe final : public Model {
   bool byte_level_, ignore_merges_, byte_fallback_, fuse_unk_;
   uint32_t unk_;
   std::string prefix_, suffix_;
+  bool metaspace_cuts_ = false;  // Tokenize cuts words in front of U+2581 (TokenizeMetaspaceWords)
   std::array<uint32_t, 256> unit_ids_;
   std::array<uint32_t, 256> word_unit_ids_;  // words of one byte (Tokenize, TokenizeWords)
   std::array<uint32_t, 256> fallback_ids_;

@@ -243,6 +243,35 @@ static std::shared_ptr<const Tokenizer> SentencePiece() {
   return d.Build();
 }
 
+// A BPE model without a pre-tokenizer merges the whole text as one word; when no token has U+2581 right after another
+// character it is merged piece by piece, cut in front of each U+2581 that follows another character. The result must
+// be the whole word's in both cases, and a token that joins a character to a following U+2581 must keep the cut off.
+std::shared_ptr<const Tokenizer> MetaspaceBpe(const std::vector<std::string>& vocab, const std::string& merges) {
+  Doc d;
+  d.model = R"({"type":"BPE","unk_token":"<unk>","fuse_unk":true,"vocab":)" + VocabJson(vocab) + R"(,"merges":)" +
+            merges + "}";
+  return d.Build();
+}
+
+TEST(metaspace_words_merge_as_the_whole_text) {
+  const std::string m = "\xE2\x96\x81";  // ▁
+  // ▁ a b c ▁a ▁ab bc <unk>; "▁a b" ranks before "b c".
+  auto tok = MetaspaceBpe({m, "a", "b", "c", m + "a", m + "ab", "bc", "<unk>"}, R"(["▁ a","▁a b","b c"])");
+  // ▁ab | ▁abc | ▁▁c; x and y are unknown, fused within their piece only (▁ is a token).
+  CHECK_EQ(Ids(tok->Encode(m + "ab" + m + "abc" + m + m + "c", false)), Ids({5, 5, 3, 0, 0, 3}));
+  CHECK_EQ(Ids(tok->Encode("xy" + m + "xyab", false)), Ids({7, 0, 7, 1, 2}));
+  CHECK_EQ(Ids(tok->Encode("bc" + m + "bc", false)), Ids({6, 0, 6}));
+  CHECK_EQ(tok->Count(m + "ab" + m + "abc" + m + m + "c", false), size_t{6});
+}
+
+TEST(metaspace_cuts_stay_off_when_a_token_joins_at_the_space) {
+  const std::string m = "\xE2\x96\x81";
+  // "c▁" and "c▁d" join a character to the following ▁: the word must merge across it.
+  auto tok = MetaspaceBpe({m, "a", "c", "d", "c" + m, "c" + m + "d", "<unk>"}, R"(["c ▁","c▁ d"])");
+  CHECK_EQ(Ids(tok->Encode("ac" + m + "d", false)), Ids({1, 5}));
+  CHECK_EQ(Ids(tok->Encode(m + "ac" + m + "d" + m + "a", false)), Ids({0, 1, 5, 0, 1}));
+}
+
 TEST(sentencepiece_byte_fallback) {
   auto tok = SentencePiece();
   // "hi hé€": ▁hi ▁h é then € by byte fallback (E2 82 AC)
