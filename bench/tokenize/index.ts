@@ -18,7 +18,8 @@ import { TwoCoreCeiling } from './two-core-ceiling.js';
 
 const require = createRequire(import.meta.url);
 const quick = process.argv.includes('--quick');
-// --only=load,throughput,categories,batch,batchloop,pathological,percall runs those sections only (default: all).
+// --only=load,throughput,categories,batch,batchloop,newtext,pathological,percall runs those sections only (default:
+// all).
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -283,6 +284,57 @@ async function batch(ours: Tokenizer) {
  * the quartiles), the median wall times as MB/s. Then a small batch
  * (16 documents of up to 640 characters), which countBatch runs on the calling thread: it must not be slower.
  */
+/**
+ * Text seen for the first time: each tokenizer.json file counts the second half of the corpus after the first half
+ * (its word caches hold the first half's words, as in a server that has been running), then the same half again,
+ * against the exact peers on the same new text. A benchmark that repeats one batch only measures cache hits; this
+ * one measures merging.
+ */
+async function newText() {
+  const half = Math.floor(docs.length / 2);
+  const seen = docs.slice(0, half);
+  const fresh = docs.slice(half);
+  const bytes = fresh.reduce((n, d) => n + Buffer.byteLength(d), 0);
+  const { Tokenizer: Hf } = require('tokenizers') as typeof import('tokenizers');
+  const { Kitoken } = await import('kitoken/node' as string).catch(() => import('kitoken' as string));
+  row('tokenizer.json', 'tokmeter new MB/s', 'again MB/s', 'tokenizers (HF) MB/s', 'kitoken MB/s', 'vs best peer');
+  for (const name of ['llama2', 'llama3', 'gpt4o', 'qwen3', 'gpt2']) {
+    const file = lenmlFile(name);
+    const ours = await Tokenizer.fromFile(file);
+    for (const d of seen) ours.count(d, { addSpecialTokens: false });
+    let t0 = performance.now();
+    for (const d of fresh) ours.count(d, { addSpecialTokens: false });
+    const first = performance.now() - t0;
+    t0 = performance.now();
+    for (const d of fresh) ours.count(d, { addSpecialTokens: false });
+    const again = performance.now() - t0;
+    ours.dispose();
+    const hf = Hf.fromFile(file);
+    for (const d of seen) await hf.encode(d, null, { addSpecialTokens: false });
+    t0 = performance.now();
+    for (const d of fresh) await hf.encode(d, null, { addSpecialTokens: false });
+    const hfMs = performance.now() - t0;
+    const kit = Kitoken.from_tokenizers(fs.readFileSync(file));
+    for (const d of seen) kit.encode(d, true);
+    t0 = performance.now();
+    for (const d of fresh) kit.encode(d, true);
+    const kitMs = performance.now() - t0;
+    kit.free();
+    const mbps = (ms: number) => bytes / ms / 1e3;
+    row(
+      name,
+      fmt(mbps(first)),
+      fmt(mbps(again)),
+      fmt(mbps(hfMs)),
+      fmt(mbps(kitMs)),
+      `${fmt(mbps(first) / Math.max(mbps(hfMs), mbps(kitMs)))}x`,
+    );
+  }
+  printTable(
+    `count of new text: ${fresh.length} documents, ${fmt(bytes / 1e6)} MB, after the other ${seen.length} (single thread; load average ${loadNow()})`,
+  );
+}
+
 async function batchVsLoop() {
   const texts: string[] = [];
   let bytes = 0;
@@ -514,3 +566,4 @@ console.log(
 if (want('load')) await loadTimes();
 await throughput();
 if (want('batchloop')) await batchVsLoop();
+if (want('newtext')) await newText();
