@@ -79,11 +79,6 @@ struct QuadHeap {
 
 constexpr uint32_t kNone = 0xFFFFFFFFu;
 
-uint64_t NextModelUid() {
-  static std::atomic<uint64_t> next{1};
-  return next.fetch_add(1);
-}
-
 class PairMap {
  public:
   struct Slot {
@@ -304,7 +299,7 @@ class Bpe final : public Model {
       sink.Push(word_unit_ids_[static_cast<unsigned char>(word[0])]);
       return;
     }
-    if (s.word_cache.empty()) s.word_cache.resize(kWordCacheSize);
+    if (s.word_cache.empty()) s.word_cache.resize(ModelScratch::kWordCacheSize);
     TokenizeHashed(word, HashBytes(word), s, sink);
   }
 
@@ -313,7 +308,7 @@ class Bpe final : public Model {
   // word of repetitive text waited for one cache miss.
   void TokenizeWords(std::string_view text, size_t from, const size_t* ends, size_t n, ModelScratch& s,
                      IdSink& sink) const override {
-    if (s.word_cache.empty()) s.word_cache.resize(kWordCacheSize);
+    if (s.word_cache.empty()) s.word_cache.resize(ModelScratch::kWordCacheSize);
     constexpr size_t kBlock = 32;
     uint64_t hashes[kBlock];
     for (size_t k0 = 0; k0 < n; k0 += kBlock) {
@@ -324,7 +319,7 @@ class Bpe final : public Model {
         const uint64_t h = HashBytes(text.substr(b, len));
         hashes[k - k0] = h;
         if (len <= ModelScratch::WordCacheEntry::kMaxKey) {
-          const auto* e = &s.word_cache[(h >> 40) & (kWordCacheSize - 1)];
+          const auto* e = &s.word_cache[(h >> 40) & (ModelScratch::kWordCacheSize - 1)];
           __builtin_prefetch(e);
           if (len > 24) __builtin_prefetch(reinterpret_cast<const char*>(e) + 64);
         }
@@ -363,7 +358,7 @@ class Bpe final : public Model {
     return false;
   }
   void TokenizeMetaspaceWords(std::string_view word, ModelScratch& s, IdSink& sink) const {
-    if (s.word_cache.empty()) s.word_cache.resize(kWordCacheSize);
+    if (s.word_cache.empty()) s.word_cache.resize(ModelScratch::kWordCacheSize);
     constexpr size_t kBatch = 64;
     size_t ends[kBatch];
     size_t n = 0, from = 0;
@@ -386,12 +381,9 @@ class Bpe final : public Model {
     // vocabulary probe below (ignore_merges) is two misses on multi-MB tables.
     ModelScratch::WordCacheEntry* slot = nullptr;
     if (word.size() <= sizeof slot->key) {
-      slot = &s.word_cache[(h >> 40) & (kWordCacheSize - 1)];
-      if (slot->hash == h && slot->owner == uid_ && slot->len == word.size() &&
-          std::memcmp(slot->key, word.data(), word.size()) == 0) {
-        constexpr uint32_t kLine = ModelScratch::WordCacheEntry::kLineIds;
-        for (uint32_t k = 0; k < slot->n && k < kLine; ++k) sink.Push(slot->ids[k]);
-        for (uint32_t k = kLine; k < slot->n; ++k) sink.Push(slot->more_ids[k - kLine]);
+      slot = &s.WordSlot(h);
+      if (slot->Holds(h, uid_, word)) {
+        slot->PushIds(sink);
         return;
       }
     }
@@ -399,11 +391,11 @@ class Bpe final : public Model {
       uint32_t id = map_.FindHashed(word, h);
       if (id != kNone) {
         sink.Push(id);
-        if (slot) Remember(*slot, h, word, &id, 1);
+        if (slot) slot->Store(h, uid_, word, &id, 1);
         return;
       }
     }
-    constexpr size_t kMaxCached = 64;  // at least the direct-mapped key: Remember below reads ids from cache_ids
+    constexpr size_t kMaxCached = 64;  // at least the direct-mapped key: its Store below reads ids from cache_ids
     static_assert(kMaxCached >= ModelScratch::WordCacheEntry::kMaxKey);
     bool cacheable = word.size() <= kMaxCached;
     if (cacheable) {
@@ -414,7 +406,7 @@ class Bpe final : public Model {
       if (const auto* e = FindShortWord(s, word, h)) {
         const uint32_t* ids = s.cache_ids.data() + e->ids_at;
         for (uint32_t k = 0; k < e->n; ++k) sink.Push(ids[k]);
-        if (slot && e->n <= ModelScratch::WordCacheEntry::kMaxIds) Remember(*slot, h, word, ids, e->n);
+        if (slot && e->n <= ModelScratch::WordCacheEntry::kMaxIds) slot->Store(h, uid_, word, ids, e->n);
         return;
       }
     }
@@ -422,14 +414,8 @@ class Bpe final : public Model {
     // repeated text (a conversation counted again at every turn) repeats them too.
     const bool long_cacheable = !cacheable && word.size() <= kLongWordMax;
     if (long_cacheable) {
-      if (s.long_cache_owner != uid_) {
-        s.long_cache.clear();
-        s.long_cache_bytes = 0;
-        s.long_cache_owner = uid_;
-      }
-      auto it = s.long_cache.find(h);
-      if (it != s.long_cache.end() && it->second.key == word) {
-        for (uint32_t id : it->second.ids) sink.Push(id);
+      if (const auto* ids = s.FindLong(uid_, h, word)) {
+        for (uint32_t id : *ids) sink.Push(id);
         return;
       }
     }
@@ -446,15 +432,7 @@ class Bpe final : public Model {
       std::vector<uint32_t> ids;
       for (int32_t i = s.symbols.empty() ? -1 : 0; i != -1; i = s.symbols[i].next) ids.push_back(s.symbols[i].id);
       for (uint32_t id : ids) sink.Push(id);
-      const size_t bytes = word.size() + ids.size() * sizeof(uint32_t) + 64;
-      if (s.long_cache_bytes + bytes > kLongCacheBytes) {
-        s.long_cache.clear();
-        s.long_cache_bytes = 0;
-      }
-      auto& e = s.long_cache[h];  // a different word with the same hash is replaced
-      s.long_cache_bytes += bytes;
-      e.key.assign(word);
-      e.ids = std::move(ids);
+      s.StoreLong(h, word, std::move(ids), kLongCacheBytes);
       return;
     }
     uint32_t start = static_cast<uint32_t>(s.cache_ids.size());
@@ -464,7 +442,7 @@ class Bpe final : public Model {
       if (cacheable) s.cache_ids.push_back(s.symbols[i].id);
       ++n;
     }
-    if (slot && n <= ModelScratch::WordCacheEntry::kMaxIds) Remember(*slot, h, word, s.cache_ids.data() + start, n);
+    if (slot && n <= ModelScratch::WordCacheEntry::kMaxIds) slot->Store(h, uid_, word, s.cache_ids.data() + start, n);
     if (cacheable && n <= 0xFFFF) {  // also here: the second level for words whose direct-mapped slot was taken over
       if (s.cache_count + 1 > kShortWordSlots / 2) {
         ClearShortWords(s, start);
@@ -503,22 +481,9 @@ class Bpe final : public Model {
     s.cache_ids.erase(s.cache_ids.begin(), s.cache_ids.begin() + static_cast<std::ptrdiff_t>(keep_from));
   }
 
-  static constexpr size_t kWordCacheSize = 32768;    // 4 MB per thread (two huge pages, see big_alloc.h)
   static constexpr size_t kShortWordSlots = 131072;  // 3 MB per thread, up to 65,536 words
   // The long-word cache: words of up to 64 kB, at most 2 MB per thread (words, ids and bookkeeping).
   static constexpr size_t kLongWordMax = 64 * 1024, kLongCacheBytes = 2u << 20;
-
-  void Remember(ModelScratch::WordCacheEntry& e, uint64_t h, std::string_view word, const uint32_t* ids,
-                uint32_t n) const {
-    e.hash = h;
-    e.owner = uid_;
-    e.len = static_cast<uint32_t>(word.size());
-    e.n = n;
-    std::memcpy(e.key, word.data(), word.size());
-    constexpr uint32_t kLine = ModelScratch::WordCacheEntry::kLineIds;
-    std::memcpy(e.ids, ids, std::min(n, kLine) * sizeof(uint32_t));
-    if (n > kLine) std::memcpy(e.more_ids, ids + kLine, (n - kLine) * sizeof(uint32_t));
-  }
 
   void Add(ModelScratch& s, uint32_t id, uint32_t len) const {
     int32_t i = static_cast<int32_t>(s.symbols.size());
@@ -731,6 +696,11 @@ class Bpe final : public Model {
 };
 
 }  // namespace
+
+uint64_t NextModelUid() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1);
+}
 
 std::unique_ptr<Model> BpeFromJson(const json::Value& m, const std::string& path, const ModelVocab& vocab,
                                    std::span<const std::pair<uint32_t, uint32_t>> merges, bool merges_from_ranks) {

@@ -3,7 +3,9 @@
 // byte-to-char mapping is folded into the vocabulary at load time), UTF-8 text otherwise.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <span>
@@ -64,9 +66,33 @@ struct ModelScratch {
     uint32_t ids[kLineIds];                 // the first ids (in the first cache line)
     char key[kMaxKey];                      // bytes 40..95
     uint32_t more_ids[kMaxIds - kLineIds];  // bytes 96..127
+    // This entry holds `word` (whose HashBytes is h) for the model `model_uid`.
+    bool Holds(uint64_t h, uint64_t model_uid, std::string_view word) const {
+      return hash == h && owner == model_uid && len == word.size() && std::memcmp(key, word.data(), word.size()) == 0;
+    }
+    void PushIds(IdSink& sink) const {
+      for (uint32_t k = 0; k < n && k < kLineIds; ++k) sink.Push(ids[k]);
+      for (uint32_t k = kLineIds; k < n; ++k) sink.Push(more_ids[k - kLineIds]);
+    }
+    // Stores `word` (at most kMaxKey bytes) and its `count` ids (at most kMaxIds).
+    void Store(uint64_t h, uint64_t model_uid, std::string_view word, const uint32_t* word_ids, uint32_t count) {
+      hash = h;
+      owner = model_uid;
+      len = static_cast<uint32_t>(word.size());
+      n = count;
+      std::memcpy(key, word.data(), word.size());
+      std::memcpy(ids, word_ids, std::min(count, kLineIds) * sizeof(uint32_t));
+      if (count > kLineIds) std::memcpy(more_ids, word_ids + kLineIds, (count - kLineIds) * sizeof(uint32_t));
+    }
   };
   static_assert(sizeof(WordCacheEntry) == 128);
+  static constexpr size_t kWordCacheSize = 32768;  // 4 MB per thread (two huge pages, see big_alloc.h)
   BigVector<WordCacheEntry> word_cache;
+  // The slot of the word whose HashBytes is h (the table allocated on first use).
+  WordCacheEntry& WordSlot(uint64_t h) {
+    if (word_cache.empty()) word_cache.resize(kWordCacheSize);
+    return word_cache[(h >> 40) & (kWordCacheSize - 1)];
+  }
   // The second-level cache for words of up to 64 bytes whose direct-mapped slot was taken: an open-addressing table
   // keyed by the word's HashBytes (already computed for the first level), the words' bytes in cache_keys and their
   // ids in cache_ids; emptied when half full. A std::unordered_map<std::string, ...> here (a string copy, a second
@@ -90,6 +116,29 @@ struct ModelScratch {
   std::unordered_map<uint64_t, LongWord> long_cache;
   size_t long_cache_bytes = 0;
   uint64_t long_cache_owner = 0;
+  // The ids the long-word cache holds for `word` (HashBytes h) of the model `model_uid`, or nullptr.
+  const std::vector<uint32_t>* FindLong(uint64_t model_uid, uint64_t h, std::string_view word) {
+    if (long_cache_owner != model_uid) {
+      long_cache.clear();
+      long_cache_bytes = 0;
+      long_cache_owner = model_uid;
+    }
+    auto it = long_cache.find(h);
+    return it != long_cache.end() && it->second.key == word ? &it->second.ids : nullptr;
+  }
+  // Keeps `word` and its ids (after FindLong for the same model); the cache is emptied first when it would pass
+  // `budget` bytes. A different word with the same hash is replaced.
+  void StoreLong(uint64_t h, std::string_view word, std::vector<uint32_t> ids, size_t budget) {
+    const size_t bytes = word.size() + ids.size() * sizeof(uint32_t) + 64;
+    if (long_cache_bytes + bytes > budget) {
+      long_cache.clear();
+      long_cache_bytes = 0;
+    }
+    auto& e = long_cache[h];
+    long_cache_bytes += bytes;
+    e.key.assign(word);
+    e.ids = std::move(ids);
+  }
   // Unigram: best path ending at each byte offset, and the backtracked segments.
   struct LatticeNode {
     double score;
@@ -176,6 +225,10 @@ class TokenMap {
   BigVector<Slot> slots_;
   size_t mask_ = 0;
 };
+
+// A process-wide id per model, never reused: names the model that wrote a per-thread cache entry, so that switching
+// models on a thread clears nothing.
+uint64_t NextModelUid();
 
 class Model {
  public:

@@ -253,6 +253,29 @@ std::shared_ptr<const Tokenizer> MetaspaceBpe(const std::vector<std::string>& vo
   return d.Build();
 }
 
+// Unigram words go through per-thread caches tagged with the model: two models that segment the same words
+// differently, used in turn on one thread, must each keep their own answers, for short and long words alike.
+TEST(unigram_word_caches_belong_to_their_model) {
+  auto unigram = [](const char* ab_score) {
+    Doc d;
+    d.model =
+        std::string(R"({"type":"Unigram","unk_id":0,"vocab":[["<unk>",0],["a",-1],["b",-1],["ab",)") + ab_score + "]]}";
+    return d.Build();
+  };
+  auto joined = unigram("-1");  // "ab" is one piece
+  auto split = unigram("-10");  // "a" + "b" scores higher
+  std::string long_word;
+  for (int i = 0; i < 40; ++i) long_word += "ab";  // 80 bytes: past the direct-mapped table's keys
+  for (int round = 0; round < 3; ++round) {
+    CHECK_EQ(Ids(joined->Encode("ab", false)), Ids({3}));
+    CHECK_EQ(Ids(split->Encode("ab", false)), Ids({1, 2}));
+    CHECK_EQ(joined->Count(long_word, false), size_t{40});
+    CHECK_EQ(split->Count(long_word, false), size_t{80});
+    CHECK_EQ(Ids(joined->Encode("abx", false)), Ids({3, 0}));
+    CHECK_EQ(Ids(split->Encode("abx", false)), Ids({1, 2, 0}));
+  }
+}
+
 TEST(metaspace_words_merge_as_the_whole_text) {
   const std::string m = "\xE2\x96\x81";  // ▁
   // ▁ a b c ▁a ▁ab bc <unk>; "▁a b" ranks before "b c".
