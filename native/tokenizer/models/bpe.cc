@@ -241,7 +241,9 @@ class Bpe final : public Model {
     // A one-unit word is its unit's token, unless an end_of_word_suffix is appended to the last unit (then Split).
     word_unit_ids_ = unit_ids_;
     if (!suffix_.empty()) word_unit_ids_.fill(kNone);
-    metaspace_cuts_ = !byte_level_ && !o.merges_from_ranks && prefix_.empty() && suffix_.empty() &&
+    // Not with ignore_merges: the reference looks the whole word up before merging, and a piece found whole in the
+    // vocabulary may merge into other tokens.
+    metaspace_cuts_ = !byte_level_ && !o.merges_from_ranks && !ignore_merges_ && prefix_.empty() && suffix_.empty() &&
                       map_.Find(kMetaspace) != kNone && !AnyKeyJoinsAtMetaspace(keys);
     if (o.merges_from_ranks) {
       // tiktoken: any adjacent pair whose concatenation is a token merges, the lowest-ranked (= id) first. No pair

@@ -287,6 +287,18 @@ TEST(metaspace_words_merge_as_the_whole_text) {
   CHECK_EQ(tok->Count(m + "ab" + m + "abc" + m + m + "c", false), size_t{6});
 }
 
+TEST(metaspace_cuts_stay_off_with_ignore_merges) {
+  // With ignore_merges the reference looks the whole word up first: "▁ab" is a token, but inside "x▁ab" it is not a
+  // word of its own, so the merges give ▁a b. Cutting in front of ▁ would look "▁ab" up whole.
+  const std::string m = "\xE2\x96\x81";
+  Doc d;
+  d.model = R"({"type":"BPE","unk_token":"<unk>","ignore_merges":true,"vocab":)" +
+            VocabJson({m, "a", "b", "x", m + "a", m + "ab", "<unk>"}) + R"(,"merges":["▁ a"]})";
+  auto tok = d.Build();
+  CHECK_EQ(Ids(tok->Encode("x" + m + "ab", false)), Ids({3, 4, 2}));
+  CHECK_EQ(Ids(tok->Encode(m + "ab", false)), Ids({5}));
+}
+
 TEST(metaspace_cuts_stay_off_when_a_token_joins_at_the_space) {
   const std::string m = "\xE2\x96\x81";
   // "c▁" and "c▁d" join a character to the following ▁: the word must merge across it.
