@@ -32,6 +32,9 @@ export const CODEPOINT_HF = [
   'deepseek_v3',
   'bert-cased',
   'bert-uncased',
+  'bpe-clip',
+  'bpe-gpt1',
+  'bpe-prefix',
 ] as const;
 export const CODEPOINT_TIKTOKEN = ['cl100k_base', 'o200k_base'] as const;
 
