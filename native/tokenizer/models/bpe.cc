@@ -301,7 +301,6 @@ class Bpe final : public Model {
       sink.Push(word_unit_ids_[static_cast<unsigned char>(word[0])]);
       return;
     }
-    if (s.word_cache.empty()) s.word_cache.resize(ModelScratch::kWordCacheSize);
     TokenizeHashed(word, HashBytes(word), s, sink);
   }
 
@@ -351,21 +350,23 @@ class Bpe final : public Model {
   // the reference's merge queue never pairs symbols across a cut, and within a piece it pops the same pairs in the
   // same order. (U+2581 is in the vocabulary, so no run of unknown characters spans a cut either.) The pieces then go
   // through the word caches like the words of a split.
+  // s[p..] starts with U+2581 (p > 0): whether the character before it is another one (no cut there).
+  static bool AfterMetaspace(std::string_view s, size_t p) {
+    return p >= kMetaspace.size() && s.substr(p - kMetaspace.size(), kMetaspace.size()) == kMetaspace;
+  }
   static bool AnyKeyJoinsAtMetaspace(const TokenStrings& keys) {
-    for (const std::string& k : keys) {
-      for (size_t p = k.find(kMetaspace, 1); p != std::string::npos; p = k.find(kMetaspace, p + 1)) {
-        if (p < kMetaspace.size() || k.compare(p - kMetaspace.size(), kMetaspace.size(), kMetaspace) != 0) return true;
-      }
+    for (std::string_view k : keys) {
+      for (size_t p = k.find(kMetaspace, 1); p != std::string_view::npos; p = k.find(kMetaspace, p + 1))
+        if (!AfterMetaspace(k, p)) return true;
     }
     return false;
   }
   void TokenizeMetaspaceWords(std::string_view word, ModelScratch& s, IdSink& sink) const {
-    if (s.word_cache.empty()) s.word_cache.resize(ModelScratch::kWordCacheSize);
     constexpr size_t kBatch = 64;
     size_t ends[kBatch];
     size_t n = 0, from = 0;
     for (size_t p = word.find(kMetaspace, 1); p != std::string_view::npos; p = word.find(kMetaspace, p + 1)) {
-      if (p >= kMetaspace.size() && word.compare(p - kMetaspace.size(), kMetaspace.size(), kMetaspace) == 0) continue;
+      if (AfterMetaspace(word, p)) continue;
       ends[n++] = p;
       if (n == kBatch) {
         TokenizeWords(word, from, ends, n, s, sink);
@@ -377,7 +378,7 @@ class Bpe final : public Model {
     TokenizeWords(word, from, ends, n, s, sink);
   }
 
-  // Tokenize of a word of 1+ bytes (s.word_cache allocated) whose HashBytes is h.
+  // Tokenize of a word of 1+ bytes whose HashBytes is h.
   void TokenizeHashed(std::string_view word, uint64_t h, ModelScratch& s, IdSink& sink) const {
     // The direct-mapped cache first: most words of real text repeat, and a hit costs one cache line, where the
     // vocabulary probe below (ignore_merges) is two misses on multi-MB tables.
