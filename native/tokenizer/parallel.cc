@@ -8,7 +8,14 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
+
+#ifdef __linux__
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace tokmeter::tokenizer {
 
@@ -98,6 +105,30 @@ struct PoolJob {
 namespace {
 using Job = PoolJob;
 
+#ifdef __linux__
+// Where a helper that is woken starts running. Linux puts a woken thread on an idle CPU when it sees one; when every
+// CPU is busy at that moment (on two CPUs: the caller still copying the batch's texts on one, the first helper
+// already counting on the other), it may queue the second helper behind the first on the same CPU. The CPU the
+// caller leaves a few microseconds later does not always pull it over: on 2-vCPU VMs the two helpers were seen
+// sharing one CPU for a whole 2-5 ms batch (one of them starting only when the other's time slice ended) while
+// the other CPU was idle, which made the batch as slow as one thread. So when the threads that want a CPU (the
+// woken helpers and the caller) outnumber the CPUs, each woken helper is narrowed to one CPU of its own, the
+// caller's last (the caller gives it up when it returns or waits); a helper widens its affinity back to what it
+// had as soon as it runs, so the scheduler is free to move it from then on. Placement is only a hint: when a call
+// fails, it is left off for the rest of the process.
+struct Placement {
+  pid_t tid = 0;
+  cpu_set_t home;  // the helper's affinity when it started
+  bool known = false;
+  void Learn() {
+    tid = static_cast<pid_t>(syscall(SYS_gettid));
+    CPU_ZERO(&home);
+    known = sched_getaffinity(0, sizeof home, &home) == 0 && CPU_COUNT(&home) > 0;
+  }
+};
+std::atomic<bool> g_placement{true};
+#endif
+
 class Pool {
  public:
   static constexpr unsigned kMaxHelpers = 63;
@@ -106,32 +137,120 @@ class Pool {
     static Pool* pool = new Pool();
     return *pool;
   }
-  void Offer(const std::shared_ptr<Job>& job, unsigned helpers) {
-    std::lock_guard<std::mutex> lock(mu_);
-    while (started_ < helpers && started_ < kMaxHelpers) {
-      std::thread([this, number = started_] { Loop(number); }).detach();
-      ++started_;
+  // Hands `job` to `count` helpers. Idle helpers are woken one by one, lowest number first (a helper's number picks
+  // its lane, so a repeated batch meets the same caches); a copy no idle helper takes waits in the queue for the
+  // next helper that finishes what it runs.
+  void Offer(const std::shared_ptr<Job>& job, unsigned count) {
+    std::vector<Helper*> woken;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      while (helpers_.size() < count && helpers_.size() < kMaxHelpers) {
+        helpers_.push_back(std::make_unique<Helper>());
+        Helper* h = helpers_.back().get();
+        h->number = static_cast<unsigned>(helpers_.size() - 1);
+        std::thread([this, h] { Loop(*h); }).detach();
+      }
+      for (unsigned k = 0; k < count; ++k) {
+        Helper* idle = nullptr;
+        for (auto& h : helpers_)
+          if (h->idle && !h->job) {
+            idle = h.get();
+            break;
+          }
+        if (!idle) {
+          queue_.push_back(job);
+          continue;
+        }
+        idle->job = job;
+        idle->idle = false;
+        woken.push_back(idle);
+      }
+      Place(woken);
     }
-    for (unsigned k = 0; k < helpers; ++k) queue_.push_back(job);
-    for (unsigned k = 0; k < helpers; ++k) wake_.notify_one();
+    for (Helper* h : woken) h->wake.notify_one();  // helpers are never destroyed
   }
 
  private:
-  void Loop(unsigned number) {
+  struct Helper {
+    unsigned number = 0;
+    std::condition_variable wake;
+    std::shared_ptr<Job> job;  // handed to this helper by Offer (guarded by mu_)
+    bool idle = false;         // waiting on `wake` with nothing handed to it (guarded by mu_)
+    bool pinned = false;       // narrowed to one CPU for this wake-up (guarded by mu_)
+#ifdef __linux__
+    Placement where;  // written by the helper before it first takes mu_
+#endif
+  };
+
+  // Narrows each of `woken` (idle helpers about to be woken; under mu_, so none of them runs) to one CPU when the
+  // threads that want a CPU outnumber the CPUs: the CPUs after the caller's first, the caller's own last.
+  void Place(const std::vector<Helper*>& woken) {
+#ifdef __linux__
+    if (woken.empty() || !g_placement.load(std::memory_order_relaxed) || !woken[0]->where.known) return;
+    const cpu_set_t& home = woken[0]->where.home;
+    const int cpus = CPU_COUNT(&home);
+    if (cpus < 2 || woken.size() + 1 <= static_cast<size_t>(cpus)) return;  // an idle CPU for each: the kernel's pick
+    const int caller = sched_getcpu();
+    int order[CPU_SETSIZE];
+    int n = 0;
+    for (int k = 1; k <= CPU_SETSIZE; ++k) {
+      const int c = caller < 0 ? k - 1 : (caller + k) % CPU_SETSIZE;  // ends with the caller's own CPU
+      if (CPU_ISSET(c, &home)) order[n++] = c;
+    }
+    for (size_t k = 0; k < woken.size(); ++k) {
+      Helper& h = *woken[k];
+      const int cpu = order[k % static_cast<size_t>(n)];
+      if (!h.where.known || !CPU_ISSET(cpu, &h.where.home)) continue;
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      if (sched_setaffinity(h.where.tid, sizeof one, &one) != 0) {
+        g_placement.store(false, std::memory_order_relaxed);
+        return;
+      }
+      h.pinned = true;
+    }
+#else
+    (void)woken;
+#endif
+  }
+
+  void Loop(Helper& me) {
+#ifdef __linux__
+    me.where.Learn();
+#endif
     for (;;) {
       std::shared_ptr<Job> job;
+      bool pinned;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        wake_.wait(lock, [&] { return !queue_.empty(); });
-        job = std::move(queue_.front());
-        queue_.pop_front();
+        while (!me.job && queue_.empty()) {
+          me.idle = true;
+          me.wake.wait(lock);
+        }
+        me.idle = false;
+        if (me.job) {
+          job = std::move(me.job);
+        } else {
+          job = std::move(queue_.front());
+          queue_.pop_front();
+        }
+        pinned = std::exchange(me.pinned, false);
       }
+#ifdef __linux__
+      // Running now, on the CPU it was woken on: free to move again. A helper that cannot widen its affinity back
+      // stays where it is (it still runs everything it is given), and nobody is narrowed again.
+      if (pinned && sched_setaffinity(0, sizeof me.where.home, &me.where.home) != 0)
+        g_placement.store(false, std::memory_order_relaxed);
+#else
+      (void)pinned;
+#endif
       unsigned lane;
       {
         std::lock_guard<std::mutex> lock(job->mu);
         if (job->closed) continue;
         ++job->inside;
-        lane = job->ClaimLane(job->HelperLane(number));
+        lane = job->ClaimLane(job->HelperLane(me.number));
       }
       job->RunItems(lane);
       std::lock_guard<std::mutex> lock(job->mu);
@@ -139,9 +258,8 @@ class Pool {
     }
   }
   std::mutex mu_;
-  std::condition_variable wake_;
+  std::vector<std::unique_ptr<Helper>> helpers_;  // never shrinks; a Helper never moves
   std::deque<std::shared_ptr<Job>> queue_;
-  unsigned started_ = 0;
 };
 
 }  // namespace

@@ -1,5 +1,7 @@
 // tokenizer/parallel.h: every index runs exactly once, on several threads, errors come back to the caller, and
 // concurrent batches (several libuv workers at once) share the pool safely.
+#include <sched.h>
+
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -190,5 +192,57 @@ TEST(pool_run_starts_before_the_wait) {
   CHECK_EQ(running.load(), 0);
   CHECK_EQ(ran.load(), 30);
 }
+
+#ifdef __linux__
+// When the woken helpers and the caller outnumber the CPUs, each helper starts on a CPU of its own (the caller's
+// last), and runs with its whole affinity back. Without the placement, Linux sometimes queued a second helper
+// behind the first on one CPU for a whole batch while the caller's CPU stood idle. Here the caller keeps its CPU
+// busy while the helpers wake (as the JS thread does while it copies a batch's texts), and each item holds its
+// helper until every helper has started one, so a helper queued behind another shows up on the other's CPU.
+TEST(woken_helpers_start_on_cpus_of_their_own) {
+  cpu_set_t home;
+  CPU_ZERO(&home);
+  CHECK_EQ(sched_getaffinity(0, sizeof home, &home), 0);
+  const int cpus = CPU_COUNT(&home);
+  if (cpus < 2 || cpus > 63) return;  // one CPU: nothing to place; more than the pool's helpers: never placed
+  const auto n = static_cast<size_t>(cpus);
+  int apart = 0;
+  constexpr int kRounds = 30;
+  for (int round = 0; round < kRounds; ++round) {
+    std::mutex mu;
+    std::vector<int> where;
+    bool whole_affinity = true;
+    auto body = [&](size_t) {
+      const int cpu = sched_getcpu();
+      cpu_set_t mine;
+      CPU_ZERO(&mine);
+      const bool whole = sched_getaffinity(0, sizeof mine, &mine) == 0 && CPU_EQUAL(&mine, &home);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        where.push_back(cpu);
+        whole_affinity = whole_affinity && whole;
+      }
+      for (int k = 0; k < 20000; ++k) {  // up to 20 s on a loaded machine
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (where.size() == n) break;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    };
+    PoolRun run(n, static_cast<unsigned>(n), FnRef<void(size_t)>(body));
+    const auto busy_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+    while (std::chrono::steady_clock::now() < busy_until) {
+    }
+    run.Wait();
+    CHECK(whole_affinity);
+    CHECK_EQ(where.size(), n);
+    apart += std::set<int>(where.begin(), where.end()).size() == n ? 1 : 0;
+  }
+  // Placement decides where a helper starts; a helper that has started may still be moved by the scheduler before
+  // it reads its CPU, so a rare round is allowed to see two on one CPU.
+  CHECK(apart >= kRounds - 2);
+}
+#endif
 
 int main() { return tt::RunAll(); }
