@@ -372,8 +372,16 @@ async function batchVsLoop() {
   for (const d of docs.slice(0, 16)) small.push(d.slice(0, 640));
   const smallBytes = small.reduce((n, d) => n + Buffer.byteLength(d), 0);
   const smallRows: string[][] = [];
+  const mixedRows: string[][] = [];
   // `withCeiling`: each round also runs the two-core ceiling (two-core-ceiling.ts) on a job as long as the loop.
-  const compare = async (t: Tokenizer, batchTexts: string[], rounds: number, withCeiling: boolean) => {
+  // `between`: run after each round's batch, before the next round's loop.
+  const compare = async (
+    t: Tokenizer,
+    batchTexts: string[],
+    rounds: number,
+    withCeiling: boolean,
+    between?: () => Promise<unknown>,
+  ) => {
     const loop = () => batchTexts.map((d) => t.count(d, { addSpecialTokens: false }));
     const want = loop();
     const got = await t.countBatch(batchTexts, { threads: 2, addSpecialTokens: false });
@@ -392,6 +400,7 @@ async function batchVsLoop() {
       await t.countBatch(batchTexts, { threads: 2, addSpecialTokens: false });
       b.push(performance.now() - t0);
       if (withCeiling) c.push(ceiling.round(iters));
+      if (between) await between();
     }
     // Each round's loop and batch run within milliseconds of each other, so the ratio of the pair cancels what this
     // machine's speed does between rounds (a lone busy core runs up to 1.7x faster here than two busy cores do).
@@ -403,6 +412,15 @@ async function batchVsLoop() {
       equal: got.every((n, i) => n === want[i]),
     };
   };
+  // A table row without the ceiling: MB/s of the loop and the batch, the speed-up and its quartiles.
+  const speedRow = (name: string, n: number, r: Awaited<ReturnType<typeof compare>>) => [
+    name,
+    fmt(n / r.la / 1e3),
+    fmt(n / r.lb / 1e3),
+    `${fmt(r.speedUp.median)}x`,
+    `${fmt(r.speedUp.q1)}-${fmt(r.speedUp.q3)}x`,
+    String(r.equal),
+  ];
   for (const [name, load] of files) {
     const t = await load();
     const big = await compare(t, texts, 21, true);
@@ -416,20 +434,23 @@ async function batchVsLoop() {
       `${fmt(ceil.median)}x (${fmt(ceil.q1)}-${fmt(ceil.q3)}x)`,
       String(big.equal),
     );
-    const sm = await compare(t, small, 51, false);
-    smallRows.push([
-      name,
-      fmt(smallBytes / sm.la / 1e3),
-      fmt(smallBytes / sm.lb / 1e3),
-      `${fmt(sm.speedUp.median)}x`,
-      `${fmt(sm.speedUp.q1)}-${fmt(sm.speedUp.q3)}x`,
-      String(sm.equal),
-    ]);
+    // The same batch on one thread between rounds: one pool helper runs alone, then both are woken again (as when
+    // another caller's batch asked for one thread). Linux sometimes queued the two helpers on one CPU after this.
+    const mixed = await compare(t, texts, 21, false, () =>
+      t.countBatch(texts, { threads: 1, addSpecialTokens: false }),
+    );
+    mixedRows.push(speedRow(name, bytes, mixed));
+    smallRows.push(speedRow(name, smallBytes, await compare(t, small, 51, false)));
     t.dispose();
   }
   await ceiling.close();
   printTable(
     `countBatch on 2 threads vs a loop of count(), ${texts.length} documents, ${fmt(bytes / 1e6)} MB (speed-up: median of 21 alternating rounds' loop/batch ratios; MB/s: medians; two-core ceiling: an integer loop as long as the loop of count(), on this thread vs halved on two threads, in the same rounds; load average ${load0.toFixed(1)} before, ${loadNow()} after)`,
+  );
+  row('tokenizer', 'loop MB/s', 'countBatch(2) MB/s', 'speed-up', 'quartiles', 'equal counts');
+  for (const r of mixedRows) row(...r);
+  printTable(
+    `countBatch on 2 threads after a countBatch on 1 thread, the same ${texts.length} documents (each round: the loop, the 2-thread batch, then a 1-thread batch; median of 21; load average ${loadNow()})`,
   );
   row('tokenizer', 'loop MB/s', 'countBatch(2) MB/s', 'speed-up', 'quartiles', 'equal counts');
   for (const r of smallRows) row(...r);

@@ -1,10 +1,13 @@
 /**
  * What two threads can do on this machine right now: the same integer loop run once on the calling thread, then
- * split in halves across two persistent worker threads woken through a shared Int32Array (no message passing),
- * timed like countBatch against its loop. A loop with no memory traffic, so the ratio of the two times is what two
- * cores give a perfectly divisible job of that length, wake-ups and the hypervisor's share of the second core
- * included. On a shared 2-core VM it moves from run to run (1.2-1.95x seen within minutes); the batch bench prints it
- * from the same rounds, so a countBatch speed-up is read against the machine's state at that moment.
+ * split in halves between the calling thread and one persistent worker thread woken through a shared Int32Array (no
+ * message passing), timed like countBatch against its loop. A loop with no memory traffic, so the ratio of the two
+ * times is what two cores give a perfectly divisible job of that length, a wake-up and the hypervisor's share of the
+ * second core included. The calling thread runs the other half itself so that only one thread is woken while one
+ * runs: with two workers woken by a running caller on a 2-CPU machine, Linux sometimes queued both workers on one
+ * CPU for the whole round, and the ratio fell to 1.0x in rounds where countBatch (whose pool places its helpers on
+ * CPUs of their own) reached 2x. On a shared 2-core VM it still moves from run to run; the batch bench prints it from
+ * the same rounds, so a countBatch speed-up is read against the machine's state at that moment.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -21,7 +24,8 @@ const ALU = `function alu(n) {
 }`;
 const alu = new Function(`${ALU}; return alu;`)() as (n: number) => number;
 
-// ctl[0]: generation (bumped to start a round), ctl[1]: iterations per worker, ctl[2]: workers done, ctl[3]: stop.
+// ctl[0]: generation (bumped to start a round), ctl[1]: the worker's iterations, ctl[2]: 1 once the worker has run
+// its half, ctl[3]: stop.
 const WORKER = `
 const { workerData } = require('node:worker_threads');
 ${ALU}
@@ -39,17 +43,17 @@ for (;;) {
 
 export class TwoCoreCeiling {
   private readonly ctl = new Int32Array(new SharedArrayBuffer(16));
-  private readonly workers: Worker[];
+  private readonly worker: Worker;
   private sink = 0;
   private itersPerMs = 0;
 
   private constructor() {
-    this.workers = [0, 1].map(() => new Worker(WORKER, { eval: true, workerData: this.ctl.buffer }));
+    this.worker = new Worker(WORKER, { eval: true, workerData: this.ctl.buffer });
   }
 
   static async start(): Promise<TwoCoreCeiling> {
     const c = new TwoCoreCeiling();
-    await Promise.all(c.workers.map((w) => new Promise((resolve) => w.once('online', resolve))));
+    await new Promise((resolve) => c.worker.once('online', resolve));
     c.calibrate();
     return c;
   }
@@ -67,7 +71,7 @@ export class TwoCoreCeiling {
     return Math.max(2, Math.round(ms * this.itersPerMs));
   }
 
-  /** One round: the loop of `iters` on this thread, then halves on the two workers; returns one/two. */
+  /** One round: the loop of `iters` on this thread, then one half here and one on the worker; returns one/two. */
   round(iters: number): number {
     const half = Math.ceil(iters / 2);
     const t0 = performance.now();
@@ -77,7 +81,8 @@ export class TwoCoreCeiling {
     Atomics.store(this.ctl, 2, 0);
     Atomics.add(this.ctl, 0, 1);
     Atomics.notify(this.ctl, 0);
-    for (let done; (done = Atomics.load(this.ctl, 2)) < 2;) Atomics.wait(this.ctl, 2, done);
+    this.sink ^= alu(half);
+    for (let done; (done = Atomics.load(this.ctl, 2)) < 1;) Atomics.wait(this.ctl, 2, done);
     const t2 = performance.now();
     return (t1 - t0) / (t2 - t1);
   }
@@ -86,6 +91,6 @@ export class TwoCoreCeiling {
     Atomics.store(this.ctl, 3, 1);
     Atomics.add(this.ctl, 0, 1);
     Atomics.notify(this.ctl, 0);
-    await Promise.all(this.workers.map((w) => new Promise((resolve) => w.once('exit', resolve))));
+    await new Promise((resolve) => this.worker.once('exit', resolve));
   }
 }
