@@ -2,6 +2,8 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
+#include <utility>
 
 #include "tokenizer/unicode_tables.h"
 #include "tokenizer/utf8.h"
@@ -23,6 +25,14 @@ constexpr const char* kO200k =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)?|"
     "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+// DeepSeek-V3 / R1: a Sequence of three Isolated splits (digits in threes, runs of CJK ideographs and kana, then the
+// rest), each applied to the pieces of the one before.
+constexpr const char* kDsDigits = "\\p{N}{1,3}";
+constexpr const char* kDsCjk = "[\u4E00-\u9FA5\u3040-\u309F\u30A0-\u30FF]+";
+constexpr const char* kDsMain =
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
+    " ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+";
+
 enum class Family { kGpt2, kCl100k, kQwen, kO200k };
 
 // Character flags for the classes these patterns use.
@@ -33,6 +43,8 @@ enum : uint8_t {
   kN = 8,    // \p{N}
   kS = 16,   // \s (White_Space)
   kNl = 32,  // \r or \n
+  kM = 64,   // \p{M}
+  kPS = 128  // \p{P} or \p{S}
 };
 
 uint8_t FlagsOfProps(uint8_t props) {
@@ -44,6 +56,8 @@ uint8_t FlagsOfProps(uint8_t props) {
   if (g & (Bit(kLl) | Bit(kLm) | Bit(kLo) | kMark)) f |= kW;
   if (g & kNumber) f |= kN;
   if (props & kWhiteSpaceBit) f |= kS;
+  if (g & kMark) f |= kM;
+  if (g & (kPunct | kSymbol)) f |= kPS;
   return f;
 }
 
@@ -216,6 +230,15 @@ size_t MatchAt(std::string_view s, size_t i) {
 template <Family F>
 class KnownSplitter final : public Splitter {
  public:
+  std::string_view pattern() const override {
+    switch (F) {
+      case Family::kGpt2: return kGpt2;
+      case Family::kCl100k: return kCl100k;
+      case Family::kQwen: return kQwen;
+      case Family::kO200k: return kO200k;
+    }
+    return {};
+  }
   void FindAll(std::string_view s, FnRef<void(size_t, size_t)> on_match) const override {
     for (size_t i = 0, n = s.size(); i < n;) {
       size_t e = MatchAt<F>(s, i);
@@ -230,6 +253,182 @@ class KnownSplitter final : public Splitter {
   }
 };
 
+// DeepSeek's main pattern at i: the end of the match that starts at i, or i when none does (the character is then
+// left between matches: a control or format character, an unassigned one, or a digit, not followed by a letter).
+inline size_t DsMainAt(std::string_view s, size_t i) {
+  size_t n = s.size(), l0 = 0, len = 0;
+  const auto c = static_cast<unsigned char>(s[i]);
+  // [!-/:-@[-`{-~][A-Za-z]+: one ASCII punctuation character, then ASCII letters.
+  auto ascii_letter = [&](size_t k) { return k < n && ((s[k] | 0x20) >= 'a' && (s[k] | 0x20) <= 'z'); };
+  if (((c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') || (c >= '{' && c <= '~')) &&
+      ascii_letter(i + 1)) {
+    size_t e = i + 2;
+    while (ascii_letter(e)) ++e;
+    return e;
+  }
+  const uint8_t f0 = At(s, i, l0);
+  // [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+: with the optional character when a letter or mark follows it, else without.
+  if (!(f0 & (kNl | kL | kPS)) && i + l0 < n && (At(s, i + l0, len) & (kL | kM))) return RunWhile(s, i + l0, kL | kM);
+  if (f0 & (kL | kM)) return RunWhile(s, i, kL | kM);
+  // ` ?[\p{P}\p{S}]+[\r\n]*`
+  size_t j = i;
+  if (c == ' ' && i + 1 < n && (At(s, i + 1, len) & kPS))
+    j = i + 1;
+  else if (!(f0 & kPS))
+    j = n;
+  if (j < n) {
+    size_t e = RunWhile(s, j, kPS);
+    while (e < n && (s[e] == '\r' || s[e] == '\n')) ++e;
+    return e;
+  }
+  if (f0 & kS) return Whitespace(s, i, true);
+  return i;
+}
+
+// The first match of a DeepSeek pattern at or after i, as [b, e); b == s.size() when there is none.
+enum class Ds { kDigits, kCjk, kMain };
+
+inline bool IsDsCjk(char32_t c) {
+  return (c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x3040 && c <= 0x30FF);  // U+3040-309F and U+30A0-30FF adjoin
+}
+
+// The end of the group of up to three \p{N} that starts at i (s[i], `len` bytes long, is one).
+inline size_t DigitGroupEnd(std::string_view s, size_t i, size_t len) {
+  size_t e = i + len;
+  for (int k = 1; k < 3 && e < s.size() && (At(s, e, len) & kN); ++k) e += len;
+  return e;
+}
+
+template <Ds P>
+std::pair<size_t, size_t> DsMatchFrom(std::string_view s, size_t i) {
+  const size_t n = s.size();
+  size_t len = 0;
+  for (; i < n; i += len) {
+    if constexpr (P == Ds::kDigits) {
+      if (At(s, i, len) & kN) return {i, DigitGroupEnd(s, i, len)};
+    } else if constexpr (P == Ds::kCjk) {
+      size_t j = i;
+      if (IsDsCjk(utf8::Next(s, j))) {
+        size_t e = j;
+        for (size_t k = e; k < n && IsDsCjk(utf8::Next(s, k));) e = k;
+        return {i, e};
+      }
+      len = j - i;
+    } else {
+      size_t e = DsMainAt(s, i);
+      if (e > i) return {i, e};
+      At(s, i, len);
+    }
+  }
+  return {n, n};
+}
+
+// Calls piece(b, e) for each piece an Isolated split of s by pattern P makes: the matches and the text between them.
+template <Ds P, class F>
+inline void DsPieces(std::string_view s, F&& piece) {
+  for (size_t i = 0, n = s.size(); i < n;) {
+    auto [b, e] = DsMatchFrom<P>(s, i);
+    if (b > i) piece(i, b);
+    if (e > b) piece(b, e);
+    i = e;
+  }
+}
+
+// Writes the ends of the pieces of an Isolated split of s by P, from the piece end i, at ends[k], ends[k + 1], ...
+// until cap; returns where it stopped (a piece end: a later call resumes there as if it had not stopped).
+template <Ds P>
+size_t IsolatedEnds(std::string_view s, size_t i, size_t* ends, size_t& k, size_t cap) {
+  while (i < s.size() && k < cap) {
+    auto [b, e] = DsMatchFrom<P>(s, i);
+    if (b > i) {
+      ends[k++] = b;
+      if (k == cap) return b;
+    }
+    if (e > b) ends[k++] = e;
+    i = e;
+  }
+  return i;
+}
+
+// One of DeepSeek's three patterns. Its matches leave gaps, so Next() returns the pieces of an Isolated split.
+template <Ds P>
+class DsSplitter final : public Splitter {
+ public:
+  std::string_view pattern() const override { return P == Ds::kDigits ? kDsDigits : P == Ds::kCjk ? kDsCjk : kDsMain; }
+  void FindAll(std::string_view s, FnRef<void(size_t, size_t)> on_match) const override {
+    for (size_t i = 0, n = s.size(); i < n;) {
+      auto [b, e] = DsMatchFrom<P>(s, i);
+      if (e > b) on_match(b, e);
+      i = e;
+    }
+  }
+  size_t Next(std::string_view s, size_t from, size_t* ends, size_t cap) const override {
+    size_t k = 0;
+    IsolatedEnds<P>(s, from, ends, k, cap);
+    return k;
+  }
+  bool Covers() const override { return false; }
+};
+
+// The three DeepSeek splits in sequence: the final pieces in one pass. A digit group never contains a match of the
+// later patterns (they match no \p{N} character alone), and a CJK run never contains a digit, so the pieces are: the
+// digit groups, and the main pattern's Isolated pieces within each CJK run and within each stretch of other text.
+class DsChainSplitter final : public Splitter {
+ public:
+  void FindAll(std::string_view s, FnRef<void(size_t, size_t)> on_match) const override {
+    Each(s, [&](size_t b, size_t e) { on_match(b, e); });
+  }
+  size_t Next(std::string_view s, size_t from, size_t* ends, size_t cap) const override {
+    size_t k = 0;
+    for (size_t i = from, n = s.size(); i < n && k < cap;) {
+      const size_t stretch_end = StretchEnd(s, i);
+      if (IsDigitStretch(s, i)) {
+        ends[k++] = stretch_end;
+        i = stretch_end;
+        continue;
+      }
+      // The main pattern sees the stretch alone: its (?!\S) looks at the stretch's end, not the text's.
+      i = IsolatedEnds<Ds::kMain>(s.substr(0, stretch_end), i, ends, k, cap);
+    }
+    return k;
+  }
+
+ private:
+  // Whether the stretch at i is a digit group.
+  static bool IsDigitStretch(std::string_view s, size_t i) {
+    size_t len = 0;
+    return (At(s, i, len) & kN) != 0;
+  }
+  // The end of the stretch that starts at i: a digit group (up to three \p{N}), a CJK run, or other text up to the
+  // next digit or CJK character.
+  static size_t StretchEnd(std::string_view s, size_t i) {
+    const size_t n = s.size();
+    size_t len = 0;
+    if (At(s, i, len) & kN) return DigitGroupEnd(s, i, len);
+    size_t j = i;
+    const bool cjk = IsDsCjk(utf8::Next(s, j));
+    size_t e = j;
+    while (e < n) {
+      size_t k = e;
+      const char32_t c = utf8::Next(s, k);
+      if (cjk ? !IsDsCjk(c) : (IsDsCjk(c) || (At(s, e, len) & kN))) break;
+      e = k;
+    }
+    return e;
+  }
+  template <class F>
+  static void Each(std::string_view s, F&& piece) {
+    for (size_t i = 0, n = s.size(); i < n;) {
+      const size_t e = StretchEnd(s, i);
+      if (IsDigitStretch(s, i))
+        piece(i, e);
+      else
+        DsPieces<Ds::kMain>(s.substr(i, e - i), [&](size_t b, size_t f) { piece(i + b, i + f); });
+      i = e;
+    }
+  }
+};
+
 }  // namespace
 
 std::string_view KnownSplitPatternName(std::string_view pattern) {
@@ -237,6 +436,9 @@ std::string_view KnownSplitPatternName(std::string_view pattern) {
   if (pattern == kCl100k) return "cl100k";
   if (pattern == kQwen) return "qwen";
   if (pattern == kO200k) return "o200k";
+  if (pattern == kDsDigits) return "deepseek-digits";
+  if (pattern == kDsCjk) return "deepseek-cjk";
+  if (pattern == kDsMain) return "deepseek-main";
   return {};
 }
 
@@ -245,6 +447,16 @@ std::unique_ptr<Splitter> MakeKnownSplitter(std::string_view pattern, bool /*inv
   if (pattern == kCl100k) return std::make_unique<KnownSplitter<Family::kCl100k>>();
   if (pattern == kQwen) return std::make_unique<KnownSplitter<Family::kQwen>>();
   if (pattern == kO200k) return std::make_unique<KnownSplitter<Family::kO200k>>();
+  if (pattern == kDsDigits) return std::make_unique<DsSplitter<Ds::kDigits>>();
+  if (pattern == kDsCjk) return std::make_unique<DsSplitter<Ds::kCjk>>();
+  if (pattern == kDsMain) return std::make_unique<DsSplitter<Ds::kMain>>();
+  return nullptr;
+}
+
+const Splitter* KnownChainSplitter(std::span<const std::string_view> patterns) {
+  static const DsChainSplitter deepseek;
+  if (patterns.size() == 3 && patterns[0] == kDsDigits && patterns[1] == kDsCjk && patterns[2] == kDsMain)
+    return &deepseek;
   return nullptr;
 }
 

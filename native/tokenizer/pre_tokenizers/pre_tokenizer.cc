@@ -1,6 +1,10 @@
 // The pre-tokenizer chain: dispatch on "type" (Sequence flattened) and the streaming stage loop.
 #include "tokenizer/pre_tokenizers/pre_tokenizer.h"
 
+#include <string_view>
+#include <vector>
+
+#include "tokenizer/fast_split.h"
 #include "tokenizer/json_value.h"
 #include "tokenizer/pre_tokenizers/components.h"
 
@@ -9,18 +13,21 @@ namespace tokmeter::tokenizer {
 std::unique_ptr<PreTokenizerChain> PreTokenizerChain::FromJson(const json::Value* v, const std::string& path) {
   std::unique_ptr<PreTokenizerChain> chain(new PreTokenizerChain());
   if (v && !v->IsNull()) chain->Add(*v, path, 0);
-  const Splitter* sole = nullptr;
-  size_t known = 0;
+  std::vector<const Splitter*> known;
   bool others_identity = true;
   for (const auto& stage : chain->stages_) {
-    if (const Splitter* k = stage->KnownSplit()) {
-      sole = k;
-      ++known;
-    } else if (!stage->Identity()) {
+    if (const Splitter* k = stage->KnownSplit())
+      known.push_back(k);
+    else if (!stage->Identity())
       others_identity = false;
-    }
   }
-  if (known == 1 && others_identity) chain->sole_splitter_ = sole;
+  if (others_identity && known.size() == 1) {
+    chain->sole_splitter_ = known[0];
+  } else if (others_identity && known.size() > 1) {  // a known sequence of splits (DeepSeek's) has one matcher
+    std::vector<std::string_view> patterns;
+    for (const Splitter* k : known) patterns.push_back(k->pattern());
+    chain->sole_splitter_ = KnownChainSplitter(patterns);
+  }
   return chain;
 }
 

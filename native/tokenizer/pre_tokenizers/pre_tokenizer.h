@@ -46,8 +46,9 @@ class PreTokenizer {
  public:
   virtual ~PreTokenizer() = default;
   virtual void Split(std::string_view piece, bool at_start, PreTokScratch& s, size_t stage, EmitFn emit) const = 0;
-  // The hand-written matcher when this stage emits exactly the matches of a known pattern (fast_split.h) and nothing
-  // else, whatever `at_start` is; else nullptr. Lets the tokenizer split and run the model in one loop.
+  // The hand-written matcher when this stage emits exactly the pieces that matcher's Next gives (fast_split.h: a known
+  // pattern's matches, and the text between them where its matches leave gaps), whatever `at_start` is; else
+  // nullptr. Lets the tokenizer split and run the model in one loop.
   virtual const Splitter* KnownSplit() const { return nullptr; }
   // True when this stage emits every non-empty piece unchanged.
   virtual bool Identity() const { return false; }
@@ -65,8 +66,8 @@ class PreTokenizerChain {
   size_t size() const { return stages_.size(); }
   // Whether a ByteLevel stage is present (the model then works on raw bytes).
   bool byte_level() const { return byte_level_; }
-  // The matcher when the whole chain is one KnownSplit stage (other stages Identity): its words are that matcher's
-  // matches. nullptr otherwise.
+  // The matcher when the whole chain is one KnownSplit stage, or a known sequence of them (fast_split.h
+  // KnownChainSplitter), the other stages Identity: its words are that matcher's pieces. nullptr otherwise.
   const Splitter* sole_splitter() const { return sole_splitter_; }
   // Emits the final words of `piece`.
   void Run(std::string_view piece, bool at_start, PreTokScratch& s, FnRef<void(std::string_view)> emit) const;

@@ -129,13 +129,14 @@ class SplitPre final : public PreTokenizer {
     if (!streaming) EmitSegments(piece, at_start, segs, behavior_, emit);
   }
 
-  // The known patterns' matches cover the text (no gaps), so the words are exactly the matches with Isolated
-  // (inverted or not) and with Removed inverted (the matches are kept, the empty gaps removed: GPT-4o's and gpt-oss's
-  // tokenizer.json).
+  // With Isolated (inverted or not) the words are the splitter's pieces: its matches and the text between them. With
+  // Removed inverted only the matches are kept, which are the pieces too when the matches cover the text (GPT-4o's
+  // and gpt-oss's tokenizer.json).
   const Splitter* KnownSplit() const override {
-    const bool words_are_matches =
-        behavior_ == SplitBehavior::kIsolated || (invert_ && behavior_ == SplitBehavior::kRemoved);
-    return words_are_matches ? splitter_.get() : nullptr;
+    if (!splitter_) return nullptr;
+    const bool words_are_pieces = behavior_ == SplitBehavior::kIsolated ||
+                                  (invert_ && behavior_ == SplitBehavior::kRemoved && splitter_->Covers());
+    return words_are_pieces ? splitter_.get() : nullptr;
   }
 
  private:
