@@ -15,6 +15,7 @@
 #include "tokenizer/parallel.h"
 #include "tokenizer/post_processors/post_processor.h"
 #include "tokenizer/pre_tokenizers/pre_tokenizer.h"
+#include "tokenizer/unicode.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
 

@@ -106,6 +106,46 @@ int CharToByte(char32_t c) { return c < 324 ? Tables().to_byte[c] : -1; }
 
 }  // namespace tokmeter::tokenizer::unicode
 
+namespace tokmeter::tokenizer {
+
+void ByteLevelToBytes(std::string_view t, std::string& out) {
+  size_t mark = out.size();
+  for (size_t i = 0; i < t.size();) {
+    int b = unicode::CharToByte(utf8::Next(t, i));
+    if (b < 0) {
+      out.resize(mark);
+      out.append(t);
+      return;
+    }
+    out.push_back(static_cast<char>(b));
+  }
+}
+
+bool ByteLevelToBytesExact(std::string_view t, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < t.size();) {
+    const unsigned char c = static_cast<unsigned char>(t[i]);
+    if (c >= 0x21 && c <= 0x7E) {  // '!'..'~' stand for themselves in the byte-level alphabet (a load-time fast path)
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    int b = unicode::CharToByte(utf8::Next(t, i));
+    if (b < 0) return false;
+    out.push_back(static_cast<char>(b));
+  }
+  return true;
+}
+
+std::string BytesToByteLevel(std::string_view bytes) {
+  std::string s;
+  const auto& map = unicode::ByteToChar();
+  for (unsigned char b : bytes) utf8::Append(s, map[b]);
+  return s;
+}
+
+}  // namespace tokmeter::tokenizer
+
 // ---- Property classes from unicode_tables.h (the reference's Unicode version) ----
 
 namespace tokmeter::tokenizer::unicode {

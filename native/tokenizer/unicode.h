@@ -33,3 +33,16 @@ const std::array<char32_t, 256>& ByteToChar();
 int CharToByte(char32_t c);
 
 }  // namespace tokmeter::tokenizer::unicode
+
+namespace tokmeter::tokenizer {
+
+// Decodes the byte-level alphabet back to bytes; a token with any character outside the alphabet keeps its UTF-8
+// bytes (as the reference does). Appends to out.
+void ByteLevelToBytes(std::string_view token, std::string& out);
+// Replaces `out` with the bytes of a token written wholly in the byte-level alphabet; false (out unspecified) when
+// a character is outside it (such a token can never be produced by a byte-level model).
+bool ByteLevelToBytesExact(std::string_view token, std::string& out);
+// Bytes -> byte-level alphabet string.
+std::string BytesToByteLevel(std::string_view bytes);
+
+}  // namespace tokmeter::tokenizer

@@ -20,9 +20,9 @@
 #include <functional>
 #include <optional>
 
-#include "tokenizer/decoders/decoder.h"
 #include "tokenizer/json_value.h"
 #include "tokenizer/models/model.h"
+#include "tokenizer/unicode.h"
 #include "tokenizer/utf8.h"
 #include "util/error.h"
 

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "test/test_util.h"
-#include "tokenizer/decoders/decoder.h"
 #include "tokenizer/json_value.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 
 namespace tt {
 using namespace tmtest;  // tt::RunAll, tt::Ids
