@@ -12,6 +12,7 @@
 #include <vector>
 
 #ifdef __linux__
+#include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -137,6 +138,15 @@ class Pool {
     static Pool* pool = new Pool();
     return *pool;
   }
+  Pool() {
+#ifdef __linux__
+    // A child forked without exec has only the forking thread: the helpers, and the jobs queued for them, stay in
+    // the parent. The child starts a pool of its own (without this it waited forever on helpers it does not have,
+    // and would have narrowed the affinity of the parent's threads by their ids). mu_ is held across the fork so
+    // that the child's copy is not locked by a thread it does not have.
+    pthread_atfork([] { Get().mu_.lock(); }, [] { Get().mu_.unlock(); }, [] { Get().ForgetAfterFork(); });
+#endif
+  }
   // Hands `job` to `count` helpers. Idle helpers are woken one by one, lowest number first (a helper's number picks
   // its lane, so a repeated batch meets the same caches); a copy no idle helper takes waits in the queue for the
   // next helper that finishes what it runs.
@@ -214,6 +224,18 @@ class Pool {
     (void)woken;
 #endif
   }
+
+#ifdef __linux__
+  // In the child of a fork (mu_ held, copied from the parent): the parent's helpers and queued jobs are left as they
+  // are, never touched or destroyed (their locks and condition variables describe the parent's threads).
+  void ForgetAfterFork() {
+    for (auto& h : helpers_) (void)h.release();
+    helpers_.clear();
+    (void)new std::deque<std::shared_ptr<Job>>(std::move(queue_));
+    queue_.clear();
+    mu_.unlock();
+  }
+#endif
 
   void Loop(Helper& me) {
 #ifdef __linux__

@@ -1,6 +1,8 @@
 // tokenizer/parallel.h: every index runs exactly once, on several threads, errors come back to the caller, and
 // concurrent batches (several libuv workers at once) share the pool safely.
 #include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -242,6 +244,32 @@ TEST(woken_helpers_start_on_cpus_of_their_own) {
   // Placement decides where a helper starts; a helper that has started may still be moved by the scheduler before
   // it reads its CPU, so a rare round is allowed to see two on one CPU.
   CHECK(apart >= kRounds - 2);
+}
+
+// A child forked without exec has only the forking thread. Its batches get helpers of their own: before, it waited
+// forever on the parent's (it dies here by alarm after 30 s, which fails the check).
+TEST(a_forked_child_gets_helpers_of_its_own) {
+  std::atomic<long> sum{0};
+  auto body = [&](size_t i) { sum.fetch_add(static_cast<long>(i)); };
+  ParallelForOnPool(1000, 2, FnRef<void(size_t)>(body));  // the parent's helpers exist and are idle
+  CHECK_EQ(sum.load(), 1000L * 999 / 2);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    alarm(30);
+    std::atomic<long> child_sum{0};
+    auto child_body = [&](size_t i) { child_sum.fetch_add(static_cast<long>(i)); };
+    ParallelForOnPool(1000, 2, FnRef<void(size_t)>(child_body));
+    PoolRun run(500, 2, FnRef<void(size_t)>(child_body));
+    run.Wait();
+    _exit(child_sum.load() == 1000L * 999 / 2 + 500L * 499 / 2 ? 0 : 1);
+  }
+  CHECK(pid > 0);
+  int status = 0;
+  CHECK_EQ(waitpid(pid, &status, 0), pid);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  sum = 0;
+  ParallelForOnPool(1000, 2, FnRef<void(size_t)>(body));  // the parent's pool is as it was
+  CHECK_EQ(sum.load(), 1000L * 999 / 2);
 }
 #endif
 
