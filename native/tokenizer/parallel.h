@@ -7,7 +7,8 @@
 // their thread-local tokenizer scratch (BPE word and pair caches) warm across batches: fresh threads per call made
 // every batch start with cold caches on all threads but the caller's, which is what a 2-thread run measured.
 // Helpers are woken one by one, each with a job handed to it; on Linux, when the woken helpers and the caller
-// outnumber the CPUs, each starts on a CPU of its own (parallel.cc, Placement).
+// outnumber the CPUs, each starts on a CPU of its own (parallel.cc, Placement). A child forked without exec starts
+// helpers of its own.
 // Work is handed out one index at a time (dynamic balancing: documents differ in size by orders of magnitude), from
 // per-thread lanes: each thread runs the indices of its own lane first (the same lane on every call, so a batch
 // counted again mostly meets the caches that saw its documents) and then takes from the back of the others.
