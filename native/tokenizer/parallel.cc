@@ -155,10 +155,13 @@ class Pool {
     {
       std::lock_guard<std::mutex> lock(mu_);
       while (helpers_.size() < count && helpers_.size() < kMaxHelpers) {
-        helpers_.push_back(std::make_unique<Helper>());
-        Helper* h = helpers_.back().get();
-        h->number = static_cast<unsigned>(helpers_.size() - 1);
-        std::thread([this, h] { Loop(*h); }).detach();
+        helpers_.reserve(helpers_.size() + 1);
+        auto h = std::make_unique<Helper>();
+        h->number = static_cast<unsigned>(helpers_.size());
+        Helper* raw = h.get();
+        std::thread t([this, raw] { Loop(*raw); });  // may throw: then no helper is recorded that does not run
+        helpers_.push_back(std::move(h));            // cannot throw: the capacity is there
+        t.detach();
       }
       for (unsigned k = 0; k < count; ++k) {
         Helper* idle = nullptr;
@@ -280,7 +283,7 @@ class Pool {
     }
   }
   std::mutex mu_;
-  std::vector<std::unique_ptr<Helper>> helpers_;  // never shrinks; a Helper never moves
+  std::vector<std::unique_ptr<Helper>> helpers_;  // never shrinks (but in a forked child); a Helper never moves
   std::deque<std::shared_ptr<Job>> queue_;
 };
 
