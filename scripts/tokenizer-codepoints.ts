@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '../src/tokenizer/index.js';
 import { type AffixKind, affixBpeFile } from './tokenizer-affix-fixtures.js';
 import { lenmlFile } from './tokenizer-parity.js';
+import { type PropertyKind, propertyFile } from './tokenizer-property-fixtures.js';
 import { wordpieceJson } from './tokenizer-wordpiece.js';
 
 const require = createRequire(import.meta.url);
@@ -35,6 +36,11 @@ export const CODEPOINT_HF = [
   'bpe-clip',
   'bpe-gpt1',
   'bpe-prefix',
+  'props-scripts',
+  'props-codes',
+  'props-binary',
+  'props-binary-reversed',
+  'props-blocks',
 ] as const;
 export const CODEPOINT_TIKTOKEN = ['cl100k_base', 'o200k_base'] as const;
 
@@ -178,7 +184,9 @@ export async function codepointParity(name: string, docs: { first: number; text:
     ? bertFile(name)
     : name.startsWith('bpe-')
       ? affixBpeFile(name.slice(4) as AffixKind)
-      : lenmlFile(name);
+      : name.startsWith('props-')
+        ? propertyFile(name.slice(6) as PropertyKind)
+        : lenmlFile(name);
   const ref = HfTokenizer.fromFile(file);
   const ours = await Tokenizer.fromFile(file);
   if (file !== lenmlFile(name)) fs.rmSync(file, { force: true });

@@ -20,3 +20,12 @@ export const version = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.jso
 export async function codePoints(rel) {
   return (await import(pathToFileURL(path.join(pkgDir, rel, 'code-points.mjs')).href)).default;
 }
+
+/** The values of one property in the package (its folder names), e.g. the scripts for `Script`. */
+export function valueNames(property) {
+  const dir = path.join(pkgDir, property);
+  return fs
+    .readdirSync(dir)
+    .filter((f) => fs.statSync(path.join(dir, f)).isDirectory())
+    .sort();
+}

@@ -21,21 +21,28 @@ const std::string& WordBody() {
 }
 const std::string& DigitBody() { return unicode::ClassBody(unicode::Bit(unicode::kNd)); }
 
-// \p{Name}, \P{Name} or \p{^Name} at p[i] (p[i] == '\\') naming a general category: its length and the
-// categories, and whether it is negated; 0 when it is something else (a script, a binary property), which PCRE2
-// then reads itself.
-size_t PropertyAt(std::string_view p, size_t i, unicode::GcSet& set, bool& negate) {
+// \p{Name}, \P{Name} or \p{^Name} at p[i] (p[i] == '\\') naming a general category, a script, a binary property
+// or a block: its length, and the class body of its code points (complemented when negated) from our tables (the
+// reference's Unicode version and its engine's meaning: \p{Han} is the Script property, where PCRE2 would use
+// Script_Extensions). 0 for any other name, which PCRE2 then reads itself.
+size_t PropertyAt(std::string_view p, size_t i, const std::string*& body) {
   if (i + 3 >= p.size() || (p[i + 1] != 'p' && p[i + 1] != 'P') || p[i + 2] != '{') return 0;
   size_t close = p.find('}', i + 3);
   if (close == std::string_view::npos) return 0;
   std::string_view name = p.substr(i + 3, close - i - 3);
-  negate = p[i + 1] == 'P';
+  bool negate = p[i + 1] == 'P';
   if (!name.empty() && name[0] == '^') {
     negate = !negate;
     name.remove_prefix(1);
   }
-  set = unicode::CategoriesByName(name);
-  return set ? close + 1 - i : 0;
+  if (unicode::GcSet set = unicode::CategoriesByName(name)) {
+    if (negate) set = ~set & ((unicode::GcSet{1} << unicode::kGcCount) - 1);
+    body = &unicode::ClassBody(set);
+  } else {
+    body = unicode::PropertyClassBody(name, negate);
+    if (!body) return 0;
+  }
+  return close + 1 - i;
 }
 }  // namespace
 
@@ -46,16 +53,16 @@ std::string TranslateOnigPattern(std::string_view p) {
   for (size_t i = 0; i < p.size(); ++i) {
     char c = p[i];
     if (c == '\\' && i + 1 < p.size()) {
-      // General categories come from our own tables (the reference's Unicode version; PCRE2's may be older).
-      unicode::GcSet set = 0;
-      bool negated = false;
-      if (size_t len = PropertyAt(p, i, set, negated)) {
-        if (negated) set = ~set & ((unicode::GcSet{1} << unicode::kGcCount) - 1);
+      // Unicode properties come from our own tables (the reference's Unicode version; PCRE2's may be older).
+      const std::string* prop = nullptr;
+      if (size_t len = PropertyAt(p, i, prop)) {
         if (in_class) {
-          out += unicode::ClassBody(set);
+          out += *prop;
+        } else if (prop->empty()) {
+          out += "(?!)";  // no code point (\p{Cs}: surrogates are not characters here; \P{Any})
         } else {
           out += '[';
-          out += unicode::ClassBody(set);
+          out += *prop;
           out += ']';
         }
         i += len - 1;

@@ -150,6 +150,19 @@ std::string BytesToByteLevel(std::string_view bytes) {
 
 namespace tokmeter::tokenizer::unicode {
 
+namespace {
+// A property name as the reference's regex engine compares names: lower case, spaces, hyphens and underscores
+// dropped.
+std::string LooseName(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    if (c == ' ' || c == '-' || c == '_') continue;
+    out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+  }
+  return out;
+}
+}  // namespace
+
 GcSet CategoriesByName(std::string_view name) {
   struct Entry {
     const char* short_name;
@@ -196,9 +209,51 @@ GcSet CategoriesByName(std::string_view name) {
       {"Co", "Private_Use", Bit(kCo)},
       {"Cs", "Surrogate", Bit(kCs)},
   };
+  const std::string want = LooseName(name);
   for (const auto& e : kEntries)
-    if (name == e.short_name || name == e.long_name) return e.set;
+    if (want == LooseName(e.short_name) || want == LooseName(e.long_name)) return e.set;
   return 0;
+}
+
+const std::string* PropertyClassBody(std::string_view name, bool negate) {
+  const std::string key = LooseName(name);
+  const NamedRanges* end = kNamedRanges + kNamedRangesCount;
+  const NamedRanges* it = std::lower_bound(
+      kNamedRanges, end, key, [](const NamedRanges& e, const std::string& k) { return std::string_view(e.name) < k; });
+  if (it == end || key != it->name) return nullptr;
+  static std::mutex mu;
+  static std::map<std::pair<const NamedRanges*, bool>, std::string> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto [slot, fresh] = cache.try_emplace({it, negate});
+  if (!fresh) return &slot->second;
+  std::string& out = slot->second;
+  char buf[40];
+  // [c, e] without the surrogates (not characters in UTF mode).
+  auto add = [&](uint32_t c, uint32_t e) {
+    auto piece = [&](uint32_t a, uint32_t b) {
+      if (a > b) return;
+      if (a == b)
+        snprintf(buf, sizeof buf, "\\x{%X}", a);
+      else
+        snprintf(buf, sizeof buf, "\\x{%X}-\\x{%X}", a, b);
+      out += buf;
+    };
+    if (e < 0xD800 || c > 0xDFFF) return piece(c, e);
+    piece(c, 0xD7FF);
+    piece(std::max<uint32_t>(c, 0xE000), e);
+  };
+  const uint32_t* r = kPropertyRanges + 2 * it->first;
+  if (!negate) {
+    for (uint32_t k = 0; k < it->count; ++k) add(r[2 * k], r[2 * k + 1]);
+  } else {
+    uint32_t next = 0;  // the first code point not yet covered
+    for (uint32_t k = 0; k < it->count; ++k) {
+      if (r[2 * k] > next) add(next, r[2 * k] - 1);
+      next = r[2 * k + 1] + 1;
+    }
+    if (next <= 0x10FFFF) add(next, 0x10FFFF);
+  }
+  return &out;
 }
 
 const std::string& ClassBody(GcSet set, bool white_space) {

@@ -3,6 +3,7 @@
 // older, so the split patterns' classes (\p{L}, \p{N}, \s, ...) are decided here instead. Stateless, thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -71,8 +72,25 @@ inline constexpr GcSet kSeparator = Bit(kZs) | Bit(kZl) | Bit(kZp);
 inline constexpr GcSet kOther = Bit(kCn) | Bit(kCc) | Bit(kCf) | Bit(kCs) | Bit(kCo);
 
 // The categories named by a Unicode property in a pattern (\p{L}, \p{Letter}, \p{Lu}, \p{N}, ...), or 0 when the
-// name is not a general category (scripts, binary properties).
+// name is not a general category (scripts, binary properties). Names compare as the reference's regex engine
+// compares them: case, spaces, hyphens and underscores ignored.
 GcSet CategoriesByName(std::string_view name);
+
+// Scripts (long names and ISO 15924 codes), binary properties and blocks ("In" + name), as code point ranges: entry
+// k names kPropertyRanges[2 * first .. 2 * (first + count)), [first, last] pairs. Names are stored lower case without
+// spaces, hyphens and underscores, sorted.
+struct NamedRanges {
+  const char* name;
+  uint32_t first, count;
+};
+extern const NamedRanges kNamedRanges[];
+extern const size_t kNamedRangesCount;
+extern const uint32_t kPropertyRanges[];
+
+// The code points of the script, binary property or block `name` names (\p{Han}, \p{Hani}, \p{Alphabetic},
+// \p{In_Basic_Latin}; the Script property, not Script_Extensions, as the reference's regex engine has it), or of
+// their complement with `negate`, as a PCRE2 class body; nullptr when `name` is none of these. Cached.
+const std::string* PropertyClassBody(std::string_view name, bool negate);
 
 // The code points of `set` (with White_Space when `white_space`), as a PCRE2 class body "\x{41}-\x{5A}\x{61}...".
 // Computed once per distinct argument pair and cached.

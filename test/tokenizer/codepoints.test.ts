@@ -3,8 +3,9 @@
 // patterns go through PCRE2 with our Unicode classes), for Llama 2's SentencePiece BPE (merged piece by piece between
 // U+2581s) and for
 // the BERT-style WordPiece file cased and uncased (BertNormalizer and BertPreTokenizer classes), and the BPE files
-// with word affixes (CLIP's split and Lowercase, GPT-1's BERT pipeline, the Whitespace pre-tokenizer's \w): ids
-// equal to Hugging Face tokenizers'. The full product (every code point, more contexts, also llama2 and the tiktoken
+// with word affixes (CLIP's split and Lowercase, GPT-1's BERT pipeline, the Whitespace pre-tokenizer's \w), and
+// for Split patterns made of scripts, script codes, binary properties and blocks (\p{Han}, \p{Hani}, \p{Alphabetic},
+// \p{In_Basic_Latin}: scripts/tokenizer-property-fixtures.ts): ids equal to Hugging Face tokenizers'. The full product (every code point, more contexts, also llama2 and the tiktoken
 // encodings against the tiktoken package) is `npx tsx scripts/tokenizer-codepoints.ts` (runtime in
 // bench/tokenize/README.md).
 import { describe, expect, it } from 'vitest';
@@ -29,6 +30,11 @@ describe('every code point against the reference', () => {
     'bpe-clip',
     'bpe-gpt1',
     'bpe-prefix',
+    'props-scripts',
+    'props-codes',
+    'props-binary',
+    'props-binary-reversed',
+    'props-blocks',
   ]) {
     it(`${name}: equal ids around every assigned code point`, { timeout: 600_000 }, async () => {
       const r = await codepointParity(name, docs);

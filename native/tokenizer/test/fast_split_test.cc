@@ -207,6 +207,52 @@ static Reg r5("PCRE2 classes use the reference's Unicode version", [] {
   CHECK(!(unicode::Props(0x180E) & unicode::kWhiteSpaceBit));
 });
 
+static Reg r5b("scripts, binary properties and blocks come from our tables, with the reference's meaning", [] {
+  RegexScratch scratch;
+  auto pieces = [&](const char* pattern, const std::string& s) {
+    Regex rx(pattern, "test");
+    return RegexMatches(rx, scratch, s);
+  };
+  const std::string han =
+      "a\xE4\xB8\x80"
+      "b";  // U+4E00
+  const std::string ext_h =
+      "a\xF0\xB1\x8D\x90"
+      "b";  // U+31350, CJK Ext. H (Unicode 15)
+  const std::string comma =
+      "a\xE3\x80\x81"
+      "b";  // U+3001: Script Common, Script_Extensions has Han
+  const std::string kawi =
+      "1\xF0\x91\xBC\x80"
+      "2";  // U+11F00 (Unicode 15), Alphabetic
+  for (const char* p : {"\\p{Han}+", "\\p{Hani}+", "\\p{han}+", "[\\p{Han}]+"}) {
+    CHECK((pieces(p, han) == Matches{{1, 4}}));
+    CHECK((pieces(p, ext_h) == Matches{{1, 5}}));
+    CHECK(pieces(p, comma).empty());  // the Script property, not Script_Extensions (PCRE2's own \p{Han})
+  }
+  CHECK((pieces("\\p{Alphabetic}+", kawi) == Matches{{1, 5}}));
+  CHECK((pieces("\\p{White Space}+",
+                "a \xE3\x80\x80"
+                "b") == Matches{{1, 5}}));
+  CHECK((pieces("\\P{Han}+", han) == Matches{{0, 1}, {4, 5}}));
+  CHECK((pieces("[^\\p{Han}\\p{Latin}]+", "a1\xE4\xB8\x80!b") == Matches{{1, 2}, {5, 6}}));
+  CHECK((pieces("\\p{In_Basic_Latin}+",
+                "ab\xC3\xA9"
+                "c") == Matches{{0, 2}, {4, 5}}));
+  CHECK((pieces("\\p{^Latin}+",
+                "ab\xCE\xB1"
+                "c") == Matches{{2, 4}}));
+  CHECK((pieces("x\\p{Cs}|b", "ab") == Matches{{1, 2}}));  // no code point: never matches
+  auto same = [](const char* a, const char* b) {
+    const std::string* x = unicode::PropertyClassBody(a, false);
+    const std::string* y = unicode::PropertyClassBody(b, false);
+    return x && y && !x->empty() && *x == *y;
+  };
+  CHECK(same("Old Italic", "old_italic"));
+  CHECK(same("Gukh", "Gurung_Khema"));  // a script new in Unicode 16 and its code
+  CHECK(unicode::PropertyClassBody("NotAProperty", false) == nullptr);
+});
+
 namespace {
 
 // The pieces of an Isolated split: the matches and the text between them.
