@@ -148,7 +148,74 @@ for (const [name, cps] of scripts) {
   if (codes[name]) addName(codes[name], ranges);
   for (const [script, code] of EXTRA_SCRIPT_CODES) if (script === name) addName(code, ranges);
 }
+// Binary property aliases (PropertyAliases.txt's short names), each kept only where the ECMAScript engine running
+// this script gives the alias and the long name the same code points; WSpace, which ECMAScript spells `space`, by
+// hand.
+const BINARY_ALIASES = {
+  AHex: 'ASCII_Hex_Digit',
+  Alpha: 'Alphabetic',
+  Bidi_C: 'Bidi_Control',
+  Bidi_M: 'Bidi_Mirrored',
+  CI: 'Case_Ignorable',
+  CWCF: 'Changes_When_Casefolded',
+  CWCM: 'Changes_When_Casemapped',
+  CWKCF: 'Changes_When_NFKC_Casefolded',
+  CWL: 'Changes_When_Lowercased',
+  CWT: 'Changes_When_Titlecased',
+  CWU: 'Changes_When_Uppercased',
+  DI: 'Default_Ignorable_Code_Point',
+  Dep: 'Deprecated',
+  Dia: 'Diacritic',
+  EBase: 'Emoji_Modifier_Base',
+  EComp: 'Emoji_Component',
+  EMod: 'Emoji_Modifier',
+  EPres: 'Emoji_Presentation',
+  Ext: 'Extender',
+  ExtPict: 'Extended_Pictographic',
+  Gr_Base: 'Grapheme_Base',
+  Gr_Ext: 'Grapheme_Extend',
+  Hex: 'Hex_Digit',
+  IDC: 'ID_Continue',
+  IDS: 'ID_Start',
+  IDSB: 'IDS_Binary_Operator',
+  IDST: 'IDS_Trinary_Operator',
+  Ideo: 'Ideographic',
+  Join_C: 'Join_Control',
+  LOE: 'Logical_Order_Exception',
+  Lower: 'Lowercase',
+  NChar: 'Noncharacter_Code_Point',
+  Pat_Syn: 'Pattern_Syntax',
+  Pat_WS: 'Pattern_White_Space',
+  QMark: 'Quotation_Mark',
+  RI: 'Regional_Indicator',
+  SD: 'Soft_Dotted',
+  STerm: 'Sentence_Terminal',
+  Term: 'Terminal_Punctuation',
+  UIdeo: 'Unified_Ideograph',
+  Upper: 'Uppercase',
+  VS: 'Variation_Selector',
+  XIDC: 'XID_Continue',
+  XIDS: 'XID_Start',
+};
+function sameInEngine(alias, name) {
+  let a, b;
+  try {
+    a = new RegExp(`\\p{${alias}}`, 'u');
+    b = new RegExp(`\\p{${name}}`, 'u');
+  } catch {
+    return false;
+  }
+  for (let cp = 0; cp < N; cp++) {
+    if (cp >= 0xd800 && cp <= 0xdfff) continue;
+    const c = String.fromCodePoint(cp);
+    if (a.test(c) !== b.test(c)) return false;
+  }
+  return true;
+}
 for (const name of valueNames('Binary_Property')) addName(name, toRanges(await codePoints(`Binary_Property/${name}`)));
+for (const [alias, name] of Object.entries(BINARY_ALIASES))
+  if (sameInEngine(alias, name)) addName(alias, named.get(loose(name)));
+addName('WSpace', named.get(loose('White_Space')));
 for (const name of valueNames('Block')) addName(`In_${name}`, toRanges(await codePoints(`Block/${name}`)));
 const propertyNames = [...named.keys()].sort();
 const propertyRanges = [];

@@ -40,6 +40,7 @@ export const CODEPOINT_HF = [
   'props-codes',
   'props-binary',
   'props-binary-reversed',
+  'props-binary-aliases',
   'props-blocks',
 ] as const;
 export const CODEPOINT_TIKTOKEN = ['cl100k_base', 'o200k_base'] as const;

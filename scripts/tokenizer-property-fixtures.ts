@@ -9,6 +9,7 @@
  * - codes: scripts by ISO 15924 code, the Unicode 16 ones and the Qaac / Qaai / Zinh / Zyyy / Zzzz aliases included;
  * - binary: 37 binary properties (all 76 in one pattern pass PCRE2's size limit), first match wins (a code point is
  *   tested against the properties up to the first that has it), and binary-reversed, the same in the opposite order;
+ * - binary-aliases: binary properties by their short names (Alpha, WSpace, ExtPict, ...);
  * - blocks: every block as In_<name>, and a few negated forms (\P{...}, \p{^...}, [^...]).
  */
 import fs from 'node:fs';
@@ -19,7 +20,7 @@ import { lenmlFile } from './tokenizer-parity.js';
 
 const require = createRequire(import.meta.url);
 
-export const PROPERTY_KINDS = ['scripts', 'codes', 'binary', 'binary-reversed', 'blocks'] as const;
+export const PROPERTY_KINDS = ['scripts', 'codes', 'binary', 'binary-reversed', 'binary-aliases', 'blocks'] as const;
 export type PropertyKind = (typeof PROPERTY_KINDS)[number];
 
 function values(property: string): string[] {
@@ -69,6 +70,39 @@ const BINARY = [
   'IDS_Binary_Operator',
   'ASCII',
   'Assigned',
+];
+
+// Short names of binary properties (PropertyAliases.txt).
+const BINARY_ALIASES = [
+  'Alpha',
+  'WSpace',
+  'Upper',
+  'Lower',
+  'Ideo',
+  'UIdeo',
+  'EPres',
+  'ExtPict',
+  'QMark',
+  'Term',
+  'STerm',
+  'Dia',
+  'Ext',
+  'RI',
+  'VS',
+  'DI',
+  'Join_C',
+  'NChar',
+  'Pat_WS',
+  'Pat_Syn',
+  'SD',
+  'CI',
+  'Gr_Ext',
+  'Bidi_C',
+  'Dep',
+  'LOE',
+  'IDSB',
+  'Hex',
+  'AHex',
 ];
 
 const CODES = [
@@ -161,6 +195,8 @@ export function propertyPattern(kind: PropertyKind): string {
       return alt(BINARY);
     case 'binary-reversed':
       return alt([...BINARY].reverse());
+    case 'binary-aliases':
+      return alt(BINARY_ALIASES);
     case 'blocks':
       return `\\P{Latin}\\p{^Common}|[^\\p{Han}\\p{Latin}\\s\\d]{2}|${alt(values('Block').map((b) => `In_${b}`))}`;
   }

@@ -1,13 +1,12 @@
 // Every assigned code point (and a sample of the unassigned and private-use ones) in several contexts, once per
-// split pattern (GPT-2, cl100k/Llama 3, o200k/GPT-4o, Qwen, and DeepSeek-V3's real tokenizer.json, whose three
-// patterns go through PCRE2 with our Unicode classes), for Llama 2's SentencePiece BPE (merged piece by piece between
-// U+2581s) and for
-// the BERT-style WordPiece file cased and uncased (BertNormalizer and BertPreTokenizer classes), and the BPE files
-// with word affixes (CLIP's split and Lowercase, GPT-1's BERT pipeline, the Whitespace pre-tokenizer's \w), and
-// for Split patterns made of scripts, script codes, binary properties and blocks (\p{Han}, \p{Hani}, \p{Alphabetic},
-// \p{In_Basic_Latin}: scripts/tokenizer-property-fixtures.ts): ids equal to Hugging Face tokenizers'. The full product (every code point, more contexts, also llama2 and the tiktoken
-// encodings against the tiktoken package) is `npx tsx scripts/tokenizer-codepoints.ts` (runtime in
-// bench/tokenize/README.md).
+// split pattern (GPT-2, cl100k/Llama 3, o200k/GPT-4o, Qwen, and DeepSeek-V3's real tokenizer.json with its three
+// Splits), for Llama 2's SentencePiece BPE (merged piece by piece between U+2581s), for the BERT-style WordPiece file
+// cased and uncased (BertNormalizer and BertPreTokenizer classes), for the BPE files with word affixes (CLIP's split
+// and Lowercase, GPT-1's BERT pipeline, the Whitespace pre-tokenizer's \w), and for Split patterns made of scripts,
+// script codes, binary properties and their short names, and blocks (\p{Han}, \p{Hani}, \p{Alphabetic}, \p{Alpha},
+// \p{In_Basic_Latin}: scripts/tokenizer-property-fixtures.ts): ids equal to Hugging Face tokenizers'. The full
+// product (every code point, more contexts, also the tiktoken encodings against the tiktoken package) is
+// `npx tsx scripts/tokenizer-codepoints.ts` (runtime in bench/tokenize/README.md).
 import { describe, expect, it } from 'vitest';
 import { codepointDocs, codepointParity } from '../../scripts/tokenizer-codepoints.js';
 
@@ -34,6 +33,7 @@ describe('every code point against the reference', () => {
     'props-codes',
     'props-binary',
     'props-binary-reversed',
+    'props-binary-aliases',
     'props-blocks',
   ]) {
     it(`${name}: equal ids around every assigned code point`, { timeout: 600_000 }, async () => {

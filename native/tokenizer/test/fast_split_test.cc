@@ -250,6 +250,8 @@ static Reg r5b("scripts, binary properties and blocks come from our tables, with
   };
   CHECK(same("Old Italic", "old_italic"));
   CHECK(same("Gukh", "Gurung_Khema"));  // a script new in Unicode 16 and its code
+  CHECK(same("Alpha", "Alphabetic"));
+  CHECK(same("WSpace", "White_Space"));
   CHECK(unicode::PropertyClassBody("NotAProperty", false) == nullptr);
 });
 
