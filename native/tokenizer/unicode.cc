@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include "tokenizer/ref_chars.h"
 #include "tokenizer/unicode_tables.h"
@@ -161,6 +162,21 @@ std::string LooseName(std::string_view name) {
   }
   return out;
 }
+
+// Appends [a, b] to a PCRE2 class body, without the surrogates (not characters in UTF mode).
+void AppendClassRange(std::string& out, uint32_t a, uint32_t b) {
+  if (a <= 0xDFFF && b >= 0xD800) {
+    if (a < 0xD800) AppendClassRange(out, a, 0xD7FF);
+    if (b > 0xDFFF) AppendClassRange(out, 0xE000, b);
+    return;
+  }
+  char buf[40];
+  if (a == b)
+    snprintf(buf, sizeof buf, "\\x{%X}", a);
+  else
+    snprintf(buf, sizeof buf, "\\x{%X}-\\x{%X}", a, b);
+  out += buf;
+}
 }  // namespace
 
 GcSet CategoriesByName(std::string_view name) {
@@ -209,9 +225,14 @@ GcSet CategoriesByName(std::string_view name) {
       {"Co", "Private_Use", Bit(kCo)},
       {"Cs", "Surrogate", Bit(kCs)},
   };
+  static const auto kLoose = [] {  // the entries' names as they are compared
+    std::vector<std::pair<std::string, std::string>> names;
+    for (const auto& e : kEntries) names.emplace_back(LooseName(e.short_name), LooseName(e.long_name));
+    return names;
+  }();
   const std::string want = LooseName(name);
-  for (const auto& e : kEntries)
-    if (want == LooseName(e.short_name) || want == LooseName(e.long_name)) return e.set;
+  for (size_t k = 0; k < kLoose.size(); ++k)
+    if (want == kLoose[k].first || want == kLoose[k].second) return kEntries[k].set;
   return 0;
 }
 
@@ -227,21 +248,7 @@ const std::string* PropertyClassBody(std::string_view name, bool negate) {
   auto [slot, fresh] = cache.try_emplace({it, negate});
   if (!fresh) return &slot->second;
   std::string& out = slot->second;
-  char buf[40];
-  // [c, e] without the surrogates (not characters in UTF mode).
-  auto add = [&](uint32_t c, uint32_t e) {
-    auto piece = [&](uint32_t a, uint32_t b) {
-      if (a > b) return;
-      if (a == b)
-        snprintf(buf, sizeof buf, "\\x{%X}", a);
-      else
-        snprintf(buf, sizeof buf, "\\x{%X}-\\x{%X}", a, b);
-      out += buf;
-    };
-    if (e < 0xD800 || c > 0xDFFF) return piece(c, e);
-    piece(c, 0xD7FF);
-    piece(std::max<uint32_t>(c, 0xE000), e);
-  };
+  auto add = [&](uint32_t a, uint32_t b) { AppendClassRange(out, a, b); };
   const uint32_t* r = kPropertyRanges + 2 * it->first;
   if (!negate) {
     for (uint32_t k = 0; k < it->count; ++k) add(r[2 * k], r[2 * k + 1]);
@@ -268,7 +275,6 @@ const std::string& ClassBody(GcSet set, bool white_space) {
     uint8_t p = Props(c);
     return ((set >> (p & kGcMask)) & 1) != 0 || (white_space && (p & kWhiteSpaceBit));
   };
-  char buf[40];
   for (char32_t c = 0; c < 0x110000;) {
     if (!in(c)) {
       ++c;
@@ -276,11 +282,7 @@ const std::string& ClassBody(GcSet set, bool white_space) {
     }
     char32_t e = c;
     while (e + 1 < 0x110000 && in(e + 1)) ++e;
-    if (e == c)
-      snprintf(buf, sizeof buf, "\\x{%X}", static_cast<unsigned>(c));
-    else
-      snprintf(buf, sizeof buf, "\\x{%X}-\\x{%X}", static_cast<unsigned>(c), static_cast<unsigned>(e));
-    out += buf;
+    AppendClassRange(out, c, e);
     c = e + 1;
   }
   return out;

@@ -309,7 +309,6 @@ class Bpe final : public Model {
   // word of repetitive text waited for one cache miss.
   void TokenizeWords(std::string_view text, size_t from, const size_t* ends, size_t n, ModelScratch& s,
                      IdSink& sink) const override {
-    if (s.word_cache.empty()) s.word_cache.resize(ModelScratch::kWordCacheSize);
     constexpr size_t kBlock = 32;
     uint64_t hashes[kBlock];
     for (size_t k0 = 0; k0 < n; k0 += kBlock) {
@@ -320,7 +319,7 @@ class Bpe final : public Model {
         const uint64_t h = HashBytes(text.substr(b, len));
         hashes[k - k0] = h;
         if (len <= ModelScratch::WordCacheEntry::kMaxKey) {
-          const auto* e = &s.word_cache[(h >> 40) & (ModelScratch::kWordCacheSize - 1)];
+          const auto* e = &s.WordSlot(h);
           __builtin_prefetch(e);
           if (len > 24) __builtin_prefetch(reinterpret_cast<const char*>(e) + 64);
         }
